@@ -1,0 +1,3 @@
+//! One module per `mm` command.
+
+pub mod list;

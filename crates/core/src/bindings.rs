@@ -1,0 +1,42 @@
+//! TypeScript declarations of every type that crosses into the web UI, generated from the Rust types so that
+//! nothing is written twice. `ui/src/lib/bindings.ts` is this output, checked in; the test `bindings` in this
+//! crate fails when it is stale, and `UPDATE_BINDINGS=1` rewrites it.
+
+use crate::cache::scan::{CacheStatus, CachedFile, CachedRepo, CachedRevision, IncompleteBlob, ScanProblem};
+use crate::cache::{CacheScan, RepoKind};
+use crate::error::{ErrorCode, ErrorPayload};
+use ts_rs::{Config, TS};
+
+/// The whole bindings file.
+pub fn typescript() -> String {
+    // Sizes and times are u64 in Rust; they stay far below 2^53, so TypeScript sees plain numbers.
+    let cfg = Config::new().with_large_int("number");
+    let mut out = String::from(
+        "// Generated from the Rust types in crates/core (src/bindings.rs). Do not edit by hand:\n\
+         // `UPDATE_BINDINGS=1 cargo test -p mm-core --test bindings` rewrites it.\n",
+    );
+    macro_rules! declare {
+        ($($ty:ty),* $(,)?) => {$(
+            out.push('\n');
+            if let Some(docs) = <$ty as TS>::docs() {
+                out.push_str(&docs);
+            }
+            out.push_str("export ");
+            out.push_str(&<$ty as TS>::decl(&cfg));
+            out.push('\n');
+        )*};
+    }
+    declare!(
+        ErrorCode,
+        ErrorPayload,
+        RepoKind,
+        CacheStatus,
+        CacheScan,
+        CachedRepo,
+        CachedRevision,
+        CachedFile,
+        IncompleteBlob,
+        ScanProblem,
+    );
+    out
+}

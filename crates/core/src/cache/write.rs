@@ -1,0 +1,110 @@
+//! Writing the cache layout: relative snapshot links and refs, each placed atomically (a temporary name, then a
+//! rename), so that a reader, this app or `huggingface_hub`, never sees half of one.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Checks a path inside a repo before it touches the disk: `/`-separated, relative, no empty, `.` or `..`
+/// segment, no backslash or NUL. The error names the rule that was broken.
+pub fn check_repo_path(path: &str) -> Result<(), &'static str> {
+    if path.is_empty() {
+        return Err("the path is empty");
+    }
+    if path.starts_with('/') {
+        return Err("the path is absolute");
+    }
+    if path.contains('\\') {
+        return Err("the path has a backslash");
+    }
+    if path.contains('\0') {
+        return Err("the path has a NUL byte");
+    }
+    for segment in path.split('/') {
+        match segment {
+            "" => return Err("the path has an empty segment"),
+            "." | ".." => return Err("the path has a '.' or '..' segment"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn invalid(path: &str, why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, format!("refusing repo path {path:?}: {why}"))
+}
+
+/// The relative link target from `snapshots/{commit}/{path}` to `blobs/{blob}`: `../../blobs/{blob}`, with one
+/// more `../` for each folder in `path`.
+pub fn snapshot_link_target(path: &str, blob: &str) -> PathBuf {
+    let depth = path.matches('/').count();
+    let mut target = PathBuf::new();
+    for _ in 0..depth + 2 {
+        target.push("..");
+    }
+    target.join("blobs").join(blob)
+}
+
+/// Links `snapshots/{commit}/{path}` to `blobs/{blob}`, replacing any earlier link atomically.
+pub fn link_snapshot(repo_dir: &Path, commit: &str, path: &str, blob: &str) -> io::Result<PathBuf> {
+    check_repo_path(path).map_err(|why| invalid(path, why))?;
+    check_repo_path(commit).map_err(|why| invalid(commit, why))?;
+    let link = repo_dir.join("snapshots").join(commit).join(path);
+    let parent = link.parent().expect("a snapshot link has a parent");
+    fs::create_dir_all(parent)?;
+    let temp = parent.join(format!(".{}.link-tmp", link.file_name().unwrap().to_string_lossy()));
+    let _ = fs::remove_file(&temp);
+    std::os::unix::fs::symlink(snapshot_link_target(path, blob), &temp)?;
+    fs::rename(&temp, &link)?;
+    Ok(link)
+}
+
+/// Writes `refs/{revision}` to hold `commit` (no newline, as `huggingface_hub` writes it).
+pub fn write_ref(repo_dir: &Path, revision: &str, commit: &str) -> io::Result<()> {
+    check_repo_path(revision).map_err(|why| invalid(revision, why))?;
+    let path = repo_dir.join("refs").join(revision);
+    let parent = path.parent().expect("a ref has a parent");
+    fs::create_dir_all(parent)?;
+    let temp = parent.join(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
+    fs::write(&temp, commit)?;
+    fs::rename(&temp, &path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_targets_climb_one_level_per_folder() {
+        assert_eq!(snapshot_link_target("config.json", "abc"), PathBuf::from("../../blobs/abc"));
+        assert_eq!(snapshot_link_target("onnx/model.onnx", "abc"), PathBuf::from("../../../blobs/abc"));
+    }
+
+    #[test]
+    fn hostile_paths_are_refused_before_touching_disk() {
+        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a\\b", "a\0b", "a/."] {
+            assert!(check_repo_path(bad).is_err(), "{bad:?}");
+        }
+        for good in ["config.json", "a/b/c.bin", ".gitattributes", "a..b"] {
+            assert!(check_repo_path(good).is_ok(), "{good:?}");
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let err = link_snapshot(tmp.path(), &"a".repeat(40), "../../escape", "abc").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(fs::read_dir(tmp.path()).unwrap().next().is_none(), "nothing was written");
+    }
+
+    #[test]
+    fn links_resolve_to_the_blob_and_refs_have_no_newline() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("models--a--b");
+        fs::create_dir_all(repo.join("blobs")).unwrap();
+        fs::write(repo.join("blobs/abc"), b"hello").unwrap();
+        let commit = "c".repeat(40);
+        let link = link_snapshot(&repo, &commit, "sub/dir/f.txt", "abc").unwrap();
+        assert_eq!(fs::read(&link).unwrap(), b"hello");
+        link_snapshot(&repo, &commit, "sub/dir/f.txt", "abc").unwrap(); // replacing is fine
+        write_ref(&repo, "main", &commit).unwrap();
+        assert_eq!(fs::read_to_string(repo.join("refs/main")).unwrap(), commit);
+    }
+}

@@ -1,0 +1,71 @@
+//! Human-readable sizes and times, shared by every text surface (the web UI has its own twin in TypeScript).
+
+/// A byte count in decimal units, as the hub shows sizes: `512 B`, `1.5 kB`, `4.92 GB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
+    if n < 1000 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64;
+    let mut unit = 0;
+    value /= 1000.0;
+    while value >= 999.95 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    let digits = if value < 10.0 {
+        2
+    } else if value < 100.0 {
+        1
+    } else {
+        0
+    };
+    format!("{value:.digits$} {}", UNITS[unit])
+}
+
+/// How long ago `then` was, relative to `now` (both Unix seconds): `just now`, `5 min ago`, `3 days ago`.
+pub fn ago(then: u64, now: u64) -> String {
+    let s = now.saturating_sub(then);
+    let plural = |n: u64, unit: &str| format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" });
+    match s {
+        0..=59 => "just now".to_string(),
+        60..=3_599 => format!("{} min ago", s / 60),
+        3_600..=86_399 => plural(s / 3_600, "hour"),
+        86_400..=2_591_999 => plural(s / 86_400, "day"),
+        2_592_000..=31_535_999 => plural(s / 2_592_000, "month"),
+        _ => plural(s / 31_536_000, "year"),
+    }
+}
+
+/// The current time in Unix seconds.
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_use_decimal_units_with_three_significant_digits() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(999), "999 B");
+        assert_eq!(bytes(1000), "1.00 kB");
+        assert_eq!(bytes(1536), "1.54 kB");
+        assert_eq!(bytes(4_920_000_000), "4.92 GB");
+        assert_eq!(bytes(999_999), "1.00 MB");
+        assert_eq!(bytes(123_456_789), "123 MB");
+        assert_eq!(bytes(u64::MAX), "18.4 EB");
+    }
+
+    #[test]
+    fn ages_read_naturally() {
+        assert_eq!(ago(100, 100), "just now");
+        assert_eq!(ago(0, 59), "just now");
+        assert_eq!(ago(0, 300), "5 min ago");
+        assert_eq!(ago(0, 3_600), "1 hour ago");
+        assert_eq!(ago(0, 3 * 86_400), "3 days ago");
+        assert_eq!(ago(0, 400 * 86_400), "1 year ago");
+        assert_eq!(ago(200, 100), "just now", "a time in the future is not negative");
+    }
+}

@@ -1,0 +1,12 @@
+//! Model Manager's core: everything the app and the `mm` command line do, as plain Rust with no UI.
+//!
+//! The Tauri shell (`src-tauri/`) and the CLI (`crates/cli`) are thin callers of this crate. Each module is one
+//! concept: [`cache`] is the Hugging Face cache on disk, [`error`] the error codes every surface shows, and
+//! [`bindings`] the TypeScript declarations of the types that cross into the web UI.
+
+pub mod bindings;
+pub mod cache;
+pub mod error;
+pub mod format;
+
+pub use error::{ErrorCode, ErrorPayload};

@@ -1,0 +1,4 @@
+//! Tauri commands, one file per area. Commands are generic over the runtime so that tests can drive them
+//! through Tauri's mock runtime without a window.
+
+pub mod models;

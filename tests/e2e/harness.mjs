@@ -1,0 +1,111 @@
+// Starts what an end-to-end test needs and stops all of it: a private Xvfb display, tauri-driver (which runs
+// WebKitWebDriver, which runs the app), and temporary HOME/XDG folders so the app writes nothing of the user's.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { WebDriver } from './webdriver.mjs';
+
+export const ROOT = path.resolve(import.meta.dirname, '../..');
+export const APP = process.env.MM_APP_BIN ?? path.join(ROOT, 'target/debug/model-manager');
+export const ARTIFACTS = path.join(ROOT, 'tests/e2e/artifacts');
+
+const children = [];
+
+function start(cmd, args, env) {
+  const child = spawn(cmd, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  child.output = () => output;
+  children.push(child);
+  return child;
+}
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port, child, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${child.spawnfile} exited early:\n${child.output()}`);
+    const open = await new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => (socket.end(), resolve(true)));
+      socket.on('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`port ${port} did not open:\n${child.output()}`);
+}
+
+/** Xvfb on a free display number, reported by Xvfb itself through -displayfd. */
+async function startXvfb(env) {
+  const xvfb = start('Xvfb', ['-displayfd', '1', '-screen', '0', '1280x800x24', '-nolisten', 'tcp'], env);
+  const display = await new Promise((resolve, reject) => {
+    let buffer = '';
+    xvfb.stdout.on('data', (d) => {
+      buffer += d;
+      if (buffer.includes('\n')) resolve(`:${buffer.trim()}`);
+    });
+    xvfb.on('exit', () => reject(new Error(`Xvfb exited:\n${xvfb.output()}`)));
+  });
+  return display;
+}
+
+/**
+ * Launches the app with `env` added to a clean temporary environment and returns a WebDriver session on it.
+ */
+export async function launchApp(extraEnv = {}) {
+  if (!fs.existsSync(APP)) throw new Error(`${APP} is not built: run scripts/test (or cargo build) first`);
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'mm-e2e-home-'));
+  const env = {
+    PATH: `${path.join(os.homedir(), '.cargo/bin')}:${process.env.PATH}`,
+    HOME: home,
+    XDG_DATA_HOME: path.join(home, 'data'),
+    XDG_CONFIG_HOME: path.join(home, 'config'),
+    XDG_CACHE_HOME: path.join(home, 'cache'),
+    XDG_RUNTIME_DIR: home,
+    LANG: 'C.UTF-8',
+    // Software rendering: there is no GPU under Xvfb.
+    WEBKIT_DISABLE_COMPOSITING_MODE: '1',
+    LIBGL_ALWAYS_SOFTWARE: '1',
+    ...extraEnv,
+  };
+  env.DISPLAY = await startXvfb(env);
+  const port = await freePort();
+  const nativePort = await freePort();
+  const driver = start('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], env);
+  await waitForPort(port, driver);
+  const wd = new WebDriver(`http://127.0.0.1:${port}`);
+  await wd.start(APP);
+  wd.home = home;
+  return wd;
+}
+
+/** Ends the session and kills every process group the harness started. */
+export async function shutdown(wd) {
+  if (wd) await wd.end();
+  for (const child of children.reverse()) {
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {}
+    if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
+  }
+  children.length = 0;
+  if (wd?.home) fs.rmSync(wd.home, { recursive: true, force: true });
+}
+
+export function saveArtifact(name, bytes) {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, name);
+  fs.writeFileSync(file, bytes);
+  return file;
+}

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { formatAgo, formatBytes, shortCommit } from './format';
+
+// The same cases as crates/core/src/format.rs, so the window and the CLI print sizes alike.
+describe('formatBytes', () => {
+  it.each([
+    [0, '0 B'],
+    [999, '999 B'],
+    [1000, '1.00 kB'],
+    [1536, '1.54 kB'],
+    [4_920_000_000, '4.92 GB'],
+    [999_999, '1.00 MB'],
+    [123_456_789, '123 MB'],
+  ])('%d bytes is %s', (n, text) => {
+    expect(formatBytes(n)).toBe(text);
+  });
+});
+
+describe('formatAgo', () => {
+  it.each([
+    [100, 100, 'just now'],
+    [0, 300, '5 min ago'],
+    [0, 3600, '1 hour ago'],
+    [0, 3 * 86_400, '3 days ago'],
+    [0, 400 * 86_400, '1 year ago'],
+    [200, 100, 'just now'],
+  ])('%d seen at %d is %s', (then, now, text) => {
+    expect(formatAgo(then, now)).toBe(text);
+  });
+});
+
+it('shortens commits to seven characters', () => {
+  expect(shortCommit('0123456789abcdef')).toBe('0123456');
+});

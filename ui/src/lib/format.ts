@@ -1,0 +1,31 @@
+// Human-readable sizes and times: the twin of crates/core/src/format.rs, tested against the same cases.
+
+const UNITS = ['kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
+
+/** A byte count in decimal units, as the hub shows sizes: `512 B`, `1.54 kB`, `4.92 GB`. */
+export function formatBytes(n: number): string {
+  if (n < 1000) return `${n} B`;
+  let value = n / 1000;
+  let unit = 0;
+  while (value >= 999.95 && unit < UNITS.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  const digits = value < 10 ? 2 : value < 100 ? 1 : 0;
+  return `${value.toFixed(digits)} ${UNITS[unit]}`;
+}
+
+/** How long ago `then` was, relative to `now` (both Unix seconds). */
+export function formatAgo(then: number, now: number): string {
+  const s = Math.max(0, now - then);
+  const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'} ago`;
+  if (s < 60) return 'just now';
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86_400) return plural(Math.floor(s / 3600), 'hour');
+  if (s < 2_592_000) return plural(Math.floor(s / 86_400), 'day');
+  if (s < 31_536_000) return plural(Math.floor(s / 2_592_000), 'month');
+  return plural(Math.floor(s / 31_536_000), 'year');
+}
+
+/** A commit shortened the way git shows it. */
+export const shortCommit = (commit: string) => commit.slice(0, 7);

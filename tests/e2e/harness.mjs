@@ -74,9 +74,6 @@ export async function launchApp(extraEnv = {}) {
     XDG_CACHE_HOME: path.join(home, 'cache'),
     XDG_RUNTIME_DIR: home,
     LANG: 'C.UTF-8',
-    // Software rendering: there is no GPU under Xvfb.
-    WEBKIT_DISABLE_COMPOSITING_MODE: '1',
-    LIBGL_ALWAYS_SOFTWARE: '1',
     ...extraEnv,
   };
   env.DISPLAY = await startXvfb(env);

@@ -58,6 +58,24 @@ export class WebDriver {
     return Buffer.from(await this.request('GET', this.s('/screenshot')), 'base64');
   }
 
+  /**
+   * A screenshot once the window has painted: the DOM can be ready a frame before WebKit draws it, and a blank
+   * surface compresses to a tiny PNG, so this waits for two animation frames and retries while the image is tiny.
+   */
+  async paintedScreenshot(minBytes = 5000, tries = 20) {
+    let png;
+    for (let i = 0; i < tries; i++) {
+      await this.request('POST', this.s('/execute/async'), {
+        script: 'const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done()));',
+        args: [],
+      });
+      png = await this.screenshot();
+      if (png.length >= minBytes) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return png;
+  }
+
   /** Polls until `css` matches at least one element, and returns the matches. */
   async waitFor(css, timeoutMs = 15000) {
     const deadline = Date.now() + timeoutMs;

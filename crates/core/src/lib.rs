@@ -6,7 +6,10 @@
 
 pub mod bindings;
 pub mod cache;
+pub mod disk;
+pub mod download;
 pub mod error;
 pub mod format;
+pub mod hub;
 
 pub use error::{ErrorCode, ErrorPayload};

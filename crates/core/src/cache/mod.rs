@@ -12,6 +12,7 @@
 //! ```
 
 pub mod layout;
+pub mod lock;
 pub mod location;
 pub mod scan;
 pub mod write;

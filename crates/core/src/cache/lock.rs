@@ -1,0 +1,69 @@
+//! Exclusive locks on blobs while they are written, at the path `huggingface_hub` uses
+//! (`{cache}/.locks/{repo folder}/{blob}.lock`, an `flock`), so this app, a second `mm` and `huggingface_hub`
+//! never write the same blob at once.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Held while a blob is written; released when dropped.
+pub struct BlobLock {
+    _file: File,
+}
+
+pub fn lock_path(cache_dir: &Path, repo_folder: &str, blob: &str) -> PathBuf {
+    cache_dir.join(".locks").join(repo_folder).join(format!("{blob}.lock"))
+}
+
+/// Takes the lock if it is free.
+pub fn try_lock(cache_dir: &Path, repo_folder: &str, blob: &str) -> io::Result<Option<BlobLock>> {
+    let path = lock_path(cache_dir, repo_folder, blob);
+    fs::create_dir_all(path.parent().unwrap())?;
+    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+    // SAFETY: flock on a file descriptor we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(Some(BlobLock { _file: file }));
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(None)
+    } else {
+        Err(err)
+    }
+}
+
+/// Waits for the lock, polling, until `cancelled` says to stop (then `Ok(None)`).
+pub async fn lock(
+    cache_dir: &Path,
+    repo_folder: &str,
+    blob: &str,
+    cancelled: impl Fn() -> bool,
+) -> io::Result<Option<BlobLock>> {
+    loop {
+        if let Some(lock) = try_lock(cache_dir, repo_folder, blob)? {
+            return Ok(Some(lock));
+        }
+        if cancelled() {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_lock_is_not_taken_twice_and_is_freed_on_drop() {
+        let tmp = tempfile::tempdir().unwrap();
+        let first = try_lock(tmp.path(), "models--a--b", "abc").unwrap().expect("free");
+        assert!(try_lock(tmp.path(), "models--a--b", "abc").unwrap().is_none());
+        assert!(try_lock(tmp.path(), "models--a--b", "other").unwrap().is_some());
+        drop(first);
+        assert!(try_lock(tmp.path(), "models--a--b", "abc").unwrap().is_some());
+        assert!(lock_path(tmp.path(), "models--a--b", "abc").ends_with(".locks/models--a--b/abc.lock"));
+    }
+}

@@ -1,0 +1,488 @@
+//! The download queue: at most `max_concurrent` downloads run, the rest wait in order; asking for a download
+//! that is already queued, running or paused joins it; pause keeps the partial files for a later resume,
+//! cancel deletes them. Subscribers get throttled progress and lifecycle events.
+
+use super::plan::{self, Plan};
+use super::progress::{Counters, Speed};
+use super::transfer::{discard_partial, FileTransfer};
+use super::{DownloadError, DownloadEvent, DownloadProgress, DownloadRequest, DownloadState, LifecycleKind, ModelLifecycle};
+use crate::cache::write;
+use crate::error::{Coded, ErrorPayload};
+use crate::hub::HubClient;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone)]
+pub struct DownloadOptions {
+    /// Downloads running at once; the rest wait. Default 3.
+    pub max_concurrent: usize,
+    /// Files of one download fetched at once. Default 4.
+    pub files_in_parallel: usize,
+    /// A transfer with no bytes for this long is retried. Default 30 s.
+    pub stall_timeout: Duration,
+    /// Progress is sent at most this often per download. Default 100 ms.
+    pub progress_interval: Duration,
+}
+
+impl Default for DownloadOptions {
+    fn default() -> Self {
+        DownloadOptions {
+            max_concurrent: 3,
+            files_in_parallel: 4,
+            stall_timeout: Duration::from_secs(30),
+            progress_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Pause,
+    Cancel,
+}
+
+struct Job {
+    id: u64,
+    request: DownloadRequest,
+    state: DownloadState,
+    plan: Option<Arc<Plan>>,
+    counters: Arc<Counters>,
+    cancel: CancellationToken,
+    stop: Option<Stop>,
+    error: Option<ErrorPayload>,
+    bytes_per_second: u64,
+    watch: watch::Sender<DownloadProgress>,
+}
+
+impl Job {
+    fn progress(&self) -> DownloadProgress {
+        let plan = self.plan.as_deref();
+        let bytes_total = plan.map(Plan::bytes_total).unwrap_or(0);
+        let bytes_done = self.counters.bytes_done.load(Ordering::Relaxed).min(bytes_total);
+        let state = if self.state == DownloadState::Downloading && self.counters.verifying.load(Ordering::Relaxed) > 0 {
+            DownloadState::Verifying
+        } else {
+            self.state
+        };
+        let eta_seconds = (self.state == DownloadState::Downloading && self.bytes_per_second > 0)
+            .then(|| (bytes_total - bytes_done).div_ceil(self.bytes_per_second));
+        DownloadProgress {
+            id: self.id,
+            repo: self.request.repo.clone(),
+            revision: self.request.revision().to_string(),
+            commit: plan.map(|p| p.commit.clone()),
+            state,
+            bytes_done,
+            bytes_total,
+            files_done: self.counters.files_done.load(Ordering::Relaxed),
+            files_total: plan.map(|p| p.files.len() as u32).unwrap_or(0),
+            bytes_per_second: if self.state == DownloadState::Downloading { self.bytes_per_second } else { 0 },
+            eta_seconds,
+            error: self.error.clone(),
+        }
+    }
+
+    fn same_request(&self, other: &DownloadRequest) -> bool {
+        self.request.repo.trim() == other.repo.trim()
+            && self.request.revision() == other.revision()
+            && self.request.include == other.include
+            && self.request.exclude == other.exclude
+    }
+}
+
+struct Jobs {
+    next_id: u64,
+    list: Vec<Job>,
+    running: usize,
+}
+
+struct Inner {
+    hub: HubClient,
+    cache_dir: PathBuf,
+    options: Mutex<DownloadOptions>,
+    jobs: Mutex<Jobs>,
+    events: broadcast::Sender<DownloadEvent>,
+}
+
+/// The download queue. Cheap to clone; every clone is the same queue.
+#[derive(Clone)]
+pub struct Downloads {
+    inner: Arc<Inner>,
+}
+
+impl Downloads {
+    pub fn new(hub: HubClient, cache_dir: PathBuf, options: DownloadOptions) -> Downloads {
+        let (events, _) = broadcast::channel(1024);
+        Downloads {
+            inner: Arc::new(Inner {
+                hub,
+                cache_dir,
+                options: Mutex::new(options),
+                jobs: Mutex::new(Jobs { next_id: 1, list: Vec::new(), running: 0 }),
+                events,
+            }),
+        }
+    }
+
+    pub fn cache_dir(&self) -> &std::path::Path {
+        &self.inner.cache_dir
+    }
+
+    /// Events of every download from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<DownloadEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Changes how many downloads run at once; queued ones start if there is room now.
+    pub fn set_max_concurrent(&self, n: usize) {
+        self.inner.options.lock().unwrap().max_concurrent = n.max(1);
+        schedule(&self.inner);
+    }
+
+    /// Queues a download and returns its id, or the id of the same download already queued, running or paused.
+    pub fn start(&self, request: DownloadRequest) -> Result<u64, DownloadError> {
+        crate::cache::RepoId::parse(request.repo.trim())?;
+        let id = {
+            let mut jobs = self.inner.jobs.lock().unwrap();
+            if let Some(job) = jobs.list.iter().find(|j| !j.state.is_finished() && j.same_request(&request)) {
+                let id = job.id;
+                let paused = job.state == DownloadState::Paused;
+                drop(jobs);
+                if paused {
+                    self.resume(id)?;
+                }
+                return Ok(id);
+            }
+            let id = jobs.next_id;
+            jobs.next_id += 1;
+            let counters = Arc::new(Counters::default());
+            let mut job = Job {
+                id,
+                request,
+                state: DownloadState::Queued,
+                plan: None,
+                counters,
+                cancel: CancellationToken::new(),
+                stop: None,
+                error: None,
+                bytes_per_second: 0,
+                watch: watch::channel(placeholder()).0,
+            };
+            job.watch = watch::channel(job.progress()).0;
+            jobs.list.push(job);
+            id
+        };
+        self.emit(id, Some(LifecycleKind::Queued));
+        schedule(&self.inner);
+        Ok(id)
+    }
+
+    /// Every download this queue has seen, oldest first.
+    pub fn list(&self) -> Vec<DownloadProgress> {
+        self.inner.jobs.lock().unwrap().list.iter().map(Job::progress).collect()
+    }
+
+    pub fn progress(&self, id: u64) -> Result<DownloadProgress, DownloadError> {
+        self.with_job(id, |job| job.progress())
+    }
+
+    /// Stops a queued or running download, keeping its partial files for [`Downloads::resume`].
+    pub fn pause(&self, id: u64) -> Result<(), DownloadError> {
+        let was_queued = self.with_job(id, |job| match job.state {
+            DownloadState::Queued => {
+                job.state = DownloadState::Paused;
+                true
+            }
+            DownloadState::Downloading | DownloadState::Verifying => {
+                job.stop = Some(Stop::Pause);
+                job.cancel.cancel();
+                false
+            }
+            _ => false,
+        })?;
+        if was_queued {
+            self.emit(id, Some(LifecycleKind::Paused));
+        }
+        Ok(())
+    }
+
+    /// Puts a paused (or failed) download back in the queue; it resumes from the bytes on disk.
+    pub fn resume(&self, id: u64) -> Result<(), DownloadError> {
+        let resumed = self.with_job(id, |job| {
+            if matches!(job.state, DownloadState::Paused | DownloadState::Failed) {
+                job.state = DownloadState::Queued;
+                job.stop = None;
+                job.error = None;
+                job.cancel = CancellationToken::new();
+                true
+            } else {
+                false
+            }
+        })?;
+        if resumed {
+            self.emit(id, Some(LifecycleKind::Resumed));
+            schedule(&self.inner);
+        }
+        Ok(())
+    }
+
+    /// Stops a download and deletes its partial files. Finished files stay in the cache.
+    pub fn cancel(&self, id: u64) -> Result<(), DownloadError> {
+        let idle_plan = self.with_job(id, |job| match job.state {
+            DownloadState::Queued | DownloadState::Paused | DownloadState::Failed => {
+                job.state = DownloadState::Cancelled;
+                Some(job.plan.clone())
+            }
+            DownloadState::Downloading | DownloadState::Verifying => {
+                job.stop = Some(Stop::Cancel);
+                job.cancel.cancel();
+                None
+            }
+            _ => None,
+        })?;
+        if let Some(plan) = idle_plan {
+            if let Some(plan) = plan {
+                discard_all(&plan, &self.inner.cache_dir);
+            }
+            self.emit(id, Some(LifecycleKind::Cancelled));
+        }
+        Ok(())
+    }
+
+    /// Waits until the download completes (its final progress) or fails, is cancelled, or is paused (the error).
+    pub async fn wait(&self, id: u64) -> Result<DownloadProgress, ErrorPayload> {
+        let mut rx = self.with_job(id, |job| job.watch.subscribe()).map_err(|e| e.payload())?;
+        loop {
+            let progress = rx.borrow_and_update().clone();
+            match progress.state {
+                DownloadState::Completed => return Ok(progress),
+                DownloadState::Failed => {
+                    return Err(progress.error.unwrap_or(ErrorPayload {
+                        code: crate::ErrorCode::Internal,
+                        message: "the download failed".into(),
+                    }))
+                }
+                DownloadState::Cancelled => return Err(DownloadError::Cancelled.payload()),
+                DownloadState::Paused => {
+                    return Err(ErrorPayload { code: crate::ErrorCode::Cancelled, message: "the download was paused".into() })
+                }
+                _ => {}
+            }
+            if rx.changed().await.is_err() {
+                return Err(DownloadError::UnknownDownload(id).payload());
+            }
+        }
+    }
+
+    fn with_job<T>(&self, id: u64, f: impl FnOnce(&mut Job) -> T) -> Result<T, DownloadError> {
+        let mut jobs = self.inner.jobs.lock().unwrap();
+        let job = jobs.list.iter_mut().find(|j| j.id == id).ok_or(DownloadError::UnknownDownload(id))?;
+        Ok(f(job))
+    }
+
+    fn emit(&self, id: u64, lifecycle: Option<LifecycleKind>) {
+        emit(&self.inner, id, lifecycle);
+    }
+}
+
+fn placeholder() -> DownloadProgress {
+    DownloadProgress {
+        id: 0,
+        repo: String::new(),
+        revision: String::new(),
+        commit: None,
+        state: DownloadState::Queued,
+        bytes_done: 0,
+        bytes_total: 0,
+        files_done: 0,
+        files_total: 0,
+        bytes_per_second: 0,
+        eta_seconds: None,
+        error: None,
+    }
+}
+
+/// Sends the job's progress (and a lifecycle event) to subscribers and waiters.
+fn emit(inner: &Inner, id: u64, lifecycle: Option<LifecycleKind>) {
+    let (progress, event) = {
+        let jobs = inner.jobs.lock().unwrap();
+        let Some(job) = jobs.list.iter().find(|j| j.id == id) else { return };
+        let progress = job.progress();
+        job.watch.send_replace(progress.clone());
+        let event = lifecycle.map(|kind| ModelLifecycle {
+            kind,
+            repo: progress.repo.clone(),
+            revision: progress.revision.clone(),
+            download_id: Some(id),
+            error: progress.error.clone(),
+        });
+        (progress, event)
+    };
+    let _ = inner.events.send(DownloadEvent::Progress(progress));
+    if let Some(event) = event {
+        let _ = inner.events.send(DownloadEvent::Lifecycle(event));
+    }
+}
+
+/// Starts queued downloads, in order, while there is room.
+fn schedule(inner: &Arc<Inner>) {
+    let max = inner.options.lock().unwrap().max_concurrent;
+    let mut started = Vec::new();
+    {
+        let mut jobs = inner.jobs.lock().unwrap();
+        while jobs.running < max {
+            let Some(job) = jobs.list.iter_mut().find(|j| j.state == DownloadState::Queued) else { break };
+            job.state = DownloadState::Downloading;
+            started.push((job.id, job.request.clone(), job.counters.clone(), job.cancel.clone()));
+            jobs.running += 1;
+        }
+    }
+    for (id, request, counters, cancel) in started {
+        emit(inner, id, Some(LifecycleKind::Started));
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            let reporter = tokio::spawn(report(inner.clone(), id));
+            let result = run(&inner, id, &request, counters, cancel).await;
+            reporter.abort();
+            finish(&inner, id, result);
+            schedule(&inner);
+        });
+    }
+}
+
+/// Sends progress while bytes move, at most once per `progress_interval`.
+async fn report(inner: Arc<Inner>, id: u64) {
+    let interval = inner.options.lock().unwrap().progress_interval;
+    let mut speed = Speed::new(Duration::from_secs(3));
+    let mut last = u64::MAX;
+    loop {
+        tokio::time::sleep(interval).await;
+        let changed = {
+            let mut jobs = inner.jobs.lock().unwrap();
+            let Some(job) = jobs.list.iter_mut().find(|j| j.id == id) else { return };
+            let done = job.counters.bytes_done.load(Ordering::Relaxed);
+            job.bytes_per_second = speed.sample(Instant::now(), done);
+            let changed = done != last;
+            last = done;
+            changed
+        };
+        if changed {
+            emit(&inner, id, None);
+        }
+    }
+}
+
+async fn run(
+    inner: &Arc<Inner>,
+    id: u64,
+    request: &DownloadRequest,
+    counters: Arc<Counters>,
+    cancel: CancellationToken,
+) -> Result<(), DownloadError> {
+    let plan = tokio::select! {
+        _ = cancel.cancelled() => return Err(DownloadError::Cancelled),
+        plan = plan::resolve(&inner.hub, &inner.cache_dir, request) => Arc::new(plan?),
+    };
+    plan::preflight(&plan, &inner.cache_dir)?;
+    {
+        let mut jobs = inner.jobs.lock().unwrap();
+        if let Some(job) = jobs.list.iter_mut().find(|j| j.id == id) {
+            job.plan = Some(plan.clone());
+            job.counters.bytes_done.store(0, Ordering::Relaxed);
+            job.counters.files_done.store(0, Ordering::Relaxed);
+        }
+    }
+    emit(inner, id, None);
+
+    let options = inner.options.lock().unwrap().clone();
+    let files_cancel = cancel.child_token();
+    let permits = Arc::new(Semaphore::new(options.files_in_parallel.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for file in plan.files.iter().cloned() {
+        if plan.is_present(&file) {
+            counters.bytes_done.fetch_add(file.size, Ordering::Relaxed);
+        }
+        let transfer = FileTransfer {
+            hub: inner.hub.clone(),
+            plan: plan.clone(),
+            cache_dir: inner.cache_dir.clone(),
+            file,
+            stall_timeout: options.stall_timeout,
+            counters: counters.clone(),
+            cancel: files_cancel.clone(),
+        };
+        let permits = permits.clone();
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await.expect("the semaphore is never closed");
+            transfer.run().await
+        });
+    }
+    let mut first_error = None;
+    let mut linked_any = false;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(())) => linked_any = true,
+            Ok(Err(err)) => {
+                files_cancel.cancel();
+                if first_error.is_none() || matches!(first_error, Some(DownloadError::Cancelled)) {
+                    first_error = Some(err);
+                }
+            }
+            Err(join) => {
+                files_cancel.cancel();
+                first_error.get_or_insert(DownloadError::io("a transfer task", std::io::Error::other(join.to_string())));
+            }
+        }
+    }
+    // A branch or tag points at its commit once something of it is in place; a commit needs no ref.
+    if linked_any && plan.revision != plan.commit {
+        write::write_ref(&plan.repo_dir, &plan.revision, &plan.commit)
+            .map_err(|e| DownloadError::io(format!("writing the ref {} of {}", plan.revision, plan.repo), e))?;
+    }
+    if cancel.is_cancelled() {
+        return Err(DownloadError::Cancelled);
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+fn discard_all(plan: &Plan, cache_dir: &std::path::Path) {
+    for file in &plan.files {
+        discard_partial(plan, cache_dir, file);
+    }
+}
+
+fn finish(inner: &Arc<Inner>, id: u64, result: Result<(), DownloadError>) {
+    let (kind, discard) = {
+        let mut jobs = inner.jobs.lock().unwrap();
+        jobs.running -= 1;
+        let Some(job) = jobs.list.iter_mut().find(|j| j.id == id) else { return };
+        job.bytes_per_second = 0;
+        match result {
+            Ok(()) => {
+                job.state = DownloadState::Completed;
+                (LifecycleKind::Completed, None)
+            }
+            Err(DownloadError::Cancelled) if job.stop == Some(Stop::Pause) => {
+                job.state = DownloadState::Paused;
+                (LifecycleKind::Paused, None)
+            }
+            Err(DownloadError::Cancelled) => {
+                job.state = DownloadState::Cancelled;
+                (LifecycleKind::Cancelled, job.plan.clone())
+            }
+            Err(err) => {
+                job.state = DownloadState::Failed;
+                job.error = Some(err.payload());
+                (LifecycleKind::Failed, None)
+            }
+        }
+    };
+    if let Some(plan) = discard {
+        discard_all(&plan, &inner.cache_dir);
+    }
+    emit(inner, id, Some(kind));
+}

@@ -1,0 +1,131 @@
+//! Before the first byte: resolve the revision to a commit, refuse unsafe paths and hashes, apply the globs,
+//! record the commit's selected file list beside the snapshot, and check that the disk has room.
+
+use super::filter;
+use super::{DownloadError, DownloadRequest};
+use crate::cache::layout::{tree_record_path, RepoKind, TreeRecord, TreeRecordFile};
+use crate::cache::write::check_repo_path;
+use crate::cache::RepoId;
+use crate::hub::{HubClient, RemoteFile};
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// A download resolved to one commit and the files it will fetch.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub repo: RepoId,
+    pub revision: String,
+    pub commit: String,
+    pub repo_dir: PathBuf,
+    pub files: Vec<RemoteFile>,
+}
+
+impl Plan {
+    pub fn bytes_total(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    pub fn blob_path(&self, file: &RemoteFile) -> PathBuf {
+        self.repo_dir.join("blobs").join(&file.blob)
+    }
+
+    pub fn incomplete_path(&self, file: &RemoteFile) -> PathBuf {
+        self.repo_dir.join("blobs").join(format!("{}.incomplete", file.blob))
+    }
+
+    /// Whether the blob is already in the cache with the right size (ours or `huggingface_hub`'s).
+    pub fn is_present(&self, file: &RemoteFile) -> bool {
+        fs::metadata(self.blob_path(file)).map(|m| m.len() == file.size).unwrap_or(false)
+    }
+
+    /// Bytes still to fetch: files whose blob is missing, less what their `.incomplete` files hold.
+    pub fn bytes_remaining(&self) -> u64 {
+        let mut seen = HashSet::new();
+        self.files
+            .iter()
+            .filter(|f| seen.insert(&f.blob) && !self.is_present(f))
+            .map(|f| f.size.saturating_sub(fs::metadata(self.incomplete_path(f)).map(|m| m.len()).unwrap_or(0)))
+            .sum()
+    }
+}
+
+/// Resolves `request` against the hub.
+pub async fn resolve(hub: &HubClient, cache_dir: &Path, request: &DownloadRequest) -> Result<Plan, DownloadError> {
+    let repo = RepoId::parse(request.repo.trim())?;
+    let revision = request.revision().to_string();
+    let info = hub.repo_info(&repo, &revision).await?;
+    for file in &info.files {
+        if let Err(reason) = check_repo_path(&file.path) {
+            return Err(DownloadError::UnsafePath { repo: repo.to_string(), path: file.path.clone(), reason });
+        }
+        if !is_blob_name(&file.blob, file.lfs) {
+            return Err(DownloadError::UnsafeBlob { repo: repo.to_string(), path: file.path.clone(), blob: file.blob.clone() });
+        }
+    }
+    let files: Vec<RemoteFile> =
+        info.files.into_iter().filter(|f| filter::selected(&f.path, &request.include, &request.exclude)).collect();
+    if files.is_empty() {
+        return Err(DownloadError::NothingSelected { repo: repo.to_string(), revision });
+    }
+    let repo_dir = repo.folder(cache_dir, RepoKind::Model);
+    let plan = Plan { repo, revision, commit: info.commit, repo_dir, files };
+    record_tree(&plan)?;
+    Ok(plan)
+}
+
+/// A sha256 (64 hex digits) for LFS files, a git sha1 (40) for the rest: anything else could name a path.
+fn is_blob_name(blob: &str, lfs: bool) -> bool {
+    let len = if lfs { 64 } else { 40 };
+    blob.len() == len && blob.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Adds the plan's files to the commit's tree record (a selection made earlier stays).
+fn record_tree(plan: &Plan) -> Result<(), DownloadError> {
+    let path = tree_record_path(&plan.repo_dir, &plan.commit);
+    let mut record = fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<TreeRecord>(&b).ok())
+        .filter(|r| r.commit == plan.commit)
+        .unwrap_or(TreeRecord { commit: plan.commit.clone(), files: Vec::new() });
+    let known: HashSet<String> = record.files.iter().map(|f| f.path.clone()).collect();
+    for f in plan.files.iter().filter(|f| !known.contains(&f.path)) {
+        record.files.push(TreeRecordFile { path: f.path.clone(), size: f.size, blob: f.blob.clone() });
+    }
+    record.files.sort_by(|a, b| a.path.cmp(&b.path));
+    let what = || format!("writing the file list of {}", plan.repo);
+    fs::create_dir_all(path.parent().unwrap()).map_err(|e| DownloadError::io(what(), e))?;
+    let temp = path.with_extension("json.tmp");
+    fs::write(&temp, serde_json::to_vec_pretty(&record).unwrap()).map_err(|e| DownloadError::io(what(), e))?;
+    fs::rename(&temp, &path).map_err(|e| DownloadError::io(what(), e))
+}
+
+/// Refuses the download before the first byte when the cache's disk cannot hold what remains.
+pub fn preflight(plan: &Plan, cache_dir: &Path) -> Result<(), DownloadError> {
+    let needed = plan.bytes_remaining();
+    if needed == 0 {
+        return Ok(());
+    }
+    let free = crate::disk::free_space(cache_dir).map_err(|e| DownloadError::io("checking free disk space", e))?;
+    if needed > free {
+        return Err(DownloadError::InsufficientSpace {
+            repo: plan.repo.to_string(),
+            path: cache_dir.display().to_string(),
+            needed,
+            free,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn blob_names_must_be_hashes() {
+        assert!(super::is_blob_name(&"a".repeat(64), true));
+        assert!(super::is_blob_name(&"0".repeat(40), false));
+        assert!(!super::is_blob_name(&"a".repeat(40), true));
+        assert!(!super::is_blob_name("../../etc/passwd", false));
+        assert!(!super::is_blob_name(&format!("{}/", "a".repeat(39)), false));
+    }
+}

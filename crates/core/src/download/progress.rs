@@ -1,0 +1,54 @@
+//! Counters that transfers bump lock-free, and the speed they add up to.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::time::{Duration, Instant};
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub bytes_done: AtomicU64,
+    pub files_done: AtomicU32,
+    /// Files whose bytes on disk are being re-hashed before a resume.
+    pub verifying: AtomicU32,
+}
+
+/// Bytes per second over a sliding window.
+pub(crate) struct Speed {
+    window: Duration,
+    samples: VecDeque<(Instant, u64)>,
+}
+
+impl Speed {
+    pub fn new(window: Duration) -> Speed {
+        Speed { window, samples: VecDeque::new() }
+    }
+
+    pub fn sample(&mut self, now: Instant, bytes: u64) -> u64 {
+        self.samples.push_back((now, bytes));
+        while self.samples.len() > 2 && now.duration_since(self.samples[0].0) > self.window {
+            self.samples.pop_front();
+        }
+        let (t0, b0) = self.samples[0];
+        let dt = now.duration_since(t0).as_secs_f64();
+        if dt < 0.05 {
+            return 0;
+        }
+        (bytes.saturating_sub(b0) as f64 / dt) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speed_is_bytes_over_the_window() {
+        let mut s = Speed::new(Duration::from_secs(3));
+        let t = Instant::now();
+        assert_eq!(s.sample(t, 0), 0);
+        assert_eq!(s.sample(t + Duration::from_secs(1), 1000), 1000);
+        assert_eq!(s.sample(t + Duration::from_secs(2), 3000), 1500);
+        // Old samples fall out of the window: the last 3 s moved 6000 - 1000 bytes.
+        assert_eq!(s.sample(t + Duration::from_secs(4), 6000), 1666);
+    }
+}

@@ -1,0 +1,362 @@
+//! Repo metadata and file lists from the hub, and requests that carry the token only to the hub itself.
+
+use super::config::HubConfig;
+use super::error::HubError;
+use super::retry::RetryPolicy;
+use crate::cache::RepoId;
+use reqwest::header::{HeaderMap, AUTHORIZATION, LOCATION, RANGE, RETRY_AFTER};
+use reqwest::{Response, StatusCode, Url};
+use serde::Deserialize;
+use std::time::Duration;
+
+/// One file of a commit, with what is needed to fetch and verify it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteFile {
+    pub path: String,
+    pub size: u64,
+    /// The blob name in the cache: the sha256 of an LFS file, or the git blob sha1 of a small one.
+    pub blob: String,
+    /// True when `blob` is a sha256 (an LFS file); false when it is a git blob sha1.
+    pub lfs: bool,
+}
+
+/// A revision resolved to its commit, with the commit's files.
+#[derive(Debug, Clone)]
+pub struct RepoInfo {
+    pub repo: RepoId,
+    pub commit: String,
+    pub files: Vec<RemoteFile>,
+    pub gated: bool,
+    pub pipeline_tag: Option<String>,
+}
+
+/// The hub, for one endpoint and token.
+#[derive(Clone)]
+pub struct HubClient {
+    http: reqwest::Client,
+    config: HubConfig,
+    endpoint: Url,
+    retry: RetryPolicy,
+}
+
+const USER_AGENT: &str = concat!("model-manager/", env!("CARGO_PKG_VERSION"));
+const MAX_REDIRECTS: usize = 5;
+
+impl HubClient {
+    pub fn new(config: HubConfig) -> Result<HubClient, HubError> {
+        HubClient::with_retry(config, RetryPolicy::default())
+    }
+
+    pub fn with_retry(config: HubConfig, retry: RetryPolicy) -> Result<HubClient, HubError> {
+        let endpoint = Url::parse(&config.endpoint).map_err(|e| HubError::Protocol {
+            what: format!("the endpoint \"{}\"", config.endpoint),
+            reason: e.to_string(),
+        })?;
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            // Redirects are followed by hand, so that the token never leaves the endpoint's origin.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(15))
+            .build()
+            .map_err(|e| HubError::Network { url: config.endpoint.clone(), reason: e.to_string() })?;
+        Ok(HubClient { http, config, endpoint, retry })
+    }
+
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    /// `{endpoint}/{segments...}`, each segment percent-encoded (a `/` inside one becomes `%2F`).
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.endpoint.clone();
+        {
+            let mut path = url.path_segments_mut().expect("an http endpoint has a path");
+            path.pop_if_empty();
+            for segment in segments {
+                path.push(segment);
+            }
+        }
+        url
+    }
+
+    /// The URL of a file at a commit: `{endpoint}/{repo}/resolve/{commit}/{path}`.
+    pub fn resolve_url(&self, repo: &RepoId, revision: &str, path: &str) -> Url {
+        let mut segments: Vec<&str> = repo.as_str().split('/').collect();
+        segments.extend(["resolve", revision]);
+        segments.extend(path.split('/'));
+        self.url(&segments)
+    }
+
+    /// The page of a repo on the hub, for messages.
+    pub fn repo_page(&self, repo: &RepoId) -> String {
+        format!("{}/{}", self.config.endpoint, repo)
+    }
+
+    fn same_origin(&self, url: &Url) -> bool {
+        url.scheme() == self.endpoint.scheme()
+            && url.host_str() == self.endpoint.host_str()
+            && url.port_or_known_default() == self.endpoint.port_or_known_default()
+    }
+
+    /// A GET that follows redirects by hand, with the token on requests to the endpoint's origin only.
+    /// `range_from` asks for the bytes from that offset on.
+    pub async fn get(&self, url: Url, range_from: Option<u64>) -> Result<Response, HubError> {
+        if self.config.offline {
+            return Err(HubError::Offline { what: url.to_string() });
+        }
+        let mut url = url;
+        for _ in 0..=MAX_REDIRECTS {
+            let mut request = self.http.get(url.clone());
+            if let (Some(token), true) = (&self.config.token, self.same_origin(&url)) {
+                request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+            }
+            if let Some(from) = range_from.filter(|n| *n > 0) {
+                request = request.header(RANGE, format!("bytes={from}-"));
+            }
+            let response = request.send().await.map_err(|e| network_error(&url, &e))?;
+            if response.status().is_redirection() {
+                if let Some(next) = response.headers().get(LOCATION).and_then(|l| l.to_str().ok()) {
+                    url = url.join(next).map_err(|e| HubError::Protocol {
+                        what: format!("the redirect from {url}"),
+                        reason: e.to_string(),
+                    })?;
+                    continue;
+                }
+            }
+            return Ok(response);
+        }
+        Err(HubError::Protocol { what: url.to_string(), reason: format!("more than {MAX_REDIRECTS} redirects") })
+    }
+
+    /// The commit `revision` points at, and its files with sizes and hashes.
+    pub async fn repo_info(&self, repo: &RepoId, revision: &str) -> Result<RepoInfo, HubError> {
+        let mut segments: Vec<&str> = vec!["api", "models"];
+        segments.extend(repo.as_str().split('/'));
+        segments.extend(["revision", revision]);
+        let mut url = self.url(&segments);
+        url.set_query(Some("blobs=true"));
+        let body: InfoBody = self.get_json(url, repo, Some(revision)).await?;
+        let commit = body.sha.ok_or_else(|| HubError::Protocol {
+            what: format!("{repo} at {revision}"),
+            reason: "no commit sha in the repo info".into(),
+        })?;
+        let gated = matches!(body.gated, Some(serde_json::Value::String(_)) | Some(serde_json::Value::Bool(true)));
+        let complete: Option<Vec<RemoteFile>> = body.siblings.iter().map(Sibling::remote_file).collect();
+        let files = match complete {
+            Some(files) => files,
+            // A hub or mirror that omits sizes or hashes: the tree API has them.
+            None => self.list_tree(repo, &commit).await?,
+        };
+        Ok(RepoInfo { repo: repo.clone(), commit, files, gated, pipeline_tag: body.pipeline_tag })
+    }
+
+    /// Every file of `revision`, through the tree API, following its `Link: rel="next"` pages.
+    pub async fn list_tree(&self, repo: &RepoId, revision: &str) -> Result<Vec<RemoteFile>, HubError> {
+        let mut segments: Vec<&str> = vec!["api", "models"];
+        segments.extend(repo.as_str().split('/'));
+        segments.extend(["tree", revision]);
+        let mut url = self.url(&segments);
+        url.set_query(Some("recursive=true"));
+        let mut files = Vec::new();
+        let mut next = Some(url);
+        let mut pages = 0;
+        while let Some(url) = next.take() {
+            pages += 1;
+            if pages > 10_000 {
+                return Err(HubError::Protocol { what: format!("the file list of {repo}"), reason: "too many pages".into() });
+            }
+            let response = self.get_checked(url.clone(), repo, Some(revision), None).await?;
+            next = next_link(response.headers()).and_then(|l| url.join(&l).ok());
+            let entries: Vec<TreeEntry> = read_json(response, &format!("the file list of {repo}")).await?;
+            for entry in entries.into_iter().filter(|e| e.kind == "file") {
+                let (blob, lfs) = match entry.lfs {
+                    Some(lfs) => (lfs.oid, true),
+                    None => (entry.oid, false),
+                };
+                files.push(RemoteFile { path: entry.path, size: entry.size, blob, lfs });
+            }
+        }
+        Ok(files)
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: Url,
+        repo: &RepoId,
+        revision: Option<&str>,
+    ) -> Result<T, HubError> {
+        let what = format!("{repo}");
+        let response = self.get_checked(url, repo, revision, None).await?;
+        read_json(response, &what).await
+    }
+
+    /// A GET with retries on transient failures, whose non-success statuses become [`HubError`]s.
+    pub async fn get_checked(
+        &self,
+        url: Url,
+        repo: &RepoId,
+        revision: Option<&str>,
+        path: Option<&str>,
+    ) -> Result<Response, HubError> {
+        let mut retry = 0;
+        loop {
+            let err = match self.get(url.clone(), None).await {
+                Ok(response) if response.status().is_success() => return Ok(response),
+                Ok(response) => self.status_error(&response, repo, revision, path),
+                Err(err) => err,
+            };
+            retry += 1;
+            if !err.is_transient() || retry >= self.retry.attempts {
+                return Err(err);
+            }
+            tokio::time::sleep(self.retry.delay(retry, None)).await;
+        }
+    }
+
+    /// The [`HubError`] a failed response stands for.
+    pub fn status_error(&self, response: &Response, repo: &RepoId, revision: Option<&str>, path: Option<&str>) -> HubError {
+        let status = response.status();
+        let code = header(response.headers(), "x-error-code");
+        let message = header(response.headers(), "x-error-message");
+        let had_token = self.config.token.is_some();
+        let repo_s = repo.to_string();
+        let endpoint = self.config.endpoint.clone();
+        match (status, code.as_deref()) {
+            (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, Some("GatedRepo")) if had_token => {
+                HubError::AccessDenied { repo: repo_s, endpoint }
+            }
+            (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, Some("GatedRepo")) => HubError::TokenRequired { repo: repo_s },
+            (StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND, Some("RepoNotFound")) => HubError::RepoNotFound { repo: repo_s, endpoint },
+            (StatusCode::UNAUTHORIZED, _) if had_token => HubError::TokenInvalid { repo: repo_s },
+            (StatusCode::UNAUTHORIZED, _) => HubError::RepoNotFound { repo: repo_s, endpoint },
+            (StatusCode::FORBIDDEN, _) => HubError::AccessDenied { repo: repo_s, endpoint },
+            (StatusCode::NOT_FOUND, Some("RevisionNotFound")) => {
+                HubError::RevisionNotFound { repo: repo_s, revision: revision.unwrap_or("main").into() }
+            }
+            (StatusCode::NOT_FOUND, Some("EntryNotFound")) | (StatusCode::NOT_FOUND, _) if path.is_some() => {
+                HubError::FileNotFound { repo: repo_s, revision: revision.unwrap_or("main").into(), path: path.unwrap().into() }
+            }
+            (StatusCode::NOT_FOUND, _) => HubError::RepoNotFound { repo: repo_s, endpoint },
+            _ => HubError::Status { url: response.url().to_string(), status: status.as_u16(), message },
+        }
+    }
+}
+
+/// The server's `Retry-After`, in seconds.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+pub(crate) fn network_error(url: &Url, err: &reqwest::Error) -> HubError {
+    let mut reason = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        reason = format!("{reason}: {s}");
+        source = s.source();
+    }
+    HubError::Network { url: url.to_string(), reason }
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(response: Response, what: &str) -> Result<T, HubError> {
+    let url = response.url().clone();
+    let bytes = response.bytes().await.map_err(|e| network_error(&url, &e))?;
+    serde_json::from_slice(&bytes).map_err(|e| HubError::Protocol { what: what.to_string(), reason: e.to_string() })
+}
+
+/// The `rel="next"` target of a `Link` header.
+fn next_link(headers: &HeaderMap) -> Option<String> {
+    let link = headers.get("link")?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params.contains("rel=\"next\"").then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_string())
+    })
+}
+
+#[derive(Deserialize)]
+struct InfoBody {
+    sha: Option<String>,
+    #[serde(default)]
+    siblings: Vec<Sibling>,
+    gated: Option<serde_json::Value>,
+    pipeline_tag: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Sibling {
+    rfilename: String,
+    size: Option<u64>,
+    #[serde(rename = "blobId")]
+    blob_id: Option<String>,
+    lfs: Option<SiblingLfs>,
+}
+
+#[derive(Deserialize)]
+struct SiblingLfs {
+    sha256: String,
+    size: Option<u64>,
+}
+
+impl Sibling {
+    fn remote_file(&self) -> Option<RemoteFile> {
+        match &self.lfs {
+            Some(lfs) => Some(RemoteFile {
+                path: self.rfilename.clone(),
+                size: lfs.size.or(self.size)?,
+                blob: lfs.sha256.clone(),
+                lfs: true,
+            }),
+            None => Some(RemoteFile {
+                path: self.rfilename.clone(),
+                size: self.size?,
+                blob: self.blob_id.clone()?,
+                lfs: false,
+            }),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TreeEntry {
+    #[serde(rename = "type")]
+    kind: String,
+    path: String,
+    #[serde(default)]
+    size: u64,
+    #[serde(default)]
+    oid: String,
+    lfs: Option<TreeLfs>,
+}
+
+#[derive(Deserialize)]
+struct TreeLfs {
+    oid: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_links_are_read_from_the_link_header() {
+        let mut h = HeaderMap::new();
+        h.insert("link", "<https://h/api/x?cursor=abc>; rel=\"next\"".parse().unwrap());
+        assert_eq!(next_link(&h).as_deref(), Some("https://h/api/x?cursor=abc"));
+        h.insert("link", "<https://h/p1>; rel=\"prev\"".parse().unwrap());
+        assert_eq!(next_link(&h), None);
+    }
+
+    #[test]
+    fn urls_encode_revisions_and_paths_per_segment() {
+        let client = HubClient::new(HubConfig { endpoint: "http://hub:8/".into(), token: None, offline: false }).unwrap();
+        let repo = RepoId::parse("acme/m").unwrap();
+        assert_eq!(client.resolve_url(&repo, "refs/pr/1", "a b/c#d.bin").as_str(), "http://hub:8/acme/m/resolve/refs%2Fpr%2F1/a%20b/c%23d.bin");
+    }
+}

@@ -1,0 +1,431 @@
+//! Downloads against the fake hub (a real HTTP server on loopback): the cache layout, verification, retries,
+//! resume, auth and the token's reach, hostile listings, free space, and the queue.
+
+use fake_hub::{noise, Fault, FakeHub, Host, HubFile};
+use mm_core::cache::{scan_blocking, CacheStatus};
+use mm_core::download::{DownloadEvent, DownloadOptions, DownloadRequest, DownloadState, Downloads, LifecycleKind};
+use mm_core::hub::{HubClient, HubConfig, RetryPolicy};
+use mm_core::{ErrorCode, ErrorPayload};
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "hf_test_token";
+
+struct Setup {
+    hub: FakeHub,
+    cache: tempfile::TempDir,
+    downloads: Downloads,
+}
+
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy { attempts: 6, base: Duration::from_millis(10), max: Duration::from_secs(3) }
+}
+
+fn downloads(hub: &FakeHub, cache: &Path, token: Option<&str>, options: DownloadOptions) -> Downloads {
+    let config = HubConfig { endpoint: hub.endpoint(), token: token.map(str::to_owned), offline: false };
+    Downloads::new(HubClient::with_retry(config, fast_retry()).unwrap(), cache.to_path_buf(), options)
+}
+
+async fn setup_with(token: Option<&str>, options: DownloadOptions) -> Setup {
+    let hub = FakeHub::start().await;
+    let cache = tempfile::tempdir().unwrap();
+    let downloads = downloads(&hub, cache.path(), token, options);
+    Setup { hub, cache, downloads }
+}
+
+async fn setup() -> Setup {
+    setup_with(None, DownloadOptions { stall_timeout: Duration::from_millis(500), ..Default::default() }).await
+}
+
+/// config.json (small, served directly) and two LFS files (served through the CDN redirect).
+fn model_files() -> Vec<HubFile> {
+    vec![
+        HubFile::new("config.json", br#"{"architectures":["LlamaForCausalLM"],"model_type":"llama"}"#.to_vec(), false),
+        HubFile::new("model.safetensors", noise(300_000, 1), true),
+        HubFile::new("onnx/model.onnx", noise(120_000, 2), true),
+    ]
+}
+
+fn request(repo: &str) -> DownloadRequest {
+    DownloadRequest { repo: repo.into(), ..Default::default() }
+}
+
+async fn download(d: &Downloads, req: DownloadRequest) -> Result<mm_core::download::DownloadProgress, ErrorPayload> {
+    let id = d.start(req).map_err(|e| mm_core::error::Coded::payload(&e))?;
+    tokio::time::timeout(Duration::from_secs(60), d.wait(id)).await.expect("the download finishes")
+}
+
+fn snapshot(cache: &Path, repo: &str, commit: &str, path: &str) -> std::path::PathBuf {
+    cache.join(format!("models--{}", repo.replace('/', "--"))).join("snapshots").join(commit).join(path)
+}
+
+fn no_partial_files(cache: &Path) -> bool {
+    walk(cache).iter().all(|p| !p.to_string_lossy().ends_with(".incomplete"))
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if e.file_type().unwrap().is_dir() {
+                out.extend(walk(&p));
+            }
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn downloads_a_repo_into_the_huggingface_cache_layout() {
+    let s = setup().await;
+    let files = model_files();
+    let commit = s.hub.add_repo("acme/tiny", files.clone());
+
+    let done = download(&s.downloads, request("acme/tiny")).await.unwrap();
+    assert_eq!(done.state, DownloadState::Completed);
+    assert_eq!(done.commit.as_deref(), Some(commit.as_str()));
+    assert_eq!((done.files_done, done.files_total), (3, 3));
+    assert_eq!(done.bytes_done, done.bytes_total);
+    assert_eq!(done.bytes_total, files.iter().map(|f| f.content.len() as u64).sum::<u64>());
+
+    let repo_dir = s.cache.path().join("models--acme--tiny");
+    assert_eq!(fs::read_to_string(repo_dir.join("refs/main")).unwrap(), commit);
+    for f in &files {
+        let link = snapshot(s.cache.path(), "acme/tiny", &commit, &f.path);
+        let target = fs::read_link(&link).unwrap();
+        assert!(target.is_relative(), "{target:?}");
+        assert!(target.ends_with(Path::new("blobs").join(f.etag())), "{target:?}");
+        assert_eq!(fs::read(&link).unwrap(), *f.content, "{}", f.path);
+    }
+    assert!(no_partial_files(s.cache.path()));
+
+    let scan = scan_blocking(s.cache.path()).unwrap();
+    assert_eq!(scan.repos[0].status, CacheStatus::Complete);
+    assert_eq!(scan.repos[0].revisions[0].files.len(), 3);
+    assert_eq!(scan.repos[0].revisions[0].refs, ["main"]);
+
+    // LFS bytes came from the CDN host, small files from the hub.
+    let log = s.hub.requests();
+    assert!(log.iter().any(|r| r.host == Host::Cdn && r.status == 200));
+    assert_eq!(log.iter().filter(|r| r.host == Host::Cdn).count(), 2);
+}
+
+#[tokio::test]
+async fn blobs_already_in_the_cache_are_reused_not_fetched() {
+    let s = setup().await;
+    let files = model_files();
+    s.hub.add_repo("acme/tiny", files.clone());
+    download(&s.downloads, request("acme/tiny")).await.unwrap();
+    s.hub.clear_requests();
+    // A second repo shares the big blob: only its other files travel.
+    let mut other = vec![HubFile::new("README.md", b"# other".to_vec(), false), files[1].clone()];
+    other[1].path = "weights.safetensors".into();
+    s.hub.add_repo("acme/other", other);
+    // Placing the shared blob where huggingface_hub would have put it for the other repo.
+    let blobs = s.cache.path().join("models--acme--other/blobs");
+    fs::create_dir_all(&blobs).unwrap();
+    fs::copy(s.cache.path().join("models--acme--tiny/blobs").join(&files[1].sha256), blobs.join(&files[1].sha256)).unwrap();
+    download(&s.downloads, request("acme/other")).await.unwrap();
+    let fetched: Vec<_> = s.hub.requests().into_iter().filter(|r| r.path.contains("/resolve/")).map(|r| r.path).collect();
+    assert_eq!(fetched.len(), 1, "{fetched:?}");
+    assert!(fetched[0].ends_with("README.md"));
+}
+
+#[tokio::test]
+async fn include_and_exclude_select_files_and_the_selection_is_complete() {
+    let s = setup().await;
+    let commit = s.hub.add_repo("acme/tiny", model_files());
+    let req = DownloadRequest { repo: "acme/tiny".into(), include: vec!["*.json".into(), "onnx/".into()], ..Default::default() };
+    let done = download(&s.downloads, req).await.unwrap();
+    assert_eq!(done.files_total, 2);
+    assert!(snapshot(s.cache.path(), "acme/tiny", &commit, "onnx/model.onnx").exists());
+    assert!(!snapshot(s.cache.path(), "acme/tiny", &commit, "model.safetensors").exists());
+    assert_eq!(scan_blocking(s.cache.path()).unwrap().repos[0].status, CacheStatus::Complete);
+
+    let none = DownloadRequest { repo: "acme/tiny".into(), include: vec!["*.gguf".into()], ..Default::default() };
+    let err = download(&s.downloads, none).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotFound);
+    assert!(err.message.contains("no file of acme/tiny at main matches"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn a_revision_can_be_a_branch_or_a_commit() {
+    let s = setup().await;
+    let old = s.hub.add_repo("acme/tiny", vec![HubFile::new("a.txt", b"v1".to_vec(), false)]);
+    let new = s.hub.add_repo("acme/tiny", vec![HubFile::new("a.txt", b"v2".to_vec(), false)]);
+    s.hub.set_ref("acme/tiny", "v1.0", &old);
+    let req = |rev: &str| DownloadRequest { repo: "acme/tiny".into(), revision: Some(rev.into()), ..Default::default() };
+    download(&s.downloads, req("v1.0")).await.unwrap();
+    download(&s.downloads, req(&new)).await.unwrap();
+    let repo = s.cache.path().join("models--acme--tiny");
+    assert_eq!(fs::read_to_string(repo.join("refs/v1.0")).unwrap(), old);
+    assert!(!repo.join("refs").join(&new).exists(), "a commit needs no ref");
+    assert_eq!(fs::read(snapshot(s.cache.path(), "acme/tiny", &old, "a.txt")).unwrap(), b"v1");
+    assert_eq!(fs::read(snapshot(s.cache.path(), "acme/tiny", &new, "a.txt")).unwrap(), b"v2");
+}
+
+#[tokio::test]
+async fn a_flipped_byte_fails_verification_and_leaves_nothing_behind() {
+    let s = setup().await;
+    let files = model_files();
+    let commit = s.hub.add_repo("acme/tiny", files.clone());
+    s.hub.fault("model.safetensors", Fault::Flip { offset: 123_456 });
+    let err = download(&s.downloads, request("acme/tiny")).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::ChecksumMismatch);
+    assert!(err.message.contains("model.safetensors of acme/tiny failed verification"), "{}", err.message);
+    assert!(err.message.contains(&files[1].sha256), "names the expected hash: {}", err.message);
+    assert!(!snapshot(s.cache.path(), "acme/tiny", &commit, "model.safetensors").exists());
+    assert!(!s.cache.path().join("models--acme--tiny/blobs").join(&files[1].sha256).exists());
+    assert!(no_partial_files(s.cache.path()));
+
+    // A byte flipped in a small file fails its git sha1.
+    s.hub.add_repo("acme/small", vec![HubFile::new("tokenizer.json", b"{\"vocab\":{}}".to_vec(), false)]);
+    s.hub.fault("tokenizer.json", Fault::Flip { offset: 3 });
+    let err = download(&s.downloads, request("acme/small")).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::ChecksumMismatch);
+    assert!(err.message.contains("git-sha1"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_and_retry_after_is_honoured() {
+    let s = setup().await;
+    s.hub.add_repo("acme/tiny", model_files());
+    s.hub.fault("model.safetensors", Fault::Status { code: 503, times: 2, retry_after: None });
+    s.hub.fault("config.json", Fault::Status { code: 429, times: 1, retry_after: Some(1) });
+    let started = Instant::now();
+    download(&s.downloads, request("acme/tiny")).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(950), "waited for Retry-After: {:?}", started.elapsed());
+    let statuses: Vec<u16> =
+        s.hub.requests().iter().filter(|r| r.path.contains("safetensors") && r.host == Host::Cdn).map(|r| r.status).collect();
+    assert_eq!(statuses, [503, 503, 200]);
+}
+
+#[tokio::test]
+async fn a_body_cut_short_resumes_with_range_from_the_bytes_on_disk() {
+    let s = setup().await;
+    let files = model_files();
+    s.hub.add_repo("acme/tiny", files.clone());
+    s.hub.fault("model.safetensors", Fault::Cut { after: 100_000, times: 2 });
+    download(&s.downloads, request("acme/tiny")).await.unwrap();
+    let cdn: Vec<_> = s.hub.requests().into_iter().filter(|r| r.path.contains(&files[1].sha256)).collect();
+    let ranges: Vec<_> = cdn.iter().map(|r| r.range.clone()).collect();
+    assert_eq!(ranges, [None, Some("bytes=100000-".into()), Some("bytes=200000-".into())]);
+    let sent: u64 = cdn.iter().map(|r| r.sent).sum();
+    assert_eq!(sent, 300_000, "every byte crossed the wire once");
+}
+
+#[tokio::test]
+async fn a_stalled_transfer_is_retried() {
+    let s = setup().await;
+    s.hub.add_repo("acme/tiny", model_files());
+    s.hub.fault("onnx/model.onnx", Fault::Stall { after: 50_000, secs: 5, times: 1 });
+    let started = Instant::now();
+    download(&s.downloads, request("acme/tiny")).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(4), "did not wait out the stall: {:?}", started.elapsed());
+    let ranges: Vec<_> = s.hub.requests().into_iter().filter(|r| r.path.contains("onnx") || r.host == Host::Cdn).filter_map(|r| r.range).collect();
+    assert!(ranges.contains(&"bytes=50000-".to_string()), "{ranges:?}");
+}
+
+#[tokio::test]
+async fn the_token_goes_to_the_hub_and_never_to_the_cdn() {
+    let s = setup_with(Some(TOKEN), DownloadOptions::default()).await;
+    s.hub.add_repo("acme/gated", model_files());
+    s.hub.gate("acme/gated", TOKEN);
+    download(&s.downloads, request("acme/gated")).await.unwrap();
+    let log = s.hub.requests();
+    let bearer = format!("Bearer {TOKEN}");
+    assert!(log.iter().filter(|r| r.host == Host::Hub).all(|r| r.authorization.as_deref() == Some(bearer.as_str())));
+    let cdn: Vec<_> = log.iter().filter(|r| r.host == Host::Cdn).collect();
+    assert_eq!(cdn.len(), 2);
+    assert!(cdn.iter().all(|r| r.authorization.is_none()), "the token leaked to the CDN: {cdn:?}");
+}
+
+#[tokio::test]
+async fn auth_and_missing_things_fail_fast_with_distinct_errors() {
+    let s = setup().await;
+    let commit = s.hub.add_repo("acme/gated", model_files());
+    s.hub.gate("acme/gated", TOKEN);
+    s.hub.add_repo("acme/open", model_files());
+
+    let err = download(&s.downloads, request("acme/gated")).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::Auth);
+    assert_eq!(err.message, "acme/gated is gated and needs a token with access: set HF_TOKEN or add one in Settings");
+
+    let wrong = downloads(&s.hub, s.cache.path(), Some("hf_wrong"), DownloadOptions::default());
+    let err = download(&wrong, request("acme/gated")).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::Auth);
+    assert!(err.message.starts_with("your token has no access to acme/gated"), "{}", err.message);
+
+    let err = download(&s.downloads, request("acme/missing")).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotFound);
+    assert!(err.message.starts_with("acme/missing was not found on http://127.0.0.1"), "{}", err.message);
+
+    let req = DownloadRequest { repo: "acme/open".into(), revision: Some("nope".into()), ..Default::default() };
+    let err = download(&s.downloads, req).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotFound);
+    assert!(err.message.contains("has no revision \"nope\""), "{}", err.message);
+
+    // Fail fast: one request each, no retries.
+    let info_requests = s.hub.requests().iter().filter(|r| r.path.starts_with("/api/")).count();
+    assert_eq!(info_requests, 4);
+
+    let err = s.downloads.start(request("not a repo")).unwrap_err();
+    assert_eq!(mm_core::error::Coded::code(&err), ErrorCode::InvalidInput);
+    assert!(err.to_string().contains("\"not a repo\" is not a valid repo id"));
+    assert!(!snapshot(s.cache.path(), "acme/gated", &commit, "config.json").exists());
+}
+
+#[tokio::test]
+async fn hostile_paths_are_refused_before_any_file_request() {
+    for hostile in ["../../escape.txt", "/etc/evil", "a/./b", "a//b", "a\\b", "sub/../../x"] {
+        let s = setup().await;
+        s.hub.add_repo("acme/evil", model_files());
+        s.hub.list_hostile("acme/evil", hostile, b"pwned".to_vec());
+        let err = download(&s.downloads, request("acme/evil")).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidInput, "{hostile}");
+        assert!(err.message.contains("unsafe path"), "{}", err.message);
+        assert!(s.hub.requests().iter().all(|r| !r.path.contains("/resolve/")), "{hostile}: a file was requested");
+        let outside = walk(s.cache.path().parent().unwrap());
+        assert!(outside.iter().all(|p| !p.ends_with("escape.txt") && !p.ends_with("x")), "{hostile}");
+    }
+}
+
+#[tokio::test]
+async fn a_download_larger_than_the_free_space_is_refused_before_the_first_byte() {
+    let s = setup().await;
+    s.hub.add_repo("acme/huge", vec![HubFile::new("model.gguf", noise(1000, 3), true).listed_size(1 << 50)]);
+    let err = download(&s.downloads, request("acme/huge")).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::InsufficientSpace);
+    assert!(err.message.starts_with("not enough disk space for acme/huge: it needs 1.13 PB more but"), "{}", err.message);
+    assert!(s.hub.requests().iter().all(|r| !r.path.contains("/resolve/")));
+}
+
+#[tokio::test]
+async fn the_queue_runs_at_most_n_at_once_in_order_and_joins_duplicates() {
+    let s = setup_with(None, DownloadOptions { max_concurrent: 1, ..Default::default() }).await;
+    s.hub.add_repo("acme/a", vec![HubFile::new("w.bin", noise(200_000, 4), true)]);
+    s.hub.add_repo("acme/b", vec![HubFile::new("w.bin", noise(200_000, 5), true)]);
+    s.hub.throttle(Some(1_000_000));
+    let mut events = s.downloads.subscribe();
+    let a = s.downloads.start(request("acme/a")).unwrap();
+    let b = s.downloads.start(request("acme/b")).unwrap();
+    assert_eq!(s.downloads.start(request("acme/a")).unwrap(), a, "a second request joins the first");
+    assert_eq!(s.downloads.progress(b).unwrap().state, DownloadState::Queued);
+    s.downloads.wait(a).await.unwrap();
+    s.downloads.wait(b).await.unwrap();
+
+    let mut order = Vec::new();
+    let mut running = 0i32;
+    while let Ok(event) = events.try_recv() {
+        if let DownloadEvent::Lifecycle(l) = event {
+            match l.kind {
+                LifecycleKind::Started => running += 1,
+                LifecycleKind::Completed => running -= 1,
+                _ => {}
+            }
+            assert!(running <= 1, "two ran at once");
+            order.push((l.kind, l.repo));
+        }
+    }
+    let started: Vec<_> = order.iter().filter(|(k, _)| *k == LifecycleKind::Started).map(|(_, r)| r.as_str()).collect();
+    assert_eq!(started, ["acme/a", "acme/b"]);
+    assert_eq!(s.downloads.list().len(), 2);
+}
+
+#[tokio::test]
+async fn progress_is_throttled_monotonic_and_ends_at_the_total() {
+    let s = setup().await;
+    s.hub.add_repo("acme/slow", vec![HubFile::new("w.bin", noise(1_500_000, 6), true)]);
+    s.hub.throttle(Some(1_500_000));
+    let mut events = s.downloads.subscribe();
+    let started = Instant::now();
+    let done = download(&s.downloads, request("acme/slow")).await.unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let mut updates = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let DownloadEvent::Progress(p) = event {
+            updates.push(p);
+        }
+    }
+    let moving: Vec<_> = updates.iter().filter(|p| p.state == DownloadState::Downloading).collect();
+    assert!(moving.len() as f64 <= seconds * 10.0 + 6.0, "{} updates in {seconds:.1} s", moving.len());
+    assert!(moving.len() >= 3, "progress was reported while bytes moved");
+    assert!(moving.windows(2).all(|w| w[0].bytes_done <= w[1].bytes_done));
+    assert!(moving.iter().any(|p| p.bytes_per_second > 0 && p.eta_seconds.is_some()));
+    assert_eq!(done.bytes_done, 1_500_000);
+}
+
+#[tokio::test]
+async fn pause_keeps_partial_bytes_resume_continues_and_cancel_deletes_them() {
+    let s = setup().await;
+    let file = HubFile::new("w.bin", noise(2_000_000, 7), true);
+    s.hub.add_repo("acme/p", vec![file.clone()]);
+    s.hub.throttle(Some(2_000_000));
+    let partial = s.cache.path().join("models--acme--p/blobs").join(format!("{}.incomplete", file.sha256));
+
+    let id = s.downloads.start(request("acme/p")).unwrap();
+    wait_for(|| fs::metadata(&partial).map(|m| m.len() > 200_000).unwrap_or(false)).await;
+    s.downloads.pause(id).unwrap();
+    wait_for(|| s.downloads.progress(id).unwrap().state == DownloadState::Paused).await;
+    let kept = fs::metadata(&partial).unwrap().len();
+    assert!(kept > 200_000);
+
+    s.hub.throttle(None);
+    s.downloads.resume(id).unwrap();
+    s.downloads.wait(id).await.unwrap();
+    let ranges: Vec<_> = s.hub.requests().into_iter().filter(|r| r.host == Host::Cdn).map(|r| r.range).collect();
+    assert_eq!(ranges.len(), 2);
+    let resumed_at: u64 = ranges[1].as_ref().unwrap().trim_start_matches("bytes=").trim_end_matches('-').parse().unwrap();
+    assert!(resumed_at >= kept, "resumed at {resumed_at}, {kept} were on disk");
+
+    // Cancel mid-way deletes the partial file.
+    let other = HubFile::new("w.bin", noise(2_000_000, 8), true);
+    s.hub.add_repo("acme/c", vec![other.clone()]);
+    s.hub.throttle(Some(2_000_000));
+    let partial = s.cache.path().join("models--acme--c/blobs").join(format!("{}.incomplete", other.sha256));
+    let id = s.downloads.start(request("acme/c")).unwrap();
+    wait_for(|| fs::metadata(&partial).map(|m| m.len() > 100_000).unwrap_or(false)).await;
+    s.downloads.cancel(id).unwrap();
+    let err = s.downloads.wait(id).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::Cancelled);
+    assert!(!partial.exists(), "cancel removes partial files");
+}
+
+async fn wait_for(mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_tree_api_is_followed_across_pages() {
+    let hub = FakeHub::start().await;
+    let files: Vec<_> = (0..5).map(|i| HubFile::new(&format!("f{i}.txt"), vec![i as u8; 10], i % 2 == 0)).collect();
+    let commit = hub.add_repo("acme/paged", files.clone());
+    hub.tree_page_size(2);
+    let client = HubClient::new(HubConfig { endpoint: hub.endpoint(), token: None, offline: false }).unwrap();
+    let listed = client.list_tree(&mm_core::cache::RepoId::parse("acme/paged").unwrap(), &commit).await.unwrap();
+    assert_eq!(listed.len(), 5);
+    for (l, f) in listed.iter().zip(&files) {
+        assert_eq!((l.path.as_str(), l.size, l.blob.as_str(), l.lfs), (f.path.as_str(), 10, f.etag(), f.lfs));
+    }
+    assert_eq!(hub.requests().len(), 3, "three pages");
+}
+
+#[tokio::test]
+async fn offline_mode_never_touches_the_network() {
+    let hub = FakeHub::start().await;
+    hub.add_repo("acme/tiny", model_files());
+    let cache = tempfile::tempdir().unwrap();
+    let config = HubConfig { endpoint: hub.endpoint(), token: None, offline: true };
+    let d = Downloads::new(HubClient::new(config).unwrap(), cache.path().into(), DownloadOptions::default());
+    let err = download(&d, request("acme/tiny")).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::Network);
+    assert!(err.message.starts_with("HF_HUB_OFFLINE is set"), "{}", err.message);
+    assert!(hub.requests().is_empty());
+}

@@ -1,0 +1,629 @@
+//! A local Hugging Face Hub that tests and benchmarks start on loopback. It speaks the protocol in
+//! `shared/hub-protocol.md`: repo info (`/api/models/{repo}[/revision/{rev}]`, with `?blobs=true` sizes and
+//! hashes), the paginated tree API, and `resolve` for files, where LFS files redirect to a second host (the
+//! "CDN", a different host name and port) with `X-Linked-Etag`/`X-Linked-Size`. It honours `Range`, answers
+//! auth and not-found errors as the hub does, and can be told to misbehave per file: fail with a status, cut a
+//! body short, flip a byte, stall, or throttle. Every request is logged so tests can check what was sent where.
+
+use sha1::Digest as _;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// One file of a repo commit.
+#[derive(Clone)]
+pub struct HubFile {
+    pub path: String,
+    pub content: Arc<Vec<u8>>,
+    /// Served through the CDN redirect, named by sha256; otherwise served directly, named by git blob sha1.
+    pub lfs: bool,
+    pub sha256: String,
+    pub git_sha1: String,
+    /// The size the API claims, when it should lie (to test free-space checks).
+    pub listed_size: Option<u64>,
+}
+
+impl HubFile {
+    pub fn new(path: &str, content: Vec<u8>, lfs: bool) -> HubFile {
+        let sha256 = hex(&sha2::Sha256::digest(&content));
+        let git_sha1 = git_blob_sha1(&content);
+        HubFile { path: path.to_string(), content: Arc::new(content), lfs, sha256, git_sha1, listed_size: None }
+    }
+
+    /// Makes the API claim this size.
+    pub fn listed_size(mut self, size: u64) -> HubFile {
+        self.listed_size = Some(size);
+        self
+    }
+
+    fn size(&self) -> u64 {
+        self.listed_size.unwrap_or(self.content.len() as u64)
+    }
+
+    /// The blob name a client stores it under: sha256 for LFS files, git sha1 otherwise.
+    pub fn etag(&self) -> &str {
+        if self.lfs {
+            &self.sha256
+        } else {
+            &self.git_sha1
+        }
+    }
+}
+
+/// Misbehaviour injected for one file (matched by its path in the repo).
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answer with this status (and `Retry-After` if given) the next `times` requests for the file's bytes.
+    Status { code: u16, times: u32, retry_after: Option<u32> },
+    /// Send the full `Content-Length` but close the connection after `after` bytes, `times` times.
+    Cut { after: usize, times: u32 },
+    /// Flip the byte at this offset of the file in every response (persistent corruption).
+    Flip { offset: usize },
+    /// Send `after` bytes, then go silent for `secs` seconds before closing, `times` times.
+    Stall { after: usize, secs: u64, times: u32 },
+}
+
+/// Which listener a request arrived at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Host {
+    Hub,
+    Cdn,
+}
+
+/// One request as the server saw it.
+#[derive(Clone, Debug)]
+pub struct Logged {
+    pub host: Host,
+    pub method: String,
+    pub path: String,
+    pub range: Option<String>,
+    pub authorization: Option<String>,
+    pub status: u16,
+    /// Body bytes actually sent.
+    pub sent: u64,
+}
+
+struct Repo {
+    commits: HashMap<String, Vec<HubFile>>,
+    refs: HashMap<String, String>,
+    /// When set, requests need `Authorization: Bearer {token}`.
+    gated_token: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    repos: HashMap<String, Repo>,
+    faults: HashMap<String, Fault>,
+    /// Extra listed paths (hostile names) per repo commit: listed in the API, served with the given content.
+    hostile: HashMap<String, Vec<(String, Arc<Vec<u8>>)>>,
+    throttle: Option<u64>,
+    tree_page_size: Option<usize>,
+    log: Vec<Logged>,
+}
+
+/// A running fake hub; it stops when dropped.
+pub struct FakeHub {
+    hub: SocketAddr,
+    cdn: SocketAddr,
+    state: Arc<Mutex<State>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for FakeHub {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl FakeHub {
+    /// Starts the hub on 127.0.0.1 and the CDN on `localhost`, each on a free port.
+    pub async fn start() -> FakeHub {
+        FakeHub::start_on(0).await
+    }
+
+    /// Starts the hub on `127.0.0.1:port` (0 for any); the CDN always takes a free port.
+    pub async fn start_on(port: u16) -> FakeHub {
+        let hub_listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind hub");
+        let cdn_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind cdn");
+        let hub = hub_listener.local_addr().unwrap();
+        let cdn = cdn_listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(State::default()));
+        let tasks = vec![
+            tokio::spawn(serve(hub_listener, Host::Hub, state.clone(), cdn.port())),
+            tokio::spawn(serve(cdn_listener, Host::Cdn, state.clone(), cdn.port())),
+        ];
+        FakeHub { hub, cdn, state, tasks }
+    }
+
+    /// The endpoint to give clients as `HF_ENDPOINT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.hub.port())
+    }
+
+    /// The CDN's base URL: a different host name (`localhost`) and port from the endpoint.
+    pub fn cdn_base(&self) -> String {
+        format!("http://localhost:{}", self.cdn.port())
+    }
+
+    /// Adds a commit with these files to `repo` and points `main` at it; returns the commit id.
+    pub fn add_repo(&self, repo: &str, files: Vec<HubFile>) -> String {
+        let mut id = sha1::Sha1::new();
+        id.update(repo.as_bytes());
+        for f in &files {
+            id.update(f.path.as_bytes());
+            id.update(f.etag().as_bytes());
+        }
+        let commit = hex(&id.finalize());
+        let mut state = self.state.lock().unwrap();
+        let entry = state.repos.entry(repo.to_string()).or_insert_with(|| Repo {
+            commits: HashMap::new(),
+            refs: HashMap::new(),
+            gated_token: None,
+        });
+        entry.commits.insert(commit.clone(), files);
+        entry.refs.insert("main".into(), commit.clone());
+        commit
+    }
+
+    /// Points `revision` (a branch or tag) of `repo` at `commit`.
+    pub fn set_ref(&self, repo: &str, revision: &str, commit: &str) {
+        let mut state = self.state.lock().unwrap();
+        state.repos.get_mut(repo).expect("repo").refs.insert(revision.into(), commit.into());
+    }
+
+    /// Makes `repo` gated: only `Authorization: Bearer {token}` gets in.
+    pub fn gate(&self, repo: &str, token: &str) {
+        self.state.lock().unwrap().repos.get_mut(repo).expect("repo").gated_token = Some(token.into());
+    }
+
+    /// Lists an extra file with a hostile `path` in `repo`'s info, served with `content` at any URL.
+    pub fn list_hostile(&self, repo: &str, path: &str, content: Vec<u8>) {
+        self.state.lock().unwrap().hostile.entry(repo.into()).or_default().push((path.into(), Arc::new(content)));
+    }
+
+    pub fn fault(&self, path: &str, fault: Fault) {
+        self.state.lock().unwrap().faults.insert(path.into(), fault);
+    }
+
+    pub fn clear_faults(&self) {
+        self.state.lock().unwrap().faults.clear();
+    }
+
+    /// Limits every body to about this many bytes per second.
+    pub fn throttle(&self, bytes_per_second: Option<u64>) {
+        self.state.lock().unwrap().throttle = bytes_per_second;
+    }
+
+    /// Paginates the tree API with this many entries per page.
+    pub fn tree_page_size(&self, size: usize) {
+        self.state.lock().unwrap().tree_page_size = Some(size);
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Logged> {
+        self.state.lock().unwrap().log.clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.state.lock().unwrap().log.clear();
+    }
+}
+
+async fn serve(listener: TcpListener, host: Host, state: Arc<Mutex<State>>, cdn_port: u16) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let _ = handle(stream, host, state, cdn_port).await;
+        });
+    }
+}
+
+struct Request {
+    method: String,
+    target: String,
+    headers: HashMap<String, String>,
+}
+
+async fn read_request(stream: &mut TcpStream) -> Option<Request> {
+    let mut buf = Vec::with_capacity(2048);
+    let mut byte = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut byte).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&byte[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let mut lines = head.split("\r\n");
+            let mut first = lines.next()?.split(' ');
+            let method = first.next()?.to_string();
+            let target = first.next()?.to_string();
+            let headers = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                .collect();
+            return Some(Request { method, target, headers });
+        }
+        if buf.len() > 64 * 1024 {
+            return None;
+        }
+    }
+}
+
+/// What to send back.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Body,
+}
+
+enum Body {
+    Empty,
+    Text(Vec<u8>),
+    /// File bytes: the whole content, the range start, and the fault key (the file's repo path).
+    File { content: Arc<Vec<u8>>, start: usize, path: String },
+}
+
+impl Reply {
+    fn json(status: u16, value: serde_json::Value) -> Reply {
+        Reply {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: Body::Text(serde_json::to_vec(&value).unwrap()),
+        }
+    }
+
+    fn error(status: u16, code: &str, message: &str) -> Reply {
+        let mut reply = Reply::json(status, serde_json::json!({ "error": message }));
+        reply.headers.push(("X-Error-Code".into(), code.into()));
+        reply.headers.push(("X-Error-Message".into(), message.into()));
+        reply
+    }
+}
+
+async fn handle(mut stream: TcpStream, host: Host, state: Arc<Mutex<State>>, cdn_port: u16) -> std::io::Result<()> {
+    let Some(request) = read_request(&mut stream).await else { return Ok(()) };
+    let (reply, fault, throttle) = {
+        let mut state = state.lock().unwrap();
+        let reply = route(&request, host, &state, cdn_port);
+        // A status fault replaces the reply for the file's bytes; others shape the body below.
+        let mut fault = None;
+        let mut reply = reply;
+        if let Body::File { path, .. } = &reply.body {
+            if let Some(f) = state.faults.get_mut(path) {
+                match f {
+                    Fault::Status { code, times, retry_after } if *times > 0 => {
+                        *times -= 1;
+                        let mut r = Reply::error(*code, "Injected", "injected failure");
+                        if let Some(secs) = retry_after {
+                            r.headers.push(("Retry-After".into(), secs.to_string()));
+                        }
+                        reply = r;
+                    }
+                    Fault::Cut { times, .. } | Fault::Stall { times, .. } if *times > 0 => {
+                        *times -= 1;
+                        fault = Some(f.clone());
+                    }
+                    Fault::Flip { .. } => fault = Some(f.clone()),
+                    _ => {}
+                }
+            }
+        }
+        (reply, fault, state.throttle)
+    };
+    let sent = write_reply(&mut stream, &request, reply.status, &reply, fault, throttle).await;
+    let mut state = state.lock().unwrap();
+    state.log.push(Logged {
+        host,
+        method: request.method.clone(),
+        path: request.target.clone(),
+        range: request.headers.get("range").cloned(),
+        authorization: request.headers.get("authorization").cloned(),
+        status: reply.status,
+        sent: sent.unwrap_or(0),
+    });
+    Ok(())
+}
+
+async fn write_reply(
+    stream: &mut TcpStream,
+    request: &Request,
+    status: u16,
+    reply: &Reply,
+    fault: Option<Fault>,
+    throttle: Option<u64>,
+) -> std::io::Result<u64> {
+    let reason = match status {
+        200 => "OK",
+        206 => "Partial Content",
+        302 => "Found",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        416 => "Range Not Satisfiable",
+        429 => "Too Many Requests",
+        _ => "Status",
+    };
+    let (body, start): (&[u8], usize) = match &reply.body {
+        Body::Empty => (&[], 0),
+        Body::Text(t) => (t, 0),
+        Body::File { content, start, .. } => (&content[*start..], *start),
+    };
+    let mut head = format!("HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in &reply.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await?;
+    if request.method == "HEAD" || body.is_empty() {
+        stream.flush().await?;
+        return Ok(0);
+    }
+    let limit = match &fault {
+        Some(Fault::Cut { after, .. }) | Some(Fault::Stall { after, .. }) => (*after).min(body.len()),
+        _ => body.len(),
+    };
+    let chunk = if throttle.is_some() { 16 * 1024 } else { 1024 * 1024 };
+    let mut sent = 0usize;
+    while sent < limit {
+        let end = (sent + chunk).min(limit);
+        let piece = &body[sent..end];
+        match &fault {
+            Some(Fault::Flip { offset }) if (start + sent..start + end).contains(offset) => {
+                let mut copy = piece.to_vec();
+                copy[offset - start - sent] ^= 0xff;
+                stream.write_all(&copy).await?;
+            }
+            _ => stream.write_all(piece).await?,
+        }
+        sent = end;
+        if let Some(rate) = throttle {
+            tokio::time::sleep(Duration::from_secs_f64(piece.len() as f64 / rate as f64)).await;
+        }
+    }
+    if let Some(Fault::Stall { secs, .. }) = fault {
+        stream.flush().await?;
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+    }
+    stream.flush().await?;
+    Ok(sent as u64)
+}
+
+fn route(request: &Request, host: Host, state: &State, cdn_port: u16) -> Reply {
+    let (path, query) = request.target.split_once('?').unwrap_or((&request.target, ""));
+    let path = percent_decode(path);
+    if host == Host::Cdn {
+        return cdn(request, &path, state);
+    }
+    if let Some(rest) = path.strip_prefix("/api/models/") {
+        return api(request, rest, query, state);
+    }
+    if let Some((repo, rest)) = split_resolve(&path) {
+        return resolve(request, &repo, rest, state, cdn_port);
+    }
+    Reply::error(404, "NotFound", "no such route")
+}
+
+/// `/{org}/{name}/resolve/{rev}/{path}` or `/{name}/resolve/...` into the repo id and the rest.
+fn split_resolve(path: &str) -> Option<(String, &str)> {
+    let idx = path.find("/resolve/")?;
+    Some((path[1..idx].to_string(), &path[idx + "/resolve/".len()..]))
+}
+
+/// Checks the gate; `Err` is the reply to send.
+fn authorize(request: &Request, repo_id: &str, state: &State) -> Result<(), Reply> {
+    let given = request.headers.get("authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::to_string));
+    let Some(repo) = state.repos.get(repo_id) else {
+        return Err(if given.is_some() {
+            Reply::error(404, "RepoNotFound", &format!("Repository Not Found for url: {repo_id}"))
+        } else {
+            Reply::error(401, "RepoNotFound", &format!("Repository Not Found for url: {repo_id}. Please make sure you are authenticated."))
+        });
+    };
+    match (&repo.gated_token, given) {
+        (Some(_), None) => Err(Reply::error(401, "GatedRepo", &format!("Access to model {repo_id} is restricted. You must have access to it and be authenticated to access it. Please log in."))),
+        (Some(token), Some(given)) if *token != given => Err(Reply::error(403, "GatedRepo", &format!("Access to model {repo_id} is restricted and you are not in the authorized list."))),
+        _ => Ok(()),
+    }
+}
+
+fn commit_of(repo: &Repo, revision: &str) -> Option<String> {
+    if repo.commits.contains_key(revision) {
+        return Some(revision.to_string());
+    }
+    repo.refs.get(revision).cloned()
+}
+
+fn api(request: &Request, rest: &str, query: &str, state: &State) -> Reply {
+    // {repo}, {repo}/revision/{rev}, {repo}/tree/{rev}[/{path}]
+    let (repo_id, revision, tree) = if let Some((repo, rev)) = rest.split_once("/revision/") {
+        (repo.to_string(), rev.to_string(), false)
+    } else if let Some((repo, rev)) = rest.split_once("/tree/") {
+        (repo.to_string(), rev.to_string(), true)
+    } else {
+        (rest.trim_end_matches('/').to_string(), "main".to_string(), false)
+    };
+    if let Err(reply) = authorize(request, &repo_id, state) {
+        return reply;
+    }
+    let repo = &state.repos[&repo_id];
+    let Some(commit) = commit_of(repo, &revision) else {
+        return Reply::error(404, "RevisionNotFound", &format!("Invalid rev id: {revision}"));
+    };
+    let files = &repo.commits[&commit];
+    let hostile = state.hostile.get(&repo_id).cloned().unwrap_or_default();
+    if tree {
+        let mut entries: Vec<serde_json::Value> = files
+            .iter()
+            .map(|f| {
+                let mut e = serde_json::json!({"type": "file", "path": f.path, "size": f.size(), "oid": f.git_sha1});
+                if f.lfs {
+                    e["lfs"] = serde_json::json!({"oid": f.sha256, "size": f.size(), "pointerSize": 134});
+                }
+                e
+            })
+            .collect();
+        entries.extend(hostile.iter().map(|(p, c)| serde_json::json!({"type": "file", "path": p, "size": c.len(), "oid": git_blob_sha1(c)})));
+        let page = state.tree_page_size.unwrap_or(usize::MAX);
+        let cursor: usize = query.split('&').find_map(|kv| kv.strip_prefix("cursor=")).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let end = cursor.saturating_add(page).min(entries.len());
+        let mut reply = Reply::json(200, serde_json::Value::Array(entries[cursor.min(end)..end].to_vec()));
+        if end < entries.len() {
+            let link = format!("<{}?recursive=true&cursor={end}>; rel=\"next\"", request.target.split('?').next().unwrap());
+            reply.headers.push(("Link".into(), link));
+        }
+        return reply;
+    }
+    let blobs = query.split('&').any(|kv| kv == "blobs=true" || kv == "blobs=True");
+    let mut siblings: Vec<serde_json::Value> = files
+        .iter()
+        .map(|f| {
+            let mut s = serde_json::json!({ "rfilename": f.path });
+            if blobs {
+                s["size"] = f.size().into();
+                s["blobId"] = f.git_sha1.clone().into();
+                if f.lfs {
+                    s["lfs"] = serde_json::json!({"sha256": f.sha256, "size": f.size(), "pointerSize": 134});
+                }
+            }
+            s
+        })
+        .collect();
+    siblings.extend(hostile.iter().map(|(p, c)| {
+        if blobs {
+            serde_json::json!({"rfilename": p, "size": c.len(), "blobId": git_blob_sha1(c)})
+        } else {
+            serde_json::json!({"rfilename": p})
+        }
+    }));
+    Reply::json(
+        200,
+        serde_json::json!({
+            "_id": commit, "id": repo_id, "modelId": repo_id, "sha": commit, "private": false,
+            "gated": if repo.gated_token.is_some() { serde_json::json!("manual") } else { serde_json::json!(false) },
+            "disabled": false, "downloads": 0, "likes": 0, "tags": [], "pipeline_tag": "text-generation",
+            "library_name": "transformers", "lastModified": "2026-01-01T00:00:00.000Z", "siblings": siblings,
+        }),
+    )
+}
+
+fn resolve(request: &Request, repo_id: &str, rest: &str, state: &State, cdn_port: u16) -> Reply {
+    if let Err(reply) = authorize(request, repo_id, state) {
+        return reply;
+    }
+    let repo = &state.repos[repo_id];
+    // The revision may hold '/' only when URL-encoded; after decoding, try the longest known revision first.
+    let mut found = None;
+    for (i, _) in rest.match_indices('/') {
+        if let Some(commit) = commit_of(repo, &rest[..i]) {
+            found = Some((commit, &rest[i + 1..]));
+        }
+    }
+    let Some((commit, file_path)) = found else {
+        return Reply::error(404, "RevisionNotFound", "Invalid rev id");
+    };
+    if let Some((_, content)) = state.hostile.get(repo_id).and_then(|h| h.iter().find(|(p, _)| p == file_path)) {
+        return file_reply(request, content.clone(), file_path, &git_blob_sha1(content), &commit);
+    }
+    let Some(file) = repo.commits[&commit].iter().find(|f| f.path == file_path) else {
+        return Reply::error(404, "EntryNotFound", &format!("{file_path} does not exist on \"{commit}\""));
+    };
+    if file.lfs {
+        let mut reply = Reply { status: 302, headers: Vec::new(), body: Body::Empty };
+        let location = format!("http://localhost:{cdn_port}/{}?file={}", file.sha256, file.path);
+        reply.headers.extend([
+            ("Location".to_string(), location),
+            ("X-Repo-Commit".into(), commit.clone()),
+            ("X-Linked-Etag".into(), format!("\"{}\"", file.sha256)),
+            ("X-Linked-Size".into(), file.content.len().to_string()),
+            ("ETag".into(), format!("\"{}\"", file.git_sha1)),
+        ]);
+        return reply;
+    }
+    file_reply(request, file.content.clone(), &file.path, &file.git_sha1, &commit)
+}
+
+fn cdn(request: &Request, path: &str, state: &State) -> Reply {
+    let sha = path.trim_start_matches('/');
+    let found = state.repos.values().flat_map(|r| r.commits.values().flatten()).find(|f| f.lfs && f.sha256 == sha);
+    match found {
+        Some(file) => file_reply(request, file.content.clone(), &file.path, &file.sha256, ""),
+        None => Reply::error(404, "NotFound", "no such object"),
+    }
+}
+
+fn file_reply(request: &Request, content: Arc<Vec<u8>>, path: &str, etag: &str, commit: &str) -> Reply {
+    let len = content.len();
+    let start = request
+        .headers
+        .get("range")
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.strip_suffix('-'))
+        .and_then(|n| n.parse::<usize>().ok());
+    let mut headers = vec![("ETag".to_string(), format!("\"{etag}\"")), ("Accept-Ranges".into(), "bytes".into())];
+    if !commit.is_empty() {
+        headers.push(("X-Repo-Commit".into(), commit.into()));
+    }
+    match start {
+        Some(start) if start >= len && len > 0 => {
+            headers.push(("Content-Range".into(), format!("bytes */{len}")));
+            Reply { status: 416, headers, body: Body::Empty }
+        }
+        Some(start) if start > 0 => {
+            headers.push(("Content-Range".into(), format!("bytes {start}-{}/{len}", len - 1)));
+            Reply { status: 206, headers, body: Body::File { content, start, path: path.into() } }
+        }
+        _ => Reply { status: 200, headers, body: Body::File { content, start: 0, path: path.into() } },
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Git's blob id: sha1 of `blob {len}\0` followed by the content.
+pub fn git_blob_sha1(content: &[u8]) -> String {
+    let mut h = sha1::Sha1::new();
+    h.update(format!("blob {}\0", content.len()).as_bytes());
+    h.update(content);
+    hex(&h.finalize())
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so tests and benchmarks hash real-looking data, never zeros.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}

@@ -23,6 +23,10 @@ struct Cli {
 enum Command {
     /// List the models in the Hugging Face cache (HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub).
     List(commands::list::Args),
+    /// Download a repo from the Hugging Face Hub into the cache, verified and resumable.
+    Download(commands::download::Args),
+    /// Stop a running download of a repo and delete its partial files.
+    Cancel(commands::cancel::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +43,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::List(args) => commands::list::run(args, cli.json).await,
+            Command::Download(args) => commands::download::run(args, cli.json).await,
+            Command::Cancel(args) => commands::cancel::run(args, cli.json).await,
         }
     });
     match result {

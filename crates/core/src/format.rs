@@ -37,6 +37,15 @@ pub fn ago(then: u64, now: u64) -> String {
     }
 }
 
+/// A duration in seconds, short: `45 s`, `3 min 20 s`, `2 h 5 min`.
+pub fn duration(seconds: u64) -> String {
+    match seconds {
+        0..=59 => format!("{seconds} s"),
+        60..=3_599 => format!("{} min {} s", seconds / 60, seconds % 60),
+        _ => format!("{} h {} min", seconds / 3_600, seconds % 3_600 / 60),
+    }
+}
+
 /// The current time in Unix seconds.
 pub fn now_unix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
@@ -56,6 +65,13 @@ mod tests {
         assert_eq!(bytes(999_999), "1.00 MB");
         assert_eq!(bytes(123_456_789), "123 MB");
         assert_eq!(bytes(u64::MAX), "18.4 EB");
+    }
+
+    #[test]
+    fn durations_are_short() {
+        assert_eq!(duration(45), "45 s");
+        assert_eq!(duration(200), "3 min 20 s");
+        assert_eq!(duration(7_500), "2 h 5 min");
     }
 
     #[test]

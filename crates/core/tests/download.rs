@@ -1,7 +1,7 @@
 //! Downloads against the fake hub (a real HTTP server on loopback): the cache layout, verification, retries,
 //! resume, auth and the token's reach, hostile listings, free space, and the queue.
 
-use fake_hub::{noise, Fault, FakeHub, Host, HubFile};
+use fake_hub::{noise, FakeHub, Fault, Host, HubFile};
 use mm_core::cache::{scan_blocking, CacheStatus};
 use mm_core::download::{DownloadEvent, DownloadOptions, DownloadRequest, DownloadState, Downloads, LifecycleKind};
 use mm_core::hub::{HubClient, HubConfig, RetryPolicy};
@@ -127,9 +127,11 @@ async fn blobs_already_in_the_cache_are_reused_not_fetched() {
     // Placing the shared blob where huggingface_hub would have put it for the other repo.
     let blobs = s.cache.path().join("models--acme--other/blobs");
     fs::create_dir_all(&blobs).unwrap();
-    fs::copy(s.cache.path().join("models--acme--tiny/blobs").join(&files[1].sha256), blobs.join(&files[1].sha256)).unwrap();
+    fs::copy(s.cache.path().join("models--acme--tiny/blobs").join(&files[1].sha256), blobs.join(&files[1].sha256))
+        .unwrap();
     download(&s.downloads, request("acme/other")).await.unwrap();
-    let fetched: Vec<_> = s.hub.requests().into_iter().filter(|r| r.path.contains("/resolve/")).map(|r| r.path).collect();
+    let fetched: Vec<_> =
+        s.hub.requests().into_iter().filter(|r| r.path.contains("/resolve/")).map(|r| r.path).collect();
     assert_eq!(fetched.len(), 1, "{fetched:?}");
     assert!(fetched[0].ends_with("README.md"));
 }
@@ -138,7 +140,11 @@ async fn blobs_already_in_the_cache_are_reused_not_fetched() {
 async fn include_and_exclude_select_files_and_the_selection_is_complete() {
     let s = setup().await;
     let commit = s.hub.add_repo("acme/tiny", model_files());
-    let req = DownloadRequest { repo: "acme/tiny".into(), include: vec!["*.json".into(), "onnx/".into()], ..Default::default() };
+    let req = DownloadRequest {
+        repo: "acme/tiny".into(),
+        include: vec!["*.json".into(), "onnx/".into()],
+        ..Default::default()
+    };
     let done = download(&s.downloads, req).await.unwrap();
     assert_eq!(done.files_total, 2);
     assert!(snapshot(s.cache.path(), "acme/tiny", &commit, "onnx/model.onnx").exists());
@@ -157,7 +163,8 @@ async fn a_revision_can_be_a_branch_or_a_commit() {
     let old = s.hub.add_repo("acme/tiny", vec![HubFile::new("a.txt", b"v1".to_vec(), false)]);
     let new = s.hub.add_repo("acme/tiny", vec![HubFile::new("a.txt", b"v2".to_vec(), false)]);
     s.hub.set_ref("acme/tiny", "v1.0", &old);
-    let req = |rev: &str| DownloadRequest { repo: "acme/tiny".into(), revision: Some(rev.into()), ..Default::default() };
+    let req =
+        |rev: &str| DownloadRequest { repo: "acme/tiny".into(), revision: Some(rev.into()), ..Default::default() };
     download(&s.downloads, req("v1.0")).await.unwrap();
     download(&s.downloads, req(&new)).await.unwrap();
     let repo = s.cache.path().join("models--acme--tiny");
@@ -198,8 +205,13 @@ async fn server_errors_are_retried_and_retry_after_is_honoured() {
     let started = Instant::now();
     download(&s.downloads, request("acme/tiny")).await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(950), "waited for Retry-After: {:?}", started.elapsed());
-    let statuses: Vec<u16> =
-        s.hub.requests().iter().filter(|r| r.path.contains("safetensors") && r.host == Host::Cdn).map(|r| r.status).collect();
+    let statuses: Vec<u16> = s
+        .hub
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("safetensors") && r.host == Host::Cdn)
+        .map(|r| r.status)
+        .collect();
     assert_eq!(statuses, [503, 503, 200]);
 }
 
@@ -225,7 +237,13 @@ async fn a_stalled_transfer_is_retried() {
     let started = Instant::now();
     download(&s.downloads, request("acme/tiny")).await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(4), "did not wait out the stall: {:?}", started.elapsed());
-    let ranges: Vec<_> = s.hub.requests().into_iter().filter(|r| r.path.contains("onnx") || r.host == Host::Cdn).filter_map(|r| r.range).collect();
+    let ranges: Vec<_> = s
+        .hub
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("onnx") || r.host == Host::Cdn)
+        .filter_map(|r| r.range)
+        .collect();
     assert!(ranges.contains(&"bytes=50000-".to_string()), "{ranges:?}");
 }
 
@@ -299,7 +317,11 @@ async fn a_download_larger_than_the_free_space_is_refused_before_the_first_byte(
     s.hub.add_repo("acme/huge", vec![HubFile::new("model.gguf", noise(1000, 3), true).listed_size(1 << 50)]);
     let err = download(&s.downloads, request("acme/huge")).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::InsufficientSpace);
-    assert!(err.message.starts_with("not enough disk space for acme/huge: it needs 1.13 PB more but"), "{}", err.message);
+    assert!(
+        err.message.starts_with("not enough disk space for acme/huge: it needs 1.13 PB more but"),
+        "{}",
+        err.message
+    );
     assert!(s.hub.requests().iter().all(|r| !r.path.contains("/resolve/")));
 }
 
@@ -378,7 +400,8 @@ async fn pause_keeps_partial_bytes_resume_continues_and_cancel_deletes_them() {
     s.downloads.wait(id).await.unwrap();
     let ranges: Vec<_> = s.hub.requests().into_iter().filter(|r| r.host == Host::Cdn).map(|r| r.range).collect();
     assert_eq!(ranges.len(), 2);
-    let resumed_at: u64 = ranges[1].as_ref().unwrap().trim_start_matches("bytes=").trim_end_matches('-').parse().unwrap();
+    let resumed_at: u64 =
+        ranges[1].as_ref().unwrap().trim_start_matches("bytes=").trim_end_matches('-').parse().unwrap();
     assert!(resumed_at >= kept, "resumed at {resumed_at}, {kept} were on disk");
 
     // Cancel mid-way deletes the partial file.

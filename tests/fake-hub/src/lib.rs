@@ -268,7 +268,11 @@ enum Body {
     Empty,
     Text(Vec<u8>),
     /// File bytes: the whole content, the range start, and the fault key (the file's repo path).
-    File { content: Arc<Vec<u8>>, start: usize, path: String },
+    File {
+        content: Arc<Vec<u8>>,
+        start: usize,
+        path: String,
+    },
 }
 
 impl Reply {
@@ -424,7 +428,11 @@ fn authorize(request: &Request, repo_id: &str, state: &State) -> Result<(), Repl
         return Err(if given.is_some() {
             Reply::error(404, "RepoNotFound", &format!("Repository Not Found for url: {repo_id}"))
         } else {
-            Reply::error(401, "RepoNotFound", &format!("Repository Not Found for url: {repo_id}. Please make sure you are authenticated."))
+            Reply::error(
+                401,
+                "RepoNotFound",
+                &format!("Repository Not Found for url: {repo_id}. Please make sure you are authenticated."),
+            )
         });
     };
     match (&repo.gated_token, given) {
@@ -470,13 +478,19 @@ fn api(request: &Request, rest: &str, query: &str, state: &State) -> Reply {
                 e
             })
             .collect();
-        entries.extend(hostile.iter().map(|(p, c)| serde_json::json!({"type": "file", "path": p, "size": c.len(), "oid": git_blob_sha1(c)})));
+        entries.extend(
+            hostile
+                .iter()
+                .map(|(p, c)| serde_json::json!({"type": "file", "path": p, "size": c.len(), "oid": git_blob_sha1(c)})),
+        );
         let page = state.tree_page_size.unwrap_or(usize::MAX);
-        let cursor: usize = query.split('&').find_map(|kv| kv.strip_prefix("cursor=")).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let cursor: usize =
+            query.split('&').find_map(|kv| kv.strip_prefix("cursor=")).and_then(|c| c.parse().ok()).unwrap_or(0);
         let end = cursor.saturating_add(page).min(entries.len());
         let mut reply = Reply::json(200, serde_json::Value::Array(entries[cursor.min(end)..end].to_vec()));
         if end < entries.len() {
-            let link = format!("<{}?recursive=true&cursor={end}>; rel=\"next\"", request.target.split('?').next().unwrap());
+            let link =
+                format!("<{}?recursive=true&cursor={end}>; rel=\"next\"", request.target.split('?').next().unwrap());
             reply.headers.push(("Link".into(), link));
         }
         return reply;

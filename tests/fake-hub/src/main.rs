@@ -18,7 +18,11 @@ async fn main() {
     let hub = FakeHub::start_on(port).await;
     let mut list = vec![HubFile::new("config.json", br#"{"architectures":["LlamaForCausalLM"]}"#.to_vec(), false)];
     for i in 0..files {
-        list.push(HubFile::new(&format!("model-{i:05}-of-{files:05}.safetensors"), noise(file_mb << 20, i as u64 + 7), true));
+        list.push(HubFile::new(
+            &format!("model-{i:05}-of-{files:05}.safetensors"),
+            noise(file_mb << 20, i as u64 + 7),
+            true,
+        ));
     }
     hub.add_repo(&repo, list);
     if let Some(rate) = arg("--throttle").and_then(|r| r.parse().ok()) {

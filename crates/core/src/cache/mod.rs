@@ -12,8 +12,8 @@
 //! ```
 
 pub mod layout;
-pub mod lock;
 pub mod location;
+pub mod lock;
 pub mod scan;
 pub mod write;
 

@@ -5,7 +5,9 @@
 use super::plan::{self, Plan};
 use super::progress::{Counters, Speed};
 use super::transfer::{discard_partial, FileTransfer};
-use super::{DownloadError, DownloadEvent, DownloadProgress, DownloadRequest, DownloadState, LifecycleKind, ModelLifecycle};
+use super::{
+    DownloadError, DownloadEvent, DownloadProgress, DownloadRequest, DownloadState, LifecycleKind, ModelLifecycle,
+};
 use crate::cache::write;
 use crate::error::{Coded, ErrorPayload};
 use crate::hub::HubClient;
@@ -268,7 +270,10 @@ impl Downloads {
                 }
                 DownloadState::Cancelled => return Err(DownloadError::Cancelled.payload()),
                 DownloadState::Paused => {
-                    return Err(ErrorPayload { code: crate::ErrorCode::Cancelled, message: "the download was paused".into() })
+                    return Err(ErrorPayload {
+                        code: crate::ErrorCode::Cancelled,
+                        message: "the download was paused".into(),
+                    })
                 }
                 _ => {}
             }
@@ -388,6 +393,7 @@ async fn run(
         plan = plan::resolve(&inner.hub, &inner.cache_dir, request) => Arc::new(plan?),
     };
     plan::preflight(&plan, &inner.cache_dir)?;
+    plan::record_tree(&plan)?;
     {
         let mut jobs = inner.jobs.lock().unwrap();
         if let Some(job) = jobs.list.iter_mut().find(|j| j.id == id) {
@@ -434,7 +440,8 @@ async fn run(
             }
             Err(join) => {
                 files_cancel.cancel();
-                first_error.get_or_insert(DownloadError::io("a transfer task", std::io::Error::other(join.to_string())));
+                first_error
+                    .get_or_insert(DownloadError::io("a transfer task", std::io::Error::other(join.to_string())));
             }
         }
     }

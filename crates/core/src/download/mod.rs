@@ -4,11 +4,13 @@
 
 pub mod filter;
 pub mod manager;
+pub mod marker;
 pub mod plan;
 mod progress;
 mod transfer;
 
 pub use manager::{DownloadOptions, Downloads};
+pub use plan::{preview, DownloadPreview, PreviewFile};
 
 use crate::cache::layout::InvalidRepoId;
 use crate::error::{Coded, ErrorCode, ErrorPayload};
@@ -118,7 +120,9 @@ pub enum DownloadError {
     UnsafeBlob { repo: String, path: String, blob: String },
     #[error("no file of {repo} at {revision} matches the include/exclude patterns")]
     NothingSelected { repo: String, revision: String },
-    #[error("{path} of {repo} failed verification: expected {algorithm} {expected}, got {actual}; the bytes were deleted")]
+    #[error(
+        "{path} of {repo} failed verification: expected {algorithm} {expected}, got {actual}; the bytes were deleted"
+    )]
     ChecksumMismatch { repo: String, path: String, algorithm: &'static str, expected: String, actual: String },
     #[error("{path} of {repo} should be {expected} bytes but the server sent {actual}; the bytes were deleted")]
     SizeMismatch { repo: String, path: String, expected: u64, actual: u64 },
@@ -147,9 +151,9 @@ impl DownloadError {
 impl Coded for DownloadError {
     fn code(&self) -> ErrorCode {
         match self {
-            DownloadError::InvalidRepoId(_)
-            | DownloadError::UnsafePath { .. }
-            | DownloadError::UnsafeBlob { .. } => ErrorCode::InvalidInput,
+            DownloadError::InvalidRepoId(_) | DownloadError::UnsafePath { .. } | DownloadError::UnsafeBlob { .. } => {
+                ErrorCode::InvalidInput
+            }
             DownloadError::Hub(e) => e.code(),
             DownloadError::NothingSelected { .. } | DownloadError::UnknownDownload(_) => ErrorCode::NotFound,
             DownloadError::ChecksumMismatch { .. } | DownloadError::SizeMismatch { .. } => ErrorCode::ChecksumMismatch,

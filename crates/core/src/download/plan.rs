@@ -60,7 +60,11 @@ pub async fn resolve(hub: &HubClient, cache_dir: &Path, request: &DownloadReques
             return Err(DownloadError::UnsafePath { repo: repo.to_string(), path: file.path.clone(), reason });
         }
         if !is_blob_name(&file.blob, file.lfs) {
-            return Err(DownloadError::UnsafeBlob { repo: repo.to_string(), path: file.path.clone(), blob: file.blob.clone() });
+            return Err(DownloadError::UnsafeBlob {
+                repo: repo.to_string(),
+                path: file.path.clone(),
+                blob: file.blob.clone(),
+            });
         }
     }
     let files: Vec<RemoteFile> =
@@ -69,9 +73,55 @@ pub async fn resolve(hub: &HubClient, cache_dir: &Path, request: &DownloadReques
         return Err(DownloadError::NothingSelected { repo: repo.to_string(), revision });
     }
     let repo_dir = repo.folder(cache_dir, RepoKind::Model);
-    let plan = Plan { repo, revision, commit: info.commit, repo_dir, files };
-    record_tree(&plan)?;
-    Ok(plan)
+    Ok(Plan { repo, revision, commit: info.commit, repo_dir, files })
+}
+
+/// What a download would fetch, without fetching or writing anything: shown before the user commits.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadPreview {
+    pub repo: String,
+    pub revision: String,
+    pub commit: String,
+    pub files: Vec<PreviewFile>,
+    pub bytes_total: u64,
+    /// What is not in the cache yet.
+    pub bytes_to_download: u64,
+    /// Free space on the cache's disk.
+    pub free_space: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewFile {
+    pub path: String,
+    pub size: u64,
+    /// Already in the cache (downloaded before, or shared with another revision).
+    pub present: bool,
+}
+
+/// Resolves `request` and says what downloading it would take.
+pub async fn preview(
+    hub: &HubClient,
+    cache_dir: &Path,
+    request: &DownloadRequest,
+) -> Result<DownloadPreview, DownloadError> {
+    let plan = resolve(hub, cache_dir, request).await?;
+    let free_space =
+        crate::disk::free_space(cache_dir).map_err(|e| DownloadError::io("checking free disk space", e))?;
+    Ok(DownloadPreview {
+        repo: plan.repo.to_string(),
+        revision: plan.revision.clone(),
+        commit: plan.commit.clone(),
+        files: plan
+            .files
+            .iter()
+            .map(|f| PreviewFile { path: f.path.clone(), size: f.size, present: plan.is_present(f) })
+            .collect(),
+        bytes_total: plan.bytes_total(),
+        bytes_to_download: plan.bytes_remaining(),
+        free_space,
+    })
 }
 
 /// A sha256 (64 hex digits) for LFS files, a git sha1 (40) for the rest: anything else could name a path.
@@ -81,7 +131,7 @@ fn is_blob_name(blob: &str, lfs: bool) -> bool {
 }
 
 /// Adds the plan's files to the commit's tree record (a selection made earlier stays).
-fn record_tree(plan: &Plan) -> Result<(), DownloadError> {
+pub fn record_tree(plan: &Plan) -> Result<(), DownloadError> {
     let path = tree_record_path(&plan.repo_dir, &plan.commit);
     let mut record = fs::read(&path)
         .ok()

@@ -150,7 +150,10 @@ fn spawn_writer(
 /// Why one attempt ended early.
 enum Interrupt {
     /// Worth another attempt: a reset, a cut body, a stall, 429/5xx.
-    Retry { reason: String, wait: Option<Duration> },
+    Retry {
+        reason: String,
+        wait: Option<Duration>,
+    },
     Fatal(DownloadError),
 }
 
@@ -184,7 +187,8 @@ impl FileTransfer {
 
     async fn fetch(&self) -> Result<(), DownloadError> {
         let incomplete = self.plan.incomplete_path(&self.file);
-        fs::create_dir_all(incomplete.parent().unwrap()).map_err(|e| DownloadError::io(format!("creating {}", incomplete.display()), e))?;
+        fs::create_dir_all(incomplete.parent().unwrap())
+            .map_err(|e| DownloadError::io(format!("creating {}", incomplete.display()), e))?;
         let mut offset = fs::metadata(&incomplete).map(|m| m.len()).unwrap_or(0);
         if offset > self.file.size {
             offset = 0;
@@ -194,7 +198,8 @@ impl FileTransfer {
         let writer = spawn_writer(incomplete.clone(), offset, Hasher::new(&self.file), rx, self.counters.clone());
 
         let result = self.stream(tx, &mut offset).await;
-        let written = writer.await.map_err(|e| DownloadError::io(format!("writing {}", self.what()), io::Error::other(e)))?;
+        let written =
+            writer.await.map_err(|e| DownloadError::io(format!("writing {}", self.what()), io::Error::other(e)))?;
         // The writer's own failure (disk full, permission) is the real cause when both failed.
         let (len, digest) = match (result, written) {
             (_, Err(e)) => return Err(DownloadError::io(format!("writing {}", self.what()), e)),
@@ -204,7 +209,12 @@ impl FileTransfer {
         let repo = self.plan.repo.to_string();
         if len != self.file.size {
             let _ = fs::remove_file(&incomplete);
-            return Err(DownloadError::SizeMismatch { repo, path: self.file.path.clone(), expected: self.file.size, actual: len });
+            return Err(DownloadError::SizeMismatch {
+                repo,
+                path: self.file.path.clone(),
+                expected: self.file.size,
+                actual: len,
+            });
         }
         if digest != self.file.blob {
             let _ = fs::remove_file(&incomplete);
@@ -216,7 +226,8 @@ impl FileTransfer {
                 actual: digest,
             });
         }
-        fs::rename(&incomplete, self.plan.blob_path(&self.file)).map_err(|e| DownloadError::io(format!("placing {}", self.what()), e))
+        fs::rename(&incomplete, self.plan.blob_path(&self.file))
+            .map_err(|e| DownloadError::io(format!("placing {}", self.what()), e))
     }
 
     /// Streams the body into the writer, resuming and retrying until every byte arrived.
@@ -278,7 +289,8 @@ impl FileTransfer {
                 return Err(retry("the server refused the range".into()));
             }
             _ => {
-                let err = self.hub.status_error(&response, &self.plan.repo, Some(&self.plan.commit), Some(&self.file.path));
+                let err =
+                    self.hub.status_error(&response, &self.plan.repo, Some(&self.plan.commit), Some(&self.file.path));
                 return Err(if err.is_transient() {
                     Interrupt::Retry { reason: err.to_string(), wait: retry_after(response.headers()) }
                 } else {

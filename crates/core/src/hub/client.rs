@@ -167,7 +167,10 @@ impl HubClient {
         while let Some(url) = next.take() {
             pages += 1;
             if pages > 10_000 {
-                return Err(HubError::Protocol { what: format!("the file list of {repo}"), reason: "too many pages".into() });
+                return Err(HubError::Protocol {
+                    what: format!("the file list of {repo}"),
+                    reason: "too many pages".into(),
+                });
             }
             let response = self.get_checked(url.clone(), repo, Some(revision), None).await?;
             next = next_link(response.headers()).and_then(|l| url.join(&l).ok());
@@ -218,7 +221,13 @@ impl HubClient {
     }
 
     /// The [`HubError`] a failed response stands for.
-    pub fn status_error(&self, response: &Response, repo: &RepoId, revision: Option<&str>, path: Option<&str>) -> HubError {
+    pub fn status_error(
+        &self,
+        response: &Response,
+        repo: &RepoId,
+        revision: Option<&str>,
+        path: Option<&str>,
+    ) -> HubError {
         let status = response.status();
         let code = header(response.headers(), "x-error-code");
         let message = header(response.headers(), "x-error-message");
@@ -229,8 +238,12 @@ impl HubClient {
             (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, Some("GatedRepo")) if had_token => {
                 HubError::AccessDenied { repo: repo_s, endpoint }
             }
-            (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, Some("GatedRepo")) => HubError::TokenRequired { repo: repo_s },
-            (StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND, Some("RepoNotFound")) => HubError::RepoNotFound { repo: repo_s, endpoint },
+            (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, Some("GatedRepo")) => {
+                HubError::TokenRequired { repo: repo_s }
+            }
+            (StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND, Some("RepoNotFound")) => {
+                HubError::RepoNotFound { repo: repo_s, endpoint }
+            }
             (StatusCode::UNAUTHORIZED, _) if had_token => HubError::TokenInvalid { repo: repo_s },
             (StatusCode::UNAUTHORIZED, _) => HubError::RepoNotFound { repo: repo_s, endpoint },
             (StatusCode::FORBIDDEN, _) => HubError::AccessDenied { repo: repo_s, endpoint },
@@ -238,7 +251,11 @@ impl HubClient {
                 HubError::RevisionNotFound { repo: repo_s, revision: revision.unwrap_or("main").into() }
             }
             (StatusCode::NOT_FOUND, Some("EntryNotFound")) | (StatusCode::NOT_FOUND, _) if path.is_some() => {
-                HubError::FileNotFound { repo: repo_s, revision: revision.unwrap_or("main").into(), path: path.unwrap().into() }
+                HubError::FileNotFound {
+                    repo: repo_s,
+                    revision: revision.unwrap_or("main").into(),
+                    path: path.unwrap().into(),
+                }
             }
             (StatusCode::NOT_FOUND, _) => HubError::RepoNotFound { repo: repo_s, endpoint },
             _ => HubError::Status { url: response.url().to_string(), status: status.as_u16(), message },
@@ -355,8 +372,12 @@ mod tests {
 
     #[test]
     fn urls_encode_revisions_and_paths_per_segment() {
-        let client = HubClient::new(HubConfig { endpoint: "http://hub:8/".into(), token: None, offline: false }).unwrap();
+        let client =
+            HubClient::new(HubConfig { endpoint: "http://hub:8/".into(), token: None, offline: false }).unwrap();
         let repo = RepoId::parse("acme/m").unwrap();
-        assert_eq!(client.resolve_url(&repo, "refs/pr/1", "a b/c#d.bin").as_str(), "http://hub:8/acme/m/resolve/refs%2Fpr%2F1/a%20b/c%23d.bin");
+        assert_eq!(
+            client.resolve_url(&repo, "refs/pr/1", "a b/c#d.bin").as_str(),
+            "http://hub:8/acme/m/resolve/refs%2Fpr%2F1/a%20b/c%23d.bin"
+        );
     }
 }

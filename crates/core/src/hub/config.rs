@@ -44,7 +44,8 @@ impl HubConfig {
             let text = std::fs::read_to_string(hf_home.join("token")).ok()?;
             Some(text.trim().to_string()).filter(|t| !t.is_empty())
         });
-        let offline = set("HF_HUB_OFFLINE").is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
+        let offline = set("HF_HUB_OFFLINE")
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
         HubConfig { endpoint, token, offline }
     }
 }
@@ -64,7 +65,8 @@ mod tests {
         let c = config(&[], None);
         assert_eq!(c.endpoint, "https://huggingface.co");
         assert!(c.token.is_none() && !c.offline);
-        let c = config(&[("HF_ENDPOINT", "http://127.0.0.1:9/"), ("HF_TOKEN", " hf_abc\n"), ("HF_HUB_OFFLINE", "1")], None);
+        let c =
+            config(&[("HF_ENDPOINT", "http://127.0.0.1:9/"), ("HF_TOKEN", " hf_abc\n"), ("HF_HUB_OFFLINE", "1")], None);
         assert_eq!(c.endpoint, "http://127.0.0.1:9");
         assert_eq!(c.token.as_deref(), Some("hf_abc"));
         assert!(c.offline);

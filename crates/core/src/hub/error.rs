@@ -45,10 +45,13 @@ impl HubError {
 impl Coded for HubError {
     fn code(&self) -> ErrorCode {
         match self {
-            HubError::Offline { .. } | HubError::Network { .. } | HubError::Status { .. } | HubError::Protocol { .. } => {
-                ErrorCode::Network
+            HubError::Offline { .. }
+            | HubError::Network { .. }
+            | HubError::Status { .. }
+            | HubError::Protocol { .. } => ErrorCode::Network,
+            HubError::TokenRequired { .. } | HubError::AccessDenied { .. } | HubError::TokenInvalid { .. } => {
+                ErrorCode::Auth
             }
-            HubError::TokenRequired { .. } | HubError::AccessDenied { .. } | HubError::TokenInvalid { .. } => ErrorCode::Auth,
             HubError::RepoNotFound { .. } | HubError::RevisionNotFound { .. } | HubError::FileNotFound { .. } => {
                 ErrorCode::NotFound
             }

@@ -9,6 +9,9 @@ pub mod config;
 pub mod error;
 pub mod retry;
 
+pub use reference::parse_repo_reference;
+mod reference;
+
 pub use client::{HubClient, RemoteFile, RepoInfo};
 pub use config::HubConfig;
 pub use error::HubError;

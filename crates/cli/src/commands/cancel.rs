@@ -1,0 +1,36 @@
+//! `mm cancel REPO`: stops a running `mm download` of the repo and deletes the partial files it leaves.
+
+use crate::output;
+use mm_core::download::marker;
+use mm_core::hub::parse_repo_reference;
+use mm_core::{cache, format, ErrorCode, ErrorPayload};
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// org/name or a hub URL.
+    repo: String,
+}
+
+pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
+    let (repo, _) = parse_repo_reference(&args.repo)
+        .map_err(|e| ErrorPayload { code: ErrorCode::InvalidInput, message: e.to_string() })?;
+    let cache_dir = cache::hub_cache_dir();
+    let stopped = marker::stop(&cache_dir, &repo, Duration::from_secs(10)).await;
+    let freed = marker::discard_partials(&cache_dir, &repo).map_err(|e| ErrorPayload {
+        code: ErrorCode::of_io(&e),
+        message: format!("cannot delete the partial files of {repo}: {e}"),
+    })?;
+    if json {
+        output::json(&serde_json::json!({ "repo": repo.to_string(), "stoppedPid": stopped, "bytesFreed": freed }));
+    } else {
+        match stopped {
+            Some(pid) => println!("Cancelled the download of {repo} (process {pid}); freed {}", format::bytes(freed)),
+            None if freed > 0 => {
+                println!("No download of {repo} was running; deleted {} of partial files", format::bytes(freed))
+            }
+            None => println!("No download of {repo} was running and nothing partial was left"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! `mm download REPO`: a repo (or hub URL) into the Hugging Face cache, with a progress bar on a terminal or
+//! JSON lines with `--json`. Ctrl-C stops and keeps the partial files: the same command resumes. `mm cancel`
+//! from another terminal stops it and deletes them.
+
+use crate::output;
+use mm_core::download::{marker, DownloadEvent, DownloadOptions, DownloadProgress, DownloadRequest, Downloads};
+use mm_core::error::Coded;
+use mm_core::hub::{parse_repo_reference, HubClient, HubConfig};
+use mm_core::{cache, format, ErrorCode, ErrorPayload};
+use std::io::{IsTerminal, Write};
+use tokio::signal::unix::{signal, SignalKind};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// org/name, org/name@revision, or a hub URL.
+    repo: String,
+    /// Branch, tag or commit (default: main, or the one in the URL).
+    #[arg(long, short)]
+    revision: Option<String>,
+    /// Only files matching this glob (repeatable), e.g. --include '*.json' --include '*Q4_K_M.gguf'.
+    #[arg(long)]
+    include: Vec<String>,
+    /// Skip files matching this glob (repeatable).
+    #[arg(long)]
+    exclude: Vec<String>,
+    /// Files fetched at once.
+    #[arg(long, default_value_t = 4)]
+    parallel: usize,
+}
+
+pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
+    let (repo, url_revision) = parse_repo_reference(&args.repo)
+        .map_err(|e| ErrorPayload { code: ErrorCode::InvalidInput, message: e.to_string() })?;
+    let cache_dir = cache::hub_cache_dir();
+    let hub = HubClient::new(HubConfig::from_env()).map_err(|e| e.payload())?;
+    let options = DownloadOptions { files_in_parallel: args.parallel.max(1), ..Default::default() };
+    let downloads = Downloads::new(hub, cache_dir.clone(), options);
+    let request = DownloadRequest {
+        repo: repo.to_string(),
+        revision: args.revision.or(url_revision),
+        include: args.include,
+        exclude: args.exclude,
+    };
+    let _marker = marker::mark(&cache_dir, &repo).map_err(|e| ErrorPayload {
+        code: ErrorCode::of_io(&e),
+        message: format!("cannot write to the cache {}: {e}", cache_dir.display()),
+    })?;
+    let mut events = downloads.subscribe();
+    let id = downloads.start(request).map_err(|e| e.payload())?;
+    let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut bar = Bar::new(json);
+    let wait = downloads.wait(id);
+    tokio::pin!(wait);
+    let result = loop {
+        tokio::select! {
+            result = &mut wait => break result,
+            Ok(event) = events.recv() => if let DownloadEvent::Progress(p) = event { bar.show(&p) },
+            _ = interrupt.recv() => {
+                let _ = downloads.pause(id);
+                let _ = (&mut wait).await;
+                bar.clear();
+                return Err(ErrorPayload { code: ErrorCode::Cancelled, message: "interrupted; the partial files are kept: run the same command to resume".into() });
+            }
+            _ = terminate.recv() => {
+                let _ = downloads.cancel(id);
+                let _ = (&mut wait).await;
+                bar.clear();
+                return Err(ErrorPayload { code: ErrorCode::Cancelled, message: "cancelled; the partial files were deleted".into() });
+            }
+        }
+    };
+    bar.clear();
+    let done = result?;
+    bar.show(&done);
+    if json {
+        output::json_line(&serde_json::json!({ "event": "done", "progress": done }));
+    } else {
+        let path = cache_dir
+            .join(repo.folder_name(cache::RepoKind::Model))
+            .join("snapshots")
+            .join(done.commit.as_deref().unwrap_or(""));
+        println!(
+            "Downloaded {} ({} files, {}) to {}",
+            done.repo,
+            done.files_total,
+            format::bytes(done.bytes_total),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// The progress bar on a terminal, JSON lines with `--json`, nothing when stderr is not a terminal.
+struct Bar {
+    json: bool,
+    tty: bool,
+    drawn: bool,
+}
+
+impl Bar {
+    fn new(json: bool) -> Bar {
+        Bar { json, tty: std::io::stderr().is_terminal(), drawn: false }
+    }
+
+    fn show(&mut self, p: &DownloadProgress) {
+        if self.json {
+            output::json_line(&serde_json::json!({ "event": "progress", "progress": p }));
+            return;
+        }
+        if !self.tty {
+            return;
+        }
+        let fraction = if p.bytes_total == 0 { 0.0 } else { p.bytes_done as f64 / p.bytes_total as f64 };
+        let width = 24;
+        let filled = (fraction * width as f64).round() as usize;
+        let eta = p.eta_seconds.map(|s| format!("  ETA {}", format::duration(s))).unwrap_or_default();
+        let speed =
+            if p.bytes_per_second > 0 { format!("  {}/s", format::bytes(p.bytes_per_second)) } else { String::new() };
+        let line = format!(
+            "\r\x1b[2K{}  [{}{}] {:>3.0}%  {} / {}  {}/{} files{speed}{eta}  {:?}",
+            p.repo,
+            "█".repeat(filled),
+            "░".repeat(width - filled),
+            fraction * 100.0,
+            format::bytes(p.bytes_done),
+            format::bytes(p.bytes_total),
+            p.files_done,
+            p.files_total,
+            p.state,
+        );
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(line.as_bytes());
+        let _ = err.flush();
+        self.drawn = true;
+    }
+
+    fn clear(&mut self) {
+        if self.drawn {
+            eprint!("\r\x1b[2K");
+            self.drawn = false;
+        }
+    }
+}

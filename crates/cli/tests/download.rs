@@ -1,0 +1,160 @@
+//! `mm download` and `mm cancel` as real processes against the fake hub, including a `kill -9` mid-download
+//! followed by a resume that asks only for the missing bytes.
+
+use fake_hub::{noise, FakeHub, Host, HubFile};
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn mm(hub: &FakeHub, cache: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mm"));
+    cmd.env("HF_ENDPOINT", hub.endpoint())
+        .env("HF_HUB_CACHE", cache)
+        .env("HOME", cache)
+        .env_remove("HF_TOKEN")
+        .env_remove("HF_HOME")
+        .env_remove("HF_HUB_OFFLINE");
+    cmd
+}
+
+async fn output(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+}
+
+async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn exit_of(child: &mut Child) -> std::process::ExitStatus {
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_with_json_progress_lines_and_lists_the_result() {
+    let hub = FakeHub::start().await;
+    let cache = tempfile::tempdir().unwrap();
+    let commit = hub.add_repo(
+        "acme/tiny",
+        vec![
+            HubFile::new("config.json", b"{}".to_vec(), false),
+            HubFile::new("model.safetensors", noise(500_000, 1), true),
+        ],
+    );
+    let mut cmd = mm(&hub, cache.path());
+    cmd.args(["download", "https://huggingface.co/acme/tiny", "--json"]);
+    let out = output(cmd).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let last = lines.last().unwrap();
+    assert_eq!(last["event"], "done");
+    assert_eq!(last["progress"]["state"], "completed");
+    assert_eq!(last["progress"]["commit"], commit);
+    assert_eq!(last["progress"]["bytesDone"], 500_002);
+    assert!(lines.iter().all(|l| l["event"] == "progress" || l["event"] == "done"));
+
+    let mut list = mm(&hub, cache.path());
+    list.args(["list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&output(list).await.stdout).unwrap();
+    assert_eq!(listed["repos"][0]["repoId"], "acme/tiny");
+    assert_eq!(listed["repos"][0]["status"], "complete");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_killed_mid_way_resumes_from_its_partial_file() {
+    let hub = FakeHub::start().await;
+    let cache = tempfile::tempdir().unwrap();
+    let big = HubFile::new("model.safetensors", noise(4_000_000, 2), true);
+    hub.add_repo("acme/big", vec![big.clone()]);
+    hub.throttle(Some(2_000_000));
+    let partial = cache.path().join("models--acme--big/blobs").join(format!("{}.incomplete", big.sha256));
+
+    let mut cmd = mm(&hub, cache.path());
+    cmd.args(["download", "acme/big", "--json"]).stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    wait_until("a megabyte on disk", || fs::metadata(&partial).map(|m| m.len() >= 1_000_000).unwrap_or(false)).await;
+    child.kill().unwrap(); // SIGKILL: no clean-up runs
+    exit_of(&mut child).await;
+    let kept = fs::metadata(&partial).unwrap().len();
+    assert!(kept >= 1_000_000 && kept < 4_000_000, "{kept} bytes kept");
+
+    hub.throttle(None);
+    hub.clear_requests();
+    let mut again = mm(&hub, cache.path());
+    again.args(["download", "acme/big"]);
+    let out = output(again).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cdn: Vec<_> = hub.requests().into_iter().filter(|r| r.host == Host::Cdn).collect();
+    assert_eq!(cdn.len(), 1);
+    assert_eq!(cdn[0].range.as_deref(), Some(format!("bytes={kept}-").as_str()), "resumed where the file ended");
+    assert_eq!(cdn[0].sent, 4_000_000 - kept, "only the missing bytes were sent");
+    let blob = cache.path().join("models--acme--big/blobs").join(&big.sha256);
+    assert_eq!(fs::read(blob).unwrap(), *big.content);
+    assert!(!partial.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mm_cancel_stops_a_running_download_and_deletes_its_partial_files() {
+    let hub = FakeHub::start().await;
+    let cache = tempfile::tempdir().unwrap();
+    let big = HubFile::new("model.gguf", noise(4_000_000, 3), true);
+    hub.add_repo("acme/big", vec![big.clone()]);
+    hub.throttle(Some(1_000_000));
+    let partial = cache.path().join("models--acme--big/blobs").join(format!("{}.incomplete", big.sha256));
+
+    let mut cmd = mm(&hub, cache.path());
+    cmd.args(["download", "acme/big"]).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    wait_until("bytes on disk", || fs::metadata(&partial).map(|m| m.len() > 100_000).unwrap_or(false)).await;
+
+    let mut cancel = mm(&hub, cache.path());
+    cancel.args(["cancel", "acme/big", "--json"]);
+    let out = output(cancel).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["stoppedPid"], child.id());
+    let status = exit_of(&mut child).await;
+    assert_eq!(status.code(), Some(9), "the download exits with the cancelled status");
+    assert!(!partial.exists(), "partial file deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_exit_with_the_codes_status_and_a_message_that_names_the_fix() {
+    let hub = FakeHub::start().await;
+    let cache = tempfile::tempdir().unwrap();
+    hub.add_repo("acme/gated", vec![HubFile::new("a.txt", b"a".to_vec(), false)]);
+    hub.gate("acme/gated", "hf_secret");
+
+    let mut bad = mm(&hub, cache.path());
+    bad.args(["download", "no way/bad"]);
+    let out = output(bad).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("error[invalid-input]: \"no way/bad\" is not a valid repo id")
+    );
+
+    let mut gated = mm(&hub, cache.path());
+    gated.args(["download", "acme/gated", "--json"]);
+    let out = output(gated).await;
+    assert_eq!(out.status.code(), Some(4));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(doc["error"]["code"], "auth");
+    assert!(doc["error"]["message"].as_str().unwrap().contains("set HF_TOKEN"));
+
+    let mut with_token = mm(&hub, cache.path());
+    with_token.args(["download", "acme/gated"]).env("HF_TOKEN", "hf_secret");
+    let out = output(with_token).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Downloaded acme/gated (1 files"));
+}

@@ -4,6 +4,10 @@
 
 use crate::cache::scan::{CacheStatus, CachedFile, CachedRepo, CachedRevision, IncompleteBlob, ScanProblem};
 use crate::cache::{CacheScan, RepoKind};
+use crate::download::{
+    DownloadEvent, DownloadPreview, DownloadProgress, DownloadRequest, DownloadState, LifecycleKind, ModelLifecycle,
+    PreviewFile,
+};
 use crate::error::{ErrorCode, ErrorPayload};
 use ts_rs::{Config, TS};
 
@@ -37,6 +41,14 @@ pub fn typescript() -> String {
         CachedFile,
         IncompleteBlob,
         ScanProblem,
+        DownloadRequest,
+        DownloadPreview,
+        PreviewFile,
+        DownloadState,
+        DownloadProgress,
+        LifecycleKind,
+        ModelLifecycle,
+        DownloadEvent,
     );
     out
 }

@@ -1,4 +1,8 @@
 //! Tauri commands, one file per area. Commands are generic over the runtime so that tests can drive them
 //! through Tauri's mock runtime without a window.
 
+pub mod downloads;
 pub mod models;
+
+#[cfg(test)]
+pub(crate) mod test_support;

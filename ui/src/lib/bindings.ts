@@ -103,3 +103,54 @@ export type IncompleteBlob = { blob: string, bytes: number, };
  * A cache entry that could not be read as one, and why.
  */
 export type ScanProblem = { path: string, message: string, };
+
+/**
+ * What to download: a repo, a revision (branch, tag or commit; default `main`), and optional globs.
+ */
+export type DownloadRequest = { repo: string, revision: string | null, include: Array<string>, exclude: Array<string>, };
+
+/**
+ * What a download would fetch, without fetching or writing anything: shown before the user commits.
+ */
+export type DownloadPreview = { repo: string, revision: string, commit: string, files: Array<PreviewFile>, bytesTotal: number, 
+/**
+ * What is not in the cache yet.
+ */
+bytesToDownload: number, 
+/**
+ * Free space on the cache's disk.
+ */
+freeSpace: number, };
+
+export type PreviewFile = { path: string, size: number, 
+/**
+ * Already in the cache (downloaded before, or shared with another revision).
+ */
+present: boolean, };
+
+export type DownloadState = "queued" | "downloading" | "verifying" | "paused" | "completed" | "failed" | "cancelled";
+
+/**
+ * Where one download stands; sent at most ~10 times a second while bytes move, and on every state change.
+ */
+export type DownloadProgress = { id: number, repo: string, revision: string, 
+/**
+ * The commit the revision resolved to, once known.
+ */
+commit: string | null, state: DownloadState, bytesDone: number, bytesTotal: number, filesDone: number, filesTotal: number, 
+/**
+ * Over the last few seconds.
+ */
+bytesPerSecond: number, etaSeconds: number | null, error: ErrorPayload | null, };
+
+export type LifecycleKind = "queued" | "started" | "paused" | "resumed" | "completed" | "failed" | "cancelled" | "deleted";
+
+/**
+ * A model's state changed.
+ */
+export type ModelLifecycle = { kind: LifecycleKind, repo: string, revision: string, downloadId: number | null, error: ErrorPayload | null, };
+
+/**
+ * What a [`Downloads`] subscriber receives.
+ */
+export type DownloadEvent = { "type": "progress", "payload": DownloadProgress } | { "type": "lifecycle", "payload": ModelLifecycle };

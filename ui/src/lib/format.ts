@@ -29,3 +29,10 @@ export function formatAgo(then: number, now: number): string {
 
 /** A commit shortened the way git shows it. */
 export const shortCommit = (commit: string) => commit.slice(0, 7);
+
+/** A duration in seconds, short: `45 s`, `3 min 20 s`, `2 h 5 min` (as crates/core/src/format.rs). */
+export function formatDuration(seconds: number): string {
+  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+  return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
+}

@@ -134,6 +134,11 @@ impl Downloads {
         &self.inner.cache_dir
     }
 
+    /// What downloading `request` would fetch, resolved against the hub without writing anything.
+    pub async fn preview(&self, request: DownloadRequest) -> Result<super::DownloadPreview, DownloadError> {
+        super::plan::preview(&self.inner.hub, &self.inner.cache_dir, &request.normalized()?).await
+    }
+
     /// Events of every download from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<DownloadEvent> {
         self.inner.events.subscribe()
@@ -147,7 +152,7 @@ impl Downloads {
 
     /// Queues a download and returns its id, or the id of the same download already queued, running or paused.
     pub fn start(&self, request: DownloadRequest) -> Result<u64, DownloadError> {
-        crate::cache::RepoId::parse(request.repo.trim())?;
+        let request = request.normalized()?;
         let id = {
             let mut jobs = self.inner.jobs.lock().unwrap();
             if let Some(job) = jobs.list.iter().find(|j| !j.state.is_finished() && j.same_request(&request)) {

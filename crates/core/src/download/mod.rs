@@ -32,6 +32,19 @@ pub struct DownloadRequest {
 }
 
 impl DownloadRequest {
+    /// The same request with `repo` reduced to `org/name`: a pasted hub URL or `org/name@rev` gives its revision
+    /// unless one is set. Fails with the reason when the repo id is malformed.
+    pub fn normalized(mut self) -> Result<DownloadRequest, InvalidRepoId> {
+        let (repo, revision) = crate::hub::parse_repo_reference(&self.repo)?;
+        self.repo = repo.to_string();
+        if self.revision.as_deref().is_none_or(str::is_empty) {
+            self.revision = revision;
+        }
+        self.include.retain(|p| !p.trim().is_empty());
+        self.exclude.retain(|p| !p.trim().is_empty());
+        Ok(self)
+    }
+
     pub fn revision(&self) -> &str {
         self.revision.as_deref().filter(|r| !r.is_empty()).unwrap_or("main")
     }

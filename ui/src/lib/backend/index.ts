@@ -1,10 +1,30 @@
 // The one door to the Rust side. Components and state never import @tauri-apps/api; they take a Backend, which
 // is the Tauri implementation in the app and the in-memory one in tests.
-import type { CacheScan, ErrorCode, ErrorPayload } from '../bindings';
+import type {
+  CacheScan,
+  DownloadPreview,
+  DownloadProgress,
+  DownloadRequest,
+  ErrorCode,
+  ErrorPayload,
+  ModelLifecycle,
+} from '../bindings';
+
+export type Unsubscribe = () => void;
 
 export interface Backend {
   /** Every repo in the Hugging Face cache, with revisions, files, sizes and status. */
   listModels(): Promise<CacheScan>;
+  /** What downloading would fetch, resolved against the hub without writing anything. */
+  previewDownload(request: DownloadRequest): Promise<DownloadPreview>;
+  /** Queues a download; returns its id (the existing one if the same download is queued or running). */
+  startDownload(request: DownloadRequest): Promise<number>;
+  pauseDownload(id: number): Promise<void>;
+  resumeDownload(id: number): Promise<void>;
+  cancelDownload(id: number): Promise<void>;
+  listDownloads(): Promise<DownloadProgress[]>;
+  onDownloadProgress(handler: (progress: DownloadProgress) => void): Promise<Unsubscribe>;
+  onModelLifecycle(handler: (event: ModelLifecycle) => void): Promise<Unsubscribe>;
 }
 
 /** A failed command: the code to branch on and the message to show. */

@@ -1,0 +1,113 @@
+import { fireEvent, render, screen } from '@testing-library/svelte';
+import { describe, expect, it } from 'vitest';
+import App from '../App.svelte';
+import type { DownloadPreview, DownloadProgress } from '../lib/bindings';
+import { MemoryBackend } from '../lib/backend/memory';
+import { parseGlobs } from '../lib/downloads.svelte';
+import { repo, scanOf } from '../lib/fixtures';
+
+const preview: DownloadPreview = {
+  repo: 'acme/tiny',
+  revision: 'main',
+  commit: '0123456789abcdef0123456789abcdef01234567',
+  files: [
+    { path: 'config.json', size: 120, present: true },
+    { path: 'model.gguf', size: 4_920_000_000, present: false },
+  ],
+  bytesTotal: 4_920_000_120,
+  bytesToDownload: 4_920_000_000,
+  freeSpace: 50_000_000_000,
+};
+
+const progress = (over: Partial<DownloadProgress> = {}): DownloadProgress => ({
+  id: 1,
+  repo: 'acme/tiny',
+  revision: 'main',
+  commit: preview.commit,
+  state: 'downloading',
+  bytesDone: 1_230_000_000,
+  bytesTotal: 4_920_000_120,
+  filesDone: 1,
+  filesTotal: 2,
+  bytesPerSecond: 85_300_000,
+  etaSeconds: 44,
+  error: null,
+  ...over,
+});
+
+async function openDownloads(backend: MemoryBackend) {
+  render(App, { backend });
+  await fireEvent.click(screen.getByTestId('downloads-tab'));
+}
+
+describe('the downloads view', () => {
+  it('previews a repo with its files, sizes and free space, then starts it', async () => {
+    const backend = new MemoryBackend({ preview });
+    await openDownloads(backend);
+    expect(screen.getByText('No downloads yet')).toBeTruthy();
+
+    await fireEvent.input(screen.getByTestId('repo-input'), { target: { value: ' https://huggingface.co/acme/tiny ' } });
+    await fireEvent.input(screen.getByTestId('include-input'), { target: { value: '*.json, *.gguf' } });
+    await fireEvent.click(screen.getByTestId('preview-button'));
+
+    expect((await screen.findByTestId('preview-total')).textContent).toBe('2 files · 4.92 GB');
+    expect(screen.getByText('cached')).toBeTruthy();
+    expect(screen.getByText(/4.92 GB to download · 50.0 GB free/)).toBeTruthy();
+
+    await fireEvent.click(screen.getByTestId('download-button'));
+    expect(backend.started).toEqual([
+      { repo: 'https://huggingface.co/acme/tiny', revision: null, include: ['*.json', '*.gguf'], exclude: [] },
+    ]);
+    expect(screen.queryByTestId('preview')).toBeNull();
+  });
+
+  it('refuses to start when the disk is too small, and shows lookup errors', async () => {
+    const backend = new MemoryBackend({ preview: { ...preview, freeSpace: 1_000 } });
+    await openDownloads(backend);
+    await fireEvent.input(screen.getByTestId('repo-input'), { target: { value: 'acme/tiny' } });
+    await fireEvent.click(screen.getByTestId('preview-button'));
+    expect(await screen.findByText(/not enough space/)).toBeTruthy();
+    expect((screen.getByTestId('download-button') as HTMLButtonElement).disabled).toBe(true);
+
+    backend.options.preview = undefined;
+    await fireEvent.click(screen.getByTestId('preview-button'));
+    expect((await screen.findByTestId('preview-error')).textContent).toBe('acme/tiny was not found');
+  });
+
+  it('shows live progress from events, with speed and time left, and its controls', async () => {
+    const backend = new MemoryBackend();
+    await openDownloads(backend);
+    await Promise.resolve();
+    backend.emitProgress(progress());
+    const row = await screen.findByTestId('download-row');
+    expect(row.textContent).toContain('1.23 GB / 4.92 GB · 24%');
+    expect(row.textContent).toContain('85.3 MB/s');
+    expect(row.textContent).toContain('44 s left');
+    expect(screen.getByRole('progressbar').getAttribute('aria-valuenow')).toBe('24');
+    expect(screen.getByTestId('downloads-tab').textContent).toContain('1');
+
+    await fireEvent.click(screen.getByLabelText('Pause acme/tiny'));
+    backend.emitProgress(progress({ state: 'paused', bytesPerSecond: 0, etaSeconds: null }));
+    await fireEvent.click(await screen.findByLabelText('Resume acme/tiny'));
+    await fireEvent.click(screen.getByLabelText('Cancel acme/tiny'));
+    expect(backend.actions).toEqual(['pause 1', 'resume 1', 'cancel 1']);
+
+    backend.emitProgress(progress({ state: 'failed', error: { code: 'checksum-mismatch', message: 'model.gguf failed verification' } }));
+    expect((await screen.findByRole('alert')).textContent).toBe('model.gguf failed verification');
+  });
+
+  it('rescans the library when a download completes', async () => {
+    const backend = new MemoryBackend({ scan: scanOf() });
+    render(App, { backend });
+    await screen.findByText('No models yet');
+    backend.options.scan = scanOf(repo('acme/tiny'));
+    await Promise.resolve();
+    backend.emitLifecycle({ kind: 'completed', repo: 'acme/tiny', revision: 'main', downloadId: 1, error: null });
+    expect((await screen.findAllByTestId('model-row'))[0].textContent).toContain('acme/tiny');
+  });
+});
+
+it('splits globs on commas and spaces', () => {
+  expect(parseGlobs(' *.json, *Q4_K_M*  onnx/ ,')).toEqual(['*.json', '*Q4_K_M*', 'onnx/']);
+  expect(parseGlobs('')).toEqual([]);
+});

@@ -1,0 +1,76 @@
+// Downloads as the window sees them: a list patched by progress events, and the preview of what to fetch next.
+import type { DownloadPreview, DownloadProgress, DownloadRequest } from './bindings';
+import { BackendError, type Backend } from './backend';
+
+export class DownloadList {
+  items: DownloadProgress[] = $state([]);
+  active: number = $derived(this.items.filter((d) => !['completed', 'failed', 'cancelled'].includes(d.state)).length);
+  preview: DownloadPreview | null = $state(null);
+  previewing = $state(false);
+  previewError: BackendError | null = $state(null);
+  actionError: BackendError | null = $state(null);
+  /** The request the preview was made for, started as is by start(). */
+  private previewed: DownloadRequest | null = null;
+
+  constructor(private backend: Backend) {}
+
+  /** Loads the current list and follows progress events from then on. */
+  async connect(): Promise<() => void> {
+    const stop = await this.backend.onDownloadProgress((p) => this.apply(p));
+    for (const p of await this.backend.listDownloads()) this.apply(p);
+    return stop;
+  }
+
+  apply(progress: DownloadProgress) {
+    const i = this.items.findIndex((d) => d.id === progress.id);
+    if (i === -1) this.items.unshift(progress);
+    else this.items[i] = progress;
+  }
+
+  async previewRequest(request: DownloadRequest) {
+    this.previewing = true;
+    this.previewError = null;
+    this.preview = null;
+    try {
+      this.preview = await this.backend.previewDownload(request);
+      this.previewed = request;
+    } catch (err) {
+      this.previewError = BackendError.from(err);
+    } finally {
+      this.previewing = false;
+    }
+  }
+
+  clearPreview() {
+    this.preview = null;
+    this.previewError = null;
+    this.previewed = null;
+  }
+
+  async start() {
+    if (!this.previewed) return;
+    await this.act(() => this.backend.startDownload(this.previewed!));
+    this.clearPreview();
+  }
+
+  pause = (id: number) => this.act(() => this.backend.pauseDownload(id));
+  resume = (id: number) => this.act(() => this.backend.resumeDownload(id));
+  cancel = (id: number) => this.act(() => this.backend.cancelDownload(id));
+
+  private async act(action: () => Promise<unknown>) {
+    this.actionError = null;
+    try {
+      await action();
+    } catch (err) {
+      this.actionError = BackendError.from(err);
+    }
+  }
+}
+
+/** Splits "*.json, *Q4_K_M*" into globs. */
+export function parseGlobs(text: string): string[] {
+  return text
+    .split(/[,\s]+/)
+    .map((g) => g.trim())
+    .filter((g) => g.length > 0);
+}

@@ -14,8 +14,7 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri
     builder
         .plugin(tauri_plugin_store::Builder::new().build())
         .setup(|app| {
-            let state = app.state::<AppState>();
-            events::forward_downloads(app.handle().clone(), &state.downloads);
+            events::forward_downloads(app.handle().clone(), &app.state::<AppState>().downloads);
             Ok(())
         })
         .manage(state)
@@ -30,9 +29,28 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri
         ])
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_core_knows_the_app_identifier_of_tauri_conf() {
+        let conf: serde_json::Value =
+            serde_json::from_str(include_str!("../../tauri.conf.json")).expect("tauri.conf.json parses");
+        assert_eq!(conf["identifier"], mm_core::paths::APP_ID);
+    }
+}
+
 /// Starts the app with the real window.
 pub fn run() {
-    builder(tauri::Builder::default(), AppState::from_env())
-        .run(tauri::generate_context!())
+    // Unfinished downloads are kept in the app's data folder across restarts and come back paused.
+    let state = AppState::from_env(Some(mm_core::paths::download_journal()));
+    let app = builder(tauri::Builder::default(), state)
+        .build(tauri::generate_context!())
         .expect("Model Manager could not start its window");
+    app.run(|handle, event| {
+        if let tauri::RunEvent::Exit = event {
+            // Stop transfers cleanly: partial files stay for the next start.
+            let downloads = handle.state::<AppState>().downloads.clone();
+            tauri::async_runtime::block_on(downloads.shutdown());
+        }
+    });
 }

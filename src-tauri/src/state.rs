@@ -15,17 +15,22 @@ pub struct AppState {
 impl AppState {
     /// The state the environment asks for: the hub cache found the way `huggingface_hub` finds it, and the hub
     /// at `HF_ENDPOINT` with `HF_TOKEN` (or `$HF_HOME/token`).
-    pub fn from_env() -> AppState {
-        AppState::new(mm_core::cache::hub_cache_dir(), HubConfig::from_env())
+    /// `journal` is where unfinished downloads are kept across restarts.
+    pub fn from_env(journal: Option<PathBuf>) -> AppState {
+        AppState::new(mm_core::cache::hub_cache_dir(), HubConfig::from_env(), journal)
     }
 
-    pub fn new(cache_dir: PathBuf, hub: HubConfig) -> AppState {
+    pub fn new(cache_dir: PathBuf, hub: HubConfig, journal: Option<PathBuf>) -> AppState {
         // An endpoint that does not parse fails each download with a message; the app still starts.
         let hub = HubClient::new(hub.clone()).unwrap_or_else(|_| {
             HubClient::new(HubConfig { endpoint: mm_core::hub::config::DEFAULT_ENDPOINT.into(), ..hub })
                 .expect("the default endpoint parses")
         });
-        let downloads = Downloads::new(hub, cache_dir.clone(), DownloadOptions::default());
+        let options = DownloadOptions::default();
+        let downloads = match journal {
+            Some(journal) => Downloads::with_journal(hub, cache_dir.clone(), options, journal),
+            None => Downloads::new(hub, cache_dir.clone(), options),
+        };
         AppState { cache_dir, downloads }
     }
 }

@@ -9,6 +9,7 @@ import { WebDriver } from './webdriver.mjs';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const APP = process.env.MM_APP_BIN ?? path.join(ROOT, 'target/debug/model-manager');
+export const FAKE_HUB = process.env.MM_FAKE_HUB_BIN ?? path.join(ROOT, 'target/debug/fake-hub');
 export const ARTIFACTS = path.join(ROOT, 'tests/e2e/artifacts');
 
 const children = [];
@@ -58,6 +59,26 @@ async function startXvfb(env) {
     xvfb.on('exit', () => reject(new Error(`Xvfb exited:\n${xvfb.output()}`)));
   });
   return display;
+}
+
+/**
+ * Starts the fake hub binary serving one generated repo (`bench/model`: a config.json and `files` LFS files of
+ * `fileMb` MiB each), optionally throttled; returns its endpoint for HF_ENDPOINT.
+ */
+export async function startFakeHub({ files = 2, fileMb = 4, throttle } = {}) {
+  if (!fs.existsSync(FAKE_HUB)) throw new Error(`${FAKE_HUB} is not built: run scripts/test first`);
+  const args = ['--files', String(files), '--file-mb', String(fileMb)];
+  if (throttle) args.push('--throttle', String(throttle));
+  const hub = start(FAKE_HUB, args, process.env);
+  const endpoint = await new Promise((resolve, reject) => {
+    let buffer = '';
+    hub.stdout.on('data', (d) => {
+      buffer += d;
+      if (buffer.includes('\n')) resolve(buffer.split('\n')[0].trim());
+    });
+    hub.on('exit', () => reject(new Error(`fake-hub exited:\n${hub.output()}`)));
+  });
+  return endpoint;
 }
 
 /**

@@ -50,6 +50,30 @@ export class WebDriver {
     return this.request('POST', this.s(`/element/${element}/click`), {});
   }
 
+  async type(element, text) {
+    return this.request('POST', this.s(`/element/${element}/value`), { text });
+  }
+
+  async attribute(element, name) {
+    return this.request('GET', this.s(`/element/${element}/attribute/${name}`));
+  }
+
+  /** The first element matching `css`, waiting for it. */
+  async one(css, timeoutMs) {
+    return (await this.waitFor(css, timeoutMs))[0];
+  }
+
+  /** Polls `check` (async, returning a truthy value when done) until it passes. */
+  async until(what, check, timeoutMs = 30000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await check().catch(() => undefined);
+      if (value) return value;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   async execute(script, args = []) {
     return this.request('POST', this.s('/execute/sync'), { script, args });
   }

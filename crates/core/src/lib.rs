@@ -11,5 +11,6 @@ pub mod download;
 pub mod error;
 pub mod format;
 pub mod hub;
+pub mod paths;
 
 pub use error::{ErrorCode, ErrorPayload};

@@ -452,3 +452,56 @@ async fn offline_mode_never_touches_the_network() {
     assert!(err.message.starts_with("HF_HUB_OFFLINE is set"), "{}", err.message);
     assert!(hub.requests().is_empty());
 }
+
+#[tokio::test]
+async fn unfinished_downloads_survive_a_restart_paused_and_resume_from_disk() {
+    let hub = FakeHub::start().await;
+    let file = HubFile::new("w.bin", noise(2_000_000, 9), true);
+    hub.add_repo("acme/r", vec![file.clone()]);
+    hub.throttle(Some(2_000_000));
+    let cache = tempfile::tempdir().unwrap();
+    let journal = cache.path().join("app/downloads.json");
+    let config = || HubConfig { endpoint: hub.endpoint(), token: None, offline: false };
+    let partial = cache.path().join("models--acme--r/blobs").join(format!("{}.incomplete", file.sha256));
+
+    let first = Downloads::with_journal(
+        HubClient::new(config()).unwrap(),
+        cache.path().into(),
+        DownloadOptions::default(),
+        journal.clone(),
+    );
+    first.start(request("acme/r")).unwrap();
+    wait_for(|| fs::metadata(&partial).map(|m| m.len() > 300_000).unwrap_or(false)).await;
+    first.shutdown().await; // the app quits mid-download
+    assert_eq!(first.list()[0].state, DownloadState::Paused);
+    drop(first);
+    let kept = fs::metadata(&partial).unwrap().len();
+
+    hub.throttle(None);
+    let second = Downloads::with_journal(
+        HubClient::new(config()).unwrap(),
+        cache.path().into(),
+        DownloadOptions::default(),
+        journal.clone(),
+    );
+    let restored = second.list();
+    assert_eq!(restored.len(), 1);
+    assert_eq!((restored[0].repo.as_str(), restored[0].state), ("acme/r", DownloadState::Paused));
+    second.resume(restored[0].id).unwrap();
+    second.wait(restored[0].id).await.unwrap();
+    let ranges: Vec<_> = hub.requests().into_iter().filter(|r| r.host == Host::Cdn).filter_map(|r| r.range).collect();
+    let resumed_at: u64 = ranges.last().unwrap().trim_start_matches("bytes=").trim_end_matches('-').parse().unwrap();
+    assert!(resumed_at >= kept.min(300_000), "resumed at {resumed_at}");
+    assert_eq!(fs::read_to_string(&journal).unwrap().trim(), "[]", "finished downloads leave the journal");
+
+    // A corrupt journal is set aside, not fatal.
+    fs::write(&journal, "{not json").unwrap();
+    let third = Downloads::with_journal(
+        HubClient::new(config()).unwrap(),
+        cache.path().into(),
+        DownloadOptions::default(),
+        journal.clone(),
+    );
+    assert!(third.list().is_empty());
+    assert!(journal.with_extension("corrupt").exists());
+}

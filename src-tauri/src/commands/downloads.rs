@@ -63,7 +63,7 @@ mod tests {
         );
         let cache = tempfile::tempdir().unwrap();
         let config = HubConfig { endpoint: hub.endpoint(), token: None, offline: false };
-        let app = TestApp::new(AppState::new(cache.path().to_path_buf(), config));
+        let app = TestApp::new(AppState::new(cache.path().to_path_buf(), config, None));
 
         let request = json!({ "request": { "repo": format!("{}/acme/tiny/tree/main", hub.endpoint()) } });
         let preview = app.invoke("preview_download", request.clone()).unwrap();

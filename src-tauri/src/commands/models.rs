@@ -22,7 +22,7 @@ mod tests {
 
     fn app(cache_dir: &Path) -> TestApp {
         let offline = HubConfig { endpoint: "http://127.0.0.1:9".into(), token: None, offline: true };
-        TestApp::new(AppState::new(cache_dir.to_path_buf(), offline))
+        TestApp::new(AppState::new(cache_dir.to_path_buf(), offline, None))
     }
 
     #[test]

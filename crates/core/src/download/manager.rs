@@ -105,6 +105,8 @@ struct Jobs {
 struct Inner {
     hub: HubClient,
     cache_dir: PathBuf,
+    /// Where unfinished requests are kept across restarts, if anywhere.
+    journal: Option<PathBuf>,
     options: Mutex<DownloadOptions>,
     jobs: Mutex<Jobs>,
     events: broadcast::Sender<DownloadEvent>,
@@ -118,11 +120,42 @@ pub struct Downloads {
 
 impl Downloads {
     pub fn new(hub: HubClient, cache_dir: PathBuf, options: DownloadOptions) -> Downloads {
+        Downloads::build(hub, cache_dir, options, None)
+    }
+
+    /// A queue that keeps its unfinished requests in `journal` (a JSON file). Those left by an earlier run come
+    /// back paused: [`Downloads::resume`] continues each from the bytes already on disk. An unreadable journal
+    /// is set aside as `*.corrupt` and the queue starts empty.
+    pub fn with_journal(hub: HubClient, cache_dir: PathBuf, options: DownloadOptions, journal: PathBuf) -> Downloads {
+        let pending: Vec<DownloadRequest> = match std::fs::read(&journal) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                let _ = std::fs::rename(&journal, journal.with_extension("corrupt"));
+                Vec::new()
+            }),
+            Err(_) => Vec::new(),
+        };
+        let downloads = Downloads::build(hub, cache_dir, options, Some(journal));
+        {
+            let mut jobs = downloads.inner.jobs.lock().unwrap();
+            for request in pending {
+                let id = jobs.next_id;
+                jobs.next_id += 1;
+                let mut job = new_job(id, request);
+                job.state = DownloadState::Paused;
+                job.watch = watch::channel(job.progress()).0;
+                jobs.list.push(job);
+            }
+        }
+        downloads
+    }
+
+    fn build(hub: HubClient, cache_dir: PathBuf, options: DownloadOptions, journal: Option<PathBuf>) -> Downloads {
         let (events, _) = broadcast::channel(1024);
         Downloads {
             inner: Arc::new(Inner {
                 hub,
                 cache_dir,
+                journal,
                 options: Mutex::new(options),
                 jobs: Mutex::new(Jobs { next_id: 1, list: Vec::new(), running: 0 }),
                 events,
@@ -166,21 +199,7 @@ impl Downloads {
             }
             let id = jobs.next_id;
             jobs.next_id += 1;
-            let counters = Arc::new(Counters::default());
-            let mut job = Job {
-                id,
-                request,
-                state: DownloadState::Queued,
-                plan: None,
-                counters,
-                cancel: CancellationToken::new(),
-                stop: None,
-                error: None,
-                bytes_per_second: 0,
-                watch: watch::channel(placeholder()).0,
-            };
-            job.watch = watch::channel(job.progress()).0;
-            jobs.list.push(job);
+            jobs.list.push(new_job(id, request));
             id
         };
         self.emit(id, Some(LifecycleKind::Queued));
@@ -260,6 +279,19 @@ impl Downloads {
         Ok(())
     }
 
+    /// Pauses every queued or running download, keeping their partial files (and their journal entries, so
+    /// they come back paused next time), and waits for the transfers to stop.
+    pub async fn shutdown(&self) {
+        let ids: Vec<u64> =
+            self.inner.jobs.lock().unwrap().list.iter().filter(|j| !j.state.is_finished()).map(|j| j.id).collect();
+        for id in &ids {
+            let _ = self.pause(*id);
+        }
+        for id in ids {
+            let _ = self.wait(id).await;
+        }
+    }
+
     /// Waits until the download completes (its final progress) or fails, is cancelled, or is paused (the error).
     pub async fn wait(&self, id: u64) -> Result<DownloadProgress, ErrorPayload> {
         let mut rx = self.with_job(id, |job| job.watch.subscribe()).map_err(|e| e.payload())?;
@@ -299,11 +331,11 @@ impl Downloads {
     }
 }
 
-fn placeholder() -> DownloadProgress {
-    DownloadProgress {
-        id: 0,
-        repo: String::new(),
-        revision: String::new(),
+fn new_job(id: u64, request: DownloadRequest) -> Job {
+    let (watch, _) = watch::channel(DownloadProgress {
+        id,
+        repo: request.repo.clone(),
+        revision: request.revision().to_string(),
         commit: None,
         state: DownloadState::Queued,
         bytes_done: 0,
@@ -313,11 +345,42 @@ fn placeholder() -> DownloadProgress {
         bytes_per_second: 0,
         eta_seconds: None,
         error: None,
+    });
+    Job {
+        id,
+        request,
+        state: DownloadState::Queued,
+        plan: None,
+        counters: Arc::new(Counters::default()),
+        cancel: CancellationToken::new(),
+        stop: None,
+        error: None,
+        bytes_per_second: 0,
+        watch,
+    }
+}
+
+/// Rewrites the journal with the requests not finished yet (atomically: a temporary file, then a rename).
+fn save_journal(inner: &Inner) {
+    let Some(path) = &inner.journal else { return };
+    let pending: Vec<DownloadRequest> = {
+        let jobs = inner.jobs.lock().unwrap();
+        jobs.list.iter().filter(|j| !j.state.is_finished()).map(|j| j.request.clone()).collect()
+    };
+    if let Some(parent) = path.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let temp = path.with_extension("tmp");
+    if std::fs::write(&temp, serde_json::to_vec_pretty(&pending).unwrap()).is_ok() {
+        let _ = std::fs::rename(&temp, path);
     }
 }
 
 /// Sends the job's progress (and a lifecycle event) to subscribers and waiters.
 fn emit(inner: &Inner, id: u64, lifecycle: Option<LifecycleKind>) {
+    if matches!(lifecycle, Some(LifecycleKind::Queued | LifecycleKind::Completed | LifecycleKind::Cancelled)) {
+        save_journal(inner);
+    }
     let (progress, event) = {
         let jobs = inner.jobs.lock().unwrap();
         let Some(job) = jobs.list.iter().find(|j| j.id == id) else { return };

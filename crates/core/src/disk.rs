@@ -6,6 +6,11 @@ use std::path::Path;
 /// Bytes available to this user on the file system holding `path` (or its nearest existing ancestor, for a
 /// folder not created yet).
 pub fn free_space(path: &Path) -> io::Result<u64> {
+    usage(path).map(|(free, _)| free)
+}
+
+/// Bytes available to this user, and the file system's size, for the disk holding `path`.
+pub fn usage(path: &Path) -> io::Result<(u64, u64)> {
     let mut probe = path;
     while !probe.exists() {
         probe = probe.parent().ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no existing ancestor"))?;
@@ -17,7 +22,7 @@ pub fn free_space(path: &Path) -> io::Result<u64> {
     if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(stat.f_bavail as u64 * stat.f_frsize as u64)
+    Ok((stat.f_bavail as u64 * stat.f_frsize as u64, stat.f_blocks as u64 * stat.f_frsize as u64))
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@ pub mod download;
 pub mod error;
 pub mod format;
 pub mod hub;
+pub mod library;
 pub mod paths;
+pub mod settings;
 
 pub use error::{ErrorCode, ErrorPayload};

@@ -124,6 +124,22 @@ pub fn tree_record_path(repo_dir: &Path, commit: &str) -> PathBuf {
     repo_dir.join(TREE_RECORD_DIR).join(format!("{commit}.json"))
 }
 
+/// What the hub said about a repo when this app last resolved it, kept for offline type inference and details.
+pub const HUB_INFO_RECORD: &str = ".model-manager/info.json";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HubInfoRecord {
+    pub pipeline_tag: Option<String>,
+    pub tags: Vec<String>,
+    pub library_name: Option<String>,
+    pub gated: bool,
+    /// The model card's metadata block (license, language, base_model, ...), as the hub returned it.
+    pub card_data: Option<serde_json::Value>,
+    /// When the last download of this repo started, in Unix seconds.
+    pub downloaded_at: Option<u64>,
+}
+
 /// The complete file list of one commit, as the hub listed it when this app resolved a download.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TreeRecord {

@@ -91,6 +91,7 @@ impl Job {
     fn same_request(&self, other: &DownloadRequest) -> bool {
         self.request.repo.trim() == other.repo.trim()
             && self.request.revision() == other.revision()
+            && self.request.files == other.files
             && self.request.include == other.include
             && self.request.exclude == other.exclude
     }
@@ -462,6 +463,7 @@ async fn run(
     };
     plan::preflight(&plan, &inner.cache_dir)?;
     plan::record_tree(&plan)?;
+    plan::record_hub_info(&plan)?;
     {
         let mut jobs = inner.jobs.lock().unwrap();
         if let Some(job) = jobs.list.iter_mut().find(|j| j.id == id) {

@@ -29,6 +29,9 @@ pub struct DownloadRequest {
     pub include: Vec<String>,
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Exactly these paths (used by repair); empty for all that the globs select.
+    #[serde(default)]
+    pub files: Vec<String>,
 }
 
 impl DownloadRequest {

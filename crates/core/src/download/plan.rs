@@ -3,7 +3,7 @@
 
 use super::filter;
 use super::{DownloadError, DownloadRequest};
-use crate::cache::layout::{tree_record_path, RepoKind, TreeRecord, TreeRecordFile};
+use crate::cache::layout::{tree_record_path, HubInfoRecord, RepoKind, TreeRecord, TreeRecordFile, HUB_INFO_RECORD};
 use crate::cache::write::check_repo_path;
 use crate::cache::RepoId;
 use crate::hub::{HubClient, RemoteFile};
@@ -19,6 +19,8 @@ pub struct Plan {
     pub commit: String,
     pub repo_dir: PathBuf,
     pub files: Vec<RemoteFile>,
+    /// What the hub said about the repo.
+    pub info: HubInfoRecord,
 }
 
 impl Plan {
@@ -67,13 +69,28 @@ pub async fn resolve(hub: &HubClient, cache_dir: &Path, request: &DownloadReques
             });
         }
     }
-    let files: Vec<RemoteFile> =
-        info.files.into_iter().filter(|f| filter::selected(&f.path, &request.include, &request.exclude)).collect();
+    if let Some(missing) = request.files.iter().find(|p| !info.files.iter().any(|f| &f.path == *p)) {
+        return Err(DownloadError::Hub(crate::hub::HubError::FileNotFound { repo: repo.to_string(), revision, path: missing.clone() }));
+    }
+    let hub_info = HubInfoRecord {
+        pipeline_tag: info.pipeline_tag.clone(),
+        tags: info.tags.clone(),
+        library_name: info.library_name.clone(),
+        gated: info.gated,
+        card_data: info.card_data.clone(),
+        downloaded_at: Some(crate::format::now_unix()),
+    };
+    let files: Vec<RemoteFile> = info
+        .files
+        .into_iter()
+        .filter(|f| request.files.is_empty() || request.files.contains(&f.path))
+        .filter(|f| filter::selected(&f.path, &request.include, &request.exclude))
+        .collect();
     if files.is_empty() {
         return Err(DownloadError::NothingSelected { repo: repo.to_string(), revision });
     }
     let repo_dir = repo.folder(cache_dir, RepoKind::Model);
-    Ok(Plan { repo, revision, commit: info.commit, repo_dir, files })
+    Ok(Plan { repo, revision, commit: info.commit, repo_dir, files, info: hub_info })
 }
 
 /// What a download would fetch, without fetching or writing anything: shown before the user commits.
@@ -147,6 +164,16 @@ pub fn record_tree(plan: &Plan) -> Result<(), DownloadError> {
     fs::create_dir_all(path.parent().unwrap()).map_err(|e| DownloadError::io(what(), e))?;
     let temp = path.with_extension("json.tmp");
     fs::write(&temp, serde_json::to_vec_pretty(&record).unwrap()).map_err(|e| DownloadError::io(what(), e))?;
+    fs::rename(&temp, &path).map_err(|e| DownloadError::io(what(), e))
+}
+
+/// Keeps what the hub said about the repo beside its snapshots.
+pub fn record_hub_info(plan: &Plan) -> Result<(), DownloadError> {
+    let path = plan.repo_dir.join(HUB_INFO_RECORD);
+    let what = || format!("writing the hub info of {}", plan.repo);
+    fs::create_dir_all(path.parent().unwrap()).map_err(|e| DownloadError::io(what(), e))?;
+    let temp = path.with_extension("json.tmp");
+    fs::write(&temp, serde_json::to_vec_pretty(&plan.info).unwrap()).map_err(|e| DownloadError::io(what(), e))?;
     fs::rename(&temp, &path).map_err(|e| DownloadError::io(what(), e))
 }
 

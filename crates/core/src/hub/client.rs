@@ -28,6 +28,9 @@ pub struct RepoInfo {
     pub files: Vec<RemoteFile>,
     pub gated: bool,
     pub pipeline_tag: Option<String>,
+    pub tags: Vec<String>,
+    pub library_name: Option<String>,
+    pub card_data: Option<serde_json::Value>,
 }
 
 /// The hub, for one endpoint and token.
@@ -151,7 +154,16 @@ impl HubClient {
             // A hub or mirror that omits sizes or hashes: the tree API has them.
             None => self.list_tree(repo, &commit).await?,
         };
-        Ok(RepoInfo { repo: repo.clone(), commit, files, gated, pipeline_tag: body.pipeline_tag })
+        Ok(RepoInfo {
+            repo: repo.clone(),
+            commit,
+            files,
+            gated,
+            pipeline_tag: body.pipeline_tag,
+            tags: body.tags,
+            library_name: body.library_name,
+            card_data: body.card_data,
+        })
     }
 
     /// Every file of `revision`, through the tree API, following its `Link: rel="next"` pages.
@@ -304,6 +316,11 @@ struct InfoBody {
     siblings: Vec<Sibling>,
     gated: Option<serde_json::Value>,
     pipeline_tag: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    library_name: Option<String>,
+    #[serde(rename = "cardData")]
+    card_data: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,327 @@
+//! Building the list: each cached repo becomes a [`LibraryModel`] with its type, format, status and sizes;
+//! downloads not in the cache yet join as queued or downloading; filters and sorting apply on top.
+
+use super::kind::{infer_type, ModelFormat, ModelType, TypeEvidence, TypeOrigin};
+use super::LibraryError;
+use crate::cache::layout::{HubInfoRecord, HUB_INFO_RECORD};
+use crate::cache::{scan_blocking, CacheScan, CacheStatus, CachedRepo, CachedRevision, RepoKind};
+use crate::download::{DownloadProgress, DownloadState};
+use crate::error::ErrorPayload;
+use crate::settings::Settings;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use ts_rs::TS;
+
+/// Where a model comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelSource {
+    /// The Hugging Face cache this app downloads into.
+    HuggingFace,
+    /// A read-only library folder the user added.
+    Folder,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelStatus {
+    Queued,
+    Downloading,
+    Available,
+    Partial,
+    Error,
+    Active,
+}
+
+/// One model in the library.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct LibraryModel {
+    /// The repo id, `org/name`.
+    pub id: String,
+    /// The name part of the id.
+    pub display_name: String,
+    pub source: ModelSource,
+    pub model_type: ModelType,
+    pub type_origin: TypeOrigin,
+    pub status: ModelStatus,
+    /// The branch or tag of the main revision (`main` first), if a ref names it.
+    pub revision: Option<String>,
+    pub commit: Option<String>,
+    /// Revisions cached.
+    pub revisions: u32,
+    /// Files of the main revision.
+    pub files: u32,
+    /// Bytes on disk, every revision, shared blobs once.
+    pub size: u64,
+    pub format: ModelFormat,
+    /// When the last download started (recorded by this app), else when the newest file was written; Unix seconds.
+    pub downloaded_at: Option<u64>,
+    /// When it was last activated; Unix seconds.
+    pub last_used: Option<u64>,
+    /// The repo folder.
+    pub path: String,
+    pub pipeline_tag: Option<String>,
+    pub library_name: Option<String>,
+    pub architectures: Vec<String>,
+    pub tags: Vec<String>,
+    pub gated: bool,
+    /// The download's failure, for status `error`.
+    pub error: Option<ErrorPayload>,
+    /// The download in the queue, for statuses `queued`, `downloading` and `error`.
+    pub download_id: Option<u64>,
+}
+
+/// Everything about one model: the list entry, each cached revision with its files and hashes, and the card.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelDetails {
+    pub model: LibraryModel,
+    pub revisions: Vec<CachedRevision>,
+    /// The model card's metadata (license, language, base_model, ...) when the hub gave it.
+    #[ts(type = "Record<string, unknown> | null")]
+    pub card: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum SortKey {
+    #[default]
+    Name,
+    Size,
+    Date,
+}
+
+/// Filters (all optional) and the order of the list.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LibraryQuery {
+    pub model_type: Option<ModelType>,
+    pub status: Option<ModelStatus>,
+    pub source: Option<ModelSource>,
+    /// Matches the id, the pipeline tag, the library and the architectures, case-insensitively.
+    pub text: Option<String>,
+    pub sort: SortKey,
+    pub descending: bool,
+}
+
+impl LibraryQuery {
+    pub fn matches(&self, m: &LibraryModel) -> bool {
+        let text = self.text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_lowercase);
+        self.model_type.is_none_or(|t| m.model_type == t)
+            && self.status.is_none_or(|s| m.status == s)
+            && self.source.is_none_or(|s| m.source == s)
+            && text.is_none_or(|t| {
+                m.id.to_lowercase().contains(&t)
+                    || m.pipeline_tag.as_deref().is_some_and(|p| p.contains(&t))
+                    || m.library_name.as_deref().is_some_and(|l| l.to_lowercase().contains(&t))
+                    || m.architectures.iter().any(|a| a.to_lowercase().contains(&t))
+                    || m.model_type.as_str().contains(&t)
+            })
+    }
+
+    /// Filters and sorts `models`.
+    pub fn apply(&self, mut models: Vec<LibraryModel>) -> Vec<LibraryModel> {
+        models.retain(|m| self.matches(m));
+        models.sort_by(|a, b| {
+            let order = match self.sort {
+                SortKey::Name => a.id.to_lowercase().cmp(&b.id.to_lowercase()),
+                SortKey::Size => a.size.cmp(&b.size).then_with(|| a.id.cmp(&b.id)),
+                SortKey::Date => a.downloaded_at.cmp(&b.downloaded_at).then_with(|| a.id.cmp(&b.id)),
+            };
+            if self.descending {
+                order.reverse()
+            } else {
+                order
+            }
+        });
+        models
+    }
+}
+
+/// The caches the library reads: the main one, then the read-only library folders.
+pub fn sources(cache_dir: &Path, settings: &Settings) -> Vec<(PathBuf, ModelSource)> {
+    let mut out = vec![(cache_dir.to_path_buf(), ModelSource::HuggingFace)];
+    out.extend(settings.library_folders.iter().map(|f| (PathBuf::from(f), ModelSource::Folder)));
+    out
+}
+
+/// Every model: each source scanned, merged with the download queue and the settings.
+pub fn list(cache_dir: &Path, settings: &Settings, downloads: &[DownloadProgress]) -> Result<Vec<LibraryModel>, LibraryError> {
+    let mut models = Vec::new();
+    for (dir, source) in sources(cache_dir, settings) {
+        let scan = match scan_blocking(&dir) {
+            Ok(scan) => scan,
+            // A library folder that is gone or unreadable is skipped; the main cache's failure is the caller's.
+            Err(_) if source == ModelSource::Folder => continue,
+            Err(e) => return Err(e.into()),
+        };
+        models.extend(models_of(&scan, source, settings));
+    }
+    merge_downloads(&mut models, downloads, cache_dir);
+    Ok(models)
+}
+
+/// [`list`] on a blocking thread.
+pub async fn list_async(cache_dir: PathBuf, settings: Settings, downloads: Vec<DownloadProgress>) -> Result<Vec<LibraryModel>, LibraryError> {
+    tokio::task::spawn_blocking(move || list(&cache_dir, &settings, &downloads))
+        .await
+        .map_err(|e| LibraryError::io("listing the library", std::io::Error::other(e)))?
+}
+
+fn models_of<'a>(scan: &'a CacheScan, source: ModelSource, settings: &'a Settings) -> impl Iterator<Item = LibraryModel> + 'a {
+    scan.repos.iter().filter(|r| r.kind == RepoKind::Model).map(move |repo| model_of(repo, source, settings))
+}
+
+/// `config.json`'s architectures in a snapshot, if it has one.
+fn architectures(snapshot: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read(snapshot.join("config.json")) else { return Vec::new() };
+    #[derive(Deserialize)]
+    struct Config {
+        #[serde(default)]
+        architectures: Vec<String>,
+    }
+    serde_json::from_slice::<Config>(&text).map(|c| c.architectures).unwrap_or_default()
+}
+
+pub(crate) fn hub_info(repo_path: &Path) -> HubInfoRecord {
+    std::fs::read(repo_path.join(HUB_INFO_RECORD)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+}
+
+pub(crate) fn model_of(repo: &CachedRepo, source: ModelSource, settings: &Settings) -> LibraryModel {
+    let path = Path::new(&repo.path);
+    let info = hub_info(path);
+    let main = repo.revisions.first();
+    let paths: Vec<&str> = main.map(|r| r.files.iter().map(|f| f.path.as_str()).collect()).unwrap_or_default();
+    let architectures = main.map(|r| architectures(&path.join("snapshots").join(&r.commit))).unwrap_or_default();
+    let (inferred, origin) = infer_type(&TypeEvidence {
+        pipeline_tag: info.pipeline_tag.as_deref(),
+        tags: &info.tags,
+        library_name: info.library_name.as_deref(),
+        architectures: &architectures,
+        file_paths: &paths,
+    });
+    let (model_type, type_origin) = match settings.model_types.get(&repo.repo_id).and_then(|t| ModelType::parse(t)) {
+        Some(chosen) => (chosen, TypeOrigin::User),
+        None => (inferred, origin),
+    };
+    let active = settings.active.values().any(|a| a.id == repo.repo_id);
+    let status = match repo.status {
+        _ if active => ModelStatus::Active,
+        CacheStatus::Complete => ModelStatus::Available,
+        CacheStatus::Partial => ModelStatus::Partial,
+    };
+    LibraryModel {
+        id: repo.repo_id.clone(),
+        display_name: repo.repo_id.rsplit('/').next().unwrap_or(&repo.repo_id).to_string(),
+        source,
+        model_type,
+        type_origin,
+        status,
+        revision: main.and_then(|r| r.refs.first().cloned()),
+        commit: main.map(|r| r.commit.clone()),
+        revisions: repo.revisions.len() as u32,
+        files: main.map(|r| r.files.len() as u32).unwrap_or(0),
+        size: repo.size_on_disk,
+        format: ModelFormat::dominant(main.into_iter().flat_map(|r| r.files.iter().map(|f| (f.path.as_str(), f.size)))),
+        downloaded_at: info.downloaded_at.or(repo.last_modified),
+        last_used: None,
+        path: repo.path.clone(),
+        pipeline_tag: info.pipeline_tag,
+        library_name: info.library_name,
+        architectures,
+        tags: info.tags,
+        gated: info.gated,
+        error: None,
+        download_id: None,
+    }
+}
+
+/// Downloads in the queue set the status of their model, or add it when nothing is cached yet.
+fn merge_downloads(models: &mut Vec<LibraryModel>, downloads: &[DownloadProgress], cache_dir: &Path) {
+    for d in downloads {
+        let status = match d.state {
+            DownloadState::Queued | DownloadState::Paused => ModelStatus::Queued,
+            DownloadState::Downloading | DownloadState::Verifying => ModelStatus::Downloading,
+            DownloadState::Failed => ModelStatus::Error,
+            DownloadState::Completed | DownloadState::Cancelled => continue,
+        };
+        match models.iter_mut().find(|m| m.id == d.repo && m.source == ModelSource::HuggingFace) {
+            // A failed download of a model that is complete leaves it usable.
+            Some(m) if status == ModelStatus::Error && matches!(m.status, ModelStatus::Available | ModelStatus::Active) => {}
+            Some(m) => {
+                m.status = status;
+                m.error = d.error.clone();
+                m.download_id = Some(d.id);
+            }
+            None => {
+                let folder = crate::cache::RepoId::parse(&d.repo).map(|r| r.folder(cache_dir, RepoKind::Model));
+                models.push(LibraryModel {
+                    id: d.repo.clone(),
+                    display_name: d.repo.rsplit('/').next().unwrap_or(&d.repo).to_string(),
+                    source: ModelSource::HuggingFace,
+                    model_type: ModelType::Other,
+                    type_origin: TypeOrigin::Unknown,
+                    status,
+                    revision: Some(d.revision.clone()),
+                    commit: d.commit.clone(),
+                    revisions: 0,
+                    files: d.files_total,
+                    size: d.bytes_done,
+                    format: ModelFormat::Other,
+                    downloaded_at: None,
+                    last_used: None,
+                    path: folder.map(|f| f.display().to_string()).unwrap_or_default(),
+                    pipeline_tag: None,
+                    library_name: None,
+                    architectures: Vec::new(),
+                    tags: Vec::new(),
+                    gated: false,
+                    error: d.error.clone(),
+                    download_id: Some(d.id),
+                });
+            }
+        }
+    }
+}
+
+/// Finds a model's cache entry (main cache first, then library folders).
+pub(crate) fn find_repo(cache_dir: &Path, settings: &Settings, id: &str) -> Result<(CachedRepo, ModelSource, PathBuf), LibraryError> {
+    let repo_id = crate::hub::parse_repo_reference(id).map_err(|_| LibraryError::NotFound(id.to_string()))?.0;
+    for (dir, source) in sources(cache_dir, settings) {
+        let folder = repo_id.folder(&dir, RepoKind::Model);
+        if !folder.is_dir() {
+            continue;
+        }
+        if let Ok(scan) = scan_blocking(&dir) {
+            if let Some(repo) = scan.repos.into_iter().find(|r| r.kind == RepoKind::Model && r.repo_id == repo_id.as_str()) {
+                return Ok((repo, source, dir));
+            }
+        }
+    }
+    Err(LibraryError::NotFound(id.to_string()))
+}
+
+/// Everything about one model.
+pub fn details(cache_dir: &Path, settings: &Settings, id: &str) -> Result<ModelDetails, LibraryError> {
+    let (repo, source, _) = find_repo(cache_dir, settings, id)?;
+    let model = model_of(&repo, source, settings);
+    let card = hub_info(Path::new(&repo.path)).card_data;
+    Ok(ModelDetails { model, revisions: repo.revisions, card })
+}
+
+/// Remembers the user's type for a model (`None` goes back to the inferred one).
+pub fn set_type(store: &crate::settings::SettingsStore, id: &str, model_type: Option<&str>) -> Result<(), LibraryError> {
+    let chosen = match model_type {
+        Some(t) => Some(ModelType::parse(t).ok_or_else(|| LibraryError::UnknownType(t.to_string()))?),
+        None => None,
+    };
+    store.update(|s| {
+        match chosen {
+            Some(t) => s.model_types.insert(id.to_string(), t.as_str().to_string()),
+            None => s.model_types.remove(id),
+        };
+        Ok(())
+    })?;
+    Ok(())
+}

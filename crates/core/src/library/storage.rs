@@ -1,0 +1,113 @@
+//! What the library takes on disk: the cache in total and per model, the disk's free and total space, and what
+//! can be reclaimed: orphan blobs (no snapshot links to them) and partial downloads no one is writing.
+
+use super::LibraryError;
+use crate::cache::{lock, scan_blocking, RepoKind};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::fs;
+use std::path::Path;
+use ts_rs::TS;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageReport {
+    pub cache_dir: String,
+    pub cache_bytes: u64,
+    pub disk_free: u64,
+    pub disk_total: u64,
+    /// Every repo, largest first.
+    pub models: Vec<ModelUsage>,
+    pub orphan_blobs: Vec<LooseFile>,
+    /// `.incomplete` files of downloads that are not running (resume data).
+    pub partial_downloads: Vec<LooseFile>,
+    pub reclaimable_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelUsage {
+    pub id: String,
+    pub kind: RepoKind,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct LooseFile {
+    pub repo: String,
+    pub path: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct CleanReport {
+    pub files_removed: u32,
+    pub bytes_freed: u64,
+}
+
+pub fn report(cache_dir: &Path) -> Result<StorageReport, LibraryError> {
+    let scan = scan_blocking(cache_dir)?;
+    let (disk_free, disk_total) = crate::disk::usage(cache_dir).map_err(|e| LibraryError::io("reading the disk's size", e))?;
+    let mut models: Vec<ModelUsage> = scan.repos.iter().map(|r| ModelUsage { id: r.repo_id.clone(), kind: r.kind, bytes: r.size_on_disk }).collect();
+    models.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.id.cmp(&b.id)));
+    let mut orphan_blobs = Vec::new();
+    let mut partial_downloads = Vec::new();
+    for repo in &scan.repos {
+        let used: HashSet<&str> = repo.revisions.iter().flat_map(|r| r.files.iter().filter_map(|f| f.blob.as_deref())).collect();
+        let folder = Path::new(&repo.path).file_name().unwrap_or_default().to_string_lossy().to_string();
+        let Ok(entries) = fs::read_dir(Path::new(&repo.path).join("blobs")) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            let file = LooseFile { repo: repo.repo_id.clone(), path: entry.path().display().to_string(), bytes };
+            match name.strip_suffix(".incomplete") {
+                // Held by a running download: not loose.
+                Some(blob) => {
+                    if matches!(lock::try_lock(cache_dir, &folder, blob), Ok(Some(_))) {
+                        partial_downloads.push(file);
+                    }
+                }
+                None if !used.contains(name.as_str()) => orphan_blobs.push(file),
+                None => {}
+            }
+        }
+    }
+    let reclaimable_bytes = orphan_blobs.iter().chain(&partial_downloads).map(|f| f.bytes).sum();
+    Ok(StorageReport {
+        cache_dir: scan.cache_dir,
+        cache_bytes: scan.size_on_disk,
+        disk_free,
+        disk_total,
+        models,
+        orphan_blobs,
+        partial_downloads,
+        reclaimable_bytes,
+    })
+}
+
+/// Deletes the orphan blobs and the partial downloads no one is writing.
+pub fn clean(cache_dir: &Path) -> Result<CleanReport, LibraryError> {
+    let report = report(cache_dir)?;
+    let mut done = CleanReport { files_removed: 0, bytes_freed: 0 };
+    for file in report.orphan_blobs.iter().chain(&report.partial_downloads) {
+        let path = Path::new(&file.path);
+        // Partial files are re-checked under their lock, in case a download started meanwhile.
+        let _held = match path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".incomplete")) {
+            Some(blob) => {
+                let folder = path.parent().and_then(Path::parent).and_then(Path::file_name).unwrap_or_default().to_string_lossy().to_string();
+                match lock::try_lock(cache_dir, &folder, blob) {
+                    Ok(Some(held)) => Some(held),
+                    _ => continue,
+                }
+            }
+            None => None,
+        };
+        if fs::remove_file(path).is_ok() {
+            done.files_removed += 1;
+            done.bytes_freed += file.bytes;
+        }
+    }
+    Ok(done)
+}

@@ -1,0 +1,446 @@
+//! The user's intent, kept in one JSON file in the app's data folder (`settings.json`, a flat object as
+//! tauri-plugin-store writes it): settings with defaults and validation, the model types the user assigned, and
+//! the active model per type. The app and `mm` both read and write it through [`SettingsStore`], which changes it
+//! under an `flock` with a read-modify-write and an atomic rename, so concurrent writers lose nothing. A file that
+//! does not parse is set aside as `settings.json.corrupt-{time}` and replaced by defaults, with a warning.
+
+use crate::error::{Coded, ErrorCode};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use ts_rs::TS;
+
+/// Everything kept in the settings file.
+#[derive(Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Settings {
+    /// The Hugging Face cache to use; empty for the one `HF_HUB_CACHE`/`HF_HOME` name.
+    pub cache_dir: Option<String>,
+    /// More Hugging Face caches to list, read-only (a shared or older cache).
+    pub library_folders: Vec<String>,
+    /// The hub endpoint; empty for `HF_ENDPOINT` or huggingface.co.
+    pub endpoint: Option<String>,
+    /// The hub token; empty for `HF_TOKEN` or `$HF_HOME/token`. Never logged, masked in the UI.
+    pub token: Option<String>,
+    /// Downloads running at once (1 to 16).
+    pub max_concurrent_downloads: u32,
+    /// Download speed limit in bytes per second, for all downloads together; none for no limit.
+    pub bandwidth_limit: Option<u64>,
+    /// Check each file's hash while downloading (sizes are always checked).
+    pub verify_on_download: bool,
+    /// Model types the user chose, by model id; they win over inferred types.
+    pub model_types: BTreeMap<String, String>,
+    /// The active model per type (set by activation).
+    pub active: BTreeMap<String, ActiveModel>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveModel {
+    pub id: String,
+    pub revision: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            cache_dir: None,
+            library_folders: Vec::new(),
+            endpoint: None,
+            token: None,
+            max_concurrent_downloads: 3,
+            bandwidth_limit: None,
+            verify_on_download: true,
+            model_types: BTreeMap::new(),
+            active: BTreeMap::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("cache_dir", &self.cache_dir)
+            .field("library_folders", &self.library_folders)
+            .field("endpoint", &self.endpoint)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("max_concurrent_downloads", &self.max_concurrent_downloads)
+            .field("bandwidth_limit", &self.bandwidth_limit)
+            .field("verify_on_download", &self.verify_on_download)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The settings as the UI sees them: the token masked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsView {
+    pub cache_dir: Option<String>,
+    pub library_folders: Vec<String>,
+    pub endpoint: Option<String>,
+    /// `hf_…wxyz`, or none when no token is set here.
+    pub token_hint: Option<String>,
+    pub max_concurrent_downloads: u32,
+    pub bandwidth_limit: Option<u64>,
+    pub verify_on_download: bool,
+    /// Set when the file was unreadable and was replaced by defaults.
+    pub warning: Option<String>,
+}
+
+/// A change to some settings; absent fields stay. `token: ""` clears the token.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SettingsPatch {
+    pub cache_dir: Option<String>,
+    pub library_folders: Option<Vec<String>>,
+    pub endpoint: Option<String>,
+    pub token: Option<String>,
+    pub max_concurrent_downloads: Option<u32>,
+    pub bandwidth_limit: Option<u64>,
+    pub verify_on_download: Option<bool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{key} {problem}")]
+    Invalid { key: &'static str, problem: String },
+    #[error("unknown setting \"{0}\": known are cacheDir, libraryFolders, endpoint, token, maxConcurrentDownloads, bandwidthLimit, verifyOnDownload")]
+    UnknownKey(String),
+    #[error("cannot {what} the settings file {}: {source}", .path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Coded for SettingsError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            SettingsError::Invalid { .. } | SettingsError::UnknownKey(_) => ErrorCode::InvalidInput,
+            SettingsError::Io { source, .. } => ErrorCode::of_io(source),
+        }
+    }
+}
+
+fn invalid(key: &'static str, problem: impl Into<String>) -> SettingsError {
+    SettingsError::Invalid { key, problem: problem.into() }
+}
+
+impl Settings {
+    /// The masked view for the UI, with the recovery warning if any.
+    pub fn view(&self, warning: Option<String>) -> SettingsView {
+        SettingsView {
+            cache_dir: self.cache_dir.clone(),
+            library_folders: self.library_folders.clone(),
+            endpoint: self.endpoint.clone(),
+            token_hint: self.token.as_deref().map(mask_token),
+            max_concurrent_downloads: self.max_concurrent_downloads,
+            bandwidth_limit: self.bandwidth_limit,
+            verify_on_download: self.verify_on_download,
+            warning,
+        }
+    }
+
+    /// Applies `patch` after validating every field; nothing changes when any field is invalid.
+    pub fn apply(&mut self, patch: SettingsPatch) -> Result<(), SettingsError> {
+        let mut next = self.clone();
+        let blank = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        if let Some(dir) = patch.cache_dir {
+            next.cache_dir = blank(dir);
+            if let Some(dir) = &next.cache_dir {
+                if !Path::new(dir).is_absolute() {
+                    return Err(invalid("cacheDir", format!("must be an absolute path, not \"{dir}\"")));
+                }
+            }
+        }
+        if let Some(folders) = patch.library_folders {
+            let folders: Vec<String> = folders.into_iter().filter_map(blank).collect();
+            if let Some(bad) = folders.iter().find(|f| !Path::new(f).is_absolute()) {
+                return Err(invalid("libraryFolders", format!("must hold absolute paths, not \"{bad}\"")));
+            }
+            next.library_folders = folders;
+        }
+        if let Some(endpoint) = patch.endpoint {
+            next.endpoint = blank(endpoint).map(|e| e.trim_end_matches('/').to_string());
+            if let Some(e) = &next.endpoint {
+                let ok = reqwest::Url::parse(e).map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()).unwrap_or(false);
+                if !ok {
+                    return Err(invalid("endpoint", format!("must be an http(s) URL such as https://huggingface.co, not \"{e}\"")));
+                }
+            }
+        }
+        if let Some(token) = patch.token {
+            next.token = blank(token);
+            if next.token.as_deref().is_some_and(|t| t.chars().any(char::is_whitespace)) {
+                return Err(invalid("token", "must not contain spaces"));
+            }
+        }
+        if let Some(n) = patch.max_concurrent_downloads {
+            if !(1..=16).contains(&n) {
+                return Err(invalid("maxConcurrentDownloads", format!("must be from 1 to 16, not {n}")));
+            }
+            next.max_concurrent_downloads = n;
+        }
+        if let Some(limit) = patch.bandwidth_limit {
+            next.bandwidth_limit = (limit > 0).then_some(limit);
+            if limit > 0 && limit < 10_000 {
+                return Err(invalid("bandwidthLimit", format!("must be at least 10000 bytes per second (or 0 for none), not {limit}")));
+            }
+        }
+        if let Some(verify) = patch.verify_on_download {
+            next.verify_on_download = verify;
+        }
+        *self = next;
+        Ok(())
+    }
+
+    /// One setting as text, for `mm config get KEY` (the token masked).
+    pub fn get(&self, key: &str) -> Result<String, SettingsError> {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        Ok(match key {
+            "cacheDir" => opt(&self.cache_dir),
+            "libraryFolders" => self.library_folders.join(","),
+            "endpoint" => opt(&self.endpoint),
+            "token" => self.token.as_deref().map(mask_token).unwrap_or_default(),
+            "maxConcurrentDownloads" => self.max_concurrent_downloads.to_string(),
+            "bandwidthLimit" => self.bandwidth_limit.map(|b| b.to_string()).unwrap_or_default(),
+            "verifyOnDownload" => self.verify_on_download.to_string(),
+            other => return Err(SettingsError::UnknownKey(other.to_string())),
+        })
+    }
+
+    /// A patch that sets one key from text, for `mm config set KEY VALUE`.
+    pub fn patch_from_text(key: &str, value: &str) -> Result<SettingsPatch, SettingsError> {
+        let number = |key: &'static str| value.trim().parse::<u64>().map_err(|_| invalid(key, format!("must be a whole number, not \"{value}\"")));
+        let mut patch = SettingsPatch::default();
+        match key {
+            "cacheDir" => patch.cache_dir = Some(value.into()),
+            "libraryFolders" => patch.library_folders = Some(value.split(',').map(str::to_owned).collect()),
+            "endpoint" => patch.endpoint = Some(value.into()),
+            "token" => patch.token = Some(value.into()),
+            "maxConcurrentDownloads" => patch.max_concurrent_downloads = Some(number("maxConcurrentDownloads")?.min(u32::MAX as u64) as u32),
+            "bandwidthLimit" => patch.bandwidth_limit = Some(if value.trim().is_empty() { 0 } else { number("bandwidthLimit")? }),
+            "verifyOnDownload" => {
+                patch.verify_on_download = Some(match value.trim() {
+                    "true" | "on" | "yes" | "1" => true,
+                    "false" | "off" | "no" | "0" => false,
+                    _ => return Err(invalid("verifyOnDownload", format!("must be true or false, not \"{value}\""))),
+                })
+            }
+            other => return Err(SettingsError::UnknownKey(other.to_string())),
+        }
+        Ok(patch)
+    }
+}
+
+/// `hf_…wxyz`: enough to tell tokens apart, never enough to use one.
+pub fn mask_token(token: &str) -> String {
+    let tail: String = token.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    let head: String = token.chars().take(3).collect();
+    if token.chars().count() <= 8 {
+        "…".into()
+    } else {
+        format!("{head}…{tail}")
+    }
+}
+
+/// The settings file, shared by the app and `mm`.
+#[derive(Debug, Clone)]
+pub struct SettingsStore {
+    path: PathBuf,
+}
+
+/// An exclusive lock on the settings file's lock file, held for one read-modify-write.
+struct FileLock {
+    _file: fs::File,
+}
+
+impl FileLock {
+    fn take(path: &Path) -> io::Result<FileLock> {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let file = OpenOptions::new().create(true).truncate(false).write(true).open(path.with_extension("json.lock"))?;
+        // SAFETY: flock on a descriptor we own; blocking until the other writer is done.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(FileLock { _file: file })
+    }
+}
+
+impl SettingsStore {
+    pub fn new(path: PathBuf) -> SettingsStore {
+        SettingsStore { path }
+    }
+
+    /// `settings.json` in the app's data folder.
+    pub fn default_location() -> SettingsStore {
+        SettingsStore::new(crate::paths::app_data_dir().join("settings.json"))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The settings, and a warning when the file was unreadable and has been set aside for defaults.
+    pub fn load(&self) -> Result<(Settings, Option<String>), SettingsError> {
+        let _lock = FileLock::take(&self.path).map_err(|source| SettingsError::Io { what: "lock", path: self.path.clone(), source })?;
+        self.read_locked()
+    }
+
+    fn read_locked(&self) -> Result<(Settings, Option<String>), SettingsError> {
+        let bytes = match fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Settings::default(), None)),
+            Err(source) => return Err(SettingsError::Io { what: "read", path: self.path.clone(), source }),
+        };
+        match serde_json::from_slice::<Settings>(&bytes) {
+            Ok(settings) => Ok((settings, None)),
+            Err(err) => {
+                let backup = self.path.with_extension(format!("json.corrupt-{}", crate::format::now_unix()));
+                fs::rename(&self.path, &backup).map_err(|source| SettingsError::Io { what: "set aside", path: self.path.clone(), source })?;
+                let warning = format!(
+                    "The settings file could not be read ({err}); it was saved as {} and the defaults are in use.",
+                    backup.display()
+                );
+                Ok((Settings::default(), Some(warning)))
+            }
+        }
+    }
+
+    /// Reads, changes and writes the settings as one step under the lock; returns the new settings.
+    pub fn update<T>(&self, change: impl FnOnce(&mut Settings) -> Result<T, SettingsError>) -> Result<(Settings, T), SettingsError> {
+        let _lock = FileLock::take(&self.path).map_err(|source| SettingsError::Io { what: "lock", path: self.path.clone(), source })?;
+        let (mut settings, _) = self.read_locked()?;
+        let out = change(&mut settings)?;
+        let temp = self.path.with_extension("json.tmp");
+        let io = |what, source| SettingsError::Io { what, path: self.path.clone(), source };
+        fs::write(&temp, serde_json::to_vec_pretty(&settings).expect("settings serialise")).map_err(|e| io("write", e))?;
+        fs::rename(&temp, &self.path).map_err(|e| io("write", e))?;
+        Ok((settings, out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, SettingsStore) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = SettingsStore::new(tmp.path().join("app/settings.json"));
+        (tmp, store)
+    }
+
+    #[test]
+    fn defaults_when_there_is_no_file() {
+        let (_tmp, store) = store();
+        let (s, warning) = store.load().unwrap();
+        assert_eq!(s, Settings::default());
+        assert_eq!(s.max_concurrent_downloads, 3);
+        assert!(s.verify_on_download && warning.is_none());
+    }
+
+    #[test]
+    fn patches_are_validated_as_a_whole() {
+        let mut s = Settings::default();
+        let err = s.apply(SettingsPatch { max_concurrent_downloads: Some(5), endpoint: Some("ftp://x".into()), ..Default::default() }).unwrap_err();
+        assert!(err.to_string().starts_with("endpoint must be an http(s) URL"), "{err}");
+        assert_eq!(s.max_concurrent_downloads, 3, "nothing changed");
+        for (patch, message) in [
+            (SettingsPatch { max_concurrent_downloads: Some(0), ..Default::default() }, "maxConcurrentDownloads must be from 1 to 16"),
+            (SettingsPatch { cache_dir: Some("relative/dir".into()), ..Default::default() }, "cacheDir must be an absolute path"),
+            (SettingsPatch { library_folders: Some(vec!["/ok".into(), "rel".into()]), ..Default::default() }, "libraryFolders must hold absolute paths"),
+            (SettingsPatch { bandwidth_limit: Some(5), ..Default::default() }, "bandwidthLimit must be at least"),
+            (SettingsPatch { token: Some("hf abc".into()), ..Default::default() }, "token must not contain spaces"),
+        ] {
+            let err = s.clone().apply(patch).unwrap_err();
+            assert!(err.to_string().starts_with(message), "{err}");
+            assert_eq!(err.code(), ErrorCode::InvalidInput);
+        }
+        s.apply(SettingsPatch { endpoint: Some("http://127.0.0.1:8080/".into()), token: Some(" hf_abcdefgh1234 ".into()), bandwidth_limit: Some(0), ..Default::default() }).unwrap();
+        assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:8080"));
+        assert_eq!(s.token.as_deref(), Some("hf_abcdefgh1234"));
+        assert_eq!(s.bandwidth_limit, None);
+        s.apply(SettingsPatch { token: Some(String::new()), ..Default::default() }).unwrap();
+        assert_eq!(s.token, None, "an empty token clears it");
+    }
+
+    #[test]
+    fn the_token_is_masked_in_views_text_and_debug() {
+        let mut s = Settings::default();
+        s.apply(SettingsPatch { token: Some("hf_SECRETSECRETwxyz".into()), ..Default::default() }).unwrap();
+        assert_eq!(s.view(None).token_hint.as_deref(), Some("hf_…wxyz"));
+        assert_eq!(s.get("token").unwrap(), "hf_…wxyz");
+        assert!(!format!("{s:?}").contains("SECRET"));
+        assert!(!serde_json::to_string(&s.view(None)).unwrap().contains("SECRET"));
+        assert_eq!(mask_token("short"), "…");
+    }
+
+    #[test]
+    fn text_keys_round_trip_and_unknown_keys_say_what_is_known() {
+        let mut s = Settings::default();
+        s.apply(Settings::patch_from_text("maxConcurrentDownloads", "7").unwrap()).unwrap();
+        s.apply(Settings::patch_from_text("verifyOnDownload", "off").unwrap()).unwrap();
+        s.apply(Settings::patch_from_text("libraryFolders", "/a,/b").unwrap()).unwrap();
+        assert_eq!(s.get("maxConcurrentDownloads").unwrap(), "7");
+        assert_eq!(s.get("verifyOnDownload").unwrap(), "false");
+        assert_eq!(s.get("libraryFolders").unwrap(), "/a,/b");
+        assert!(Settings::patch_from_text("maxConcurrentDownloads", "many").unwrap_err().to_string().contains("whole number"));
+        assert!(s.get("colour").unwrap_err().to_string().contains("known are cacheDir"));
+    }
+
+    #[test]
+    fn a_file_cut_in_half_is_set_aside_and_defaults_are_used() {
+        let (_tmp, store) = store();
+        store.update(|s| s.apply(SettingsPatch { max_concurrent_downloads: Some(9), ..Default::default() })).unwrap();
+        let text = fs::read(store.path()).unwrap();
+        fs::write(store.path(), &text[..text.len() / 2]).unwrap();
+        let (s, warning) = store.load().unwrap();
+        assert_eq!(s, Settings::default());
+        let warning = warning.expect("a warning");
+        assert!(warning.starts_with("The settings file could not be read"), "{warning}");
+        let backups: Vec<_> = fs::read_dir(store.path().parent().unwrap()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains(".corrupt-")).collect();
+        assert_eq!(backups.len(), 1);
+        assert_eq!(fs::read(backups[0].path()).unwrap(), text[..text.len() / 2], "the broken file is kept");
+        // Writing again works, and the next load has no warning.
+        store.update(|s| s.apply(SettingsPatch { verify_on_download: Some(false), ..Default::default() })).unwrap();
+        assert!(store.load().unwrap().1.is_none());
+    }
+
+    #[test]
+    fn concurrent_writers_lose_nothing() {
+        let (_tmp, store) = store();
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for j in 0..25 {
+                        store.update(|s| {
+                            s.model_types.insert(format!("org/m{i}-{j}"), "embedding".into());
+                            Ok(())
+                        }).unwrap();
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(store.load().unwrap().0.model_types.len(), 200);
+    }
+
+    #[test]
+    fn unknown_fields_and_missing_fields_are_tolerated() {
+        let (_tmp, store) = store();
+        fs::create_dir_all(store.path().parent().unwrap()).unwrap();
+        fs::write(store.path(), r#"{"maxConcurrentDownloads": 5, "someFutureKey": true}"#).unwrap();
+        let (s, warning) = store.load().unwrap();
+        assert!(warning.is_none());
+        assert_eq!(s.max_concurrent_downloads, 5);
+        assert!(s.verify_on_download, "missing fields take defaults");
+    }
+}

@@ -168,9 +168,14 @@ impl Settings {
         if let Some(endpoint) = patch.endpoint {
             next.endpoint = blank(endpoint).map(|e| e.trim_end_matches('/').to_string());
             if let Some(e) = &next.endpoint {
-                let ok = reqwest::Url::parse(e).map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()).unwrap_or(false);
+                let ok = reqwest::Url::parse(e)
+                    .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                    .unwrap_or(false);
                 if !ok {
-                    return Err(invalid("endpoint", format!("must be an http(s) URL such as https://huggingface.co, not \"{e}\"")));
+                    return Err(invalid(
+                        "endpoint",
+                        format!("must be an http(s) URL such as https://huggingface.co, not \"{e}\""),
+                    ));
                 }
             }
         }
@@ -189,7 +194,10 @@ impl Settings {
         if let Some(limit) = patch.bandwidth_limit {
             next.bandwidth_limit = (limit > 0).then_some(limit);
             if limit > 0 && limit < 10_000 {
-                return Err(invalid("bandwidthLimit", format!("must be at least 10000 bytes per second (or 0 for none), not {limit}")));
+                return Err(invalid(
+                    "bandwidthLimit",
+                    format!("must be at least 10000 bytes per second (or 0 for none), not {limit}"),
+                ));
             }
         }
         if let Some(verify) = patch.verify_on_download {
@@ -216,15 +224,21 @@ impl Settings {
 
     /// A patch that sets one key from text, for `mm config set KEY VALUE`.
     pub fn patch_from_text(key: &str, value: &str) -> Result<SettingsPatch, SettingsError> {
-        let number = |key: &'static str| value.trim().parse::<u64>().map_err(|_| invalid(key, format!("must be a whole number, not \"{value}\"")));
+        let number = |key: &'static str| {
+            value.trim().parse::<u64>().map_err(|_| invalid(key, format!("must be a whole number, not \"{value}\"")))
+        };
         let mut patch = SettingsPatch::default();
         match key {
             "cacheDir" => patch.cache_dir = Some(value.into()),
             "libraryFolders" => patch.library_folders = Some(value.split(',').map(str::to_owned).collect()),
             "endpoint" => patch.endpoint = Some(value.into()),
             "token" => patch.token = Some(value.into()),
-            "maxConcurrentDownloads" => patch.max_concurrent_downloads = Some(number("maxConcurrentDownloads")?.min(u32::MAX as u64) as u32),
-            "bandwidthLimit" => patch.bandwidth_limit = Some(if value.trim().is_empty() { 0 } else { number("bandwidthLimit")? }),
+            "maxConcurrentDownloads" => {
+                patch.max_concurrent_downloads = Some(number("maxConcurrentDownloads")?.min(u32::MAX as u64) as u32)
+            }
+            "bandwidthLimit" => {
+                patch.bandwidth_limit = Some(if value.trim().is_empty() { 0 } else { number("bandwidthLimit")? })
+            }
             "verifyOnDownload" => {
                 patch.verify_on_download = Some(match value.trim() {
                     "true" | "on" | "yes" | "1" => true,
@@ -265,7 +279,8 @@ impl FileLock {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent)?;
         }
-        let file = OpenOptions::new().create(true).truncate(false).write(true).open(path.with_extension("json.lock"))?;
+        let file =
+            OpenOptions::new().create(true).truncate(false).write(true).open(path.with_extension("json.lock"))?;
         // SAFETY: flock on a descriptor we own; blocking until the other writer is done.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
             return Err(io::Error::last_os_error());
@@ -290,7 +305,11 @@ impl SettingsStore {
 
     /// The settings, and a warning when the file was unreadable and has been set aside for defaults.
     pub fn load(&self) -> Result<(Settings, Option<String>), SettingsError> {
-        let _lock = FileLock::take(&self.path).map_err(|source| SettingsError::Io { what: "lock", path: self.path.clone(), source })?;
+        let _lock = FileLock::take(&self.path).map_err(|source| SettingsError::Io {
+            what: "lock",
+            path: self.path.clone(),
+            source,
+        })?;
         self.read_locked()
     }
 
@@ -304,7 +323,11 @@ impl SettingsStore {
             Ok(settings) => Ok((settings, None)),
             Err(err) => {
                 let backup = self.path.with_extension(format!("json.corrupt-{}", crate::format::now_unix()));
-                fs::rename(&self.path, &backup).map_err(|source| SettingsError::Io { what: "set aside", path: self.path.clone(), source })?;
+                fs::rename(&self.path, &backup).map_err(|source| SettingsError::Io {
+                    what: "set aside",
+                    path: self.path.clone(),
+                    source,
+                })?;
                 let warning = format!(
                     "The settings file could not be read ({err}); it was saved as {} and the defaults are in use.",
                     backup.display()
@@ -315,13 +338,21 @@ impl SettingsStore {
     }
 
     /// Reads, changes and writes the settings as one step under the lock; returns the new settings.
-    pub fn update<T>(&self, change: impl FnOnce(&mut Settings) -> Result<T, SettingsError>) -> Result<(Settings, T), SettingsError> {
-        let _lock = FileLock::take(&self.path).map_err(|source| SettingsError::Io { what: "lock", path: self.path.clone(), source })?;
+    pub fn update<T>(
+        &self,
+        change: impl FnOnce(&mut Settings) -> Result<T, SettingsError>,
+    ) -> Result<(Settings, T), SettingsError> {
+        let _lock = FileLock::take(&self.path).map_err(|source| SettingsError::Io {
+            what: "lock",
+            path: self.path.clone(),
+            source,
+        })?;
         let (mut settings, _) = self.read_locked()?;
         let out = change(&mut settings)?;
         let temp = self.path.with_extension("json.tmp");
         let io = |what, source| SettingsError::Io { what, path: self.path.clone(), source };
-        fs::write(&temp, serde_json::to_vec_pretty(&settings).expect("settings serialise")).map_err(|e| io("write", e))?;
+        fs::write(&temp, serde_json::to_vec_pretty(&settings).expect("settings serialise"))
+            .map_err(|e| io("write", e))?;
         fs::rename(&temp, &self.path).map_err(|e| io("write", e))?;
         Ok((settings, out))
     }
@@ -349,13 +380,28 @@ mod tests {
     #[test]
     fn patches_are_validated_as_a_whole() {
         let mut s = Settings::default();
-        let err = s.apply(SettingsPatch { max_concurrent_downloads: Some(5), endpoint: Some("ftp://x".into()), ..Default::default() }).unwrap_err();
+        let err = s
+            .apply(SettingsPatch {
+                max_concurrent_downloads: Some(5),
+                endpoint: Some("ftp://x".into()),
+                ..Default::default()
+            })
+            .unwrap_err();
         assert!(err.to_string().starts_with("endpoint must be an http(s) URL"), "{err}");
         assert_eq!(s.max_concurrent_downloads, 3, "nothing changed");
         for (patch, message) in [
-            (SettingsPatch { max_concurrent_downloads: Some(0), ..Default::default() }, "maxConcurrentDownloads must be from 1 to 16"),
-            (SettingsPatch { cache_dir: Some("relative/dir".into()), ..Default::default() }, "cacheDir must be an absolute path"),
-            (SettingsPatch { library_folders: Some(vec!["/ok".into(), "rel".into()]), ..Default::default() }, "libraryFolders must hold absolute paths"),
+            (
+                SettingsPatch { max_concurrent_downloads: Some(0), ..Default::default() },
+                "maxConcurrentDownloads must be from 1 to 16",
+            ),
+            (
+                SettingsPatch { cache_dir: Some("relative/dir".into()), ..Default::default() },
+                "cacheDir must be an absolute path",
+            ),
+            (
+                SettingsPatch { library_folders: Some(vec!["/ok".into(), "rel".into()]), ..Default::default() },
+                "libraryFolders must hold absolute paths",
+            ),
             (SettingsPatch { bandwidth_limit: Some(5), ..Default::default() }, "bandwidthLimit must be at least"),
             (SettingsPatch { token: Some("hf abc".into()), ..Default::default() }, "token must not contain spaces"),
         ] {
@@ -363,7 +409,13 @@ mod tests {
             assert!(err.to_string().starts_with(message), "{err}");
             assert_eq!(err.code(), ErrorCode::InvalidInput);
         }
-        s.apply(SettingsPatch { endpoint: Some("http://127.0.0.1:8080/".into()), token: Some(" hf_abcdefgh1234 ".into()), bandwidth_limit: Some(0), ..Default::default() }).unwrap();
+        s.apply(SettingsPatch {
+            endpoint: Some("http://127.0.0.1:8080/".into()),
+            token: Some(" hf_abcdefgh1234 ".into()),
+            bandwidth_limit: Some(0),
+            ..Default::default()
+        })
+        .unwrap();
         assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:8080"));
         assert_eq!(s.token.as_deref(), Some("hf_abcdefgh1234"));
         assert_eq!(s.bandwidth_limit, None);
@@ -391,7 +443,10 @@ mod tests {
         assert_eq!(s.get("maxConcurrentDownloads").unwrap(), "7");
         assert_eq!(s.get("verifyOnDownload").unwrap(), "false");
         assert_eq!(s.get("libraryFolders").unwrap(), "/a,/b");
-        assert!(Settings::patch_from_text("maxConcurrentDownloads", "many").unwrap_err().to_string().contains("whole number"));
+        assert!(Settings::patch_from_text("maxConcurrentDownloads", "many")
+            .unwrap_err()
+            .to_string()
+            .contains("whole number"));
         assert!(s.get("colour").unwrap_err().to_string().contains("known are cacheDir"));
     }
 
@@ -405,7 +460,11 @@ mod tests {
         assert_eq!(s, Settings::default());
         let warning = warning.expect("a warning");
         assert!(warning.starts_with("The settings file could not be read"), "{warning}");
-        let backups: Vec<_> = fs::read_dir(store.path().parent().unwrap()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains(".corrupt-")).collect();
+        let backups: Vec<_> = fs::read_dir(store.path().parent().unwrap())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
+            .collect();
         assert_eq!(backups.len(), 1);
         assert_eq!(fs::read(backups[0].path()).unwrap(), text[..text.len() / 2], "the broken file is kept");
         // Writing again works, and the next load has no warning.
@@ -421,10 +480,12 @@ mod tests {
                 let store = store.clone();
                 std::thread::spawn(move || {
                     for j in 0..25 {
-                        store.update(|s| {
-                            s.model_types.insert(format!("org/m{i}-{j}"), "embedding".into());
-                            Ok(())
-                        }).unwrap();
+                        store
+                            .update(|s| {
+                                s.model_types.insert(format!("org/m{i}-{j}"), "embedding".into());
+                                Ok(())
+                            })
+                            .unwrap();
                     }
                 })
             })

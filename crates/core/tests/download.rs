@@ -505,3 +505,53 @@ async fn unfinished_downloads_survive_a_restart_paused_and_resume_from_disk() {
     assert!(third.list().is_empty());
     assert!(journal.with_extension("corrupt").exists());
 }
+
+#[tokio::test]
+async fn the_bandwidth_limit_is_shared_by_all_transfers_and_changes_at_once() {
+    let s = setup().await;
+    s.hub.add_repo(
+        "acme/a",
+        vec![HubFile::new("a.bin", noise(300_000, 21), true), HubFile::new("b.bin", noise(300_000, 22), true)],
+    );
+    let mut settings = mm_core::settings::Settings::default();
+    settings.bandwidth_limit = Some(1_000_000);
+    s.downloads.apply_settings(&settings);
+    let started = Instant::now();
+    download(&s.downloads, request("acme/a")).await.unwrap();
+    let took = started.elapsed();
+    // 600 kB at 1 MB/s, both files together: about 0.6 s, never much less.
+    assert!(took >= Duration::from_millis(500), "{took:?}");
+    settings.bandwidth_limit = None;
+    s.downloads.apply_settings(&settings);
+    s.hub.add_repo("acme/b", vec![HubFile::new("c.bin", noise(600_000, 23), true)]);
+    let started = Instant::now();
+    download(&s.downloads, request("acme/b")).await.unwrap();
+    assert!(started.elapsed() < took, "no limit is faster");
+}
+
+#[tokio::test]
+async fn with_verification_off_sizes_are_still_checked() {
+    let s = setup().await;
+    s.hub.add_repo("acme/tiny", model_files());
+    s.hub.fault("model.safetensors", Fault::Flip { offset: 10 });
+    let mut settings = mm_core::settings::Settings::default();
+    settings.verify_on_download = false;
+    s.downloads.apply_settings(&settings);
+    download(&s.downloads, request("acme/tiny")).await.expect("the flipped byte goes unnoticed, as asked");
+    s.hub.add_repo("acme/huge", vec![HubFile::new("big.bin", noise(1000, 3), true).listed_size(2000)]);
+    let err = download(&s.downloads, request("acme/huge")).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::ChecksumMismatch);
+    assert!(err.message.contains("should be 2000 bytes but the server sent 1000"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn a_server_that_keeps_cutting_at_the_same_place_fails_instead_of_looping() {
+    let s = setup().await;
+    s.hub.add_repo("acme/tiny", model_files());
+    // Cut at 100 kB every time: restarts re-send the same prefix, which is no progress.
+    s.hub.fault("model.safetensors", Fault::Cut { after: 100_000, times: 1000 });
+    s.hub.fault_ignores_range("model.safetensors");
+    let err = download(&s.downloads, request("acme/tiny")).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::Network);
+    assert!(err.message.contains("model.safetensors of acme/tiny stopped arriving"), "{}", err.message);
+}

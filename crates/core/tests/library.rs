@@ -1,13 +1,15 @@
 //! The library on real cache folders: what the list says of each model, delete that keeps shared blobs,
 //! verify and repair against the fake hub, and storage with its clean-up.
 
-use fake_hub::{noise, Fault, FakeHub, Host, HubFile};
+use fake_hub::{noise, FakeHub, Fault, Host, HubFile};
 use mm_core::cache::write::{link_snapshot, write_ref};
 use mm_core::download::{DownloadOptions, DownloadProgress, DownloadRequest, DownloadState, Downloads};
 use mm_core::error::Coded;
 use mm_core::hub::{HubClient, HubConfig};
 use mm_core::library::verify::FileStatus;
-use mm_core::library::{delete, list, storage, verify, LibraryQuery, ModelFormat, ModelSource, ModelStatus, ModelType, SortKey, TypeOrigin};
+use mm_core::library::{
+    delete, list, storage, verify, LibraryQuery, ModelFormat, ModelSource, ModelStatus, ModelType, SortKey, TypeOrigin,
+};
 use mm_core::settings::{ActiveModel, Settings};
 use mm_core::ErrorCode;
 use sha2::Digest;
@@ -52,7 +54,11 @@ fn the_list_infers_types_formats_and_statuses() {
     // What the hub said, recorded at download time, wins over the files.
     put(cache, "acme/whisper", C1, "model.bin", &noise(2000, 4));
     fs::create_dir_all(cache.join("models--acme--whisper/.model-manager")).unwrap();
-    fs::write(cache.join("models--acme--whisper/.model-manager/info.json"), r#"{"pipelineTag":"automatic-speech-recognition","downloadedAt":1700000000}"#).unwrap();
+    fs::write(
+        cache.join("models--acme--whisper/.model-manager/info.json"),
+        r#"{"pipelineTag":"automatic-speech-recognition","downloadedAt":1700000000}"#,
+    )
+    .unwrap();
     // A partial one: a link without its blob.
     put(cache, "acme/half", C1, "a.gguf", b"x");
     link_snapshot(&cache.join("models--acme--half"), C1, "b.gguf", &"f".repeat(64)).unwrap();
@@ -78,19 +84,37 @@ fn the_list_infers_types_formats_and_statuses() {
     assert_eq!(models.len(), 6);
 
     let llm = model(&models, "acme/llm");
-    assert_eq!((llm.model_type, llm.type_origin, llm.format, llm.status), (ModelType::TextGeneration, TypeOrigin::Config, ModelFormat::Safetensors, ModelStatus::Active));
-    assert_eq!((llm.revision.as_deref(), llm.commit.as_deref(), llm.files, llm.display_name.as_str()), (Some("main"), Some(C1), 2, "llm"));
+    assert_eq!(
+        (llm.model_type, llm.type_origin, llm.format, llm.status),
+        (ModelType::TextGeneration, TypeOrigin::Config, ModelFormat::Safetensors, ModelStatus::Active)
+    );
+    assert_eq!(
+        (llm.revision.as_deref(), llm.commit.as_deref(), llm.files, llm.display_name.as_str()),
+        (Some("main"), Some(C1), 2, "llm")
+    );
     assert_eq!(llm.architectures, ["LlamaForCausalLM"]);
     let embed = model(&models, "acme/embed");
-    assert_eq!((embed.model_type, embed.type_origin, embed.format), (ModelType::Embedding, TypeOrigin::Files, ModelFormat::Onnx));
+    assert_eq!(
+        (embed.model_type, embed.type_origin, embed.format),
+        (ModelType::Embedding, TypeOrigin::Files, ModelFormat::Onnx)
+    );
     let gguf = model(&models, "acme/gguf");
-    assert_eq!((gguf.model_type, gguf.type_origin, gguf.format), (ModelType::Embedding, TypeOrigin::User, ModelFormat::Gguf));
+    assert_eq!(
+        (gguf.model_type, gguf.type_origin, gguf.format),
+        (ModelType::Embedding, TypeOrigin::User, ModelFormat::Gguf)
+    );
     let whisper = model(&models, "acme/whisper");
-    assert_eq!((whisper.model_type, whisper.type_origin, whisper.format), (ModelType::AudioToText, TypeOrigin::Hub, ModelFormat::Pytorch));
+    assert_eq!(
+        (whisper.model_type, whisper.type_origin, whisper.format),
+        (ModelType::AudioToText, TypeOrigin::Hub, ModelFormat::Pytorch)
+    );
     assert_eq!(whisper.downloaded_at, Some(1_700_000_000));
     assert_eq!(model(&models, "acme/half").status, ModelStatus::Partial);
     let new = model(&models, "acme/new");
-    assert_eq!((new.status, new.download_id, new.source), (ModelStatus::Downloading, Some(7), ModelSource::HuggingFace));
+    assert_eq!(
+        (new.status, new.download_id, new.source),
+        (ModelStatus::Downloading, Some(7), ModelSource::HuggingFace)
+    );
 }
 
 #[test]
@@ -102,7 +126,10 @@ fn queries_filter_and_sort() {
     let models = list::list(tmp.path(), &Settings::default(), &[]).unwrap();
     let ids = |q: LibraryQuery| q.apply(models.clone()).into_iter().map(|m| m.id).collect::<Vec<_>>();
     assert_eq!(ids(LibraryQuery::default()), ["a/large", "b/small", "c/embed"]);
-    assert_eq!(ids(LibraryQuery { sort: SortKey::Size, descending: true, ..Default::default() }), ["a/large", "b/small", "c/embed"]);
+    assert_eq!(
+        ids(LibraryQuery { sort: SortKey::Size, descending: true, ..Default::default() }),
+        ["a/large", "b/small", "c/embed"]
+    );
     assert_eq!(ids(LibraryQuery { sort: SortKey::Size, ..Default::default() }), ["c/embed", "b/small", "a/large"]);
     assert_eq!(ids(LibraryQuery { model_type: Some(ModelType::Embedding), ..Default::default() }), ["c/embed"]);
     assert_eq!(ids(LibraryQuery { text: Some("SMALL".into()), ..Default::default() }), ["b/small"]);
@@ -171,10 +198,23 @@ fn active_and_downloading_models_are_guarded() {
     let mut settings = Settings::default();
     settings.active.insert("text-generation".into(), ActiveModel { id: "acme/m".into(), revision: "main".into() });
     let err = delete::delete(tmp.path(), &settings, &[], "acme/m", None, false).unwrap_err();
-    assert_eq!(err.to_string(), "acme/m is the active text-generation model: activate another one or deactivate it first");
+    assert_eq!(
+        err.to_string(),
+        "acme/m is the active text-generation model: activate another one or deactivate it first"
+    );
     let busy = DownloadProgress {
-        id: 1, repo: "acme/m".into(), revision: "main".into(), commit: None, state: DownloadState::Queued,
-        bytes_done: 0, bytes_total: 0, files_done: 0, files_total: 0, bytes_per_second: 0, eta_seconds: None, error: None,
+        id: 1,
+        repo: "acme/m".into(),
+        revision: "main".into(),
+        commit: None,
+        state: DownloadState::Queued,
+        bytes_done: 0,
+        bytes_total: 0,
+        files_done: 0,
+        files_total: 0,
+        bytes_per_second: 0,
+        eta_seconds: None,
+        error: None,
     };
     let err = delete::delete(tmp.path(), &Settings::default(), &[busy], "acme/m", None, false).unwrap_err();
     assert!(err.to_string().contains("is being downloaded"));
@@ -186,7 +226,14 @@ async fn verify_finds_a_flipped_byte_and_repair_fetches_only_that_file() {
     let hub = FakeHub::start().await;
     let cache = tempfile::tempdir().unwrap();
     let big = HubFile::new("model.safetensors", noise(300_000, 5), true);
-    let commit = hub.add_repo("acme/v", vec![HubFile::new("config.json", b"{}".to_vec(), false), big.clone(), HubFile::new("other.bin", noise(1000, 6), true)]);
+    let commit = hub.add_repo(
+        "acme/v",
+        vec![
+            HubFile::new("config.json", b"{}".to_vec(), false),
+            big.clone(),
+            HubFile::new("other.bin", noise(1000, 6), true),
+        ],
+    );
     let config = HubConfig { endpoint: hub.endpoint(), token: None, offline: false };
     let downloads = Downloads::new(HubClient::new(config).unwrap(), cache.path().into(), DownloadOptions::default());
     let id = downloads.start(DownloadRequest { repo: "acme/v".into(), ..Default::default() }).unwrap();
@@ -203,7 +250,8 @@ async fn verify_finds_a_flipped_byte_and_repair_fetches_only_that_file() {
     bytes[12_345] ^= 1;
     fs::write(&blob, bytes).unwrap();
     let mut updates = Vec::new();
-    let report = verify::verify(cache.path(), &Settings::default(), "acme/v", Some("main"), |p| updates.push(p)).unwrap();
+    let report =
+        verify::verify(cache.path(), &Settings::default(), "acme/v", Some("main"), |p| updates.push(p)).unwrap();
     assert!(!report.ok);
     let bad: Vec<_> = report.bad().map(|f| (f.path.as_str(), f.status)).collect();
     assert_eq!(bad, [("model.safetensors", FileStatus::Corrupt)]);
@@ -212,11 +260,19 @@ async fn verify_finds_a_flipped_byte_and_repair_fetches_only_that_file() {
     hub.clear_requests();
     let done = verify::repair(cache.path(), &downloads, &report).await.unwrap().expect("something was repaired");
     assert_eq!(done.state, DownloadState::Completed);
-    let fetched: Vec<_> = hub.requests().into_iter().filter(|r| r.host == Host::Cdn || r.path.contains("/resolve/")).map(|r| r.path).collect();
+    let fetched: Vec<_> = hub
+        .requests()
+        .into_iter()
+        .filter(|r| r.host == Host::Cdn || r.path.contains("/resolve/"))
+        .map(|r| r.path)
+        .collect();
     assert_eq!(fetched.len(), 2, "one resolve and its redirect: {fetched:?}");
     assert!(fetched.iter().all(|p| p.contains("model.safetensors") || p.contains(&big.sha256)));
     assert!(verify::verify(cache.path(), &Settings::default(), "acme/v", None, |_| {}).unwrap().ok);
-    assert_eq!(fs::read(cache.path().join("models--acme--v/snapshots").join(&commit).join("model.safetensors")).unwrap(), *big.content);
+    assert_eq!(
+        fs::read(cache.path().join("models--acme--v/snapshots").join(&commit).join("model.safetensors")).unwrap(),
+        *big.content
+    );
 
     // A repair that cannot succeed says why, with the download's code.
     let mut bytes = fs::read(&blob).unwrap();
@@ -226,7 +282,10 @@ async fn verify_finds_a_flipped_byte_and_repair_fetches_only_that_file() {
     let report = verify::verify(cache.path(), &Settings::default(), "acme/v", None, |_| {}).unwrap();
     let err = verify::repair(cache.path(), &downloads, &report).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::ChecksumMismatch);
-    assert!(err.to_string().starts_with("repairing acme/v failed: model.safetensors of acme/v failed verification"), "{err}");
+    assert!(
+        err.to_string().starts_with("repairing acme/v failed: model.safetensors of acme/v failed verification"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -244,7 +303,10 @@ fn storage_reports_usage_and_cleans_orphans_and_stale_partials() {
 
     let report = storage::report(cache).unwrap();
     assert_eq!(report.cache_bytes, 5000 + 700 + 300 + 50 + 100);
-    assert_eq!(report.models.iter().map(|m| (m.id.as_str(), m.bytes)).collect::<Vec<_>>(), [("acme/m", 6050), ("acme/other", 100)]);
+    assert_eq!(
+        report.models.iter().map(|m| (m.id.as_str(), m.bytes)).collect::<Vec<_>>(),
+        [("acme/m", 6050), ("acme/other", 100)]
+    );
     assert_eq!(report.orphan_blobs.len(), 1);
     assert_eq!(report.partial_downloads.len(), 1, "the held partial is not loose");
     assert_eq!(report.reclaimable_bytes, 1000);
@@ -263,7 +325,11 @@ fn details_show_revisions_files_hashes_and_the_card() {
     let blob = put(tmp.path(), "acme/m", C1, "weights/m.gguf", b"weights");
     main_ref(tmp.path(), "acme/m", C1);
     fs::create_dir_all(tmp.path().join("models--acme--m/.model-manager")).unwrap();
-    fs::write(tmp.path().join("models--acme--m/.model-manager/info.json"), r#"{"cardData":{"license":"apache-2.0","language":["en"]}}"#).unwrap();
+    fs::write(
+        tmp.path().join("models--acme--m/.model-manager/info.json"),
+        r#"{"cardData":{"license":"apache-2.0","language":["en"]}}"#,
+    )
+    .unwrap();
     let d = list::details(tmp.path(), &Settings::default(), "acme/m").unwrap();
     assert_eq!(d.model.id, "acme/m");
     assert_eq!(d.revisions[0].files[0].path, "weights/m.gguf");

@@ -101,6 +101,8 @@ struct State {
     hostile: HashMap<String, Vec<(String, Arc<Vec<u8>>)>>,
     throttle: Option<u64>,
     tree_page_size: Option<usize>,
+    /// Paths whose requests are answered as if no `Range` had been asked for (a server that restarts).
+    ignore_range: std::collections::HashSet<String>,
     log: Vec<Logged>,
 }
 
@@ -188,6 +190,11 @@ impl FakeHub {
 
     pub fn fault(&self, path: &str, fault: Fault) {
         self.state.lock().unwrap().faults.insert(path.into(), fault);
+    }
+
+    /// Answers every request for `path` with the whole file and `200`, whatever `Range` asked.
+    pub fn fault_ignores_range(&self, path: &str) {
+        self.state.lock().unwrap().ignore_range.insert(path.into());
     }
 
     pub fn clear_faults(&self) {
@@ -293,7 +300,15 @@ impl Reply {
 }
 
 async fn handle(mut stream: TcpStream, host: Host, state: Arc<Mutex<State>>, cdn_port: u16) -> std::io::Result<()> {
-    let Some(request) = read_request(&mut stream).await else { return Ok(()) };
+    let Some(mut request) = read_request(&mut stream).await else { return Ok(()) };
+    {
+        let state = state.lock().unwrap();
+        if state.ignore_range.iter().any(|p| {
+            request.target.contains(p.as_str()) || file_of_target(&state, &request.target).is_some_and(|f| f == *p)
+        }) {
+            request.headers.remove("range");
+        }
+    }
     let (reply, fault, throttle) = {
         let mut state = state.lock().unwrap();
         let reply = route(&request, host, &state, cdn_port);
@@ -596,6 +611,11 @@ fn file_reply(request: &Request, content: Arc<Vec<u8>>, path: &str, etag: &str, 
         }
         _ => Reply { status: 200, headers, body: Body::File { content, start: 0, path: path.into() } },
     }
+}
+
+/// The repo path of the LFS file a CDN URL serves (`/{sha256}?file={path}`).
+fn file_of_target(_state: &State, target: &str) -> Option<String> {
+    target.split_once("?file=").map(|(_, f)| percent_decode(f))
 }
 
 fn percent_decode(s: &str) -> String {

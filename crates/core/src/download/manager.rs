@@ -3,7 +3,7 @@
 //! cancel deletes them. Subscribers get throttled progress and lifecycle events.
 
 use super::plan::{self, Plan};
-use super::progress::{Counters, Speed};
+use super::progress::{Counters, RateLimiter, Speed};
 use super::transfer::{discard_partial, FileTransfer};
 use super::{
     DownloadError, DownloadEvent, DownloadProgress, DownloadRequest, DownloadState, LifecycleKind, ModelLifecycle,
@@ -28,6 +28,10 @@ pub struct DownloadOptions {
     pub stall_timeout: Duration,
     /// Progress is sent at most this often per download. Default 100 ms.
     pub progress_interval: Duration,
+    /// Check each file's hash while downloading (sizes are always checked). Default true.
+    pub verify_hashes: bool,
+    /// Bytes per second for all downloads together; none for no limit.
+    pub bandwidth_limit: Option<u64>,
 }
 
 impl Default for DownloadOptions {
@@ -37,6 +41,8 @@ impl Default for DownloadOptions {
             files_in_parallel: 4,
             stall_timeout: Duration::from_secs(30),
             progress_interval: Duration::from_millis(100),
+            verify_hashes: true,
+            bandwidth_limit: None,
         }
     }
 }
@@ -109,6 +115,7 @@ struct Inner {
     /// Where unfinished requests are kept across restarts, if anywhere.
     journal: Option<PathBuf>,
     options: Mutex<DownloadOptions>,
+    limiter: Arc<RateLimiter>,
     jobs: Mutex<Jobs>,
     events: broadcast::Sender<DownloadEvent>,
 }
@@ -152,11 +159,14 @@ impl Downloads {
 
     fn build(hub: HubClient, cache_dir: PathBuf, options: DownloadOptions, journal: Option<PathBuf>) -> Downloads {
         let (events, _) = broadcast::channel(1024);
+        let limiter = Arc::new(RateLimiter::default());
+        limiter.set(options.bandwidth_limit);
         Downloads {
             inner: Arc::new(Inner {
                 hub,
                 cache_dir,
                 journal,
+                limiter,
                 options: Mutex::new(options),
                 jobs: Mutex::new(Jobs { next_id: 1, list: Vec::new(), running: 0 }),
                 events,
@@ -182,6 +192,18 @@ impl Downloads {
     pub fn set_max_concurrent(&self, n: usize) {
         self.inner.options.lock().unwrap().max_concurrent = n.max(1);
         schedule(&self.inner);
+    }
+
+    /// Takes the download settings from `settings`: concurrency, the speed limit (at once, running transfers
+    /// included) and hash verification (for transfers that start from now on).
+    pub fn apply_settings(&self, settings: &crate::settings::Settings) {
+        {
+            let mut options = self.inner.options.lock().unwrap();
+            options.verify_hashes = settings.verify_on_download;
+            options.bandwidth_limit = settings.bandwidth_limit;
+        }
+        self.inner.limiter.set(settings.bandwidth_limit);
+        self.set_max_concurrent(settings.max_concurrent_downloads as usize);
     }
 
     /// Queues a download and returns its id, or the id of the same download already queued, running or paused.
@@ -488,6 +510,8 @@ async fn run(
             cache_dir: inner.cache_dir.clone(),
             file,
             stall_timeout: options.stall_timeout,
+            verify_hashes: options.verify_hashes,
+            limiter: inner.limiter.clone(),
             counters: counters.clone(),
             cancel: files_cancel.clone(),
         };

@@ -70,7 +70,11 @@ pub async fn resolve(hub: &HubClient, cache_dir: &Path, request: &DownloadReques
         }
     }
     if let Some(missing) = request.files.iter().find(|p| !info.files.iter().any(|f| &f.path == *p)) {
-        return Err(DownloadError::Hub(crate::hub::HubError::FileNotFound { repo: repo.to_string(), revision, path: missing.clone() }));
+        return Err(DownloadError::Hub(crate::hub::HubError::FileNotFound {
+            repo: repo.to_string(),
+            revision,
+            path: missing.clone(),
+        }));
     }
     let hub_info = HubInfoRecord {
         pipeline_tag: info.pipeline_tag.clone(),

@@ -12,6 +12,38 @@ pub(crate) struct Counters {
     pub verifying: AtomicU32,
 }
 
+/// One speed limit shared by every transfer of a queue: each chunk books its time on a common clock.
+#[derive(Default)]
+pub(crate) struct RateLimiter {
+    /// Bytes per second; 0 for no limit.
+    rate: AtomicU64,
+    next: std::sync::Mutex<Option<Instant>>,
+}
+
+impl RateLimiter {
+    pub fn set(&self, bytes_per_second: Option<u64>) {
+        self.rate.store(bytes_per_second.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Waits as long as `n` bytes take at the limit, after the bytes booked before them.
+    pub async fn take(&self, n: u64) {
+        let rate = self.rate.load(std::sync::atomic::Ordering::Relaxed);
+        if rate == 0 {
+            return;
+        }
+        let wait = {
+            let mut next = self.next.lock().unwrap();
+            let now = Instant::now();
+            let start = next.filter(|t| *t > now).unwrap_or(now);
+            *next = Some(start + Duration::from_secs_f64(n as f64 / rate as f64));
+            start.saturating_duration_since(now)
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
 /// Bytes per second over a sliding window.
 pub(crate) struct Speed {
     window: Duration,

@@ -26,6 +26,8 @@ pub(crate) struct FileTransfer {
     pub cache_dir: PathBuf,
     pub file: RemoteFile,
     pub stall_timeout: Duration,
+    pub verify_hashes: bool,
+    pub limiter: Arc<super::progress::RateLimiter>,
     pub counters: Arc<Counters>,
     pub cancel: CancellationToken,
 }
@@ -216,7 +218,7 @@ impl FileTransfer {
                 actual: len,
             });
         }
-        if digest != self.file.blob {
+        if self.verify_hashes && digest != self.file.blob {
             let _ = fs::remove_file(&incomplete);
             return Err(DownloadError::ChecksumMismatch {
                 repo,
@@ -235,8 +237,10 @@ impl FileTransfer {
         let policy = self.hub.retry_policy();
         let url = self.hub.resolve_url(&self.plan.repo, &self.plan.commit, &self.file.path);
         let mut failures = 0u32;
+        // The furthest any attempt got: only bytes past it are progress (a server that restarts and cuts at the
+        // same place again makes none).
+        let mut furthest = *offset;
         while *offset < self.file.size || self.file.size == 0 {
-            let before = *offset;
             let outcome = tokio::select! {
                 _ = self.cancel.cancelled() => return Err(DownloadError::Cancelled),
                 outcome = self.attempt(&url, &tx, offset) => outcome,
@@ -246,7 +250,8 @@ impl FileTransfer {
                 Err(Interrupt::Fatal(e)) => return Err(e),
                 Err(Interrupt::Retry { reason, wait }) => {
                     // Progress made means the connection is flaky, not dead: start counting again.
-                    failures = if *offset > before { 1 } else { failures + 1 };
+                    failures = if *offset > furthest { 1 } else { failures + 1 };
+                    furthest = furthest.max(*offset);
                     if failures >= policy.attempts {
                         return Err(DownloadError::Transfer {
                             repo: self.plan.repo.to_string(),
@@ -273,6 +278,20 @@ impl FileTransfer {
             Err(e) => return Err(Interrupt::Fatal(e.into())),
         };
         let status = response.status().as_u16();
+        // The server's own idea of the file's length must be the listed one.
+        let announced = match status {
+            200 => response.content_length(),
+            206 | 416 => content_range_total(response.headers()),
+            _ => None,
+        };
+        if let Some(actual) = announced.filter(|n| *n != self.file.size) {
+            return Err(Interrupt::Fatal(DownloadError::SizeMismatch {
+                repo: self.plan.repo.to_string(),
+                path: self.file.path.clone(),
+                expected: self.file.size,
+                actual,
+            }));
+        }
         match status {
             206 => {
                 let start = content_range_start(response.headers());
@@ -320,6 +339,7 @@ impl FileTransfer {
             }
             *offset += n;
             self.counters.bytes_done.fetch_add(n, Ordering::Relaxed);
+            self.limiter.take(n).await;
         }
         if *offset < self.file.size {
             return Err(retry(format!("the body ended after {} of {} bytes", *offset, self.file.size)));
@@ -336,6 +356,12 @@ impl FileTransfer {
         }
         Ok(())
     }
+}
+
+/// The total of `Content-Range: bytes START-END/TOTAL` or `bytes */TOTAL`.
+fn content_range_total(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    let value = headers.get(reqwest::header::CONTENT_RANGE)?.to_str().ok()?;
+    value.rsplit('/').next()?.trim().parse().ok()
 }
 
 /// The first byte of `Content-Range: bytes START-END/TOTAL`.
@@ -366,8 +392,10 @@ mod tests {
         let mut h = reqwest::header::HeaderMap::new();
         h.insert("content-range", "bytes 100-199/200".parse().unwrap());
         assert_eq!(content_range_start(&h), Some(100));
+        assert_eq!(content_range_total(&h), Some(200));
         h.insert("content-range", "bytes */200".parse().unwrap());
         assert_eq!(content_range_start(&h), None);
+        assert_eq!(content_range_total(&h), Some(200));
     }
 
     #[test]

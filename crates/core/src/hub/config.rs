@@ -32,6 +32,18 @@ impl HubConfig {
         HubConfig::from_vars(|key| std::env::var(key).ok(), std::env::var_os("HOME").map(PathBuf::from))
     }
 
+    /// The environment's config, with the endpoint and token of the app's settings first where they are set.
+    pub fn from_settings(settings: &crate::settings::Settings) -> HubConfig {
+        let mut config = HubConfig::from_env();
+        if let Some(endpoint) = &settings.endpoint {
+            config.endpoint = endpoint.trim_end_matches('/').to_string();
+        }
+        if let Some(token) = &settings.token {
+            config.token = Some(token.clone());
+        }
+        config
+    }
+
     /// [`HubConfig::from_env`] with the environment given.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>, home: Option<PathBuf>) -> HubConfig {
         let set = |key: &str| var(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());

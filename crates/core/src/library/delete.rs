@@ -34,9 +34,10 @@ pub struct DeleteReport {
 
 /// Finds the cached revision `revision` names: a commit, a short commit (7+ characters) or a ref.
 pub(crate) fn find_revision<'a>(revisions: &'a [CachedRevision], revision: &str) -> Option<&'a CachedRevision> {
-    revisions.iter().find(|r| r.commit == revision || r.refs.iter().any(|n| n == revision)).or_else(|| {
-        (revision.len() >= 7).then(|| revisions.iter().find(|r| r.commit.starts_with(revision))).flatten()
-    })
+    revisions
+        .iter()
+        .find(|r| r.commit == revision || r.refs.iter().any(|n| n == revision))
+        .or_else(|| (revision.len() >= 7).then(|| revisions.iter().find(|r| r.commit.starts_with(revision))).flatten())
 }
 
 /// Deletes `id` (every revision) or one `revision` of it; with `dry_run`, only says what would be freed.
@@ -56,7 +57,10 @@ pub fn delete(
         return Err(LibraryError::Downloading { id: repo.repo_id.clone() });
     }
     let target = match revision {
-        Some(r) => Some(find_revision(&repo.revisions, r).ok_or_else(|| LibraryError::RevisionNotFound { id: repo.repo_id.clone(), revision: r.to_string() })?),
+        Some(r) => Some(
+            find_revision(&repo.revisions, r)
+                .ok_or_else(|| LibraryError::RevisionNotFound { id: repo.repo_id.clone(), revision: r.to_string() })?,
+        ),
         None => None,
     };
     for (model_type, active) in &settings.active {
@@ -84,7 +88,8 @@ pub fn delete(
         report.bytes_after = 0;
         report.blobs_removed = count_blobs(repo_path);
         if !dry_run {
-            fs::remove_dir_all(repo_path).map_err(|e| LibraryError::io(format!("deleting {}", repo_path.display()), e))?;
+            fs::remove_dir_all(repo_path)
+                .map_err(|e| LibraryError::io(format!("deleting {}", repo_path.display()), e))?;
             let folder = repo_path.file_name().unwrap_or_default();
             let _ = fs::remove_dir_all(dir.join(".locks").join(folder));
         }

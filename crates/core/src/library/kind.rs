@@ -50,14 +50,22 @@ impl ModelType {
     /// The type a hub `pipeline_tag` (or a task tag) stands for.
     pub fn from_pipeline_tag(tag: &str) -> Option<ModelType> {
         Some(match tag {
-            "text-generation" | "text2text-generation" | "conversational" | "summarization" | "translation" => ModelType::TextGeneration,
+            "text-generation" | "text2text-generation" | "conversational" | "summarization" | "translation" => {
+                ModelType::TextGeneration
+            }
             "text-to-image" | "image-to-image" | "unconditional-image-generation" => ModelType::TextToImage,
-            "image-to-text" | "image-text-to-text" | "visual-question-answering" | "document-question-answering" => ModelType::ImageToText,
+            "image-to-text" | "image-text-to-text" | "visual-question-answering" | "document-question-answering" => {
+                ModelType::ImageToText
+            }
             "automatic-speech-recognition" => ModelType::AudioToText,
             "text-to-speech" | "text-to-audio" => ModelType::TextToAudio,
             "feature-extraction" | "sentence-similarity" => ModelType::Embedding,
-            "text-classification" | "token-classification" | "zero-shot-classification" | "image-classification"
-            | "audio-classification" | "zero-shot-image-classification" => ModelType::Classification,
+            "text-classification"
+            | "token-classification"
+            | "zero-shot-classification"
+            | "image-classification"
+            | "audio-classification"
+            | "zero-shot-image-classification" => ModelType::Classification,
             _ => return None,
         })
     }
@@ -70,11 +78,21 @@ impl ModelType {
             ModelType::AudioToText
         } else if has("texttospeech") || has("vits") || has("bark") || has("musicgen") || has("forspeech") {
             ModelType::TextToAudio
-        } else if has("llava") || has("vl") && has("forconditionalgeneration") || has("blip") || has("visionencoderdecoder") || has("forimagetexttotext") || has("vision2seq") {
+        } else if has("llava")
+            || has("vl") && has("forconditionalgeneration")
+            || has("blip")
+            || has("visionencoderdecoder")
+            || has("forimagetexttotext")
+            || has("vision2seq")
+        {
             ModelType::ImageToText
         } else if has("forcausallm") || has("forconditionalgeneration") || has("lmheadmodel") || has("forseq2seqlm") {
             ModelType::TextGeneration
-        } else if has("forsequenceclassification") || has("fortokenclassification") || has("forimageclassification") || has("foraudioclassification") {
+        } else if has("forsequenceclassification")
+            || has("fortokenclassification")
+            || has("forimageclassification")
+            || has("foraudioclassification")
+        {
             ModelType::Classification
         } else if a.ends_with("model") && !a.contains("for") {
             // BertModel, XLMRobertaModel, CLIPModel, ...: bare encoders, used for embeddings.
@@ -186,16 +204,34 @@ mod tests {
     fn infer(pipeline: Option<&str>, tags: &[&str], arch: &[&str], files: &[&str]) -> (ModelType, TypeOrigin) {
         let tags: Vec<String> = tags.iter().map(|s| s.to_string()).collect();
         let arch: Vec<String> = arch.iter().map(|s| s.to_string()).collect();
-        infer_type(&TypeEvidence { pipeline_tag: pipeline, tags: &tags, library_name: None, architectures: &arch, file_paths: files })
+        infer_type(&TypeEvidence {
+            pipeline_tag: pipeline,
+            tags: &tags,
+            library_name: None,
+            architectures: &arch,
+            file_paths: files,
+        })
     }
 
     #[test]
     fn the_hub_says_first_then_files_then_config() {
-        assert_eq!(infer(Some("automatic-speech-recognition"), &[], &["LlamaForCausalLM"], &[]), (ModelType::AudioToText, TypeOrigin::Hub));
-        assert_eq!(infer(None, &["sentence-transformers"], &["BertModel"], &[]), (ModelType::Embedding, TypeOrigin::Hub));
-        assert_eq!(infer(None, &[], &[], &["model_index.json", "unet/x.safetensors"]), (ModelType::TextToImage, TypeOrigin::Files));
+        assert_eq!(
+            infer(Some("automatic-speech-recognition"), &[], &["LlamaForCausalLM"], &[]),
+            (ModelType::AudioToText, TypeOrigin::Hub)
+        );
+        assert_eq!(
+            infer(None, &["sentence-transformers"], &["BertModel"], &[]),
+            (ModelType::Embedding, TypeOrigin::Hub)
+        );
+        assert_eq!(
+            infer(None, &[], &[], &["model_index.json", "unet/x.safetensors"]),
+            (ModelType::TextToImage, TypeOrigin::Files)
+        );
         assert_eq!(infer(None, &[], &["BertModel"], &["modules.json"]), (ModelType::Embedding, TypeOrigin::Files));
-        assert_eq!(infer(None, &[], &["Qwen2ForCausalLM"], &["config.json"]), (ModelType::TextGeneration, TypeOrigin::Config));
+        assert_eq!(
+            infer(None, &[], &["Qwen2ForCausalLM"], &["config.json"]),
+            (ModelType::TextGeneration, TypeOrigin::Config)
+        );
         assert_eq!(infer(None, &[], &[], &["model-q4_k_m.gguf"]), (ModelType::TextGeneration, TypeOrigin::Files));
         assert_eq!(infer(None, &[], &[], &["README.md"]), (ModelType::Other, TypeOrigin::Unknown));
     }

@@ -147,7 +147,11 @@ pub fn sources(cache_dir: &Path, settings: &Settings) -> Vec<(PathBuf, ModelSour
 }
 
 /// Every model: each source scanned, merged with the download queue and the settings.
-pub fn list(cache_dir: &Path, settings: &Settings, downloads: &[DownloadProgress]) -> Result<Vec<LibraryModel>, LibraryError> {
+pub fn list(
+    cache_dir: &Path,
+    settings: &Settings,
+    downloads: &[DownloadProgress],
+) -> Result<Vec<LibraryModel>, LibraryError> {
     let mut models = Vec::new();
     for (dir, source) in sources(cache_dir, settings) {
         let scan = match scan_blocking(&dir) {
@@ -163,13 +167,21 @@ pub fn list(cache_dir: &Path, settings: &Settings, downloads: &[DownloadProgress
 }
 
 /// [`list`] on a blocking thread.
-pub async fn list_async(cache_dir: PathBuf, settings: Settings, downloads: Vec<DownloadProgress>) -> Result<Vec<LibraryModel>, LibraryError> {
+pub async fn list_async(
+    cache_dir: PathBuf,
+    settings: Settings,
+    downloads: Vec<DownloadProgress>,
+) -> Result<Vec<LibraryModel>, LibraryError> {
     tokio::task::spawn_blocking(move || list(&cache_dir, &settings, &downloads))
         .await
         .map_err(|e| LibraryError::io("listing the library", std::io::Error::other(e)))?
 }
 
-fn models_of<'a>(scan: &'a CacheScan, source: ModelSource, settings: &'a Settings) -> impl Iterator<Item = LibraryModel> + 'a {
+fn models_of<'a>(
+    scan: &'a CacheScan,
+    source: ModelSource,
+    settings: &'a Settings,
+) -> impl Iterator<Item = LibraryModel> + 'a {
     scan.repos.iter().filter(|r| r.kind == RepoKind::Model).map(move |repo| model_of(repo, source, settings))
 }
 
@@ -185,7 +197,10 @@ fn architectures(snapshot: &Path) -> Vec<String> {
 }
 
 pub(crate) fn hub_info(repo_path: &Path) -> HubInfoRecord {
-    std::fs::read(repo_path.join(HUB_INFO_RECORD)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    std::fs::read(repo_path.join(HUB_INFO_RECORD))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
 }
 
 pub(crate) fn model_of(repo: &CachedRepo, source: ModelSource, settings: &Settings) -> LibraryModel {
@@ -248,7 +263,9 @@ fn merge_downloads(models: &mut Vec<LibraryModel>, downloads: &[DownloadProgress
         };
         match models.iter_mut().find(|m| m.id == d.repo && m.source == ModelSource::HuggingFace) {
             // A failed download of a model that is complete leaves it usable.
-            Some(m) if status == ModelStatus::Error && matches!(m.status, ModelStatus::Available | ModelStatus::Active) => {}
+            Some(m)
+                if status == ModelStatus::Error && matches!(m.status, ModelStatus::Available | ModelStatus::Active) => {
+            }
             Some(m) => {
                 m.status = status;
                 m.error = d.error.clone();
@@ -286,7 +303,11 @@ fn merge_downloads(models: &mut Vec<LibraryModel>, downloads: &[DownloadProgress
 }
 
 /// Finds a model's cache entry (main cache first, then library folders).
-pub(crate) fn find_repo(cache_dir: &Path, settings: &Settings, id: &str) -> Result<(CachedRepo, ModelSource, PathBuf), LibraryError> {
+pub(crate) fn find_repo(
+    cache_dir: &Path,
+    settings: &Settings,
+    id: &str,
+) -> Result<(CachedRepo, ModelSource, PathBuf), LibraryError> {
     let repo_id = crate::hub::parse_repo_reference(id).map_err(|_| LibraryError::NotFound(id.to_string()))?.0;
     for (dir, source) in sources(cache_dir, settings) {
         let folder = repo_id.folder(&dir, RepoKind::Model);
@@ -294,7 +315,9 @@ pub(crate) fn find_repo(cache_dir: &Path, settings: &Settings, id: &str) -> Resu
             continue;
         }
         if let Ok(scan) = scan_blocking(&dir) {
-            if let Some(repo) = scan.repos.into_iter().find(|r| r.kind == RepoKind::Model && r.repo_id == repo_id.as_str()) {
+            if let Some(repo) =
+                scan.repos.into_iter().find(|r| r.kind == RepoKind::Model && r.repo_id == repo_id.as_str())
+            {
                 return Ok((repo, source, dir));
             }
         }
@@ -311,7 +334,11 @@ pub fn details(cache_dir: &Path, settings: &Settings, id: &str) -> Result<ModelD
 }
 
 /// Remembers the user's type for a model (`None` goes back to the inferred one).
-pub fn set_type(store: &crate::settings::SettingsStore, id: &str, model_type: Option<&str>) -> Result<(), LibraryError> {
+pub fn set_type(
+    store: &crate::settings::SettingsStore,
+    id: &str,
+    model_type: Option<&str>,
+) -> Result<(), LibraryError> {
     let chosen = match model_type {
         Some(t) => Some(ModelType::parse(t).ok_or_else(|| LibraryError::UnknownType(t.to_string()))?),
         None => None,

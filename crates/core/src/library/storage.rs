@@ -49,13 +49,16 @@ pub struct CleanReport {
 
 pub fn report(cache_dir: &Path) -> Result<StorageReport, LibraryError> {
     let scan = scan_blocking(cache_dir)?;
-    let (disk_free, disk_total) = crate::disk::usage(cache_dir).map_err(|e| LibraryError::io("reading the disk's size", e))?;
-    let mut models: Vec<ModelUsage> = scan.repos.iter().map(|r| ModelUsage { id: r.repo_id.clone(), kind: r.kind, bytes: r.size_on_disk }).collect();
+    let (disk_free, disk_total) =
+        crate::disk::usage(cache_dir).map_err(|e| LibraryError::io("reading the disk's size", e))?;
+    let mut models: Vec<ModelUsage> =
+        scan.repos.iter().map(|r| ModelUsage { id: r.repo_id.clone(), kind: r.kind, bytes: r.size_on_disk }).collect();
     models.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.id.cmp(&b.id)));
     let mut orphan_blobs = Vec::new();
     let mut partial_downloads = Vec::new();
     for repo in &scan.repos {
-        let used: HashSet<&str> = repo.revisions.iter().flat_map(|r| r.files.iter().filter_map(|f| f.blob.as_deref())).collect();
+        let used: HashSet<&str> =
+            repo.revisions.iter().flat_map(|r| r.files.iter().filter_map(|f| f.blob.as_deref())).collect();
         let folder = Path::new(&repo.path).file_name().unwrap_or_default().to_string_lossy().to_string();
         let Ok(entries) = fs::read_dir(Path::new(&repo.path).join("blobs")) else { continue };
         for entry in entries.flatten() {
@@ -96,7 +99,13 @@ pub fn clean(cache_dir: &Path) -> Result<CleanReport, LibraryError> {
         // Partial files are re-checked under their lock, in case a download started meanwhile.
         let _held = match path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".incomplete")) {
             Some(blob) => {
-                let folder = path.parent().and_then(Path::parent).and_then(Path::file_name).unwrap_or_default().to_string_lossy().to_string();
+                let folder = path
+                    .parent()
+                    .and_then(Path::parent)
+                    .and_then(Path::file_name)
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
                 match lock::try_lock(cache_dir, &folder, blob) {
                     Ok(Some(held)) => Some(held),
                     _ => continue,

@@ -99,7 +99,8 @@ pub fn verify(
 ) -> Result<VerifyReport, LibraryError> {
     let (repo, _, _) = find_repo(cache_dir, settings, id)?;
     let target = match revision {
-        Some(r) => find_revision(&repo.revisions, r).ok_or_else(|| LibraryError::RevisionNotFound { id: repo.repo_id.clone(), revision: r.into() })?,
+        Some(r) => find_revision(&repo.revisions, r)
+            .ok_or_else(|| LibraryError::RevisionNotFound { id: repo.repo_id.clone(), revision: r.into() })?,
         None => repo.revisions.first().ok_or_else(|| LibraryError::NotFound(id.to_string()))?,
     };
     let blobs = Path::new(&repo.path).join("blobs");
@@ -123,12 +124,36 @@ pub fn verify(
                     }
                 });
                 match result {
-                    Ok(actual) if &actual == blob => FileCheck { path: file.path.clone(), blob: Some(blob.clone()), size: file.size, status: FileStatus::Ok, actual: None },
-                    Ok(actual) => FileCheck { path: file.path.clone(), blob: Some(blob.clone()), size: file.size, status: FileStatus::Corrupt, actual: Some(actual) },
-                    Err(_) => FileCheck { path: file.path.clone(), blob: Some(blob.clone()), size: file.size, status: FileStatus::Missing, actual: None },
+                    Ok(actual) if &actual == blob => FileCheck {
+                        path: file.path.clone(),
+                        blob: Some(blob.clone()),
+                        size: file.size,
+                        status: FileStatus::Ok,
+                        actual: None,
+                    },
+                    Ok(actual) => FileCheck {
+                        path: file.path.clone(),
+                        blob: Some(blob.clone()),
+                        size: file.size,
+                        status: FileStatus::Corrupt,
+                        actual: Some(actual),
+                    },
+                    Err(_) => FileCheck {
+                        path: file.path.clone(),
+                        blob: Some(blob.clone()),
+                        size: file.size,
+                        status: FileStatus::Missing,
+                        actual: None,
+                    },
                 }
             }
-            _ => FileCheck { path: file.path.clone(), blob: file.blob.clone(), size: file.size, status: FileStatus::Unverified, actual: None },
+            _ => FileCheck {
+                path: file.path.clone(),
+                blob: file.blob.clone(),
+                size: file.size,
+                status: FileStatus::Unverified,
+                actual: None,
+            },
         };
         files.push(check);
         state.files_done += 1;
@@ -139,12 +164,22 @@ pub fn verify(
     }
     progress(state.clone());
     let ok = !files.iter().any(|f| matches!(f.status, FileStatus::Corrupt | FileStatus::Missing));
-    Ok(VerifyReport { id: repo.repo_id.clone(), commit: target.commit.clone(), files, bytes_checked: state.bytes_done, ok })
+    Ok(VerifyReport {
+        id: repo.repo_id.clone(),
+        commit: target.commit.clone(),
+        files,
+        bytes_checked: state.bytes_done,
+        ok,
+    })
 }
 
 /// Deletes the corrupt blobs of `report` (and their links) and downloads exactly the bad files again at the same
 /// commit. Returns the download's final progress, or `None` when nothing was bad.
-pub async fn repair(cache_dir: &Path, downloads: &Downloads, report: &VerifyReport) -> Result<Option<DownloadProgress>, LibraryError> {
+pub async fn repair(
+    cache_dir: &Path,
+    downloads: &Downloads,
+    report: &VerifyReport,
+) -> Result<Option<DownloadProgress>, LibraryError> {
     let bad: Vec<&super::verify::FileCheck> = report.bad().collect();
     if bad.is_empty() {
         return Ok(None);

@@ -2,6 +2,7 @@
 //! a terminal or one JSON document with `--json`, and on failure exits with the error code's stable status.
 
 mod commands;
+mod context;
 mod output;
 mod table;
 
@@ -21,8 +22,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// List the models in the Hugging Face cache (HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub).
+    /// List the models on this machine (the Hugging Face cache and library folders), with filters.
     List(commands::list::Args),
+    /// Everything about one model: type, format, location, revisions, files and hashes, card.
+    Info(commands::library::InfoArgs),
+    /// Delete a model or one revision of it, keeping blobs other revisions use.
+    Rm(commands::library::RmArgs),
+    /// Re-hash a model's files against their hashes; --repair downloads the bad ones again.
+    Verify(commands::library::VerifyArgs),
+    /// Disk use per model, free space, and what can be reclaimed (--clean reclaims it).
+    Du(commands::library::DuArgs),
+    /// Remember a model's type (or `auto` for the inferred one).
+    Type(commands::library::TypeArgs),
+    /// Read or change settings (shared with the app).
+    #[command(subcommand)]
+    Config(commands::config::Args),
     /// Download a repo from the Hugging Face Hub into the cache, verified and resumable.
     Download(commands::download::Args),
     /// Stop a running download of a repo and delete its partial files.
@@ -43,6 +57,12 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::List(args) => commands::list::run(args, cli.json).await,
+            Command::Info(args) => commands::library::info(args, cli.json).await,
+            Command::Rm(args) => commands::library::rm(args, cli.json).await,
+            Command::Verify(args) => commands::library::verify(args, cli.json).await,
+            Command::Du(args) => commands::library::du(args, cli.json).await,
+            Command::Type(args) => commands::library::set_type(args, cli.json).await,
+            Command::Config(args) => commands::config::run(args, cli.json).await,
             Command::Download(args) => commands::download::run(args, cli.json).await,
             Command::Cancel(args) => commands::cancel::run(args, cli.json).await,
         }

@@ -12,6 +12,7 @@ fn mm(hub: &FakeHub, cache: &Path) -> Command {
     cmd.env("HF_ENDPOINT", hub.endpoint())
         .env("HF_HUB_CACHE", cache)
         .env("HOME", cache)
+        .env("XDG_DATA_HOME", cache.join(".mm-data"))
         .env_remove("HF_TOKEN")
         .env_remove("HF_HOME")
         .env_remove("HF_HUB_OFFLINE");
@@ -66,8 +67,9 @@ async fn downloads_with_json_progress_lines_and_lists_the_result() {
     let mut list = mm(&hub, cache.path());
     list.args(["list", "--json"]);
     let listed: serde_json::Value = serde_json::from_slice(&output(list).await.stdout).unwrap();
-    assert_eq!(listed["repos"][0]["repoId"], "acme/tiny");
-    assert_eq!(listed["repos"][0]["status"], "complete");
+    assert_eq!(listed["models"][0]["id"], "acme/tiny");
+    assert_eq!(listed["models"][0]["status"], "available");
+    assert_eq!(listed["models"][0]["pipelineTag"], "text-generation", "what the hub said was recorded");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,6 +90,8 @@ async fn a_download_killed_mid_way_resumes_from_its_partial_file() {
     let kept = fs::metadata(&partial).unwrap().len();
     assert!(kept >= 1_000_000 && kept < 4_000_000, "{kept} bytes kept");
 
+    // The server logs a request when it stops writing it: wait for the killed transfer's entry before clearing.
+    wait_until("the killed transfer to be logged", || hub.requests().iter().any(|r| r.host == Host::Cdn)).await;
     hub.throttle(None);
     hub.clear_requests();
     let mut again = mm(&hub, cache.path());
@@ -95,7 +99,7 @@ async fn a_download_killed_mid_way_resumes_from_its_partial_file() {
     let out = output(again).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let cdn: Vec<_> = hub.requests().into_iter().filter(|r| r.host == Host::Cdn).collect();
-    assert_eq!(cdn.len(), 1);
+    assert_eq!(cdn.len(), 1, "{cdn:?}");
     assert_eq!(cdn[0].range.as_deref(), Some(format!("bytes={kept}-").as_str()), "resumed where the file ended");
     assert_eq!(cdn[0].sent, 4_000_000 - kept, "only the missing bytes were sent");
     let blob = cache.path().join("models--acme--big/blobs").join(&big.sha256);

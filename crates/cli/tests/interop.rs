@@ -104,6 +104,6 @@ async fn mm_reuses_what_huggingface_hub_downloaded() {
 
     let out = run(mm(&hub, cache.path(), &["list", "--json"])).await;
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(listed["repos"][0]["status"], "complete");
-    assert_eq!(listed["repos"][0]["revisions"][0]["files"].as_array().unwrap().len(), 3);
+    assert_eq!(listed["models"][0]["status"], "available");
+    assert_eq!(listed["models"][0]["files"], 3);
 }

@@ -8,9 +8,11 @@ use std::process::Command;
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
 fn mm(cache: &Path, args: &[&str]) -> std::process::Output {
+    let data = tempfile::tempdir().unwrap();
     Command::new(env!("CARGO_BIN_EXE_mm"))
         .args(args)
         .env("HF_HUB_CACHE", cache)
+        .env("XDG_DATA_HOME", data.path())
         .env_remove("HF_HOME")
         .output()
         .expect("mm runs")
@@ -36,29 +38,61 @@ fn lists_a_model_as_a_table_and_as_json() {
     let stdout = String::from_utf8(text.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].starts_with("MODEL"), "{stdout}");
-    assert!(lines[1].starts_with("acme/tiny-llm"), "{stdout}");
-    assert!(lines[1].contains("main (0123456)"), "{stdout}");
-    assert!(lines[1].contains("2.05 kB") && lines[1].contains("complete"), "{stdout}");
-    assert!(stdout.contains("1 repo, 2.05 kB on disk"), "{stdout}");
+    let row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(&row[..7], ["acme/tiny-llm", "text-generation", "gguf", "2.05", "kB", "available", "main"], "{stdout}");
+    assert!(lines[1].contains("(0123456)"), "{stdout}");
+    assert!(stdout.contains("1 model, 2.05 kB on disk"), "{stdout}");
 
     let json = mm(tmp.path(), &["list", "--json"]);
     assert!(json.status.success());
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let model = &doc["models"][0];
+    assert_eq!(
+        (model["id"].as_str(), model["status"].as_str(), model["format"].as_str()),
+        (Some("acme/tiny-llm"), Some("available"), Some("gguf"))
+    );
+    assert_eq!(model["revision"], "main");
+    assert_eq!(model["size"], 2048);
+}
+
+#[test]
+fn revisions_shows_each_cached_revision() {
+    let tmp = tempfile::tempdir().unwrap();
+    cache_with_one_model(tmp.path());
+    let out = mm(tmp.path(), &["list", "--revisions"]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.lines().nth(1).unwrap().contains("main (0123456)"), "{stdout}");
+    assert!(stdout.contains("1 repo, 2.05 kB on disk"), "{stdout}");
+    let json = mm(tmp.path(), &["list", "--revisions", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(doc["repos"][0]["repoId"], "acme/tiny-llm");
-    assert_eq!(doc["repos"][0]["status"], "complete");
-    assert_eq!(doc["repos"][0]["revisions"][0]["refs"][0], "main");
     assert_eq!(doc["repos"][0]["revisions"][0]["files"][0]["size"], 2048);
+}
+
+#[test]
+fn filters_narrow_the_list_and_bad_filters_name_the_choices() {
+    let tmp = tempfile::tempdir().unwrap();
+    cache_with_one_model(tmp.path());
+    let none = mm(tmp.path(), &["list", "--type", "embedding"]);
+    assert!(String::from_utf8_lossy(&none.stdout).starts_with("No models"));
+    let some = mm(tmp.path(), &["list", "--search", "TINY", "--status", "available", "--sort", "size", "--desc"]);
+    assert!(String::from_utf8_lossy(&some.stdout).contains("acme/tiny-llm"));
+    let bad = mm(tmp.path(), &["list", "--type", "robot"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("\"robot\" is not a model type: use one of text-generation"));
 }
 
 #[test]
 fn says_plainly_when_the_cache_is_empty_or_missing() {
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("never-created");
-    let out = mm(&missing, &["list"]);
+    let out = mm(&missing, &["list", "--revisions"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("does not exist yet"));
-    let out = mm(tmp.path(), &["list"]);
+    let out = mm(tmp.path(), &["list", "--revisions"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("is empty"));
+    let out = mm(tmp.path(), &["list"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("No models (cache: "));
 }
 
 #[test]

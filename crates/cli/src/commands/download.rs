@@ -7,6 +7,7 @@ use mm_core::download::{marker, DownloadEvent, DownloadOptions, DownloadProgress
 use mm_core::error::Coded;
 use mm_core::hub::{parse_repo_reference, HubClient, HubConfig};
 use mm_core::{cache, format, ErrorCode, ErrorPayload};
+
 use std::io::{IsTerminal, Write};
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -31,15 +32,18 @@ pub struct Args {
 pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
     let (repo, url_revision) = parse_repo_reference(&args.repo)
         .map_err(|e| ErrorPayload { code: ErrorCode::InvalidInput, message: e.to_string() })?;
-    let cache_dir = cache::hub_cache_dir();
-    let hub = HubClient::new(HubConfig::from_env()).map_err(|e| e.payload())?;
+    let ctx = crate::context::Context::load()?;
+    let cache_dir = ctx.cache_dir.clone();
+    let hub = HubClient::new(HubConfig::from_settings(&ctx.settings)).map_err(|e| e.payload())?;
     let options = DownloadOptions { files_in_parallel: args.parallel.max(1), ..Default::default() };
     let downloads = Downloads::new(hub, cache_dir.clone(), options);
+    downloads.apply_settings(&ctx.settings);
     let request = DownloadRequest {
         repo: repo.to_string(),
         revision: args.revision.or(url_revision),
         include: args.include,
         exclude: args.exclude,
+        files: Vec::new(),
     };
     let _marker = marker::mark(&cache_dir, &repo).map_err(|e| ErrorPayload {
         code: ErrorCode::of_io(&e),

@@ -1,29 +1,113 @@
-//! `mm list`: the models in the Hugging Face cache.
+//! `mm list`: every model on the machine, with filters; `--revisions` shows each cached revision instead.
 
+use crate::context::{payload, Context};
 use crate::output;
 use crate::table::Table;
 use mm_core::cache::{self, CacheScan, CacheStatus};
-use mm_core::error::Coded;
-use mm_core::{format, ErrorPayload};
+use mm_core::library::{list, LibraryModel, LibraryQuery, ModelSource, ModelStatus, ModelType, SortKey};
+use mm_core::{format, ErrorCode, ErrorPayload};
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Only this type: text-generation, text-to-image, image-to-text, audio-to-text, text-to-audio, embedding,
+    /// classification, other.
+    #[arg(long = "type", value_name = "TYPE")]
+    model_type: Option<String>,
+    /// Only this status: queued, downloading, available, partial, error, active.
+    #[arg(long)]
+    status: Option<String>,
+    /// Only this source: hugging-face, folder.
+    #[arg(long)]
+    source: Option<String>,
+    /// Only models whose id, task, library or architecture contains this.
+    #[arg(long, short)]
+    search: Option<String>,
+    /// Order by name, size or date.
+    #[arg(long, default_value = "name")]
+    sort: String,
+    /// Largest, newest or last name first.
+    #[arg(long)]
+    desc: bool,
+    /// One row per cached revision of every repo in the cache, with commits and completeness.
+    #[arg(long)]
+    revisions: bool,
+}
 
-pub async fn run(_args: Args, json: bool) -> Result<(), ErrorPayload> {
-    let scan = cache::scan(cache::hub_cache_dir()).await.map_err(|e| e.payload())?;
-    if json {
-        output::json(&scan);
-    } else {
-        print!("{}", render(&scan, format::now_unix()));
+fn parse<T: serde::de::DeserializeOwned>(what: &str, value: &str, known: &str) -> Result<T, ErrorPayload> {
+    serde_json::from_value(serde_json::Value::String(value.to_string())).map_err(|_| ErrorPayload {
+        code: ErrorCode::InvalidInput,
+        message: format!("\"{value}\" is not a {what}: use one of {known}"),
+    })
+}
+
+pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
+    let ctx = Context::load()?;
+    if args.revisions {
+        let scan = cache::scan(ctx.cache_dir.clone()).await.map_err(payload)?;
+        if json {
+            output::json(&scan);
+        } else {
+            print!("{}", render_revisions(&scan, format::now_unix()));
+        }
         for problem in &scan.problems {
             eprintln!("warning: {}: {}", problem.path, problem.message);
         }
+        return Ok(());
+    }
+    let query = LibraryQuery {
+        model_type: args.model_type.as_deref().map(|t| parse::<ModelType>("model type", t, "text-generation, text-to-image, image-to-text, audio-to-text, text-to-audio, embedding, classification, other")).transpose()?,
+        status: args.status.as_deref().map(|s| parse::<ModelStatus>("status", s, "queued, downloading, available, partial, error, active")).transpose()?,
+        source: args.source.as_deref().map(|s| parse::<ModelSource>("source", s, "hugging-face, folder")).transpose()?,
+        text: args.search,
+        sort: parse::<SortKey>("sort order", &args.sort, "name, size, date")?,
+        descending: args.desc,
+    };
+    let models = list::list_async(ctx.cache_dir.clone(), ctx.settings.clone(), Vec::new()).await.map_err(payload)?;
+    let models = query.apply(models);
+    if json {
+        output::json(&serde_json::json!({ "cacheDir": ctx.cache_dir, "models": models }));
+    } else {
+        print!("{}", render(&models, &ctx.cache_dir.display().to_string(), format::now_unix()));
     }
     Ok(())
 }
 
-/// The text listing: one row per cached revision, then a summary line.
-fn render(scan: &CacheScan, now: u64) -> String {
+fn render(models: &[LibraryModel], cache_dir: &str, now: u64) -> String {
+    if models.is_empty() {
+        return format!("No models (cache: {cache_dir}).\n");
+    }
+    let mut table = Table::new(&["MODEL", "TYPE", "FORMAT", "SIZE>", "STATUS", "REVISION", "DOWNLOADED"]);
+    for m in models {
+        let status = serde_json::to_value(m.status).unwrap().as_str().unwrap_or("").to_string();
+        let format = serde_json::to_value(m.format).unwrap().as_str().unwrap_or("").to_string();
+        let revision = match (&m.revision, &m.commit) {
+            (Some(r), Some(c)) => format!("{r} ({})", &c[..7.min(c.len())]),
+            (None, Some(c)) => c[..7.min(c.len())].to_string(),
+            (Some(r), None) => r.clone(),
+            (None, None) => "-".into(),
+        };
+        table.row(vec![
+            m.id.clone(),
+            m.model_type.to_string(),
+            format,
+            format::bytes(m.size),
+            status,
+            revision,
+            m.downloaded_at.map(|t| format::ago(t, now)).unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    let total: u64 = models.iter().map(|m| m.size).sum();
+    format!(
+        "{}\n{} model{}, {} on disk\n",
+        table.render(),
+        models.len(),
+        if models.len() == 1 { "" } else { "s" },
+        format::bytes(total)
+    )
+}
+
+/// The per-revision listing of the cache.
+fn render_revisions(scan: &CacheScan, now: u64) -> String {
     if scan.repos.is_empty() {
         let why = if scan.exists { "is empty" } else { "does not exist yet" };
         return format!("No models: the Hugging Face cache at {} {why}.\n", scan.cache_dir);

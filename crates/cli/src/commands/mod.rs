@@ -1,5 +1,7 @@
 //! One module per `mm` command.
 
 pub mod cancel;
+pub mod config;
 pub mod download;
+pub mod library;
 pub mod list;

@@ -1,0 +1,252 @@
+//! `mm info`, `mm rm`, `mm verify`, `mm du`, `mm type`: what one does with models already on the machine.
+
+use crate::context::{payload, Context};
+use crate::output;
+use crate::table::Table;
+use mm_core::download::{DownloadOptions, Downloads};
+use mm_core::hub::{HubClient, HubConfig};
+use mm_core::library::verify::FileStatus;
+use mm_core::library::{delete, list, storage, verify};
+use mm_core::{format, ErrorPayload};
+
+#[derive(clap::Args)]
+pub struct InfoArgs {
+    /// The model id, org/name.
+    id: String,
+}
+
+pub async fn info(args: InfoArgs, json: bool) -> Result<(), ErrorPayload> {
+    let ctx = Context::load()?;
+    let details = blocking(move || list::details(&ctx.cache_dir, &ctx.settings, &args.id)).await?;
+    if json {
+        output::json(&details);
+        return Ok(());
+    }
+    let m = &details.model;
+    println!("{}", m.id);
+    println!("  type       {} ({:?})", m.model_type, m.type_origin);
+    println!("  status     {}", serde_json::to_value(m.status).unwrap().as_str().unwrap_or(""));
+    println!("  format     {}", serde_json::to_value(m.format).unwrap().as_str().unwrap_or(""));
+    println!("  size       {}", format::bytes(m.size));
+    println!("  location   {}", m.path);
+    if let Some(tag) = &m.pipeline_tag {
+        println!("  task       {tag}");
+    }
+    if !m.architectures.is_empty() {
+        println!("  arch       {}", m.architectures.join(", "));
+    }
+    if let Some(card) = details.card.as_ref().and_then(|c| c.as_object()) {
+        for key in ["license", "base_model", "language"] {
+            if let Some(value) = card.get(key) {
+                println!("  {key:<10} {}", value.to_string().trim_matches('"'));
+            }
+        }
+    }
+    for r in &details.revisions {
+        let refs = if r.refs.is_empty() { String::new() } else { format!(" ({})", r.refs.join(", ")) };
+        println!("\nrevision {}{refs}: {} files, {}", r.commit, r.files.len(), format::bytes(r.size_on_disk));
+        let mut table = Table::new(&["FILE", "SIZE>", "HASH"]);
+        for f in &r.files {
+            table.row(vec![f.path.clone(), format::bytes(f.size), f.blob.clone().unwrap_or_else(|| "-".into())]);
+        }
+        for path in &r.missing {
+            table.row(vec![path.clone(), "-".into(), "missing".into()]);
+        }
+        print!("{}", table.render());
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct RmArgs {
+    /// The model id, org/name.
+    id: String,
+    /// Remove only this revision (branch, tag or commit); blobs other revisions use stay.
+    #[arg(long, short)]
+    revision: Option<String>,
+    /// Say what would be freed, and delete nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub async fn rm(args: RmArgs, json: bool) -> Result<(), ErrorPayload> {
+    let ctx = Context::load()?;
+    let report = blocking(move || {
+        delete::delete(&ctx.cache_dir, &ctx.settings, &[], &args.id, args.revision.as_deref(), args.dry_run)
+    })
+    .await?;
+    if json {
+        output::json(&report);
+    } else {
+        let what = match &report.revision {
+            Some(r) => format!("{} revision {r}", report.id),
+            None => report.id.clone(),
+        };
+        let verb = if report.dry_run { "Would free" } else { "Freed" };
+        println!(
+            "{verb} {} ({} blob{}) by deleting {what}: {} before, {} after",
+            format::bytes(report.bytes_freed),
+            report.blobs_removed,
+            if report.blobs_removed == 1 { "" } else { "s" },
+            format::bytes(report.bytes_before),
+            format::bytes(report.bytes_after),
+        );
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct VerifyArgs {
+    /// The model id, org/name.
+    id: String,
+    /// The revision to check (default: the main one).
+    #[arg(long, short)]
+    revision: Option<String>,
+    /// Download the corrupt or missing files again.
+    #[arg(long)]
+    repair: bool,
+}
+
+pub async fn verify(args: VerifyArgs, json: bool) -> Result<(), ErrorPayload> {
+    let ctx = Context::load()?;
+    let (cache_dir, settings) = (ctx.cache_dir.clone(), ctx.settings.clone());
+    let (id, revision) = (args.id.clone(), args.revision.clone());
+    let report = blocking(move || {
+        verify::verify(&cache_dir, &settings, &id, revision.as_deref(), |p| {
+            if json {
+                output::json_line(&serde_json::json!({ "event": "progress", "progress": p }));
+            }
+        })
+    })
+    .await?;
+    let repaired = if args.repair && !report.ok {
+        let hub = HubClient::new(HubConfig::from_settings(&ctx.settings)).map_err(payload)?;
+        let downloads = Downloads::new(hub, ctx.cache_dir.clone(), DownloadOptions::default());
+        verify::repair(&ctx.cache_dir, &downloads, &report).await.map_err(payload)?
+    } else {
+        None
+    };
+    if json {
+        output::json_line(&serde_json::json!({ "event": "done", "report": report, "repaired": repaired }));
+    } else {
+        for f in report.bad() {
+            let what = match f.status {
+                FileStatus::Corrupt => format!(
+                    "corrupt: expected {}, got {}",
+                    f.blob.as_deref().unwrap_or("?"),
+                    f.actual.as_deref().unwrap_or("?")
+                ),
+                _ => "missing".into(),
+            };
+            println!("{}: {what}", f.path);
+        }
+        let bad = report.bad().count();
+        match (bad, &repaired) {
+            (0, _) => println!(
+                "{}: all {} files match their hashes ({} checked)",
+                report.id,
+                report.files.len(),
+                format::bytes(report.bytes_checked)
+            ),
+            (n, Some(_)) => println!("{}: repaired {n} file{}", report.id, if n == 1 { "" } else { "s" }),
+            (n, None) => println!(
+                "{}: {n} bad file{}; run `mm verify {} --repair` to download them again",
+                report.id,
+                if n == 1 { "" } else { "s" },
+                report.id
+            ),
+        }
+    }
+    if !report.ok && repaired.is_none() {
+        return Err(ErrorPayload {
+            code: mm_core::ErrorCode::ChecksumMismatch,
+            message: format!("{} has {} bad files", report.id, report.bad().count()),
+        });
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct DuArgs {
+    /// Delete orphan blobs and partial downloads that no one is resuming.
+    #[arg(long)]
+    clean: bool,
+}
+
+pub async fn du(args: DuArgs, json: bool) -> Result<(), ErrorPayload> {
+    let ctx = Context::load()?;
+    let cache_dir = ctx.cache_dir.clone();
+    let report = blocking(move || storage::report(&cache_dir)).await?;
+    let cleaned = if args.clean {
+        let cache_dir = ctx.cache_dir.clone();
+        Some(blocking(move || storage::clean(&cache_dir)).await?)
+    } else {
+        None
+    };
+    if json {
+        output::json(&serde_json::json!({ "storage": report, "cleaned": cleaned }));
+        return Ok(());
+    }
+    let mut table = Table::new(&["MODEL", "SIZE>"]);
+    for m in &report.models {
+        table.row(vec![m.id.clone(), format::bytes(m.bytes)]);
+    }
+    print!("{}", table.render());
+    println!(
+        "\n{} in {}; disk: {} free of {}",
+        format::bytes(report.cache_bytes),
+        report.cache_dir,
+        format::bytes(report.disk_free),
+        format::bytes(report.disk_total)
+    );
+    if report.reclaimable_bytes > 0 {
+        println!(
+            "{} reclaimable: {} orphan blob{}, {} partial download{}",
+            format::bytes(report.reclaimable_bytes),
+            report.orphan_blobs.len(),
+            if report.orphan_blobs.len() == 1 { "" } else { "s" },
+            report.partial_downloads.len(),
+            if report.partial_downloads.len() == 1 { "" } else { "s" },
+        );
+    }
+    match cleaned {
+        Some(c) => println!(
+            "Cleaned up {} file{}, freed {}",
+            c.files_removed,
+            if c.files_removed == 1 { "" } else { "s" },
+            format::bytes(c.bytes_freed)
+        ),
+        None if report.reclaimable_bytes > 0 => println!("Run `mm du --clean` to reclaim it."),
+        None => {}
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct TypeArgs {
+    /// The model id, org/name.
+    id: String,
+    /// The type to remember, or `auto` to go back to the inferred one.
+    model_type: String,
+}
+
+pub async fn set_type(args: TypeArgs, json: bool) -> Result<(), ErrorPayload> {
+    let ctx = Context::load()?;
+    let chosen = (args.model_type != "auto").then_some(args.model_type.as_str());
+    list::set_type(&ctx.store, &args.id, chosen).map_err(payload)?;
+    if json {
+        output::json(&serde_json::json!({ "id": args.id, "type": chosen }));
+    } else {
+        println!("{}: type {}", args.id, chosen.unwrap_or("inferred from the model again"));
+    }
+    Ok(())
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, mm_core::library::LibraryError> + Send + 'static,
+) -> Result<T, ErrorPayload> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ErrorPayload { code: mm_core::ErrorCode::Internal, message: e.to_string() })?
+        .map_err(payload)
+}

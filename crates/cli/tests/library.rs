@@ -1,0 +1,158 @@
+//! `mm info`, `mm rm`, `mm verify`, `mm du`, `mm type` and `mm config` as real processes on a real cache.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const C1: &str = "1111111111111111111111111111111111111111";
+const C2: &str = "2222222222222222222222222222222222222222";
+
+struct Env {
+    cache: tempfile::TempDir,
+    data: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env { cache: tempfile::tempdir().unwrap(), data: tempfile::tempdir().unwrap() }
+    }
+
+    fn mm(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_mm"))
+            .args(args)
+            .env("HF_HUB_CACHE", self.cache.path())
+            .env("XDG_DATA_HOME", self.data.path())
+            .env("HF_HUB_OFFLINE", "1")
+            .output()
+            .unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.mm(args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// A blob named by the sha256 of `content`, linked at `path` in `commit`.
+    fn put(&self, commit: &str, path: &str, content: &[u8]) -> String {
+        use sha2::Digest;
+        let repo = self.cache.path().join("models--acme--m");
+        let blob: String = sha2::Sha256::digest(content).iter().map(|b| format!("{b:02x}")).collect();
+        fs::create_dir_all(repo.join("blobs")).unwrap();
+        fs::write(repo.join("blobs").join(&blob), content).unwrap();
+        let link = repo.join("snapshots").join(commit).join(path);
+        fs::create_dir_all(link.parent().unwrap()).unwrap();
+        symlink(Path::new("../..").join("blobs").join(&blob), link).unwrap();
+        blob
+    }
+}
+
+fn two_revisions(env: &Env) -> String {
+    let shared = env.put(C1, "model.gguf", &[7u8; 4000]);
+    env.put(C1, "old.json", b"{}");
+    env.put(C2, "model.gguf", &[7u8; 4000]);
+    let repo = env.cache.path().join("models--acme--m");
+    fs::create_dir_all(repo.join("refs")).unwrap();
+    fs::write(repo.join("refs/main"), C2).unwrap();
+    fs::write(repo.join("refs/v1"), C1).unwrap();
+    shared
+}
+
+#[test]
+fn info_rm_and_dry_runs() {
+    let env = Env::new();
+    let shared = two_revisions(&env);
+    let info = env.json(&["info", "acme/m", "--json"]);
+    assert_eq!(info["model"]["id"], "acme/m");
+    assert_eq!(info["revisions"].as_array().unwrap().len(), 2);
+    assert_eq!(info["revisions"][0]["refs"][0], "main");
+    let text = String::from_utf8(env.mm(&["info", "acme/m"]).stdout).unwrap();
+    assert!(text.contains(&shared), "hashes are shown: {text}");
+
+    let dry = env.json(&["rm", "acme/m", "--revision", "v1", "--dry-run", "--json"]);
+    assert_eq!((dry["bytesFreed"].as_u64(), dry["dryRun"].as_bool()), (Some(2), Some(true)));
+    let out = env.mm(&["rm", "acme/m", "--revision", "v1"]);
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .starts_with("Freed 2 B (1 blob) by deleting acme/m revision v1: 4.00 kB before, 4.00 kB after"));
+    assert!(env.cache.path().join("models--acme--m/blobs").join(&shared).exists());
+    let out = env.mm(&["rm", "acme/m"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Freed 4.00 kB"));
+    let out = env.mm(&["rm", "acme/m"]);
+    assert_eq!(out.status.code(), Some(3), "not-found");
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "error[not-found]: no model \"acme/m\" in the library");
+}
+
+#[test]
+fn verify_reports_a_corrupt_file_with_the_checksum_status() {
+    let env = Env::new();
+    let shared = two_revisions(&env);
+    let ok = env.mm(&["verify", "acme/m"]);
+    assert!(ok.status.success());
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("all 1 files match their hashes"));
+    let blob = env.cache.path().join("models--acme--m/blobs").join(&shared);
+    let mut bytes = fs::read(&blob).unwrap();
+    bytes[100] ^= 0x40;
+    fs::write(&blob, bytes).unwrap();
+    let bad = env.mm(&["verify", "acme/m"]);
+    assert_eq!(bad.status.code(), Some(8));
+    let stdout = String::from_utf8_lossy(&bad.stdout);
+    assert!(stdout.starts_with(&format!("model.gguf: corrupt: expected {shared}, got ")), "{stdout}");
+    assert!(stdout.contains("run `mm verify acme/m --repair`"));
+}
+
+#[test]
+fn du_reports_and_cleans_orphans() {
+    let env = Env::new();
+    two_revisions(&env);
+    fs::write(env.cache.path().join("models--acme--m/blobs").join("e".repeat(64)), [1u8; 500]).unwrap();
+    let report = env.json(&["du", "--json"]);
+    assert_eq!(report["storage"]["reclaimableBytes"], 500);
+    assert_eq!(report["storage"]["models"][0]["id"], "acme/m");
+    let out = env.mm(&["du", "--clean"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Cleaned up 1 file, freed 500 B"));
+    assert_eq!(env.json(&["du", "--json"])["storage"]["reclaimableBytes"], 0);
+}
+
+#[test]
+fn config_and_types_persist_in_the_shared_settings_file() {
+    let env = Env::new();
+    two_revisions(&env);
+    assert_eq!(String::from_utf8(env.mm(&["config", "get", "maxConcurrentDownloads"]).stdout).unwrap().trim(), "3");
+    assert!(env.mm(&["config", "set", "maxConcurrentDownloads", "5"]).status.success());
+    assert!(env.mm(&["config", "set", "token", "hf_abcdefghijklmnop"]).status.success());
+    let all = env.json(&["config", "get", "--json"]);
+    assert_eq!(all["maxConcurrentDownloads"], 5);
+    assert_eq!(all["tokenHint"], "hf_…mnop");
+    let stored = fs::read_to_string(env.data.path().join("dev.model-manager.app/settings.json")).unwrap();
+    assert!(stored.contains("\"maxConcurrentDownloads\": 5"));
+
+    let bad = env.mm(&["config", "set", "maxConcurrentDownloads", "99"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr).trim(),
+        "error[invalid-input]: maxConcurrentDownloads must be from 1 to 16, not 99"
+    );
+    let unknown = env.mm(&["config", "get", "colour"]);
+    assert_eq!(unknown.status.code(), Some(2));
+
+    assert!(env.mm(&["type", "acme/m", "embedding"]).status.success());
+    let listed = env.json(&["list", "--json"]);
+    assert_eq!(
+        (listed["models"][0]["modelType"].as_str(), listed["models"][0]["typeOrigin"].as_str()),
+        (Some("embedding"), Some("user"))
+    );
+    let bad = env.mm(&["type", "acme/m", "robot"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(env.mm(&["type", "acme/m", "auto"]).status.success());
+    assert_eq!(env.json(&["list", "--json"])["models"][0]["modelType"], "text-generation");
+
+    // A settings file cut in half: the command still works, warns, and keeps the broken file aside.
+    let path = env.data.path().join("dev.model-manager.app/settings.json");
+    let text = fs::read(&path).unwrap();
+    fs::write(&path, &text[..text.len() / 2]).unwrap();
+    let out = env.mm(&["config", "get", "maxConcurrentDownloads"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3");
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("warning: The settings file could not be read"));
+}

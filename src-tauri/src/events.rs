@@ -9,6 +9,20 @@ pub const DOWNLOAD_PROGRESS: &str = "download-progress";
 /// A model's state changed (queued, started, completed, failed, cancelled, ...). Payload: `ModelLifecycle`.
 pub const MODEL_LIFECYCLE: &str = "model-lifecycle";
 
+/// A verification's progress. Payload: `VerifyProgress`.
+pub const VERIFY_PROGRESS: &str = "verify-progress";
+
+/// The lifecycle event of a delete.
+pub fn deleted(report: &mm_core::library::delete::DeleteReport) -> mm_core::download::ModelLifecycle {
+    mm_core::download::ModelLifecycle {
+        kind: mm_core::download::LifecycleKind::Deleted,
+        repo: report.id.clone(),
+        revision: report.revision.clone().unwrap_or_default(),
+        download_id: None,
+        error: None,
+    }
+}
+
 /// Sends every download event to the window until the app ends.
 pub fn forward_downloads<R: Runtime>(app: AppHandle<R>, downloads: &Downloads) {
     let mut events = downloads.subscribe();

@@ -10,7 +10,7 @@ use tauri::{Manager, Runtime};
 
 /// The app as a builder, shared by [`run`] and the command tests (which use Tauri's mock runtime).
 pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri::Builder<R> {
-    use commands::{downloads, models};
+    use commands::{downloads, library, models, settings};
     builder
         .plugin(tauri_plugin_store::Builder::new().build())
         .setup(|app| {
@@ -26,6 +26,16 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri
             downloads::resume_download,
             downloads::cancel_download,
             downloads::list_downloads,
+            library::list_library,
+            library::model_details,
+            library::delete_model,
+            library::verify_model,
+            library::set_model_type,
+            library::storage_report,
+            library::clean_storage,
+            library::open_folder,
+            settings::get_settings,
+            settings::update_settings,
         ])
 }
 

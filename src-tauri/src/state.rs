@@ -1,36 +1,71 @@
-//! What the shell keeps for the lifetime of the app.
+//! What the shell keeps for the lifetime of the app: the settings (from the file the CLI shares), the cache they
+//! name, and the download queue over it.
 
 use mm_core::download::{DownloadOptions, Downloads};
 use mm_core::hub::{HubClient, HubConfig};
+use mm_core::settings::{Settings, SettingsStore};
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 /// Shared by every command through Tauri's managed state.
 pub struct AppState {
-    /// The Hugging Face hub cache this app reads and writes.
+    /// The Hugging Face hub cache this app reads and writes (fixed for the session).
     pub cache_dir: PathBuf,
+    pub store: SettingsStore,
+    /// The settings as last read or written, and the warning of a recovered file.
+    pub settings: Mutex<(Settings, Option<String>)>,
     /// The download queue, over the same cache.
     pub downloads: Downloads,
 }
 
 impl AppState {
-    /// The state the environment asks for: the hub cache found the way `huggingface_hub` finds it, and the hub
-    /// at `HF_ENDPOINT` with `HF_TOKEN` (or `$HF_HOME/token`).
-    /// `journal` is where unfinished downloads are kept across restarts.
+    /// The state the environment asks for: the settings file in the app's data folder; the cache it names, else
+    /// the one `huggingface_hub` finds; its hub endpoint and token, else `HF_ENDPOINT` and `HF_TOKEN`. `journal`
+    /// keeps unfinished downloads across restarts.
     pub fn from_env(journal: Option<PathBuf>) -> AppState {
-        AppState::new(mm_core::cache::hub_cache_dir(), HubConfig::from_env(), journal)
+        AppState::new(SettingsStore::default_location(), None, journal)
     }
 
-    pub fn new(cache_dir: PathBuf, hub: HubConfig, journal: Option<PathBuf>) -> AppState {
-        // An endpoint that does not parse fails each download with a message; the app still starts.
-        let hub = HubClient::new(hub.clone()).unwrap_or_else(|_| {
-            HubClient::new(HubConfig { endpoint: mm_core::hub::config::DEFAULT_ENDPOINT.into(), ..hub })
-                .expect("the default endpoint parses")
-        });
-        let options = DownloadOptions::default();
+    /// With a given settings file; `cache_dir` and `hub` override what the settings and environment say (tests).
+    pub fn with(
+        store: SettingsStore,
+        cache_dir: Option<PathBuf>,
+        hub: Option<HubConfig>,
+        journal: Option<PathBuf>,
+    ) -> AppState {
+        let (settings, warning) = store.load().unwrap_or_else(|e| (Settings::default(), Some(e.to_string())));
+        let cache_dir = cache_dir
+            .or_else(|| settings.cache_dir.as_ref().map(PathBuf::from))
+            .unwrap_or_else(mm_core::cache::hub_cache_dir);
+        let hub = client(hub.unwrap_or_else(|| HubConfig::from_settings(&settings)));
         let downloads = match journal {
-            Some(journal) => Downloads::with_journal(hub, cache_dir.clone(), options, journal),
-            None => Downloads::new(hub, cache_dir.clone(), options),
+            Some(journal) => Downloads::with_journal(hub, cache_dir.clone(), DownloadOptions::default(), journal),
+            None => Downloads::new(hub, cache_dir.clone(), DownloadOptions::default()),
         };
-        AppState { cache_dir, downloads }
+        downloads.apply_settings(&settings);
+        AppState { cache_dir, store, settings: Mutex::new((settings, warning)), downloads }
     }
+
+    fn new(store: SettingsStore, hub: Option<HubConfig>, journal: Option<PathBuf>) -> AppState {
+        AppState::with(store, None, hub, journal)
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings.lock().unwrap().0.clone()
+    }
+
+    /// After the settings changed: keep them, and give the queue the new limits, endpoint and token.
+    pub fn settings_changed(&self, settings: Settings) {
+        self.downloads.apply_settings(&settings);
+        self.downloads.set_hub(client(HubConfig::from_settings(&settings)));
+        *self.settings.lock().unwrap() = (settings, None);
+    }
+}
+
+/// A hub client; an endpoint that does not parse falls back to the default one (each request then says so).
+fn client(config: HubConfig) -> HubClient {
+    HubClient::new(config.clone()).unwrap_or_else(|_| {
+        HubClient::new(HubConfig { endpoint: mm_core::hub::config::DEFAULT_ENDPOINT.into(), ..config })
+            .expect("the default endpoint parses")
+    })
 }

@@ -9,6 +9,13 @@ use crate::download::{
     PreviewFile,
 };
 use crate::error::{ErrorCode, ErrorPayload};
+use crate::library::delete::DeleteReport;
+use crate::library::storage::{CleanReport, LooseFile, ModelUsage, StorageReport};
+use crate::library::verify::{FileCheck, FileStatus, VerifyProgress, VerifyReport};
+use crate::library::{
+    LibraryModel, LibraryQuery, ModelDetails, ModelFormat, ModelSource, ModelStatus, ModelType, SortKey, TypeOrigin,
+};
+use crate::settings::{SettingsPatch, SettingsView};
 use ts_rs::{Config, TS};
 
 /// The whole bindings file.
@@ -49,6 +56,26 @@ pub fn typescript() -> String {
         LifecycleKind,
         ModelLifecycle,
         DownloadEvent,
+        ModelType,
+        TypeOrigin,
+        ModelFormat,
+        ModelSource,
+        ModelStatus,
+        LibraryModel,
+        ModelDetails,
+        SortKey,
+        LibraryQuery,
+        DeleteReport,
+        FileStatus,
+        FileCheck,
+        VerifyReport,
+        VerifyProgress,
+        StorageReport,
+        ModelUsage,
+        LooseFile,
+        CleanReport,
+        SettingsView,
+        SettingsPatch,
     );
     out
 }

@@ -47,6 +47,7 @@ mod tests {
     use crate::AppState;
     use fake_hub::{noise, FakeHub, HubFile};
     use mm_core::hub::HubConfig;
+    use mm_core::settings::SettingsStore;
     use serde_json::json;
     use std::time::{Duration, Instant};
 
@@ -63,7 +64,9 @@ mod tests {
         );
         let cache = tempfile::tempdir().unwrap();
         let config = HubConfig { endpoint: hub.endpoint(), token: None, offline: false };
-        let app = TestApp::new(AppState::new(cache.path().to_path_buf(), config, None));
+        let settings = tempfile::tempdir().unwrap();
+        let store = SettingsStore::new(settings.path().join("settings.json"));
+        let app = TestApp::new(AppState::with(store, Some(cache.path().to_path_buf()), Some(config), None));
 
         let request = json!({ "request": { "repo": format!("{}/acme/tiny/tree/main", hub.endpoint()) } });
         let preview = app.invoke("preview_download", request.clone()).unwrap();

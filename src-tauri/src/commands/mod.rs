@@ -2,7 +2,9 @@
 //! through Tauri's mock runtime without a window.
 
 pub mod downloads;
+pub mod library;
 pub mod models;
+pub mod settings;
 
 #[cfg(test)]
 pub(crate) mod test_support;

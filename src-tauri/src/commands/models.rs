@@ -17,12 +17,18 @@ mod tests {
     use crate::commands::test_support::TestApp;
     use crate::AppState;
     use mm_core::hub::HubConfig;
+    use mm_core::settings::SettingsStore;
     use serde_json::json;
     use std::path::Path;
 
     fn app(cache_dir: &Path) -> TestApp {
         let offline = HubConfig { endpoint: "http://127.0.0.1:9".into(), token: None, offline: true };
-        TestApp::new(AppState::new(cache_dir.to_path_buf(), offline, None))
+        TestApp::new(AppState::with(
+            SettingsStore::new(cache_dir.with_extension("settings.json")),
+            Some(cache_dir.to_path_buf()),
+            Some(offline),
+            None,
+        ))
     }
 
     #[test]

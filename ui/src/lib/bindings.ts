@@ -107,7 +107,11 @@ export type ScanProblem = { path: string, message: string, };
 /**
  * What to download: a repo, a revision (branch, tag or commit; default `main`), and optional globs.
  */
-export type DownloadRequest = { repo: string, revision: string | null, include: Array<string>, exclude: Array<string>, };
+export type DownloadRequest = { repo: string, revision: string | null, include: Array<string>, exclude: Array<string>, 
+/**
+ * Exactly these paths (used by repair); empty for all that the globs select.
+ */
+files: Array<string>, };
 
 /**
  * What a download would fetch, without fetching or writing anything: shown before the user commits.
@@ -154,3 +158,158 @@ export type ModelLifecycle = { kind: LifecycleKind, repo: string, revision: stri
  * What a [`Downloads`] subscriber receives.
  */
 export type DownloadEvent = { "type": "progress", "payload": DownloadProgress } | { "type": "lifecycle", "payload": ModelLifecycle };
+
+export type ModelType = "text-generation" | "text-to-image" | "image-to-text" | "audio-to-text" | "text-to-audio" | "embedding" | "classification" | "other";
+
+/**
+ * Where a model's type came from, from most to least trusted.
+ */
+export type TypeOrigin = "user" | "hub" | "files" | "config" | "unknown";
+
+export type ModelFormat = "safetensors" | "gguf" | "onnx" | "pytorch" | "other";
+
+/**
+ * Where a model comes from.
+ */
+export type ModelSource = "hugging-face" | "folder";
+
+export type ModelStatus = "queued" | "downloading" | "available" | "partial" | "error" | "active";
+
+/**
+ * One model in the library.
+ */
+export type LibraryModel = { 
+/**
+ * The repo id, `org/name`.
+ */
+id: string, 
+/**
+ * The name part of the id.
+ */
+displayName: string, source: ModelSource, modelType: ModelType, typeOrigin: TypeOrigin, status: ModelStatus, 
+/**
+ * The branch or tag of the main revision (`main` first), if a ref names it.
+ */
+revision: string | null, commit: string | null, 
+/**
+ * Revisions cached.
+ */
+revisions: number, 
+/**
+ * Files of the main revision.
+ */
+files: number, 
+/**
+ * Bytes on disk, every revision, shared blobs once.
+ */
+size: number, format: ModelFormat, 
+/**
+ * When the last download started (recorded by this app), else when the newest file was written; Unix seconds.
+ */
+downloadedAt: number | null, 
+/**
+ * When it was last activated; Unix seconds.
+ */
+lastUsed: number | null, 
+/**
+ * The repo folder.
+ */
+path: string, pipelineTag: string | null, libraryName: string | null, architectures: Array<string>, tags: Array<string>, gated: boolean, 
+/**
+ * The download's failure, for status `error`.
+ */
+error: ErrorPayload | null, 
+/**
+ * The download in the queue, for statuses `queued`, `downloading` and `error`.
+ */
+downloadId: number | null, };
+
+/**
+ * Everything about one model: the list entry, each cached revision with its files and hashes, and the card.
+ */
+export type ModelDetails = { model: LibraryModel, revisions: Array<CachedRevision>, 
+/**
+ * The model card's metadata (license, language, base_model, ...) when the hub gave it.
+ */
+card: Record<string, unknown> | null, };
+
+export type SortKey = "name" | "size" | "date";
+
+/**
+ * Filters (all optional) and the order of the list.
+ */
+export type LibraryQuery = { modelType: ModelType | null, status: ModelStatus | null, source: ModelSource | null, 
+/**
+ * Matches the id, the pipeline tag, the library and the architectures, case-insensitively.
+ */
+text: string | null, sort: SortKey, descending: boolean, };
+
+/**
+ * What a delete frees (or would free, for a dry run).
+ */
+export type DeleteReport = { id: string, 
+/**
+ * The revision removed, or none for the whole model.
+ */
+revision: string | null, commit: string | null, 
+/**
+ * The model's bytes on disk before and after.
+ */
+bytesBefore: number, bytesAfter: number, bytesFreed: number, blobsRemoved: number, 
+/**
+ * True when nothing of the model is left.
+ */
+wholeModel: boolean, dryRun: boolean, };
+
+export type FileStatus = "ok" | "corrupt" | "missing" | "unverified";
+
+export type FileCheck = { path: string, blob: string | null, size: number, status: FileStatus, 
+/**
+ * For corrupt files: the hash the bytes have now.
+ */
+actual: string | null, };
+
+export type VerifyReport = { id: string, commit: string, files: Array<FileCheck>, bytesChecked: number, 
+/**
+ * No file is corrupt or missing.
+ */
+ok: boolean, };
+
+/**
+ * Where a verification stands; sent about every 64 MiB and at the end.
+ */
+export type VerifyProgress = { id: string, bytesDone: number, bytesTotal: number, filesDone: number, filesTotal: number, };
+
+export type StorageReport = { cacheDir: string, cacheBytes: number, diskFree: number, diskTotal: number, 
+/**
+ * Every repo, largest first.
+ */
+models: Array<ModelUsage>, orphanBlobs: Array<LooseFile>, 
+/**
+ * `.incomplete` files of downloads that are not running (resume data).
+ */
+partialDownloads: Array<LooseFile>, reclaimableBytes: number, };
+
+export type ModelUsage = { id: string, kind: RepoKind, bytes: number, };
+
+export type LooseFile = { repo: string, path: string, bytes: number, };
+
+export type CleanReport = { filesRemoved: number, bytesFreed: number, };
+
+/**
+ * The settings as the UI sees them: the token masked.
+ */
+export type SettingsView = { cacheDir: string | null, libraryFolders: Array<string>, endpoint: string | null, 
+/**
+ * `hf_…wxyz`, or none when no token is set here.
+ */
+tokenHint: string | null, maxConcurrentDownloads: number, bandwidthLimit: number | null, verifyOnDownload: boolean, 
+/**
+ * Set when the file was unreadable and was replaced by defaults.
+ */
+warning: string | null, };
+
+/**
+ * A change to some settings; absent fields stay. `token: ""` clears the token.
+ */
+export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, token: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, verifyOnDownload: boolean | null, };

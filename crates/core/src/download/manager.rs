@@ -110,7 +110,7 @@ struct Jobs {
 }
 
 struct Inner {
-    hub: HubClient,
+    hub: Mutex<HubClient>,
     cache_dir: PathBuf,
     /// Where unfinished requests are kept across restarts, if anywhere.
     journal: Option<PathBuf>,
@@ -118,6 +118,12 @@ struct Inner {
     limiter: Arc<RateLimiter>,
     jobs: Mutex<Jobs>,
     events: broadcast::Sender<DownloadEvent>,
+}
+
+impl Inner {
+    fn hub(&self) -> HubClient {
+        self.hub.lock().unwrap().clone()
+    }
 }
 
 /// The download queue. Cheap to clone; every clone is the same queue.
@@ -163,7 +169,7 @@ impl Downloads {
         limiter.set(options.bandwidth_limit);
         Downloads {
             inner: Arc::new(Inner {
-                hub,
+                hub: Mutex::new(hub),
                 cache_dir,
                 journal,
                 limiter,
@@ -180,7 +186,8 @@ impl Downloads {
 
     /// What downloading `request` would fetch, resolved against the hub without writing anything.
     pub async fn preview(&self, request: DownloadRequest) -> Result<super::DownloadPreview, DownloadError> {
-        super::plan::preview(&self.inner.hub, &self.inner.cache_dir, &request.normalized()?).await
+        let hub = self.inner.hub();
+        super::plan::preview(&hub, &self.inner.cache_dir, &request.normalized()?).await
     }
 
     /// Events of every download from now on.
@@ -192,6 +199,11 @@ impl Downloads {
     pub fn set_max_concurrent(&self, n: usize) {
         self.inner.options.lock().unwrap().max_concurrent = n.max(1);
         schedule(&self.inner);
+    }
+
+    /// Uses `hub` (a new endpoint or token) for downloads that start from now on.
+    pub fn set_hub(&self, hub: HubClient) {
+        *self.inner.hub.lock().unwrap() = hub;
     }
 
     /// Takes the download settings from `settings`: concurrency, the speed limit (at once, running transfers
@@ -479,9 +491,10 @@ async fn run(
     counters: Arc<Counters>,
     cancel: CancellationToken,
 ) -> Result<(), DownloadError> {
+    let hub = inner.hub();
     let plan = tokio::select! {
         _ = cancel.cancelled() => return Err(DownloadError::Cancelled),
-        plan = plan::resolve(&inner.hub, &inner.cache_dir, request) => Arc::new(plan?),
+        plan = plan::resolve(&hub, &inner.cache_dir, request) => Arc::new(plan?),
     };
     plan::preflight(&plan, &inner.cache_dir)?;
     plan::record_tree(&plan)?;
@@ -505,7 +518,7 @@ async fn run(
             counters.bytes_done.fetch_add(file.size, Ordering::Relaxed);
         }
         let transfer = FileTransfer {
-            hub: inner.hub.clone(),
+            hub: inner.hub(),
             plan: plan.clone(),
             cache_dir: inner.cache_dir.clone(),
             file,

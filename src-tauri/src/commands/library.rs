@@ -1,0 +1,190 @@
+//! Commands about the library: the list, details, delete, verify and repair, types, storage, opening a folder.
+
+use crate::{events, AppState};
+use mm_core::error::Coded;
+use mm_core::library::delete::DeleteReport;
+use mm_core::library::storage::{CleanReport, StorageReport};
+use mm_core::library::verify::VerifyReport;
+use mm_core::library::{delete, list, storage, verify, LibraryError, LibraryModel, LibraryQuery, ModelDetails};
+use mm_core::{ErrorCode, ErrorPayload};
+use tauri::{AppHandle, Emitter, Runtime, State};
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, LibraryError> + Send + 'static,
+) -> Result<T, ErrorPayload> {
+    tauri::async_runtime::spawn_blocking(f)
+        .await
+        .map_err(|e| ErrorPayload { code: ErrorCode::Internal, message: e.to_string() })?
+        .map_err(|e| e.payload())
+}
+
+/// Every model, merged with the download queue, filtered and sorted by `query`.
+#[tauri::command]
+pub async fn list_library(
+    state: State<'_, AppState>,
+    query: Option<LibraryQuery>,
+) -> Result<Vec<LibraryModel>, ErrorPayload> {
+    let (cache_dir, settings, queue) = (state.cache_dir.clone(), state.settings(), state.downloads.list());
+    let models = list::list_async(cache_dir, settings, queue).await.map_err(|e| e.payload())?;
+    Ok(query.unwrap_or_default().apply(models))
+}
+
+#[tauri::command]
+pub async fn model_details(state: State<'_, AppState>, id: String) -> Result<ModelDetails, ErrorPayload> {
+    let (cache_dir, settings) = (state.cache_dir.clone(), state.settings());
+    blocking(move || list::details(&cache_dir, &settings, &id)).await
+}
+
+/// Deletes a model or one revision; with `dryRun`, says what would be freed.
+#[tauri::command]
+pub async fn delete_model<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    id: String,
+    revision: Option<String>,
+    dry_run: Option<bool>,
+) -> Result<DeleteReport, ErrorPayload> {
+    let (cache_dir, settings, queue) = (state.cache_dir.clone(), state.settings(), state.downloads.list());
+    let dry_run = dry_run.unwrap_or(false);
+    let report =
+        blocking(move || delete::delete(&cache_dir, &settings, &queue, &id, revision.as_deref(), dry_run)).await?;
+    if !report.dry_run {
+        let _ = app.emit(events::MODEL_LIFECYCLE, events::deleted(&report));
+    }
+    Ok(report)
+}
+
+/// Re-hashes a model's files (with `verify-progress` events); with `repair`, downloads the bad ones again.
+#[tauri::command]
+pub async fn verify_model<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    id: String,
+    revision: Option<String>,
+    repair: Option<bool>,
+) -> Result<VerifyReport, ErrorPayload> {
+    let (cache_dir, settings) = (state.cache_dir.clone(), state.settings());
+    let emitter = app.clone();
+    let report = blocking(move || {
+        verify::verify(&cache_dir, &settings, &id, revision.as_deref(), |progress| {
+            let _ = emitter.emit(events::VERIFY_PROGRESS, progress);
+        })
+    })
+    .await?;
+    if repair.unwrap_or(false) && !report.ok {
+        verify::repair(&state.cache_dir, &state.downloads, &report).await.map_err(|e| e.payload())?;
+        let (cache_dir, settings, id) = (state.cache_dir.clone(), state.settings(), report.id.clone());
+        let commit = report.commit.clone();
+        return blocking(move || verify::verify(&cache_dir, &settings, &id, Some(&commit), |_| {})).await;
+    }
+    Ok(report)
+}
+
+/// Remembers the type the user chose (`null` goes back to the inferred one).
+#[tauri::command]
+pub async fn set_model_type(
+    state: State<'_, AppState>,
+    id: String,
+    model_type: Option<String>,
+) -> Result<(), ErrorPayload> {
+    list::set_type(&state.store, &id, model_type.as_deref()).map_err(|e| e.payload())?;
+    let (settings, _) = state.store.load().map_err(|e| e.payload())?;
+    state.settings_changed(settings);
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn storage_report(state: State<'_, AppState>) -> Result<StorageReport, ErrorPayload> {
+    let cache_dir = state.cache_dir.clone();
+    blocking(move || storage::report(&cache_dir)).await
+}
+
+/// Deletes orphan blobs and partial downloads no one is resuming.
+#[tauri::command]
+pub async fn clean_storage(state: State<'_, AppState>) -> Result<CleanReport, ErrorPayload> {
+    let cache_dir = state.cache_dir.clone();
+    blocking(move || storage::clean(&cache_dir)).await
+}
+
+/// Opens a model's folder in the file manager. Only folders inside the library's caches are opened.
+#[tauri::command]
+pub async fn open_folder(state: State<'_, AppState>, path: String) -> Result<(), ErrorPayload> {
+    let settings = state.settings();
+    let inside =
+        list::sources(&state.cache_dir, &settings).iter().any(|(dir, _)| std::path::Path::new(&path).starts_with(dir));
+    if !inside || !std::path::Path::new(&path).is_dir() {
+        return Err(ErrorPayload {
+            code: ErrorCode::InvalidInput,
+            message: format!("{path} is not a model folder of this library"),
+        });
+    }
+    std::process::Command::new("xdg-open").arg(&path).spawn().map(|_| ()).map_err(|e| ErrorPayload {
+        code: ErrorCode::of_io(&e),
+        message: format!("cannot open {path}: {e} (is xdg-open installed?)"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::test_support::TestApp;
+    use crate::AppState;
+    use mm_core::cache::write::{link_snapshot, write_ref};
+    use mm_core::hub::HubConfig;
+    use mm_core::settings::SettingsStore;
+    use serde_json::json;
+
+    #[test]
+    fn library_settings_and_storage_through_the_commands() {
+        let cache = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let repo = cache.path().join("models--acme--m");
+        std::fs::create_dir_all(repo.join("blobs")).unwrap();
+        let commit = "c".repeat(40);
+        // A blob named by the sha256 of its content, so that verify passes.
+        let blob = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"; // sha256("hello world")
+        std::fs::write(repo.join("blobs").join(blob), b"hello world").unwrap();
+        link_snapshot(&repo, &commit, "model.gguf", blob).unwrap();
+        write_ref(&repo, "main", &commit).unwrap();
+        let store = SettingsStore::new(data.path().join("settings.json"));
+        let offline = HubConfig { endpoint: "http://127.0.0.1:9".into(), token: None, offline: true };
+        let app = TestApp::new(AppState::with(store, Some(cache.path().into()), Some(offline), None));
+
+        let models = app.invoke("list_library", json!({})).unwrap();
+        assert_eq!(models[0]["id"], "acme/m");
+        assert_eq!(models[0]["modelType"], "text-generation");
+        let none = app.invoke("list_library", json!({ "query": { "modelType": "embedding" } })).unwrap();
+        assert_eq!(none, json!([]));
+
+        app.invoke("set_model_type", json!({ "id": "acme/m", "modelType": "embedding" })).unwrap();
+        assert_eq!(app.invoke("list_library", json!({})).unwrap()[0]["typeOrigin"], "user");
+        let err = app.invoke("set_model_type", json!({ "id": "acme/m", "modelType": "robot" })).unwrap_err();
+        assert_eq!(err["code"], "invalid-input");
+
+        let details = app.invoke("model_details", json!({ "id": "acme/m" })).unwrap();
+        assert_eq!(details["revisions"][0]["files"][0]["blob"], blob);
+        let report = app.invoke("verify_model", json!({ "id": "acme/m" })).unwrap();
+        assert_eq!(report["ok"], true);
+
+        let view = app
+            .invoke(
+                "update_settings",
+                json!({ "patch": { "maxConcurrentDownloads": 2, "token": "hf_0123456789abcd" } }),
+            )
+            .unwrap();
+        assert_eq!(view["maxConcurrentDownloads"], 2);
+        assert_eq!(view["tokenHint"], "hf_…abcd");
+        assert!(view.get("token").is_none(), "the token itself never crosses to the UI");
+        let err = app.invoke("update_settings", json!({ "patch": { "endpoint": "not a url" } })).unwrap_err();
+        assert_eq!(err["code"], "invalid-input");
+        assert_eq!(app.invoke("get_settings", json!({})).unwrap()["maxConcurrentDownloads"], 2);
+
+        let dry = app.invoke("delete_model", json!({ "id": "acme/m", "dryRun": true })).unwrap();
+        assert_eq!(dry["bytesFreed"], 11);
+        let usage = app.invoke("storage_report", json!({})).unwrap();
+        assert_eq!(usage["cacheBytes"], 11);
+        let err = app.invoke("open_folder", json!({ "path": "/etc" })).unwrap_err();
+        assert_eq!(err["code"], "invalid-input");
+        app.invoke("delete_model", json!({ "id": "acme/m" })).unwrap();
+        assert_eq!(app.invoke("list_library", json!({})).unwrap(), json!([]));
+    }
+}

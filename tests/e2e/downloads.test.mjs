@@ -47,7 +47,7 @@ test('preview, download with progress, then the model is in the library', async 
   await wd.click((await wd.findAll('nav button'))[0]);
   const model = await wd.one('[data-testid="model-row"]');
   assert.match(await wd.text(model), /bench\/model/);
-  assert.match(await wd.text(model), /Complete/);
+  assert.match(await wd.text(model), /Available/);
   // And the files are where huggingface_hub looks for them.
   const repoDir = path.join(cache, 'models--bench--model');
   const commit = fs.readFileSync(path.join(repoDir, 'refs', 'main'), 'utf8');

@@ -1,5 +1,6 @@
 // The real app window under Xvfb lists the models of a prepared Hugging Face cache.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,10 +17,14 @@ function prepareCache() {
   fs.mkdirSync(path.join(repo, 'blobs'), { recursive: true });
   fs.mkdirSync(path.join(snapshot, 'onnx'), { recursive: true });
   fs.mkdirSync(path.join(repo, 'refs'), { recursive: true });
-  fs.writeFileSync(path.join(repo, 'blobs', 'aaaa'), Buffer.alloc(2048, 1));
-  fs.writeFileSync(path.join(repo, 'blobs', 'bbbb'), '{"model_type":"llama"}');
-  fs.symlinkSync('../../blobs/bbbb', path.join(snapshot, 'config.json'));
-  fs.symlinkSync('../../../blobs/aaaa', path.join(snapshot, 'onnx', 'model.onnx'));
+  // Blobs are named by their hashes, as the hub names them, so that verification can pass.
+  const config = '{"architectures":["LlamaForCausalLM"]}';
+  const weights = Buffer.alloc(2048, 1);
+  const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
+  fs.writeFileSync(path.join(repo, 'blobs', sha256(weights)), weights);
+  fs.writeFileSync(path.join(repo, 'blobs', sha256(config)), config);
+  fs.symlinkSync(`../../blobs/${sha256(config)}`, path.join(snapshot, 'config.json'));
+  fs.symlinkSync(`../../../blobs/${sha256(weights)}`, path.join(snapshot, 'onnx', 'model.onnx'));
   fs.writeFileSync(path.join(repo, 'refs', 'main'), COMMIT);
   return cache;
 }
@@ -37,20 +42,55 @@ after(async () => {
   fs.rmSync(cache, { recursive: true, force: true });
 });
 
-test('the library window shows the cached model with revision, size and status', async () => {
+test('the library window shows the cached model with type, format, size and status', async () => {
   const rows = await wd.waitFor('[data-testid="model-row"]');
   assert.equal(rows.length, 1);
   const text = await wd.text(rows[0]);
   assert.match(text, /acme\/tiny-llm/);
-  assert.match(text, /main/);
-  assert.match(text, /0123456/);
-  assert.match(text, /2\.07 kB/); // 2048 + 22 bytes, each blob once
-  assert.match(text, /Complete/);
+  assert.match(text, /Text generation/); // from config.json's architectures
+  assert.match(text, /ONNX/);
+  assert.match(text, /2\.09 kB/); // 2048 + 39 bytes, each blob once
+  assert.match(text, /Available/);
   const count = await wd.text((await wd.findAll('[data-testid="model-count"]'))[0]);
-  assert.equal(count, '1 repo');
+  assert.equal(count, '1 model');
 
   const png = await wd.paintedScreenshot();
   const file = saveArtifact('library.png', png);
   assert.equal(png.subarray(1, 4).toString(), 'PNG');
   assert.ok(png.length > 5000, `${file} looks blank (${png.length} bytes)`);
+});
+
+test('details: files and hashes, verify, and a delete that says what it frees', async () => {
+  await wd.click((await wd.findAll('[data-testid="model-row"] td'))[0]);
+  const panel = await wd.one('[data-testid="details"]');
+  await wd.until('details loaded', async () => (await wd.text(panel)).includes('Revisions'));
+  const shown = await wd.innerText('[data-testid="details"]');
+  assert.match(shown, /onnx\/model\.onnx/);
+  assert.match(shown, /config\.json/);
+  await wd.click(await wd.one('[data-testid="verify-button"]'));
+  const result = await wd.one('[data-testid="verify-result"]');
+  assert.equal(await wd.text(result), 'All 2 files match their hashes.');
+  saveArtifact('details.png', await wd.paintedScreenshot());
+
+  await wd.click(await wd.one('[data-testid="delete-button"]'));
+  const confirm = await wd.one('[data-testid="confirm-delete"]');
+  assert.match(await wd.text(confirm), /This frees 2\.09 kB/);
+  await wd.click(await wd.one('[data-testid="confirm-delete-button"]'));
+  await wd.until('the library to be empty', async () => (await wd.findAll('[data-testid="model-row"]')).length === 0);
+  assert.equal(fs.existsSync(path.join(cache, 'models--acme--tiny-llm')), false, 'the files are gone from disk');
+});
+
+test('storage and settings views', async () => {
+  await wd.click(await wd.one('[data-testid="storage-tab"]'));
+  const summary = await wd.text(await wd.one('[data-testid="storage-summary"]'));
+  assert.match(summary, /^Models take 0 B; .* free of .* on this disk\.$/);
+  await wd.click(await wd.one('[data-testid="settings-tab"]'));
+  const max = await wd.one('[data-testid="max-concurrent"]');
+  await wd.request('POST', wd.s(`/element/${max}/clear`), {});
+  await wd.type(max, '5');
+  await wd.click((await wd.findAll('button[type="submit"]'))[0]);
+  await wd.until('saved', async () => (await wd.findAll('[role="status"]')).length > 0);
+  saveArtifact('settings.png', await wd.paintedScreenshot());
+  const stored = JSON.parse(fs.readFileSync(path.join(wd.home, 'data', 'dev.model-manager.app', 'settings.json'), 'utf8'));
+  assert.equal(stored.maxConcurrentDownloads, 5, 'the app wrote the settings file the CLI reads');
 });

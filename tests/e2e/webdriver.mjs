@@ -50,6 +50,14 @@ export class WebDriver {
     return this.request('POST', this.s(`/element/${element}/click`), {});
   }
 
+  /**
+   * The `innerText` of the first match of `css`. WebKitWebDriver's element text leaves out text in
+   * `overflow: hidden` boxes with an ellipsis even when it is painted in full; innerText is what the user sees.
+   */
+  async innerText(css) {
+    return this.execute('return document.querySelector(arguments[0]).innerText', [css]);
+  }
+
   async type(element, text) {
     return this.request('POST', this.s(`/element/${element}/value`), { text });
   }

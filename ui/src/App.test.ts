@@ -1,30 +1,47 @@
-import { fireEvent, render, screen } from '@testing-library/svelte';
+import { fireEvent, render, screen, within } from '@testing-library/svelte';
 import { describe, expect, it } from 'vitest';
 import App from './App.svelte';
-import { MemoryBackend, emptyScan } from './lib/backend/memory';
-import { repo, scanOf } from './lib/fixtures';
+import { MemoryBackend } from './lib/backend/memory';
+import { detailsOf, model } from './lib/fixtures';
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
 
 describe('the library window', () => {
-  it('lists each cached model with its revision, size and status', async () => {
-    const partial = repo('acme/half', { status: 'partial' });
-    partial.revisions[0] = { ...partial.revisions[0], status: 'partial', missing: ['b.bin'] };
-    render(App, { backend: new MemoryBackend({ scan: scanOf(repo('acme/tiny-llm'), partial) }) });
+  it('lists each model with its type, format, size and status', async () => {
+    const models = [model('acme/tiny-llm'), model('acme/half', { status: 'partial', modelType: 'embedding', format: 'onnx' })];
+    render(App, { backend: new MemoryBackend({ models }) });
 
     const rows = await screen.findAllByTestId('model-row');
     expect(rows).toHaveLength(2);
     expect(rows[0].textContent).toContain('acme/tiny-llm');
-    expect(rows[0].textContent).toContain('main');
+    expect(rows[0].textContent).toContain('Text generation');
+    expect(rows[0].textContent).toContain('GGUF');
     expect(rows[0].textContent).toContain('2.05 kB');
-    expect(rows[0].textContent).toContain('Complete');
-    expect(rows[1].textContent).toContain('Partial · 1 missing');
-    expect(screen.getByTestId('model-count').textContent).toBe('2 repos');
+    expect(rows[0].textContent).toContain('Available');
+    expect(rows[1].textContent).toContain('Embedding');
+    expect(rows[1].textContent).toContain('Partial');
+    expect(screen.getByTestId('model-count').textContent).toBe('2 models');
   });
 
-  it('explains an empty or missing cache', async () => {
-    render(App, { backend: new MemoryBackend({ scan: { ...emptyScan('/tmp/hub'), exists: false } }) });
+  it('explains an empty library, and tells an empty filter result apart', async () => {
+    const backend = new MemoryBackend({ models: [] });
+    render(App, { backend });
     expect(await screen.findByText('No models yet')).toBeTruthy();
-    expect(screen.getByText(/does not exist yet/)).toBeTruthy();
-    expect(screen.queryAllByTestId('model-row')).toHaveLength(0);
+    backend.options.models = [model('acme/a')];
+    await fireEvent.input(screen.getByTestId('search'), { target: { value: 'zzz' } });
+    expect(await screen.findByTestId('no-match')).toBeTruthy();
+  });
+
+  it('sends filters and sorting to the core', async () => {
+    const backend = new MemoryBackend({ models: [model('acme/a'), model('acme/e', { modelType: 'embedding' })] });
+    render(App, { backend });
+    await screen.findAllByTestId('model-row');
+    await fireEvent.change(screen.getByTestId('type-filter'), { target: { value: 'embedding' } });
+    await fireEvent.change(screen.getByLabelText('Sort'), { target: { value: 'size-desc' } });
+    await tick();
+    const last = backend.queries.at(-1)!;
+    expect(last).toMatchObject({ modelType: 'embedding', sort: 'size', descending: true });
+    expect((await screen.findAllByTestId('model-row')).map((r) => r.dataset.id)).toEqual(['acme/e']);
   });
 
   it('shows the error message and code, and retries', async () => {
@@ -32,26 +49,81 @@ describe('the library window', () => {
     render(App, { backend });
     expect((await screen.findByTestId('error-message')).textContent).toBe('cannot read the model cache /x');
     expect(screen.getByText('Error code: permission')).toBeTruthy();
-
-    backend.options = { scan: scanOf(repo('acme/back')) };
+    backend.options = { models: [model('acme/back')] };
     await fireEvent.click(screen.getByText('Try again'));
     expect((await screen.findAllByTestId('model-row'))[0].textContent).toContain('acme/back');
   });
 
-  it('rescans when R is pressed', async () => {
-    const backend = new MemoryBackend({ scan: scanOf(repo('acme/one')) });
+  it('reads the disk again when R is pressed or a model changes', async () => {
+    const backend = new MemoryBackend({ models: [model('acme/one')] });
     render(App, { backend });
     await screen.findAllByTestId('model-row');
-    backend.options = { scan: scanOf(repo('acme/one'), repo('acme/two')) };
+    backend.options.models = [model('acme/one'), model('acme/two')];
     await fireEvent.keyDown(window, { key: 'r' });
-    await screen.findByText('acme/two');
-    expect(backend.calls).toBe(2);
+    await screen.findByText('two');
+    backend.options.models = [model('acme/three')];
+    backend.emitLifecycle({ kind: 'completed', repo: 'acme/three', revision: 'main', downloadId: 1, error: null });
+    await screen.findByText('three');
+  });
+});
+
+describe('model details', () => {
+  async function open(backend: MemoryBackend) {
+    render(App, { backend });
+    await fireEvent.click((await screen.findAllByTestId('model-row'))[0]);
+    return screen.findByTestId('details');
+  }
+
+  it('shows facts, the card, revisions with hashes, and lets the user change the type', async () => {
+    const m = model('acme/tiny');
+    const backend = new MemoryBackend({ models: [m], details: detailsOf(m) });
+    const panel = await open(backend);
+    await within(panel).findByText('acme/tiny');
+    expect(panel.textContent).toContain('apache-2.0');
+    expect(panel.textContent).toContain('en, fr');
+    expect(panel.textContent).toContain('aaaaaaaaaa');
+    expect(panel.textContent).toContain('from config.json');
+    await fireEvent.change(within(panel).getByTestId('type-select'), { target: { value: 'embedding' } });
+    await tick();
+    expect(backend.actions).toContain('type acme/tiny embedding');
+    await fireEvent.click(within(panel).getByText('Open folder'));
+    expect(backend.actions).toContain('open /cache/models--acme--tiny');
   });
 
-  it('lists cache entries it could not read', async () => {
-    const scan = scanOf(repo('acme/ok'));
-    scan.problems = [{ path: '/cache/junk', message: 'not a Hugging Face cache entry' }];
-    render(App, { backend: new MemoryBackend({ scan }) });
-    expect(await screen.findByText('1 entry in the cache could not be read')).toBeTruthy();
+  it('verifies, shows damaged files and repairs them', async () => {
+    const m = model('acme/tiny');
+    const backend = new MemoryBackend({
+      models: [m],
+      details: detailsOf(m),
+      verify: {
+        id: 'acme/tiny',
+        commit: 'c',
+        ok: false,
+        bytesChecked: 2048,
+        files: [{ path: 'model.gguf', blob: 'a'.repeat(64), size: 2000, status: 'corrupt', actual: 'b'.repeat(64) }],
+      },
+    });
+    const panel = await open(backend);
+    await fireEvent.click(await within(panel).findByTestId('verify-button'));
+    const result = await within(panel).findByTestId('verify-result');
+    expect(result.textContent).toContain('1 file is damaged or missing');
+    expect(result.textContent).toContain('model.gguf (corrupt)');
+    await fireEvent.click(within(result).getByText(/Repair/));
+    await tick();
+    expect(backend.actions).toEqual(['verify acme/tiny', 'verify acme/tiny repair']);
+  });
+
+  it('asks before deleting, saying how much it frees', async () => {
+    const m = model('acme/tiny', { size: 4_920_000_000 });
+    const backend = new MemoryBackend({ models: [m], details: detailsOf(m) });
+    const panel = await open(backend);
+    await fireEvent.click(await within(panel).findByTestId('delete-button'));
+    const confirm = await within(panel).findByTestId('confirm-delete');
+    expect(confirm.textContent).toContain('This frees 4.92 GB');
+    expect(backend.actions).toEqual(['dry-delete acme/tiny']);
+    await fireEvent.click(within(confirm).getByTestId('confirm-delete-button'));
+    await tick();
+    expect(backend.actions).toEqual(['dry-delete acme/tiny', 'delete acme/tiny']);
+    expect(await screen.findByText('No models yet')).toBeTruthy();
   });
 });

@@ -107,3 +107,59 @@ async fn mm_reuses_what_huggingface_hub_downloaded() {
     assert_eq!(listed["models"][0]["status"], "available");
     assert_eq!(listed["models"][0]["files"], 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_written_by_huggingface_hub_is_listed_and_stays_valid_after_mm_rm() {
+    let hub = FakeHub::start().await;
+    let cache = tempfile::tempdir().unwrap();
+    let shared = HubFile::new("model.safetensors", noise(200_000, 12), true);
+    let old = hub.add_repo(
+        "acme/tiny",
+        vec![HubFile::new("config.json", br#"{"architectures":["BertModel"]}"#.to_vec(), false), shared.clone()],
+    );
+    hub.set_ref("acme/tiny", "v1", &old);
+    let new = hub.add_repo(
+        "acme/tiny",
+        vec![HubFile::new("config.json", br#"{"architectures":["BertModel"],"v":2}"#.to_vec(), false), shared.clone()],
+    );
+    let mut py = Command::new(python());
+    py.args([
+        "-c",
+        "import sys; from huggingface_hub import snapshot_download as d; d('acme/tiny', revision='v1', cache_dir=sys.argv[1]); d('acme/tiny', cache_dir=sys.argv[1])",
+    ])
+    .arg(cache.path())
+    .env("HF_ENDPOINT", hub.endpoint())
+    .env("HF_HUB_DISABLE_TELEMETRY", "1")
+    .env_remove("HF_HUB_OFFLINE")
+    .env_remove("HF_TOKEN");
+    run(py).await;
+
+    let out = run(mm(&hub, cache.path(), &["list", "--json"])).await;
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let model = &listed["models"][0];
+    assert_eq!(
+        (model["id"].as_str(), model["status"].as_str(), model["revisions"].as_u64()),
+        (Some("acme/tiny"), Some("available"), Some(2))
+    );
+    assert_eq!(model["modelType"], "embedding", "inferred from config.json");
+    assert_eq!(model["commit"], new, "main first");
+
+    let out = run(mm(&hub, cache.path(), &["rm", "acme/tiny", "--revision", "v1", "--json"])).await;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["bytesFreed"], 31, "only the old config goes; the shared weights stay");
+
+    let mut scan = Command::new(python());
+    scan.args([
+        "-c",
+        "import json, sys; from huggingface_hub import scan_cache_dir; i = scan_cache_dir(sys.argv[1]); \
+         print(json.dumps({'warnings': [str(w) for w in i.warnings], 'revisions': [sorted(r.commit_hash for r in repo.revisions) for repo in i.repos], 'refs': [sorted(repo.refs) for repo in i.repos]}))",
+    ])
+    .arg(cache.path());
+    let out = run(scan).await;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["warnings"], serde_json::json!([]), "huggingface_hub still reads the cache without errors");
+    assert_eq!(report["revisions"], serde_json::json!([[new]]));
+    assert_eq!(report["refs"], serde_json::json!([["main"]]));
+    let blob = cache.path().join("models--acme--tiny/blobs").join(&shared.sha256);
+    assert_eq!(std::fs::read(blob).unwrap(), *shared.content);
+}

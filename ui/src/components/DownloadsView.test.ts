@@ -4,7 +4,6 @@ import App from '../App.svelte';
 import type { DownloadPreview, DownloadProgress } from '../lib/bindings';
 import { MemoryBackend } from '../lib/backend/memory';
 import { parseGlobs } from '../lib/downloads.svelte';
-import { repo, scanOf } from '../lib/fixtures';
 
 const preview: DownloadPreview = {
   repo: 'acme/tiny',
@@ -56,7 +55,7 @@ describe('the downloads view', () => {
 
     await fireEvent.click(screen.getByTestId('download-button'));
     expect(backend.started).toEqual([
-      { repo: 'https://huggingface.co/acme/tiny', revision: null, include: ['*.json', '*.gguf'], exclude: [] },
+      { repo: 'https://huggingface.co/acme/tiny', revision: null, include: ['*.json', '*.gguf'], exclude: [], files: [] },
     ]);
     expect(screen.queryByTestId('preview')).toBeNull();
   });
@@ -94,16 +93,6 @@ describe('the downloads view', () => {
 
     backend.emitProgress(progress({ state: 'failed', error: { code: 'checksum-mismatch', message: 'model.gguf failed verification' } }));
     expect((await screen.findByRole('alert')).textContent).toBe('model.gguf failed verification');
-  });
-
-  it('rescans the library when a download completes', async () => {
-    const backend = new MemoryBackend({ scan: scanOf() });
-    render(App, { backend });
-    await screen.findByText('No models yet');
-    backend.options.scan = scanOf(repo('acme/tiny'));
-    await Promise.resolve();
-    backend.emitLifecycle({ kind: 'completed', repo: 'acme/tiny', revision: 'main', downloadId: 1, error: null });
-    expect((await screen.findAllByTestId('model-row'))[0].textContent).toContain('acme/tiny');
   });
 });
 

@@ -1,28 +1,137 @@
-// The library view's state: loading, ready with a scan, or failed with an error. Components read it; only
-// load() writes it.
-import type { CacheScan } from './bindings';
+// The library view's state: the list for the current query, the selected model's details, and what is being done
+// to it (verify, delete). Components read it; only its methods write it.
+import type { DeleteReport, LibraryModel, LibraryQuery, ModelDetails, ModelType, VerifyProgress, VerifyReport } from './bindings';
 import { BackendError, type Backend } from './backend';
-import { toRows, type ModelRow } from './rows';
 
 export type LoadState = 'loading' | 'ready' | 'error';
 
+export const emptyQuery = (): LibraryQuery => ({
+  modelType: null,
+  status: null,
+  source: null,
+  text: null,
+  sort: 'name',
+  descending: false,
+});
+
 export class Library {
   state: LoadState = $state('loading');
-  scan: CacheScan | null = $state(null);
+  models: LibraryModel[] = $state([]);
   error: BackendError | null = $state(null);
-  rows: ModelRow[] = $derived(this.scan ? toRows(this.scan) : []);
+  query: LibraryQuery = $state(emptyQuery());
+  /** True when no filter is set: an empty list then means an empty library, not "no match". */
+  unfiltered = $derived(!this.query.modelType && !this.query.status && !this.query.source && !this.query.text?.trim());
+
+  selected: string | null = $state(null);
+  details: ModelDetails | null = $state(null);
+  detailsError: BackendError | null = $state(null);
+  actionError: BackendError | null = $state(null);
+  verifying = $state(false);
+  verifyProgress: VerifyProgress | null = $state(null);
+  verifyReport: VerifyReport | null = $state(null);
+  /** A delete waiting for confirmation: what it would free. */
+  pendingDelete: DeleteReport | null = $state(null);
+  private loads = 0;
 
   constructor(private backend: Backend) {}
 
   async load(): Promise<void> {
-    this.state = 'loading';
+    const ticket = ++this.loads;
+    if (this.models.length === 0) this.state = 'loading';
     try {
-      this.scan = await this.backend.listModels();
+      const models = await this.backend.listLibrary($state.snapshot(this.query));
+      if (ticket !== this.loads) return; // a newer query answered first
+      this.models = models;
       this.error = null;
       this.state = 'ready';
+      if (this.selected && !models.some((m) => m.id === this.selected) && this.unfiltered) this.close();
     } catch (err) {
+      if (ticket !== this.loads) return;
       this.error = BackendError.from(err);
       this.state = 'error';
+    }
+  }
+
+  async select(id: string) {
+    this.selected = id;
+    this.verifyReport = null;
+    this.verifyProgress = null;
+    this.pendingDelete = null;
+    this.actionError = null;
+    await this.refreshDetails();
+  }
+
+  close() {
+    this.selected = null;
+    this.details = null;
+    this.pendingDelete = null;
+    this.verifyReport = null;
+  }
+
+  async refreshDetails() {
+    if (!this.selected) return;
+    try {
+      this.details = await this.backend.modelDetails(this.selected);
+      this.detailsError = null;
+    } catch (err) {
+      this.details = null;
+      this.detailsError = BackendError.from(err);
+    }
+  }
+
+  async setType(modelType: ModelType | null) {
+    if (!this.selected) return;
+    await this.act(async () => {
+      await this.backend.setModelType(this.selected!, modelType);
+      await Promise.all([this.load(), this.refreshDetails()]);
+    });
+  }
+
+  onVerifyProgress(progress: VerifyProgress) {
+    if (progress.id === this.selected) this.verifyProgress = progress;
+  }
+
+  async verify(repair: boolean) {
+    if (!this.selected) return;
+    this.verifying = true;
+    this.verifyProgress = null;
+    await this.act(async () => {
+      this.verifyReport = await this.backend.verifyModel(this.selected!, repair);
+      if (repair) await this.load();
+    });
+    this.verifying = false;
+  }
+
+  /** Asks the core what deleting would free, then waits for confirmDelete(). */
+  async planDelete(revision: string | null) {
+    if (!this.selected) return;
+    await this.act(async () => {
+      this.pendingDelete = await this.backend.deleteModel(this.selected!, revision, true);
+    });
+  }
+
+  async confirmDelete() {
+    const plan = this.pendingDelete;
+    if (!plan) return;
+    await this.act(async () => {
+      await this.backend.deleteModel(plan.id, plan.revision, false);
+      this.pendingDelete = null;
+      if (plan.wholeModel) this.close();
+      else await this.refreshDetails();
+      await this.load();
+    });
+  }
+
+  openFolder(path: string) {
+    return this.act(() => this.backend.openFolder(path));
+  }
+
+  private async act(action: () => Promise<unknown>) {
+    this.actionError = null;
+    try {
+      await action();
+    } catch (err) {
+      this.actionError = BackendError.from(err);
     }
   }
 }

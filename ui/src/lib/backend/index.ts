@@ -2,12 +2,23 @@
 // is the Tauri implementation in the app and the in-memory one in tests.
 import type {
   CacheScan,
+  CleanReport,
+  DeleteReport,
   DownloadPreview,
   DownloadProgress,
   DownloadRequest,
   ErrorCode,
   ErrorPayload,
+  LibraryModel,
+  LibraryQuery,
+  ModelDetails,
   ModelLifecycle,
+  ModelType,
+  SettingsPatch,
+  SettingsView,
+  StorageReport,
+  VerifyProgress,
+  VerifyReport,
 } from '../bindings';
 
 export type Unsubscribe = () => void;
@@ -25,6 +36,20 @@ export interface Backend {
   listDownloads(): Promise<DownloadProgress[]>;
   onDownloadProgress(handler: (progress: DownloadProgress) => void): Promise<Unsubscribe>;
   onModelLifecycle(handler: (event: ModelLifecycle) => void): Promise<Unsubscribe>;
+  /** Every model, merged with the download queue, filtered and sorted by the core. */
+  listLibrary(query: LibraryQuery): Promise<LibraryModel[]>;
+  modelDetails(id: string): Promise<ModelDetails>;
+  /** Deletes a model (or one revision); a dry run says what would be freed. */
+  deleteModel(id: string, revision: string | null, dryRun: boolean): Promise<DeleteReport>;
+  verifyModel(id: string, repair: boolean): Promise<VerifyReport>;
+  onVerifyProgress(handler: (progress: VerifyProgress) => void): Promise<Unsubscribe>;
+  /** Remembers the user's type for a model; null goes back to the inferred one. */
+  setModelType(id: string, modelType: ModelType | null): Promise<void>;
+  openFolder(path: string): Promise<void>;
+  storageReport(): Promise<StorageReport>;
+  cleanStorage(): Promise<CleanReport>;
+  getSettings(): Promise<SettingsView>;
+  updateSettings(patch: SettingsPatch): Promise<SettingsView>;
 }
 
 /** A failed command: the code to branch on and the message to show. */

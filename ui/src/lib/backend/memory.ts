@@ -1,20 +1,38 @@
-// A Backend held in memory, for unit tests and for running the UI in a plain browser. Tests drive downloads by
-// calling emitProgress / emitLifecycle as the Rust side would.
+// A Backend held in memory, for unit tests and for running the UI in a plain browser. Tests drive events by
+// calling emitProgress / emitLifecycle as the Rust side would, and read what was asked in `actions`.
 import type {
   CacheScan,
+  CleanReport,
+  DeleteReport,
   DownloadPreview,
   DownloadProgress,
   DownloadRequest,
   ErrorPayload,
+  LibraryModel,
+  LibraryQuery,
+  ModelDetails,
   ModelLifecycle,
+  ModelType,
+  SettingsPatch,
+  SettingsView,
+  StorageReport,
+  VerifyProgress,
+  VerifyReport,
 } from '../bindings';
 import { BackendError, type Backend, type Unsubscribe } from './index';
 
 export interface MemoryBackendOptions {
   scan?: CacheScan;
+  models?: LibraryModel[];
+  details?: ModelDetails;
   preview?: DownloadPreview;
+  verify?: VerifyReport;
+  storage?: StorageReport;
+  settings?: SettingsView;
   /** When set, every call fails with this error. */
   error?: ErrorPayload;
+  /** When set, only updateSettings fails with this error. */
+  settingsError?: ErrorPayload;
 }
 
 export const emptyScan = (cacheDir = '/home/user/.cache/huggingface/hub'): CacheScan => ({
@@ -25,18 +43,36 @@ export const emptyScan = (cacheDir = '/home/user/.cache/huggingface/hub'): Cache
   sizeOnDisk: 0,
 });
 
+export const defaultSettings = (): SettingsView => ({
+  cacheDir: null,
+  libraryFolders: [],
+  endpoint: null,
+  tokenHint: null,
+  maxConcurrentDownloads: 3,
+  bandwidthLimit: null,
+  verifyOnDownload: true,
+  warning: null,
+});
+
 export class MemoryBackend implements Backend {
   calls = 0;
   started: DownloadRequest[] = [];
   actions: string[] = [];
+  queries: LibraryQuery[] = [];
   private progressHandlers = new Set<(p: DownloadProgress) => void>();
   private lifecycleHandlers = new Set<(e: ModelLifecycle) => void>();
+  private verifyHandlers = new Set<(p: VerifyProgress) => void>();
 
   constructor(public options: MemoryBackendOptions = {}) {}
 
   private check() {
     this.calls += 1;
     if (this.options.error) throw new BackendError(this.options.error);
+  }
+
+  private need<T>(value: T | undefined, what: string): T {
+    if (value === undefined) throw new BackendError({ code: 'not-found', message: `${what} was not found` });
+    return structuredClone(value);
   }
 
   async listModels(): Promise<CacheScan> {
@@ -46,8 +82,7 @@ export class MemoryBackend implements Backend {
 
   async previewDownload(request: DownloadRequest): Promise<DownloadPreview> {
     this.check();
-    if (!this.options.preview) throw new BackendError({ code: 'not-found', message: `${request.repo} was not found` });
-    return structuredClone(this.options.preview);
+    return this.need(this.options.preview, request.repo);
   }
 
   async startDownload(request: DownloadRequest): Promise<number> {
@@ -82,11 +117,90 @@ export class MemoryBackend implements Backend {
     return () => this.lifecycleHandlers.delete(handler);
   }
 
+  async listLibrary(query: LibraryQuery): Promise<LibraryModel[]> {
+    this.check();
+    this.queries.push(structuredClone(query));
+    const text = query.text?.toLowerCase() ?? '';
+    return structuredClone(this.options.models ?? []).filter(
+      (m) => (!query.modelType || m.modelType === query.modelType) && (!text || m.id.toLowerCase().includes(text)),
+    );
+  }
+
+  async modelDetails(id: string): Promise<ModelDetails> {
+    this.check();
+    return this.need(this.options.details, id);
+  }
+
+  async deleteModel(id: string, revision: string | null, dryRun: boolean): Promise<DeleteReport> {
+    this.check();
+    this.actions.push(`${dryRun ? 'dry-delete' : 'delete'} ${id}${revision ? `@${revision}` : ''}`);
+    const size = this.options.models?.find((m) => m.id === id)?.size ?? 0;
+    if (!dryRun) this.options.models = this.options.models?.filter((m) => m.id !== id);
+    return { id, revision, commit: null, bytesBefore: size, bytesAfter: 0, bytesFreed: size, blobsRemoved: 1, wholeModel: true, dryRun };
+  }
+
+  async verifyModel(id: string, repair: boolean): Promise<VerifyReport> {
+    this.check();
+    this.actions.push(`verify ${id}${repair ? ' repair' : ''}`);
+    return this.need(this.options.verify, id);
+  }
+
+  async onVerifyProgress(handler: (p: VerifyProgress) => void): Promise<Unsubscribe> {
+    this.verifyHandlers.add(handler);
+    return () => this.verifyHandlers.delete(handler);
+  }
+
+  async setModelType(id: string, modelType: ModelType | null): Promise<void> {
+    this.check();
+    this.actions.push(`type ${id} ${modelType ?? 'auto'}`);
+  }
+
+  async openFolder(path: string): Promise<void> {
+    this.actions.push(`open ${path}`);
+  }
+
+  async storageReport(): Promise<StorageReport> {
+    this.check();
+    return this.need(this.options.storage, 'storage');
+  }
+
+  async cleanStorage(): Promise<CleanReport> {
+    this.check();
+    this.actions.push('clean');
+    const freed = this.options.storage?.reclaimableBytes ?? 0;
+    if (this.options.storage) this.options.storage = { ...this.options.storage, orphanBlobs: [], partialDownloads: [], reclaimableBytes: 0 };
+    return { filesRemoved: 1, bytesFreed: freed };
+  }
+
+  async getSettings(): Promise<SettingsView> {
+    this.check();
+    return structuredClone(this.options.settings ?? defaultSettings());
+  }
+
+  async updateSettings(patch: SettingsPatch): Promise<SettingsView> {
+    this.check();
+    if (this.options.settingsError) throw new BackendError(this.options.settingsError);
+    this.actions.push(`settings ${JSON.stringify(patch)}`);
+    const current = this.options.settings ?? defaultSettings();
+    const next: SettingsView = { ...current, warning: null };
+    for (const [key, value] of Object.entries(patch)) {
+      if (value === null || value === undefined) continue;
+      if (key === 'token') next.tokenHint = value ? `${String(value).slice(0, 3)}…${String(value).slice(-4)}` : null;
+      else (next as Record<string, unknown>)[key] = value;
+    }
+    this.options.settings = next;
+    return structuredClone(next);
+  }
+
   emitProgress(progress: DownloadProgress) {
     this.progressHandlers.forEach((h) => h(progress));
   }
 
   emitLifecycle(event: ModelLifecycle) {
     this.lifecycleHandlers.forEach((h) => h(event));
+  }
+
+  emitVerify(progress: VerifyProgress) {
+    this.verifyHandlers.forEach((h) => h(progress));
   }
 }

@@ -1,7 +1,24 @@
 // The Backend over Tauri's IPC: each method is one Rust command; events come from src-tauri/src/events.rs.
 import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
-import type { CacheScan, DownloadPreview, DownloadProgress, DownloadRequest, ModelLifecycle } from '../bindings';
+import type {
+  CacheScan,
+  CleanReport,
+  DeleteReport,
+  DownloadPreview,
+  DownloadProgress,
+  DownloadRequest,
+  LibraryModel,
+  LibraryQuery,
+  ModelDetails,
+  ModelLifecycle,
+  ModelType,
+  SettingsPatch,
+  SettingsView,
+  StorageReport,
+  VerifyProgress,
+  VerifyReport,
+} from '../bindings';
 import { BackendError, type Backend } from './index';
 
 async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
@@ -22,4 +39,16 @@ export const tauriBackend: Backend = {
   listDownloads: () => call<DownloadProgress[]>('list_downloads'),
   onDownloadProgress: (handler) => listen<DownloadProgress>('download-progress', (e) => handler(e.payload)),
   onModelLifecycle: (handler) => listen<ModelLifecycle>('model-lifecycle', (e) => handler(e.payload)),
+  listLibrary: (query: LibraryQuery) => call<LibraryModel[]>('list_library', { query }),
+  modelDetails: (id: string) => call<ModelDetails>('model_details', { id }),
+  deleteModel: (id: string, revision: string | null, dryRun: boolean) =>
+    call<DeleteReport>('delete_model', { id, revision, dryRun }),
+  verifyModel: (id: string, repair: boolean) => call<VerifyReport>('verify_model', { id, repair }),
+  onVerifyProgress: (handler) => listen<VerifyProgress>('verify-progress', (e) => handler(e.payload)),
+  setModelType: (id: string, modelType: ModelType | null) => call<void>('set_model_type', { id, modelType }),
+  openFolder: (path: string) => call<void>('open_folder', { path }),
+  storageReport: () => call<StorageReport>('storage_report'),
+  cleanStorage: () => call<CleanReport>('clean_storage'),
+  getSettings: () => call<SettingsView>('get_settings'),
+  updateSettings: (patch: SettingsPatch) => call<SettingsView>('update_settings', { patch }),
 };

@@ -1,0 +1,52 @@
+import { fireEvent, render, screen } from '@testing-library/svelte';
+import { describe, expect, it } from 'vitest';
+import App from '../App.svelte';
+import { MemoryBackend, defaultSettings } from '../lib/backend/memory';
+import { storageOf } from '../lib/fixtures';
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+describe('storage', () => {
+  it('shows use per model and free space, and cleans up what can be reclaimed', async () => {
+    const backend = new MemoryBackend({ models: [], storage: storageOf() });
+    render(App, { backend });
+    await fireEvent.click(screen.getByTestId('storage-tab'));
+    expect((await screen.findByTestId('storage-summary')).textContent).toMatch(
+      /Models take 4.92 GB; 50.0 GB free of\s+250 GB on this disk/,
+    );
+    expect(screen.getByText('acme/small')).toBeTruthy();
+    expect(screen.getByText(/700 kB/)).toBeTruthy();
+    await fireEvent.click(screen.getByTestId('clean-button'));
+    expect((await screen.findByTestId('cleaned')).textContent).toBe('Cleaned up: freed 700 kB.');
+    expect(backend.actions).toContain('clean');
+  });
+});
+
+describe('settings', () => {
+  it('saves a change, shows the masked token, and shows the core\'s validation error', async () => {
+    const backend = new MemoryBackend({ models: [], settings: { ...defaultSettings(), tokenHint: 'hf_…wxyz' } });
+    render(App, { backend });
+    await fireEvent.click(screen.getByTestId('settings-tab'));
+    const token = (await screen.findByTestId('token-input')) as HTMLInputElement;
+    expect(token.placeholder).toBe('Saved: hf_…wxyz (type to replace)');
+    expect(token.value).toBe('');
+
+    await fireEvent.input(screen.getByTestId('max-concurrent'), { target: { value: '5' } });
+    await fireEvent.click(screen.getByText('Save'));
+    await tick();
+    const saved = JSON.parse(backend.actions.at(-1)!.replace('settings ', ''));
+    expect(saved).toMatchObject({ maxConcurrentDownloads: 5, token: null, bandwidthLimit: 0, verifyOnDownload: true });
+    expect(await screen.findByText('Saved.')).toBeTruthy();
+
+    backend.options.settingsError = { code: 'invalid-input', message: 'endpoint must be an http(s) URL such as https://huggingface.co, not "x"' };
+    await fireEvent.click(screen.getByText('Save'));
+    expect((await screen.findByTestId('settings-error')).textContent).toContain('endpoint must be an http(s) URL');
+  });
+
+  it('warns when the settings file was replaced by defaults', async () => {
+    const warning = 'The settings file could not be read (EOF); it was saved as /x.corrupt-1 and the defaults are in use.';
+    render(App, { backend: new MemoryBackend({ models: [], settings: { ...defaultSettings(), warning } }) });
+    await fireEvent.click(screen.getByTestId('settings-tab'));
+    expect((await screen.findByTestId('settings-warning')).textContent).toBe(warning);
+  });
+});

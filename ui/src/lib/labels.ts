@@ -1,0 +1,41 @@
+// Words for the core's enum values, as people read them.
+import type { ModelFormat, ModelStatus, ModelType, TypeOrigin } from './bindings';
+
+export const TYPE_LABELS: Record<ModelType, string> = {
+  'text-generation': 'Text generation',
+  'text-to-image': 'Text to image',
+  'image-to-text': 'Image to text',
+  'audio-to-text': 'Speech to text',
+  'text-to-audio': 'Text to speech',
+  embedding: 'Embedding',
+  classification: 'Classification',
+  other: 'Other',
+};
+
+export const STATUS_LABELS: Record<ModelStatus, string> = {
+  queued: 'Queued',
+  downloading: 'Downloading',
+  available: 'Available',
+  partial: 'Partial',
+  error: 'Error',
+  active: 'Active',
+};
+
+export const FORMAT_LABELS: Record<ModelFormat, string> = {
+  safetensors: 'safetensors',
+  gguf: 'GGUF',
+  onnx: 'ONNX',
+  pytorch: 'PyTorch',
+  other: '—',
+};
+
+export const ORIGIN_LABELS: Record<TypeOrigin, string> = {
+  user: 'set by you',
+  hub: 'from the hub',
+  files: 'from its files',
+  config: 'from config.json',
+  unknown: 'unknown',
+};
+
+export const MODEL_TYPES = Object.keys(TYPE_LABELS) as ModelType[];
+export const MODEL_STATUSES = Object.keys(STATUS_LABELS) as ModelStatus[];

@@ -4,6 +4,7 @@
 //! concept: [`cache`] is the Hugging Face cache on disk, [`error`] the error codes every surface shows, and
 //! [`bindings`] the TypeScript declarations of the types that cross into the web UI.
 
+pub mod activation;
 pub mod bindings;
 pub mod cache;
 pub mod disk;

@@ -31,6 +31,10 @@ pub struct Settings {
     pub bandwidth_limit: Option<u64>,
     /// Check each file's hash while downloading (sizes are always checked).
     pub verify_on_download: bool,
+    /// Closing the window keeps the app running in the system tray.
+    pub keep_in_tray: bool,
+    /// A desktop notification when a download finishes or fails.
+    pub notify_downloads: bool,
     /// Model types the user chose, by model id; they win over inferred types.
     pub model_types: BTreeMap<String, String>,
     /// The active model per type (set by activation).
@@ -41,7 +45,11 @@ pub struct Settings {
 #[serde(rename_all = "camelCase")]
 pub struct ActiveModel {
     pub id: String,
+    /// The commit that was activated.
     pub revision: String,
+    /// When it was activated, in Unix seconds.
+    #[serde(default)]
+    pub activated_at: Option<u64>,
 }
 
 impl Default for Settings {
@@ -54,6 +62,8 @@ impl Default for Settings {
             max_concurrent_downloads: 3,
             bandwidth_limit: None,
             verify_on_download: true,
+            keep_in_tray: true,
+            notify_downloads: true,
             model_types: BTreeMap::new(),
             active: BTreeMap::new(),
         }
@@ -86,6 +96,8 @@ pub struct SettingsView {
     pub max_concurrent_downloads: u32,
     pub bandwidth_limit: Option<u64>,
     pub verify_on_download: bool,
+    pub keep_in_tray: bool,
+    pub notify_downloads: bool,
     /// Set when the file was unreadable and was replaced by defaults.
     pub warning: Option<String>,
 }
@@ -101,13 +113,15 @@ pub struct SettingsPatch {
     pub max_concurrent_downloads: Option<u32>,
     pub bandwidth_limit: Option<u64>,
     pub verify_on_download: Option<bool>,
+    pub keep_in_tray: Option<bool>,
+    pub notify_downloads: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("{key} {problem}")]
     Invalid { key: &'static str, problem: String },
-    #[error("unknown setting \"{0}\": known are cacheDir, libraryFolders, endpoint, token, maxConcurrentDownloads, bandwidthLimit, verifyOnDownload")]
+    #[error("unknown setting \"{0}\": known are cacheDir, libraryFolders, endpoint, token, maxConcurrentDownloads, bandwidthLimit, verifyOnDownload, keepInTray, notifyDownloads")]
     UnknownKey(String),
     #[error("cannot {what} the settings file {}: {source}", .path.display())]
     Io {
@@ -142,6 +156,8 @@ impl Settings {
             max_concurrent_downloads: self.max_concurrent_downloads,
             bandwidth_limit: self.bandwidth_limit,
             verify_on_download: self.verify_on_download,
+            keep_in_tray: self.keep_in_tray,
+            notify_downloads: self.notify_downloads,
             warning,
         }
     }
@@ -203,6 +219,12 @@ impl Settings {
         if let Some(verify) = patch.verify_on_download {
             next.verify_on_download = verify;
         }
+        if let Some(keep) = patch.keep_in_tray {
+            next.keep_in_tray = keep;
+        }
+        if let Some(notify) = patch.notify_downloads {
+            next.notify_downloads = notify;
+        }
         *self = next;
         Ok(())
     }
@@ -218,6 +240,8 @@ impl Settings {
             "maxConcurrentDownloads" => self.max_concurrent_downloads.to_string(),
             "bandwidthLimit" => self.bandwidth_limit.map(|b| b.to_string()).unwrap_or_default(),
             "verifyOnDownload" => self.verify_on_download.to_string(),
+            "keepInTray" => self.keep_in_tray.to_string(),
+            "notifyDownloads" => self.notify_downloads.to_string(),
             other => return Err(SettingsError::UnknownKey(other.to_string())),
         })
     }
@@ -239,16 +263,20 @@ impl Settings {
             "bandwidthLimit" => {
                 patch.bandwidth_limit = Some(if value.trim().is_empty() { 0 } else { number("bandwidthLimit")? })
             }
-            "verifyOnDownload" => {
-                patch.verify_on_download = Some(match value.trim() {
-                    "true" | "on" | "yes" | "1" => true,
-                    "false" | "off" | "no" | "0" => false,
-                    _ => return Err(invalid("verifyOnDownload", format!("must be true or false, not \"{value}\""))),
-                })
-            }
+            "verifyOnDownload" => patch.verify_on_download = Some(boolean("verifyOnDownload", value)?),
+            "keepInTray" => patch.keep_in_tray = Some(boolean("keepInTray", value)?),
+            "notifyDownloads" => patch.notify_downloads = Some(boolean("notifyDownloads", value)?),
             other => return Err(SettingsError::UnknownKey(other.to_string())),
         }
         Ok(patch)
+    }
+}
+
+fn boolean(key: &'static str, value: &str) -> Result<bool, SettingsError> {
+    match value.trim() {
+        "true" | "on" | "yes" | "1" => Ok(true),
+        "false" | "off" | "no" | "0" => Ok(false),
+        _ => Err(invalid(key, format!("must be true or false, not \"{value}\""))),
     }
 }
 
@@ -337,24 +365,39 @@ impl SettingsStore {
         }
     }
 
-    /// Reads, changes and writes the settings as one step under the lock; returns the new settings.
+    /// Reads, changes and writes the settings as one step under the lock; returns the new settings. The file is
+    /// not rewritten when nothing changed.
     pub fn update<T>(
         &self,
         change: impl FnOnce(&mut Settings) -> Result<T, SettingsError>,
     ) -> Result<(Settings, T), SettingsError> {
+        self.update_then(change, |_| ()).map(|(settings, out, ())| (settings, out))
+    }
+
+    /// [`SettingsStore::update`], then `then` with the new settings while the lock is still held, so that what it
+    /// derives from them (links, a manifest) is written in the same order as the settings.
+    pub fn update_then<T, U>(
+        &self,
+        change: impl FnOnce(&mut Settings) -> Result<T, SettingsError>,
+        then: impl FnOnce(&Settings) -> U,
+    ) -> Result<(Settings, T, U), SettingsError> {
         let _lock = FileLock::take(&self.path).map_err(|source| SettingsError::Io {
             what: "lock",
             path: self.path.clone(),
             source,
         })?;
         let (mut settings, _) = self.read_locked()?;
+        let before = settings.clone();
         let out = change(&mut settings)?;
-        let temp = self.path.with_extension("json.tmp");
-        let io = |what, source| SettingsError::Io { what, path: self.path.clone(), source };
-        fs::write(&temp, serde_json::to_vec_pretty(&settings).expect("settings serialise"))
-            .map_err(|e| io("write", e))?;
-        fs::rename(&temp, &self.path).map_err(|e| io("write", e))?;
-        Ok((settings, out))
+        if settings != before || !self.path.exists() {
+            let temp = self.path.with_extension("json.tmp");
+            let io = |what, source| SettingsError::Io { what, path: self.path.clone(), source };
+            fs::write(&temp, serde_json::to_vec_pretty(&settings).expect("settings serialise"))
+                .map_err(|e| io("write", e))?;
+            fs::rename(&temp, &self.path).map_err(|e| io("write", e))?;
+        }
+        let derived = then(&settings);
+        Ok((settings, out, derived))
     }
 }
 

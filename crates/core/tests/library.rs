@@ -65,7 +65,10 @@ fn the_list_infers_types_formats_and_statuses() {
 
     let mut settings = Settings::default();
     settings.model_types.insert("acme/gguf".into(), "embedding".into());
-    settings.active.insert("text-generation".into(), ActiveModel { id: "acme/llm".into(), revision: C1.into() });
+    settings.active.insert(
+        "text-generation".into(),
+        ActiveModel { id: "acme/llm".into(), revision: C1.into(), activated_at: Some(1_700_000_500) },
+    );
     let queue = vec![DownloadProgress {
         id: 7,
         repo: "acme/new".into(),
@@ -196,7 +199,10 @@ fn active_and_downloading_models_are_guarded() {
     put(tmp.path(), "acme/m", C1, "m.gguf", b"weights");
     main_ref(tmp.path(), "acme/m", C1);
     let mut settings = Settings::default();
-    settings.active.insert("text-generation".into(), ActiveModel { id: "acme/m".into(), revision: "main".into() });
+    settings.active.insert(
+        "text-generation".into(),
+        ActiveModel { id: "acme/m".into(), revision: "main".into(), activated_at: None },
+    );
     let err = delete::delete(tmp.path(), &settings, &[], "acme/m", None, false).unwrap_err();
     assert_eq!(
         err.to_string(),

@@ -103,6 +103,9 @@ pub enum LifecycleKind {
     Failed,
     Cancelled,
     Deleted,
+    Activated,
+    Deactivated,
+    Imported,
 }
 
 /// A model's state changed.

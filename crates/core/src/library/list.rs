@@ -221,6 +221,7 @@ pub(crate) fn model_of(repo: &CachedRepo, source: ModelSource, settings: &Settin
         None => (inferred, origin),
     };
     let active = settings.active.values().any(|a| a.id == repo.repo_id);
+    let last_used = settings.active.values().filter(|a| a.id == repo.repo_id).filter_map(|a| a.activated_at).max();
     let status = match repo.status {
         _ if active => ModelStatus::Active,
         CacheStatus::Complete => ModelStatus::Available,
@@ -240,7 +241,7 @@ pub(crate) fn model_of(repo: &CachedRepo, source: ModelSource, settings: &Settin
         size: repo.size_on_disk,
         format: ModelFormat::dominant(main.into_iter().flat_map(|r| r.files.iter().map(|f| (f.path.as_str(), f.size)))),
         downloaded_at: info.downloaded_at.or(repo.last_modified),
-        last_used: None,
+        last_used,
         path: repo.path.clone(),
         pipeline_tag: info.pipeline_tag,
         library_name: info.library_name,

@@ -1,0 +1,263 @@
+//! One active model per model type, and how other programs find it without talking to the app.
+//!
+//! The choice lives in the settings file (`active`: type → id and commit), so it survives restarts and the app
+//! and `mm` share it. Beside it, in the app's data folder, this module keeps what other programs read:
+//!
+//! ```text
+//! active/{type}   a symlink to the model's snapshot folder, replaced atomically (a new link, then a rename)
+//! active.json     {type: {id, revision, path, format, primaryFile}} for every active type
+//! ```
+//!
+//! A switch is one step: the new model is checked first (complete, on disk), and only then does one settings
+//! write replace the old choice. A model deleted outside the app loses its mark at the next [`reconcile`].
+
+use crate::cache::RepoKind;
+use crate::download::{LifecycleKind, ModelLifecycle};
+use crate::error::{Coded, ErrorCode};
+use crate::library::list::{find_repo, model_of};
+use crate::library::{ModelFormat, ModelStatus, ModelType};
+use crate::settings::{ActiveModel, Settings, SettingsError, SettingsStore};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use ts_rs::TS;
+
+/// What `active.json` says of one type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveEntry {
+    pub model_type: ModelType,
+    pub id: String,
+    /// The commit.
+    pub revision: String,
+    /// The model's snapshot folder.
+    pub path: String,
+    /// The stable link other programs can use: `{data}/active/{type}`.
+    pub link: String,
+    pub format: ModelFormat,
+    /// The largest weight file (the one to load for single-file formats such as GGUF), if any.
+    pub primary_file: Option<String>,
+    pub activated_at: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActivationError {
+    #[error("{id} cannot be activated: {reason}")]
+    NotActivatable { id: String, reason: String },
+    #[error("no {0} model is active")]
+    NothingActive(String),
+    #[error("\"{0}\" is not a model type: use one of text-generation, text-to-image, image-to-text, audio-to-text, text-to-audio, embedding, classification, other")]
+    UnknownType(String),
+    #[error(transparent)]
+    Library(#[from] crate::library::LibraryError),
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("cannot update {}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Coded for ActivationError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            ActivationError::NotActivatable { .. } | ActivationError::UnknownType(_) => ErrorCode::InvalidInput,
+            ActivationError::NothingActive(_) => ErrorCode::NotFound,
+            ActivationError::Library(e) => e.code(),
+            ActivationError::Settings(e) => e.code(),
+            ActivationError::Io { source, .. } => ErrorCode::of_io(source),
+        }
+    }
+}
+
+/// Where activation writes: the app's data folder, and the cache and settings it reads.
+#[derive(Debug, Clone)]
+pub struct Activation {
+    pub cache_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub store: SettingsStore,
+}
+
+pub fn parse_type(s: &str) -> Result<ModelType, ActivationError> {
+    ModelType::parse(s).ok_or_else(|| ActivationError::UnknownType(s.to_string()))
+}
+
+impl Activation {
+    pub fn manifest_path(&self) -> PathBuf {
+        self.data_dir.join("active.json")
+    }
+
+    pub fn link_path(&self, model_type: ModelType) -> PathBuf {
+        self.data_dir.join("active").join(model_type.as_str())
+    }
+
+    /// Makes `id` the active model of its type (or of `model_type`), replacing the one before in one step.
+    /// Returns the entry and the lifecycle events (the old one deactivated, the new one activated).
+    pub fn activate(
+        &self,
+        id: &str,
+        model_type: Option<ModelType>,
+        revision: Option<&str>,
+    ) -> Result<(ActiveEntry, Vec<ModelLifecycle>), ActivationError> {
+        let (settings, _) = self.store.load()?;
+        let (repo, _, _) = find_repo(&self.cache_dir, &settings, id)?;
+        let model = model_of(&repo, crate::library::ModelSource::HuggingFace, &settings);
+        let not = |reason: String| ActivationError::NotActivatable { id: repo.repo_id.clone(), reason };
+        let target = match revision {
+            Some(r) => crate::library::delete::find_revision(&repo.revisions, r)
+                .ok_or_else(|| not(format!("it has no revision \"{r}\" on this machine")))?,
+            None => repo.revisions.first().ok_or_else(|| not("nothing of it is on disk yet".into()))?,
+        };
+        if !target.missing.is_empty() {
+            return Err(not(format!(
+                "it is incomplete ({} of its files are missing, e.g. {}): finish the download or repair it first",
+                target.missing.len(),
+                target.missing[0]
+            )));
+        }
+        if model.status == ModelStatus::Partial && !repo.incomplete.is_empty() {
+            return Err(not("a download of it is unfinished: finish or cancel it first".into()));
+        }
+        let snapshot = Path::new(&repo.path).join("snapshots").join(&target.commit);
+        if !snapshot.is_dir() || target.files.is_empty() {
+            return Err(not("its snapshot folder is empty or missing".into()));
+        }
+        let model_type = model_type.unwrap_or(model.model_type);
+        let chosen = ActiveModel {
+            id: repo.repo_id.clone(),
+            revision: target.commit.clone(),
+            activated_at: Some(crate::format::now_unix()),
+        };
+        let (settings, previous, published) = self.store.update_then(
+            |s| Ok(s.active.insert(model_type.as_str().to_string(), chosen.clone())),
+            |s| self.publish(s),
+        )?;
+        published?;
+        let mut events = Vec::new();
+        if let Some(old) = previous.filter(|old| old.id != chosen.id || old.revision != chosen.revision) {
+            events.push(lifecycle(LifecycleKind::Deactivated, &old.id, &old.revision));
+        }
+        events.push(lifecycle(LifecycleKind::Activated, &chosen.id, &chosen.revision));
+        let entry = self.entries(&settings).remove(&model_type).expect("just activated");
+        Ok((entry, events))
+    }
+
+    /// Clears the active model of `model_type`.
+    pub fn deactivate(&self, model_type: ModelType) -> Result<Vec<ModelLifecycle>, ActivationError> {
+        let (_, old, published) =
+            self.store.update_then(|s| Ok(s.active.remove(model_type.as_str())), |s| self.publish(s))?;
+        let old = old.ok_or_else(|| ActivationError::NothingActive(model_type.to_string()))?;
+        published?;
+        Ok(vec![lifecycle(LifecycleKind::Deactivated, &old.id, &old.revision)])
+    }
+
+    /// Drops active marks whose model is no longer on disk (deleted outside the app), and rewrites the links and
+    /// manifest from the settings. Returns a deactivation event for each mark dropped.
+    pub fn reconcile(&self) -> Result<Vec<ModelLifecycle>, ActivationError> {
+        let (_, removed, published) = self.store.update_then(
+            |s| {
+                let gone: Vec<String> =
+                    s.active.iter().filter(|(_, a)| self.snapshot_of(a).is_none()).map(|(t, _)| t.clone()).collect();
+                Ok(gone.iter().filter_map(|t| s.active.remove(t)).collect::<Vec<_>>())
+            },
+            |s| self.publish(s),
+        )?;
+        published?;
+        Ok(removed.iter().map(|a| lifecycle(LifecycleKind::Deactivated, &a.id, &a.revision)).collect())
+    }
+
+    /// The entries of every active type, as `active.json` holds them.
+    pub fn entries(&self, settings: &Settings) -> BTreeMap<ModelType, ActiveEntry> {
+        let mut out = BTreeMap::new();
+        for (t, active) in &settings.active {
+            let (Some(model_type), Some(snapshot)) = (ModelType::parse(t), self.snapshot_of(active)) else { continue };
+            let files = weight_files(&snapshot);
+            out.insert(
+                model_type,
+                ActiveEntry {
+                    model_type,
+                    id: active.id.clone(),
+                    revision: active.revision.clone(),
+                    path: snapshot.display().to_string(),
+                    link: self.link_path(model_type).display().to_string(),
+                    format: ModelFormat::dominant(files.iter().map(|(p, s)| (p.as_str(), *s))),
+                    primary_file: files
+                        .iter()
+                        .filter(|(p, _)| ModelFormat::of_path(p).is_some())
+                        .max_by_key(|(_, s)| *s)
+                        .map(|(p, _)| snapshot.join(p).display().to_string()),
+                    activated_at: active.activated_at,
+                },
+            );
+        }
+        out
+    }
+
+    fn snapshot_of(&self, active: &ActiveModel) -> Option<PathBuf> {
+        let repo = crate::cache::RepoId::parse(&active.id).ok()?;
+        let dir = repo.folder(&self.cache_dir, RepoKind::Model).join("snapshots").join(&active.revision);
+        fs::read_dir(&dir).ok()?.next().is_some().then_some(dir)
+    }
+
+    /// Writes the links and `active.json` to match `settings` (called under the settings lock): each link replaced by rename, stale ones removed,
+    /// the manifest written to a temporary file and renamed.
+    fn publish(&self, settings: &Settings) -> Result<(), ActivationError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ActivationError::Io { path, source }
+        };
+        let entries = self.entries(settings);
+        let links = self.data_dir.join("active");
+        fs::create_dir_all(&links).map_err(io(&links))?;
+        for (t, entry) in &entries {
+            let link = self.link_path(*t);
+            if fs::read_link(&link).ok().as_deref() == Some(Path::new(&entry.path)) {
+                continue;
+            }
+            let temp = links.join(format!(".{}.tmp", t.as_str()));
+            let _ = fs::remove_file(&temp);
+            std::os::unix::fs::symlink(&entry.path, &temp).map_err(io(&temp))?;
+            fs::rename(&temp, &link).map_err(io(&link))?;
+        }
+        for t in ModelType::ALL.into_iter().filter(|t| !entries.contains_key(t)) {
+            let _ = fs::remove_file(self.link_path(t));
+        }
+        let manifest: BTreeMap<&str, &ActiveEntry> = entries.iter().map(|(t, e)| (t.as_str(), e)).collect();
+        let path = self.manifest_path();
+        let temp = path.with_extension("json.tmp");
+        fs::write(&temp, serde_json::to_vec_pretty(&manifest).expect("the manifest serialises")).map_err(io(&temp))?;
+        fs::rename(&temp, &path).map_err(io(&path))
+    }
+}
+
+/// Every file of a snapshot with its size (following links), paths relative and `/`-separated.
+fn weight_files(snapshot: &Path) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![(snapshot.to_path_buf(), String::new(), 0)];
+    while let Some((dir, prefix, depth)) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+            match fs::metadata(entry.path()) {
+                Ok(m) if m.is_dir() && depth < 16 => stack.push((entry.path(), rel, depth + 1)),
+                Ok(m) if m.is_file() => out.push((rel, m.len())),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+fn lifecycle(kind: LifecycleKind, id: &str, revision: &str) -> ModelLifecycle {
+    ModelLifecycle { kind, repo: id.to_string(), revision: revision.to_string(), download_id: None, error: None }
+}
+
+/// Reads `active.json` (what other programs read), for `mm active`.
+pub fn read_manifest(data_dir: &Path) -> BTreeMap<String, ActiveEntry> {
+    fs::read(data_dir.join("active.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+}

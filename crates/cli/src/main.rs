@@ -34,6 +34,12 @@ enum Command {
     Du(commands::library::DuArgs),
     /// Remember a model's type (or `auto` for the inferred one).
     Type(commands::library::TypeArgs),
+    /// Make a model the active one of its type (switching from the one before).
+    Activate(commands::activation::ActivateArgs),
+    /// Clear the active model of a type.
+    Deactivate(commands::activation::DeactivateArgs),
+    /// Show the active model of each type, or one type's path (`--path`) for scripts.
+    Active(commands::activation::ActiveArgs),
     /// Read or change settings (shared with the app).
     #[command(subcommand)]
     Config(commands::config::Args),
@@ -62,6 +68,9 @@ fn main() -> ExitCode {
             Command::Verify(args) => commands::library::verify(args, cli.json).await,
             Command::Du(args) => commands::library::du(args, cli.json).await,
             Command::Type(args) => commands::library::set_type(args, cli.json).await,
+            Command::Activate(args) => commands::activation::activate(args, cli.json).await,
+            Command::Deactivate(args) => commands::activation::deactivate(args, cli.json).await,
+            Command::Active(args) => commands::activation::active(args, cli.json).await,
             Command::Config(args) => commands::config::run(args, cli.json).await,
             Command::Download(args) => commands::download::run(args, cli.json).await,
             Command::Cancel(args) => commands::cancel::run(args, cli.json).await,

@@ -156,3 +156,39 @@ fn config_and_types_persist_in_the_shared_settings_file() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3");
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("warning: The settings file could not be read"));
 }
+
+#[test]
+fn activate_switch_and_find_the_active_model_from_another_program() {
+    let env = Env::new();
+    two_revisions(&env);
+    let out = env.mm(&["activate", "acme/m", "--type", "text-generation"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("acme/m is the active text-generation model"));
+
+    // Another program needs nothing but the path or the manifest.
+    let path = String::from_utf8(env.mm(&["active", "text-generation", "--path"]).stdout).unwrap();
+    let snapshot = env.cache.path().join("models--acme--m/snapshots").join(C2);
+    assert_eq!(path.trim(), snapshot.to_str().unwrap());
+    let link = env.data.path().join("dev.model-manager.app/active/text-generation");
+    assert_eq!(fs::read(link.join("model.gguf")).unwrap(), vec![7u8; 4000]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(env.data.path().join("dev.model-manager.app/active.json")).unwrap()).unwrap();
+    assert_eq!(manifest["text-generation"]["id"], "acme/m");
+    assert_eq!(manifest["text-generation"]["format"], "gguf");
+
+    // The old revision can be chosen; the listing marks the model active.
+    let out = env.json(&["activate", "acme/m", "--type", "text-generation", "--revision", "v1", "--json"]);
+    assert_eq!(out["active"]["revision"], C1);
+    assert_eq!(env.json(&["list", "--json"])["models"][0]["status"], "active");
+    let err = env.mm(&["rm", "acme/m"]);
+    assert_eq!(err.status.code(), Some(2), "an active model is guarded");
+
+    let out = env.mm(&["deactivate", "text-generation"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("No text-generation model is active now (was acme/m)"));
+    let none = env.mm(&["active", "text-generation"]);
+    assert_eq!(none.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no text-generation model is active"));
+    let bad = env.mm(&["activate", "acme/m", "--type", "robot"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(!link.exists());
+}

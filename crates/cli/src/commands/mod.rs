@@ -1,5 +1,6 @@
 //! One module per `mm` command.
 
+pub mod activation;
 pub mod cancel;
 pub mod config;
 pub mod download;

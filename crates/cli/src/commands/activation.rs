@@ -1,0 +1,102 @@
+//! `mm activate`, `mm deactivate`, `mm active`: which model each type uses, shared with the app and readable by
+//! any program through `active.json` and the `active/{type}` links in the app's data folder.
+
+use crate::context::{payload, Context};
+use crate::output;
+use crate::table::Table;
+use mm_core::activation::{parse_type, read_manifest, Activation};
+use mm_core::{ErrorCode, ErrorPayload};
+
+fn activation(ctx: &Context) -> Activation {
+    Activation { cache_dir: ctx.cache_dir.clone(), data_dir: mm_core::paths::app_data_dir(), store: ctx.store.clone() }
+}
+
+#[derive(clap::Args)]
+pub struct ActivateArgs {
+    /// The model id, org/name.
+    id: String,
+    /// The type it serves (default: its own type).
+    #[arg(long = "type", value_name = "TYPE")]
+    model_type: Option<String>,
+    /// The revision (default: the main one).
+    #[arg(long, short)]
+    revision: Option<String>,
+}
+
+pub async fn activate(args: ActivateArgs, json: bool) -> Result<(), ErrorPayload> {
+    let ctx = Context::load()?;
+    let model_type = args.model_type.as_deref().map(parse_type).transpose().map_err(payload)?;
+    let (entry, events) = activation(&ctx).activate(&args.id, model_type, args.revision.as_deref()).map_err(payload)?;
+    if json {
+        output::json(&serde_json::json!({ "active": entry, "events": events }));
+    } else {
+        if let Some(old) = events.iter().find(|e| e.kind == mm_core::download::LifecycleKind::Deactivated) {
+            println!("{} is no longer the active {} model", old.repo, entry.model_type);
+        }
+        println!("{} is the active {} model\n  {} -> {}", entry.id, entry.model_type, entry.link, entry.path);
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct DeactivateArgs {
+    /// The type to clear, e.g. text-generation.
+    model_type: String,
+}
+
+pub async fn deactivate(args: DeactivateArgs, json: bool) -> Result<(), ErrorPayload> {
+    let ctx = Context::load()?;
+    let model_type = parse_type(&args.model_type).map_err(payload)?;
+    let events = activation(&ctx).deactivate(model_type).map_err(payload)?;
+    if json {
+        output::json(&serde_json::json!({ "events": events }));
+    } else {
+        println!("No {model_type} model is active now (was {})", events[0].repo);
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct ActiveArgs {
+    /// One type only, e.g. text-generation.
+    model_type: Option<String>,
+    /// Print only the model's folder (with a type), for scripts: `llama-server -m "$(mm active text-generation --path)/..."`.
+    #[arg(long)]
+    path: bool,
+}
+
+pub async fn active(args: ActiveArgs, json: bool) -> Result<(), ErrorPayload> {
+    let ctx = Context::load()?;
+    // Reading is also when a model deleted behind our back loses its mark.
+    activation(&ctx).reconcile().map_err(payload)?;
+    let manifest = read_manifest(&mm_core::paths::app_data_dir());
+    let Some(t) = args.model_type else {
+        if args.path {
+            return Err(ErrorPayload { code: ErrorCode::InvalidInput, message: "--path needs a type, e.g. `mm active text-generation --path`".into() });
+        }
+        if json {
+            output::json(&manifest);
+        } else if manifest.is_empty() {
+            println!("No model is active. Activate one with `mm activate ORG/NAME`.");
+        } else {
+            let mut table = Table::new(&["TYPE", "MODEL", "REVISION", "PATH"]);
+            for (t, e) in &manifest {
+                table.row(vec![t.clone(), e.id.clone(), e.revision[..7.min(e.revision.len())].to_string(), e.path.clone()]);
+            }
+            print!("{}", table.render());
+        }
+        return Ok(());
+    };
+    let model_type = parse_type(&t).map_err(payload)?;
+    let entry = manifest
+        .get(model_type.as_str())
+        .ok_or_else(|| ErrorPayload { code: ErrorCode::NotFound, message: format!("no {model_type} model is active: activate one with `mm activate ORG/NAME`") })?;
+    if args.path {
+        println!("{}", entry.path);
+    } else if json {
+        output::json(entry);
+    } else {
+        println!("{} ({}) at {}", entry.id, &entry.revision[..7.min(entry.revision.len())], entry.path);
+    }
+    Ok(())
+}

@@ -4,15 +4,28 @@
 mod commands;
 mod events;
 mod state;
+mod tray;
+mod watcher;
 
 pub use state::AppState;
 use tauri::{Manager, Runtime};
 
 /// The app as a builder, shared by [`run`] and the command tests (which use Tauri's mock runtime).
 pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri::Builder<R> {
-    use commands::{downloads, library, models, settings};
+    use commands::{activation, downloads, library, models, settings};
     builder
         .plugin(tauri_plugin_store::Builder::new().build())
+        .plugin(tauri_plugin_notification::init())
+        .on_window_event(|window, event| {
+            // Closing the window keeps the app in the tray, unless turned off in Settings.
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                let keep = window.try_state::<AppState>().is_some_and(|s| s.settings().keep_in_tray);
+                if keep && window.app_handle().tray_by_id(tray::TRAY_ID).is_some() {
+                    api.prevent_close();
+                    let _ = window.hide();
+                }
+            }
+        })
         .setup(|app| {
             events::forward_downloads(app.handle().clone(), &app.state::<AppState>().downloads);
             Ok(())
@@ -36,7 +49,19 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri
             library::open_folder,
             settings::get_settings,
             settings::update_settings,
+            activation::activate_model,
+            activation::deactivate_type,
+            activation::active_models,
         ])
+}
+
+/// Shows, unminimises and focuses the main window (from the tray).
+pub(crate) fn show_main_window<R: Runtime>(app: &tauri::AppHandle<R>) {
+    if let Some(window) = app.get_webview_window("main") {
+        let _ = window.show();
+        let _ = window.unminimize();
+        let _ = window.set_focus();
+    }
 }
 
 #[cfg(test)]
@@ -56,6 +81,11 @@ pub fn run() {
     let app = builder(tauri::Builder::default(), state)
         .build(tauri::generate_context!())
         .expect("Model Manager could not start its window");
+    // The tray is optional: a desktop without a tray host still gets the window.
+    if let Err(err) = tray::create(app.handle()) {
+        eprintln!("warning: no system tray: {err}");
+    }
+    watcher::start(app.handle().clone());
     app.run(|handle, event| {
         if let tauri::RunEvent::Exit = event {
             // Stop transfers cleanly: partial files stay for the next start.

@@ -1,6 +1,7 @@
 //! What the shell keeps for the lifetime of the app: the settings (from the file the CLI shares), the cache they
 //! name, and the download queue over it.
 
+use mm_core::activation::Activation;
 use mm_core::download::{DownloadOptions, Downloads};
 use mm_core::hub::{HubClient, HubConfig};
 use mm_core::settings::{Settings, SettingsStore};
@@ -16,6 +17,8 @@ pub struct AppState {
     pub settings: Mutex<(Settings, Option<String>)>,
     /// The download queue, over the same cache.
     pub downloads: Downloads,
+    /// The active model per type, and the links and manifest other programs read.
+    pub activation: Activation,
 }
 
 impl AppState {
@@ -23,15 +26,17 @@ impl AppState {
     /// the one `huggingface_hub` finds; its hub endpoint and token, else `HF_ENDPOINT` and `HF_TOKEN`. `journal`
     /// keeps unfinished downloads across restarts.
     pub fn from_env(journal: Option<PathBuf>) -> AppState {
-        AppState::new(SettingsStore::default_location(), None, journal)
+        AppState::with(SettingsStore::default_location(), None, None, journal, mm_core::paths::app_data_dir())
     }
 
     /// With a given settings file; `cache_dir` and `hub` override what the settings and environment say (tests).
+    /// `data_dir` is where the active links and manifest go.
     pub fn with(
         store: SettingsStore,
         cache_dir: Option<PathBuf>,
         hub: Option<HubConfig>,
         journal: Option<PathBuf>,
+        data_dir: PathBuf,
     ) -> AppState {
         let (settings, warning) = store.load().unwrap_or_else(|e| (Settings::default(), Some(e.to_string())));
         let cache_dir = cache_dir
@@ -43,11 +48,8 @@ impl AppState {
             None => Downloads::new(hub, cache_dir.clone(), DownloadOptions::default()),
         };
         downloads.apply_settings(&settings);
-        AppState { cache_dir, store, settings: Mutex::new((settings, warning)), downloads }
-    }
-
-    fn new(store: SettingsStore, hub: Option<HubConfig>, journal: Option<PathBuf>) -> AppState {
-        AppState::with(store, None, hub, journal)
+        let activation = Activation { cache_dir: cache_dir.clone(), data_dir, store: store.clone() };
+        AppState { cache_dir, store, settings: Mutex::new((settings, warning)), downloads, activation }
     }
 
     pub fn settings(&self) -> Settings {

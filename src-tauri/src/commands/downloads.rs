@@ -66,7 +66,13 @@ mod tests {
         let config = HubConfig { endpoint: hub.endpoint(), token: None, offline: false };
         let settings = tempfile::tempdir().unwrap();
         let store = SettingsStore::new(settings.path().join("settings.json"));
-        let app = TestApp::new(AppState::with(store, Some(cache.path().to_path_buf()), Some(config), None));
+        let app = TestApp::new(AppState::with(
+            store,
+            Some(cache.path().to_path_buf()),
+            Some(config),
+            None,
+            settings.path().join("data"),
+        ));
 
         let request = json!({ "request": { "repo": format!("{}/acme/tiny/tree/main", hub.endpoint()) } });
         let preview = app.invoke("preview_download", request.clone()).unwrap();

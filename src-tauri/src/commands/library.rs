@@ -50,6 +50,7 @@ pub async fn delete_model<R: Runtime>(
         blocking(move || delete::delete(&cache_dir, &settings, &queue, &id, revision.as_deref(), dry_run)).await?;
     if !report.dry_run {
         let _ = app.emit(events::MODEL_LIFECYCLE, events::deleted(&report));
+        crate::tray::refresh(&app);
     }
     Ok(report)
 }
@@ -147,7 +148,13 @@ mod tests {
         write_ref(&repo, "main", &commit).unwrap();
         let store = SettingsStore::new(data.path().join("settings.json"));
         let offline = HubConfig { endpoint: "http://127.0.0.1:9".into(), token: None, offline: true };
-        let app = TestApp::new(AppState::with(store, Some(cache.path().into()), Some(offline), None));
+        let app = TestApp::new(AppState::with(
+            store,
+            Some(cache.path().into()),
+            Some(offline),
+            None,
+            data.path().join("app"),
+        ));
 
         let models = app.invoke("list_library", json!({})).unwrap();
         assert_eq!(models[0]["id"], "acme/m");
@@ -184,6 +191,20 @@ mod tests {
         assert_eq!(usage["cacheBytes"], 11);
         let err = app.invoke("open_folder", json!({ "path": "/etc" })).unwrap_err();
         assert_eq!(err["code"], "invalid-input");
+        // Activation through the commands: the manifest is written, and an active model is guarded.
+        let entry = app.invoke("activate_model", json!({ "id": "acme/m", "modelType": "text-generation" })).unwrap();
+        assert_eq!(entry["modelType"], "text-generation");
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(data.path().join("app/active.json")).unwrap()).unwrap();
+        assert_eq!(manifest["text-generation"]["id"], "acme/m");
+        assert_eq!(app.invoke("list_library", json!({})).unwrap()[0]["status"], "active");
+        let err = app.invoke("delete_model", json!({ "id": "acme/m" })).unwrap_err();
+        assert_eq!(err["code"], "invalid-input");
+        assert_eq!(app.invoke("active_models", json!({})).unwrap()["text-generation"]["id"], "acme/m");
+        app.invoke("deactivate_type", json!({ "modelType": "text-generation" })).unwrap();
+        let err = app.invoke("deactivate_type", json!({ "modelType": "text-generation" })).unwrap_err();
+        assert_eq!(err["code"], "not-found");
+
         app.invoke("delete_model", json!({ "id": "acme/m" })).unwrap();
         assert_eq!(app.invoke("list_library", json!({})).unwrap(), json!([]));
     }

@@ -1,6 +1,7 @@
 //! Tauri commands, one file per area. Commands are generic over the runtime so that tests can drive them
 //! through Tauri's mock runtime without a window.
 
+pub mod activation;
 pub mod downloads;
 pub mod library;
 pub mod models;

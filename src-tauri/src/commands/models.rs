@@ -28,6 +28,7 @@ mod tests {
             Some(cache_dir.to_path_buf()),
             Some(offline),
             None,
+            cache_dir.with_extension("data"),
         ))
     }
 

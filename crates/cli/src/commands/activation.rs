@@ -72,7 +72,10 @@ pub async fn active(args: ActiveArgs, json: bool) -> Result<(), ErrorPayload> {
     let manifest = read_manifest(&mm_core::paths::app_data_dir());
     let Some(t) = args.model_type else {
         if args.path {
-            return Err(ErrorPayload { code: ErrorCode::InvalidInput, message: "--path needs a type, e.g. `mm active text-generation --path`".into() });
+            return Err(ErrorPayload {
+                code: ErrorCode::InvalidInput,
+                message: "--path needs a type, e.g. `mm active text-generation --path`".into(),
+            });
         }
         if json {
             output::json(&manifest);
@@ -81,16 +84,22 @@ pub async fn active(args: ActiveArgs, json: bool) -> Result<(), ErrorPayload> {
         } else {
             let mut table = Table::new(&["TYPE", "MODEL", "REVISION", "PATH"]);
             for (t, e) in &manifest {
-                table.row(vec![t.clone(), e.id.clone(), e.revision[..7.min(e.revision.len())].to_string(), e.path.clone()]);
+                table.row(vec![
+                    t.clone(),
+                    e.id.clone(),
+                    e.revision[..7.min(e.revision.len())].to_string(),
+                    e.path.clone(),
+                ]);
             }
             print!("{}", table.render());
         }
         return Ok(());
     };
     let model_type = parse_type(&t).map_err(payload)?;
-    let entry = manifest
-        .get(model_type.as_str())
-        .ok_or_else(|| ErrorPayload { code: ErrorCode::NotFound, message: format!("no {model_type} model is active: activate one with `mm activate ORG/NAME`") })?;
+    let entry = manifest.get(model_type.as_str()).ok_or_else(|| ErrorPayload {
+        code: ErrorCode::NotFound,
+        message: format!("no {model_type} model is active: activate one with `mm activate ORG/NAME`"),
+    })?;
     if args.path {
         println!("{}", entry.path);
     } else if json {

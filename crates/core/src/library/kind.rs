@@ -43,6 +43,20 @@ impl ModelType {
         }
     }
 
+    /// The type as people read it (the window's labels say the same).
+    pub fn label(self) -> &'static str {
+        match self {
+            ModelType::TextGeneration => "Text generation",
+            ModelType::TextToImage => "Text to image",
+            ModelType::ImageToText => "Image to text",
+            ModelType::AudioToText => "Speech to text",
+            ModelType::TextToAudio => "Text to speech",
+            ModelType::Embedding => "Embedding",
+            ModelType::Classification => "Classification",
+            ModelType::Other => "Other",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<ModelType> {
         ModelType::ALL.into_iter().find(|t| t.as_str() == s)
     }

@@ -1,0 +1,52 @@
+//! Commands about the active model per type.
+
+use crate::{events, tray, AppState};
+use mm_core::activation::{parse_type, ActiveEntry};
+use mm_core::error::Coded;
+use mm_core::library::ModelType;
+use mm_core::ErrorPayload;
+use std::collections::BTreeMap;
+use tauri::{AppHandle, Emitter, Runtime, State};
+
+fn after_change<R: Runtime>(app: &AppHandle<R>, state: &AppState, changes: Vec<mm_core::download::ModelLifecycle>) {
+    if let Ok((settings, _)) = state.store.load() {
+        state.settings_changed(settings);
+    }
+    for change in changes {
+        let _ = app.emit(events::MODEL_LIFECYCLE, change);
+    }
+    tray::refresh(app);
+}
+
+/// Makes a model the active one of its type (or of `modelType`), switching from the one before in one step.
+#[tauri::command]
+pub async fn activate_model<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    id: String,
+    model_type: Option<String>,
+    revision: Option<String>,
+) -> Result<ActiveEntry, ErrorPayload> {
+    let model_type = model_type.as_deref().map(parse_type).transpose().map_err(|e| e.payload())?;
+    let (entry, changes) = state.activation.activate(&id, model_type, revision.as_deref()).map_err(|e| e.payload())?;
+    after_change(&app, &state, changes);
+    Ok(entry)
+}
+
+#[tauri::command]
+pub async fn deactivate_type<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    model_type: String,
+) -> Result<(), ErrorPayload> {
+    let model_type = parse_type(&model_type).map_err(|e| e.payload())?;
+    let changes = state.activation.deactivate(model_type).map_err(|e| e.payload())?;
+    after_change(&app, &state, changes);
+    Ok(())
+}
+
+/// The active model of each type, as `active.json` says.
+#[tauri::command]
+pub async fn active_models(state: State<'_, AppState>) -> Result<BTreeMap<ModelType, ActiveEntry>, ErrorPayload> {
+    Ok(state.activation.entries(&state.settings()))
+}

@@ -5,9 +5,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { launchApp, saveArtifact, shutdown } from './harness.mjs';
+import { execFileSync } from 'node:child_process';
+import { ROOT, launchApp, saveArtifact, shutdown } from './harness.mjs';
 
 const COMMIT = '0123456789abcdef0123456789abcdef01234567';
+const CONFIG = '{"architectures":["LlamaForCausalLM"]}';
+const MM = path.join(ROOT, 'target/debug/mm');
 
 /** A cache laid out as huggingface_hub writes it: blobs, relative snapshot links, a ref. */
 function prepareCache() {
@@ -18,7 +21,7 @@ function prepareCache() {
   fs.mkdirSync(path.join(snapshot, 'onnx'), { recursive: true });
   fs.mkdirSync(path.join(repo, 'refs'), { recursive: true });
   // Blobs are named by their hashes, as the hub names them, so that verification can pass.
-  const config = '{"architectures":["LlamaForCausalLM"]}';
+  const config = CONFIG;
   const weights = Buffer.alloc(2048, 1);
   const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
   fs.writeFileSync(path.join(repo, 'blobs', sha256(weights)), weights);
@@ -60,8 +63,30 @@ test('the library window shows the cached model with type, format, size and stat
   assert.ok(png.length > 5000, `${file} looks blank (${png.length} bytes)`);
 });
 
-test('details: files and hashes, verify, and a delete that says what it frees', async () => {
+test('activate from the window; other programs see it; the CLI deactivates and the window follows', async () => {
   await wd.click((await wd.findAll('[data-testid="model-row"] td'))[0]);
+  await wd.click(await wd.one('[data-testid="activate-button"]'));
+  const strip = await wd.one('[data-testid="active-strip"]');
+  assert.match(await wd.text(strip), /Text generation · acme\/tiny-llm/);
+  saveArtifact('activated.png', await wd.paintedScreenshot());
+
+  const data = path.join(wd.home, 'data', 'dev.model-manager.app');
+  const manifest = JSON.parse(fs.readFileSync(path.join(data, 'active.json'), 'utf8'));
+  const snapshot = path.join(cache, 'models--acme--tiny-llm', 'snapshots', COMMIT);
+  assert.equal(manifest['text-generation'].id, 'acme/tiny-llm');
+  assert.equal(manifest['text-generation'].path, snapshot);
+  assert.equal(fs.readlinkSync(path.join(data, 'active', 'text-generation')), snapshot);
+  assert.equal(fs.readFileSync(path.join(data, 'active', 'text-generation', 'config.json'), 'utf8'), CONFIG);
+
+  // `mm deactivate` in another process; the window follows within about a second, without polling the UI.
+  const started = Date.now();
+  execFileSync(MM, ['deactivate', 'text-generation'], { env: { ...process.env, HF_HUB_CACHE: cache, XDG_DATA_HOME: path.join(wd.home, 'data') } });
+  await wd.until('the window to follow the CLI', async () => (await wd.findAll('[data-testid="active-strip"]')).length === 0, 5000);
+  assert.ok(Date.now() - started < 2500, `took ${Date.now() - started} ms`);
+  assert.equal(fs.existsSync(path.join(data, 'active', 'text-generation')), false);
+});
+
+test('details: files and hashes, verify, and a delete that says what it frees', async () => {
   const panel = await wd.one('[data-testid="details"]');
   await wd.until('details loaded', async () => (await wd.text(panel)).includes('Revisions'));
   const shown = await wd.innerText('[data-testid="details"]');

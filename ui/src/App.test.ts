@@ -127,3 +127,45 @@ describe('model details', () => {
     expect(await screen.findByText('No models yet')).toBeTruthy();
   });
 });
+
+describe('activation', () => {
+  it('activates from details, shows the active strip, and deactivates', async () => {
+    const m = model('acme/llm');
+    const backend = new MemoryBackend({ models: [m], details: detailsOf(m) });
+    render(App, { backend });
+    await fireEvent.click((await screen.findAllByTestId('model-row'))[0]);
+    const button = await screen.findByTestId('activate-button');
+    expect(button.textContent?.trim()).toBe('Activate as Text generation');
+    await fireEvent.click(button);
+    await tick();
+    expect(backend.actions).toEqual(['activate acme/llm']);
+    expect((await screen.findByTestId('active-strip')).textContent).toContain('Text generation · acme/llm');
+    expect((await screen.findAllByTestId('model-row'))[0].textContent).toContain('Active');
+    await fireEvent.click(await screen.findByTestId('deactivate-button'));
+    await tick();
+    expect(backend.actions).toEqual(['activate acme/llm', 'deactivate text-generation']);
+    expect(screen.queryByTestId('active-strip')).toBeNull();
+  });
+
+  it('shows why a model cannot be activated, and follows changes made outside the window', async () => {
+    const m = model('acme/llm');
+    const backend = new MemoryBackend({
+      models: [m],
+      details: detailsOf(m),
+      activateError: { code: 'invalid-input', message: 'acme/llm cannot be activated: it is incomplete' },
+    });
+    render(App, { backend });
+    await fireEvent.click((await screen.findAllByTestId('model-row'))[0]);
+    await fireEvent.click(await screen.findByTestId('activate-button'));
+    expect((await screen.findByText(/cannot be activated: it is incomplete/)).getAttribute('role')).toBe('alert');
+
+    // `mm activate` in a terminal: the settings file changes, the window follows.
+    backend.options.activateError = undefined;
+    await backend.activateModel('acme/llm', null);
+    backend.emitSettingsChanged();
+    expect((await screen.findByTestId('active-strip')).textContent).toContain('acme/llm');
+
+    backend.emitAppError({ code: 'invalid-input', message: 'from the tray' });
+    expect((await screen.findByText(/from the tray/)).textContent).toContain('Dismiss');
+  });
+});

@@ -2,6 +2,7 @@
 //! nothing is written twice. `ui/src/lib/bindings.ts` is this output, checked in; the test `bindings` in this
 //! crate fails when it is stale, and `UPDATE_BINDINGS=1` rewrites it.
 
+use crate::activation::ActiveEntry;
 use crate::cache::scan::{CacheStatus, CachedFile, CachedRepo, CachedRevision, IncompleteBlob, ScanProblem};
 use crate::cache::{CacheScan, RepoKind};
 use crate::download::{
@@ -76,6 +77,7 @@ pub fn typescript() -> String {
         CleanReport,
         SettingsView,
         SettingsPatch,
+        ActiveEntry,
     );
     out
 }

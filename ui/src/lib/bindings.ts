@@ -147,7 +147,7 @@ commit: string | null, state: DownloadState, bytesDone: number, bytesTotal: numb
  */
 bytesPerSecond: number, etaSeconds: number | null, error: ErrorPayload | null, };
 
-export type LifecycleKind = "queued" | "started" | "paused" | "resumed" | "completed" | "failed" | "cancelled" | "deleted";
+export type LifecycleKind = "queued" | "started" | "paused" | "resumed" | "completed" | "failed" | "cancelled" | "deleted" | "activated" | "deactivated" | "imported";
 
 /**
  * A model's state changed.
@@ -303,7 +303,7 @@ export type SettingsView = { cacheDir: string | null, libraryFolders: Array<stri
 /**
  * `hf_…wxyz`, or none when no token is set here.
  */
-tokenHint: string | null, maxConcurrentDownloads: number, bandwidthLimit: number | null, verifyOnDownload: boolean, 
+tokenHint: string | null, maxConcurrentDownloads: number, bandwidthLimit: number | null, verifyOnDownload: boolean, keepInTray: boolean, notifyDownloads: boolean, 
 /**
  * Set when the file was unreadable and was replaced by defaults.
  */
@@ -312,4 +312,25 @@ warning: string | null, };
 /**
  * A change to some settings; absent fields stay. `token: ""` clears the token.
  */
-export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, token: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, verifyOnDownload: boolean | null, };
+export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, token: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, verifyOnDownload: boolean | null, keepInTray: boolean | null, notifyDownloads: boolean | null, };
+
+/**
+ * What `active.json` says of one type.
+ */
+export type ActiveEntry = { modelType: ModelType, id: string, 
+/**
+ * The commit.
+ */
+revision: string, 
+/**
+ * The model's snapshot folder.
+ */
+path: string, 
+/**
+ * The stable link other programs can use: `{data}/active/{type}`.
+ */
+link: string, format: ModelFormat, 
+/**
+ * The largest weight file (the one to load for single-file formats such as GGUF), if any.
+ */
+primaryFile: string | null, activatedAt: number | null, };

@@ -1,6 +1,15 @@
 // The library view's state: the list for the current query, the selected model's details, and what is being done
 // to it (verify, delete). Components read it; only its methods write it.
-import type { DeleteReport, LibraryModel, LibraryQuery, ModelDetails, ModelType, VerifyProgress, VerifyReport } from './bindings';
+import type {
+  ActiveEntry,
+  DeleteReport,
+  LibraryModel,
+  LibraryQuery,
+  ModelDetails,
+  ModelType,
+  VerifyProgress,
+  VerifyReport,
+} from './bindings';
 import { BackendError, type Backend } from './backend';
 
 export type LoadState = 'loading' | 'ready' | 'error';
@@ -29,6 +38,8 @@ export class Library {
   verifying = $state(false);
   verifyProgress: VerifyProgress | null = $state(null);
   verifyReport: VerifyReport | null = $state(null);
+  /** The active model of each type. */
+  active: Partial<Record<ModelType, ActiveEntry>> = $state({});
   /** A delete waiting for confirmation: what it would free. */
   pendingDelete: DeleteReport | null = $state(null);
   private loads = 0;
@@ -39,9 +50,13 @@ export class Library {
     const ticket = ++this.loads;
     if (this.models.length === 0) this.state = 'loading';
     try {
-      const models = await this.backend.listLibrary($state.snapshot(this.query));
+      const [models, active] = await Promise.all([
+        this.backend.listLibrary($state.snapshot(this.query)),
+        this.backend.activeModels(),
+      ]);
       if (ticket !== this.loads) return; // a newer query answered first
       this.models = models;
+      this.active = active;
       this.error = null;
       this.state = 'ready';
       if (this.selected && !models.some((m) => m.id === this.selected) && this.unfiltered) this.close();
@@ -119,6 +134,26 @@ export class Library {
       if (plan.wholeModel) this.close();
       else await this.refreshDetails();
       await this.load();
+    });
+  }
+
+  /** The types the selected model is active for. */
+  activeTypes(id: string): ModelType[] {
+    return (Object.entries(this.active) as [ModelType, ActiveEntry][]).filter(([, e]) => e.id === id).map(([t]) => t);
+  }
+
+  async activate(modelType: ModelType | null) {
+    if (!this.selected) return;
+    await this.act(async () => {
+      await this.backend.activateModel(this.selected!, modelType);
+      await Promise.all([this.load(), this.refreshDetails()]);
+    });
+  }
+
+  async deactivate(modelType: ModelType) {
+    await this.act(async () => {
+      await this.backend.deactivateType(modelType);
+      await Promise.all([this.load(), this.refreshDetails()]);
     });
   }
 

@@ -1,6 +1,7 @@
 // The one door to the Rust side. Components and state never import @tauri-apps/api; they take a Backend, which
 // is the Tauri implementation in the app and the in-memory one in tests.
 import type {
+  ActiveEntry,
   CacheScan,
   CleanReport,
   DeleteReport,
@@ -50,6 +51,14 @@ export interface Backend {
   cleanStorage(): Promise<CleanReport>;
   getSettings(): Promise<SettingsView>;
   updateSettings(patch: SettingsPatch): Promise<SettingsView>;
+  /** Makes a model the active one of its type (or of `modelType`), switching from the one before. */
+  activateModel(id: string, modelType: ModelType | null): Promise<ActiveEntry>;
+  deactivateType(modelType: ModelType): Promise<void>;
+  activeModels(): Promise<Partial<Record<ModelType, ActiveEntry>>>;
+  /** The settings file changed outside the window (`mm config set`, `mm activate`). */
+  onSettingsChanged(handler: () => void): Promise<Unsubscribe>;
+  /** Something done outside a command failed (a tray click). */
+  onAppError(handler: (error: ErrorPayload) => void): Promise<Unsubscribe>;
 }
 
 /** A failed command: the code to branch on and the message to show. */

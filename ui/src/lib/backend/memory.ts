@@ -1,6 +1,7 @@
 // A Backend held in memory, for unit tests and for running the UI in a plain browser. Tests drive events by
 // calling emitProgress / emitLifecycle as the Rust side would, and read what was asked in `actions`.
 import type {
+  ActiveEntry,
   CacheScan,
   CleanReport,
   DeleteReport,
@@ -33,6 +34,9 @@ export interface MemoryBackendOptions {
   error?: ErrorPayload;
   /** When set, only updateSettings fails with this error. */
   settingsError?: ErrorPayload;
+  active?: Partial<Record<ModelType, ActiveEntry>>;
+  /** When set, activateModel fails with this error. */
+  activateError?: ErrorPayload;
 }
 
 export const emptyScan = (cacheDir = '/home/user/.cache/huggingface/hub'): CacheScan => ({
@@ -51,6 +55,8 @@ export const defaultSettings = (): SettingsView => ({
   maxConcurrentDownloads: 3,
   bandwidthLimit: null,
   verifyOnDownload: true,
+  keepInTray: true,
+  notifyDownloads: true,
   warning: null,
 });
 
@@ -190,6 +196,57 @@ export class MemoryBackend implements Backend {
     }
     this.options.settings = next;
     return structuredClone(next);
+  }
+
+  async activateModel(id: string, modelType: ModelType | null): Promise<ActiveEntry> {
+    this.check();
+    if (this.options.activateError) throw new BackendError(this.options.activateError);
+    this.actions.push(`activate ${id}${modelType ? ` as ${modelType}` : ''}`);
+    const m = this.options.models?.find((x) => x.id === id);
+    const type = modelType ?? m?.modelType ?? 'other';
+    const entry: ActiveEntry = {
+      modelType: type, id, revision: m?.commit ?? '', path: `${m?.path ?? ''}/snapshots/${m?.commit ?? ''}`,
+      link: `/data/active/${type}`, format: m?.format ?? 'other', primaryFile: null, activatedAt: 1_700_000_000,
+    };
+    this.options.active = { ...this.options.active, [type]: entry };
+    this.options.models = this.options.models?.map((x) =>
+      x.id === id ? { ...x, status: 'active' } : x.status === 'active' && x.modelType === type ? { ...x, status: 'available' } : x,
+    );
+    return entry;
+  }
+
+  async deactivateType(modelType: ModelType): Promise<void> {
+    this.check();
+    this.actions.push(`deactivate ${modelType}`);
+    const id = this.options.active?.[modelType]?.id;
+    if (this.options.active) delete this.options.active[modelType];
+    this.options.models = this.options.models?.map((x) => (x.id === id ? { ...x, status: 'available' } : x));
+  }
+
+  async activeModels(): Promise<Partial<Record<ModelType, ActiveEntry>>> {
+    this.check();
+    return structuredClone(this.options.active ?? {});
+  }
+
+  private settingsHandlers = new Set<() => void>();
+  private errorHandlers = new Set<(e: ErrorPayload) => void>();
+
+  async onSettingsChanged(handler: () => void): Promise<Unsubscribe> {
+    this.settingsHandlers.add(handler);
+    return () => this.settingsHandlers.delete(handler);
+  }
+
+  async onAppError(handler: (e: ErrorPayload) => void): Promise<Unsubscribe> {
+    this.errorHandlers.add(handler);
+    return () => this.errorHandlers.delete(handler);
+  }
+
+  emitSettingsChanged() {
+    this.settingsHandlers.forEach((h) => h());
+  }
+
+  emitAppError(error: ErrorPayload) {
+    this.errorHandlers.forEach((h) => h(error));
   }
 
   emitProgress(progress: DownloadProgress) {

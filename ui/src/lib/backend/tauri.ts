@@ -2,7 +2,9 @@
 import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
 import type {
+  ActiveEntry,
   CacheScan,
+  ErrorPayload,
   CleanReport,
   DeleteReport,
   DownloadPreview,
@@ -51,4 +53,9 @@ export const tauriBackend: Backend = {
   cleanStorage: () => call<CleanReport>('clean_storage'),
   getSettings: () => call<SettingsView>('get_settings'),
   updateSettings: (patch: SettingsPatch) => call<SettingsView>('update_settings', { patch }),
+  activateModel: (id: string, modelType: ModelType | null) => call<ActiveEntry>('activate_model', { id, modelType }),
+  deactivateType: (modelType: ModelType) => call<void>('deactivate_type', { modelType }),
+  activeModels: () => call<Partial<Record<ModelType, ActiveEntry>>>('active_models'),
+  onSettingsChanged: (handler) => listen('settings-changed', () => handler()),
+  onAppError: (handler) => listen<ErrorPayload>('app-error', (e) => handler(e.payload)),
 };

@@ -84,7 +84,7 @@ export async function startFakeHub({ files = 2, fileMb = 4, throttle } = {}) {
 /**
  * Launches the app with `env` added to a clean temporary environment and returns a WebDriver session on it.
  */
-export async function launchApp(extraEnv = {}) {
+export async function launchApp(extraEnv = {}, { tray = false } = {}) {
   if (!fs.existsSync(APP)) throw new Error(`${APP} is not built: run scripts/test (or cargo build) first`);
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'mm-e2e-home-'));
   const env = {
@@ -98,6 +98,12 @@ export async function launchApp(extraEnv = {}) {
     ...extraEnv,
   };
   env.DISPLAY = await startXvfb(env);
+  if (tray) {
+    // An XEmbed tray host, so the app's tray icon has somewhere to live.
+    start('trayer', ['--edge', 'top', '--align', 'right', '--widthtype', 'pixel', '--width', '120', '--height', '32',
+      '--transparent', 'false', '--tint', '0xdddddd'], env);
+    await new Promise((r) => setTimeout(r, 500));
+  }
   const port = await freePort();
   const nativePort = await freePort();
   const driver = start('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], env);
@@ -105,6 +111,7 @@ export async function launchApp(extraEnv = {}) {
   const wd = new WebDriver(`http://127.0.0.1:${port}`);
   await wd.start(APP);
   wd.home = home;
+  wd.env = env;
   return wd;
 }
 

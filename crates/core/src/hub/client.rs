@@ -135,6 +135,98 @@ impl HubClient {
         Err(HubError::Protocol { what: url.to_string(), reason: format!("more than {MAX_REDIRECTS} redirects") })
     }
 
+    /// Bytes `[start, end)` of a file, through a `Range` request (following the LFS redirect without the token).
+    /// A server that ignores the range is read only as far as needed.
+    pub async fn fetch_range(
+        &self,
+        repo: &RepoId,
+        revision: &str,
+        path: &str,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<u8>, HubError> {
+        let url = self.resolve_url(repo, revision, path);
+        if self.config.offline {
+            return Err(HubError::Offline { what: url.to_string() });
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.fetch_range_once(&url, repo, revision, path, start, end).await;
+            match result {
+                Err(e) if e.is_transient() && attempt < self.retry.attempts => {
+                    tokio::time::sleep(self.retry.delay(attempt, None)).await
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn fetch_range_once(
+        &self,
+        url: &Url,
+        repo: &RepoId,
+        revision: &str,
+        path: &str,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<u8>, HubError> {
+        let mut target = url.clone();
+        let mut response = None;
+        for _ in 0..=MAX_REDIRECTS {
+            let mut request =
+                self.http.get(target.clone()).header(RANGE, format!("bytes={start}-{}", end.saturating_sub(1)));
+            if let (Some(token), true) = (&self.config.token, self.same_origin(&target)) {
+                request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+            }
+            let r = request.send().await.map_err(|e| network_error(&target, &e))?;
+            if r.status().is_redirection() {
+                if let Some(next) = r.headers().get(LOCATION).and_then(|l| l.to_str().ok()) {
+                    target = target.join(next).map_err(|e| HubError::Protocol {
+                        what: format!("the redirect from {target}"),
+                        reason: e.to_string(),
+                    })?;
+                    continue;
+                }
+            }
+            response = Some(r);
+            break;
+        }
+        let mut response = response
+            .ok_or_else(|| HubError::Protocol { what: url.to_string(), reason: "too many redirects".into() })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(self.status_error(&response, repo, Some(revision), Some(path)));
+        }
+        // 206 starts at `start`; a 200 starts at 0 and is skipped forward.
+        let mut skip = if status == StatusCode::PARTIAL_CONTENT { 0 } else { start };
+        let want = (end - start) as usize;
+        let mut out = Vec::with_capacity(want.min(64 << 20));
+        while out.len() < want {
+            let Some(chunk) = response.chunk().await.map_err(|e| network_error(&target, &e))? else { break };
+            let mut chunk: &[u8] = &chunk;
+            if skip > 0 {
+                let n = (skip as usize).min(chunk.len());
+                chunk = &chunk[n..];
+                skip -= n as u64;
+            }
+            let n = chunk.len().min(want - out.len());
+            out.extend_from_slice(&chunk[..n]);
+        }
+        Ok(out)
+    }
+
+    /// A whole small file (such as `config.json`), at most `limit` bytes.
+    pub async fn fetch_small(
+        &self,
+        repo: &RepoId,
+        revision: &str,
+        path: &str,
+        limit: u64,
+    ) -> Result<Vec<u8>, HubError> {
+        self.fetch_range(repo, revision, path, 0, limit).await
+    }
+
     /// The commit `revision` points at, and its files with sizes and hashes.
     pub async fn repo_info(&self, repo: &RepoId, revision: &str) -> Result<RepoInfo, HubError> {
         let mut segments: Vec<&str> = vec!["api", "models"];

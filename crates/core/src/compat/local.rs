@@ -1,0 +1,123 @@
+//! Requirements of models on disk: one weights file, a snapshot folder, or a model of the library.
+
+use super::estimate::{self, CompatReport, ModelConfig};
+use super::hardware::HardwareInfo;
+use super::{gguf, safetensors, CompatError};
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+const FIRST_READ: u64 = 1 << 20;
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> CompatError + '_ {
+    move |source| CompatError::Io { path: path.display().to_string(), source }
+}
+
+/// The first `n` bytes of a file (fewer if it is shorter).
+fn read_prefix(path: &Path, n: u64) -> Result<Vec<u8>, CompatError> {
+    let mut out = Vec::new();
+    File::open(path).map_err(io(path))?.take(n).read_to_end(&mut out).map_err(io(path))?;
+    Ok(out)
+}
+
+/// A GGUF header, reading more of the file only when the parser asks.
+pub fn read_gguf(path: &Path) -> Result<gguf::GgufSummary, CompatError> {
+    let size = std::fs::metadata(path).map_err(io(path))?.len();
+    let mut want = FIRST_READ.min(size);
+    loop {
+        let prefix = read_prefix(path, want)?;
+        match gguf::parse(&prefix, size) {
+            Err(CompatError::NeedMore { at_least }) if at_least > want => want = at_least.min(size),
+            other => return other,
+        }
+    }
+}
+
+pub fn read_safetensors(path: &Path) -> Result<safetensors::SafetensorsSummary, CompatError> {
+    let size = std::fs::metadata(path).map_err(io(path))?.len();
+    let first = read_prefix(path, 8)?;
+    let n = safetensors::header_len(&first, size)?;
+    let prefix = read_prefix(path, 8 + n)?;
+    safetensors::parse(&prefix, size)
+}
+
+fn read_config(dir: &Path) -> ModelConfig {
+    std::fs::read(dir.join("config.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+}
+
+/// Every file under `dir` (following links, as snapshots are links), relative paths, sorted.
+fn files(dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    let mut stack = vec![(dir.to_path_buf(), String::new(), 0)];
+    while let Some((d, prefix, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+            match std::fs::metadata(e.path()) {
+                Ok(m) if m.is_dir() && depth < 8 => stack.push((e.path(), rel, depth + 1)),
+                Ok(m) if m.is_file() => out.push((rel, e.path())),
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Assesses a weights file or a model folder on `hw`.
+pub fn assess_path(path: &Path, context: Option<u64>, hw: &HardwareInfo) -> Result<CompatReport, CompatError> {
+    let meta = std::fs::metadata(path).map_err(|_| CompatError::NotFound(path.display().to_string()))?;
+    let name = path.display().to_string();
+    let mut entries = Vec::new();
+    if meta.is_file() {
+        let magic = read_prefix(path, 4)?;
+        let r = if magic == b"GGUF" {
+            estimate::from_gguf(&read_gguf(path)?, context)
+        } else {
+            let s = read_safetensors(path)?;
+            estimate::from_safetensors(&s, &read_config(path.parent().unwrap_or(Path::new("."))), context)
+        };
+        entries.push(estimate::assess(path.file_name().map(|f| f.to_string_lossy().to_string()), meta.len(), r, hw, 0));
+        return Ok(CompatReport { model: name, entries, download_bytes: 0, disk_free: hw.disk_free });
+    }
+    let all = files(path);
+    let ggufs: Vec<&(String, PathBuf)> = all.iter().filter(|(p, _)| p.to_lowercase().ends_with(".gguf")).collect();
+    for (rel, file) in &ggufs {
+        let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        let r = estimate::from_gguf(&read_gguf(file)?, context);
+        entries.push(estimate::assess(Some(rel.clone()), size, r, hw, 0));
+    }
+    if ggufs.is_empty() {
+        let shards: Vec<&(String, PathBuf)> = all.iter().filter(|(p, _)| p.ends_with(".safetensors")).collect();
+        if shards.is_empty() {
+            return Err(CompatError::NoWeights(name));
+        }
+        let mut total = safetensors::SafetensorsSummary::default();
+        let mut bytes = 0;
+        for (_, file) in &shards {
+            safetensors::merge(&mut total, read_safetensors(file)?);
+            bytes += std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        }
+        let r = estimate::from_safetensors(&total, &read_config(path), context);
+        entries.push(estimate::assess(None, bytes, r, hw, 0));
+    }
+    Ok(CompatReport { model: name, entries, download_bytes: 0, disk_free: hw.disk_free })
+}
+
+/// Assesses a model of the library (its main revision's snapshot).
+pub fn assess_model(
+    cache_dir: &Path,
+    settings: &crate::settings::Settings,
+    id: &str,
+    context: Option<u64>,
+    hw: &HardwareInfo,
+) -> Result<CompatReport, CompatError> {
+    let (repo, _, _) =
+        crate::library::list::find_repo(cache_dir, settings, id).map_err(|_| CompatError::NotFound(id.to_string()))?;
+    let revision = repo.revisions.first().ok_or_else(|| CompatError::NotFound(id.to_string()))?;
+    let snapshot = Path::new(&repo.path).join("snapshots").join(&revision.commit);
+    let mut report = assess_path(&snapshot, context, hw)?;
+    report.model = repo.repo_id;
+    Ok(report)
+}

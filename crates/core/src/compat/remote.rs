@@ -1,0 +1,97 @@
+//! Requirements of a hub repo before downloading it: headers through ranged reads (two per safetensors file, a
+//! growing prefix per GGUF file), `config.json` whole, and the same estimate as for files on disk.
+
+use super::estimate::{self, CompatReport, ModelConfig};
+use super::hardware::HardwareInfo;
+use super::{gguf, safetensors, CompatError};
+use crate::cache::{RepoId, RepoKind};
+use crate::hub::HubClient;
+use std::path::Path;
+
+const FIRST_READ: u64 = 1 << 20;
+/// GGUF headers (vocabularies included) are a few MB; past this the file is not worth reading remotely.
+const MAX_GGUF_HEADER: u64 = 128 << 20;
+/// At most this many GGUF files of one repo are assessed (quantisation collections can list dozens).
+const MAX_GGUF_FILES: usize = 24;
+
+pub async fn assess_repo(
+    hub: &HubClient,
+    cache_dir: &Path,
+    repo: &str,
+    revision: Option<&str>,
+    context: Option<u64>,
+    hw: &HardwareInfo,
+) -> Result<CompatReport, CompatError> {
+    let (repo, url_revision) = crate::hub::parse_repo_reference(repo)?;
+    let revision = revision.map(str::to_owned).or(url_revision).unwrap_or_else(|| "main".into());
+    let info = hub.repo_info(&repo, &revision).await?;
+    let commit = info.commit.clone();
+    let blobs = repo.folder(cache_dir, RepoKind::Model).join("blobs");
+    let missing = |f: &crate::hub::RemoteFile| if blobs.join(&f.blob).exists() { 0 } else { f.size };
+    let mut entries = Vec::new();
+    let ggufs: Vec<_> =
+        info.files.iter().filter(|f| f.path.to_lowercase().ends_with(".gguf")).take(MAX_GGUF_FILES).collect();
+    for f in &ggufs {
+        let s = gguf_header(hub, &repo, &commit, &f.path, f.size).await?;
+        entries.push(estimate::assess(Some(f.path.clone()), f.size, estimate::from_gguf(&s, context), hw, missing(f)));
+    }
+    let mut download_bytes: u64 = ggufs.iter().map(|f| missing(f)).max().unwrap_or(0);
+    if ggufs.is_empty() {
+        let shards: Vec<_> = info.files.iter().filter(|f| f.path.ends_with(".safetensors")).collect();
+        if shards.is_empty() {
+            return Err(CompatError::NoWeights(repo.to_string()));
+        }
+        let mut total = safetensors::SafetensorsSummary::default();
+        for f in &shards {
+            let first = hub.fetch_range(&repo, &commit, &f.path, 0, 8).await?;
+            let n = safetensors::header_len(&first, f.size)?;
+            let json = hub.fetch_range(&repo, &commit, &f.path, 8, 8 + n).await?;
+            safetensors::merge(&mut total, safetensors::parse_header(&json, f.size)?);
+        }
+        let config: ModelConfig = match info.files.iter().find(|f| f.path == "config.json") {
+            Some(_) => serde_json::from_slice(&hub.fetch_small(&repo, &commit, "config.json", 4 << 20).await?)
+                .unwrap_or_default(),
+            None => ModelConfig::default(),
+        };
+        download_bytes = info.files.iter().map(missing).sum();
+        let weights: u64 = shards.iter().map(|f| f.size).sum();
+        entries.push(estimate::assess(
+            None,
+            weights,
+            estimate::from_safetensors(&total, &config, context),
+            hw,
+            download_bytes,
+        ));
+    }
+    Ok(CompatReport { model: repo.to_string(), entries, download_bytes, disk_free: hw.disk_free })
+}
+
+async fn gguf_header(
+    hub: &HubClient,
+    repo: &RepoId,
+    commit: &str,
+    path: &str,
+    size: u64,
+) -> Result<gguf::GgufSummary, CompatError> {
+    let mut prefix = hub.fetch_range(repo, commit, path, 0, FIRST_READ.min(size)).await?;
+    loop {
+        match gguf::parse(&prefix, size) {
+            Err(CompatError::NeedMore { at_least })
+                if at_least <= MAX_GGUF_HEADER && at_least > prefix.len() as u64 =>
+            {
+                let more = hub.fetch_range(repo, commit, path, prefix.len() as u64, at_least).await?;
+                if more.is_empty() {
+                    return Err(CompatError::invalid("GGUF", "the server sent no more bytes"));
+                }
+                prefix.extend_from_slice(&more);
+            }
+            Err(CompatError::NeedMore { .. }) => {
+                return Err(CompatError::invalid(
+                    "GGUF",
+                    format!("the header of {path} is larger than {} MB", MAX_GGUF_HEADER >> 20),
+                ))
+            }
+            other => return other,
+        }
+    }
+}

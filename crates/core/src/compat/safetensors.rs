@@ -1,0 +1,160 @@
+//! The safetensors header: an 8-byte little-endian length N, then N bytes of JSON naming each tensor's dtype,
+//! shape and byte range. Enough to count parameters and bytes per dtype without reading the weights.
+
+use super::CompatError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use ts_rs::TS;
+
+/// The real format caps the header at 100 MB; anything larger is not a safetensors file.
+pub const MAX_HEADER: u64 = 100_000_000;
+
+/// What a safetensors header says.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SafetensorsSummary {
+    pub tensors: u64,
+    pub parameters: u64,
+    /// Bytes of tensor data.
+    pub data_bytes: u64,
+    /// Parameters per dtype, e.g. {"BF16": 494032768}.
+    pub parameters_by_dtype: BTreeMap<String, u64>,
+    /// The header's `__metadata__` strings.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Bytes per element of a safetensors dtype; `None` for one this parser does not know.
+pub fn dtype_bits(dtype: &str) -> Option<u64> {
+    Some(match dtype {
+        "F64" | "I64" | "U64" => 64,
+        "F32" | "I32" | "U32" => 32,
+        "F16" | "BF16" | "I16" | "U16" => 16,
+        "F8_E4M3" | "F8_E5M2" | "F8_E8M0" | "I8" | "U8" | "BOOL" => 8,
+        "F6_E2M3" | "F6_E3M2" => 6,
+        "F4" => 4,
+        _ => return None,
+    })
+}
+
+/// The header length from the first 8 bytes, checked against the file's size.
+pub fn header_len(first8: &[u8], file_size: u64) -> Result<u64, CompatError> {
+    let bytes: [u8; 8] = first8
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| CompatError::invalid("safetensors", "shorter than 8 bytes"))?;
+    let n = u64::from_le_bytes(bytes);
+    if n < 2 || n > MAX_HEADER || n > file_size.saturating_sub(8) {
+        return Err(CompatError::invalid(
+            "safetensors",
+            format!("a header of {n} bytes in a file of {file_size} bytes"),
+        ));
+    }
+    Ok(n)
+}
+
+#[derive(Deserialize)]
+struct TensorInfo {
+    dtype: String,
+    shape: Vec<u64>,
+    data_offsets: [u64; 2],
+}
+
+/// Parses the header JSON (the N bytes after the length). `file_size` bounds the data offsets.
+pub fn parse_header(json: &[u8], file_size: u64) -> Result<SafetensorsSummary, CompatError> {
+    let map: BTreeMap<String, serde_json::Value> = serde_json::from_slice(json)
+        .map_err(|e| CompatError::invalid("safetensors", format!("the header is not a JSON object: {e}")))?;
+    let data_size = file_size.saturating_sub(8 + json.len() as u64);
+    let mut summary = SafetensorsSummary::default();
+    for (name, value) in map {
+        if name == "__metadata__" {
+            if let serde_json::Value::Object(meta) = value {
+                summary.metadata =
+                    meta.into_iter().filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_string()))).collect();
+            }
+            continue;
+        }
+        let info: TensorInfo = serde_json::from_value(value)
+            .map_err(|e| CompatError::invalid("safetensors", format!("tensor {name}: {e}")))?;
+        let bits = dtype_bits(&info.dtype).ok_or_else(|| {
+            CompatError::invalid("safetensors", format!("tensor {name} has the unknown dtype {}", info.dtype))
+        })?;
+        let count = info
+            .shape
+            .iter()
+            .try_fold(1u64, |acc, d| acc.checked_mul(*d))
+            .ok_or_else(|| CompatError::invalid("safetensors", format!("tensor {name}'s shape overflows")))?;
+        let [start, end] = info.data_offsets;
+        let expected = count.checked_mul(bits).map(|b| b.div_ceil(8));
+        if start > end || end > data_size || expected != Some(end - start) {
+            return Err(CompatError::invalid(
+                "safetensors",
+                format!("tensor {name}'s bytes [{start}, {end}) do not fit its shape or the file"),
+            ));
+        }
+        summary.tensors += 1;
+        summary.parameters = summary.parameters.saturating_add(count);
+        summary.data_bytes = summary.data_bytes.saturating_add(end - start);
+        *summary.parameters_by_dtype.entry(info.dtype).or_default() += count;
+    }
+    Ok(summary)
+}
+
+/// Parses a whole safetensors file's beginning (at least 8 + N bytes of it).
+pub fn parse(prefix: &[u8], file_size: u64) -> Result<SafetensorsSummary, CompatError> {
+    let n = header_len(prefix, file_size)? as usize;
+    let json = prefix.get(8..8 + n).ok_or_else(|| CompatError::invalid("safetensors", "the header is cut short"))?;
+    parse_header(json, file_size)
+}
+
+/// Adds one shard's summary to another (sharded models).
+pub fn merge(into: &mut SafetensorsSummary, other: SafetensorsSummary) {
+    into.tensors += other.tensors;
+    into.parameters = into.parameters.saturating_add(other.parameters);
+    into.data_bytes = into.data_bytes.saturating_add(other.data_bytes);
+    for (k, v) in other.parameters_by_dtype {
+        *into.parameters_by_dtype.entry(k).or_default() += v;
+    }
+    into.metadata.extend(other.metadata);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(header: &str, data: usize) -> Vec<u8> {
+        let mut out = (header.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(header.as_bytes());
+        out.extend(std::iter::repeat_n(0u8, data));
+        out
+    }
+
+    #[test]
+    fn counts_parameters_and_bytes_per_dtype() {
+        let h = r#"{"a":{"dtype":"BF16","shape":[2,3],"data_offsets":[0,12]},"b":{"dtype":"F32","shape":[4],"data_offsets":[12,28]},"__metadata__":{"format":"pt"}}"#;
+        let f = file(h, 28);
+        let s = parse(&f, f.len() as u64).unwrap();
+        assert_eq!((s.tensors, s.parameters, s.data_bytes), (2, 10, 28));
+        assert_eq!(s.parameters_by_dtype["BF16"], 6);
+        assert_eq!(s.metadata["format"], "pt");
+    }
+
+    #[test]
+    fn hostile_headers_are_errors() {
+        let ok = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#;
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (vec![1, 2, 3], "shorter than 8 bytes"),
+            ((u64::MAX).to_le_bytes().to_vec(), "a header of"),
+            (file("not json", 0), "not a JSON object"),
+            (file(r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}}"#, 4), "do not fit"),
+            (file(r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,4]}}"#, 4), "overflows"),
+            (file(r#"{"a":{"dtype":"Q9","shape":[1],"data_offsets":[0,4]}}"#, 4), "unknown dtype"),
+            (file(r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}}"#, 4), "do not fit"),
+            (file(ok, 4)[..20].to_vec(), "a header of"),
+        ];
+        for (bytes, message) in cases {
+            let err = parse(&bytes, bytes.len() as u64).unwrap_err();
+            assert!(err.to_string().contains(message), "{message}: {err}");
+        }
+        assert!(parse(&file(ok, 4), 4 + 8 + ok.len() as u64).is_ok());
+    }
+}

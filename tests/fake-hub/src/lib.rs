@@ -274,10 +274,11 @@ struct Reply {
 enum Body {
     Empty,
     Text(Vec<u8>),
-    /// File bytes: the whole content, the range start, and the fault key (the file's repo path).
+    /// File bytes: the whole content, the range `[start, end)`, and the fault key (the file's repo path).
     File {
         content: Arc<Vec<u8>>,
         start: usize,
+        end: usize,
         path: String,
     },
 }
@@ -373,7 +374,7 @@ async fn write_reply(
     let (body, start): (&[u8], usize) = match &reply.body {
         Body::Empty => (&[], 0),
         Body::Text(t) => (t, 0),
-        Body::File { content, start, .. } => (&content[*start..], *start),
+        Body::File { content, start, end, .. } => (&content[*start..*end], *start),
     };
     let mut head = format!("HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in &reply.headers {
@@ -590,12 +591,10 @@ fn cdn(request: &Request, path: &str, state: &State) -> Reply {
 
 fn file_reply(request: &Request, content: Arc<Vec<u8>>, path: &str, etag: &str, commit: &str) -> Reply {
     let len = content.len();
-    let start = request
-        .headers
-        .get("range")
-        .and_then(|r| r.strip_prefix("bytes="))
-        .and_then(|r| r.strip_suffix('-'))
-        .and_then(|n| n.parse::<usize>().ok());
+    // `bytes=START-` or `bytes=START-END` (END inclusive).
+    let range = request.headers.get("range").and_then(|r| r.strip_prefix("bytes=")).and_then(|r| r.split_once('-'));
+    let start = range.and_then(|(a, _)| a.trim().parse::<usize>().ok());
+    let end = range.and_then(|(_, b)| b.trim().parse::<usize>().ok()).map(|e| (e + 1).min(len));
     let mut headers = vec![("ETag".to_string(), format!("\"{etag}\"")), ("Accept-Ranges".into(), "bytes".into())];
     if !commit.is_empty() {
         headers.push(("X-Repo-Commit".into(), commit.into()));
@@ -605,11 +604,12 @@ fn file_reply(request: &Request, content: Arc<Vec<u8>>, path: &str, etag: &str, 
             headers.push(("Content-Range".into(), format!("bytes */{len}")));
             Reply { status: 416, headers, body: Body::Empty }
         }
-        Some(start) if start > 0 => {
-            headers.push(("Content-Range".into(), format!("bytes {start}-{}/{len}", len - 1)));
-            Reply { status: 206, headers, body: Body::File { content, start, path: path.into() } }
+        Some(start) if start > 0 || end.is_some() => {
+            let stop = end.unwrap_or(len).max(start);
+            headers.push(("Content-Range".into(), format!("bytes {start}-{}/{len}", stop.saturating_sub(1))));
+            Reply { status: 206, headers, body: Body::File { content, start, path: path.into(), end: stop } }
         }
-        _ => Reply { status: 200, headers, body: Body::File { content, start: 0, path: path.into() } },
+        _ => Reply { status: 200, headers, body: Body::File { content, start: 0, path: path.into(), end: len } },
     }
 }
 

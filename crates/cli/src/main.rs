@@ -40,6 +40,10 @@ enum Command {
     Deactivate(commands::activation::DeactivateArgs),
     /// Show the active model of each type, or one type's path (`--path`) for scripts.
     Active(commands::activation::ActiveArgs),
+    /// This machine: GPUs and VRAM (NVML), RAM, CPU and its features, OS, free disk.
+    System(commands::compat::SystemArgs),
+    /// Will a model run here? A hub repo, a library model, a folder or a .gguf/.safetensors file.
+    Compat(commands::compat::CompatArgs),
     /// Read or change settings (shared with the app).
     #[command(subcommand)]
     Config(commands::config::Args),
@@ -71,6 +75,8 @@ fn main() -> ExitCode {
             Command::Activate(args) => commands::activation::activate(args, cli.json).await,
             Command::Deactivate(args) => commands::activation::deactivate(args, cli.json).await,
             Command::Active(args) => commands::activation::active(args, cli.json).await,
+            Command::System(args) => commands::compat::system(args, cli.json).await,
+            Command::Compat(args) => commands::compat::compat(args, cli.json).await,
             Command::Config(args) => commands::config::run(args, cli.json).await,
             Command::Download(args) => commands::download::run(args, cli.json).await,
             Command::Cancel(args) => commands::cancel::run(args, cli.json).await,

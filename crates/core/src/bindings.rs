@@ -5,6 +5,9 @@
 use crate::activation::ActiveEntry;
 use crate::cache::scan::{CacheStatus, CachedFile, CachedRepo, CachedRevision, IncompleteBlob, ScanProblem};
 use crate::cache::{CacheScan, RepoKind};
+use crate::compat::estimate::{CompatReport, FileCompat, Fit, Requirements, Verdict};
+use crate::compat::hardware::{CpuInfo, GpuInfo, HardwareInfo};
+use crate::compat::local::ModelFit;
 use crate::download::{
     DownloadEvent, DownloadPreview, DownloadProgress, DownloadRequest, DownloadState, LifecycleKind, ModelLifecycle,
     PreviewFile,
@@ -78,6 +81,15 @@ pub fn typescript() -> String {
         SettingsView,
         SettingsPatch,
         ActiveEntry,
+        HardwareInfo,
+        GpuInfo,
+        CpuInfo,
+        Requirements,
+        Fit,
+        Verdict,
+        FileCompat,
+        CompatReport,
+        ModelFit,
     );
     out
 }

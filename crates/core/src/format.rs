@@ -37,6 +37,17 @@ pub fn ago(then: u64, now: u64) -> String {
     }
 }
 
+/// A parameter count, short: `27.5K`, `494M`, `7.62B`.
+pub fn params(n: u64) -> String {
+    let n = n as f64;
+    match n {
+        n if n >= 1e9 => format!("{:.2}B", n / 1e9),
+        n if n >= 1e6 => format!("{:.0}M", n / 1e6),
+        n if n >= 1e3 => format!("{:.1}K", n / 1e3),
+        n => format!("{n}"),
+    }
+}
+
 /// A duration in seconds, short: `45 s`, `3 min 20 s`, `2 h 5 min`.
 pub fn duration(seconds: u64) -> String {
     match seconds {
@@ -65,6 +76,14 @@ mod tests {
         assert_eq!(bytes(999_999), "1.00 MB");
         assert_eq!(bytes(123_456_789), "123 MB");
         assert_eq!(bytes(u64::MAX), "18.4 EB");
+    }
+
+    #[test]
+    fn parameter_counts_are_short() {
+        assert_eq!(params(27_520), "27.5K");
+        assert_eq!(params(494_032_768), "494M");
+        assert_eq!(params(7_615_616_512), "7.62B");
+        assert_eq!(params(12), "12");
     }
 
     #[test]

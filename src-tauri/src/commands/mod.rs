@@ -2,6 +2,7 @@
 //! through Tauri's mock runtime without a window.
 
 pub mod activation;
+pub mod compat;
 pub mod downloads;
 pub mod library;
 pub mod models;

@@ -334,3 +334,90 @@ link: string, format: ModelFormat,
  * The largest weight file (the one to load for single-file formats such as GGUF), if any.
  */
 primaryFile: string | null, activatedAt: number | null, };
+
+export type HardwareInfo = { gpus: Array<GpuInfo>, 
+/**
+ * Why no NVIDIA GPU was found, when none was (e.g. "libnvidia-ml.so.1 not found").
+ */
+nvidiaNote: string | null, ramTotal: number, ramAvailable: number, cpu: CpuInfo, os: string, diskFree: number, diskTotal: number, 
+/**
+ * How long the probe took, in milliseconds.
+ */
+probeMs: number, };
+
+export type GpuInfo = { name: string, vendor: string, vramTotal: number, vramFree: number, driver: string | null, cudaVersion: string | null, computeCapability: string | null, };
+
+export type CpuInfo = { brand: string, physicalCores: number, threads: number, 
+/**
+ * Vector extensions that matter for CPU inference: avx2, avx512f, fma, f16c, neon, ...
+ */
+features: Array<string>, };
+
+/**
+ * What one model (or one GGUF file of a repo) needs.
+ */
+export type Requirements = { 
+/**
+ * "gguf" or "safetensors".
+ */
+format: string, architecture: string | null, parameters: number, 
+/**
+ * The quantisation (GGUF) or main dtype (safetensors).
+ */
+precision: string | null, weightsBytes: number, layers: number | null, maxContext: number | null, 
+/**
+ * The context the estimate uses.
+ */
+context: number, kvHeads: number | null, headDim: number | null, kvCacheBytes: number, computeBytes: number, 
+/**
+ * weights + KV cache + compute (a GPU adds its reserve).
+ */
+totalBytes: number, };
+
+export type Fit = "fits-gpu" | "partial-offload" | "cpu-only" | "too-large" | "insufficient-disk";
+
+export type Verdict = { fit: Fit, 
+/**
+ * For partial offload: how many layers fit on the GPU, of how many.
+ */
+gpuLayers: number | null, layers: number | null, 
+/**
+ * The GPU it is measured against (the one with the most memory).
+ */
+gpu: string | null, 
+/**
+ * The memory it is measured against.
+ */
+vram: number, ram: number, 
+/**
+ * One sentence with the numbers.
+ */
+summary: string, };
+
+/**
+ * The verdict for one model or file, now and at best.
+ */
+export type FileCompat = { 
+/**
+ * The GGUF file, when the repo offers several; none for a whole (safetensors) model.
+ */
+file: string | null, fileBytes: number, requirements: Requirements, 
+/**
+ * Against the memory free now.
+ */
+now: Verdict, 
+/**
+ * Against the total memory.
+ */
+best: Verdict, };
+
+export type CompatReport = { model: string, entries: Array<FileCompat>, 
+/**
+ * Bytes still to download (0 for a model on disk).
+ */
+downloadBytes: number, diskFree: number, };
+
+/**
+ * The fit of one library model, for its badge.
+ */
+export type ModelFit = { fit: Fit, summary: string, };

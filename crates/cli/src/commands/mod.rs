@@ -2,6 +2,7 @@
 
 pub mod activation;
 pub mod cancel;
+pub mod compat;
 pub mod config;
 pub mod download;
 pub mod library;

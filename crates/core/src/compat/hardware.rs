@@ -48,7 +48,17 @@ pub struct CpuInfo {
 /// NVML, initialised once (loading the library is the slow part); the error text when it is not there.
 fn nvml() -> &'static Result<nvml_wrapper::Nvml, String> {
     static NVML: OnceLock<Result<nvml_wrapper::Nvml, String>> = OnceLock::new();
-    NVML.get_or_init(|| nvml_wrapper::Nvml::init().map_err(|e| e.to_string()))
+    NVML.get_or_init(|| {
+        nvml_wrapper::Nvml::init().map_err(|e| match e {
+            nvml_wrapper::error::NvmlError::LibloadingError(_) => {
+                "no NVIDIA driver (libnvidia-ml.so.1 is not installed)".to_string()
+            }
+            nvml_wrapper::error::NvmlError::DriverNotLoaded => {
+                "the NVIDIA driver is installed but not loaded".to_string()
+            }
+            other => format!("NVML could not start: {other}"),
+        })
+    })
 }
 
 fn nvidia_gpus() -> Result<Vec<GpuInfo>, String> {

@@ -121,3 +121,36 @@ pub fn assess_model(
     report.model = repo.repo_id;
     Ok(report)
 }
+
+/// The fit of one library model, for its badge.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelFit {
+    pub fit: super::Fit,
+    pub summary: String,
+}
+
+/// The fit of every model in the library on `hw`; models whose weights cannot be read are left out. With several
+/// GGUF quantisations, the best of them speaks for the model.
+pub fn library_fit(
+    cache_dir: &Path,
+    settings: &crate::settings::Settings,
+    models: &[crate::library::LibraryModel],
+    hw: &HardwareInfo,
+) -> std::collections::BTreeMap<String, ModelFit> {
+    let rank = |f: super::Fit| match f {
+        super::Fit::FitsGpu => 0,
+        super::Fit::PartialOffload => 1,
+        super::Fit::CpuOnly => 2,
+        super::Fit::InsufficientDisk => 3,
+        super::Fit::TooLarge => 4,
+    };
+    models
+        .iter()
+        .filter_map(|m| {
+            let report = assess_model(cache_dir, settings, &m.id, None, hw).ok()?;
+            let best = report.entries.iter().min_by_key(|e| rank(e.now.fit))?;
+            Some((m.id.clone(), ModelFit { fit: best.now.fit, summary: best.now.summary.clone() }))
+        })
+        .collect()
+}

@@ -1,0 +1,128 @@
+//! `mm system` and `mm compat`: the machine, and whether a model (on the hub, on disk, or a file) will run on it.
+
+use crate::context::{payload, Context};
+use crate::output;
+use crate::table::Table;
+use mm_core::compat::{hardware, local, remote, CompatReport, Fit};
+use mm_core::format::bytes;
+use mm_core::hub::{HubClient, HubConfig};
+use mm_core::ErrorPayload;
+use std::path::Path;
+
+#[derive(clap::Args)]
+pub struct SystemArgs {}
+
+pub async fn system(_args: SystemArgs, json: bool) -> Result<(), ErrorPayload> {
+    let ctx = Context::load()?;
+    let hw = hardware::probe(&ctx.cache_dir);
+    if json {
+        output::json(&hw);
+        return Ok(());
+    }
+    println!(
+        "CPU      {} ({} cores, {} threads){}",
+        hw.cpu.brand,
+        hw.cpu.physical_cores,
+        hw.cpu.threads,
+        if hw.cpu.features.is_empty() { String::new() } else { format!("; {}", hw.cpu.features.join(" ")) }
+    );
+    println!("RAM      {} available of {}", bytes(hw.ram_available), bytes(hw.ram_total));
+    if hw.gpus.is_empty() {
+        println!("GPU      none{}", hw.nvidia_note.as_deref().map(|n| format!(" (NVIDIA: {n})")).unwrap_or_default());
+    }
+    for g in &hw.gpus {
+        let extra: Vec<String> = [
+            g.driver.as_ref().map(|d| format!("driver {d}")),
+            g.cuda_version.as_ref().map(|c| format!("CUDA {c}")),
+            g.compute_capability.as_ref().map(|c| format!("compute {c}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        println!(
+            "GPU      {} {}: {} free of {}{}",
+            g.vendor,
+            g.name,
+            bytes(g.vram_free),
+            bytes(g.vram_total),
+            if extra.is_empty() { String::new() } else { format!(" ({})", extra.join(", ")) }
+        );
+    }
+    println!("OS       {}", hw.os);
+    println!("Disk     {} free of {} ({})", bytes(hw.disk_free), bytes(hw.disk_total), ctx.cache_dir.display());
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct CompatArgs {
+    /// A hub repo (org/name or URL), a model of the library, a model folder, or a .gguf/.safetensors file.
+    target: String,
+    /// The hub revision (for a repo).
+    #[arg(long, short)]
+    revision: Option<String>,
+    /// The context length to estimate for (default: the model's, capped at 8192).
+    #[arg(long)]
+    context: Option<u64>,
+}
+
+pub async fn compat(args: CompatArgs, json: bool) -> Result<(), ErrorPayload> {
+    let ctx = Context::load()?;
+    let hw = hardware::probe(&ctx.cache_dir);
+    let path = Path::new(&args.target);
+    let report = if path.exists() {
+        local::assess_path(path, args.context, &hw).map_err(payload)?
+    } else if let Ok(report) = local::assess_model(&ctx.cache_dir, &ctx.settings, &args.target, args.context, &hw) {
+        report
+    } else {
+        let hub = HubClient::new(HubConfig::from_settings(&ctx.settings)).map_err(payload)?;
+        remote::assess_repo(&hub, &ctx.cache_dir, &args.target, args.revision.as_deref(), args.context, &hw)
+            .await
+            .map_err(payload)?
+    };
+    if json {
+        output::json(&serde_json::json!({ "report": report, "hardware": hw }));
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(())
+}
+
+fn fit(f: Fit) -> &'static str {
+    match f {
+        Fit::FitsGpu => "fits GPU",
+        Fit::PartialOffload => "partial offload",
+        Fit::CpuOnly => "CPU only",
+        Fit::TooLarge => "too large",
+        Fit::InsufficientDisk => "no disk space",
+    }
+}
+
+fn render(report: &CompatReport) -> String {
+    let mut out = format!("{}\n", report.model);
+    let mut table = Table::new(&["FILE", "PARAMS>", "PRECISION", "WEIGHTS>", "KV CACHE>", "NEEDS>", "NOW", "AT BEST"]);
+    for e in &report.entries {
+        let r = &e.requirements;
+        table.row(vec![
+            e.file.clone().unwrap_or_else(|| "(all weights)".into()),
+            mm_core::format::params(r.parameters),
+            r.precision.clone().unwrap_or_else(|| "-".into()),
+            bytes(r.weights_bytes),
+            format!("{} @{}", bytes(r.kv_cache_bytes), r.context),
+            bytes(r.total_bytes),
+            fit(e.now.fit).into(),
+            fit(e.best.fit).into(),
+        ]);
+    }
+    out.push_str(&table.render());
+    if let Some(first) = report.entries.first() {
+        out.push_str(&format!("\n{}\n", first.now.summary));
+    }
+    if report.download_bytes > 0 {
+        out.push_str(&format!(
+            "Download: {} ({} free on disk)\n",
+            bytes(report.download_bytes),
+            bytes(report.disk_free)
+        ));
+    }
+    out
+}

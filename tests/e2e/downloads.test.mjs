@@ -29,6 +29,9 @@ test('preview, download with progress, then the model is in the library', async 
 
   const total = await wd.text(await wd.one('[data-testid="preview-total"]'));
   assert.equal(total, '3 files · 12.6 MB');
+  // Whether it runs here, from its headers read on the hub before any download.
+  const fit = await wd.text(await wd.one('[data-testid="preview-fit"]'));
+  assert.match(fit, /(Fits on the GPU|Runs on the CPU)/);
   saveArtifact('download-preview.png', await wd.paintedScreenshot());
 
   await wd.click(await wd.one('[data-testid="download-button"]'));
@@ -48,6 +51,7 @@ test('preview, download with progress, then the model is in the library', async 
   const model = await wd.one('[data-testid="model-row"]');
   assert.match(await wd.text(model), /bench\/model/);
   assert.match(await wd.text(model), /Available/);
+  assert.match(await wd.text(await wd.one('[data-testid="fit-badge"]')), /Fits GPU|CPU only/);
   // And the files are where huggingface_hub looks for them.
   const repoDir = path.join(cache, 'models--bench--model');
   const commit = fs.readFileSync(path.join(repoDir, 'refs', 'main'), 'utf8');

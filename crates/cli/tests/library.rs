@@ -192,3 +192,31 @@ fn activate_switch_and_find_the_active_model_from_another_program() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(!link.exists());
 }
+
+#[test]
+fn system_and_compat_describe_the_machine_and_judge_a_file() {
+    let env = Env::new();
+    let sys = env.json(&["system", "--json"]);
+    assert!(sys["ramTotal"].as_u64().unwrap() > 0);
+    assert!(sys["cpu"]["threads"].as_u64().unwrap() >= 1);
+    assert!(sys["gpus"].is_array());
+
+    // A hand-made safetensors file: 1000 F16 parameters.
+    let header = br#"{"w":{"dtype":"F16","shape":[10,100],"data_offsets":[0,2000]}}"#;
+    let mut file = (header.len() as u64).to_le_bytes().to_vec();
+    file.extend_from_slice(header);
+    file.extend(vec![0u8; 2000]);
+    let path = env.cache.path().join("tiny.safetensors");
+    fs::write(&path, &file).unwrap();
+    let report = env.json(&["compat", path.to_str().unwrap(), "--json"]);
+    let entry = &report["report"]["entries"][0];
+    assert_eq!(entry["requirements"]["parameters"], 1000);
+    assert_eq!(entry["requirements"]["weightsBytes"], 2000);
+    assert!(["fits-gpu", "cpu-only"].contains(&entry["now"]["fit"].as_str().unwrap()));
+
+    fs::write(&path, b"\xff\xff\xff\xff\xff\xff\xff\xffjunk").unwrap();
+    let bad = env.mm(&["compat", path.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr)
+        .starts_with("error[invalid-input]: not a valid safetensors file: a header of"));
+}

@@ -20,7 +20,7 @@ async fn main() {
     for i in 0..files {
         list.push(HubFile::new(
             &format!("model-{i:05}-of-{files:05}.safetensors"),
-            noise(file_mb << 20, i as u64 + 7),
+            safetensors(file_mb << 20, i as u64 + 7),
             true,
         ));
     }
@@ -30,4 +30,17 @@ async fn main() {
     }
     println!("{}", hub.endpoint());
     tokio::signal::ctrl_c().await.ok();
+}
+
+/// A valid safetensors file of about `size` bytes: one F16 tensor over random data, so headers parse.
+fn safetensors(size: usize, seed: u64) -> Vec<u8> {
+    let data = (size.saturating_sub(256) / 2) * 2;
+    let mut header = format!(r#"{{"weight":{{"dtype":"F16","shape":[{}],"data_offsets":[0,{data}]}}}}"#, data / 2);
+    while (8 + header.len()) % 8 != 0 {
+        header.push(' ');
+    }
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header.as_bytes());
+    out.extend(noise(data, seed));
+    out
 }

@@ -96,6 +96,32 @@ describe('the downloads view', () => {
   });
 });
 
+it('the preview shows whether each quantisation runs here', async () => {
+  const requirements = {
+    format: 'gguf', architecture: 'llama', parameters: 7_000_000_000, precision: 'Q4_K_M', weightsBytes: 4_000_000_000,
+    layers: 32, maxContext: 32768, context: 8192, kvHeads: 8, headDim: 128, kvCacheBytes: 1, computeBytes: 1, totalBytes: 4_000_000_002,
+  };
+  const verdict = (fit: 'fits-gpu' | 'too-large', summary: string) => ({ fit, gpuLayers: null, layers: 32, gpu: null, vram: 0, ram: 0, summary });
+  const backend = new MemoryBackend({
+    preview: { ...preview, files: [{ path: 'q4.gguf', size: 4e9, present: false }, { path: 'f16.gguf', size: 14e9, present: false }] },
+    compat: {
+      model: 'acme/tiny', downloadBytes: 14e9, diskFree: 5e10,
+      entries: [
+        { file: 'q4.gguf', fileBytes: 4e9, requirements, now: verdict('fits-gpu', 'Fits on the GPU'), best: verdict('fits-gpu', '') },
+        { file: 'f16.gguf', fileBytes: 14e9, requirements, now: verdict('too-large', 'Too large: needs 15 GB'), best: verdict('too-large', '') },
+      ],
+    },
+  });
+  await openDownloads(backend);
+  await fireEvent.input(screen.getByTestId('repo-input'), { target: { value: 'acme/tiny' } });
+  await fireEvent.click(screen.getByTestId('preview-button'));
+  const badges = await screen.findAllByTestId('fit-badge');
+  expect(badges.map((b) => [b.textContent, b.getAttribute('title')])).toEqual([
+    ['Fits GPU', 'Fits on the GPU'],
+    ['Too large', 'Too large: needs 15 GB'],
+  ]);
+});
+
 it('splits globs on commas and spaces', () => {
   expect(parseGlobs(' *.json, *Q4_K_M*  onnx/ ,')).toEqual(['*.json', '*Q4_K_M*', 'onnx/']);
   expect(parseGlobs('')).toEqual([]);

@@ -50,3 +50,42 @@ describe('settings', () => {
     expect((await screen.findByTestId('settings-warning')).textContent).toBe(warning);
   });
 });
+
+describe('compatibility', () => {
+  const hardware = {
+    gpus: [{ name: 'RTX 4090', vendor: 'NVIDIA', vramTotal: 24_000_000_000, vramFree: 20_000_000_000, driver: '550.54', cudaVersion: '12.4', computeCapability: '8.9' }],
+    nvidiaNote: null,
+    ramTotal: 64_000_000_000,
+    ramAvailable: 40_000_000_000,
+    cpu: { brand: 'AMD Ryzen 9', physicalCores: 16, threads: 32, features: ['avx2', 'avx512f'] },
+    os: 'Debian 12',
+    diskFree: 1,
+    diskTotal: 2,
+    probeMs: 12,
+  };
+
+  it('the system panel describes the machine', async () => {
+    render(App, { backend: new MemoryBackend({ models: [], storage: storageOf(), hardware }) });
+    await fireEvent.click(screen.getByTestId('storage-tab'));
+    const panel = await screen.findByTestId('system-panel');
+    expect(panel.textContent).toContain('AMD Ryzen 9 · 16 cores, 32 threads');
+    expect(screen.getByTestId('gpus').textContent).toContain('NVIDIA RTX 4090: 20.0 GB free of 24.0 GB');
+    expect(screen.getByTestId('gpus').textContent).toContain('CUDA 12.4');
+  });
+
+  it('each library model shows whether it runs here, with the numbers on hover', async () => {
+    const { model } = await import('../lib/fixtures');
+    const backend = new MemoryBackend({
+      models: [model('acme/a'), model('acme/b')],
+      fit: {
+        'acme/a': { fit: 'fits-gpu', summary: 'Fits on the GPU: needs 5.8 GB of 20.0 GB VRAM' },
+        'acme/b': { fit: 'too-large', summary: 'Too large: needs 90.0 GB' },
+      },
+    });
+    render(App, { backend });
+    await screen.findAllByTestId('model-row');
+    const badges = await screen.findAllByTestId('fit-badge');
+    expect(badges.map((b) => b.textContent)).toEqual(['Fits GPU', 'Too large']);
+    expect(badges[0].getAttribute('title')).toBe('Fits on the GPU: needs 5.8 GB of 20.0 GB VRAM');
+  });
+});

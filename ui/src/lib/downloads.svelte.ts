@@ -1,5 +1,5 @@
 // Downloads as the window sees them: a list patched by progress events, and the preview of what to fetch next.
-import type { DownloadPreview, DownloadProgress, DownloadRequest } from './bindings';
+import type { CompatReport, DownloadPreview, DownloadProgress, DownloadRequest } from './bindings';
 import { BackendError, type Backend } from './backend';
 
 export class DownloadList {
@@ -9,6 +9,9 @@ export class DownloadList {
   previewing = $state(false);
   previewError: BackendError | null = $state(null);
   actionError: BackendError | null = $state(null);
+  /** Whether the previewed repo will run here (its headers, read from the hub); null while unknown. */
+  compat: CompatReport | null = $state(null);
+  compatError: BackendError | null = $state(null);
   /** The request the preview was made for, started as is by start(). */
   private previewed: DownloadRequest | null = null;
 
@@ -31,9 +34,20 @@ export class DownloadList {
     this.previewing = true;
     this.previewError = null;
     this.preview = null;
+    this.compat = null;
+    this.compatError = null;
     try {
       this.preview = await this.backend.previewDownload(request);
       this.previewed = request;
+      const preview = this.preview;
+      this.backend.checkCompatibility(preview.repo, preview.commit).then(
+        (report) => {
+          if (this.preview === preview) this.compat = report;
+        },
+        (err) => {
+          if (this.preview === preview) this.compatError = BackendError.from(err);
+        },
+      );
     } catch (err) {
       this.previewError = BackendError.from(err);
     } finally {
@@ -43,6 +57,7 @@ export class DownloadList {
 
   clearPreview() {
     this.preview = null;
+    this.compat = null;
     this.previewError = null;
     this.previewed = null;
   }

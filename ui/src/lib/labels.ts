@@ -1,5 +1,5 @@
 // Words for the core's enum values, as people read them.
-import type { ModelFormat, ModelStatus, ModelType, TypeOrigin } from './bindings';
+import type { Fit, ModelFormat, ModelStatus, ModelType, TypeOrigin } from './bindings';
 
 export const TYPE_LABELS: Record<ModelType, string> = {
   'text-generation': 'Text generation',
@@ -39,3 +39,11 @@ export const ORIGIN_LABELS: Record<TypeOrigin, string> = {
 
 export const MODEL_TYPES = Object.keys(TYPE_LABELS) as ModelType[];
 export const MODEL_STATUSES = Object.keys(STATUS_LABELS) as ModelStatus[];
+
+export const FIT_LABELS: Record<Fit, string> = {
+  'fits-gpu': 'Fits GPU',
+  'partial-offload': 'Partial GPU',
+  'cpu-only': 'CPU only',
+  'too-large': 'Too large',
+  'insufficient-disk': 'No disk space',
+};

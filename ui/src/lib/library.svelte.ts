@@ -5,6 +5,7 @@ import type {
   DeleteReport,
   LibraryModel,
   LibraryQuery,
+  ModelFit,
   ModelDetails,
   ModelType,
   VerifyProgress,
@@ -38,6 +39,8 @@ export class Library {
   verifying = $state(false);
   verifyProgress: VerifyProgress | null = $state(null);
   verifyReport: VerifyReport | null = $state(null);
+  /** Whether each model runs here (filled in after the list, as it reads headers). */
+  fit: Record<string, ModelFit> = $state({});
   /** The active model of each type. */
   active: Partial<Record<ModelType, ActiveEntry>> = $state({});
   /** A delete waiting for confirmation: what it would free. */
@@ -57,6 +60,7 @@ export class Library {
       if (ticket !== this.loads) return; // a newer query answered first
       this.models = models;
       this.active = active;
+      this.backend.libraryFit().then((fit) => (this.fit = fit), () => {});
       this.error = null;
       this.state = 'ready';
       if (this.selected && !models.some((m) => m.id === this.selected) && this.unfiltered) this.close();

@@ -1,9 +1,10 @@
 // The storage view's state: the report, and the clean-up of what can be reclaimed.
-import type { CleanReport, StorageReport } from './bindings';
+import type { CleanReport, HardwareInfo, StorageReport } from './bindings';
 import { BackendError, type Backend } from './backend';
 
 export class Storage {
   report: StorageReport | null = $state(null);
+  hardware: HardwareInfo | null = $state(null);
   error: BackendError | null = $state(null);
   loading = $state(false);
   cleaning = $state(false);
@@ -13,6 +14,7 @@ export class Storage {
 
   async load() {
     this.loading = true;
+    this.backend.systemInfo().then((hw) => (this.hardware = hw), () => {});
     try {
       this.report = await this.backend.storageReport();
       this.error = null;

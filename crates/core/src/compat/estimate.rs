@@ -232,7 +232,8 @@ pub fn judge(r: &Requirements, gpu: Option<(&str, u64)>, ram: u64, download: u64
         if let Some(layers) = r.layers.filter(|l| *l > 0) {
             let per_layer = (r.weights_bytes + r.kv_cache_bytes) / layers;
             let room = vram - GPU_RESERVE - r.compute_bytes;
-            let on_gpu = (room / per_layer.max(1)).min(layers);
+            // It did not fit whole, so at least one layer stays on the CPU.
+            let on_gpu = (room / per_layer.max(1)).min(layers - 1);
             let in_ram = r.total_bytes.saturating_sub(on_gpu * per_layer);
             if on_gpu > 0 && in_ram <= ram {
                 return verdict(
@@ -301,24 +302,26 @@ mod tests {
 
     #[test]
     fn the_formula_as_stated() {
-        let r = req(4 * GB, 32);
+        let r = req(8 * GB, 32);
         assert_eq!(r.context, 8192, "the model's 32k is capped at 8k for the headline");
         assert_eq!(r.kv_cache_bytes, 2 * 32 * 8192 * 8 * 128 * 2);
-        assert_eq!(r.compute_bytes, 4 * GB / 20);
-        assert_eq!(r.total_bytes, 4 * GB + r.kv_cache_bytes + r.compute_bytes);
+        assert_eq!(r.compute_bytes, 8 * GB / 20);
+        assert_eq!(r.total_bytes, 8 * GB + r.kv_cache_bytes + r.compute_bytes);
         assert_eq!(finish(r.clone(), Some(2048)).kv_cache_bytes, r.kv_cache_bytes / 4);
         assert_eq!(req(100, 1).compute_bytes, 256 << 20, "compute has a floor");
     }
 
     #[test]
     fn verdict_boundaries_with_injected_hardware() {
-        let r = req(4 * GB, 32); // total ≈ 5.27 GB
+        let r = req(8 * GB, 32); // total ≈ 9.47 GB
         let need_gpu = r.total_bytes + GPU_RESERVE;
         assert_eq!(judge(&r, Some(("A", need_gpu)), 0, 0, u64::MAX).fit, Fit::FitsGpu, "exactly enough VRAM fits");
         let short = judge(&r, Some(("A", need_gpu - 1)), 64 * GB, 0, u64::MAX);
         assert_eq!(short.fit, Fit::PartialOffload, "one byte short offloads part");
         assert_eq!(short.layers, Some(32));
-        assert!(short.gpu_layers.unwrap() < 32 && short.gpu_layers.unwrap() > 25, "{short:?}");
+        assert_eq!(short.gpu_layers, Some(31), "all but one layer: {short:?}");
+        let half = judge(&r, Some(("A", need_gpu / 2)), 64 * GB, 0, u64::MAX);
+        assert!((12..=16).contains(&half.gpu_layers.unwrap()), "{half:?}");
         assert_eq!(
             judge(&r, Some(("A", GB)), r.total_bytes, 0, u64::MAX).fit,
             Fit::CpuOnly,
@@ -330,6 +333,6 @@ mod tests {
         assert_eq!(disk.fit, Fit::InsufficientDisk);
         assert_eq!(disk.summary, "Needs 5.0 GB of disk to download, 4.0 GB free");
         let fits = judge(&r, Some(("H100", 80 * GB)), 0, 0, u64::MAX);
-        assert!(fits.summary.starts_with("Fits on the GPU: needs 5.8 GB of 80.0 GB VRAM"), "{}", fits.summary);
+        assert!(fits.summary.starts_with("Fits on the GPU: needs 10.0 GB of 80.0 GB VRAM"), "{}", fits.summary);
     }
 }

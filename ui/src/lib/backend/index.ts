@@ -3,6 +3,9 @@
 import type {
   ActiveEntry,
   CacheScan,
+  CompatReport,
+  HardwareInfo,
+  ModelFit,
   CleanReport,
   DeleteReport,
   DownloadPreview,
@@ -57,6 +60,11 @@ export interface Backend {
   activeModels(): Promise<Partial<Record<ModelType, ActiveEntry>>>;
   /** The settings file changed outside the window (`mm config set`, `mm activate`). */
   onSettingsChanged(handler: () => void): Promise<Unsubscribe>;
+  systemInfo(): Promise<HardwareInfo>;
+  /** Will it run here: a library model (files on disk) or a hub repo (headers read remotely). */
+  checkCompatibility(target: string, revision: string | null): Promise<CompatReport>;
+  /** The fit of every library model, for the badges. */
+  libraryFit(): Promise<Record<string, ModelFit>>;
   /** Something done outside a command failed (a tray click). */
   onAppError(handler: (error: ErrorPayload) => void): Promise<Unsubscribe>;
 }

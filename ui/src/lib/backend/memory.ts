@@ -3,6 +3,9 @@
 import type {
   ActiveEntry,
   CacheScan,
+  CompatReport,
+  HardwareInfo,
+  ModelFit,
   CleanReport,
   DeleteReport,
   DownloadPreview,
@@ -35,6 +38,9 @@ export interface MemoryBackendOptions {
   /** When set, only updateSettings fails with this error. */
   settingsError?: ErrorPayload;
   active?: Partial<Record<ModelType, ActiveEntry>>;
+  hardware?: HardwareInfo;
+  compat?: CompatReport;
+  fit?: Record<string, ModelFit>;
   /** When set, activateModel fails with this error. */
   activateError?: ErrorPayload;
 }
@@ -226,6 +232,20 @@ export class MemoryBackend implements Backend {
   async activeModels(): Promise<Partial<Record<ModelType, ActiveEntry>>> {
     this.check();
     return structuredClone(this.options.active ?? {});
+  }
+
+  async systemInfo(): Promise<HardwareInfo> {
+    this.check();
+    return this.need(this.options.hardware, 'hardware');
+  }
+
+  async checkCompatibility(target: string): Promise<CompatReport> {
+    this.check();
+    return this.need(this.options.compat, target);
+  }
+
+  async libraryFit(): Promise<Record<string, ModelFit>> {
+    return structuredClone(this.options.fit ?? {});
   }
 
   private settingsHandlers = new Set<() => void>();

@@ -4,6 +4,9 @@ import { listen } from '@tauri-apps/api/event';
 import type {
   ActiveEntry,
   CacheScan,
+  CompatReport,
+  HardwareInfo,
+  ModelFit,
   ErrorPayload,
   CleanReport,
   DeleteReport,
@@ -56,6 +59,9 @@ export const tauriBackend: Backend = {
   activateModel: (id: string, modelType: ModelType | null) => call<ActiveEntry>('activate_model', { id, modelType }),
   deactivateType: (modelType: ModelType) => call<void>('deactivate_type', { modelType }),
   activeModels: () => call<Partial<Record<ModelType, ActiveEntry>>>('active_models'),
+  systemInfo: () => call<HardwareInfo>('system_info'),
+  checkCompatibility: (target: string, revision: string | null) => call<CompatReport>('check_compatibility', { target, revision }),
+  libraryFit: () => call<Record<string, ModelFit>>('library_fit'),
   onSettingsChanged: (handler) => listen('settings-changed', () => handler()),
   onAppError: (handler) => listen<ErrorPayload>('app-error', (e) => handler(e.payload)),
 };

@@ -648,9 +648,17 @@ pub fn git_blob_sha1(content: &[u8]) -> String {
     hex(&h.finalize())
 }
 
-/// Deterministic pseudo-random bytes (xorshift), so tests and benchmarks hash real-looking data, never zeros.
+/// Deterministic pseudo-random bytes (xorshift), so tests and benchmarks hash real-looking data, never zeros;
+/// different seeds give different bytes.
 pub fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
+    // Every seed its own stream (splitmix64 of the seed; xorshift needs a non-zero state).
+    let mut x = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    if x == 0 {
+        x = 1;
+    }
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
         x ^= x << 13;
@@ -660,4 +668,15 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
     }
     out.truncate(len);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn different_seeds_give_different_bytes() {
+        let streams: Vec<Vec<u8>> = (0..64).map(|seed| super::noise(64, seed)).collect();
+        for (i, a) in streams.iter().enumerate() {
+            assert!(streams[i + 1..].iter().all(|b| a != b), "seed {i} repeats");
+        }
+    }
 }

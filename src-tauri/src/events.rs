@@ -38,6 +38,18 @@ fn notify<R: Runtime>(app: &AppHandle<R>, event: &ModelLifecycle) {
     }
 }
 
+/// After the settings file changed through this app (activation, a tray click, a reconcile): keep the new settings,
+/// tell the window what changed, and rebuild the tray menu.
+pub(crate) fn changed<R: Runtime>(app: &AppHandle<R>, state: &AppState, changes: Vec<ModelLifecycle>) {
+    if let Ok((settings, _)) = state.store.load() {
+        state.settings_changed(settings);
+    }
+    for change in changes {
+        let _ = app.emit(MODEL_LIFECYCLE, change);
+    }
+    crate::tray::refresh(app);
+}
+
 /// The lifecycle event of a delete.
 pub fn deleted(report: &mm_core::library::delete::DeleteReport) -> mm_core::download::ModelLifecycle {
     mm_core::download::ModelLifecycle {

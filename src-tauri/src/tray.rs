@@ -151,19 +151,11 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
             if let Some((model_type, model_id)) = activation_target(other) {
                 let state = app.state::<AppState>();
                 match state.activation.activate(model_id, Some(model_type), None) {
-                    Ok((_, changes)) => {
-                        for change in changes {
-                            let _ = app.emit(events::MODEL_LIFECYCLE, change);
-                        }
-                    }
+                    Ok((_, changes)) => events::changed(app, &state, changes),
                     Err(err) => {
                         let _ = app.emit(events::APP_ERROR, mm_core::error::Coded::payload(&err));
                     }
                 }
-                if let Ok((settings, _)) = state.store.load() {
-                    state.settings_changed(settings);
-                }
-                refresh(app);
             }
         }
     }

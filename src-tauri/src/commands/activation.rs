@@ -1,22 +1,12 @@
 //! Commands about the active model per type.
 
-use crate::{events, tray, AppState};
+use crate::{events, AppState};
 use mm_core::activation::{parse_type, ActiveEntry};
 use mm_core::error::Coded;
 use mm_core::library::ModelType;
 use mm_core::ErrorPayload;
 use std::collections::BTreeMap;
-use tauri::{AppHandle, Emitter, Runtime, State};
-
-fn after_change<R: Runtime>(app: &AppHandle<R>, state: &AppState, changes: Vec<mm_core::download::ModelLifecycle>) {
-    if let Ok((settings, _)) = state.store.load() {
-        state.settings_changed(settings);
-    }
-    for change in changes {
-        let _ = app.emit(events::MODEL_LIFECYCLE, change);
-    }
-    tray::refresh(app);
-}
+use tauri::{AppHandle, Runtime, State};
 
 /// Makes a model the active one of its type (or of `modelType`), switching from the one before in one step.
 #[tauri::command]
@@ -29,7 +19,7 @@ pub async fn activate_model<R: Runtime>(
 ) -> Result<ActiveEntry, ErrorPayload> {
     let model_type = model_type.as_deref().map(parse_type).transpose().map_err(|e| e.payload())?;
     let (entry, changes) = state.activation.activate(&id, model_type, revision.as_deref()).map_err(|e| e.payload())?;
-    after_change(&app, &state, changes);
+    events::changed(&app, &state, changes);
     Ok(entry)
 }
 
@@ -41,7 +31,7 @@ pub async fn deactivate_type<R: Runtime>(
 ) -> Result<(), ErrorPayload> {
     let model_type = parse_type(&model_type).map_err(|e| e.payload())?;
     let changes = state.activation.deactivate(model_type).map_err(|e| e.payload())?;
-    after_change(&app, &state, changes);
+    events::changed(&app, &state, changes);
     Ok(())
 }
 

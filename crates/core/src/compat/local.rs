@@ -89,7 +89,10 @@ pub fn assess_path(path: &Path, context: Option<u64>, hw: &HardwareInfo) -> Resu
         entries.push(estimate::assess(Some(rel.clone()), size, r, hw, 0));
     }
     if ggufs.is_empty() {
-        let shards: Vec<&(String, PathBuf)> = all.iter().filter(|(p, _)| p.ends_with(".safetensors")).collect();
+        let index = std::fs::read(path.join("model.safetensors.index.json")).ok();
+        let rels: Vec<&str> = all.iter().map(|(p, _)| p.as_str()).collect();
+        let chosen = safetensors::weight_files(&rels, index.as_deref())?;
+        let shards: Vec<&(String, PathBuf)> = all.iter().filter(|(p, _)| chosen.contains(&p.as_str())).collect();
         if shards.is_empty() {
             return Err(CompatError::NoWeights(name));
         }

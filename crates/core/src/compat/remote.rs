@@ -37,7 +37,13 @@ pub async fn assess_repo(
     }
     let mut download_bytes: u64 = ggufs.iter().map(|f| missing(f)).max().unwrap_or(0);
     if ggufs.is_empty() {
-        let shards: Vec<_> = info.files.iter().filter(|f| f.path.ends_with(".safetensors")).collect();
+        let index = match info.files.iter().find(|f| f.path == "model.safetensors.index.json") {
+            Some(_) => Some(hub.fetch_small(&repo, &commit, "model.safetensors.index.json", 16 << 20).await?),
+            None => None,
+        };
+        let paths: Vec<&str> = info.files.iter().map(|f| f.path.as_str()).collect();
+        let chosen = safetensors::weight_files(&paths, index.as_deref())?;
+        let shards: Vec<_> = info.files.iter().filter(|f| chosen.contains(&f.path.as_str())).collect();
         if shards.is_empty() {
             return Err(CompatError::NoWeights(repo.to_string()));
         }

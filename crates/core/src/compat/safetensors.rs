@@ -106,6 +106,39 @@ pub fn parse(prefix: &[u8], file_size: u64) -> Result<SafetensorsSummary, Compat
     parse_header(json, file_size)
 }
 
+/// The shard files a `model.safetensors.index.json` names (its `weight_map` values), sorted and unique.
+pub fn shards_of_index(index: &[u8]) -> Result<Vec<String>, CompatError> {
+    #[derive(Deserialize)]
+    struct Index {
+        weight_map: BTreeMap<String, String>,
+    }
+    let index: Index =
+        serde_json::from_slice(index).map_err(|e| CompatError::invalid("safetensors index", e.to_string()))?;
+    let mut shards: Vec<String> = index.weight_map.into_values().collect();
+    shards.sort();
+    shards.dedup();
+    Ok(shards)
+}
+
+/// Which safetensors files make up the model, among `paths`: the shards the index names when there is an index,
+/// else every `.safetensors` file.
+pub fn weight_files<'a>(paths: &[&'a str], index: Option<&[u8]>) -> Result<Vec<&'a str>, CompatError> {
+    match index {
+        Some(index) => {
+            let shards = shards_of_index(index)?;
+            let found: Vec<&str> = paths.iter().copied().filter(|p| shards.iter().any(|s| s == p)).collect();
+            if found.len() != shards.len() {
+                return Err(CompatError::invalid(
+                    "safetensors index",
+                    format!("it names {} shards but {} are present", shards.len(), found.len()),
+                ));
+            }
+            Ok(found)
+        }
+        None => Ok(paths.iter().copied().filter(|p| p.ends_with(".safetensors")).collect()),
+    }
+}
+
 /// Adds one shard's summary to another (sharded models).
 pub fn merge(into: &mut SafetensorsSummary, other: SafetensorsSummary) {
     into.tensors += other.tensors;
@@ -136,6 +169,26 @@ mod tests {
         assert_eq!((s.tensors, s.parameters, s.data_bytes), (2, 10, 28));
         assert_eq!(s.parameters_by_dtype["BF16"], 6);
         assert_eq!(s.metadata["format"], "pt");
+    }
+
+    #[test]
+    fn the_index_picks_the_shards_and_a_consolidated_copy_is_not_counted_twice() {
+        let index = br#"{"metadata":{},"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00002-of-00002.safetensors","c":"model-00001-of-00002.safetensors"}}"#;
+        let paths = [
+            "consolidated.safetensors",
+            "model-00001-of-00002.safetensors",
+            "model-00002-of-00002.safetensors",
+            "config.json",
+        ];
+        assert_eq!(
+            weight_files(&paths, Some(index)).unwrap(),
+            ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+        );
+        assert_eq!(weight_files(&paths, None).unwrap().len(), 3);
+        assert!(weight_files(&paths[..2], Some(index))
+            .unwrap_err()
+            .to_string()
+            .contains("names 2 shards but 1 are present"));
     }
 
     #[test]

@@ -108,6 +108,12 @@ impl HubClient {
     /// A GET that follows redirects by hand, with the token on requests to the endpoint's origin only.
     /// `range_from` asks for the bytes from that offset on.
     pub async fn get(&self, url: Url, range_from: Option<u64>) -> Result<Response, HubError> {
+        self.send(url, range_from.filter(|n| *n > 0).map(|from| format!("bytes={from}-"))).await
+    }
+
+    /// The one way this client sends a GET: redirects followed by hand, the token only to the endpoint's origin,
+    /// an optional `Range` header on every hop.
+    async fn send(&self, url: Url, range: Option<String>) -> Result<Response, HubError> {
         if self.config.offline {
             return Err(HubError::Offline { what: url.to_string() });
         }
@@ -117,8 +123,8 @@ impl HubClient {
             if let (Some(token), true) = (&self.config.token, self.same_origin(&url)) {
                 request = request.header(AUTHORIZATION, format!("Bearer {token}"));
             }
-            if let Some(from) = range_from.filter(|n| *n > 0) {
-                request = request.header(RANGE, format!("bytes={from}-"));
+            if let Some(range) = &range {
+                request = request.header(RANGE, range.as_str());
             }
             let response = request.send().await.map_err(|e| network_error(&url, &e))?;
             if response.status().is_redirection() {
@@ -146,9 +152,6 @@ impl HubClient {
         end: u64,
     ) -> Result<Vec<u8>, HubError> {
         let url = self.resolve_url(repo, revision, path);
-        if self.config.offline {
-            return Err(HubError::Offline { what: url.to_string() });
-        }
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -171,29 +174,8 @@ impl HubClient {
         start: u64,
         end: u64,
     ) -> Result<Vec<u8>, HubError> {
-        let mut target = url.clone();
-        let mut response = None;
-        for _ in 0..=MAX_REDIRECTS {
-            let mut request =
-                self.http.get(target.clone()).header(RANGE, format!("bytes={start}-{}", end.saturating_sub(1)));
-            if let (Some(token), true) = (&self.config.token, self.same_origin(&target)) {
-                request = request.header(AUTHORIZATION, format!("Bearer {token}"));
-            }
-            let r = request.send().await.map_err(|e| network_error(&target, &e))?;
-            if r.status().is_redirection() {
-                if let Some(next) = r.headers().get(LOCATION).and_then(|l| l.to_str().ok()) {
-                    target = target.join(next).map_err(|e| HubError::Protocol {
-                        what: format!("the redirect from {target}"),
-                        reason: e.to_string(),
-                    })?;
-                    continue;
-                }
-            }
-            response = Some(r);
-            break;
-        }
-        let mut response = response
-            .ok_or_else(|| HubError::Protocol { what: url.to_string(), reason: "too many redirects".into() })?;
+        let mut response = self.send(url.clone(), Some(format!("bytes={start}-{}", end.saturating_sub(1)))).await?;
+        let target = response.url().clone();
         let status = response.status();
         if !status.is_success() {
             return Err(self.status_error(&response, repo, Some(revision), Some(path)));

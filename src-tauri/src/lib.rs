@@ -67,16 +67,6 @@ pub(crate) fn show_main_window<R: Runtime>(app: &tauri::AppHandle<R>) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_core_knows_the_app_identifier_of_tauri_conf() {
-        let conf: serde_json::Value =
-            serde_json::from_str(include_str!("../../tauri.conf.json")).expect("tauri.conf.json parses");
-        assert_eq!(conf["identifier"], mm_core::paths::APP_ID);
-    }
-}
-
 /// Starts the app with the real window.
 pub fn run() {
     // Unfinished downloads are kept in the app's data folder across restarts and come back paused.
@@ -96,4 +86,14 @@ pub fn run() {
             tauri::async_runtime::block_on(downloads.shutdown());
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_core_knows_the_app_identifier_of_tauri_conf() {
+        let conf: serde_json::Value =
+            serde_json::from_str(include_str!("../../tauri.conf.json")).expect("tauri.conf.json parses");
+        assert_eq!(conf["identifier"], mm_core::paths::APP_ID);
+    }
 }

@@ -53,7 +53,7 @@ pub fn model(
                     checked: active.get(t.as_str()).is_some_and(|a| a.id == m.id),
                 })
                 .collect();
-            items.sort_by(|a, b| a.label.to_lowercase().cmp(&b.label.to_lowercase()));
+            items.sort_by_key(|item| item.label.to_lowercase());
             (!items.is_empty()).then(|| TrayGroup { model_type: t, label: t.label().to_string(), items })
         })
         .collect();
@@ -61,7 +61,7 @@ pub fn model(
         .iter()
         .filter(|d| matches!(d.state, DownloadState::Queued | DownloadState::Downloading | DownloadState::Verifying))
         .map(|d| {
-            let percent = if d.bytes_total > 0 { d.bytes_done * 100 / d.bytes_total } else { 0 };
+            let percent = (d.bytes_done * 100).checked_div(d.bytes_total).unwrap_or(0);
             match d.state {
                 DownloadState::Queued => format!("{} (queued)", d.repo),
                 _ => format!("{} {percent}%", d.repo),

@@ -513,8 +513,7 @@ async fn the_bandwidth_limit_is_shared_by_all_transfers_and_changes_at_once() {
         "acme/a",
         vec![HubFile::new("a.bin", noise(300_000, 21), true), HubFile::new("b.bin", noise(300_000, 22), true)],
     );
-    let mut settings = mm_core::settings::Settings::default();
-    settings.bandwidth_limit = Some(1_000_000);
+    let mut settings = mm_core::settings::Settings { bandwidth_limit: Some(1_000_000), ..Default::default() };
     s.downloads.apply_settings(&settings);
     let started = Instant::now();
     download(&s.downloads, request("acme/a")).await.unwrap();
@@ -534,8 +533,7 @@ async fn with_verification_off_sizes_are_still_checked() {
     let s = setup().await;
     s.hub.add_repo("acme/tiny", model_files());
     s.hub.fault("model.safetensors", Fault::Flip { offset: 10 });
-    let mut settings = mm_core::settings::Settings::default();
-    settings.verify_on_download = false;
+    let settings = mm_core::settings::Settings { verify_on_download: false, ..Default::default() };
     s.downloads.apply_settings(&settings);
     download(&s.downloads, request("acme/tiny")).await.expect("the flipped byte goes unnoticed, as asked");
     s.hub.add_repo("acme/huge", vec![HubFile::new("big.bin", noise(1000, 3), true).listed_size(2000)]);

@@ -93,12 +93,15 @@ struct Repo {
     gated_token: Option<String>,
 }
 
+/// A listed path and the bytes served for it.
+type HostileEntry = (String, Arc<Vec<u8>>);
+
 #[derive(Default)]
 struct State {
     repos: HashMap<String, Repo>,
     faults: HashMap<String, Fault>,
     /// Extra listed paths (hostile names) per repo commit: listed in the API, served with the given content.
-    hostile: HashMap<String, Vec<(String, Arc<Vec<u8>>)>>,
+    hostile: HashMap<String, Vec<HostileEntry>>,
     throttle: Option<u64>,
     tree_page_size: Option<usize>,
     /// Paths whose requests are answered as if no `Range` had been asked for (a server that restarts).

@@ -43,7 +43,7 @@ pub fn header_len(first8: &[u8], file_size: u64) -> Result<u64, CompatError> {
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| CompatError::invalid("safetensors", "shorter than 8 bytes"))?;
     let n = u64::from_le_bytes(bytes);
-    if n < 2 || n > MAX_HEADER || n > file_size.saturating_sub(8) {
+    if !(2..=MAX_HEADER).contains(&n) || n > file_size.saturating_sub(8) {
         return Err(CompatError::invalid(
             "safetensors",
             format!("a header of {n} bytes in a file of {file_size} bytes"),

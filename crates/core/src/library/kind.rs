@@ -155,7 +155,7 @@ pub fn infer_type(e: &TypeEvidence) -> (ModelType, TypeOrigin) {
     if let Some(t) = e.tags.iter().find_map(|t| ModelType::from_pipeline_tag(t)) {
         return (t, TypeOrigin::Hub);
     }
-    let has = |name: &str| e.file_paths.iter().any(|p| *p == name);
+    let has = |name: &str| e.file_paths.contains(&name);
     if has("model_index.json") {
         return (ModelType::TextToImage, TypeOrigin::Files);
     }

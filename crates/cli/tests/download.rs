@@ -160,5 +160,5 @@ async fn failures_exit_with_the_codes_status_and_a_message_that_names_the_fix() 
     with_token.args(["download", "acme/gated"]).env("HF_TOKEN", "hf_secret");
     let out = output(with_token).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Downloaded acme/gated (1 files"));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Downloaded acme/gated (1 file, "));
 }

@@ -85,9 +85,10 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
             .join("snapshots")
             .join(done.commit.as_deref().unwrap_or(""));
         println!(
-            "Downloaded {} ({} files, {}) to {}",
+            "Downloaded {} ({} file{}, {}) to {}",
             done.repo,
             done.files_total,
+            if done.files_total == 1 { "" } else { "s" },
             format::bytes(done.bytes_total),
             path.display()
         );

@@ -169,3 +169,29 @@ describe('activation', () => {
     expect((await screen.findByText(/from the tray/)).textContent).toContain('Dismiss');
   });
 });
+
+describe('keyboard', () => {
+  it('arrows move between rows, Enter opens one, Escape closes it, / searches, N starts a download', async () => {
+    const a = model('acme/a');
+    const backend = new MemoryBackend({ models: [a, model('acme/b')], details: detailsOf(a) });
+    render(App, { backend });
+    const rows = await screen.findAllByTestId('model-row');
+    rows[0].focus();
+    await fireEvent.keyDown(rows[0], { key: 'ArrowDown' });
+    expect(document.activeElement).toBe(rows[1]);
+    await fireEvent.keyDown(rows[1], { key: 'ArrowUp' });
+    expect(document.activeElement).toBe(rows[0]);
+    await fireEvent.keyDown(rows[0], { key: 'Enter' });
+    expect(await screen.findByTestId('details')).toBeTruthy();
+    await fireEvent.keyDown(window, { key: 'Escape' });
+    await tick();
+    expect(screen.queryByTestId('details')).toBeNull();
+    await fireEvent.keyDown(window, { key: '/' });
+    await tick();
+    expect(document.activeElement).toBe(screen.getByTestId('search'));
+    (document.activeElement as HTMLElement).blur();
+    await fireEvent.keyDown(window, { key: 'n' });
+    await tick();
+    expect(document.activeElement).toBe(await screen.findByTestId('repo-input'));
+  });
+});

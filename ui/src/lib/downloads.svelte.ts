@@ -1,21 +1,23 @@
 // Downloads as the window sees them: a list patched by progress events, and the preview of what to fetch next.
 import type { CompatReport, DownloadPreview, DownloadProgress, DownloadRequest } from './bindings';
+import { Actions } from './actions.svelte';
 import { BackendError, type Backend } from './backend';
 
-export class DownloadList {
+export class DownloadList extends Actions {
   items: DownloadProgress[] = $state([]);
   active: number = $derived(this.items.filter((d) => !['completed', 'failed', 'cancelled'].includes(d.state)).length);
   preview: DownloadPreview | null = $state(null);
   previewing = $state(false);
   previewError: BackendError | null = $state(null);
-  actionError: BackendError | null = $state(null);
   /** Whether the previewed repo will run here (its headers, read from the hub); null while unknown. */
   compat: CompatReport | null = $state(null);
   compatError: BackendError | null = $state(null);
   /** The request the preview was made for, started as is by start(). */
   private previewed: DownloadRequest | null = null;
 
-  constructor(private backend: Backend) {}
+  constructor(private backend: Backend) {
+    super();
+  }
 
   /** Loads the current list and follows progress events from then on. */
   async connect(): Promise<() => void> {
@@ -72,14 +74,6 @@ export class DownloadList {
   resume = (id: number) => this.act(() => this.backend.resumeDownload(id));
   cancel = (id: number) => this.act(() => this.backend.cancelDownload(id));
 
-  private async act(action: () => Promise<unknown>) {
-    this.actionError = null;
-    try {
-      await action();
-    } catch (err) {
-      this.actionError = BackendError.from(err);
-    }
-  }
 }
 
 /** Splits "*.json, *Q4_K_M*" into globs. */

@@ -11,6 +11,7 @@ import type {
   VerifyProgress,
   VerifyReport,
 } from './bindings';
+import { Actions } from './actions.svelte';
 import { BackendError, type Backend } from './backend';
 
 export type LoadState = 'loading' | 'ready' | 'error';
@@ -24,7 +25,7 @@ export const emptyQuery = (): LibraryQuery => ({
   descending: false,
 });
 
-export class Library {
+export class Library extends Actions {
   state: LoadState = $state('loading');
   models: LibraryModel[] = $state([]);
   error: BackendError | null = $state(null);
@@ -35,7 +36,6 @@ export class Library {
   selected: string | null = $state(null);
   details: ModelDetails | null = $state(null);
   detailsError: BackendError | null = $state(null);
-  actionError: BackendError | null = $state(null);
   verifying = $state(false);
   verifyProgress: VerifyProgress | null = $state(null);
   verifyReport: VerifyReport | null = $state(null);
@@ -47,7 +47,9 @@ export class Library {
   pendingDelete: DeleteReport | null = $state(null);
   private loads = 0;
 
-  constructor(private backend: Backend) {}
+  constructor(private backend: Backend) {
+    super();
+  }
 
   async load(): Promise<void> {
     const ticket = ++this.loads;
@@ -165,12 +167,4 @@ export class Library {
     return this.act(() => this.backend.openFolder(path));
   }
 
-  private async act(action: () => Promise<unknown>) {
-    this.actionError = null;
-    try {
-      await action();
-    } catch (err) {
-      this.actionError = BackendError.from(err);
-    }
-  }
 }

@@ -204,6 +204,13 @@ struct Blobs {
     incomplete: Vec<IncompleteBlob>,
 }
 
+/// Scans one repo folder of the cache (the same reading [`scan_blocking`] does for each), or `None` when the
+/// folder is not there.
+pub fn scan_repo_blocking(cache_dir: &Path, kind: RepoKind, repo_id: &super::RepoId) -> Option<CachedRepo> {
+    let dir = repo_id.folder(cache_dir, kind);
+    dir.is_dir().then(|| scan_repo(&dir, kind, repo_id.to_string(), &mut Vec::new()))
+}
+
 fn scan_repo(dir: &Path, kind: RepoKind, repo_id: String, problems: &mut Vec<ScanProblem>) -> CachedRepo {
     let blobs = read_blobs(dir, problems);
     let refs = read_refs(dir, problems);

@@ -296,15 +296,15 @@ impl FileTransfer {
             206 => {
                 let start = content_range_start(response.headers());
                 if start != Some(*offset) {
-                    self.restart(tx, offset).await?;
+                    self.restart(tx, offset).await;
                     return Err(retry(format!("the server resumed at {start:?} instead of {}", *offset)));
                 }
             }
-            200 if *offset > 0 => self.restart(tx, offset).await?,
+            200 if *offset > 0 => self.restart(tx, offset).await,
             200 => {}
             416 if *offset == self.file.size => return Ok(()),
             416 => {
-                self.restart(tx, offset).await?;
+                self.restart(tx, offset).await;
                 return Err(retry("the server refused the range".into()));
             }
             _ => {
@@ -348,13 +348,12 @@ impl FileTransfer {
     }
 
     /// Drops the bytes on disk and the progress they counted for.
-    async fn restart(&self, tx: &mpsc::Sender<Chunk>, offset: &mut u64) -> Result<(), Interrupt> {
+    async fn restart(&self, tx: &mpsc::Sender<Chunk>, offset: &mut u64) {
         if *offset > 0 {
             let _ = tx.send(Chunk::Restart).await;
             self.counters.bytes_done.fetch_sub(*offset, Ordering::Relaxed);
             *offset = 0;
         }
-        Ok(())
     }
 }
 

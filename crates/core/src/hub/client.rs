@@ -152,13 +152,22 @@ impl HubClient {
         end: u64,
     ) -> Result<Vec<u8>, HubError> {
         let url = self.resolve_url(repo, revision, path);
-        let mut attempt = 0;
+        self.retrying(|| self.fetch_range_once(&url, repo, revision, path, start, end)).await
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or the retry policy's attempts are spent, waiting the
+    /// policy's backoff between tries. Only transient errors (the network, 429, 5xx) are tried again.
+    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, HubError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, HubError>>,
+    {
+        let mut tries = 0;
         loop {
-            attempt += 1;
-            let result = self.fetch_range_once(&url, repo, revision, path, start, end).await;
-            match result {
-                Err(e) if e.is_transient() && attempt < self.retry.attempts => {
-                    tokio::time::sleep(self.retry.delay(attempt, None)).await
+            tries += 1;
+            match attempt().await {
+                Err(e) if e.is_transient() && tries < self.retry.attempts => {
+                    tokio::time::sleep(self.retry.delay(tries, None)).await
                 }
                 other => return other,
             }
@@ -291,19 +300,15 @@ impl HubClient {
         revision: Option<&str>,
         path: Option<&str>,
     ) -> Result<Response, HubError> {
-        let mut retry = 0;
-        loop {
-            let err = match self.get(url.clone(), None).await {
-                Ok(response) if response.status().is_success() => return Ok(response),
-                Ok(response) => self.status_error(&response, repo, revision, path),
-                Err(err) => err,
-            };
-            retry += 1;
-            if !err.is_transient() || retry >= self.retry.attempts {
-                return Err(err);
+        self.retrying(|| async {
+            let response = self.get(url.clone(), None).await?;
+            if response.status().is_success() {
+                Ok(response)
+            } else {
+                Err(self.status_error(&response, repo, revision, path))
             }
-            tokio::time::sleep(self.retry.delay(retry, None)).await;
-        }
+        })
+        .await
     }
 
     /// The [`HubError`] a failed response stands for.

@@ -310,17 +310,10 @@ pub(crate) fn find_repo(
     id: &str,
 ) -> Result<(CachedRepo, ModelSource, PathBuf), LibraryError> {
     let repo_id = crate::hub::parse_repo_reference(id).map_err(|_| LibraryError::NotFound(id.to_string()))?.0;
+    // Only the repo's own folder is read: callers such as library_fit do this once per model.
     for (dir, source) in sources(cache_dir, settings) {
-        let folder = repo_id.folder(&dir, RepoKind::Model);
-        if !folder.is_dir() {
-            continue;
-        }
-        if let Ok(scan) = scan_blocking(&dir) {
-            if let Some(repo) =
-                scan.repos.into_iter().find(|r| r.kind == RepoKind::Model && r.repo_id == repo_id.as_str())
-            {
-                return Ok((repo, source, dir));
-            }
+        if let Some(repo) = crate::cache::scan::scan_repo_blocking(&dir, RepoKind::Model, &repo_id) {
+            return Ok((repo, source, dir));
         }
     }
     Err(LibraryError::NotFound(id.to_string()))

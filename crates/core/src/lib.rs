@@ -8,6 +8,7 @@ pub mod activation;
 pub mod bindings;
 pub mod cache;
 pub mod compat;
+pub mod discover;
 pub mod disk;
 pub mod download;
 pub mod error;

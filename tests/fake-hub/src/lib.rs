@@ -86,11 +86,25 @@ pub struct Logged {
     pub sent: u64,
 }
 
+/// What the search API and repo info say about a repo besides its files.
+#[derive(Clone, Debug, Default)]
+pub struct RepoMeta {
+    pub downloads: u64,
+    pub likes: u64,
+    pub trending: u64,
+    pub pipeline_tag: Option<String>,
+    pub library_name: Option<String>,
+    pub tags: Vec<String>,
+    /// ISO 8601.
+    pub last_modified: String,
+}
+
 struct Repo {
     commits: HashMap<String, Vec<HubFile>>,
     refs: HashMap<String, String>,
     /// When set, requests need `Authorization: Bearer {token}`.
     gated_token: Option<String>,
+    meta: Option<RepoMeta>,
 }
 
 /// A listed path and the bytes served for it.
@@ -106,6 +120,10 @@ struct State {
     tree_page_size: Option<usize>,
     /// Paths whose requests are answered as if no `Range` had been asked for (a server that restarts).
     ignore_range: std::collections::HashSet<String>,
+    /// Answer the search API with this status and an HTML error page.
+    search_fault: Option<u16>,
+    /// Wait this long before answering a search.
+    search_delay: Option<Duration>,
     log: Vec<Logged>,
 }
 
@@ -169,6 +187,7 @@ impl FakeHub {
             commits: HashMap::new(),
             refs: HashMap::new(),
             gated_token: None,
+            meta: None,
         });
         entry.commits.insert(commit.clone(), files);
         entry.refs.insert("main".into(), commit.clone());
@@ -189,6 +208,21 @@ impl FakeHub {
     /// Lists an extra file with a hostile `path` in `repo`'s info, served with `content` at any URL.
     pub fn list_hostile(&self, repo: &str, path: &str, content: Vec<u8>) {
         self.state.lock().unwrap().hostile.entry(repo.into()).or_default().push((path.into(), Arc::new(content)));
+    }
+
+    /// Sets what search and repo info say about `repo` (downloads, likes, task, library, tags, date).
+    pub fn set_meta(&self, repo: &str, meta: RepoMeta) {
+        self.state.lock().unwrap().repos.get_mut(repo).expect("repo").meta = Some(meta);
+    }
+
+    /// Makes the search API answer `status` with an HTML error page (`None`: answer normally).
+    pub fn fail_search(&self, status: Option<u16>) {
+        self.state.lock().unwrap().search_fault = status;
+    }
+
+    /// Makes every search wait this long before answering.
+    pub fn search_delay(&self, delay: Option<Duration>) {
+        self.state.lock().unwrap().search_delay = delay;
     }
 
     pub fn fault(&self, path: &str, fault: Fault) {
@@ -305,6 +339,10 @@ impl Reply {
 
 async fn handle(mut stream: TcpStream, host: Host, state: Arc<Mutex<State>>, cdn_port: u16) -> std::io::Result<()> {
     let Some(mut request) = read_request(&mut stream).await else { return Ok(()) };
+    let delay = state.lock().unwrap().search_delay;
+    if let (Some(delay), true) = (delay, request.target.starts_with("/api/models?")) {
+        tokio::time::sleep(delay).await;
+    }
     {
         let state = state.lock().unwrap();
         if state.ignore_range.iter().any(|p| {
@@ -372,6 +410,8 @@ async fn write_reply(
         404 => "Not Found",
         416 => "Range Not Satisfiable",
         429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
         _ => "Status",
     };
     let (body, start): (&[u8], usize) = match &reply.body {
@@ -424,6 +464,9 @@ fn route(request: &Request, host: Host, state: &State, cdn_port: u16) -> Reply {
     let path = percent_decode(path);
     if host == Host::Cdn {
         return cdn(request, &path, state);
+    }
+    if path == "/api/models" || path == "/api/models/" {
+        return search(query, state);
     }
     if let Some(rest) = path.strip_prefix("/api/models/") {
         return api(request, rest, query, state);
@@ -536,15 +579,108 @@ fn api(request: &Request, rest: &str, query: &str, state: &State) -> Reply {
             serde_json::json!({"rfilename": p})
         }
     }));
+    let meta = repo
+        .meta
+        .clone()
+        .unwrap_or_else(|| RepoMeta { last_modified: "2026-01-01T00:00:00.000Z".into(), ..RepoMeta::default() });
     Reply::json(
         200,
         serde_json::json!({
             "_id": commit, "id": repo_id, "modelId": repo_id, "sha": commit, "private": false,
             "gated": if repo.gated_token.is_some() { serde_json::json!("manual") } else { serde_json::json!(false) },
-            "disabled": false, "downloads": 0, "likes": 0, "tags": [], "pipeline_tag": "text-generation",
-            "library_name": "transformers", "lastModified": "2026-01-01T00:00:00.000Z", "siblings": siblings,
+            "disabled": false, "downloads": meta.downloads, "likes": meta.likes, "tags": meta.tags,
+            "pipeline_tag": meta.pipeline_tag.as_deref().unwrap_or("text-generation"),
+            "library_name": meta.library_name.as_deref().unwrap_or("transformers"),
+            "lastModified": meta.last_modified, "siblings": siblings,
         }),
     )
+}
+
+/// The model search: `search` (in the id, any case), `author`, `filter` (each must be the task, the library or a
+/// tag), `sort` (descending), `limit` (the page size), `expand` (the fields to send), and a `cursor` in the
+/// `Link: rel="next"` of every page but the last, as the hub pages.
+fn search(query: &str, state: &State) -> Reply {
+    if let Some(status) = state.search_fault {
+        return Reply {
+            status,
+            headers: vec![("Content-Type".into(), "text/html".into())],
+            body: Body::Text(
+                format!("<!DOCTYPE html><html><body><h1>{status}</h1><p>We had a problem.</p></body></html>")
+                    .into_bytes(),
+            ),
+        };
+    }
+    let params: Vec<(String, String)> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (percent_decode(&k.replace('+', " ")), percent_decode(&v.replace('+', " "))))
+        .collect();
+    let one = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let all = |key: &str| params.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+    let Ok(limit) = one("limit").unwrap_or("1000").parse::<usize>() else {
+        return Reply::error(400, "BadRequest", "limit must be a number");
+    };
+    let text = one("search").unwrap_or("").to_lowercase();
+    let filters = all("filter");
+    let mut found: Vec<(&String, &Repo, RepoMeta)> = state
+        .repos
+        .iter()
+        .map(|(id, repo)| (id, repo, repo.meta.clone().unwrap_or_default()))
+        .filter(|(id, _, _)| id.to_lowercase().contains(&text))
+        .filter(|(id, _, _)| one("author").is_none_or(|a| id.split_once('/').is_some_and(|(org, _)| org == a)))
+        .filter(|(_, _, m)| {
+            filters.iter().all(|f| {
+                m.pipeline_tag.as_deref() == Some(f) || m.library_name.as_deref() == Some(f) || m.tags.contains(f)
+            })
+        })
+        .collect();
+    let sort = one("sort").unwrap_or("");
+    found.sort_by(|a, b| {
+        let key = |m: &RepoMeta| match sort {
+            "likes" => m.likes.to_string(),
+            "trendingScore" => m.trending.to_string(),
+            "lastModified" => m.last_modified.clone(),
+            _ => m.downloads.to_string(),
+        };
+        let (ka, kb) = (key(&a.2), key(&b.2));
+        // Numbers compare as numbers, dates as text; both descending, then by id.
+        let ord = match (ka.parse::<u64>(), kb.parse::<u64>()) {
+            (Ok(x), Ok(y)) => y.cmp(&x),
+            _ => kb.cmp(&ka),
+        };
+        ord.then_with(|| a.0.cmp(b.0))
+    });
+    let cursor: usize = one("cursor").and_then(|c| c.parse().ok()).unwrap_or(0);
+    let end = cursor.saturating_add(limit).min(found.len());
+    let expand = all("expand");
+    let entries: Vec<serde_json::Value> = found[cursor.min(end)..end]
+        .iter()
+        .map(|(id, repo, m)| {
+            let full = serde_json::json!({
+                "_id": id, "id": id, "author": id.split_once('/').map(|(a, _)| a),
+                "downloads": m.downloads, "likes": m.likes, "trendingScore": m.trending,
+                "lastModified": m.last_modified, "pipeline_tag": m.pipeline_tag, "library_name": m.library_name,
+                "tags": m.tags, "private": false,
+                "gated": if repo.gated_token.is_some() { serde_json::json!("manual") } else { serde_json::json!(false) },
+            });
+            if expand.is_empty() {
+                return full;
+            }
+            let mut out = serde_json::json!({"_id": id, "id": id});
+            for field in &expand {
+                if let Some(v) = full.get(field) {
+                    out[field] = v.clone();
+                }
+            }
+            out
+        })
+        .collect();
+    let mut reply = Reply::json(200, serde_json::Value::Array(entries));
+    if end < found.len() {
+        let rest: Vec<String> = query.split('&').filter(|kv| !kv.starts_with("cursor=")).map(str::to_owned).collect();
+        reply.headers.push(("Link".into(), format!("</api/models?{}&cursor={end}>; rel=\"next\"", rest.join("&"))));
+    }
+    reply
 }
 
 fn resolve(request: &Request, repo_id: &str, rest: &str, state: &State, cdn_port: u16) -> Reply {
@@ -671,6 +807,45 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
     }
     out.truncate(len);
     out
+}
+
+/// A valid GGUF (version 3) model file: a llama-style architecture with `blocks` layers, a 4096-token context,
+/// and one F32 tensor of about `data_bytes` bytes of noise, so headers parse and estimates have numbers.
+pub fn gguf_model(architecture: &str, blocks: u32, data_bytes: usize, seed: u64) -> Vec<u8> {
+    fn string(b: &mut Vec<u8>, s: &str) {
+        b.extend((s.len() as u64).to_le_bytes());
+        b.extend(s.as_bytes());
+    }
+    let elements = (data_bytes / 4).max(1);
+    let u32_keys = [
+        ("block_count", blocks),
+        ("context_length", 4096),
+        ("embedding_length", 256),
+        ("attention.head_count", 8),
+        ("attention.head_count_kv", 4),
+    ];
+    let mut b = b"GGUF".to_vec();
+    b.extend(3u32.to_le_bytes());
+    b.extend(1u64.to_le_bytes());
+    b.extend((1 + u32_keys.len() as u64).to_le_bytes());
+    string(&mut b, "general.architecture");
+    b.extend(8u32.to_le_bytes());
+    string(&mut b, architecture);
+    for (key, value) in u32_keys {
+        string(&mut b, &format!("{architecture}.{key}"));
+        b.extend(4u32.to_le_bytes());
+        b.extend(value.to_le_bytes());
+    }
+    string(&mut b, "weight");
+    b.extend(1u32.to_le_bytes());
+    b.extend((elements as u64).to_le_bytes());
+    b.extend(0u32.to_le_bytes());
+    b.extend(0u64.to_le_bytes());
+    while b.len() % 32 != 0 {
+        b.push(0);
+    }
+    b.extend(noise(elements * 4, seed));
+    b
 }
 
 #[cfg(test)]

@@ -157,7 +157,16 @@ impl HubClient {
 
     /// Runs `attempt` until it succeeds, fails for good, or the retry policy's attempts are spent, waiting the
     /// policy's backoff between tries. Only transient errors (the network, 429, 5xx) are tried again.
-    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, HubError>
+    async fn retrying<T, F, Fut>(&self, attempt: F) -> Result<T, HubError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, HubError>>,
+    {
+        self.retrying_at_most(self.retry.attempts, attempt).await
+    }
+
+    /// [`Self::retrying`] with at most `attempts` tries (someone waiting on the answer retries less).
+    async fn retrying_at_most<T, F, Fut>(&self, attempts: u32, mut attempt: F) -> Result<T, HubError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, HubError>>,
@@ -166,7 +175,7 @@ impl HubClient {
         loop {
             tries += 1;
             match attempt().await {
-                Err(e) if e.is_transient() && tries < self.retry.attempts => {
+                Err(e) if e.is_transient() && tries < attempts.min(self.retry.attempts) => {
                     tokio::time::sleep(self.retry.delay(tries, None)).await
                 }
                 other => return other,
@@ -309,6 +318,51 @@ impl HubClient {
             }
         })
         .await
+    }
+
+    /// One page of the hub's model search (`GET {endpoint}/api/models?...`), or the page a previous answer's
+    /// `next` names. Returns the raw entries and the next page's URL, which is never off the endpoint's origin.
+    pub async fn list_models(
+        &self,
+        params: &[(&str, String)],
+        next: Option<&str>,
+    ) -> Result<(Vec<serde_json::Value>, Option<String>), HubError> {
+        let url = match next {
+            Some(next) => {
+                let url = self.endpoint.join(next).map_err(|e| HubError::Protocol {
+                    what: "the next page of results".into(),
+                    reason: e.to_string(),
+                })?;
+                if !self.same_origin(&url) {
+                    return Err(HubError::Protocol {
+                        what: "the next page of results".into(),
+                        reason: format!("{url} is not on {}", self.config.endpoint),
+                    });
+                }
+                url
+            }
+            None => {
+                let mut url = self.url(&["api", "models"]);
+                url.query_pairs_mut().extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+                url
+            }
+        };
+        // Someone is waiting on a search: one quick retry, then the error.
+        let response = self
+            .retrying_at_most(2, || async {
+                let response = self.get(url.clone(), None).await?;
+                if response.status().is_success() {
+                    return Ok(response);
+                }
+                let status = response.status();
+                let message = header(response.headers(), "x-error-message")
+                    .or_else(|| status.canonical_reason().map(str::to_owned));
+                Err(HubError::Status { url: url.to_string(), status: status.as_u16(), message })
+            })
+            .await?;
+        let next = next_link(response.headers()).and_then(|l| url.join(&l).ok()).filter(|u| self.same_origin(u));
+        let entries: Vec<serde_json::Value> = read_json(response, "the search results").await?;
+        Ok((entries, next.map(String::from)))
     }
 
     /// The [`HubError`] a failed response stands for.

@@ -841,7 +841,7 @@ pub fn gguf_model(architecture: &str, blocks: u32, data_bytes: usize, seed: u64)
     b.extend((elements as u64).to_le_bytes());
     b.extend(0u32.to_le_bytes());
     b.extend(0u64.to_le_bytes());
-    while b.len() % 32 != 0 {
+    while !b.len().is_multiple_of(32) {
         b.push(0);
     }
     b.extend(noise(elements * 4, seed));

@@ -51,6 +51,10 @@ enum Command {
     Download(commands::download::Args),
     /// Stop a running download of a repo and delete its partial files.
     Cancel(commands::cancel::Args),
+    /// Search the hub's models by words, task, library, author and tags.
+    Search(commands::discover::SearchArgs),
+    /// The starter catalog: a few small, well-known models per type, marked when installed.
+    Catalog(commands::discover::CatalogArgs),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +84,8 @@ fn main() -> ExitCode {
             Command::Config(args) => commands::config::run(args, cli.json).await,
             Command::Download(args) => commands::download::run(args, cli.json).await,
             Command::Cancel(args) => commands::cancel::run(args, cli.json).await,
+            Command::Search(args) => commands::discover::search(args, cli.json).await,
+            Command::Catalog(args) => commands::discover::catalog(args, cli.json).await,
         }
     });
     match result {

@@ -8,6 +8,9 @@ use crate::cache::{CacheScan, RepoKind};
 use crate::compat::estimate::{CompatReport, FileCompat, Fit, Requirements, Verdict};
 use crate::compat::hardware::{CpuInfo, GpuInfo, HardwareInfo};
 use crate::compat::local::ModelFit;
+use crate::discover::{
+    CatalogEntry, Quantisation, RepoDetails, RepoFile, SearchHit, SearchPage, SearchQuery, SearchSort, StarterCatalog,
+};
 use crate::download::{
     DownloadEvent, DownloadPreview, DownloadProgress, DownloadRequest, DownloadState, LifecycleKind, ModelLifecycle,
     PreviewFile,
@@ -90,6 +93,15 @@ pub fn typescript() -> String {
         FileCompat,
         CompatReport,
         ModelFit,
+        SearchSort,
+        SearchQuery,
+        SearchHit,
+        SearchPage,
+        RepoFile,
+        Quantisation,
+        RepoDetails,
+        CatalogEntry,
+        StarterCatalog,
     );
     out
 }

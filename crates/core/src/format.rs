@@ -48,6 +48,16 @@ pub fn params(n: u64) -> String {
     }
 }
 
+/// A count as the hub shows downloads and likes: `950`, `12.3k`, `4.5M`.
+pub fn count(n: u64) -> String {
+    let f = n as f64;
+    match n {
+        0..=999 => n.to_string(),
+        1_000..=999_949 => format!("{:.1}k", f / 1e3).replace(".0k", "k"),
+        _ => format!("{:.1}M", f / 1e6).replace(".0M", "M"),
+    }
+}
+
 /// A duration in seconds, short: `45 s`, `3 min 20 s`, `2 h 5 min`.
 pub fn duration(seconds: u64) -> String {
     match seconds {

@@ -421,3 +421,121 @@ downloadBytes: number, diskFree: number, };
  * The fit of one library model, for its badge.
  */
 export type ModelFit = { fit: Fit, summary: string, };
+
+export type SearchSort = "downloads" | "likes" | "trending" | "updated";
+
+/**
+ * What to search for. Every field but `text` is optional; an empty `text` lists the most popular models.
+ */
+export type SearchQuery = { text: string, 
+/**
+ * A user or organisation: only its models.
+ */
+author: string | null, 
+/**
+ * A pipeline tag such as `text-generation` or `automatic-speech-recognition`.
+ */
+task: string | null, 
+/**
+ * A library such as `gguf`, `transformers`, `diffusers`.
+ */
+library: string | null, 
+/**
+ * Further tags every result must carry.
+ */
+tags: Array<string>, sort: SearchSort, 
+/**
+ * Results per page: 1 to 100, default 30.
+ */
+limit: number | null, };
+
+/**
+ * One search result.
+ */
+export type SearchHit = { id: string, author: string | null, 
+/**
+ * The pipeline tag, such as `text-generation`.
+ */
+task: string | null, library: string | null, downloads: number, likes: number, 
+/**
+ * ISO 8601, as the hub sends it.
+ */
+lastModified: string | null, 
+/**
+ * Needs a token with access (the hub's `gated` is `"auto"` or `"manual"`).
+ */
+gated: boolean, 
+/**
+ * Some snapshot of it is complete in the local cache.
+ */
+installed: boolean, };
+
+/**
+ * A page of results, and the cursor of the next one.
+ */
+export type SearchPage = { models: Array<SearchHit>, 
+/**
+ * Pass back as `next` for the following page; absent on the last one.
+ */
+next: string | null, };
+
+export type RepoFile = { path: string, size: number, 
+/**
+ * This file's content is already in the local cache.
+ */
+installed: boolean, };
+
+/**
+ * One quantisation of a GGUF model: its files (several when split into shards) and their total size.
+ */
+export type Quantisation = { 
+/**
+ * As the file names say it: `Q4_K_M`, `IQ2_XXS`, `F16`; the file's stem when they do not.
+ */
+name: string, files: Array<string>, size: number, };
+
+export type RepoDetails = { id: string, revision: string, commit: string, gated: boolean, task: string | null, library: string | null, license: string | null, tags: Array<string>, files: Array<RepoFile>, totalSize: number, 
+/**
+ * The GGUF quantisations offered, smallest first; empty when the repo has no GGUF files.
+ */
+quantisations: Array<Quantisation>, 
+/**
+ * The README as safe HTML: no scripts, no raw HTML, links only to http(s) and mail.
+ */
+cardHtml: string | null, 
+/**
+ * Why there is no card (none in the repo, or it could not be read).
+ */
+cardNote: string | null, 
+/**
+ * The repo's page on the hub.
+ */
+pageUrl: string, 
+/**
+ * Free space where downloads go.
+ */
+diskFree: number, 
+/**
+ * Every file is already in the local cache.
+ */
+installed: boolean, };
+
+export type CatalogEntry = { id: string, name: string, type: ModelType, 
+/**
+ * What is downloaded: these files, or the whole repo when empty.
+ */
+files: Array<string>, 
+/**
+ * The download size in bytes, as the hub listed it when the entry was chosen.
+ */
+size: number, purpose: string, license: string | null, 
+/**
+ * Already in the local cache (set when the catalog is read for a cache).
+ */
+installed: boolean, };
+
+export type StarterCatalog = { entries: Array<CatalogEntry>, 
+/**
+ * The hub cannot be used (`HF_HUB_OFFLINE`): the catalog shows, but nothing in it can be downloaded.
+ */
+offline: boolean, };

@@ -4,6 +4,7 @@ pub mod activation;
 pub mod cancel;
 pub mod compat;
 pub mod config;
+pub mod discover;
 pub mod download;
 pub mod library;
 pub mod list;

@@ -12,7 +12,7 @@ use tauri::{Manager, Runtime};
 
 /// The app as a builder, shared by [`run`] and the command tests (which use Tauri's mock runtime).
 pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri::Builder<R> {
-    use commands::{activation, compat, downloads, library, models, settings};
+    use commands::{activation, compat, discover, downloads, library, models, settings};
     builder
         .plugin(tauri_plugin_store::Builder::new().build())
         .plugin(tauri_plugin_notification::init())
@@ -55,6 +55,10 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri
             compat::system_info,
             compat::check_compatibility,
             compat::library_fit,
+            discover::search_models,
+            discover::repo_details,
+            discover::starter_catalog,
+            discover::open_url,
         ])
 }
 

@@ -2,6 +2,7 @@
 //! name, and the download queue over it.
 
 use mm_core::activation::Activation;
+use mm_core::discover::Discover;
 use mm_core::download::{DownloadOptions, Downloads};
 use mm_core::hub::{HubClient, HubConfig};
 use mm_core::settings::{Settings, SettingsStore};
@@ -19,6 +20,8 @@ pub struct AppState {
     pub downloads: Downloads,
     /// The active model per type, and the links and manifest other programs read.
     pub activation: Activation,
+    /// The hub's search and repo details, with their short cache.
+    pub discover: Discover,
 }
 
 impl AppState {
@@ -43,13 +46,14 @@ impl AppState {
             .or_else(|| settings.cache_dir.as_ref().map(PathBuf::from))
             .unwrap_or_else(mm_core::cache::hub_cache_dir);
         let hub = client(hub.unwrap_or_else(|| HubConfig::from_settings(&settings)));
+        let discover = Discover::new(hub.clone(), cache_dir.clone());
         let downloads = match journal {
             Some(journal) => Downloads::with_journal(hub, cache_dir.clone(), DownloadOptions::default(), journal),
             None => Downloads::new(hub, cache_dir.clone(), DownloadOptions::default()),
         };
         downloads.apply_settings(&settings);
         let activation = Activation { cache_dir: cache_dir.clone(), data_dir, store: store.clone() };
-        AppState { cache_dir, store, settings: Mutex::new((settings, warning)), downloads, activation }
+        AppState { cache_dir, store, settings: Mutex::new((settings, warning)), downloads, activation, discover }
     }
 
     pub fn settings(&self) -> Settings {
@@ -60,6 +64,7 @@ impl AppState {
     pub fn settings_changed(&self, settings: Settings) {
         self.downloads.apply_settings(&settings);
         self.downloads.set_hub(client(HubConfig::from_settings(&settings)));
+        self.discover.set_hub(client(HubConfig::from_settings(&settings)));
         *self.settings.lock().unwrap() = (settings, None);
     }
 }

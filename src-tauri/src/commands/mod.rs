@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod compat;
+pub mod discover;
 pub mod downloads;
 pub mod library;
 pub mod models;

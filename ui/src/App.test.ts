@@ -26,7 +26,11 @@ describe('the library window', () => {
   it('explains an empty library, and tells an empty filter result apart', async () => {
     const backend = new MemoryBackend({ models: [] });
     render(App, { backend });
+    // First start with nothing installed: the window opens on the starter models; the library explains itself.
+    await screen.findByText('Starter models');
+    await fireEvent.click(screen.getByTestId('library-tab'));
     expect(await screen.findByText('No models yet')).toBeTruthy();
+    expect(screen.getByTestId('browse-starters')).toBeTruthy();
     backend.options.models = [model('acme/a')];
     await fireEvent.input(screen.getByTestId('search'), { target: { value: 'zzz' } });
     expect(await screen.findByTestId('no-match')).toBeTruthy();

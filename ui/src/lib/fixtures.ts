@@ -1,5 +1,15 @@
 // Library data for tests, shaped exactly as the Rust side returns it.
-import type { LibraryModel, ModelDetails, StorageReport } from './bindings';
+import type {
+  CatalogEntry,
+  CompatReport,
+  FileCompat,
+  Fit,
+  LibraryModel,
+  ModelDetails,
+  RepoDetails,
+  SearchHit,
+  StorageReport,
+} from './bindings';
 
 export const COMMIT = '0123456789abcdef0123456789abcdef01234567';
 
@@ -65,6 +75,86 @@ export function storageOf(overrides: Partial<StorageReport> = {}): StorageReport
     orphanBlobs: [{ repo: 'acme/big', path: '/cache/models--acme--big/blobs/ff', bytes: 700_000 }],
     partialDownloads: [],
     reclaimableBytes: 700_000,
+    ...overrides,
+  };
+}
+
+export function hit(id: string, overrides: Partial<SearchHit> = {}): SearchHit {
+  return {
+    id,
+    author: id.split('/')[0],
+    task: 'text-generation',
+    library: 'gguf',
+    downloads: 12_500,
+    likes: 42,
+    lastModified: '2026-06-30T12:00:00.000Z',
+    gated: false,
+    installed: false,
+    ...overrides,
+  };
+}
+
+/** A GGUF repo with two quantisations and a card as the core renders it (already made safe). */
+export function repoDetails(id: string, overrides: Partial<RepoDetails> = {}): RepoDetails {
+  const name = id.split('/').pop()!;
+  const q4 = `${name}.Q4_K_M.gguf`;
+  const q8 = `${name}.Q8_0.gguf`;
+  return {
+    id,
+    revision: 'main',
+    commit: COMMIT,
+    gated: false,
+    task: 'text-generation',
+    library: 'gguf',
+    license: 'apache-2.0',
+    tags: ['gguf'],
+    files: [
+      { path: 'README.md', size: 2_000, installed: false },
+      { path: q4, size: 800_000_000, installed: false },
+      { path: q8, size: 1_600_000_000, installed: false },
+    ],
+    totalSize: 2_400_002_000,
+    quantisations: [
+      { name: 'Q4_K_M', files: [q4], size: 800_000_000 },
+      { name: 'Q8_0', files: [q8], size: 1_600_000_000 },
+    ],
+    cardHtml: '<h1>Tiny</h1>\n<p>Read <a href="https://hub.test/docs">the docs</a>.</p>\n',
+    cardNote: null,
+    pageUrl: `https://hub.test/${id}`,
+    diskFree: 100_000_000_000,
+    installed: false,
+    ...overrides,
+  };
+}
+
+function fileCompat(file: string | null, fit: Fit, summary: string): FileCompat {
+  const verdict = { fit, gpuLayers: null, layers: 16, gpu: null, vram: 0, ram: 16e9, summary };
+  return {
+    file,
+    fileBytes: 1,
+    requirements: {
+      weightsBytes: 1, kvCacheBytes: 0, overheadBytes: 0, totalBytes: 1, parameters: null, layers: 16, kvHeads: null,
+      headDim: null, context: 4096, architecture: 'llama', quantisation: null,
+    } as unknown as FileCompat['requirements'],
+    now: verdict,
+    best: verdict,
+  };
+}
+
+export function compatOf(entries: Array<[string | null, Fit, string]>): CompatReport {
+  return { model: 'x', entries: entries.map(([f, fit, s]) => fileCompat(f, fit, s)), downloadBytes: 0, diskFree: 1e11 };
+}
+
+export function catalogEntry(id: string, overrides: Partial<CatalogEntry> = {}): CatalogEntry {
+  return {
+    id,
+    name: id.split('/').pop()!,
+    type: 'text-generation',
+    files: [`${id.split('/').pop()}.gguf`],
+    size: 500_000_000,
+    purpose: 'A small model for tests.',
+    license: 'mit',
+    installed: false,
     ...overrides,
   };
 }

@@ -36,3 +36,13 @@ export function formatDuration(seconds: number): string {
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
   return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
 }
+
+/** A count as the hub shows downloads and likes: `950`, `12.3k`, `4.5M` (as crates/core/src/format.rs). */
+export function formatCount(n: number): string {
+  if (n < 1000) return String(n);
+  if (n < 999_950) return `${(n / 1000).toFixed(1).replace(/\.0$/, '')}k`;
+  return `${(n / 1e6).toFixed(1).replace(/\.0$/, '')}M`;
+}
+
+/** The date part of an ISO 8601 time, as `2026-06-30`. */
+export const isoDate = (iso: string | null) => (iso ? iso.slice(0, 10) : '');

@@ -6,6 +6,10 @@ import type {
   CompatReport,
   HardwareInfo,
   ModelFit,
+  RepoDetails,
+  SearchPage,
+  SearchQuery,
+  StarterCatalog,
   CleanReport,
   DeleteReport,
   DownloadPreview,
@@ -65,6 +69,15 @@ export interface Backend {
   checkCompatibility(target: string, revision: string | null): Promise<CompatReport>;
   /** The fit of every library model, for the badges. */
   libraryFit(): Promise<Record<string, ModelFit>>;
+  /** One page of the hub's model search; `next` is the cursor a previous page gave. A newer search cancels an
+   * older one, which then rejects with code `cancelled`. */
+  searchModels(query: SearchQuery, next: string | null): Promise<SearchPage>;
+  /** A hub repo's files, GGUF quantisations and safe card HTML, without downloading it. */
+  repoDetails(repo: string, revision: string | null): Promise<RepoDetails>;
+  /** The starter catalog shipped with the app, marked with what is installed. */
+  starterCatalog(): Promise<StarterCatalog>;
+  /** Opens an http(s) link in the system browser. */
+  openUrl(url: string): Promise<void>;
   /** Something done outside a command failed (a tray click). */
   onAppError(handler: (error: ErrorPayload) => void): Promise<Unsubscribe>;
 }

@@ -6,6 +6,11 @@ import type {
   CompatReport,
   HardwareInfo,
   ModelFit,
+  RepoDetails,
+  SearchHit,
+  SearchPage,
+  SearchQuery,
+  StarterCatalog,
   CleanReport,
   DeleteReport,
   DownloadPreview,
@@ -43,6 +48,13 @@ export interface MemoryBackendOptions {
   fit?: Record<string, ModelFit>;
   /** When set, activateModel fails with this error. */
   activateError?: ErrorPayload;
+  /** What the hub's search finds: filtered by text, task and library, paged by the query's limit. */
+  hits?: SearchHit[];
+  /** When set, searchModels fails with this error. */
+  searchError?: ErrorPayload;
+  /** Repo details by id. */
+  repos?: Record<string, RepoDetails>;
+  catalog?: StarterCatalog;
 }
 
 export const emptyScan = (cacheDir = '/home/user/.cache/huggingface/hub'): CacheScan => ({
@@ -242,6 +254,40 @@ export class MemoryBackend implements Backend {
   async checkCompatibility(target: string): Promise<CompatReport> {
     this.check();
     return this.need(this.options.compat, target);
+  }
+
+  searches: Array<{ query: SearchQuery; next: string | null }> = [];
+  opened: string[] = [];
+
+  async searchModels(query: SearchQuery, next: string | null): Promise<SearchPage> {
+    this.check();
+    this.searches.push({ query: structuredClone(query), next });
+    if (this.options.searchError) throw new BackendError(this.options.searchError);
+    const text = query.text.trim().toLowerCase();
+    const found = (this.options.hits ?? []).filter(
+      (h) =>
+        h.id.toLowerCase().includes(text) &&
+        (!query.task || h.task === query.task) &&
+        (!query.library || h.library === query.library),
+    );
+    const start = next ? Number(next) : 0;
+    const limit = query.limit ?? 30;
+    const end = start + limit;
+    return { models: structuredClone(found.slice(start, end)), next: end < found.length ? String(end) : null };
+  }
+
+  async repoDetails(repo: string): Promise<RepoDetails> {
+    this.check();
+    return this.need(this.options.repos?.[repo], repo);
+  }
+
+  async starterCatalog(): Promise<StarterCatalog> {
+    this.check();
+    return structuredClone(this.options.catalog ?? { entries: [], offline: false });
+  }
+
+  async openUrl(url: string): Promise<void> {
+    this.opened.push(url);
   }
 
   async libraryFit(): Promise<Record<string, ModelFit>> {

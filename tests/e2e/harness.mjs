@@ -65,10 +65,11 @@ async function startXvfb(env) {
  * Starts the fake hub binary serving one generated repo (`bench/model`: a config.json and `files` LFS files of
  * `fileMb` MiB each), optionally throttled; returns its endpoint for HF_ENDPOINT.
  */
-export async function startFakeHub({ files = 2, fileMb = 4, throttle } = {}) {
+export async function startFakeHub({ files = 2, fileMb = 4, throttle, discover = false } = {}) {
   if (!fs.existsSync(FAKE_HUB)) throw new Error(`${FAKE_HUB} is not built: run scripts/test first`);
   const args = ['--files', String(files), '--file-mb', String(fileMb)];
   if (throttle) args.push('--throttle', String(throttle));
+  if (discover) args.push('--discover');
   const hub = start(FAKE_HUB, args, process.env);
   const endpoint = await new Promise((resolve, reject) => {
     let buffer = '';

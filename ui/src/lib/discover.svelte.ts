@@ -180,6 +180,31 @@ export class Discover extends Actions {
     }
   }
 
+  /** A model was downloaded or deleted: what is marked installed is read again (the core caches the rest). */
+  async onModelChanged(repo: string) {
+    if (this.catalog) this.loadCatalog();
+    // Only when no search is pending: a search started here would cancel the user's in the core.
+    if (this.state === 'ready' && !this.timer && this.hits.some((h) => h.id === repo)) {
+      const ticket = this.searches;
+      try {
+        const page = await this.backend.searchModels($state.snapshot(this.query), null);
+        const installed = new Map(page.models.map((h) => [h.id, h.installed]));
+        if (ticket === this.searches) this.hits = this.hits.map((h) => ({ ...h, installed: installed.get(h.id) ?? h.installed }));
+      } catch {
+        // The marks stay as they were; the next search reads them again.
+      }
+    }
+    if (this.selected === repo && this.details) {
+      const ticket = this.selections;
+      try {
+        const details = await this.backend.repoDetails(repo, null);
+        if (ticket === this.selections) this.details = details;
+      } catch {
+        // Keep what is shown.
+      }
+    }
+  }
+
   close() {
     this.selections++;
     this.selected = null;

@@ -87,7 +87,10 @@ fn discover_repos(hub: &FakeHub) {
     .into_iter()
     .enumerate()
     {
-        hub.add_repo(id, vec![HubFile::new("config.json", br#"{"architectures":["LlamaForCausalLM"]}"#.to_vec(), false)]);
+        hub.add_repo(
+            id,
+            vec![HubFile::new("config.json", br#"{"architectures":["LlamaForCausalLM"]}"#.to_vec(), false)],
+        );
         hub.set_meta(id, meta(1000 * (i as u64 + 1), task, library));
     }
 }

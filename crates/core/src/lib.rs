@@ -15,6 +15,7 @@ pub mod error;
 pub mod format;
 pub mod hub;
 pub mod library;
+pub mod local;
 pub mod paths;
 pub mod settings;
 

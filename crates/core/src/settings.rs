@@ -39,6 +39,8 @@ pub struct Settings {
     pub model_types: BTreeMap<String, String>,
     /// The active model per type (set by activation).
     pub active: BTreeMap<String, ActiveModel>,
+    /// Model files and folders imported from elsewhere on disk (dropped on the window or `mm import`).
+    pub imports: Vec<crate::local::ImportedModel>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -66,6 +68,7 @@ impl Default for Settings {
             notify_downloads: true,
             model_types: BTreeMap::new(),
             active: BTreeMap::new(),
+            imports: Vec::new(),
         }
     }
 }

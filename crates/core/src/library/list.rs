@@ -20,6 +20,10 @@ pub enum ModelSource {
     HuggingFace,
     /// A read-only library folder the user added.
     Folder,
+    /// Imported from elsewhere on disk, or downloaded from a URL into the app's models folder.
+    Imported,
+    /// A model of the local Ollama server.
+    Ollama,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]

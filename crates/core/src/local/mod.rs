@@ -1,0 +1,173 @@
+//! Models that are not in the Hugging Face cache: files and folders imported from elsewhere on disk (referenced
+//! in place, or copied into the app's models folder), files downloaded from plain URLs into that folder, and
+//! loose model files in the library folders the user added (an LM Studio folder, say).
+//!
+//! Formats are told by content ([`detect`]). Every file is hashed once, on import or download, and its sha256
+//! kept: in the settings for references, in `.model-manager/{name}.json` beside files in the models folder.
+
+pub mod detect;
+pub mod import;
+pub mod list;
+
+use crate::error::{Coded, ErrorCode};
+use crate::library::{ModelFormat, ModelType};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use ts_rs::TS;
+
+pub use detect::{detect, Detected};
+pub use import::{import_paths, ImportOptions, ImportOutcome, ImportProgress, ImportStatus};
+
+/// The prefix of ids of imported and downloaded-by-URL models: `local/{name}`.
+pub const LOCAL_PREFIX: &str = "local/";
+/// The prefix of ids of loose files in library folders: `folder/{folder name}/{path}`.
+pub const FOLDER_PREFIX: &str = "folder/";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("{0} does not exist")]
+    NotFound(String),
+    #[error("{path} cannot be read: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("{path} is not a model: {reason}")]
+    NotAModel { path: String, reason: String },
+    #[error("{path} is a damaged model file: {reason}")]
+    Invalid { path: String, reason: String },
+    #[error("{path} is already in the library as {id} (same sha256)")]
+    Duplicate { path: String, id: String },
+    #[error("not enough space in {dir} to copy {path}: {needed} bytes needed, {free} free")]
+    NoSpace { dir: String, path: String, needed: u64, free: u64 },
+    #[error("{0} is in a library folder, which is read-only here: remove it from the folder itself")]
+    ReadOnly(String),
+    #[error("cannot {what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
+}
+
+impl LocalError {
+    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> LocalError {
+        LocalError::Io { what: what.into(), source }
+    }
+}
+
+impl Coded for LocalError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            LocalError::NotFound(_) => ErrorCode::NotFound,
+            LocalError::Unreadable { .. } => ErrorCode::Permission,
+            LocalError::NotAModel { .. } | LocalError::Invalid { .. } | LocalError::Duplicate { .. } => {
+                ErrorCode::InvalidInput
+            }
+            LocalError::ReadOnly(_) => ErrorCode::InvalidInput,
+            LocalError::NoSpace { .. } => ErrorCode::InsufficientSpace,
+            LocalError::Io { source, .. } => ErrorCode::of_io(source),
+            LocalError::Settings(e) => e.code(),
+        }
+    }
+}
+
+/// A model imported from elsewhere on disk, as the settings keep it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportedModel {
+    /// `local/{name}`.
+    pub id: String,
+    /// The file or folder, where it was (a reference) or in the models folder (a copy).
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+    pub format: ModelFormat,
+    /// The type its content suggested when imported.
+    pub guessed_type: ModelType,
+    /// Unix seconds.
+    pub added_at: u64,
+    /// Copied into the app's models folder (deleting it deletes the copy); else referenced in place (deleting it
+    /// only forgets it).
+    pub copied: bool,
+}
+
+/// What is recorded beside a file in the models folder: where it came from and its hashes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileRecord {
+    pub sha256: String,
+    #[serde(default)]
+    pub md5: Option<String>,
+    /// The URL it was downloaded from, if it was.
+    #[serde(default)]
+    pub url: Option<String>,
+    pub added_at: u64,
+}
+
+/// The app's own models folder: URL downloads and copied imports.
+pub fn models_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("models")
+}
+
+/// Where the record of `name` in the models folder is kept.
+pub fn record_path(models_dir: &Path, name: &str) -> PathBuf {
+    models_dir.join(".model-manager").join(format!("{name}.json"))
+}
+
+pub fn read_record(models_dir: &Path, name: &str) -> Option<FileRecord> {
+    serde_json::from_slice(&std::fs::read(record_path(models_dir, name)).ok()?).ok()
+}
+
+pub fn write_record(models_dir: &Path, name: &str, record: &FileRecord) -> Result<(), LocalError> {
+    let path = record_path(models_dir, name);
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(path.parent().unwrap())?;
+        let temp = path.with_extension("json.tmp");
+        std::fs::write(&temp, serde_json::to_vec_pretty(record).unwrap())?;
+        std::fs::rename(&temp, &path)
+    };
+    write().map_err(|e| LocalError::io(format!("record {}", path.display()), e))
+}
+
+/// A file name made safe to create in a folder: no path separators, no control characters, not hidden, not
+/// empty, at most 200 bytes.
+pub fn sanitize_file_name(name: &str) -> Option<String> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let cleaned: String = base
+        .chars()
+        .map(|c| if c.is_control() || matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') { '_' } else { c })
+        .collect();
+    let cleaned = cleaned.trim().trim_start_matches('.').trim().to_string();
+    if cleaned.is_empty() {
+        return None;
+    }
+    let mut cut = cleaned.len().min(200);
+    while !cleaned.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Some(cleaned[..cut].to_string())
+}
+
+/// The sha256 of a file, reporting bytes read as it goes.
+pub fn sha256_file(path: &Path, mut progress: impl FnMut(u64)) -> Result<String, LocalError> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| LocalError::io(format!("read {}", path.display()), e))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut done = 0;
+    loop {
+        let n = file.read(&mut buf).map_err(|e| LocalError::io(format!("read {}", path.display()), e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        done += n as u64;
+        progress(done);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

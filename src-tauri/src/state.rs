@@ -22,6 +22,10 @@ pub struct AppState {
     pub activation: Activation,
     /// The hub's search and repo details, with their short cache.
     pub discover: Discover,
+    /// The local Ollama server (`OLLAMA_HOST`), a source of models when it runs.
+    pub ollama: mm_core::ollama::Ollama,
+    /// Ollama pulls in progress: their progress and how to stop them.
+    pub pulls: Mutex<Vec<(mm_core::download::DownloadProgress, tokio_util::sync::CancellationToken)>>,
 }
 
 impl AppState {
@@ -53,7 +57,22 @@ impl AppState {
         };
         downloads.apply_settings(&settings);
         let activation = Activation { cache_dir: cache_dir.clone(), data_dir, store: store.clone() };
-        AppState { cache_dir, store, settings: Mutex::new((settings, warning)), downloads, activation, discover }
+        AppState {
+            cache_dir,
+            store,
+            settings: Mutex::new((settings, warning)),
+            downloads,
+            activation,
+            discover,
+            ollama: mm_core::ollama::Ollama::from_env(),
+            pulls: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The same state with another Ollama server (tests start their own).
+    pub fn with_ollama(mut self, ollama: mm_core::ollama::Ollama) -> AppState {
+        self.ollama = ollama;
+        self
     }
 
     pub fn settings(&self) -> Settings {

@@ -113,7 +113,8 @@ fn current<R: Runtime>(app: &AppHandle<R>) -> TrayModel {
     let state = app.state::<AppState>();
     let settings = state.settings();
     let downloads = state.downloads.list();
-    let models = mm_core::library::list::list(&state.cache_dir, &settings, &downloads).unwrap_or_default();
+    let models = mm_core::library::list::list_all(&state.cache_dir, &state.activation.data_dir, &settings, &downloads)
+        .unwrap_or_default();
     model(&models, &settings.active, &downloads)
 }
 

@@ -104,6 +104,9 @@ impl Activation {
         revision: Option<&str>,
     ) -> Result<(ActiveEntry, Vec<ModelLifecycle>), ActivationError> {
         let (settings, _) = self.store.load()?;
+        if let Some(local) = crate::local::list::find(&settings, &self.data_dir, id) {
+            return self.activate_local(local, model_type);
+        }
         let (repo, _, _) = find_repo(&self.cache_dir, &settings, id)?;
         let model = model_of(&repo, crate::library::ModelSource::HuggingFace, &settings);
         let not = |reason: String| ActivationError::NotActivatable { id: repo.repo_id.clone(), reason };
@@ -132,6 +135,31 @@ impl Activation {
             revision: target.commit.clone(),
             activated_at: Some(crate::format::now_unix()),
         };
+        self.switch_to(model_type, chosen)
+    }
+
+    /// An imported, downloaded-by-URL or library-folder model: its file (or folder) is what the link points at.
+    fn activate_local(
+        &self,
+        local: crate::local::list::LocalModel,
+        model_type: Option<ModelType>,
+    ) -> Result<(ActiveEntry, Vec<ModelLifecycle>), ActivationError> {
+        if let Some(err) = &local.model.error {
+            return Err(ActivationError::NotActivatable { id: local.model.id.clone(), reason: err.message.clone() });
+        }
+        let chosen = ActiveModel {
+            id: local.model.id.clone(),
+            revision: local.sha256.clone().unwrap_or_else(|| "local".into()),
+            activated_at: Some(crate::format::now_unix()),
+        };
+        self.switch_to(model_type.unwrap_or(local.model.model_type), chosen)
+    }
+
+    fn switch_to(
+        &self,
+        model_type: ModelType,
+        chosen: ActiveModel,
+    ) -> Result<(ActiveEntry, Vec<ModelLifecycle>), ActivationError> {
         let (settings, previous, published) = self.store.update_then(
             |s| Ok(s.active.insert(model_type.as_str().to_string(), chosen.clone())),
             |s| self.publish(s),
@@ -161,7 +189,7 @@ impl Activation {
         let (_, removed, published) = self.store.update_then(
             |s| {
                 let gone: Vec<String> =
-                    s.active.iter().filter(|(_, a)| self.snapshot_of(a).is_none()).map(|(t, _)| t.clone()).collect();
+                    s.active.iter().filter(|(_, a)| self.snapshot_of(s, a).is_none()).map(|(t, _)| t.clone()).collect();
                 Ok(gone.iter().filter_map(|t| s.active.remove(t)).collect::<Vec<_>>())
             },
             |s| self.publish(s),
@@ -174,8 +202,15 @@ impl Activation {
     pub fn entries(&self, settings: &Settings) -> BTreeMap<ModelType, ActiveEntry> {
         let mut out = BTreeMap::new();
         for (t, active) in &settings.active {
-            let (Some(model_type), Some(snapshot)) = (ModelType::parse(t), self.snapshot_of(active)) else { continue };
-            let files = weight_files(&snapshot);
+            let (Some(model_type), Some(snapshot)) = (ModelType::parse(t), self.snapshot_of(settings, active)) else {
+                continue;
+            };
+            // A local model may be one file: it is its own primary file.
+            let single = fs::metadata(&snapshot).ok().filter(|m| m.is_file()).map(|m| m.len());
+            let files = match single {
+                Some(len) => vec![(snapshot.file_name().unwrap_or_default().to_string_lossy().to_string(), len)],
+                None => weight_files(&snapshot),
+            };
             out.insert(
                 model_type,
                 ActiveEntry {
@@ -185,11 +220,14 @@ impl Activation {
                     path: snapshot.display().to_string(),
                     link: self.link_path(model_type).display().to_string(),
                     format: ModelFormat::dominant(files.iter().map(|(p, s)| (p.as_str(), *s))),
-                    primary_file: files
-                        .iter()
-                        .filter(|(p, _)| ModelFormat::of_path(p).is_some())
-                        .max_by_key(|(_, s)| *s)
-                        .map(|(p, _)| snapshot.join(p).display().to_string()),
+                    primary_file: match single {
+                        Some(_) => Some(snapshot.display().to_string()),
+                        None => files
+                            .iter()
+                            .filter(|(p, _)| ModelFormat::of_path(p).is_some())
+                            .max_by_key(|(_, s)| *s)
+                            .map(|(p, _)| snapshot.join(p).display().to_string()),
+                    },
                     activated_at: active.activated_at,
                 },
             );
@@ -197,7 +235,10 @@ impl Activation {
         out
     }
 
-    fn snapshot_of(&self, active: &ActiveModel) -> Option<PathBuf> {
+    fn snapshot_of(&self, settings: &Settings, active: &ActiveModel) -> Option<PathBuf> {
+        if let Some(local) = crate::local::list::find(settings, &self.data_dir, &active.id) {
+            return local.path.exists().then_some(local.path);
+        }
         let repo = crate::cache::RepoId::parse(&active.id).ok()?;
         let dir = repo.folder(&self.cache_dir, RepoKind::Model).join("snapshots").join(&active.revision);
         fs::read_dir(&dir).ok()?.next().is_some().then_some(dir)

@@ -16,6 +16,7 @@ pub mod format;
 pub mod hub;
 pub mod library;
 pub mod local;
+pub mod ollama;
 pub mod paths;
 pub mod settings;
 

@@ -29,6 +29,17 @@ pub async fn check_compatibility(
     let hw = tauri::async_runtime::spawn_blocking(move || hardware::probe(&probe_dir))
         .await
         .map_err(|e| ErrorPayload { code: ErrorCode::Internal, message: e.to_string() })?;
+    if let Some(m) = mm_core::local::list::find(&settings, &state.activation.data_dir, &target) {
+        let path = m.path.clone();
+        return tauri::async_runtime::spawn_blocking(move || local::assess_path(&path, context, &hw))
+            .await
+            .map_err(|e| ErrorPayload { code: ErrorCode::Internal, message: e.to_string() })?
+            .map(|mut r| {
+                r.model = target;
+                r
+            })
+            .map_err(|e| e.payload());
+    }
     if revision.is_none() {
         if let Ok(report) = local::assess_model(&cache_dir, &settings, &target, context, &hw) {
             return Ok(report);
@@ -43,9 +54,10 @@ pub async fn check_compatibility(
 #[tauri::command]
 pub async fn library_fit(state: State<'_, AppState>) -> Result<BTreeMap<String, ModelFit>, ErrorPayload> {
     let (cache_dir, settings, queue) = (state.cache_dir.clone(), state.settings(), state.downloads.list());
+    let data_dir = state.activation.data_dir.clone();
     tauri::async_runtime::spawn_blocking(move || {
         let hw = hardware::probe(&cache_dir);
-        let models = mm_core::library::list::list(&cache_dir, &settings, &queue).unwrap_or_default();
+        let models = mm_core::library::list::list_all(&cache_dir, &data_dir, &settings, &queue).unwrap_or_default();
         local::library_fit(&cache_dir, &settings, &models, &hw)
     })
     .await

@@ -25,14 +25,25 @@ pub async fn list_library(
     query: Option<LibraryQuery>,
 ) -> Result<Vec<LibraryModel>, ErrorPayload> {
     let (cache_dir, settings, queue) = (state.cache_dir.clone(), state.settings(), state.downloads.list());
-    let models = list::list_async(cache_dir, settings, queue).await.map_err(|e| e.payload())?;
+    let data_dir = state.activation.data_dir.clone();
+    let mut models = list::list_async(cache_dir, data_dir, settings, queue).await.map_err(|e| e.payload())?;
+    models.extend(state.ollama.models(&state.settings()).await);
     Ok(query.unwrap_or_default().apply(models))
 }
 
 #[tauri::command]
 pub async fn model_details(state: State<'_, AppState>, id: String) -> Result<ModelDetails, ErrorPayload> {
-    let (cache_dir, settings) = (state.cache_dir.clone(), state.settings());
-    blocking(move || list::details(&cache_dir, &settings, &id)).await
+    if id.starts_with(mm_core::ollama::OLLAMA_PREFIX) {
+        let models = state.ollama.models(&state.settings()).await;
+        let model = models.into_iter().find(|m| m.id == id).ok_or_else(|| ErrorPayload {
+            code: ErrorCode::NotFound,
+            message: format!("{id} is not on the Ollama server at {}", state.ollama.host()),
+        })?;
+        return Ok(ModelDetails { model, revisions: Vec::new(), card: None });
+    }
+    let (cache_dir, settings, data_dir) =
+        (state.cache_dir.clone(), state.settings(), state.activation.data_dir.clone());
+    blocking(move || list::details_any(&cache_dir, &data_dir, &settings, &id)).await
 }
 
 /// Deletes a model or one revision; with `dryRun`, says what would be freed.
@@ -46,13 +57,48 @@ pub async fn delete_model<R: Runtime>(
 ) -> Result<DeleteReport, ErrorPayload> {
     let (cache_dir, settings, queue) = (state.cache_dir.clone(), state.settings(), state.downloads.list());
     let dry_run = dry_run.unwrap_or(false);
-    let report =
-        blocking(move || delete::delete(&cache_dir, &settings, &queue, &id, revision.as_deref(), dry_run)).await?;
+    let data_dir = state.activation.data_dir.clone();
+    let report = if let Some(name) = id.strip_prefix(mm_core::ollama::OLLAMA_PREFIX) {
+        let size = state.ollama.models(&settings).await.into_iter().find(|m| m.id == id).map(|m| m.size).unwrap_or(0);
+        if !dry_run {
+            state.ollama.delete(name).await.map_err(|e| e.payload())?;
+        }
+        local_report(&id, size, dry_run)
+    } else if mm_core::local::list::find(&settings, &data_dir, &id).is_some() {
+        let local = mm_core::local::list::find(&settings, &data_dir, &id).expect("just found");
+        let size = if local.owned { local.model.size } else { 0 };
+        if !dry_run {
+            let (store, data_dir, id) = (state.store.clone(), data_dir.clone(), id.clone());
+            tauri::async_runtime::spawn_blocking(move || mm_core::local::list::delete(&store, &data_dir, &id))
+                .await
+                .map_err(|e| ErrorPayload { code: ErrorCode::Internal, message: e.to_string() })?
+                .map_err(|e| e.payload())?;
+        }
+        local_report(&id, size, dry_run)
+    } else {
+        blocking(move || delete::delete(&cache_dir, &settings, &queue, &id, revision.as_deref(), dry_run)).await?
+    };
     if !report.dry_run {
         let _ = app.emit(events::MODEL_LIFECYCLE, events::deleted(&report));
         crate::tray::refresh(&app);
     }
     Ok(report)
+}
+
+/// What deleting a model outside the Hugging Face cache frees: its bytes when the app owns them, else nothing
+/// (a reference is only forgotten).
+fn local_report(id: &str, size: u64, dry_run: bool) -> DeleteReport {
+    DeleteReport {
+        id: id.to_string(),
+        revision: None,
+        commit: None,
+        bytes_before: size,
+        bytes_after: 0,
+        bytes_freed: size,
+        blobs_removed: 0,
+        whole_model: true,
+        dry_run,
+    }
 }
 
 /// Re-hashes a model's files (with `verify-progress` events); with `repair`, downloads the bad ones again.

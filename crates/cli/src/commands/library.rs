@@ -17,7 +17,8 @@ pub struct InfoArgs {
 
 pub async fn info(args: InfoArgs, json: bool) -> Result<(), ErrorPayload> {
     let ctx = Context::load()?;
-    let details = blocking(move || list::details(&ctx.cache_dir, &ctx.settings, &args.id)).await?;
+    let data_dir = mm_core::paths::app_data_dir();
+    let details = blocking(move || list::details_any(&ctx.cache_dir, &data_dir, &ctx.settings, &args.id)).await?;
     if json {
         output::json(&details);
         return Ok(());
@@ -71,6 +72,25 @@ pub struct RmArgs {
 
 pub async fn rm(args: RmArgs, json: bool) -> Result<(), ErrorPayload> {
     let ctx = Context::load()?;
+    let data_dir = mm_core::paths::app_data_dir();
+    if let Some(local) = mm_core::local::list::find(&ctx.settings, &data_dir, &args.id) {
+        let freed = if local.owned { local.model.size } else { 0 };
+        if !args.dry_run {
+            mm_core::local::list::delete(&ctx.store, &data_dir, &args.id).map_err(payload)?;
+        }
+        let verb = match (args.dry_run, local.owned) {
+            (true, true) => "Would delete",
+            (false, true) => "Deleted",
+            (true, false) => "Would forget (the file stays where it is)",
+            (false, false) => "Forgot (the file stays where it is)",
+        };
+        if json {
+            output::json(&serde_json::json!({ "id": args.id, "bytesFreed": freed, "dryRun": args.dry_run }));
+        } else {
+            println!("{verb} {} ({})", args.id, format::bytes(freed));
+        }
+        return Ok(());
+    }
     let report = blocking(move || {
         delete::delete(&ctx.cache_dir, &ctx.settings, &[], &args.id, args.revision.as_deref(), args.dry_run)
     })

@@ -57,12 +57,15 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
     let query = LibraryQuery {
         model_type: args.model_type.as_deref().map(|t| parse::<ModelType>("model type", t, "text-generation, text-to-image, image-to-text, audio-to-text, text-to-audio, embedding, classification, other")).transpose()?,
         status: args.status.as_deref().map(|s| parse::<ModelStatus>("status", s, "queued, downloading, available, partial, error, active")).transpose()?,
-        source: args.source.as_deref().map(|s| parse::<ModelSource>("source", s, "hugging-face, folder")).transpose()?,
+        source: args.source.as_deref().map(|s| parse::<ModelSource>("source", s, "hugging-face, folder, imported, ollama")).transpose()?,
         text: args.search,
         sort: parse::<SortKey>("sort order", &args.sort, "name, size, date")?,
         descending: args.desc,
     };
-    let models = list::list_async(ctx.cache_dir.clone(), ctx.settings.clone(), Vec::new()).await.map_err(payload)?;
+    let data_dir = mm_core::paths::app_data_dir();
+    let mut models =
+        list::list_async(ctx.cache_dir.clone(), data_dir, ctx.settings.clone(), Vec::new()).await.map_err(payload)?;
+    models.extend(mm_core::ollama::Ollama::from_env().models(&ctx.settings).await);
     let models = query.apply(models);
     if json {
         output::json(&serde_json::json!({ "cacheDir": ctx.cache_dir, "models": models }));

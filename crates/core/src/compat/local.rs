@@ -151,7 +151,12 @@ pub fn library_fit(
     models
         .iter()
         .filter_map(|m| {
-            let report = assess_model(cache_dir, settings, &m.id, None, hw).ok()?;
+            use crate::library::ModelSource;
+            let report = match m.source {
+                ModelSource::Imported | ModelSource::Folder => assess_path(Path::new(&m.path), None, hw).ok()?,
+                ModelSource::Ollama => return None,
+                ModelSource::HuggingFace => assess_model(cache_dir, settings, &m.id, None, hw).ok()?,
+            };
             let best = report.entries.iter().min_by_key(|e| rank(e.now.fit))?;
             Some((m.id.clone(), ModelFit { fit: best.now.fit, summary: best.now.summary.clone() }))
         })

@@ -170,13 +170,40 @@ pub fn list(
     Ok(models)
 }
 
-/// [`list`] on a blocking thread.
+/// [`list`] and the local models (imports, URL downloads, library folders' loose files) of `data_dir`.
+pub fn list_all(
+    cache_dir: &Path,
+    data_dir: &Path,
+    settings: &Settings,
+    downloads: &[DownloadProgress],
+) -> Result<Vec<LibraryModel>, LibraryError> {
+    let mut models = list(cache_dir, settings, downloads)?;
+    models.extend(crate::local::list::local_models(settings, data_dir).into_iter().map(|m| m.model));
+    Ok(models)
+}
+
+/// [`details`] for any model: a local one by its id, else one of the caches.
+pub fn details_any(
+    cache_dir: &Path,
+    data_dir: &Path,
+    settings: &Settings,
+    id: &str,
+) -> Result<ModelDetails, LibraryError> {
+    if let Some(local) = crate::local::list::find(settings, data_dir, id) {
+        let revision = crate::local::list::revision_of(&local);
+        return Ok(ModelDetails { model: local.model, revisions: vec![revision], card: None });
+    }
+    details(cache_dir, settings, id)
+}
+
+/// [`list_all`] on a blocking thread.
 pub async fn list_async(
     cache_dir: PathBuf,
+    data_dir: PathBuf,
     settings: Settings,
     downloads: Vec<DownloadProgress>,
 ) -> Result<Vec<LibraryModel>, LibraryError> {
-    tokio::task::spawn_blocking(move || list(&cache_dir, &settings, &downloads))
+    tokio::task::spawn_blocking(move || list_all(&cache_dir, &data_dir, &settings, &downloads))
         .await
         .map_err(|e| LibraryError::io("listing the library", std::io::Error::other(e)))?
 }

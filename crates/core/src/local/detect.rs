@@ -94,7 +94,10 @@ pub fn metadata(path: &Path) -> Result<fs::Metadata, LocalError> {
         None
     };
     if let Some(what) = what {
-        return Err(LocalError::NotAModel { path: path.display().to_string(), reason: format!("it is {what}, not a file") });
+        return Err(LocalError::NotAModel {
+            path: path.display().to_string(),
+            reason: format!("it is {what}, not a file"),
+        });
     }
     Ok(meta)
 }
@@ -121,7 +124,8 @@ pub fn sniff_file(path: &Path, size: u64, deep: bool) -> Result<(ModelFormat, Op
     file.read_exact(&mut head).map_err(|e| io(path, e))?;
 
     if head.starts_with(b"GGUF") {
-        let architecture = if deep { gguf_header(path, &mut file, head, size)?.architecture } else { first_architecture(&head) };
+        let architecture =
+            if deep { gguf_header(path, &mut file, head, size)?.architecture } else { first_architecture(&head) };
         return Ok((ModelFormat::Gguf, architecture));
     }
     if let Some(n) = safetensors_len(&head, size) {
@@ -198,7 +202,9 @@ fn first_architecture(head: &[u8]) -> Option<String> {
 fn gguf_header(path: &Path, file: &mut File, mut prefix: Vec<u8>, size: u64) -> Result<gguf::GgufSummary, LocalError> {
     loop {
         match gguf::parse(&prefix, size) {
-            Err(CompatError::NeedMore { at_least }) if at_least <= MAX_GGUF_HEADER && at_least > prefix.len() as u64 => {
+            Err(CompatError::NeedMore { at_least })
+                if at_least <= MAX_GGUF_HEADER && at_least > prefix.len() as u64 =>
+            {
                 let more = (at_least.max(prefix.len() as u64 * 2)).min(size).min(MAX_GGUF_HEADER) as usize;
                 let start = prefix.len();
                 prefix.resize(more, 0);

@@ -65,7 +65,13 @@ pub fn import_paths(
     for (i, path) in paths.iter().enumerate() {
         let shown = path.display().to_string();
         let result = import_one(path, options, store, data_dir, &mut |done, total| {
-            progress(&ImportProgress { path: shown.clone(), bytes_done: done, bytes_total: total, index: i as u32 + 1, count })
+            progress(&ImportProgress {
+                path: shown.clone(),
+                bytes_done: done,
+                bytes_total: total,
+                index: i as u32 + 1,
+                count,
+            })
         });
         out.push(match result {
             Ok(id) => ImportOutcome { path: shown, status: ImportStatus::Imported, id: Some(id), error: None },
@@ -109,7 +115,9 @@ fn import_one(
         return Err(LocalError::Duplicate { path: path.display().to_string(), id: existing.id.clone() });
     }
     let models = models_dir(data_dir);
-    if let Some(id) = super::list::models_dir_files(&models).into_iter().find(|(_, r)| r.sha256 == sha256).map(|(n, _)| n) {
+    if let Some(id) =
+        super::list::models_dir_files(&models).into_iter().find(|(_, r)| r.sha256 == sha256).map(|(n, _)| n)
+    {
         return Err(LocalError::Duplicate { path: path.display().to_string(), id: format!("{LOCAL_PREFIX}{id}") });
     }
     let name = sanitize_file_name(&path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default())

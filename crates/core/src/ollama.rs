@@ -1,0 +1,372 @@
+//! A local Ollama server as a source: its models in the library (`GET /api/tags`), pulls with progress (`POST
+//! /api/pull`, newline-delimited JSON), and deletes (`DELETE /api/delete`). It is found at `OLLAMA_HOST` (default
+//! `127.0.0.1:11434`). When it does not answer, it is reported unavailable once, quietly, and lists nothing.
+
+use crate::error::{Coded, ErrorCode};
+use crate::library::{LibraryModel, ModelFormat, ModelSource, ModelStatus, ModelType, TypeOrigin};
+use crate::settings::Settings;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+use ts_rs::TS;
+
+/// The prefix of Ollama models' ids: `ollama/{name:tag}`.
+pub const OLLAMA_PREFIX: &str = "ollama/";
+pub const DEFAULT_HOST: &str = "127.0.0.1:11434";
+
+#[derive(Debug, thiserror::Error)]
+pub enum OllamaError {
+    #[error("Ollama is not running at {host} ({reason}): start it (`ollama serve`) or set OLLAMA_HOST")]
+    Unavailable { host: String, reason: String },
+    #[error("Ollama has no model \"{0}\": check the name (for example llama3.2:1b)")]
+    NotFound(String),
+    #[error("Ollama could not pull {name}: {message}")]
+    Pull { name: String, message: String },
+    #[error("\"{0}\" is not an Ollama model name (letters, digits, '.', '-', '_', '/' and one ':tag')")]
+    InvalidName(String),
+    #[error("Ollama at {host} answered {status}: {message}")]
+    Status { host: String, status: u16, message: String },
+    #[error("the pull of {0} was cancelled")]
+    Cancelled(String),
+}
+
+impl Coded for OllamaError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            OllamaError::Unavailable { .. } | OllamaError::Pull { .. } | OllamaError::Status { .. } => {
+                ErrorCode::Network
+            }
+            OllamaError::NotFound(_) => ErrorCode::NotFound,
+            OllamaError::InvalidName(_) => ErrorCode::InvalidInput,
+            OllamaError::Cancelled(_) => ErrorCode::Cancelled,
+        }
+    }
+}
+
+/// One line of a pull's progress, as Ollama streams it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PullProgress {
+    pub name: String,
+    /// `pulling manifest`, `pulling sha256:…`, `verifying sha256 digest`, `writing manifest`, `success`.
+    pub status: String,
+    /// Bytes of the layer being pulled, when it is one.
+    pub completed: u64,
+    pub total: u64,
+}
+
+#[derive(Deserialize)]
+struct Tags {
+    #[serde(default)]
+    models: Vec<TagModel>,
+}
+
+#[derive(Deserialize)]
+struct TagModel {
+    name: String,
+    #[serde(default)]
+    size: u64,
+    #[serde(default)]
+    digest: String,
+    #[serde(default)]
+    details: TagDetails,
+}
+
+#[derive(Deserialize, Default)]
+struct TagDetails {
+    #[serde(default)]
+    format: String,
+    #[serde(default)]
+    family: String,
+    #[serde(default)]
+    families: Option<Vec<String>>,
+    #[serde(default)]
+    quantization_level: String,
+}
+
+#[derive(Deserialize)]
+struct PullLine {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    completed: u64,
+    #[serde(default)]
+    total: u64,
+    error: Option<String>,
+}
+
+/// Not asked yet, answering, not answering.
+const UNKNOWN: u8 = 0;
+const UP: u8 = 1;
+const DOWN: u8 = 2;
+
+/// The Ollama server at one address.
+pub struct Ollama {
+    http: reqwest::Client,
+    base: reqwest::Url,
+    host: String,
+    state: AtomicU8,
+}
+
+impl Ollama {
+    /// At `OLLAMA_HOST`, else the default address.
+    pub fn from_env() -> Ollama {
+        Ollama::new(std::env::var("OLLAMA_HOST").ok().as_deref().unwrap_or(DEFAULT_HOST))
+    }
+
+    /// `host` as Ollama reads `OLLAMA_HOST`: `host`, `host:port`, or a URL; `0.0.0.0` means this machine.
+    pub fn new(host: &str) -> Ollama {
+        let host = host.trim();
+        let with_scheme = if host.contains("://") { host.to_string() } else { format!("http://{host}") };
+        let mut base = reqwest::Url::parse(&with_scheme)
+            .unwrap_or_else(|_| reqwest::Url::parse(&format!("http://{DEFAULT_HOST}")).expect("the default parses"));
+        if base.host_str() == Some("0.0.0.0") {
+            let _ = base.set_host(Some("127.0.0.1"));
+        }
+        if base.port().is_none() && !host.contains("://") {
+            let _ = base.set_port(Some(11434));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(800))
+            .build()
+            .expect("a plain HTTP client builds");
+        Ollama { http, host: base.as_str().trim_end_matches('/').to_string(), base, state: AtomicU8::new(UNKNOWN) }
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Whether the server answered the last time it was asked (`None` before the first time).
+    pub fn available(&self) -> Option<bool> {
+        match self.state.load(Ordering::Relaxed) {
+            UP => Some(true),
+            DOWN => Some(false),
+            _ => None,
+        }
+    }
+
+    fn url(&self, path: &str) -> reqwest::Url {
+        self.base.join(path).expect("a fixed API path joins")
+    }
+
+    fn unavailable(&self, e: &reqwest::Error) -> OllamaError {
+        let mut reason = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            reason = format!("{reason}: {s}");
+            source = s.source();
+        }
+        OllamaError::Unavailable { host: self.host.clone(), reason }
+    }
+
+    /// The installed models as the server lists them.
+    pub async fn tags(&self) -> Result<Vec<(String, u64, String, String, String)>, OllamaError> {
+        let answer = self.http.get(self.url("/api/tags")).timeout(Duration::from_secs(3)).send().await;
+        let response = match answer {
+            Ok(r) => r,
+            Err(e) => {
+                self.state.store(DOWN, Ordering::Relaxed);
+                return Err(self.unavailable(&e));
+            }
+        };
+        self.state.store(UP, Ordering::Relaxed);
+        let status = response.status();
+        if !status.is_success() {
+            return Err(OllamaError::Status {
+                host: self.host.clone(),
+                status: status.as_u16(),
+                message: status.to_string(),
+            });
+        }
+        let tags: Tags = response.json().await.map_err(|e| self.unavailable(&e))?;
+        Ok(tags
+            .models
+            .into_iter()
+            .map(|m| {
+                let family = m.details.families.clone().unwrap_or_default().join(",") + "," + &m.details.family;
+                (m.name, m.size, m.details.format, family, m.details.quantization_level + "|" + &m.digest)
+            })
+            .collect())
+    }
+
+    /// The server's models as library entries; none (and no error) when it is not running.
+    pub async fn models(&self, settings: &Settings) -> Vec<LibraryModel> {
+        let Ok(tags) = self.tags().await else { return Vec::new() };
+        tags.into_iter()
+            .map(|(name, size, format, family, _)| {
+                let id = format!("{OLLAMA_PREFIX}{name}");
+                let family = family.to_ascii_lowercase();
+                let guessed = if family.contains("bert") || family.contains("embed") {
+                    ModelType::Embedding
+                } else {
+                    ModelType::TextGeneration
+                };
+                let (model_type, type_origin) = match settings.model_types.get(&id).and_then(|t| ModelType::parse(t)) {
+                    Some(t) => (t, TypeOrigin::User),
+                    None => (guessed, TypeOrigin::Files),
+                };
+                let active = settings.active.values().any(|a| a.id == id);
+                LibraryModel {
+                    display_name: name.clone(),
+                    source: ModelSource::Ollama,
+                    model_type,
+                    type_origin,
+                    status: if active { ModelStatus::Active } else { ModelStatus::Available },
+                    revision: Some(
+                        name.rsplit_once(':').map(|(_, t)| t.to_string()).unwrap_or_else(|| "latest".into()),
+                    ),
+                    commit: None,
+                    revisions: 1,
+                    files: 1,
+                    size,
+                    format: if format == "gguf" { ModelFormat::Gguf } else { ModelFormat::Other },
+                    downloaded_at: None,
+                    last_used: None,
+                    path: format!("{}/{name}", self.host),
+                    pipeline_tag: None,
+                    library_name: Some("ollama".into()),
+                    architectures: Vec::new(),
+                    tags: Vec::new(),
+                    gated: false,
+                    error: None,
+                    download_id: None,
+                    id,
+                }
+            })
+            .collect()
+    }
+
+    /// Pulls a model, reporting each progress line; an `error` line (even mid-stream) ends it with that message.
+    pub async fn pull(
+        &self,
+        name: &str,
+        mut progress: impl FnMut(&PullProgress),
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> Result<(), OllamaError> {
+        check_name(name)?;
+        let request =
+            self.http.post(self.url("/api/pull")).json(&serde_json::json!({ "model": name, "stream": true })).send();
+        let mut response = tokio::select! {
+            _ = cancel.cancelled() => return Err(OllamaError::Cancelled(name.into())),
+            r = request => r.map_err(|e| self.unavailable(&e))?,
+        };
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(pull_error(name, &error_text(&body).unwrap_or_else(|| status.to_string())));
+        }
+        let mut buffer = Vec::new();
+        let mut succeeded = false;
+        loop {
+            let chunk = tokio::select! {
+                _ = cancel.cancelled() => return Err(OllamaError::Cancelled(name.into())),
+                c = response.chunk() => c.map_err(|e| OllamaError::Pull { name: name.into(), message: format!("the stream broke: {e}") })?,
+            };
+            let Some(chunk) = chunk else { break };
+            buffer.extend_from_slice(&chunk);
+            while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buffer.drain(..=end).collect();
+                succeeded |= self.line(name, &line, &mut progress)?;
+            }
+        }
+        if !buffer.is_empty() {
+            succeeded |= self.line(name, &buffer, &mut progress)?;
+        }
+        if !succeeded {
+            return Err(OllamaError::Pull { name: name.into(), message: "the stream ended before success".into() });
+        }
+        Ok(())
+    }
+
+    /// One progress line; true when it says `success`.
+    fn line(&self, name: &str, line: &[u8], progress: &mut impl FnMut(&PullProgress)) -> Result<bool, OllamaError> {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(false);
+        }
+        let parsed: PullLine = serde_json::from_slice(line).map_err(|e| OllamaError::Pull {
+            name: name.into(),
+            message: format!("an unreadable progress line ({e})"),
+        })?;
+        if let Some(error) = parsed.error {
+            return Err(pull_error(name, &error));
+        }
+        progress(&PullProgress {
+            name: name.into(),
+            status: parsed.status.clone(),
+            completed: parsed.completed,
+            total: parsed.total,
+        });
+        Ok(parsed.status == "success")
+    }
+
+    /// Deletes a model from the server.
+    pub async fn delete(&self, name: &str) -> Result<(), OllamaError> {
+        check_name(name)?;
+        let response = self
+            .http
+            .delete(self.url("/api/delete"))
+            .json(&serde_json::json!({ "model": name }))
+            .send()
+            .await
+            .map_err(|e| self.unavailable(&e))?;
+        match response.status().as_u16() {
+            200..=299 => Ok(()),
+            404 => Err(OllamaError::NotFound(name.into())),
+            status => {
+                let body = response.text().await.unwrap_or_default();
+                Err(OllamaError::Status { host: self.host.clone(), status, message: error_text(&body).unwrap_or(body) })
+            }
+        }
+    }
+}
+
+fn pull_error(name: &str, message: &str) -> OllamaError {
+    if message.contains("file does not exist") || message.contains("not found") {
+        OllamaError::NotFound(name.into())
+    } else {
+        OllamaError::Pull { name: name.into(), message: message.into() }
+    }
+}
+
+fn error_text(body: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(body).ok()?.get("error")?.as_str().map(str::to_owned)
+}
+
+/// Ollama names: `name`, `name:tag`, `namespace/name:tag`, `host/namespace/name:tag`.
+pub fn check_name(name: &str) -> Result<(), OllamaError> {
+    let ok = !name.is_empty()
+        && name.len() <= 200
+        && name.matches(':').count() <= 1
+        && !name.starts_with(['/', ':', '.', '-'])
+        && !name.contains("..")
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-/:".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(OllamaError::InvalidName(name.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_read_as_ollama_reads_them() {
+        assert_eq!(Ollama::new("127.0.0.1:11434").host(), "http://127.0.0.1:11434");
+        assert_eq!(Ollama::new("0.0.0.0").host(), "http://127.0.0.1:11434");
+        assert_eq!(Ollama::new("http://box.lan:9000").host(), "http://box.lan:9000");
+        assert_eq!(Ollama::new("localhost:1234").host(), "http://localhost:1234");
+    }
+
+    #[test]
+    fn names_are_checked() {
+        for good in ["llama3.2", "llama3.2:1b", "library/qwen:0.5b", "hf.co/bartowski/x:Q4_K_M"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "../etc", "a b", "x:y:z", "/abs", "name;rm"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -5,6 +5,8 @@
 //! auth and not-found errors as the hub does, and can be told to misbehave per file: fail with a status, cut a
 //! body short, flip a byte, stall, or throttle. Every request is logged so tests can check what was sent where.
 
+pub mod ollama;
+
 use sha1::Digest as _;
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -47,7 +47,8 @@ enum Command {
     /// Read or change settings (shared with the app).
     #[command(subcommand)]
     Config(commands::config::Args),
-    /// Download a repo from the Hugging Face Hub into the cache, verified and resumable.
+    /// Download a hub repo into the Hugging Face cache, or a file from a URL into the models folder; verified and
+    /// resumable.
     Download(commands::download::Args),
     /// Stop a running download of a repo and delete its partial files.
     Cancel(commands::cancel::Args),
@@ -55,6 +56,11 @@ enum Command {
     Search(commands::discover::SearchArgs),
     /// The starter catalog: a few small, well-known models per type, marked when installed.
     Catalog(commands::discover::CatalogArgs),
+    /// Bring model files or folders from elsewhere on disk into the library (referenced in place, or --copy).
+    Import(commands::sources::ImportArgs),
+    /// The local Ollama server's models: list, pull, rm.
+    #[command(subcommand)]
+    Ollama(commands::sources::OllamaArgs),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +92,8 @@ fn main() -> ExitCode {
             Command::Cancel(args) => commands::cancel::run(args, cli.json).await,
             Command::Search(args) => commands::discover::search(args, cli.json).await,
             Command::Catalog(args) => commands::discover::catalog(args, cli.json).await,
+            Command::Import(args) => commands::sources::import(args, cli.json).await,
+            Command::Ollama(args) => commands::sources::ollama(args, cli.json).await,
         }
     });
     match result {

@@ -52,7 +52,11 @@ fn formats_are_told_by_content_not_by_name() {
     let text = write(d, "notes.gguf", b"just some notes, named like a model");
     let err = detect(&text, true).unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidInput);
-    assert!(err.to_string().ends_with("is not a model: it is not a model file this app knows (GGUF, safetensors, ONNX or PyTorch)"), "{err}");
+    assert!(
+        err.to_string()
+            .ends_with("is not a model: it is not a model file this app knows (GGUF, safetensors, ONNX or PyTorch)"),
+        "{err}"
+    );
     let zip = write(d, "photos.zip", b"PK\x03\x04\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x07\x00\x00\x00cat.jpg");
     assert!(detect(&zip, true).unwrap_err().to_string().contains("a zip archive, not a PyTorch checkpoint"));
     assert!(detect(&write(d, "empty.gguf", b""), true).unwrap_err().to_string().contains("it is empty"));
@@ -130,11 +134,22 @@ fn a_dropped_batch_is_imported_in_place_with_progress_and_each_problem_reported(
     let statuses: Vec<ImportStatus> = outcomes.iter().map(|o| o.status).collect();
     assert_eq!(
         statuses,
-        [ImportStatus::Imported, ImportStatus::Duplicate, ImportStatus::Failed, ImportStatus::Imported, ImportStatus::Failed]
+        [
+            ImportStatus::Imported,
+            ImportStatus::Duplicate,
+            ImportStatus::Failed,
+            ImportStatus::Imported,
+            ImportStatus::Failed
+        ]
     );
     assert_eq!(outcomes[0].id.as_deref(), Some("local/tiny-llama.Q4_K_M.gguf"));
     assert_eq!(outcomes[1].id.as_deref(), Some("local/tiny-llama.Q4_K_M.gguf"), "names what it duplicates");
-    assert!(outcomes[1].error.as_ref().unwrap().message.contains("is already in the library as local/tiny-llama.Q4_K_M.gguf (same sha256)"));
+    assert!(outcomes[1]
+        .error
+        .as_ref()
+        .unwrap()
+        .message
+        .contains("is already in the library as local/tiny-llama.Q4_K_M.gguf (same sha256)"));
     assert!(outcomes[2].error.as_ref().unwrap().message.contains("README.txt is not a model"));
     assert_eq!(outcomes[4].error.as_ref().unwrap().code, ErrorCode::NotFound);
     // Hashing reported progress up to the whole file, for the first path of a batch of five.
@@ -182,8 +197,11 @@ fn copies_go_into_the_models_folder_and_deleting_one_removes_it() {
     assert_eq!(outcomes[0].status, ImportStatus::Imported, "{:?}", outcomes[0].error);
     let copy = s.data.join("models/emb.gguf");
     assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(&original).unwrap());
-    let leftovers: Vec<_> =
-        std::fs::read_dir(s.data.join("models")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains("copying")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(s.data.join("models"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("copying"))
+        .collect();
     assert!(leftovers.is_empty());
     let (settings, _) = s.store.load().unwrap();
     let m = mm_core::local::list::find(&settings, &s.data, "local/emb.gguf").unwrap();
@@ -229,7 +247,10 @@ async fn ollama_models_list_pull_with_progress_fail_mid_stream_and_delete() {
     let listed: Vec<(&str, ModelType, u64)> = models.iter().map(|m| (m.id.as_str(), m.model_type, m.size)).collect();
     assert_eq!(
         listed,
-        [("ollama/llama3.2:1b", ModelType::TextGeneration, 1_300_000_000), ("ollama/nomic-embed-text:latest", ModelType::Embedding, 274_000_000)]
+        [
+            ("ollama/llama3.2:1b", ModelType::TextGeneration, 1_300_000_000),
+            ("ollama/nomic-embed-text:latest", ModelType::Embedding, 274_000_000)
+        ]
     );
     assert_eq!(ollama.available(), Some(true));
 

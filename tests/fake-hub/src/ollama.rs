@@ -134,9 +134,7 @@ async fn reply(stream: &mut TcpStream, status: u16, body: &str) -> std::io::Resu
 
 /// Streams a pull as Ollama does: one JSON object per line, the body ended by closing the connection.
 async fn pull(stream: &mut TcpStream, name: &str, models: Arc<Mutex<Vec<OllamaModel>>>) -> std::io::Result<()> {
-    stream
-        .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nConnection: close\r\n\r\n")
-        .await?;
+    stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nConnection: close\r\n\r\n").await?;
     let line = |value: serde_json::Value| {
         let mut text = value.to_string();
         text.push('\n');

@@ -3,6 +3,7 @@
 //! from another terminal stops it and deletes them.
 
 use crate::output;
+use mm_core::download::url::UrlSource;
 use mm_core::download::{marker, DownloadEvent, DownloadOptions, DownloadProgress, DownloadRequest, Downloads};
 use mm_core::error::Coded;
 use mm_core::hub::{parse_repo_reference, HubClient, HubConfig};
@@ -27,12 +28,45 @@ pub struct Args {
     /// Files fetched at once.
     #[arg(long, default_value_t = 4)]
     parallel: usize,
+    /// For a direct URL: the sha256 the file must have (checked while streaming).
+    #[arg(long, conflicts_with = "md5")]
+    sha256: Option<String>,
+    /// For a direct URL: the md5 the file must have.
+    #[arg(long)]
+    md5: Option<String>,
+    /// For a direct URL: the file name to store it under (default: from the server or the URL).
+    #[arg(long)]
+    name: Option<String>,
+}
+
+/// A direct download: an http(s) URL that is not a hub page, or any URL with a checksum or name given.
+fn is_direct_url(args: &Args, endpoint: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(&args.repo) else { return false };
+    if args.sha256.is_some() || args.md5.is_some() || args.name.is_some() {
+        return true;
+    }
+    let hub_hosts = [reqwest::Url::parse(endpoint).ok().and_then(|e| e.host_str().map(str::to_owned))];
+    let host = url.host_str().unwrap_or("").to_string();
+    !(host == "huggingface.co" || host == "hf.co" || hub_hosts.iter().flatten().any(|h| *h == host))
 }
 
 pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
+    let ctx = crate::context::Context::load()?;
+    if is_direct_url(&args, &HubConfig::from_settings(&ctx.settings).endpoint) {
+        let source = UrlSource { url: args.repo.clone(), sha256: args.sha256, md5: args.md5, name: args.name };
+        let request = DownloadRequest { repo: String::new(), url: Some(source), ..DownloadRequest::default() };
+        let hub = HubClient::new(HubConfig::from_settings(&ctx.settings)).map_err(|e| e.payload())?;
+        let downloads = Downloads::new(hub, ctx.cache_dir.clone(), DownloadOptions::default());
+        downloads.apply_settings(&ctx.settings);
+        let done = follow(&downloads, request, json).await?;
+        let models = mm_core::local::models_dir(&mm_core::paths::app_data_dir());
+        if !json {
+            println!("Downloaded {} ({}) into {}", done.repo, format::bytes(done.bytes_total), models.display());
+        }
+        return Ok(());
+    }
     let (repo, url_revision) = parse_repo_reference(&args.repo)
         .map_err(|e| ErrorPayload { code: ErrorCode::InvalidInput, message: e.to_string() })?;
-    let ctx = crate::context::Context::load()?;
     let cache_dir = ctx.cache_dir.clone();
     let hub = HubClient::new(HubConfig::from_settings(&ctx.settings)).map_err(|e| e.payload())?;
     let options = DownloadOptions { files_in_parallel: args.parallel.max(1), ..Default::default() };
@@ -44,11 +78,33 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
         include: args.include,
         exclude: args.exclude,
         files: Vec::new(),
+        url: None,
     };
     let _marker = marker::mark(&cache_dir, &repo).map_err(|e| ErrorPayload {
         code: ErrorCode::of_io(&e),
         message: format!("cannot write to the cache {}: {e}", cache_dir.display()),
     })?;
+    let done = follow(&downloads, request, json).await?;
+    if !json {
+        let path = cache_dir
+            .join(repo.folder_name(cache::RepoKind::Model))
+            .join("snapshots")
+            .join(done.commit.as_deref().unwrap_or(""));
+        println!(
+            "Downloaded {} ({} file{}, {}) to {}",
+            done.repo,
+            done.files_total,
+            if done.files_total == 1 { "" } else { "s" },
+            format::bytes(done.bytes_total),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Runs one download to its end with a progress bar (JSON lines with `--json`); Ctrl-C pauses and keeps the
+/// partial files, SIGTERM cancels and deletes them.
+async fn follow(downloads: &Downloads, request: DownloadRequest, json: bool) -> Result<DownloadProgress, ErrorPayload> {
     let mut events = downloads.subscribe();
     let id = downloads.start(request).map_err(|e| e.payload())?;
     let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
@@ -79,21 +135,8 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
     bar.show(&done);
     if json {
         output::json_line(&serde_json::json!({ "event": "done", "progress": done }));
-    } else {
-        let path = cache_dir
-            .join(repo.folder_name(cache::RepoKind::Model))
-            .join("snapshots")
-            .join(done.commit.as_deref().unwrap_or(""));
-        println!(
-            "Downloaded {} ({} file{}, {}) to {}",
-            done.repo,
-            done.files_total,
-            if done.files_total == 1 { "" } else { "s" },
-            format::bytes(done.bytes_total),
-            path.display()
-        );
     }
-    Ok(())
+    Ok(done)
 }
 
 /// The progress bar on a terminal, JSON lines with `--json`, nothing when stderr is not a terminal.

@@ -8,3 +8,4 @@ pub mod discover;
 pub mod download;
 pub mod library;
 pub mod list;
+pub mod sources;

@@ -32,6 +32,8 @@ pub struct DownloadOptions {
     pub verify_hashes: bool,
     /// Bytes per second for all downloads together; none for no limit.
     pub bandwidth_limit: Option<u64>,
+    /// Where URL downloads go; none for the app's models folder.
+    pub models_dir: Option<PathBuf>,
 }
 
 impl Default for DownloadOptions {
@@ -43,6 +45,7 @@ impl Default for DownloadOptions {
             progress_interval: Duration::from_millis(100),
             verify_hashes: true,
             bandwidth_limit: None,
+            models_dir: None,
         }
     }
 }
@@ -69,7 +72,8 @@ struct Job {
 impl Job {
     fn progress(&self) -> DownloadProgress {
         let plan = self.plan.as_deref();
-        let bytes_total = plan.map(Plan::bytes_total).unwrap_or(0);
+        let bytes_total =
+            plan.map(Plan::bytes_total).unwrap_or_else(|| self.counters.bytes_total.load(Ordering::Relaxed));
         let bytes_done = self.counters.bytes_done.load(Ordering::Relaxed).min(bytes_total);
         let state = if self.state == DownloadState::Downloading && self.counters.verifying.load(Ordering::Relaxed) > 0 {
             DownloadState::Verifying
@@ -87,7 +91,7 @@ impl Job {
             bytes_done,
             bytes_total,
             files_done: self.counters.files_done.load(Ordering::Relaxed),
-            files_total: plan.map(|p| p.files.len() as u32).unwrap_or(0),
+            files_total: plan.map(|p| p.files.len() as u32).unwrap_or(u32::from(self.request.url.is_some())),
             bytes_per_second: if self.state == DownloadState::Downloading { self.bytes_per_second } else { 0 },
             eta_seconds,
             error: self.error.clone(),
@@ -100,6 +104,7 @@ impl Job {
             && self.request.files == other.files
             && self.request.include == other.include
             && self.request.exclude == other.exclude
+            && self.request.url.as_ref().map(|u| &u.url) == other.url.as_ref().map(|u| &u.url)
     }
 }
 
@@ -491,6 +496,20 @@ async fn run(
     counters: Arc<Counters>,
     cancel: CancellationToken,
 ) -> Result<(), DownloadError> {
+    if let Some(source) = &request.url {
+        let options = inner.options.lock().unwrap().clone();
+        let job = super::url::UrlJob {
+            http: url_client(),
+            source: source.clone(),
+            models: models_dir(&options),
+            counters,
+            limiter: inner.limiter.clone(),
+            cancel,
+            retry: inner.hub().retry_policy(),
+            stall_timeout: options.stall_timeout,
+        };
+        return job.run().await.map(|_| ());
+    }
     let hub = inner.hub();
     let plan = tokio::select! {
         _ = cancel.cancelled() => return Err(DownloadError::Cancelled),
@@ -563,6 +582,19 @@ async fn run(
     first_error.map_or(Ok(()), Err)
 }
 
+/// A client for URL downloads: no token, redirects followed (to any host: nothing secret travels with them).
+fn url_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("model-manager/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(15))
+        .build()
+        .expect("a plain client builds")
+}
+
+fn models_dir(options: &DownloadOptions) -> PathBuf {
+    options.models_dir.clone().unwrap_or_else(|| crate::local::models_dir(&crate::paths::app_data_dir()))
+}
+
 fn discard_all(plan: &Plan, cache_dir: &std::path::Path) {
     for file in &plan.files {
         discard_partial(plan, cache_dir, file);
@@ -586,6 +618,9 @@ fn finish(inner: &Arc<Inner>, id: u64, result: Result<(), DownloadError>) {
             }
             Err(DownloadError::Cancelled) => {
                 job.state = DownloadState::Cancelled;
+                if let Some(source) = &job.request.url {
+                    super::url::discard(source, &models_dir(&inner.options.lock().unwrap()));
+                }
                 (LifecycleKind::Cancelled, job.plan.clone())
             }
             Err(err) => {

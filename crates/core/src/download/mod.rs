@@ -8,6 +8,7 @@ pub mod marker;
 pub mod plan;
 mod progress;
 mod transfer;
+pub mod url;
 
 pub use manager::{DownloadOptions, Downloads};
 pub use plan::{preview, DownloadPreview, PreviewFile};
@@ -32,12 +33,21 @@ pub struct DownloadRequest {
     /// Exactly these paths (used by repair); empty for all that the globs select.
     #[serde(default)]
     pub files: Vec<String>,
+    /// A direct download from a URL into the app's models folder instead of a hub repo (`repo` is then the id it
+    /// shows under, `local/{name}`).
+    #[serde(default)]
+    pub url: Option<url::UrlSource>,
 }
 
 impl DownloadRequest {
     /// The same request with `repo` reduced to `org/name`: a pasted hub URL or `org/name@rev` gives its revision
     /// unless one is set. Fails with the reason when the repo id is malformed.
-    pub fn normalized(mut self) -> Result<DownloadRequest, InvalidRepoId> {
+    pub fn normalized(mut self) -> Result<DownloadRequest, DownloadError> {
+        if let Some(source) = self.url.as_mut() {
+            self.repo = source.check()?;
+            self.revision = None;
+            return Ok(self);
+        }
         let (repo, revision) = crate::hub::parse_repo_reference(&self.repo)?;
         self.repo = repo.to_string();
         if self.revision.as_deref().is_none_or(str::is_empty) {
@@ -159,6 +169,8 @@ pub enum DownloadError {
     UnknownDownload(u64),
     #[error("the download was cancelled")]
     Cancelled,
+    #[error("cannot download {url}: {reason}")]
+    InvalidUrl { url: String, reason: String },
 }
 
 impl DownloadError {
@@ -180,6 +192,7 @@ impl Coded for DownloadError {
             DownloadError::Io { source, .. } => ErrorCode::of_io(source),
             DownloadError::Transfer { .. } => ErrorCode::Network,
             DownloadError::Cancelled => ErrorCode::Cancelled,
+            DownloadError::InvalidUrl { .. } => ErrorCode::InvalidInput,
         }
     }
 }

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 #[derive(Default)]
 pub(crate) struct Counters {
     pub bytes_done: AtomicU64,
+    /// The size of a URL download once the server said it (hub downloads take theirs from the plan).
+    pub bytes_total: AtomicU64,
     pub files_done: AtomicU32,
     /// Files whose bytes on disk are being re-hashed before a resume.
     pub verifying: AtomicU32,

@@ -1,0 +1,143 @@
+//! `mm import` (files and folders from elsewhere on disk) and `mm ollama` (the local Ollama server's models).
+
+use crate::context::{payload, Context};
+use crate::output;
+use mm_core::format::bytes;
+use mm_core::library::ModelType;
+use mm_core::local::{import_paths, ImportOptions, ImportStatus};
+use mm_core::ollama::Ollama;
+use mm_core::{ErrorCode, ErrorPayload};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// Model files (GGUF, safetensors, ONNX, PyTorch) or model folders (with config.json).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Copy into the app's models folder instead of referencing the files where they are.
+    #[arg(long)]
+    copy: bool,
+    /// The type to give them (default: guessed from their content).
+    #[arg(long = "type")]
+    model_type: Option<String>,
+}
+
+pub async fn import(args: ImportArgs, json: bool) -> Result<(), ErrorPayload> {
+    let ctx = Context::load()?;
+    let model_type = match args.model_type.as_deref() {
+        Some(t) => Some(ModelType::parse(t).ok_or_else(|| ErrorPayload {
+            code: ErrorCode::InvalidInput,
+            message: format!("\"{t}\" is not a model type: use text-generation, embedding, audio-to-text, ..."),
+        })?),
+        None => None,
+    };
+    let options = ImportOptions { copy: args.copy, model_type };
+    let data_dir = mm_core::paths::app_data_dir();
+    let tty = std::io::stderr().is_terminal() && !json;
+    let store = ctx.store.clone();
+    let outcomes = tokio::task::spawn_blocking(move || {
+        import_paths(&args.paths, &options, &store, &data_dir, |p| {
+            if tty {
+                let pct = if p.bytes_total == 0 { 100 } else { p.bytes_done * 100 / p.bytes_total };
+                eprint!("\r\x1b[2K[{}/{}] hashing {} {pct:>3}%", p.index, p.count, p.path);
+                let _ = std::io::stderr().flush();
+            }
+        })
+    })
+    .await
+    .map_err(|e| ErrorPayload { code: ErrorCode::Internal, message: e.to_string() })?;
+    if tty {
+        eprint!("\r\x1b[2K");
+    }
+    let failed = outcomes.iter().filter(|o| o.status == ImportStatus::Failed).count();
+    if json {
+        output::json(&outcomes);
+    } else {
+        for o in &outcomes {
+            match (o.status, &o.error) {
+                (ImportStatus::Imported, _) => println!("imported   {} as {}", o.path, o.id.as_deref().unwrap_or("")),
+                (_, Some(e)) => println!(
+                    "{:<10} {}",
+                    if o.status == ImportStatus::Duplicate { "duplicate" } else { "failed" },
+                    e.message
+                ),
+                _ => {}
+            }
+        }
+    }
+    // The batch fails when nothing in it could be imported; each problem is listed either way.
+    if failed > 0 && failed == outcomes.len() {
+        let first = outcomes[0].error.clone().expect("a failed outcome has its error");
+        return Err(ErrorPayload { code: first.code, message: format!("nothing was imported: {}", first.message) });
+    }
+    Ok(())
+}
+
+#[derive(clap::Subcommand)]
+pub enum OllamaArgs {
+    /// The models of the Ollama server at OLLAMA_HOST.
+    List,
+    /// Pull a model (e.g. llama3.2:1b) with progress.
+    Pull { name: String },
+    /// Delete a model from the server.
+    Rm { name: String },
+}
+
+pub async fn ollama(args: OllamaArgs, json: bool) -> Result<(), ErrorPayload> {
+    let ctx = Context::load()?;
+    let server = Ollama::from_env();
+    match args {
+        OllamaArgs::List => {
+            let models = server.models(&ctx.settings).await;
+            if server.available() == Some(false) {
+                // Says why nothing is listed.
+                server.tags().await.map_err(payload)?;
+            }
+            if json {
+                output::json(&models);
+            } else {
+                for m in &models {
+                    println!("{}  {}", m.id, bytes(m.size));
+                }
+            }
+        }
+        OllamaArgs::Pull { name } => {
+            let tty = std::io::stderr().is_terminal();
+            server
+                .pull(
+                    &name,
+                    |p| {
+                        if json {
+                            output::json_line(&serde_json::json!({ "event": "progress", "progress": p }));
+                        } else if tty {
+                            let amount = if p.total > 0 {
+                                format!(" {} / {}", bytes(p.completed), bytes(p.total))
+                            } else {
+                                String::new()
+                            };
+                            eprint!("\r\x1b[2K{}{amount}", p.status);
+                        }
+                    },
+                    Default::default(),
+                )
+                .await
+                .map_err(payload)?;
+            if tty && !json {
+                eprint!("\r\x1b[2K");
+            }
+            if !json {
+                println!("Pulled {name} into Ollama at {}", server.host());
+            }
+        }
+        OllamaArgs::Rm { name } => {
+            server.delete(&name).await.map_err(payload)?;
+            if json {
+                output::json(&serde_json::json!({ "deleted": name }));
+            } else {
+                println!("Deleted {name} from Ollama at {}", server.host());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! `mm download URL`, `mm import` and `mm ollama` as real processes against local servers and real files.
+
+use fake_hub::ollama::FakeOllama;
+use fake_hub::{gguf_model, FakeHub, Fault, Host, HubFile};
+use md5::Digest as _;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn mm(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mm"));
+    cmd.env("HF_HUB_CACHE", home.join("hub"))
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("OLLAMA_HOST", "127.0.0.1:9")
+        .env_remove("HF_TOKEN")
+        .env_remove("HF_HOME")
+        .env_remove("HF_HUB_OFFLINE");
+    cmd
+}
+
+async fn run(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+}
+
+fn models_dir(home: &Path) -> std::path::PathBuf {
+    home.join("data/dev.model-manager.app/models")
+}
+
+#[tokio::test]
+async fn url_downloads_resume_after_a_cut_verify_checksums_and_join_the_library() {
+    let hub = FakeHub::start().await;
+    let model = gguf_model("llama", 2, 300_000, 9);
+    hub.add_repo("files/x", vec![HubFile::new("tiny.gguf", model.clone(), true)]);
+    let sha = fake_hub::hex(&sha2::Sha256::digest(&model));
+    let url = format!("{}/{sha}?file=tiny.gguf", hub.cdn_base());
+    hub.fault("tiny.gguf", Fault::Cut { after: 100_000, times: 1 });
+    let home = tempfile::tempdir().unwrap();
+
+    let mut cmd = mm(home.path());
+    cmd.args(["download", &url, "--sha256", &sha, "--name", "tiny.gguf"]);
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(models_dir(home.path()).join("tiny.gguf")).unwrap(), model);
+    let cdn: Vec<_> = hub.requests().into_iter().filter(|r| r.host == Host::Cdn).collect();
+    assert_eq!(cdn.len(), 2, "cut once, then resumed");
+    assert_eq!(cdn[1].range.as_deref(), Some("bytes=100000-"), "only the missing bytes were asked for");
+    assert!(cdn.iter().all(|r| r.authorization.is_none()));
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(models_dir(home.path()).join(".model-manager/tiny.gguf.json")).unwrap())
+            .unwrap();
+    assert_eq!(record["sha256"], sha.as_str());
+
+    let mut cmd = mm(home.path());
+    cmd.args(["list", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&run(cmd).await.stdout).unwrap();
+    let m = &list["models"][0];
+    assert_eq!(
+        (m["id"].as_str(), m["source"].as_str(), m["format"].as_str()),
+        (Some("local/tiny.gguf"), Some("imported"), Some("gguf"))
+    );
+
+    // A wrong checksum: exit 8, nothing placed, the partial bytes deleted.
+    let mut cmd = mm(home.path());
+    cmd.args(["download", &url, "--md5", &"0".repeat(32), "--name", "other.gguf"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(8), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error[checksum-mismatch]: other.gguf of") && stderr.contains("expected md5 0000"),
+        "{stderr}"
+    );
+    assert!(!models_dir(home.path()).join("other.gguf").exists());
+    assert_eq!(std::fs::read_dir(models_dir(home.path()).join(".partial")).unwrap().count(), 0);
+    // The right md5 passes; a dead link says so.
+    let md5 = fake_hub::hex(&md5::Md5::digest(&model));
+    let mut cmd = mm(home.path());
+    cmd.args(["download", &url, "--md5", &md5, "--name", "same.gguf", "--json"]);
+    assert!(run(cmd).await.status.success());
+    let mut cmd = mm(home.path());
+    cmd.args(["download", &format!("{}/nothing-here", hub.cdn_base())]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no file at this URL"));
+}
+
+#[tokio::test]
+async fn import_reports_each_path_and_refuses_what_is_not_a_model() {
+    let home = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let gguf = files.path().join("m.gguf");
+    std::fs::write(&gguf, gguf_model("llama", 2, 2048, 4)).unwrap();
+    let text = files.path().join("notes.txt");
+    std::fs::write(&text, "hello").unwrap();
+    let mut cmd = mm(home.path());
+    cmd.arg("import").args([&gguf, &text, &gguf]);
+    let out = run(cmd).await;
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], format!("imported   {} as local/m.gguf", gguf.display()));
+    assert!(lines[1].starts_with("failed") && lines[1].contains("notes.txt is not a model"), "{stdout}");
+    assert!(lines[2].starts_with("duplicate") && lines[2].contains("already in the library as local/m.gguf"));
+
+    let mut cmd = mm(home.path());
+    cmd.args(["import", "--json"]).arg(&text);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2));
+
+    let mut cmd = mm(home.path());
+    cmd.args(["rm", "local/m.gguf"]);
+    let out = run(cmd).await;
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Forgot (the file stays where it is) local/m.gguf"));
+    assert!(gguf.exists());
+}
+
+#[tokio::test]
+async fn ollama_list_pull_and_rm() {
+    let server = FakeOllama::start().await;
+    server.add("llama3.2:1b", 1_300_000_000, "llama");
+    let home = tempfile::tempdir().unwrap();
+    let with_host = |args: &[&str]| {
+        let mut cmd = mm(home.path());
+        cmd.args(args).env("OLLAMA_HOST", server.host());
+        cmd
+    };
+    let out = run(with_host(&["ollama", "list"])).await;
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ollama/llama3.2:1b  1.30 GB\n");
+    let out = run(with_host(&["ollama", "pull", "qwen:0.5b", "--json"])).await;
+    assert!(out.status.success());
+    let last = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_string();
+    assert!(last.contains("\"status\":\"success\""), "{last}");
+    let out = run(with_host(&["ollama", "pull", "broken"])).await;
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Ollama could not pull broken: max retries exceeded"));
+    let out = run(with_host(&["list", "--json", "--source", "ollama"])).await;
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list["models"].as_array().unwrap().len(), 2);
+    assert!(run(with_host(&["ollama", "rm", "qwen:0.5b"])).await.status.success());
+    assert_eq!(server.names(), ["llama3.2:1b"]);
+
+    // No server: a plain message, exit 5; `mm list` still works.
+    let mut cmd = mm(home.path());
+    cmd.args(["ollama", "list"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Ollama is not running at http://127.0.0.1:9"));
+    let mut cmd = mm(home.path());
+    cmd.arg("list");
+    assert!(run(cmd).await.status.success());
+}

@@ -12,18 +12,23 @@ use tauri::{Manager, Runtime};
 
 /// The app as a builder, shared by [`run`] and the command tests (which use Tauri's mock runtime).
 pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri::Builder<R> {
-    use commands::{activation, compat, discover, downloads, library, models, settings};
+    use commands::{activation, compat, discover, downloads, library, models, settings, sources};
     builder
         .plugin(tauri_plugin_store::Builder::new().build())
         .plugin(tauri_plugin_notification::init())
         .on_window_event(|window, event| {
             // Closing the window keeps the app in the tray, unless turned off in Settings.
-            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
-                let keep = window.try_state::<AppState>().is_some_and(|s| s.settings().keep_in_tray);
-                if keep && window.app_handle().tray_by_id(tray::TRAY_ID).is_some() {
-                    api.prevent_close();
-                    let _ = window.hide();
+            match event {
+                tauri::WindowEvent::CloseRequested { api, .. } => {
+                    let keep = window.try_state::<AppState>().is_some_and(|s| s.settings().keep_in_tray);
+                    if keep && window.app_handle().tray_by_id(tray::TRAY_ID).is_some() {
+                        api.prevent_close();
+                        let _ = window.hide();
+                    }
                 }
+                // Files dropped on the window are imported into the library.
+                tauri::WindowEvent::DragDrop(drop) => sources::on_drag_drop(window.app_handle(), drop),
+                _ => {}
             }
         })
         .setup(|app| {
@@ -59,6 +64,9 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri
             discover::repo_details,
             discover::starter_catalog,
             discover::open_url,
+            sources::import_paths,
+            sources::ollama_status,
+            sources::ollama_pull,
         ])
 }
 

@@ -43,6 +43,14 @@ impl Coded for OllamaError {
     }
 }
 
+/// Whether the Ollama server answers, and where it is looked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct OllamaStatus {
+    pub host: String,
+    pub available: bool,
+}
+
 /// One line of a pull's progress, as Ollama streams it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]

@@ -35,6 +35,8 @@ pub struct Settings {
     pub keep_in_tray: bool,
     /// A desktop notification when a download finishes or fails.
     pub notify_downloads: bool,
+    /// Files dropped on the window are copied into the app's models folder (else referenced where they are).
+    pub copy_imports: bool,
     /// Model types the user chose, by model id; they win over inferred types.
     pub model_types: BTreeMap<String, String>,
     /// The active model per type (set by activation).
@@ -66,6 +68,7 @@ impl Default for Settings {
             verify_on_download: true,
             keep_in_tray: true,
             notify_downloads: true,
+            copy_imports: false,
             model_types: BTreeMap::new(),
             active: BTreeMap::new(),
             imports: Vec::new(),
@@ -101,6 +104,7 @@ pub struct SettingsView {
     pub verify_on_download: bool,
     pub keep_in_tray: bool,
     pub notify_downloads: bool,
+    pub copy_imports: bool,
     /// Set when the file was unreadable and was replaced by defaults.
     pub warning: Option<String>,
 }
@@ -118,13 +122,14 @@ pub struct SettingsPatch {
     pub verify_on_download: Option<bool>,
     pub keep_in_tray: Option<bool>,
     pub notify_downloads: Option<bool>,
+    pub copy_imports: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("{key} {problem}")]
     Invalid { key: &'static str, problem: String },
-    #[error("unknown setting \"{0}\": known are cacheDir, libraryFolders, endpoint, token, maxConcurrentDownloads, bandwidthLimit, verifyOnDownload, keepInTray, notifyDownloads")]
+    #[error("unknown setting \"{0}\": known are cacheDir, libraryFolders, endpoint, token, maxConcurrentDownloads, bandwidthLimit, verifyOnDownload, keepInTray, notifyDownloads, copyImports")]
     UnknownKey(String),
     #[error("cannot {what} the settings file {}: {source}", .path.display())]
     Io {
@@ -161,6 +166,7 @@ impl Settings {
             verify_on_download: self.verify_on_download,
             keep_in_tray: self.keep_in_tray,
             notify_downloads: self.notify_downloads,
+            copy_imports: self.copy_imports,
             warning,
         }
     }
@@ -228,6 +234,9 @@ impl Settings {
         if let Some(notify) = patch.notify_downloads {
             next.notify_downloads = notify;
         }
+        if let Some(copy) = patch.copy_imports {
+            next.copy_imports = copy;
+        }
         *self = next;
         Ok(())
     }
@@ -245,6 +254,7 @@ impl Settings {
             "verifyOnDownload" => self.verify_on_download.to_string(),
             "keepInTray" => self.keep_in_tray.to_string(),
             "notifyDownloads" => self.notify_downloads.to_string(),
+            "copyImports" => self.copy_imports.to_string(),
             other => return Err(SettingsError::UnknownKey(other.to_string())),
         })
     }
@@ -269,6 +279,7 @@ impl Settings {
             "verifyOnDownload" => patch.verify_on_download = Some(boolean("verifyOnDownload", value)?),
             "keepInTray" => patch.keep_in_tray = Some(boolean("keepInTray", value)?),
             "notifyDownloads" => patch.notify_downloads = Some(boolean("notifyDownloads", value)?),
+            "copyImports" => patch.copy_imports = Some(boolean("copyImports", value)?),
             other => return Err(SettingsError::UnknownKey(other.to_string())),
         }
         Ok(patch)

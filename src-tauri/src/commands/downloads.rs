@@ -3,7 +3,7 @@
 use crate::AppState;
 use mm_core::download::{DownloadPreview, DownloadProgress, DownloadRequest};
 use mm_core::error::Coded;
-use mm_core::ErrorPayload;
+use mm_core::{ErrorCode, ErrorPayload};
 use tauri::State;
 
 /// What downloading would fetch: files, sizes, what is already cached, and free space.
@@ -23,6 +23,12 @@ pub async fn start_download(state: State<'_, AppState>, request: DownloadRequest
 
 #[tauri::command]
 pub async fn pause_download(state: State<'_, AppState>, id: u64) -> Result<(), ErrorPayload> {
+    if super::sources::pulls(&state).iter().any(|p| p.id == id) {
+        return Err(ErrorPayload {
+            code: ErrorCode::InvalidInput,
+            message: "an Ollama pull cannot pause: cancel it, and pull again later (Ollama keeps what it has)".into(),
+        });
+    }
     state.downloads.pause(id).map_err(|e| e.payload())
 }
 
@@ -33,12 +39,17 @@ pub async fn resume_download(state: State<'_, AppState>, id: u64) -> Result<(), 
 
 #[tauri::command]
 pub async fn cancel_download(state: State<'_, AppState>, id: u64) -> Result<(), ErrorPayload> {
+    if super::sources::cancel_pull(&state, id) {
+        return Ok(());
+    }
     state.downloads.cancel(id).map_err(|e| e.payload())
 }
 
 #[tauri::command]
 pub async fn list_downloads(state: State<'_, AppState>) -> Result<Vec<DownloadProgress>, ErrorPayload> {
-    Ok(state.downloads.list())
+    let mut list = state.downloads.list();
+    list.extend(super::sources::pulls(&state));
+    Ok(list)
 }
 
 #[cfg(test)]

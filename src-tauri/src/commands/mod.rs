@@ -8,6 +8,7 @@ pub mod downloads;
 pub mod library;
 pub mod models;
 pub mod settings;
+pub mod sources;
 
 #[cfg(test)]
 pub(crate) mod test_support;

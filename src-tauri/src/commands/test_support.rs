@@ -4,7 +4,7 @@ use crate::AppState;
 use tauri::ipc::{CallbackFn, InvokeBody, InvokeResponseBody};
 use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY};
 use tauri::webview::InvokeRequest;
-use tauri::{App, WebviewWindow, WebviewWindowBuilder};
+use tauri::{App, Manager, WebviewWindow, WebviewWindowBuilder};
 
 pub struct TestApp {
     _app: App<MockRuntime>,
@@ -16,6 +16,10 @@ impl TestApp {
         let app = crate::builder(mock_builder(), state).build(mock_context(noop_assets())).expect("the app builds");
         let window = WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap();
         TestApp { _app: app, window }
+    }
+
+    pub fn handle(&self) -> &tauri::AppHandle<MockRuntime> {
+        self.window.app_handle()
     }
 
     /// Calls `cmd` with JSON arguments; `Err` holds the command's error payload.

@@ -1,0 +1,282 @@
+//! Commands and events of the other sources: files dropped on the window (and the same import as a command), and
+//! the local Ollama server (status, pulls with progress in the downloads list, cancel).
+
+use crate::{events, AppState};
+use mm_core::download::{DownloadProgress, DownloadState, LifecycleKind, ModelLifecycle};
+use mm_core::error::Coded;
+use mm_core::local::{ImportOptions, ImportOutcome, ImportStatus};
+use mm_core::ollama::OllamaStatus;
+use mm_core::{ErrorCode, ErrorPayload};
+use std::path::PathBuf;
+use tauri::{AppHandle, Emitter, Manager, Runtime, State};
+use tokio_util::sync::CancellationToken;
+
+/// Hashing progress of a dropped or imported batch. Payload: `ImportProgress`.
+pub const IMPORT_PROGRESS: &str = "import-progress";
+/// A batch finished: one outcome per path. Payload: `ImportOutcome[]`.
+pub const IMPORT_FINISHED: &str = "import-finished";
+/// Files are being dragged over the window (`true`) or left it (`false`). Payload: boolean.
+pub const DROP_HOVER: &str = "drop-hover";
+
+/// Ids of Ollama pulls in the downloads list start here, far from the queue's own.
+const PULL_IDS: u64 = 1 << 40;
+
+/// Imports `paths` on a blocking thread, with progress and outcome events and a lifecycle event per model: the
+/// one path both a drop on the window and the `import_paths` command take.
+pub async fn import<R: Runtime>(app: &AppHandle<R>, paths: Vec<PathBuf>) -> Vec<ImportOutcome> {
+    let state = app.state::<AppState>();
+    let options = ImportOptions { copy: state.settings().copy_imports, model_type: None };
+    let (store, data_dir) = (state.store.clone(), state.activation.data_dir.clone());
+    let emitter = app.clone();
+    let outcomes = tauri::async_runtime::spawn_blocking(move || {
+        mm_core::local::import_paths(&paths, &options, &store, &data_dir, |p| {
+            let _ = emitter.emit(IMPORT_PROGRESS, p);
+        })
+    })
+    .await
+    .unwrap_or_default();
+    let imported: Vec<&ImportOutcome> = outcomes.iter().filter(|o| o.status == ImportStatus::Imported).collect();
+    if !imported.is_empty() {
+        let changes = imported
+            .iter()
+            .map(|o| ModelLifecycle {
+                kind: LifecycleKind::Imported,
+                repo: o.id.clone().unwrap_or_default(),
+                revision: String::new(),
+                download_id: None,
+                error: None,
+            })
+            .collect();
+        events::changed(app, &state, changes);
+    }
+    let _ = app.emit(IMPORT_FINISHED, &outcomes);
+    outcomes
+}
+
+/// Imports files or folders by path (what a drop does, for a path typed or pasted).
+#[tauri::command]
+pub async fn import_paths<R: Runtime>(
+    app: AppHandle<R>,
+    paths: Vec<String>,
+) -> Result<Vec<ImportOutcome>, ErrorPayload> {
+    if paths.is_empty() {
+        return Err(ErrorPayload { code: ErrorCode::InvalidInput, message: "no path to import".into() });
+    }
+    Ok(import(&app, paths.into_iter().map(PathBuf::from).collect()).await)
+}
+
+/// A window's drag-and-drop: the drop target shows while files hover, and a drop imports them.
+pub fn on_drag_drop<R: Runtime>(app: &AppHandle<R>, event: &tauri::DragDropEvent) {
+    match event {
+        tauri::DragDropEvent::Enter { .. } | tauri::DragDropEvent::Over { .. } => {
+            let _ = app.emit(DROP_HOVER, true);
+        }
+        tauri::DragDropEvent::Leave => {
+            let _ = app.emit(DROP_HOVER, false);
+        }
+        tauri::DragDropEvent::Drop { paths, .. } => {
+            let _ = app.emit(DROP_HOVER, false);
+            let (app, paths) = (app.clone(), paths.clone());
+            tauri::async_runtime::spawn(async move {
+                import(&app, paths).await;
+            });
+        }
+        _ => {}
+    }
+}
+
+#[tauri::command]
+pub async fn ollama_status(state: State<'_, AppState>) -> Result<OllamaStatus, ErrorPayload> {
+    let available = state.ollama.tags().await.is_ok();
+    Ok(OllamaStatus { host: state.ollama.host().to_string(), available })
+}
+
+/// Starts pulling a model into Ollama; it shows in the downloads list, with its layer's bytes as progress.
+#[tauri::command]
+pub async fn ollama_pull<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    name: String,
+) -> Result<u64, ErrorPayload> {
+    mm_core::ollama::check_name(name.trim()).map_err(|e| e.payload())?;
+    let name = name.trim().to_string();
+    let cancel = CancellationToken::new();
+    let id = {
+        let mut pulls = state.pulls.lock().unwrap();
+        let id = PULL_IDS + pulls.len() as u64;
+        pulls.push((pull_progress(id, &name), cancel.clone()));
+        id
+    };
+    lifecycle(&app, LifecycleKind::Started, &name, id, None);
+    tauri::async_runtime::spawn(async move {
+        let state = app.state::<AppState>();
+        let emitter = app.clone();
+        let result = state
+            .ollama
+            .pull(
+                &name,
+                |p| {
+                    let progress = update(&emitter, id, |d| {
+                        if p.total > 0 {
+                            d.bytes_total = p.total;
+                            d.bytes_done = p.completed;
+                        }
+                    });
+                    if let Some(progress) = progress {
+                        let _ = emitter.emit(events::DOWNLOAD_PROGRESS, progress);
+                    }
+                },
+                cancel,
+            )
+            .await;
+        let (state_now, kind, error) = match result {
+            Ok(()) => (DownloadState::Completed, LifecycleKind::Completed, None),
+            Err(mm_core::ollama::OllamaError::Cancelled(_)) => {
+                (DownloadState::Cancelled, LifecycleKind::Cancelled, None)
+            }
+            Err(e) => (DownloadState::Failed, LifecycleKind::Failed, Some(e.payload())),
+        };
+        if let Some(progress) = update(&app, id, |d| {
+            d.state = state_now;
+            d.error = error.clone();
+            if state_now == DownloadState::Completed {
+                d.bytes_done = d.bytes_total;
+            }
+        }) {
+            let _ = app.emit(events::DOWNLOAD_PROGRESS, progress);
+        }
+        lifecycle(&app, kind, &name, id, error);
+    });
+    Ok(id)
+}
+
+fn pull_progress(id: u64, name: &str) -> DownloadProgress {
+    DownloadProgress {
+        id,
+        repo: format!("{}{name}", mm_core::ollama::OLLAMA_PREFIX),
+        revision: name.rsplit_once(':').map(|(_, t)| t.to_string()).unwrap_or_else(|| "latest".into()),
+        commit: None,
+        state: DownloadState::Downloading,
+        bytes_done: 0,
+        bytes_total: 0,
+        files_done: 0,
+        files_total: 1,
+        bytes_per_second: 0,
+        eta_seconds: None,
+        error: None,
+    }
+}
+
+fn update<R: Runtime>(app: &AppHandle<R>, id: u64, f: impl FnOnce(&mut DownloadProgress)) -> Option<DownloadProgress> {
+    let state = app.state::<AppState>();
+    let mut pulls = state.pulls.lock().unwrap();
+    let (progress, _) = pulls.iter_mut().find(|(p, _)| p.id == id)?;
+    f(progress);
+    Some(progress.clone())
+}
+
+fn lifecycle<R: Runtime>(app: &AppHandle<R>, kind: LifecycleKind, name: &str, id: u64, error: Option<ErrorPayload>) {
+    let event = ModelLifecycle {
+        kind,
+        repo: format!("{}{name}", mm_core::ollama::OLLAMA_PREFIX),
+        revision: String::new(),
+        download_id: Some(id),
+        error,
+    };
+    let _ = app.emit(events::MODEL_LIFECYCLE, event);
+}
+
+/// Ollama pulls, for the downloads list.
+pub fn pulls(state: &AppState) -> Vec<DownloadProgress> {
+    state.pulls.lock().unwrap().iter().map(|(p, _)| p.clone()).collect()
+}
+
+/// Cancels an Ollama pull; false when `id` is not one.
+pub fn cancel_pull(state: &AppState, id: u64) -> bool {
+    let pulls = state.pulls.lock().unwrap();
+    match pulls.iter().find(|(p, _)| p.id == id) {
+        Some((_, cancel)) => {
+            cancel.cancel();
+            true
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::test_support::TestApp;
+    use crate::AppState;
+    use fake_hub::ollama::FakeOllama;
+    use mm_core::hub::HubConfig;
+    use mm_core::settings::SettingsStore;
+    use serde_json::json;
+    use tauri::Listener;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_drop_imports_each_file_and_reports_each_problem_and_ollama_pulls_show_as_downloads() {
+        let (files, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let model = files.path().join("tiny.gguf");
+        std::fs::write(&model, fake_hub::gguf_model("llama", 2, 4096, 1)).unwrap();
+        let text = files.path().join("notes.txt");
+        std::fs::write(&text, "not a model").unwrap();
+        let ollama = FakeOllama::start().await;
+        let offline = HubConfig { endpoint: "http://127.0.0.1:9".into(), token: None, offline: true };
+        let state = AppState::with(
+            SettingsStore::new(data.path().join("settings.json")),
+            Some(data.path().join("hub")),
+            Some(offline),
+            None,
+            data.path().join("app"),
+        )
+        .with_ollama(mm_core::ollama::Ollama::new(&ollama.host()));
+        let app = TestApp::new(state);
+        let finished = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = finished.clone();
+        app.handle().listen(super::IMPORT_FINISHED, move |e| sink.lock().unwrap().push(e.payload().to_string()));
+
+        // The window's drop goes through on_drag_drop, as the real event does.
+        let drop = tauri::DragDropEvent::Drop {
+            paths: vec![model.clone(), text.clone(), model.clone()],
+            position: tauri::PhysicalPosition::new(10.0, 10.0),
+        };
+        super::on_drag_drop(app.handle(), &drop);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while finished.lock().unwrap().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "the import finished");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let outcomes: serde_json::Value = serde_json::from_str(&finished.lock().unwrap()[0]).unwrap();
+        let statuses: Vec<&str> = outcomes.as_array().unwrap().iter().map(|o| o["status"].as_str().unwrap()).collect();
+        assert_eq!(statuses, ["imported", "failed", "duplicate"]);
+        assert!(outcomes[1]["error"]["message"].as_str().unwrap().contains("notes.txt is not a model"));
+        let models = app.invoke("list_library", json!({})).unwrap();
+        assert_eq!(models[0]["id"], "local/tiny.gguf");
+        assert_eq!(models[0]["source"], "imported");
+        let details = app.invoke("model_details", json!({ "id": "local/tiny.gguf" })).unwrap();
+        assert_eq!(details["revisions"][0]["files"][0]["path"], "tiny.gguf");
+        let err = app.invoke("import_paths", json!({ "paths": [] })).unwrap_err();
+        assert_eq!(err["code"], "invalid-input");
+
+        // Ollama: a pull shows in the downloads list and completes; its model joins the library.
+        assert_eq!(app.invoke("ollama_status", json!({})).unwrap()["available"], true);
+        let id = app.invoke("ollama_pull", json!({ "name": "qwen:0.5b" })).unwrap().as_u64().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let list = app.invoke("list_downloads", json!({})).unwrap();
+            let pull = list.as_array().unwrap().iter().find(|d| d["id"].as_u64() == Some(id)).cloned().unwrap();
+            if pull["state"] == "completed" {
+                assert_eq!(pull["bytesDone"], 4_000_000);
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{pull}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let models = app.invoke("list_library", json!({ "query": { "source": "ollama" } })).unwrap();
+        assert_eq!(models[0]["id"], "ollama/qwen:0.5b");
+        app.invoke("delete_model", json!({ "id": "ollama/qwen:0.5b" })).unwrap();
+        assert!(ollama.names().is_empty());
+        let err = app.invoke("ollama_pull", json!({ "name": "../x" })).unwrap_err();
+        assert_eq!(err["code"], "invalid-input");
+    }
+}

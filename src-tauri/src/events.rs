@@ -15,6 +15,8 @@ pub const MODEL_LIFECYCLE: &str = "model-lifecycle";
 pub const APP_ERROR: &str = "app-error";
 /// The settings file changed (from `mm config set`, say). No payload: read them again.
 pub const SETTINGS_CHANGED: &str = "settings-changed";
+/// Models appeared or went in a library folder or the models folder. No payload: read the library again.
+pub const LIBRARY_CHANGED: &str = "library-changed";
 /// A verification's progress. Payload: `VerifyProgress`.
 pub const VERIFY_PROGRESS: &str = "verify-progress";
 

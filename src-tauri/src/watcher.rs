@@ -10,6 +10,8 @@ use std::time::{Duration, SystemTime};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 const POLL: Duration = Duration::from_millis(400);
+/// Library folders are fingerprinted every this many polls (2 s).
+const FOLDER_TICKS: u32 = 5;
 
 /// The events that turn `before` into `after`.
 pub fn active_changes(
@@ -44,8 +46,30 @@ pub fn start<R: Runtime>(app: AppHandle<R>) {
             std::fs::metadata(app.state::<AppState>().store.path()).and_then(|m| m.modified()).ok()
         };
         let mut last = modified(&app);
+        let folders = |app: &AppHandle<R>| {
+            let state = app.state::<AppState>();
+            let mut dirs: Vec<std::path::PathBuf> =
+                state.settings().library_folders.iter().map(std::path::PathBuf::from).collect();
+            dirs.push(mm_core::local::models_dir(&state.activation.data_dir));
+            dirs
+        };
+        let mut signature = None;
+        let mut tick = 0u32;
         loop {
             tokio::time::sleep(POLL).await;
+            tick += 1;
+            // Library folders (and the models folder) are read every few ticks: other programs add models there.
+            if tick % FOLDER_TICKS == 0 {
+                let dirs = folders(&app);
+                let now = tauri::async_runtime::spawn_blocking(move || mm_core::local::list::folders_signature(&dirs))
+                    .await
+                    .ok();
+                if signature.is_some() && now != signature {
+                    let _ = app.emit(events::LIBRARY_CHANGED, ());
+                    tray::refresh(&app);
+                }
+                signature = now;
+            }
             let now = modified(&app);
             if now == last {
                 continue;

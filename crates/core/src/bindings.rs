@@ -11,6 +11,7 @@ use crate::compat::local::ModelFit;
 use crate::discover::{
     CatalogEntry, Quantisation, RepoDetails, RepoFile, SearchHit, SearchPage, SearchQuery, SearchSort, StarterCatalog,
 };
+use crate::download::url::UrlSource;
 use crate::download::{
     DownloadEvent, DownloadPreview, DownloadProgress, DownloadRequest, DownloadState, LifecycleKind, ModelLifecycle,
     PreviewFile,
@@ -22,6 +23,8 @@ use crate::library::verify::{FileCheck, FileStatus, VerifyProgress, VerifyReport
 use crate::library::{
     LibraryModel, LibraryQuery, ModelDetails, ModelFormat, ModelSource, ModelStatus, ModelType, SortKey, TypeOrigin,
 };
+use crate::local::{ImportOptions, ImportOutcome, ImportProgress, ImportStatus};
+use crate::ollama::OllamaStatus;
 use crate::settings::{SettingsPatch, SettingsView};
 use ts_rs::{Config, TS};
 
@@ -102,6 +105,12 @@ pub fn typescript() -> String {
         RepoDetails,
         CatalogEntry,
         StarterCatalog,
+        UrlSource,
+        ImportOptions,
+        ImportStatus,
+        ImportOutcome,
+        ImportProgress,
+        OllamaStatus,
     );
     out
 }

@@ -111,7 +111,12 @@ export type DownloadRequest = { repo: string, revision: string | null, include: 
 /**
  * Exactly these paths (used by repair); empty for all that the globs select.
  */
-files: Array<string>, };
+files: Array<string>, 
+/**
+ * A direct download from a URL into the app's models folder instead of a hub repo (`repo` is then the id it
+ * shows under, `local/{name}`).
+ */
+url: UrlSource | null, };
 
 /**
  * What a download would fetch, without fetching or writing anything: shown before the user commits.
@@ -171,7 +176,7 @@ export type ModelFormat = "safetensors" | "gguf" | "onnx" | "pytorch" | "other";
 /**
  * Where a model comes from.
  */
-export type ModelSource = "hugging-face" | "folder";
+export type ModelSource = "hugging-face" | "folder" | "imported" | "ollama";
 
 export type ModelStatus = "queued" | "downloading" | "available" | "partial" | "error" | "active";
 
@@ -303,7 +308,7 @@ export type SettingsView = { cacheDir: string | null, libraryFolders: Array<stri
 /**
  * `hf_…wxyz`, or none when no token is set here.
  */
-tokenHint: string | null, maxConcurrentDownloads: number, bandwidthLimit: number | null, verifyOnDownload: boolean, keepInTray: boolean, notifyDownloads: boolean, 
+tokenHint: string | null, maxConcurrentDownloads: number, bandwidthLimit: number | null, verifyOnDownload: boolean, keepInTray: boolean, notifyDownloads: boolean, copyImports: boolean, 
 /**
  * Set when the file was unreadable and was replaced by defaults.
  */
@@ -312,7 +317,7 @@ warning: string | null, };
 /**
  * A change to some settings; absent fields stay. `token: ""` clears the token.
  */
-export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, token: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, verifyOnDownload: boolean | null, keepInTray: boolean | null, notifyDownloads: boolean | null, };
+export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, token: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, verifyOnDownload: boolean | null, keepInTray: boolean | null, notifyDownloads: boolean | null, copyImports: boolean | null, };
 
 /**
  * What `active.json` says of one type.
@@ -539,3 +544,51 @@ export type StarterCatalog = { entries: Array<CatalogEntry>,
  * The hub cannot be used (`HF_HUB_OFFLINE`): the catalog shows, but nothing in it can be downloaded.
  */
 offline: boolean, };
+
+/**
+ * A direct download: the URL, an optional checksum to verify, an optional file name.
+ */
+export type UrlSource = { url: string, sha256: string | null, md5: string | null, 
+/**
+ * The file name to store it under (else from `Content-Disposition`, else from the URL).
+ */
+name: string | null, };
+
+export type ImportOptions = { 
+/**
+ * Copy into the app's models folder instead of referencing the file where it is.
+ */
+copy: boolean, 
+/**
+ * The type to give every imported model, instead of the guessed one.
+ */
+modelType: ModelType | null, };
+
+export type ImportStatus = "imported" | "duplicate" | "failed";
+
+/**
+ * What happened to one path of a batch.
+ */
+export type ImportOutcome = { path: string, status: ImportStatus, 
+/**
+ * The model's id: the new one, or the one it duplicates.
+ */
+id: string | null, 
+/**
+ * For `duplicate` and `failed`: what to tell the user.
+ */
+error: ErrorPayload | null, };
+
+/**
+ * Hashing progress of one path of a batch.
+ */
+export type ImportProgress = { path: string, bytesDone: number, bytesTotal: number, 
+/**
+ * 1-based position in the batch, and the batch's size.
+ */
+index: number, count: number, };
+
+/**
+ * Whether the Ollama server answers, and where it is looked for.
+ */
+export type OllamaStatus = { host: string, available: boolean, };

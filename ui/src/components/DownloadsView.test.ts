@@ -55,7 +55,7 @@ describe('the downloads view', () => {
 
     await fireEvent.click(screen.getByTestId('download-button'));
     expect(backend.started).toEqual([
-      { repo: 'https://huggingface.co/acme/tiny', revision: null, include: ['*.json', '*.gguf'], exclude: [], files: [] },
+      { repo: 'https://huggingface.co/acme/tiny', revision: null, include: ['*.json', '*.gguf'], exclude: [], files: [], url: null },
     ]);
     expect(screen.queryByTestId('preview')).toBeNull();
   });

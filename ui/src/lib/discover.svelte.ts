@@ -247,6 +247,7 @@ export class Discover extends Actions {
         include: [],
         exclude: [],
         files: all ? [] : [...this.chosen],
+        url: null,
       });
       this.queued = d.id;
     });
@@ -255,7 +256,7 @@ export class Discover extends Actions {
   /** Downloads a catalog entry's files straight from the list. */
   async get(entry: CatalogEntry) {
     await this.act(async () => {
-      await this.backend.startDownload({ repo: entry.id, revision: null, include: [], exclude: [], files: [...entry.files] });
+      await this.backend.startDownload({ repo: entry.id, revision: null, include: [], exclude: [], files: [...entry.files], url: null });
       this.queued = entry.id;
     });
   }

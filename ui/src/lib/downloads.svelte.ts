@@ -1,5 +1,5 @@
 // Downloads as the window sees them: a list patched by progress events, and the preview of what to fetch next.
-import type { CompatReport, DownloadPreview, DownloadProgress, DownloadRequest } from './bindings';
+import type { CompatReport, DownloadPreview, DownloadProgress, DownloadRequest, OllamaStatus, UrlSource } from './bindings';
 import { Actions } from './actions.svelte';
 import { BackendError, type Backend } from './backend';
 
@@ -70,6 +70,27 @@ export class DownloadList extends Actions {
     this.clearPreview();
   }
 
+  /** A file from a URL, straight into the queue (there is nothing to preview). */
+  startUrl(source: UrlSource) {
+    return this.act(() =>
+      this.backend.startDownload({ repo: '', revision: null, include: [], exclude: [], files: [], url: source }),
+    );
+  }
+
+  ollama: OllamaStatus | null = $state(null);
+
+  async loadOllama() {
+    try {
+      this.ollama = await this.backend.ollamaStatus();
+    } catch {
+      this.ollama = null;
+    }
+  }
+
+  pullOllama(name: string) {
+    return this.act(() => this.backend.ollamaPull(name));
+  }
+
   pause = (id: number) => this.act(() => this.backend.pauseDownload(id));
   resume = (id: number) => this.act(() => this.backend.resumeDownload(id));
   cancel = (id: number) => this.act(() => this.backend.cancelDownload(id));
@@ -82,4 +103,23 @@ export function parseGlobs(text: string): string[] {
     .split(/[,\s]+/)
     .map((g) => g.trim())
     .filter((g) => g.length > 0);
+}
+
+/** A direct download link: http(s) and not a page of the hub (those are repos). */
+export function isDirectUrl(text: string): boolean {
+  try {
+    const url = new URL(text.trim());
+    return ['http:', 'https:'].includes(url.protocol) && !['huggingface.co', 'hf.co'].includes(url.hostname);
+  } catch {
+    return false;
+  }
+}
+
+/** A checksum as typed: 64 hex characters are a sha256, 32 an md5; anything else is not one. */
+export function checksumOf(text: string): Pick<UrlSource, 'sha256' | 'md5'> | null {
+  const t = text.trim().toLowerCase();
+  if (!t) return { sha256: null, md5: null };
+  if (/^[0-9a-f]{64}$/.test(t)) return { sha256: t, md5: null };
+  if (/^[0-9a-f]{32}$/.test(t)) return { sha256: null, md5: t };
+  return null;
 }

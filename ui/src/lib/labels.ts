@@ -1,5 +1,5 @@
 // Words for the core's enum values, as people read them.
-import type { Fit, ModelFormat, ModelStatus, ModelType, TypeOrigin } from './bindings';
+import type { Fit, ModelFormat, ModelSource, ModelStatus, ModelType, TypeOrigin } from './bindings';
 
 export const TYPE_LABELS: Record<ModelType, string> = {
   'text-generation': 'Text generation',
@@ -46,4 +46,11 @@ export const FIT_LABELS: Record<Fit, string> = {
   'cpu-only': 'CPU only',
   'too-large': 'Too large',
   'insufficient-disk': 'No disk space',
+};
+
+export const SOURCE_LABELS: Record<ModelSource, string> = {
+  'hugging-face': 'Hugging Face',
+  folder: 'library folder',
+  imported: 'imported',
+  ollama: 'Ollama',
 };

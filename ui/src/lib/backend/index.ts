@@ -6,6 +6,9 @@ import type {
   CompatReport,
   HardwareInfo,
   ModelFit,
+  ImportOutcome,
+  ImportProgress,
+  OllamaStatus,
   RepoDetails,
   SearchPage,
   SearchQuery,
@@ -78,6 +81,19 @@ export interface Backend {
   starterCatalog(): Promise<StarterCatalog>;
   /** Opens an http(s) link in the system browser. */
   openUrl(url: string): Promise<void>;
+  /** Imports files or folders by path (what a drop on the window does). */
+  importPaths(paths: string[]): Promise<ImportOutcome[]>;
+  /** Files are dragged over the window (true) or left it (false). */
+  onDropHover(handler: (over: boolean) => void): Promise<Unsubscribe>;
+  onImportProgress(handler: (progress: ImportProgress) => void): Promise<Unsubscribe>;
+  /** A dropped or imported batch finished: one outcome per path. */
+  onImportFinished(handler: (outcomes: ImportOutcome[]) => void): Promise<Unsubscribe>;
+  /** Models appeared or went in a library folder or the models folder. */
+  onLibraryChanged(handler: () => void): Promise<Unsubscribe>;
+  /** Whether the local Ollama server answers, and where it is looked for. */
+  ollamaStatus(): Promise<OllamaStatus>;
+  /** Pulls a model into Ollama; it shows in the downloads list. Returns its download id. */
+  ollamaPull(name: string): Promise<number>;
   /** Something done outside a command failed (a tray click). */
   onAppError(handler: (error: ErrorPayload) => void): Promise<Unsubscribe>;
 }

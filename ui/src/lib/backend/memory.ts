@@ -6,6 +6,9 @@ import type {
   CompatReport,
   HardwareInfo,
   ModelFit,
+  ImportOutcome,
+  ImportProgress,
+  OllamaStatus,
   RepoDetails,
   SearchHit,
   SearchPage,
@@ -55,6 +58,9 @@ export interface MemoryBackendOptions {
   /** Repo details by id. */
   repos?: Record<string, RepoDetails>;
   catalog?: StarterCatalog;
+  /** What importPaths answers, per path (default: imported as local/{file name}). */
+  importOutcome?: (path: string) => ImportOutcome;
+  ollama?: OllamaStatus;
 }
 
 export const emptyScan = (cacheDir = '/home/user/.cache/huggingface/hub'): CacheScan => ({
@@ -75,6 +81,7 @@ export const defaultSettings = (): SettingsView => ({
   verifyOnDownload: true,
   keepInTray: true,
   notifyDownloads: true,
+  copyImports: false,
   warning: null,
 });
 
@@ -288,6 +295,77 @@ export class MemoryBackend implements Backend {
 
   async openUrl(url: string): Promise<void> {
     this.opened.push(url);
+  }
+
+  imported: string[] = [];
+  pulled: string[] = [];
+  private dropHandlers = new Set<(over: boolean) => void>();
+  private importProgressHandlers = new Set<(p: ImportProgress) => void>();
+  private importHandlers = new Set<(o: ImportOutcome[]) => void>();
+  private libraryHandlers = new Set<() => void>();
+
+  async importPaths(paths: string[]): Promise<ImportOutcome[]> {
+    this.check();
+    this.imported.push(...paths);
+    const outcomes = paths.map(
+      (path) =>
+        this.options.importOutcome?.(path) ?? {
+          path,
+          status: 'imported' as const,
+          id: `local/${path.split('/').pop()}`,
+          error: null,
+        },
+    );
+    this.importHandlers.forEach((h) => h(outcomes));
+    return outcomes;
+  }
+
+  async onDropHover(handler: (over: boolean) => void): Promise<Unsubscribe> {
+    this.dropHandlers.add(handler);
+    return () => this.dropHandlers.delete(handler);
+  }
+
+  async onImportProgress(handler: (p: ImportProgress) => void): Promise<Unsubscribe> {
+    this.importProgressHandlers.add(handler);
+    return () => this.importProgressHandlers.delete(handler);
+  }
+
+  async onImportFinished(handler: (o: ImportOutcome[]) => void): Promise<Unsubscribe> {
+    this.importHandlers.add(handler);
+    return () => this.importHandlers.delete(handler);
+  }
+
+  async onLibraryChanged(handler: () => void): Promise<Unsubscribe> {
+    this.libraryHandlers.add(handler);
+    return () => this.libraryHandlers.delete(handler);
+  }
+
+  /** As the window sees a drag: hover, then a drop of `paths` (imported as the Rust side would). */
+  emitDrop(paths: string[]) {
+    this.dropHandlers.forEach((h) => h(true));
+    paths.forEach((path, i) =>
+      this.importProgressHandlers.forEach((h) => h({ path, bytesDone: 50, bytesTotal: 100, index: i + 1, count: paths.length })),
+    );
+    this.dropHandlers.forEach((h) => h(false));
+    void this.importPaths(paths);
+  }
+
+  emitDropHover(over: boolean) {
+    this.dropHandlers.forEach((h) => h(over));
+  }
+
+  emitLibraryChanged() {
+    this.libraryHandlers.forEach((h) => h());
+  }
+
+  async ollamaStatus(): Promise<OllamaStatus> {
+    return structuredClone(this.options.ollama ?? { host: 'http://127.0.0.1:11434', available: false });
+  }
+
+  async ollamaPull(name: string): Promise<number> {
+    this.check();
+    this.pulled.push(name);
+    return 1 << 30;
   }
 
   async libraryFit(): Promise<Record<string, ModelFit>> {

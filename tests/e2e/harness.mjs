@@ -65,6 +65,22 @@ async function startXvfb(env) {
  * Starts the fake hub binary serving one generated repo (`bench/model`: a config.json and `files` LFS files of
  * `fileMb` MiB each), optionally throttled; returns its endpoint for HF_ENDPOINT.
  */
+/** Like startFakeHub, with a fake Ollama beside it: resolves to `{ endpoint, ollama }` (ollama is its host). */
+export async function startFakeHubAndOllama(options = {}) {
+  if (!fs.existsSync(FAKE_HUB)) throw new Error(`${FAKE_HUB} is not built: run scripts/test first`);
+  const args = ['--files', String(options.files ?? 1), '--file-mb', String(options.fileMb ?? 1), '--ollama'];
+  const hub = start(FAKE_HUB, args, process.env);
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    hub.stdout.on('data', (d) => {
+      buffer += d;
+      const lines = buffer.split('\n');
+      if (lines.length >= 3) resolve({ endpoint: lines[0].trim(), ollama: lines[1].replace('ollama ', '').trim() });
+    });
+    hub.on('exit', () => reject(new Error(`fake-hub exited:\n${hub.output()}`)));
+  });
+}
+
 export async function startFakeHub({ files = 2, fileMb = 4, throttle, discover = false } = {}) {
   if (!fs.existsSync(FAKE_HUB)) throw new Error(`${FAKE_HUB} is not built: run scripts/test first`);
   const args = ['--files', String(files), '--file-mb', String(fileMb)];

@@ -72,6 +72,23 @@ fn hostile_files_get_a_clear_error_and_never_hang() {
     assert!(matches!(err, LocalError::Invalid { .. }), "{err}");
     assert!(err.to_string().starts_with(&format!("{} is a damaged model file", truncated.display())), "{err}");
 
+    // A header whose last field would end past the file (no tensor data, no padding): refused, not read forever.
+    let mut short = b"GGUF".to_vec();
+    short.extend(3u32.to_le_bytes());
+    short.extend(0u64.to_le_bytes());
+    short.extend(1u64.to_le_bytes());
+    short.extend((20u64).to_le_bytes());
+    short.extend(b"general.architecture");
+    short.extend(8u32.to_le_bytes());
+    short.extend(5u64.to_le_bytes());
+    short.extend(b"llama");
+    let started = Instant::now();
+    let result = detect(&write(d, "short.gguf", &short), true);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    if let Err(e) = &result {
+        assert!(matches!(e, LocalError::Invalid { .. }), "{e}");
+    }
+
     // A header that claims 2^60 metadata entries: refused at once, nothing allocated.
     let mut huge = b"GGUF".to_vec();
     huge.extend(3u32.to_le_bytes());

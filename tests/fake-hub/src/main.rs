@@ -1,6 +1,6 @@
 //! `fake-hub`: the test hub as a process, for benchmarks and for trying the app against a local hub.
 //!
-//! Usage: fake-hub [--port N] [--repo ORG/NAME] [--files N] [--file-mb M] [--throttle BYTES_PER_SEC] [--discover]
+//! Usage: fake-hub [--port N] [--repo ORG/NAME] [--files N] [--file-mb M] [--throttle BYTES_PER_SEC] [--discover] [--ollama]
 //! Serves one generated repo of N files of M MiB each (LFS, through the CDN redirect) plus a config.json, and
 //! prints the endpoint on its first line. `--discover` adds searchable repos for the Discover view: a GGUF repo
 //! with two quantisations and a hostile model card, a gated repo, and a few more with download counts.
@@ -33,6 +33,15 @@ async fn main() {
         hub.throttle(Some(rate));
     }
     println!("{}", hub.endpoint());
+    // A local Ollama too, with one model: its host on the second line.
+    let _ollama = if args.iter().any(|a| a == "--ollama") {
+        let ollama = fake_hub::ollama::FakeOllama::start().await;
+        ollama.add("llama3.2:1b", 1_300_000_000, "llama");
+        println!("ollama {}", ollama.host());
+        Some(ollama)
+    } else {
+        None
+    };
     tokio::signal::ctrl_c().await.ok();
 }
 

@@ -22,14 +22,15 @@ describe('other sources', () => {
     backend.emitDropHover(true);
     await tick();
     expect(screen.getByTestId('drop-target').textContent).toContain('Drop model files or folders');
-    backend.emitDrop(['/home/u/m.gguf', '/home/u/notes.txt']);
+    // The same file twice in one drop still renders a row each.
+    backend.emitDrop(['/home/u/m.gguf', '/home/u/notes.txt', '/home/u/m.gguf']);
     await tick();
     expect(screen.queryByTestId('drop-target')).toBeNull();
     const outcomes = await screen.findAllByTestId('import-outcome');
-    expect(outcomes.map((o) => o.dataset.status)).toEqual(['imported', 'failed']);
+    expect(outcomes.map((o) => o.dataset.status)).toEqual(['imported', 'failed', 'imported']);
     expect(outcomes[0].textContent).toContain('added as local/m.gguf');
     expect(outcomes[1].textContent).toContain('notes.txt is not a model');
-    expect(screen.getByTestId('import-results').textContent).toContain('1 imported, 1 not imported');
+    expect(screen.getByTestId('import-results').textContent).toContain('2 imported, 1 not imported');
     await fireEvent.click(screen.getByText('Dismiss'));
     expect(screen.queryByTestId('import-results')).toBeNull();
   });

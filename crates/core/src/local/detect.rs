@@ -207,6 +207,13 @@ fn gguf_header(path: &Path, file: &mut File, mut prefix: Vec<u8>, size: u64) -> 
             {
                 let more = (at_least.max(prefix.len() as u64 * 2)).min(size).min(MAX_GGUF_HEADER) as usize;
                 let start = prefix.len();
+                if more <= start {
+                    // The header claims more bytes than the file has.
+                    return Err(invalid(
+                        path,
+                        CompatError::invalid("GGUF", "its header goes past the end of the file"),
+                    ));
+                }
                 prefix.resize(more, 0);
                 file.seek(SeekFrom::Start(start as u64)).map_err(|e| io(path, e))?;
                 file.read_exact(&mut prefix[start..]).map_err(|e| io(path, e))?;

@@ -1,0 +1,86 @@
+// Other sources in the real window: a local Ollama's models in the library and a pull from the Downloads view;
+// files imported through the same path a drop takes (WebKitGTK under Xvfb cannot synthesise a native file drop
+// from WebDriver, so the test calls the import command the drop handler calls); a file-URL download.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { launchApp, saveArtifact, shutdown, startFakeHubAndOllama } from './harness.mjs';
+
+let wd;
+let endpoint;
+const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'mm-e2e-sources-'));
+const files = fs.mkdtempSync(path.join(os.tmpdir(), 'mm-e2e-files-'));
+
+/** A minimal GGUF: magic, version 3, no tensors, one key (general.architecture = llama). */
+function gguf() {
+  const parts = [Buffer.from('GGUF')];
+  const u32 = (n) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
+  const u64 = (n) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(n)); return b; };
+  const str = (s) => Buffer.concat([u64(Buffer.byteLength(s)), Buffer.from(s)]);
+  parts.push(u32(3), u64(0), u64(1), str('general.architecture'), u32(8), str('llama'));
+  return Buffer.concat(parts);
+}
+
+before(async () => {
+  const started = await startFakeHubAndOllama();
+  endpoint = started.endpoint;
+  wd = await launchApp({ HF_HUB_CACHE: cache, HF_ENDPOINT: endpoint, OLLAMA_HOST: started.ollama });
+});
+
+after(async () => {
+  await shutdown(wd);
+  fs.rmSync(cache, { recursive: true, force: true });
+  fs.rmSync(files, { recursive: true, force: true });
+});
+
+const rowIds = () => wd.execute('return [...document.querySelectorAll("[data-testid=model-row]")].map((r) => r.dataset.id)');
+
+test('Ollama models are in the library, labelled', async () => {
+  await wd.until('the Ollama model', async () => (await rowIds()).includes('ollama/llama3.2:1b'));
+  const label = await wd.execute('return document.querySelector("[data-id=\'ollama/llama3.2:1b\'] [data-testid=source]").textContent');
+  assert.equal(label, 'Ollama');
+});
+
+test('imported files join the library, and each problem is reported', async () => {
+  const model = path.join(files, 'tiny-llama.gguf');
+  fs.writeFileSync(model, gguf());
+  const notes = path.join(files, 'notes.txt');
+  fs.writeFileSync(notes, 'not a model');
+  await wd.execute('return window.__TAURI_INTERNALS__.invoke("import_paths", { paths: arguments[0] })', [[model, notes, model]]);
+  const outcomes = await wd.waitFor('[data-testid="import-outcome"]');
+  assert.equal(outcomes.length, 3);
+  const statuses = await wd.execute('return [...document.querySelectorAll("[data-testid=import-outcome]")].map((o) => o.dataset.status)');
+  assert.deepEqual(statuses, ['imported', 'failed', 'duplicate']);
+  assert.match(await wd.innerText('[data-testid="import-results"]'), /notes\.txt is not a model/);
+  await wd.until('the imported model', async () => (await rowIds()).includes('local/tiny-llama.gguf'));
+  saveArtifact('sources-imported.png', await wd.paintedScreenshot());
+});
+
+test('a file URL downloads into the models folder, and an Ollama pull shows as a download', async () => {
+  await wd.click(await wd.one('[data-testid="downloads-tab"]'));
+  const url = `${endpoint}/bench/model/resolve/main/model-00000-of-00001.safetensors`;
+  await wd.type(await wd.one('[data-testid="repo-input"]'), url);
+  await wd.click(await wd.one('[data-testid="url-download-button"]'));
+  await wd.until('the URL download completes', async () => {
+    const rows = await wd.execute('return [...document.querySelectorAll("[data-testid=download-row]")].map((r) => r.dataset.state)');
+    return rows.includes('completed');
+  }, 60000);
+  const stored = path.join(wd.home, 'data/dev.model-manager.app/models/model-00000-of-00001.safetensors');
+  assert.ok(fs.existsSync(stored), `${stored} exists`);
+
+  await wd.type(await wd.one('[data-testid="ollama-input"]'), 'qwen:0.5b');
+  await wd.click(await wd.one('[data-testid="ollama-pull"]'));
+  await wd.until('the pull completes', async () => {
+    const states = await wd.execute('return [...document.querySelectorAll("[data-testid=download-row]")].map((r) => r.dataset.state)');
+    return states.filter((s) => s === 'completed').length === 2;
+  });
+  saveArtifact('sources-downloads.png', await wd.paintedScreenshot());
+  await wd.click(await wd.one('[data-testid="library-tab"]'));
+  await wd.until('both in the library', async () => {
+    const ids = await rowIds();
+    return ids.includes('ollama/qwen:0.5b') && ids.includes('local/model-00000-of-00001.safetensors');
+  });
+  saveArtifact('sources-library.png', await wd.paintedScreenshot());
+});

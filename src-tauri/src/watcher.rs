@@ -59,7 +59,7 @@ pub fn start<R: Runtime>(app: AppHandle<R>) {
             tokio::time::sleep(POLL).await;
             tick += 1;
             // Library folders (and the models folder) are read every few ticks: other programs add models there.
-            if tick % FOLDER_TICKS == 0 {
+            if tick.is_multiple_of(FOLDER_TICKS) {
                 let dirs = folders(&app);
                 let now = tauri::async_runtime::spawn_blocking(move || mm_core::local::list::folders_signature(&dirs))
                     .await

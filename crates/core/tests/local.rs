@@ -244,7 +244,12 @@ fn library_folders_list_loose_model_files_read_only() {
     write(&lms, "bartowski/Qwen-GGUF/notes.bin", b"not a model at all");
     write(&lms, "bartowski/Qwen-GGUF/README.md", b"# hi");
     std::os::unix::fs::symlink(&lms, lms.join("bartowski/loop")).unwrap();
-    s.store.update(|st| Ok(st.library_folders.push(lms.display().to_string()))).unwrap();
+    s.store
+        .update(|st| {
+            st.library_folders.push(lms.display().to_string());
+            Ok(())
+        })
+        .unwrap();
     let (settings, _) = s.store.load().unwrap();
     let models = mm_core::library::list::list_all(&s.files.join("hf"), &s.data, &settings, &[]).unwrap();
     let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();

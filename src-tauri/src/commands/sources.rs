@@ -141,6 +141,7 @@ pub async fn ollama_pull<R: Runtime>(
             d.error = error.clone();
             if state_now == DownloadState::Completed {
                 d.bytes_done = d.bytes_total;
+                d.files_done = 1;
             }
         }) {
             let _ = app.emit(events::DOWNLOAD_PROGRESS, progress);

@@ -39,7 +39,7 @@ pub async fn import(args: ImportArgs, json: bool) -> Result<(), ErrorPayload> {
     let outcomes = tokio::task::spawn_blocking(move || {
         import_paths(&args.paths, &options, &store, &data_dir, |p| {
             if tty {
-                let pct = if p.bytes_total == 0 { 100 } else { p.bytes_done * 100 / p.bytes_total };
+                let pct = (p.bytes_done * 100).checked_div(p.bytes_total).unwrap_or(100);
                 eprint!("\r\x1b[2K[{}/{}] hashing {} {pct:>3}%", p.index, p.count, p.path);
                 let _ = std::io::stderr().flush();
             }

@@ -59,6 +59,10 @@ impl DownloadRequest {
     }
 
     pub fn revision(&self) -> &str {
+        if self.url.is_some() {
+            // A file from a URL has no revision.
+            return "";
+        }
         self.revision.as_deref().filter(|r| !r.is_empty()).unwrap_or("main")
     }
 }

@@ -158,7 +158,7 @@ fn safetensors_len(head: &[u8], size: u64) -> Option<u64> {
         return None;
     }
     let n = u64::from_le_bytes(head[..8].try_into().ok()?);
-    (n >= 2 && n <= MAX_SAFETENSORS_HEADER && n <= size.saturating_sub(8)).then_some(n)
+    ((2..=MAX_SAFETENSORS_HEADER).contains(&n) && n <= size.saturating_sub(8)).then_some(n)
 }
 
 /// A zip whose first entry is a PyTorch archive member (`archive/data.pkl`, `*/version`, `*/data/0`).

@@ -135,6 +135,16 @@ async fn ollama_list_pull_and_rm() {
     let out = run(with_host(&["list", "--json", "--source", "ollama"])).await;
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list["models"].as_array().unwrap().len(), 2);
+    // `mm activate` asks Ollama which file the model runs from and links the type to it.
+    let blobs = home.path().join("ollama-blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    std::fs::write(blobs.join(FakeOllama::blob_name(1_300_000_000)), b"GGUF").unwrap();
+    server.blobs_dir(&blobs);
+    let out = run(with_host(&["activate", "ollama/llama3.2:1b"])).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(with_host(&["active", "text-generation", "--path"])).await;
+    let link = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(std::fs::canonicalize(&link).unwrap(), blobs.join(FakeOllama::blob_name(1_300_000_000)));
     assert!(run(with_host(&["ollama", "rm", "qwen:0.5b"])).await.status.success());
     assert_eq!(server.names(), ["llama3.2:1b"]);
 

@@ -54,6 +54,8 @@ pub enum ActivationError {
     Library(#[from] crate::library::LibraryError),
     #[error(transparent)]
     Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Ollama(#[from] crate::ollama::OllamaError),
     #[error("cannot update {}: {source}", .path.display())]
     Io {
         path: PathBuf,
@@ -69,6 +71,7 @@ impl Coded for ActivationError {
             ActivationError::NothingActive(_) => ErrorCode::NotFound,
             ActivationError::Library(e) => e.code(),
             ActivationError::Settings(e) => e.code(),
+            ActivationError::Ollama(e) => e.code(),
             ActivationError::Io { source, .. } => ErrorCode::of_io(source),
         }
     }
@@ -155,6 +158,51 @@ impl Activation {
         self.switch_to(model_type.unwrap_or(local.model.model_type), chosen)
     }
 
+    /// [`Activation::activate`] for any model: an Ollama model is asked of the server for its file first.
+    pub async fn activate_any(
+        &self,
+        ollama: &crate::ollama::Ollama,
+        id: &str,
+        model_type: Option<ModelType>,
+        revision: Option<&str>,
+    ) -> Result<(ActiveEntry, Vec<ModelLifecycle>), ActivationError> {
+        let Some(name) = id.strip_prefix(crate::ollama::OLLAMA_PREFIX) else {
+            return self.activate(id, model_type, revision);
+        };
+        let file = ollama.model_file(name).await?;
+        let model_type = match model_type {
+            Some(t) => t,
+            None => {
+                let (settings, _) = self.store.load()?;
+                let listed = ollama.models(&settings).await.into_iter().find(|m| m.id == id);
+                listed.map(|m| m.model_type).unwrap_or(ModelType::TextGeneration)
+            }
+        };
+        self.activate_file(id, model_type, &file)
+    }
+
+    /// A model whose file another program keeps (an Ollama model): `file` is what the link points at, and is
+    /// remembered with the mark so that no server is asked when the links are rewritten.
+    pub fn activate_file(
+        &self,
+        id: &str,
+        model_type: ModelType,
+        file: &Path,
+    ) -> Result<(ActiveEntry, Vec<ModelLifecycle>), ActivationError> {
+        if !file.is_file() {
+            return Err(ActivationError::NotActivatable {
+                id: id.to_string(),
+                reason: format!("its file {} is not readable from here", file.display()),
+            });
+        }
+        let chosen = ActiveModel {
+            id: id.to_string(),
+            revision: file.display().to_string(),
+            activated_at: Some(crate::format::now_unix()),
+        };
+        self.switch_to(model_type, chosen)
+    }
+
     fn switch_to(
         &self,
         model_type: ModelType,
@@ -236,6 +284,10 @@ impl Activation {
     }
 
     fn snapshot_of(&self, settings: &Settings, active: &ActiveModel) -> Option<PathBuf> {
+        if active.id.starts_with(crate::ollama::OLLAMA_PREFIX) {
+            let file = PathBuf::from(&active.revision);
+            return file.is_file().then_some(file);
+        }
         if let Some(local) = crate::local::list::find(settings, &self.data_dir, &active.id) {
             return local.path.exists().then_some(local.path);
         }

@@ -308,6 +308,33 @@ impl Ollama {
         Ok(parsed.status == "success")
     }
 
+    /// The GGUF file a model runs from, as its Modelfile's `FROM` line names it (`POST /api/show`).
+    pub async fn model_file(&self, name: &str) -> Result<std::path::PathBuf, OllamaError> {
+        check_name(name)?;
+        let response = self
+            .http
+            .post(self.url("/api/show"))
+            .json(&serde_json::json!({ "model": name }))
+            .send()
+            .await
+            .map_err(|e| self.unavailable(&e))?;
+        if response.status().as_u16() == 404 {
+            return Err(OllamaError::NotFound(name.into()));
+        }
+        let body: serde_json::Value = response.json().await.map_err(|e| self.unavailable(&e))?;
+        let modelfile = body.get("modelfile").and_then(|m| m.as_str()).unwrap_or("");
+        modelfile
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("FROM "))
+            .map(|p| std::path::PathBuf::from(p.trim()))
+            .find(|p| p.is_absolute())
+            .ok_or_else(|| OllamaError::Status {
+                host: self.host.clone(),
+                status: 200,
+                message: format!("the Modelfile of {name} names no file"),
+            })
+    }
+
     /// Deletes a model from the server.
     pub async fn delete(&self, name: &str) -> Result<(), OllamaError> {
         check_name(name)?;

@@ -299,6 +299,12 @@ async fn ollama_models_list_pull_with_progress_fail_mid_stream_and_delete() {
     assert!(matches!(err, OllamaError::NotFound(_)), "{err}");
     assert!(matches!(ollama.pull("../etc", |_| {}, Default::default()).await, Err(OllamaError::InvalidName(_))));
 
+    let blobs = tempfile::tempdir().unwrap();
+    server.blobs_dir(blobs.path());
+    let file = ollama.model_file("llama3.2:1b").await.unwrap();
+    assert_eq!(file, blobs.path().join(FakeOllama::blob_name(1_300_000_000)));
+    assert!(matches!(ollama.model_file("nope:1b").await, Err(OllamaError::NotFound(_))));
+
     ollama.delete("llama3.2:1b").await.unwrap();
     assert!(!server.names().contains(&"llama3.2:1b".to_string()));
     assert_eq!(ollama.delete("llama3.2:1b").await.unwrap_err().code(), ErrorCode::NotFound);

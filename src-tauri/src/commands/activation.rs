@@ -18,7 +18,11 @@ pub async fn activate_model<R: Runtime>(
     revision: Option<String>,
 ) -> Result<ActiveEntry, ErrorPayload> {
     let model_type = model_type.as_deref().map(parse_type).transpose().map_err(|e| e.payload())?;
-    let (entry, changes) = state.activation.activate(&id, model_type, revision.as_deref()).map_err(|e| e.payload())?;
+    let (entry, changes) = state
+        .activation
+        .activate_any(&state.ollama, &id, model_type, revision.as_deref())
+        .await
+        .map_err(|e| e.payload())?;
     events::changed(&app, &state, changes);
     Ok(entry)
 }

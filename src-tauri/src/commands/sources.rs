@@ -275,6 +275,21 @@ mod tests {
         }
         let models = app.invoke("list_library", json!({ "query": { "source": "ollama" } })).unwrap();
         assert_eq!(models[0]["id"], "ollama/qwen:0.5b");
+        // Activation asks Ollama for its file and points the type's link at it.
+        let blobs = files.path().join("blobs");
+        std::fs::create_dir_all(&blobs).unwrap();
+        ollama.blobs_dir(&blobs);
+        let blob = blobs.join(FakeOllama::blob_name(4_000_000));
+        let err = app.invoke("activate_model", json!({ "id": "ollama/qwen:0.5b" })).unwrap_err();
+        assert!(err["message"].as_str().unwrap().contains("is not readable from here"), "{err}");
+        std::fs::write(&blob, b"GGUF").unwrap();
+        let entry = app.invoke("activate_model", json!({ "id": "ollama/qwen:0.5b" })).unwrap();
+        assert_eq!(entry["modelType"], "text-generation");
+        assert_eq!(entry["primaryFile"], blob.to_str().unwrap());
+        assert_eq!(std::fs::read_link(data.path().join("app/active/text-generation")).unwrap(), blob);
+        let listed = app.invoke("list_library", json!({ "query": { "source": "ollama" } })).unwrap();
+        assert_eq!(listed[0]["status"], "active");
+        app.invoke("deactivate_type", json!({ "modelType": "text-generation" })).unwrap();
         app.invoke("delete_model", json!({ "id": "ollama/qwen:0.5b" })).unwrap();
         assert!(ollama.names().is_empty());
         let err = app.invoke("ollama_pull", json!({ "name": "../x" })).unwrap_err();

@@ -26,7 +26,11 @@ pub struct ActivateArgs {
 pub async fn activate(args: ActivateArgs, json: bool) -> Result<(), ErrorPayload> {
     let ctx = Context::load()?;
     let model_type = args.model_type.as_deref().map(parse_type).transpose().map_err(payload)?;
-    let (entry, events) = activation(&ctx).activate(&args.id, model_type, args.revision.as_deref()).map_err(payload)?;
+    let ollama = mm_core::ollama::Ollama::from_env();
+    let (entry, events) = activation(&ctx)
+        .activate_any(&ollama, &args.id, model_type, args.revision.as_deref())
+        .await
+        .map_err(payload)?;
     if json {
         output::json(&serde_json::json!({ "active": entry, "events": events }));
     } else {

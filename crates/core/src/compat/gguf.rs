@@ -176,6 +176,9 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// GGUF headers (vocabularies included) are a few MB; a header claiming more than this is refused, not read.
+pub const MAX_HEADER: u64 = 128 << 20;
+
 /// Parses a GGUF header from the beginning of a file of `file_size` bytes.
 pub fn parse(prefix: &[u8], file_size: u64) -> Result<GgufSummary, CompatError> {
     let mut r = Reader { buf: prefix, pos: 0, file_size };

@@ -27,7 +27,15 @@ pub fn read_gguf(path: &Path) -> Result<gguf::GgufSummary, CompatError> {
     loop {
         let prefix = read_prefix(path, want)?;
         match gguf::parse(&prefix, size) {
-            Err(CompatError::NeedMore { at_least }) if at_least > want => want = at_least.min(size),
+            Err(CompatError::NeedMore { at_least }) if at_least > want && at_least <= size.min(gguf::MAX_HEADER) => {
+                want = at_least
+            }
+            Err(CompatError::NeedMore { .. }) => {
+                return Err(CompatError::invalid(
+                    "GGUF",
+                    format!("its header runs past the end of the file or beyond {} MB", gguf::MAX_HEADER >> 20),
+                ))
+            }
             other => return other,
         }
     }

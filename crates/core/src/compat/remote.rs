@@ -9,8 +9,6 @@ use crate::hub::HubClient;
 use std::path::Path;
 
 const FIRST_READ: u64 = 1 << 20;
-/// GGUF headers (vocabularies included) are a few MB; past this the file is not worth reading remotely.
-const MAX_GGUF_HEADER: u64 = 128 << 20;
 /// At most this many GGUF files of one repo are assessed (quantisation collections can list dozens).
 const MAX_GGUF_FILES: usize = 24;
 
@@ -83,7 +81,7 @@ async fn gguf_header(
     loop {
         match gguf::parse(&prefix, size) {
             Err(CompatError::NeedMore { at_least })
-                if at_least <= MAX_GGUF_HEADER && at_least > prefix.len() as u64 =>
+                if at_least <= gguf::MAX_HEADER && at_least > prefix.len() as u64 =>
             {
                 let more = hub.fetch_range(repo, commit, path, prefix.len() as u64, at_least).await?;
                 if more.is_empty() {
@@ -94,7 +92,7 @@ async fn gguf_header(
             Err(CompatError::NeedMore { .. }) => {
                 return Err(CompatError::invalid(
                     "GGUF",
-                    format!("the header of {path} is larger than {} MB", MAX_GGUF_HEADER >> 20),
+                    format!("the header of {path} is larger than {} MB", gguf::MAX_HEADER >> 20),
                 ))
             }
             other => return other,

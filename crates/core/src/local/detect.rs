@@ -5,14 +5,12 @@
 //! claims.
 
 use super::LocalError;
-use crate::compat::{gguf, safetensors, CompatError};
+use crate::compat::CompatError;
 use crate::library::{ModelFormat, ModelType};
 use std::fs::{self, File};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// GGUF headers (vocabularies included) are a few MB; past this a file is refused rather than read.
-const MAX_GGUF_HEADER: u64 = 128 << 20;
 /// A safetensors header is JSON about the tensors; 100 MB is what the format's own reader allows.
 const MAX_SAFETENSORS_HEADER: u64 = 100 << 20;
 const SNIFF: usize = 64 << 10;
@@ -124,15 +122,16 @@ pub fn sniff_file(path: &Path, size: u64, deep: bool) -> Result<(ModelFormat, Op
     file.read_exact(&mut head).map_err(|e| io(path, e))?;
 
     if head.starts_with(b"GGUF") {
-        let architecture =
-            if deep { gguf_header(path, &mut file, head, size)?.architecture } else { first_architecture(&head) };
+        let architecture = if deep {
+            crate::compat::local::read_gguf(path).map_err(|e| invalid(path, e))?.architecture
+        } else {
+            first_architecture(&head)
+        };
         return Ok((ModelFormat::Gguf, architecture));
     }
-    if let Some(n) = safetensors_len(&head, size) {
+    if safetensors_len(&head, size).is_some() {
         if deep {
-            let mut json = vec![0u8; n as usize];
-            file.seek(SeekFrom::Start(8)).and_then(|_| file.read_exact(&mut json)).map_err(|e| io(path, e))?;
-            safetensors::parse_header(&json, size).map_err(|e| invalid(path, e))?;
+            crate::compat::local::read_safetensors(path).map_err(|e| invalid(path, e))?;
         }
         return Ok((ModelFormat::Safetensors, None));
     }
@@ -196,38 +195,6 @@ fn first_architecture(head: &[u8]) -> Option<String> {
     let len = u64_at(at + 4)? as usize;
     let value = head.get(at + 12..(at + 12).checked_add(len)?)?;
     String::from_utf8(value.to_vec()).ok()
-}
-
-/// The whole GGUF header, read in growing steps, never past [`MAX_GGUF_HEADER`].
-fn gguf_header(path: &Path, file: &mut File, mut prefix: Vec<u8>, size: u64) -> Result<gguf::GgufSummary, LocalError> {
-    loop {
-        match gguf::parse(&prefix, size) {
-            Err(CompatError::NeedMore { at_least })
-                if at_least <= MAX_GGUF_HEADER && at_least > prefix.len() as u64 =>
-            {
-                let more = (at_least.max(prefix.len() as u64 * 2)).min(size).min(MAX_GGUF_HEADER) as usize;
-                let start = prefix.len();
-                if more <= start {
-                    // The header claims more bytes than the file has.
-                    return Err(invalid(
-                        path,
-                        CompatError::invalid("GGUF", "its header goes past the end of the file"),
-                    ));
-                }
-                prefix.resize(more, 0);
-                file.seek(SeekFrom::Start(start as u64)).map_err(|e| io(path, e))?;
-                file.read_exact(&mut prefix[start..]).map_err(|e| io(path, e))?;
-            }
-            Err(CompatError::NeedMore { .. }) => {
-                return Err(invalid(
-                    path,
-                    CompatError::invalid("GGUF", format!("its header is larger than {} MB", MAX_GGUF_HEADER >> 20)),
-                ))
-            }
-            Err(e) => return Err(invalid(path, e)),
-            Ok(summary) => return Ok(summary),
-        }
-    }
 }
 
 /// Files a folder's weights may be in.

@@ -2,22 +2,15 @@
 
 use fake_hub::{FakeHub, HubFile, RepoMeta};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
+
+mod common;
+use common::run;
 
 fn mm(hub: &FakeHub, home: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mm"));
-    cmd.env("HF_ENDPOINT", hub.endpoint())
-        .env("HF_HUB_CACHE", home.join("hub"))
-        .env("HOME", home)
-        .env("XDG_DATA_HOME", home.join(".mm-data"))
-        .env_remove("HF_TOKEN")
-        .env_remove("HF_HOME")
-        .env_remove("HF_HUB_OFFLINE");
+    let mut cmd = common::mm(&home.join("hub"), home);
+    cmd.env("HF_ENDPOINT", hub.endpoint());
     cmd
-}
-
-async fn run(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
 }
 
 async fn hub() -> FakeHub {

@@ -4,23 +4,16 @@
 use fake_hub::{noise, FakeHub, Host, HubFile};
 use std::fs;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn mm(hub: &FakeHub, cache: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mm"));
-    cmd.env("HF_ENDPOINT", hub.endpoint())
-        .env("HF_HUB_CACHE", cache)
-        .env("HOME", cache)
-        .env("XDG_DATA_HOME", cache.join(".mm-data"))
-        .env_remove("HF_TOKEN")
-        .env_remove("HF_HOME")
-        .env_remove("HF_HUB_OFFLINE");
-    cmd
-}
+mod common;
+use common::run as output;
 
-async fn output(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+fn mm(hub: &FakeHub, cache: &Path) -> Command {
+    let mut cmd = common::mm(cache, cache);
+    cmd.env("HF_ENDPOINT", hub.endpoint());
+    cmd
 }
 
 async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {

@@ -28,13 +28,11 @@ async fn run(mut cmd: Command) -> std::process::Output {
     out
 }
 
+mod common;
+
 fn mm(hub: &FakeHub, cache: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mm"));
-    cmd.args(args)
-        .env("HF_ENDPOINT", hub.endpoint())
-        .env("HF_HUB_CACHE", cache)
-        .env_remove("HF_TOKEN")
-        .env_remove("HF_HUB_OFFLINE");
+    let mut cmd = common::mm(cache, cache);
+    cmd.args(args).env("HF_ENDPOINT", hub.endpoint());
     cmd
 }
 

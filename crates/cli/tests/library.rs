@@ -3,7 +3,9 @@
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
 
 const C1: &str = "1111111111111111111111111111111111111111";
 const C2: &str = "2222222222222222222222222222222222222222";
@@ -19,9 +21,8 @@ impl Env {
     }
 
     fn mm(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_mm"))
+        common::mm(self.cache.path(), self.data.path())
             .args(args)
-            .env("HF_HUB_CACHE", self.cache.path())
             .env("XDG_DATA_HOME", self.data.path())
             .env("HF_HUB_OFFLINE", "1")
             .output()

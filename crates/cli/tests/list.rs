@@ -3,19 +3,14 @@
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
-use std::process::Command;
+
+mod common;
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
 fn mm(cache: &Path, args: &[&str]) -> std::process::Output {
-    let data = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_mm"))
-        .args(args)
-        .env("HF_HUB_CACHE", cache)
-        .env("XDG_DATA_HOME", data.path())
-        .env_remove("HF_HOME")
-        .output()
-        .expect("mm runs")
+    let home = tempfile::tempdir().unwrap();
+    common::mm(cache, home.path()).args(args).output().expect("mm runs")
 }
 
 fn cache_with_one_model(root: &Path) {

@@ -4,22 +4,13 @@ use fake_hub::ollama::FakeOllama;
 use fake_hub::{gguf_model, FakeHub, Fault, Host, HubFile};
 use md5::Digest as _;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
+
+mod common;
+use common::run;
 
 fn mm(home: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mm"));
-    cmd.env("HF_HUB_CACHE", home.join("hub"))
-        .env("HOME", home)
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("OLLAMA_HOST", "127.0.0.1:9")
-        .env_remove("HF_TOKEN")
-        .env_remove("HF_HOME")
-        .env_remove("HF_HUB_OFFLINE");
-    cmd
-}
-
-async fn run(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+    common::mm(&home.join("hub"), home)
 }
 
 fn models_dir(home: &Path) -> std::path::PathBuf {

@@ -1,0 +1,26 @@
+//! What every `mm` process test starts from: the binary with a cache and a home of the test's own, and nothing of
+//! the machine's (no token, no HF_HOME, no offline flag, no Ollama: `OLLAMA_HOST` points at a closed port).
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// `mm` over the cache `cache`, with `home` as HOME and its `data` folder as XDG_DATA_HOME.
+pub fn mm(cache: &Path, home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mm"));
+    cmd.env("HF_HUB_CACHE", cache)
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("OLLAMA_HOST", "127.0.0.1:9")
+        .env_remove("HF_TOKEN")
+        .env_remove("HF_HOME")
+        .env_remove("HF_HUB_OFFLINE")
+        .env_remove("HF_ENDPOINT");
+    cmd
+}
+
+/// Runs `cmd` off the async runtime (the fake servers keep serving meanwhile).
+pub async fn run(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+}

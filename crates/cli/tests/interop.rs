@@ -31,7 +31,8 @@ async fn run(mut cmd: Command) -> std::process::Output {
 mod common;
 
 fn mm(hub: &FakeHub, cache: &Path, args: &[&str]) -> Command {
-    let mut cmd = common::mm(cache, cache);
+    // The home is beside the cache, not in it: huggingface_hub reads every folder of a cache as an entry.
+    let mut cmd = common::mm(cache, &cache.with_extension("home"));
     cmd.args(args).env("HF_ENDPOINT", hub.endpoint());
     cmd
 }

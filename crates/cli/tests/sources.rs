@@ -14,7 +14,7 @@ fn mm(home: &Path) -> Command {
 }
 
 fn models_dir(home: &Path) -> std::path::PathBuf {
-    home.join("data/dev.model-manager.app/models")
+    home.join(".mm-data/dev.model-manager.app/models")
 }
 
 #[tokio::test]

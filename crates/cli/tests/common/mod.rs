@@ -6,12 +6,13 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// `mm` over the cache `cache`, with `home` as HOME and its `data` folder as XDG_DATA_HOME.
+/// `mm` over the cache `cache`, with `home` as HOME and its hidden `.mm-data` as XDG_DATA_HOME (hidden, so that a
+/// home inside the cache is not taken for a cache entry).
 pub fn mm(cache: &Path, home: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mm"));
     cmd.env("HF_HUB_CACHE", cache)
         .env("HOME", home)
-        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_DATA_HOME", home.join(".mm-data"))
         .env("OLLAMA_HOST", "127.0.0.1:9")
         .env_remove("HF_TOKEN")
         .env_remove("HF_HOME")

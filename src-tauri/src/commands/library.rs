@@ -157,15 +157,21 @@ pub async fn clean_storage(state: State<'_, AppState>) -> Result<CleanReport, Er
 #[tauri::command]
 pub async fn open_folder(state: State<'_, AppState>, path: String) -> Result<(), ErrorPayload> {
     let settings = state.settings();
-    let inside =
-        list::sources(&state.cache_dir, &settings).iter().any(|(dir, _)| std::path::Path::new(&path).starts_with(dir));
-    if !inside || !std::path::Path::new(&path).is_dir() {
+    let asked = std::path::Path::new(&path);
+    // A local model may be one file: its folder opens.
+    let local = mm_core::local::list::local_models(&settings, &state.activation.data_dir);
+    let local_file = local.iter().any(|m| m.path == asked && asked.is_file());
+    let folder = if local_file { asked.parent().unwrap_or(asked) } else { asked };
+    let inside = local_file
+        || local.iter().any(|m| m.path == asked)
+        || list::sources(&state.cache_dir, &settings).iter().any(|(dir, _)| asked.starts_with(dir));
+    if !inside || !folder.is_dir() {
         return Err(ErrorPayload {
             code: ErrorCode::InvalidInput,
             message: format!("{path} is not a model folder of this library"),
         });
     }
-    std::process::Command::new("xdg-open").arg(&path).spawn().map(|_| ()).map_err(|e| ErrorPayload {
+    std::process::Command::new("xdg-open").arg(folder).spawn().map(|_| ()).map_err(|e| ErrorPayload {
         code: ErrorCode::of_io(&e),
         message: format!("cannot open {path}: {e} (is xdg-open installed?)"),
     })

@@ -46,6 +46,15 @@ describe('Discover', () => {
     expect((screen.getByText('Get') as HTMLButtonElement).disabled).toBe(true);
   });
 
+  it('offline, a search says why in one line under the banner, not as a second error', async () => {
+    const message = 'Discover needs the hub, and HF_HUB_OFFLINE is set: unset it to search; your library works offline';
+    const discover = setup(new MemoryBackend({ catalog: { ...catalog, offline: true }, searchError: { code: 'network', message } }));
+    await screen.findByTestId('offline');
+    discover.set({ text: 'llama' });
+    expect((await screen.findByTestId('search-error')).textContent).toBe(message);
+    expect(screen.queryByText('The hub cannot be reached')).toBeNull();
+  });
+
   it('searches once typing pauses, with the filters, and shows results with counts and badges', async () => {
     const backend = new MemoryBackend({
       catalog,

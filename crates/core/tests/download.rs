@@ -553,3 +553,61 @@ async fn a_server_that_keeps_cutting_at_the_same_place_fails_instead_of_looping(
     assert_eq!(err.code, ErrorCode::Network);
     assert!(err.message.contains("model.safetensors of acme/tiny stopped arriving"), "{}", err.message);
 }
+
+#[tokio::test]
+async fn url_downloads_pause_resume_with_range_and_cancel_deletes_the_partial_file() {
+    let hub = FakeHub::start().await;
+    let file = HubFile::new("big.gguf", noise(2_000_000, 21), true);
+    hub.add_repo("files/u", vec![file.clone()]);
+    hub.throttle(Some(2_000_000));
+    let (cache, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let options = DownloadOptions { models_dir: Some(data.path().join("models")), ..DownloadOptions::default() };
+    let d = downloads(&hub, cache.path(), Some(TOKEN), options);
+    let source = mm_core::download::url::UrlSource {
+        url: format!("{}/{}?file=big.gguf", hub.cdn_base(), file.sha256),
+        sha256: Some(file.sha256.clone()),
+        name: Some("big.gguf".into()),
+        md5: None,
+    };
+    let part = source.part_path(&data.path().join("models"));
+    let request = DownloadRequest { url: Some(source.clone()), ..DownloadRequest::default() };
+
+    let id = d.start(request.clone()).unwrap();
+    assert_eq!(d.progress(id).unwrap().repo, "local/big.gguf");
+    wait_for(|| fs::metadata(&part).map(|m| m.len() > 200_000).unwrap_or(false)).await;
+    d.pause(id).unwrap();
+    wait_for(|| d.progress(id).unwrap().state == DownloadState::Paused).await;
+    let kept = fs::metadata(&part).unwrap().len();
+    hub.throttle(None);
+    d.resume(id).unwrap();
+    let done = d.wait(id).await.unwrap();
+    assert_eq!((done.bytes_done, done.bytes_total, done.files_done), (2_000_000, 2_000_000, 1));
+    assert_eq!(fs::read(data.path().join("models/big.gguf")).unwrap(), *file.content);
+    assert!(!part.exists());
+    let cdn: Vec<_> = hub.requests().into_iter().filter(|r| r.host == Host::Cdn).collect();
+    let resumed_at: u64 =
+        cdn[1].range.as_deref().unwrap().trim_start_matches("bytes=").trim_end_matches('-').parse().unwrap();
+    assert!(resumed_at >= kept, "resumed at {resumed_at}, {kept} were on disk");
+    assert!(cdn.iter().all(|r| r.authorization.is_none()), "the hub token never goes to a URL");
+
+    // The same URL again is the same file: nothing is added.
+    d.wait(d.start(request).unwrap()).await.unwrap();
+    let names: Vec<_> = fs::read_dir(data.path().join("models")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(names.len(), 3, "big.gguf, .partial and .model-manager: {names:?}");
+
+    // Cancel mid-way deletes the partial bytes and places nothing.
+    let other = HubFile::new("other.gguf", noise(2_000_000, 22), true);
+    hub.add_repo("files/v", vec![other.clone()]);
+    hub.throttle(Some(2_000_000));
+    let source = mm_core::download::url::UrlSource {
+        url: format!("{}/{}?file=other.gguf", hub.cdn_base(), other.sha256),
+        ..Default::default()
+    };
+    let part = source.part_path(&data.path().join("models"));
+    let id = d.start(DownloadRequest { url: Some(source), ..DownloadRequest::default() }).unwrap();
+    wait_for(|| fs::metadata(&part).map(|m| m.len() > 100_000).unwrap_or(false)).await;
+    d.cancel(id).unwrap();
+    assert_eq!(d.wait(id).await.unwrap_err().code, ErrorCode::Cancelled);
+    assert!(!part.exists(), "cancel removes the partial file");
+    assert!(!data.path().join("models").join(&other.sha256).exists());
+}

@@ -62,6 +62,13 @@ async fn search_prints_a_table_or_json_and_filters_by_library() {
     assert_eq!(page["models"][0]["id"], "acme/llama-GGUF");
     assert_eq!(page["next"], serde_json::Value::Null);
     let mut cmd = mm(&hub, home.path());
+    cmd.args(["search", "--limit", "2"]);
+    let text = String::from_utf8_lossy(&run(cmd).await.stdout).to_string();
+    assert!(
+        text.lines().last().unwrap().starts_with(&format!("More results: add --next '{}/api/models?", hub.endpoint())),
+        "{text}"
+    );
+    let mut cmd = mm(&hub, home.path());
     cmd.args(["search", "--limit", "2", "--json"]);
     let page: serde_json::Value = serde_json::from_slice(&run(cmd).await.stdout).unwrap();
     let next = page["next"].as_str().expect("a next page").to_string();

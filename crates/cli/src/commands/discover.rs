@@ -78,8 +78,8 @@ pub async fn search(args: SearchArgs, json: bool) -> Result<(), ErrorPayload> {
         ]);
     }
     print!("{}", table.render());
-    if page.next.is_some() {
-        println!("More results: run again with --json to get the `next` cursor, or narrow the search.");
+    if let Some(next) = &page.next {
+        println!("More results: add --next '{next}'");
     }
     Ok(())
 }

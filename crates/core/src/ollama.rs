@@ -114,7 +114,12 @@ pub struct Ollama {
     base: reqwest::Url,
     host: String,
     state: AtomicU8,
+    /// When it last failed to answer: the library does not ask again for [`RETRY_AFTER`].
+    down_since: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// How long a server that did not answer is left alone by the library listing.
+pub const RETRY_AFTER: Duration = Duration::from_secs(30);
 
 impl Ollama {
     /// At `OLLAMA_HOST`, else the default address.
@@ -138,7 +143,13 @@ impl Ollama {
             .connect_timeout(Duration::from_millis(800))
             .build()
             .expect("a plain HTTP client builds");
-        Ollama { http, host: base.as_str().trim_end_matches('/').to_string(), base, state: AtomicU8::new(UNKNOWN) }
+        Ollama {
+            http,
+            host: base.as_str().trim_end_matches('/').to_string(),
+            base,
+            state: AtomicU8::new(UNKNOWN),
+            down_since: std::sync::Mutex::new(None),
+        }
     }
 
     pub fn host(&self) -> &str {
@@ -170,15 +181,17 @@ impl Ollama {
 
     /// The installed models as the server lists them.
     pub async fn tags(&self) -> Result<Vec<(String, u64, String, String, String)>, OllamaError> {
-        let answer = self.http.get(self.url("/api/tags")).timeout(Duration::from_secs(3)).send().await;
+        let answer = self.http.get(self.url("/api/tags")).timeout(Duration::from_secs(2)).send().await;
         let response = match answer {
             Ok(r) => r,
             Err(e) => {
                 self.state.store(DOWN, Ordering::Relaxed);
+                *self.down_since.lock().unwrap() = Some(std::time::Instant::now());
                 return Err(self.unavailable(&e));
             }
         };
         self.state.store(UP, Ordering::Relaxed);
+        *self.down_since.lock().unwrap() = None;
         let status = response.status();
         if !status.is_success() {
             return Err(OllamaError::Status {
@@ -198,8 +211,12 @@ impl Ollama {
             .collect())
     }
 
-    /// The server's models as library entries; none (and no error) when it is not running.
+    /// The server's models as library entries; none (and no error) when it is not running. A server that did
+    /// not answer is not asked again for [`RETRY_AFTER`], so that the library never waits on it twice.
     pub async fn models(&self, settings: &Settings) -> Vec<LibraryModel> {
+        if self.down_since.lock().unwrap().is_some_and(|t| t.elapsed() < RETRY_AFTER) {
+            return Vec::new();
+        }
         let Ok(tags) = self.tags().await else { return Vec::new() };
         tags.into_iter()
             .map(|(name, size, format, family, _)| {

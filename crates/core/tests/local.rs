@@ -320,4 +320,23 @@ async fn ollama_models_list_pull_with_progress_fail_mid_stream_and_delete() {
     assert!(started.elapsed() < Duration::from_secs(2));
     let err = gone.pull("x", |_| {}, Default::default()).await.unwrap_err();
     assert!(err.to_string().starts_with(&format!("Ollama is not running at http://{port}")), "{err}");
+
+    // A host that takes connections and never answers: the first listing waits for the timeout, the next ones
+    // within a while do not wait at all.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = silent.local_addr().unwrap().to_string();
+    let _hold = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            open.push(s);
+        }
+    });
+    let hung = Ollama::new(&host);
+    let started = Instant::now();
+    assert!(hung.models(&Default::default()).await.is_empty());
+    assert!(started.elapsed() >= Duration::from_secs(1), "it did wait the first time");
+    let started = Instant::now();
+    assert!(hung.models(&Default::default()).await.is_empty());
+    assert!(started.elapsed() < Duration::from_millis(100), "not the second time");
+    assert_eq!(hung.available(), Some(false));
 }

@@ -113,8 +113,11 @@ fn current<R: Runtime>(app: &AppHandle<R>) -> TrayModel {
     let state = app.state::<AppState>();
     let settings = state.settings();
     let downloads = state.downloads.list();
-    let models = mm_core::library::list::list_all(&state.cache_dir, &state.activation.data_dir, &settings, &downloads)
-        .unwrap_or_default();
+    let mut models =
+        mm_core::library::list::list_all(&state.cache_dir, &state.activation.data_dir, &settings, &downloads)
+            .unwrap_or_default();
+    // Ollama's models as last listed: the menu never waits on a server.
+    models.extend(state.ollama.cached_models());
     model(&models, &settings.active, &downloads)
 }
 
@@ -150,13 +153,17 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
         "quit" => app.exit(0),
         other => {
             if let Some((model_type, model_id)) = activation_target(other) {
-                let state = app.state::<AppState>();
-                match state.activation.activate(model_id, Some(model_type), None) {
-                    Ok((_, changes)) => events::changed(app, &state, changes),
-                    Err(err) => {
-                        let _ = app.emit(events::APP_ERROR, mm_core::error::Coded::payload(&err));
+                // An Ollama model asks the server for its file: off the menu's thread.
+                let (app, model_id) = (app.clone(), model_id.to_string());
+                tauri::async_runtime::spawn(async move {
+                    let state = app.state::<AppState>();
+                    match state.activation.activate_any(&state.ollama, &model_id, Some(model_type), None).await {
+                        Ok((_, changes)) => events::changed(&app, &state, changes),
+                        Err(err) => {
+                            let _ = app.emit(events::APP_ERROR, mm_core::error::Coded::payload(&err));
+                        }
                     }
-                }
+                });
             }
         }
     }

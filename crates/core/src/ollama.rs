@@ -116,6 +116,8 @@ pub struct Ollama {
     state: AtomicU8,
     /// When it last failed to answer: the library does not ask again for [`RETRY_AFTER`].
     down_since: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The models of the last listing, for what must not wait on the network (the tray's menu).
+    last: std::sync::Mutex<Vec<LibraryModel>>,
 }
 
 /// How long a server that did not answer is left alone by the library listing.
@@ -149,6 +151,7 @@ impl Ollama {
             base,
             state: AtomicU8::new(UNKNOWN),
             down_since: std::sync::Mutex::new(None),
+            last: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -217,8 +220,12 @@ impl Ollama {
         if self.down_since.lock().unwrap().is_some_and(|t| t.elapsed() < RETRY_AFTER) {
             return Vec::new();
         }
-        let Ok(tags) = self.tags().await else { return Vec::new() };
-        tags.into_iter()
+        let Ok(tags) = self.tags().await else {
+            self.last.lock().unwrap().clear();
+            return Vec::new();
+        };
+        let models: Vec<LibraryModel> = tags
+            .into_iter()
             .map(|(name, size, format, family, _)| {
                 let id = format!("{OLLAMA_PREFIX}{name}");
                 let family = family.to_ascii_lowercase();
@@ -259,7 +266,14 @@ impl Ollama {
                     id,
                 }
             })
-            .collect()
+            .collect();
+        *self.last.lock().unwrap() = models.clone();
+        models
+    }
+
+    /// The models of the last listing, without asking the server (empty before the first, or when it was down).
+    pub fn cached_models(&self) -> Vec<LibraryModel> {
+        self.last.lock().unwrap().clone()
     }
 
     /// Pulls a model, reporting each progress line; an `error` line (even mid-stream) ends it with that message.

@@ -212,7 +212,7 @@ mod tests {
     use mm_core::hub::HubConfig;
     use mm_core::settings::SettingsStore;
     use serde_json::json;
-    use tauri::Listener;
+    use tauri::{Listener, Manager};
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_drop_imports_each_file_and_reports_each_problem_and_ollama_pulls_show_as_downloads() {
@@ -275,6 +275,15 @@ mod tests {
         }
         let models = app.invoke("list_library", json!({ "query": { "source": "ollama" } })).unwrap();
         assert_eq!(models[0]["id"], "ollama/qwen:0.5b");
+        // The tray's menu has it too, from the last listing, and its click parses back to the model.
+        let cached = app.handle().state::<AppState>().ollama.cached_models();
+        let tray = crate::tray::model(&cached, &Default::default(), &[]);
+        let item = &tray.groups[0].items[0];
+        assert_eq!(item.id, "activate:text-generation:ollama/qwen:0.5b");
+        assert_eq!(
+            crate::tray::activation_target(&item.id),
+            Some((mm_core::library::ModelType::TextGeneration, "ollama/qwen:0.5b"))
+        );
         // Activation asks Ollama for its file and points the type's link at it.
         let blobs = files.path().join("blobs");
         std::fs::create_dir_all(&blobs).unwrap();

@@ -68,7 +68,8 @@ pub async fn import_paths<R: Runtime>(
 /// A window's drag-and-drop: the drop target shows while files hover, and a drop imports them.
 pub fn on_drag_drop<R: Runtime>(app: &AppHandle<R>, event: &tauri::DragDropEvent) {
     match event {
-        tauri::DragDropEvent::Enter { .. } | tauri::DragDropEvent::Over { .. } => {
+        // `Over` comes with every pointer move; the window needs to hear only that files arrived.
+        tauri::DragDropEvent::Enter { .. } => {
             let _ = app.emit(DROP_HOVER, true);
         }
         tauri::DragDropEvent::Leave => {

@@ -237,6 +237,16 @@ mod tests {
         let sink = finished.clone();
         app.handle().listen(super::IMPORT_FINISHED, move |e| sink.lock().unwrap().push(e.payload().to_string()));
 
+        // Hovering shows the drop target once, not on every move; leaving hides it.
+        let hover = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let hover_sink = hover.clone();
+        app.handle().listen(super::DROP_HOVER, move |e| hover_sink.lock().unwrap().push(e.payload().to_string()));
+        let at = tauri::PhysicalPosition::new(5.0, 5.0);
+        super::on_drag_drop(app.handle(), &tauri::DragDropEvent::Enter { paths: vec![model.clone()], position: at });
+        super::on_drag_drop(app.handle(), &tauri::DragDropEvent::Over { position: at });
+        super::on_drag_drop(app.handle(), &tauri::DragDropEvent::Leave);
+        assert_eq!(*hover.lock().unwrap(), ["true", "false"]);
+
         // The window's drop goes through on_drag_drop, as the real event does.
         let drop = tauri::DragDropEvent::Drop {
             paths: vec![model.clone(), text.clone(), model.clone()],

@@ -69,27 +69,36 @@ struct Tags {
     models: Vec<TagModel>,
 }
 
-#[derive(Deserialize)]
-struct TagModel {
-    name: String,
+/// One model as `/api/tags` lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TagModel {
+    pub name: String,
     #[serde(default)]
-    size: u64,
+    pub size: u64,
+    /// ISO 8601 with the server's offset.
     #[serde(default)]
-    digest: String,
+    pub modified_at: String,
     #[serde(default)]
-    details: TagDetails,
+    pub details: TagDetails,
 }
 
-#[derive(Deserialize, Default)]
-struct TagDetails {
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct TagDetails {
     #[serde(default)]
-    format: String,
+    pub format: String,
     #[serde(default)]
-    family: String,
+    pub family: String,
     #[serde(default)]
-    families: Option<Vec<String>>,
-    #[serde(default)]
-    quantization_level: String,
+    pub families: Option<Vec<String>>,
+}
+
+impl TagModel {
+    /// Every family it belongs to, lower case, comma-separated.
+    fn families(&self) -> String {
+        let mut all = self.details.families.clone().unwrap_or_default();
+        all.push(self.details.family.clone());
+        all.join(",").to_ascii_lowercase()
+    }
 }
 
 #[derive(Deserialize)]
@@ -183,7 +192,7 @@ impl Ollama {
     }
 
     /// The installed models as the server lists them.
-    pub async fn tags(&self) -> Result<Vec<(String, u64, String, String, String)>, OllamaError> {
+    pub async fn tags(&self) -> Result<Vec<TagModel>, OllamaError> {
         let answer = self.http.get(self.url("/api/tags")).timeout(Duration::from_secs(2)).send().await;
         let response = match answer {
             Ok(r) => r,
@@ -204,14 +213,7 @@ impl Ollama {
             });
         }
         let tags: Tags = response.json().await.map_err(|e| self.unavailable(&e))?;
-        Ok(tags
-            .models
-            .into_iter()
-            .map(|m| {
-                let family = m.details.families.clone().unwrap_or_default().join(",") + "," + &m.details.family;
-                (m.name, m.size, m.details.format, family, m.details.quantization_level + "|" + &m.digest)
-            })
-            .collect())
+        Ok(tags.models)
     }
 
     /// The server's models as library entries; none (and no error) when it is not running. A server that did
@@ -226,9 +228,9 @@ impl Ollama {
         };
         let models: Vec<LibraryModel> = tags
             .into_iter()
-            .map(|(name, size, format, family, _)| {
-                let id = format!("{OLLAMA_PREFIX}{name}");
-                let family = family.to_ascii_lowercase();
+            .map(|tag| {
+                let id = format!("{OLLAMA_PREFIX}{}", tag.name);
+                let family = tag.families();
                 let guessed = if family.contains("bert") || family.contains("embed") {
                     ModelType::Embedding
                 } else {
@@ -239,6 +241,7 @@ impl Ollama {
                     None => (guessed, TypeOrigin::Files),
                 };
                 let active = settings.active.values().any(|a| a.id == id);
+                let name = &tag.name;
                 LibraryModel {
                     display_name: name.clone(),
                     source: ModelSource::Ollama,
@@ -251,9 +254,9 @@ impl Ollama {
                     commit: None,
                     revisions: 1,
                     files: 1,
-                    size,
-                    format: if format == "gguf" { ModelFormat::Gguf } else { ModelFormat::Other },
-                    downloaded_at: None,
+                    size: tag.size,
+                    format: if tag.details.format == "gguf" { ModelFormat::Gguf } else { ModelFormat::Other },
+                    downloaded_at: unix_of_iso(&tag.modified_at),
                     last_used: None,
                     path: format!("{}/{name}", self.host),
                     pipeline_tag: None,
@@ -387,6 +390,33 @@ impl Ollama {
     }
 }
 
+/// Unix seconds of an ISO 8601 time such as `2024-06-04T14:38:47.123456-07:00` (offset applied; `Z` is UTC).
+pub fn unix_of_iso(s: &str) -> Option<u64> {
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    // Days from 1970-01-01 to the date (Howard Hinnant's days_from_civil).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (mo + if mo > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let rest = &s[19..];
+    let offset = match rest.rfind(['+', '-']) {
+        Some(i) if rest.len() - i == 6 => {
+            let sign = if rest.as_bytes()[i] == b'-' { -1 } else { 1 };
+            let hours: i64 = rest.get(i + 1..i + 3)?.parse().ok()?;
+            let minutes: i64 = rest.get(i + 4..i + 6)?.parse().ok()?;
+            sign * (hours * 3600 + minutes * 60)
+        }
+        _ => 0,
+    };
+    u64::try_from(days * 86_400 + h * 3600 + mi * 60 + se - offset).ok()
+}
+
 fn pull_error(name: &str, message: &str) -> OllamaError {
     if message.contains("file does not exist") || message.contains("not found") {
         OllamaError::NotFound(name.into())
@@ -424,6 +454,16 @@ mod tests {
         assert_eq!(Ollama::new("0.0.0.0").host(), "http://127.0.0.1:11434");
         assert_eq!(Ollama::new("http://box.lan:9000").host(), "http://box.lan:9000");
         assert_eq!(Ollama::new("localhost:1234").host(), "http://localhost:1234");
+    }
+
+    #[test]
+    fn iso_times_become_unix_seconds() {
+        assert_eq!(unix_of_iso("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(unix_of_iso("2026-06-30T12:00:00Z"), Some(1_782_820_800));
+        assert_eq!(unix_of_iso("2024-06-04T14:38:47.123456-07:00"), Some(1_717_537_127));
+        assert_eq!(unix_of_iso("2024-02-29T00:00:00+01:00"), Some(1_709_161_200));
+        assert_eq!(unix_of_iso("not a date"), None);
+        assert_eq!(unix_of_iso("2024-13-01T00:00:00Z"), None);
     }
 
     #[test]

@@ -282,6 +282,7 @@ async fn ollama_models_list_pull_with_progress_fail_mid_stream_and_delete() {
         ]
     );
     assert_eq!(ollama.available(), Some(true));
+    assert_eq!(models[0].downloaded_at, Some(1_782_820_800), "from modified_at");
 
     let mut lines = Vec::new();
     ollama.pull("qwen2.5:0.5b", |p| lines.push(p.clone()), Default::default()).await.unwrap();

@@ -48,6 +48,17 @@ pub fn params(n: u64) -> String {
     }
 }
 
+/// Bytes as lowercase hexadecimal, as hashes are written.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
 /// A count as the hub shows downloads and likes: `950`, `12.3k`, `4.5M`.
 pub fn count(n: u64) -> String {
     let f = n as f64;

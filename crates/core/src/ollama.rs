@@ -236,11 +236,8 @@ impl Ollama {
                 } else {
                     ModelType::TextGeneration
                 };
-                let (model_type, type_origin) = match settings.model_types.get(&id).and_then(|t| ModelType::parse(t)) {
-                    Some(t) => (t, TypeOrigin::User),
-                    None => (guessed, TypeOrigin::Files),
-                };
-                let active = settings.active.values().any(|a| a.id == id);
+                let (model_type, type_origin, active, last_used) =
+                    crate::library::list::user_view(settings, &id, (guessed, TypeOrigin::Files));
                 let name = &tag.name;
                 LibraryModel {
                     display_name: name.clone(),
@@ -257,7 +254,7 @@ impl Ollama {
                     size: tag.size,
                     format: if tag.details.format == "gguf" { ModelFormat::Gguf } else { ModelFormat::Other },
                     downloaded_at: unix_of_iso(&tag.modified_at),
-                    last_used: None,
+                    last_used,
                     path: format!("{}/{name}", self.host),
                     pipeline_tag: None,
                     library_name: Some("ollama".into()),

@@ -78,20 +78,10 @@ impl Hasher {
 
     fn finish(self) -> String {
         match self {
-            Hasher::Sha256(h) => hex(&h.finalize()),
-            Hasher::GitSha1(h, _) => hex(&h.finalize()),
+            Hasher::Sha256(h) => crate::format::hex(&h.finalize()),
+            Hasher::GitSha1(h, _) => crate::format::hex(&h.finalize()),
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
 }
 
 enum Chunk {

@@ -7,10 +7,9 @@ use super::progress::{Counters, RateLimiter};
 use super::DownloadError;
 use crate::hub::{HubError, RetryPolicy};
 use crate::local::{self, FileRecord};
-use md5::Md5;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -63,7 +62,7 @@ impl UrlSource {
 
     /// Where the bytes gather until verified: named by the URL, so a restart finds them.
     pub fn part_path(&self, models: &Path) -> PathBuf {
-        let key = local::hex(&Sha256::digest(self.url.as_bytes()));
+        let key = crate::format::hex(&Sha256::digest(self.url.as_bytes()));
         models.join(".partial").join(format!("{}.part", &key[..24]))
     }
 }
@@ -230,7 +229,7 @@ impl UrlJob {
     /// Hashes what arrived, checks it against what was given, and moves it into place with its record.
     fn finish(&self, part: &Path, name: &str) -> Result<PathBuf, DownloadError> {
         self.counters.verifying.fetch_add(1, Ordering::Relaxed);
-        let hashed = hash_file(part, self.source.md5.is_some());
+        let hashed = local::hash_file(part, self.source.md5.is_some(), |_| {});
         self.counters.verifying.fetch_sub(1, Ordering::Relaxed);
         let (sha256, md5) = hashed.map_err(|e| DownloadError::io(format!("read {}", part.display()), e))?;
         for (algorithm, expected, actual) in
@@ -283,24 +282,6 @@ fn retryable(e: &DownloadError) -> bool {
         DownloadError::Hub(h) => h.is_transient(),
         _ => false,
     }
-}
-
-fn hash_file(path: &Path, with_md5: bool) -> std::io::Result<(String, Option<String>)> {
-    let mut file = std::fs::File::open(path)?;
-    let mut sha = Sha256::new();
-    let mut md5 = with_md5.then(Md5::new);
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        sha.update(&buf[..n]);
-        if let Some(m) = md5.as_mut() {
-            m.update(&buf[..n]);
-        }
-    }
-    Ok((local::hex(&sha.finalize()), md5.map(|m| local::hex(&m.finalize()))))
 }
 
 /// Deletes the partial bytes of a cancelled download.

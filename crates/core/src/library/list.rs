@@ -234,6 +234,22 @@ pub(crate) fn hub_info(repo_path: &Path) -> HubInfoRecord {
         .unwrap_or_default()
 }
 
+/// What the settings say about a model: the user's type over the inferred one, whether it is active, and
+/// when it was last activated.
+pub(crate) fn user_view(
+    settings: &Settings,
+    id: &str,
+    inferred: (ModelType, TypeOrigin),
+) -> (ModelType, TypeOrigin, bool, Option<u64>) {
+    let (model_type, type_origin) = match settings.model_types.get(id).and_then(|t| ModelType::parse(t)) {
+        Some(chosen) => (chosen, TypeOrigin::User),
+        None => inferred,
+    };
+    let active = settings.active.values().any(|a| a.id == id);
+    let last_used = settings.active.values().filter(|a| a.id == id).filter_map(|a| a.activated_at).max();
+    (model_type, type_origin, active, last_used)
+}
+
 pub(crate) fn model_of(repo: &CachedRepo, source: ModelSource, settings: &Settings) -> LibraryModel {
     let path = Path::new(&repo.path);
     let info = hub_info(path);
@@ -247,12 +263,7 @@ pub(crate) fn model_of(repo: &CachedRepo, source: ModelSource, settings: &Settin
         architectures: &architectures,
         file_paths: &paths,
     });
-    let (model_type, type_origin) = match settings.model_types.get(&repo.repo_id).and_then(|t| ModelType::parse(t)) {
-        Some(chosen) => (chosen, TypeOrigin::User),
-        None => (inferred, origin),
-    };
-    let active = settings.active.values().any(|a| a.id == repo.repo_id);
-    let last_used = settings.active.values().filter(|a| a.id == repo.repo_id).filter_map(|a| a.activated_at).max();
+    let (model_type, type_origin, active, last_used) = user_view(settings, &repo.repo_id, (inferred, origin));
     let status = match repo.status {
         _ if active => ModelStatus::Active,
         CacheStatus::Complete => ModelStatus::Available,

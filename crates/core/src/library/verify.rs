@@ -86,7 +86,7 @@ fn hash_file(path: &Path, blob: &str, size: u64, mut on_bytes: impl FnMut(u64)) 
         on_bytes(n as u64);
     }
     let digest: Vec<u8> = if git { sha1.finalize().to_vec() } else { sha256.finalize().to_vec() };
-    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::format::hex(&digest))
 }
 
 /// Re-hashes every file of a revision (default: the main one) of `id`.

@@ -2,7 +2,7 @@
 //! with progress, checked against what the library already holds, and then referenced in place (the default) or
 //! copied into the models folder. A batch reports per path; one bad file never stops the others.
 
-use super::{detect, hex, models_dir, sanitize_file_name, ImportedModel, LocalError, LOCAL_PREFIX};
+use super::{detect, models_dir, sanitize_file_name, ImportedModel, LocalError, LOCAL_PREFIX};
 use crate::error::{Coded, ErrorPayload};
 use crate::library::ModelType;
 use crate::settings::SettingsStore;
@@ -106,7 +106,7 @@ fn import_one(
             done += std::fs::metadata(w).map(|m| m.len()).unwrap_or(0);
             all.update(h.as_bytes());
         }
-        hex(&all.finalize())
+        crate::format::hex(&all.finalize())
     } else {
         super::sha256_file(&path, |n| progress(n, total))?
     };

@@ -136,12 +136,8 @@ fn entry(
     size: u64,
     settings: &Settings,
 ) -> LibraryModel {
-    let (model_type, type_origin) = match settings.model_types.get(id).and_then(|t| ModelType::parse(t)) {
-        Some(t) => (t, TypeOrigin::User),
-        None => (guessed, if guessed == ModelType::Other { TypeOrigin::Unknown } else { TypeOrigin::Files }),
-    };
-    let active = settings.active.values().any(|a| a.id == id);
-    let last_used = settings.active.values().filter(|a| a.id == id).filter_map(|a| a.activated_at).max();
+    let origin = if guessed == ModelType::Other { TypeOrigin::Unknown } else { TypeOrigin::Files };
+    let (model_type, type_origin, active, last_used) = crate::library::list::user_view(settings, id, (guessed, origin));
     let modified = std::fs::metadata(path)
         .and_then(|m| m.modified())
         .ok()

@@ -149,25 +149,37 @@ pub fn sanitize_file_name(name: &str) -> Option<String> {
 }
 
 /// The sha256 of a file, reporting bytes read as it goes.
-pub fn sha256_file(path: &Path, mut progress: impl FnMut(u64)) -> Result<String, LocalError> {
+pub fn sha256_file(path: &Path, progress: impl FnMut(u64)) -> Result<String, LocalError> {
+    hash_file(path, false, progress)
+        .map(|(sha256, _)| sha256)
+        .map_err(|e| LocalError::io(format!("read {}", path.display()), e))
+}
+
+/// The sha256 of a file, and its md5 too when asked, in one pass, reporting bytes read as it goes.
+pub fn hash_file(
+    path: &Path,
+    with_md5: bool,
+    mut progress: impl FnMut(u64),
+) -> std::io::Result<(String, Option<String>)> {
     use sha2::Digest;
     use std::io::Read;
-    let mut file = std::fs::File::open(path).map_err(|e| LocalError::io(format!("read {}", path.display()), e))?;
-    let mut hasher = sha2::Sha256::new();
+    let mut file = std::fs::File::open(path)?;
+    let mut sha256 = sha2::Sha256::new();
+    let mut md5 = with_md5.then(md5::Md5::new);
     let mut buf = vec![0u8; 1 << 20];
     let mut done = 0;
     loop {
-        let n = file.read(&mut buf).map_err(|e| LocalError::io(format!("read {}", path.display()), e))?;
+        let n = file.read(&mut buf)?;
         if n == 0 {
             break;
         }
-        hasher.update(&buf[..n]);
+        sha256.update(&buf[..n]);
+        if let Some(m) = md5.as_mut() {
+            m.update(&buf[..n]);
+        }
         done += n as u64;
         progress(done);
     }
-    Ok(hex(&hasher.finalize()))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let hex = crate::format::hex;
+    Ok((hex(&sha256.finalize()), md5.map(|m| hex(&m.finalize()))))
 }

@@ -124,9 +124,20 @@ export async function launchApp(extraEnv = {}, { tray = false } = {}) {
   const port = await freePort();
   const nativePort = await freePort();
   const driver = start('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], env);
+  // tauri-driver listens at once but forwards a new session to WebKitWebDriver, which may still be starting (a cold
+  // machine takes seconds): wait for both ports, and retry a session the native driver dropped unanswered.
   await waitForPort(port, driver);
+  await waitForPort(nativePort, driver);
   const wd = new WebDriver(`http://127.0.0.1:${port}`);
-  await wd.start(APP);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await wd.start(APP);
+      break;
+    } catch (e) {
+      if (attempt >= 5 || !(e instanceof TypeError)) throw e;
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
   wd.home = home;
   wd.env = env;
   return wd;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatAgo, formatBytes, shortCommit } from './format';
+import { formatAgo, formatBytes, gpuLabel, shortCommit } from './format';
 
 // The same cases as crates/core/src/format.rs, so the window and the CLI print sizes alike.
 describe('formatBytes', () => {
@@ -31,4 +31,12 @@ describe('formatAgo', () => {
 
 it('shortens commits to seven characters', () => {
   expect(shortCommit('0123456789abcdef')).toBe('0123456');
+});
+
+describe('gpuLabel', () => {
+  it('names the vendor once', () => {
+    expect(gpuLabel({ name: 'NVIDIA H100 80GB HBM3', vendor: 'NVIDIA' })).toBe('NVIDIA H100 80GB HBM3');
+    expect(gpuLabel({ name: 'RTX 4090', vendor: 'NVIDIA' })).toBe('NVIDIA RTX 4090');
+    expect(gpuLabel({ name: 'nvidia GeForce', vendor: 'NVIDIA' })).toBe('nvidia GeForce');
+  });
 });

@@ -15,6 +15,11 @@ export function formatBytes(n: number): string {
   return `${value.toFixed(digits)} ${UNITS[unit]}`;
 }
 
+/** A GPU's name with its vendor once, the twin of `GpuInfo::label`: NVML's names already start with "NVIDIA". */
+export function gpuLabel(g: { name: string; vendor: string }): string {
+  return g.name.toLowerCase().startsWith(g.vendor.toLowerCase()) ? g.name : `${g.vendor} ${g.name}`;
+}
+
 /** How long ago `then` was, relative to `now` (both Unix seconds). */
 export function formatAgo(then: number, now: number): string {
   const s = Math.max(0, now - then);

@@ -40,9 +40,8 @@ pub async fn system(_args: SystemArgs, json: bool) -> Result<(), ErrorPayload> {
         .flatten()
         .collect();
         println!(
-            "GPU      {} {}: {} free of {}{}",
-            g.vendor,
-            g.name,
+            "GPU      {}: {} free of {}{}",
+            g.label(),
             bytes(g.vram_free),
             bytes(g.vram_total),
             if extra.is_empty() { String::new() } else { format!(" ({})", extra.join(", ")) }

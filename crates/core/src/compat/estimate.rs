@@ -226,7 +226,18 @@ pub fn judge(r: &Requirements, gpu: Option<(&str, u64)>, ram: u64, download: u64
     }
     let need_gpu = r.total_bytes.saturating_add(GPU_RESERVE);
     if vram > 0 && need_gpu <= vram {
-        return verdict(Fit::FitsGpu, None, format!("Fits on the GPU: needs {} of {} VRAM", gib(need_gpu), gib(vram)));
+        // Name the runtime's share: the figure people compare with is the model's need shown beside it.
+        return verdict(
+            Fit::FitsGpu,
+            None,
+            format!(
+                "Fits on the GPU: needs {} of {} VRAM ({} model + {} GPU runtime)",
+                gib(need_gpu),
+                gib(vram),
+                gib(r.total_bytes),
+                gib(GPU_RESERVE)
+            ),
+        );
     }
     if vram > GPU_RESERVE + r.compute_bytes {
         if let Some(layers) = r.layers.filter(|l| *l > 0) {
@@ -333,6 +344,7 @@ mod tests {
         assert_eq!(disk.fit, Fit::InsufficientDisk);
         assert_eq!(disk.summary, "Needs 5.0 GB of disk to download, 4.0 GB free");
         let fits = judge(&r, Some(("H100", 80 * GB)), 0, 0, u64::MAX);
-        assert!(fits.summary.starts_with("Fits on the GPU: needs 10.0 GB of 80.0 GB VRAM"), "{}", fits.summary);
+        // The runtime's share is named, so the sum agrees with the model's need shown beside it.
+        assert_eq!(fits.summary, "Fits on the GPU: needs 10.0 GB of 80.0 GB VRAM (9.5 GB model + 0.5 GB GPU runtime)");
     }
 }

@@ -35,6 +35,17 @@ pub struct GpuInfo {
     pub compute_capability: Option<String>,
 }
 
+impl GpuInfo {
+    /// The name people know, with the vendor once: NVML says "NVIDIA H100 80GB HBM3", sysinfo may say "Radeon".
+    pub fn label(&self) -> String {
+        if self.name.to_lowercase().starts_with(&self.vendor.to_lowercase()) {
+            self.name.clone()
+        } else {
+            format!("{} {}", self.vendor, self.name)
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct CpuInfo {
@@ -165,5 +176,30 @@ pub fn probe(cache_dir: &Path) -> HardwareInfo {
         disk_free,
         disk_total,
         probe_ms: started.elapsed().as_millis() as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gpu(name: &str, vendor: &str) -> GpuInfo {
+        GpuInfo {
+            name: name.into(),
+            vendor: vendor.into(),
+            vram_total: 0,
+            vram_free: 0,
+            driver: None,
+            cuda_version: None,
+            compute_capability: None,
+        }
+    }
+
+    #[test]
+    fn the_label_names_the_vendor_once() {
+        // What NVML says on an H100, and what older drivers and sysinfo say.
+        assert_eq!(gpu("NVIDIA H100 80GB HBM3", "NVIDIA").label(), "NVIDIA H100 80GB HBM3");
+        assert_eq!(gpu("Tesla V100-SXM2-16GB", "NVIDIA").label(), "NVIDIA Tesla V100-SXM2-16GB");
+        assert_eq!(gpu("Radeon RX 7900", "AMD").label(), "AMD Radeon RX 7900");
     }
 }

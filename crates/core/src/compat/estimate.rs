@@ -268,11 +268,12 @@ pub fn judge(r: &Requirements, gpu: Option<(&str, u64)>, ram: u64, download: u64
             format!("Runs on the CPU ({why}needs {} of {} RAM)", gib(r.total_bytes), gib(ram)),
         );
     }
-    verdict(
-        Fit::TooLarge,
-        None,
-        format!("Too large: needs {}, this machine has {} VRAM and {} RAM", gib(r.total_bytes), gib(vram), gib(ram)),
-    )
+    let has = if vram > 0 {
+        format!("{} VRAM and {} RAM", gib(vram), gib(ram))
+    } else {
+        format!("no GPU and {} RAM", gib(ram))
+    };
+    verdict(Fit::TooLarge, None, format!("Too large: needs {}, this machine has {has}", gib(r.total_bytes)))
 }
 
 /// Both verdicts for `r` on `hw`: against free memory now, and against the totals.

@@ -23,7 +23,7 @@ use crate::library::verify::{FileCheck, FileStatus, VerifyProgress, VerifyReport
 use crate::library::{
     LibraryModel, LibraryQuery, ModelDetails, ModelFormat, ModelSource, ModelStatus, ModelType, SortKey, TypeOrigin,
 };
-use crate::local::{ImportOptions, ImportOutcome, ImportProgress, ImportStatus};
+use crate::local::{ImportOptions, ImportOutcome, ImportPhase, ImportProgress, ImportStatus};
 use crate::ollama::OllamaStatus;
 use crate::settings::{SettingsPatch, SettingsView};
 use ts_rs::{Config, TS};
@@ -109,6 +109,7 @@ pub fn typescript() -> String {
         ImportOptions,
         ImportStatus,
         ImportOutcome,
+        ImportPhase,
         ImportProgress,
         OllamaStatus,
     );

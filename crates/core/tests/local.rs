@@ -7,7 +7,7 @@ use fake_hub::ollama::FakeOllama;
 use mm_core::activation::Activation;
 use mm_core::error::Coded;
 use mm_core::library::{ModelFormat, ModelSource, ModelStatus, ModelType};
-use mm_core::local::{detect, import_paths, ImportOptions, ImportStatus, LocalError};
+use mm_core::local::{detect, import_paths, ImportOptions, ImportPhase, ImportStatus, LocalError};
 use mm_core::ollama::{Ollama, OllamaError};
 use mm_core::settings::SettingsStore;
 use mm_core::ErrorCode;
@@ -173,6 +173,7 @@ fn a_dropped_batch_is_imported_in_place_with_progress_and_each_problem_reported(
     let first: Vec<_> = seen.iter().filter(|p| p.index == 1).collect();
     assert_eq!(first.last().unwrap().bytes_done, model.len() as u64);
     assert!(first.iter().all(|p| p.count == 5 && p.bytes_total == model.len() as u64));
+    assert!(seen.iter().all(|p| p.phase == ImportPhase::Hashing), "kept in place: read once, to hash");
 
     let (settings, _) = s.store.load().unwrap();
     let imported = &settings.imports[0];
@@ -209,17 +210,53 @@ fn a_dropped_batch_is_imported_in_place_with_progress_and_each_problem_reported(
 fn copies_go_into_the_models_folder_and_deleting_one_removes_it() {
     let s = setup();
     let original = write(&s.files, "emb.gguf", &gguf_model("bert", 2, 8192, 3));
+    let size = std::fs::metadata(&original).unwrap().len();
     let options = ImportOptions { copy: true, model_type: Some(ModelType::Embedding) };
-    let outcomes = import_paths(std::slice::from_ref(&original), &options, &s.store, &s.data, |_| {});
+    let mut seen = Vec::new();
+    let outcomes = import_paths(std::slice::from_ref(&original), &options, &s.store, &s.data, |p| seen.push(p.clone()));
     assert_eq!(outcomes[0].status, ImportStatus::Imported, "{:?}", outcomes[0].error);
     let copy = s.data.join("models/emb.gguf");
     assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(&original).unwrap());
-    let leftovers: Vec<_> = std::fs::read_dir(s.data.join("models"))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().contains("copying"))
-        .collect();
-    assert!(leftovers.is_empty());
+    // One pass: the file is hashed while it is copied, and the progress says copying, up to the whole file.
+    assert!(seen.iter().all(|p| p.phase == ImportPhase::Copying && p.bytes_total == size), "{seen:?}");
+    assert_eq!(seen.last().unwrap().bytes_done, size);
+    let models_dir = |s: &Setup| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(s.data.join("models"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(models_dir(&s), ["emb.gguf"]);
+
+    // The same bytes under another name: a duplicate, whose copy is removed before anyone sees it.
+    let again = write(&s.files, "emb-again.gguf", &std::fs::read(&original).unwrap());
+    let outcomes = import_paths(std::slice::from_ref(&again), &options, &s.store, &s.data, |_| {});
+    assert_eq!(outcomes[0].status, ImportStatus::Duplicate);
+    assert_eq!(models_dir(&s), ["emb.gguf"]);
+
+    // A folder: its weights are hashed, then the whole tree is copied with progress over every byte; a dangling
+    // link is skipped, nothing is visible until the copy is complete.
+    let folder = s.files.join("bert");
+    let (config, vocab) = (br#"{"architectures":["BertModel"]}"#, b"[PAD]\n[UNK]\n");
+    write(&folder, "config.json", config);
+    write(&folder, "model.safetensors", &safetensors_bytes());
+    write(&folder.join("tokenizer"), "vocab.txt", vocab);
+    std::os::unix::fs::symlink(folder.join("gone"), folder.join("dangling")).unwrap();
+    let mut seen = Vec::new();
+    let outcomes = import_paths(std::slice::from_ref(&folder), &options, &s.store, &s.data, |p| seen.push(p.clone()));
+    assert_eq!(outcomes[0].status, ImportStatus::Imported, "{:?}", outcomes[0].error);
+    let phases: Vec<ImportPhase> = seen.iter().map(|p| p.phase).collect();
+    let switch = phases.iter().position(|p| *p == ImportPhase::Copying).expect("a copying phase");
+    assert!(phases[..switch].iter().all(|p| *p == ImportPhase::Hashing) && switch > 0, "{phases:?}");
+    let tree = (safetensors_bytes().len() + config.len() + vocab.len()) as u64;
+    assert_eq!((seen.last().unwrap().bytes_done, seen.last().unwrap().bytes_total), (tree, tree));
+    assert_eq!(std::fs::read(s.data.join("models/bert/tokenizer/vocab.txt")).unwrap(), vocab);
+    assert!(!s.data.join("models/bert/dangling").exists());
+    assert_eq!(models_dir(&s), ["bert", "emb.gguf"]);
+    mm_core::local::list::delete(&s.store, &s.data, "local/bert").unwrap();
     let (settings, _) = s.store.load().unwrap();
     let m = mm_core::local::list::find(&settings, &s.data, "local/emb.gguf").unwrap();
     assert_eq!((m.model.model_type, m.owned), (ModelType::Embedding, true));

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 use tokio_util::sync::CancellationToken;
 
-/// Hashing progress of a dropped or imported batch. Payload: `ImportProgress`.
+/// Hashing or copying progress of a dropped or imported batch. Payload: `ImportProgress`.
 pub const IMPORT_PROGRESS: &str = "import-progress";
 /// A batch finished: one outcome per path. Payload: `ImportOutcome[]`.
 pub const IMPORT_FINISHED: &str = "import-finished";

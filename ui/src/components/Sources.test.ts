@@ -9,6 +9,20 @@ import { model } from '../lib/fixtures';
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
 describe('other sources', () => {
+  it('says whether a dropped file is being checked or copied, with its bytes', async () => {
+    const backend = new MemoryBackend({ models: [model('acme/a')] });
+    render(App, { backend });
+    await screen.findAllByTestId('model-row');
+    backend.emitImportProgress({ path: '/m/a.gguf', phase: 'hashing', bytesDone: 1_500_000_000, bytesTotal: 4_000_000_000, index: 1, count: 2 });
+    await tick();
+    expect(screen.getByTestId('import-progress').textContent).toContain('Checking 1 of 2: a.gguf — 1.50 GB of 4.00 GB');
+    backend.emitImportProgress({ path: '/m/big', phase: 'copying', bytesDone: 2_000_000, bytesTotal: 8_000_000_000, index: 2, count: 2 });
+    await tick();
+    const strip = screen.getByTestId('import-progress');
+    expect(strip.textContent).toContain('Copying 2 of 2: big — 2.00 MB of 8.00 GB');
+    expect(strip.querySelector('progress')?.value).toBe(2_000_000);
+  });
+
   it('shows a drop target while files hover, then what became of each dropped file', async () => {
     const backend = new MemoryBackend({
       models: [model('acme/a')],

@@ -580,9 +580,14 @@ id: string | null,
 error: ErrorPayload | null, };
 
 /**
- * Hashing progress of one path of a batch.
+ * What an import is doing with a path's bytes.
  */
-export type ImportProgress = { path: string, bytesDone: number, bytesTotal: number, 
+export type ImportPhase = "hashing" | "copying";
+
+/**
+ * Progress of one path of a batch.
+ */
+export type ImportProgress = { path: string, phase: ImportPhase, bytesDone: number, bytesTotal: number, 
 /**
  * 1-based position in the batch, and the batch's size.
  */

@@ -1,4 +1,4 @@
-// Files dropped on the window: the drop target while they hover, hashing progress, and what became of each.
+// Files dropped on the window: the drop target while they hover, hashing or copying progress, and what became of each.
 import type { ImportOutcome, ImportProgress } from './bindings';
 import type { Backend, Unsubscribe } from './backend';
 

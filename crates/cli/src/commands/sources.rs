@@ -4,7 +4,7 @@ use crate::context::{payload, Context};
 use crate::output;
 use mm_core::format::bytes;
 use mm_core::library::ModelType;
-use mm_core::local::{import_paths, ImportOptions, ImportStatus};
+use mm_core::local::{import_paths, ImportOptions, ImportPhase, ImportStatus};
 use mm_core::ollama::Ollama;
 use mm_core::{ErrorCode, ErrorPayload};
 use std::io::{IsTerminal, Write};
@@ -40,7 +40,11 @@ pub async fn import(args: ImportArgs, json: bool) -> Result<(), ErrorPayload> {
         import_paths(&args.paths, &options, &store, &data_dir, |p| {
             if tty {
                 let pct = (p.bytes_done * 100).checked_div(p.bytes_total).unwrap_or(100);
-                eprint!("\r\x1b[2K[{}/{}] hashing {} {pct:>3}%", p.index, p.count, p.path);
+                let doing = match p.phase {
+                    ImportPhase::Hashing => "hashing",
+                    ImportPhase::Copying => "copying",
+                };
+                eprint!("\r\x1b[2K[{}/{}] {doing} {} {pct:>3}%", p.index, p.count, p.path);
                 let _ = std::io::stderr().flush();
             }
         })

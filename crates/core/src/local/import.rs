@@ -40,11 +40,22 @@ pub struct ImportOutcome {
     pub error: Option<ErrorPayload>,
 }
 
-/// Hashing progress of one path of a batch.
+/// What an import is doing with a path's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImportPhase {
+    /// Reading it to know its sha256 (a file kept where it is, or a folder's weights).
+    Hashing,
+    /// Copying it into the models folder (a single file is hashed in the same pass).
+    Copying,
+}
+
+/// Progress of one path of a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportProgress {
     pub path: String,
+    pub phase: ImportPhase,
     pub bytes_done: u64,
     pub bytes_total: u64,
     /// 1-based position in the batch, and the batch's size.
@@ -64,9 +75,10 @@ pub fn import_paths(
     let mut out = Vec::new();
     for (i, path) in paths.iter().enumerate() {
         let shown = path.display().to_string();
-        let result = import_one(path, options, store, data_dir, &mut |done, total| {
+        let result = import_one(path, options, store, data_dir, &mut |phase, done, total| {
             progress(&ImportProgress {
                 path: shown.clone(),
+                phase,
                 bytes_done: done,
                 bytes_total: total,
                 index: i as u32 + 1,
@@ -90,39 +102,53 @@ fn import_one(
     options: &ImportOptions,
     store: &SettingsStore,
     data_dir: &Path,
-    progress: &mut dyn FnMut(u64, u64),
+    progress: &mut dyn FnMut(ImportPhase, u64, u64),
 ) -> Result<String, LocalError> {
     let path = std::path::absolute(path).map_err(|e| LocalError::io(format!("resolve {}", path.display()), e))?;
     let found = detect(&path, true)?;
     let total = found.size;
-    // A folder's identity is the hash of its weight files' hashes, in path order.
-    let mut done = 0;
+    let models = models_dir(data_dir);
+    let name = sanitize_file_name(&path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default())
+        .unwrap_or_else(|| "model".into());
+    let mut staged = None;
     let sha256 = if found.is_folder {
+        // A folder's identity is the hash of its weight files' hashes, in path order.
         use sha2::Digest;
         let mut all = sha2::Sha256::new();
+        let mut done = 0;
         for w in &found.weights {
             let before = done;
-            let h = super::sha256_file(w, |n| progress(before + n, total))?;
+            let h = super::sha256_file(w, |n| progress(ImportPhase::Hashing, before + n, total))?;
             done += std::fs::metadata(w).map(|m| m.len()).unwrap_or(0);
             all.update(h.as_bytes());
         }
         crate::format::hex(&all.finalize())
+    } else if options.copy {
+        // One read: copied to a hidden name and hashed on the way; a duplicate's copy is removed unseen.
+        let temp = Staged(Some(staging(&models, &name, total, &path)?));
+        let what = || format!("copy {} into {}", path.display(), models.display());
+        let target = temp.0.as_deref().unwrap_or(&models);
+        let h = super::copy_hashing(&path, target, |n| progress(ImportPhase::Copying, n, total))
+            .map_err(|e| LocalError::io(what(), e))?;
+        staged = Some(temp);
+        h
     } else {
-        super::sha256_file(&path, |n| progress(n, total))?
+        super::sha256_file(&path, |n| progress(ImportPhase::Hashing, n, total))?
     };
     let (settings, _) = store.load()?;
     if let Some(existing) = settings.imports.iter().find(|m| m.sha256 == sha256) {
         return Err(LocalError::Duplicate { path: path.display().to_string(), id: existing.id.clone() });
     }
-    let models = models_dir(data_dir);
     if let Some(id) =
         super::list::models_dir_files(&models).into_iter().find(|(_, r)| r.sha256 == sha256).map(|(n, _)| n)
     {
         return Err(LocalError::Duplicate { path: path.display().to_string(), id: format!("{LOCAL_PREFIX}{id}") });
     }
-    let name = sanitize_file_name(&path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default())
-        .unwrap_or_else(|| "model".into());
-    let stored = if options.copy { copy_into(&path, &models, &name, total)? } else { path.clone() };
+    let stored = match staged {
+        Some(temp) => temp.place(&models, &name)?,
+        None if options.copy => copy_folder(&path, &models, &name, progress)?,
+        None => path.clone(),
+    };
     let guessed = options.model_type.unwrap_or_else(|| found.guessed_type());
     let (_, id) = store.update(|s| {
         let id = unique_id(&s.imports, &name);
@@ -156,9 +182,39 @@ fn unique_id(imports: &[ImportedModel], name: &str) -> String {
     id
 }
 
-/// Copies a file or folder into the models folder: into a hidden temporary name first, renamed when complete,
-/// so that a failed copy leaves nothing half-written in view.
-fn copy_into(src: &Path, models: &Path, name: &str, bytes: u64) -> Result<PathBuf, LocalError> {
+/// A copy under a hidden name in the models folder, removed when dropped unless it was placed.
+struct Staged(Option<PathBuf>);
+
+impl Staged {
+    /// Renames the copy to a free visible name (`name`, `2-name`, ...): only a complete copy is ever in view.
+    fn place(mut self, models: &Path, name: &str) -> Result<PathBuf, LocalError> {
+        let temp = self.0.take().expect("a staged copy");
+        let mut target = models.join(name);
+        let mut n = 2;
+        while target.exists() {
+            target = models.join(format!("{n}-{name}"));
+            n += 1;
+        }
+        match std::fs::rename(&temp, &target) {
+            Ok(()) => Ok(target),
+            Err(e) => {
+                self.0 = Some(temp);
+                Err(LocalError::io(format!("move the copy into {}", target.display()), e))
+            }
+        }
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(temp) = self.0.take() {
+            let _ = std::fs::remove_dir_all(&temp).or_else(|_| std::fs::remove_file(&temp));
+        }
+    }
+}
+
+/// Makes the models folder, checks it has room for `bytes`, and names the hidden copy of `name`.
+fn staging(models: &Path, name: &str, bytes: u64, src: &Path) -> Result<PathBuf, LocalError> {
     std::fs::create_dir_all(models).map_err(|e| LocalError::io(format!("create {}", models.display()), e))?;
     let free = crate::disk::free_space(models).unwrap_or(u64::MAX);
     if free < bytes {
@@ -169,37 +225,53 @@ fn copy_into(src: &Path, models: &Path, name: &str, bytes: u64) -> Result<PathBu
             free,
         });
     }
-    let mut target = models.join(name);
-    let mut n = 2;
-    while target.exists() {
-        target = models.join(format!("{n}-{name}"));
-        n += 1;
-    }
-    let temp = models.join(format!(".{name}.copying"));
-    let copied = copy_tree(src, &temp);
-    if let Err(e) = copied.and_then(|_| std::fs::rename(&temp, &target)) {
-        let _ = std::fs::remove_dir_all(&temp).or_else(|_| std::fs::remove_file(&temp));
-        return Err(LocalError::io(format!("copy {} into {}", src.display(), models.display()), e));
-    }
-    Ok(target)
+    Ok(models.join(format!(".{name}.copying")))
 }
 
-/// Copies plain files and real folders; a symbolic link inside a folder is copied only when it is to a file (a
-/// link to a folder could loop).
-fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
-    let meta = std::fs::metadata(src)?;
-    if meta.is_dir() {
-        std::fs::create_dir_all(dst)?;
-        for entry in std::fs::read_dir(src)? {
-            let entry = entry?;
-            let link = entry.file_type()?.is_symlink();
-            if link && !std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file()) {
-                continue;
-            }
-            copy_tree(&entry.path(), &dst.join(entry.file_name()))?;
-        }
-        Ok(())
-    } else {
-        std::fs::copy(src, dst).map(|_| ())
+/// Copies a model folder into the models folder with progress, under a hidden name until it is complete.
+fn copy_folder(
+    src: &Path,
+    models: &Path,
+    name: &str,
+    progress: &mut dyn FnMut(ImportPhase, u64, u64),
+) -> Result<PathBuf, LocalError> {
+    let what = || format!("copy {} into {}", src.display(), models.display());
+    let mut files = Vec::new();
+    plan_tree(src, Path::new(""), &mut files).map_err(|e| LocalError::io(what(), e))?;
+    let total = files.iter().map(|(_, size)| size).sum();
+    let temp = Staged(Some(staging(models, name, total, src)?));
+    let root = temp.0.clone().unwrap_or_default();
+    let mut done = 0;
+    for (relative, size) in &files {
+        let to = root.join(relative);
+        let copied = to.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|_| {
+            let before = done;
+            super::copy_hashing(&src.join(relative), &to, |n| progress(ImportPhase::Copying, before + n, total))
+        });
+        copied.map_err(|e| LocalError::io(what(), e))?;
+        done += size;
     }
+    std::fs::create_dir_all(&root).map_err(|e| LocalError::io(what(), e))?;
+    temp.place(models, name)
+}
+
+/// The plain files under `dir` (relative to the folder being copied, with sizes): a symbolic link is followed
+/// only when it is to a file (a link to a folder could loop).
+fn plan_tree(dir: &Path, relative: &Path, out: &mut Vec<(PathBuf, u64)>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir.join(relative))? {
+        let entry = entry?;
+        let link = entry.file_type()?.is_symlink();
+        let meta = match std::fs::metadata(entry.path()) {
+            Ok(meta) => meta,
+            Err(_) if link => continue, // a dangling link
+            Err(e) => return Err(e),
+        };
+        let path = relative.join(entry.file_name());
+        if meta.is_dir() && !link {
+            plan_tree(dir, &path, out)?;
+        } else if meta.is_file() {
+            out.push((path, meta.len()));
+        }
+    }
+    Ok(())
 }

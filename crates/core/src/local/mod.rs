@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use ts_rs::TS;
 
 pub use detect::{detect, Detected};
-pub use import::{import_paths, ImportOptions, ImportOutcome, ImportProgress, ImportStatus};
+pub use import::{import_paths, ImportOptions, ImportOutcome, ImportPhase, ImportProgress, ImportStatus};
 
 /// The prefix of ids of imported and downloaded-by-URL models: `local/{name}`.
 pub const LOCAL_PREFIX: &str = "local/";
@@ -156,13 +156,27 @@ pub fn sha256_file(path: &Path, progress: impl FnMut(u64)) -> Result<String, Loc
 }
 
 /// The sha256 of a file, and its md5 too when asked, in one pass, reporting bytes read as it goes.
-pub fn hash_file(
+pub fn hash_file(path: &Path, with_md5: bool, progress: impl FnMut(u64)) -> std::io::Result<(String, Option<String>)> {
+    hash_copy(path, None, with_md5, progress)
+}
+
+/// Copies `src` to `dst` (created, synced to disk before it returns) and hashes what it copied, in one pass.
+pub fn copy_hashing(src: &Path, dst: &Path, progress: impl FnMut(u64)) -> std::io::Result<String> {
+    let mut out = std::fs::File::create(dst)?;
+    let (sha256, _) = hash_copy(src, Some(&mut out), false, progress)?;
+    out.sync_all()?;
+    Ok(sha256)
+}
+
+/// Reads `path` once: hashing it, writing it to `sink` when there is one, reporting bytes read as it goes.
+fn hash_copy(
     path: &Path,
+    mut sink: Option<&mut std::fs::File>,
     with_md5: bool,
     mut progress: impl FnMut(u64),
 ) -> std::io::Result<(String, Option<String>)> {
     use sha2::Digest;
-    use std::io::Read;
+    use std::io::{Read, Write};
     let mut file = std::fs::File::open(path)?;
     let mut sha256 = sha2::Sha256::new();
     let mut md5 = with_md5.then(md5::Md5::new);
@@ -172,6 +186,9 @@ pub fn hash_file(
         let n = file.read(&mut buf)?;
         if n == 0 {
             break;
+        }
+        if let Some(out) = sink.as_mut() {
+            out.write_all(&buf[..n])?;
         }
         sha256.update(&buf[..n]);
         if let Some(m) = md5.as_mut() {

@@ -343,11 +343,14 @@ export class MemoryBackend implements Backend {
   /** As the window sees a drag: hover, then a drop of `paths` (imported as the Rust side would). */
   emitDrop(paths: string[]) {
     this.dropHandlers.forEach((h) => h(true));
-    paths.forEach((path, i) =>
-      this.importProgressHandlers.forEach((h) => h({ path, bytesDone: 50, bytesTotal: 100, index: i + 1, count: paths.length })),
-    );
+    const phase = this.options.settings?.copyImports ? 'copying' : 'hashing';
+    paths.forEach((path, i) => this.emitImportProgress({ path, phase, bytesDone: 50, bytesTotal: 100, index: i + 1, count: paths.length }));
     this.dropHandlers.forEach((h) => h(false));
     void this.importPaths(paths);
+  }
+
+  emitImportProgress(progress: ImportProgress) {
+    this.importProgressHandlers.forEach((h) => h(progress));
   }
 
   emitDropHover(over: boolean) {

@@ -1,4 +1,4 @@
-//! Free space on the disk that holds a path.
+//! The disk: free space on the one that holds a path, and reading a file once in large chunks.
 
 use std::io;
 use std::path::Path;
@@ -23,6 +23,20 @@ pub fn usage(path: &Path) -> io::Result<(u64, u64)> {
         return Err(io::Error::last_os_error());
     }
     Ok((stat.f_bavail as u64 * stat.f_frsize as u64, stat.f_blocks as u64 * stat.f_frsize as u64))
+}
+
+/// Reads `reader` (a file, usually) to its end in 1 MiB chunks, handing each to `chunk`; returns the bytes read.
+pub fn read_chunks(mut reader: impl io::Read, mut chunk: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<u64> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut done = 0;
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(done);
+        }
+        chunk(&buf[..n])?;
+        done += n as u64;
+    }
 }
 
 #[cfg(test)]

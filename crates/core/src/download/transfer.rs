@@ -103,16 +103,10 @@ fn spawn_writer(
         let mut len = 0u64;
         if resume_from > 0 {
             counters.verifying.fetch_add(1, Ordering::Relaxed);
-            let mut buf = vec![0u8; 1 << 20];
-            let mut reader = (&mut file).take(resume_from);
-            loop {
-                let n = reader.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-                len += n as u64;
-            }
+            len = crate::disk::read_chunks((&mut file).take(resume_from), |chunk| {
+                hasher.update(chunk);
+                Ok(())
+            })?;
             counters.verifying.fetch_sub(1, Ordering::Relaxed);
         }
         file.set_len(len)?;

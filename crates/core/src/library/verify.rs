@@ -10,7 +10,6 @@ use crate::settings::Settings;
 use serde::{Deserialize, Serialize};
 use sha1::Digest as _;
 use std::fs;
-use std::io::Read;
 use std::path::Path;
 use ts_rs::TS;
 
@@ -65,26 +64,21 @@ pub struct VerifyProgress {
 
 /// The hash a blob is named by, of the file at `path`: sha256 for 64-character names, git sha1 for 40.
 fn hash_file(path: &Path, blob: &str, size: u64, mut on_bytes: impl FnMut(u64)) -> std::io::Result<String> {
-    let mut file = fs::File::open(path)?;
-    let mut buf = vec![0u8; 1 << 20];
     let mut sha256 = sha2::Sha256::new();
     let mut sha1 = sha1::Sha1::new();
     let git = blob.len() == 40;
     if git {
         sha1.update(format!("blob {size}\0").as_bytes());
     }
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
+    crate::disk::read_chunks(std::fs::File::open(path)?, |chunk| {
         if git {
-            sha1.update(&buf[..n]);
+            sha1.update(chunk);
         } else {
-            sha256.update(&buf[..n]);
+            sha256.update(chunk);
         }
-        on_bytes(n as u64);
-    }
+        on_bytes(chunk.len() as u64);
+        Ok(())
+    })?;
     let digest: Vec<u8> = if git { sha1.finalize().to_vec() } else { sha256.finalize().to_vec() };
     Ok(crate::format::hex(&digest))
 }

@@ -176,27 +176,22 @@ fn hash_copy(
     mut progress: impl FnMut(u64),
 ) -> std::io::Result<(String, Option<String>)> {
     use sha2::Digest;
-    use std::io::{Read, Write};
-    let mut file = std::fs::File::open(path)?;
+    use std::io::Write;
     let mut sha256 = sha2::Sha256::new();
     let mut md5 = with_md5.then(md5::Md5::new);
-    let mut buf = vec![0u8; 1 << 20];
     let mut done = 0;
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
+    crate::disk::read_chunks(std::fs::File::open(path)?, |chunk| {
         if let Some(out) = sink.as_mut() {
-            out.write_all(&buf[..n])?;
+            out.write_all(chunk)?;
         }
-        sha256.update(&buf[..n]);
+        sha256.update(chunk);
         if let Some(m) = md5.as_mut() {
-            m.update(&buf[..n]);
+            m.update(chunk);
         }
-        done += n as u64;
+        done += chunk.len() as u64;
         progress(done);
-    }
+        Ok(())
+    })?;
     let hex = crate::format::hex;
     Ok((hex(&sha256.finalize()), md5.map(|m| hex(&m.finalize()))))
 }

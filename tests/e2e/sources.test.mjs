@@ -84,3 +84,23 @@ test('a file URL downloads into the models folder, and an Ollama pull shows as a
   });
   saveArtifact('sources-library.png', await wd.paintedScreenshot());
 });
+
+test('with "copy" set in Settings, an import is copied into the models folder and the original stays', async () => {
+  await wd.click(await wd.one('[data-testid="settings-tab"]'));
+  await wd.click(await wd.one('[data-testid="copy-imports"]'));
+  await wd.click(await wd.one('form .actions button.primary'));
+  const settingsFile = path.join(wd.home, 'data/dev.model-manager.app/settings.json');
+  await wd.until('the setting is saved', async () => JSON.parse(fs.readFileSync(settingsFile, 'utf8')).copyImports === true);
+  // 32 MiB past the header, so the copy runs in steps with progress.
+  const model = path.join(files, 'copied-llama.gguf');
+  fs.writeFileSync(model, Buffer.concat([gguf(), Buffer.alloc(32 << 20, 7)]));
+  await wd.click(await wd.one('[data-testid="library-tab"]'));
+  await wd.execute('return window.__TAURI_INTERNALS__.invoke("import_paths", { paths: arguments[0] })', [[model]]);
+  await wd.until('the copied model', async () => (await rowIds()).includes('local/copied-llama.gguf'));
+  const statuses = await wd.execute('return [...document.querySelectorAll("[data-testid=import-outcome]")].map((o) => o.dataset.status)');
+  assert.deepEqual(statuses, ['imported']);
+  const copy = path.join(wd.home, 'data/dev.model-manager.app/models/copied-llama.gguf');
+  assert.ok(fs.readFileSync(copy).equals(fs.readFileSync(model)), 'the copy has the same bytes');
+  const models = fs.readdirSync(path.dirname(copy));
+  assert.ok(!models.some((n) => n.includes('.copying')), `no staging copy is left: ${models}`);
+});

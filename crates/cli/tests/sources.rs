@@ -136,6 +136,18 @@ async fn ollama_list_pull_and_rm() {
     let out = run(with_host(&["active", "text-generation", "--path"])).await;
     let link = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert_eq!(std::fs::canonicalize(&link).unwrap(), blobs.join(FakeOllama::blob_name(1_300_000_000)));
+    // `mm compat ollama/NAME` reads the same file's header.
+    std::fs::write(blobs.join(FakeOllama::blob_name(1_300_000_000)), fake_hub::gguf_model("llama", 5, 1 << 20, 3))
+        .unwrap();
+    let out = run(with_host(&["compat", "ollama/llama3.2:1b", "--json"])).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = &report["report"];
+    assert_eq!(report["model"], "ollama/llama3.2:1b");
+    assert_eq!(report["entries"][0]["requirements"]["layers"], 5);
+    let out = run(with_host(&["compat", "ollama/qwen:0.5b"])).await;
+    assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not readable from here"));
     assert!(run(with_host(&["ollama", "rm", "qwen:0.5b"])).await.status.success());
     assert_eq!(server.names(), ["llama3.2:1b"]);
 

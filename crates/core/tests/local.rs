@@ -343,6 +343,26 @@ async fn ollama_models_list_pull_with_progress_fail_mid_stream_and_delete() {
     assert_eq!(file, blobs.path().join(FakeOllama::blob_name(1_300_000_000)));
     assert!(matches!(ollama.model_file("nope:1b").await, Err(OllamaError::NotFound(_))));
 
+    // Compatibility reads the GGUF the server names, as for any model on disk; a file not readable from here (a
+    // server on another machine) is said so, and the library's badges simply leave that model out.
+    let hw = mm_core::compat::hardware::probe(blobs.path());
+    let weights = gguf_model("llama", 4, 3 << 20, 11);
+    std::fs::write(&file, &weights).unwrap();
+    let report = mm_core::compat::local::assess_ollama(&ollama, "llama3.2:1b", None, &hw).await.unwrap();
+    assert_eq!(report.model, "ollama/llama3.2:1b");
+    let direct = mm_core::compat::local::assess_path(&file, None, &hw).unwrap();
+    assert_eq!(report.entries, direct.entries, "the same estimate as the file itself");
+    assert_eq!(report.entries[0].requirements.layers, Some(4));
+    let err = mm_core::compat::local::assess_ollama(&ollama, "nomic-embed-text:latest", None, &hw).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Permission);
+    assert!(err.to_string().contains("which is not readable from here: Ollama may be on another machine"), "{err}");
+    let err = mm_core::compat::local::assess_ollama(&ollama, "nope:1b", None, &hw).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::NotFound, "{err}");
+    let models = ollama.models(&Default::default()).await;
+    let fits = mm_core::compat::local::ollama_fit(&ollama, &models, &hw).await;
+    assert_eq!(fits.keys().collect::<Vec<_>>(), ["ollama/llama3.2:1b"]);
+    assert_eq!(fits["ollama/llama3.2:1b"].summary, direct.entries[0].now.summary);
+
     ollama.delete("llama3.2:1b").await.unwrap();
     assert!(!server.names().contains(&"llama3.2:1b".to_string()));
     assert_eq!(ollama.delete("llama3.2:1b").await.unwrap_err().code(), ErrorCode::NotFound);

@@ -40,6 +40,9 @@ pub async fn check_compatibility(
             })
             .map_err(|e| e.payload());
     }
+    if let Some(name) = target.strip_prefix(mm_core::ollama::OLLAMA_PREFIX) {
+        return local::assess_ollama(&state.ollama, name, context, &hw).await.map_err(|e| e.payload());
+    }
     if revision.is_none() {
         if let Ok(report) = local::assess_model(&cache_dir, &settings, &target, context, &hw) {
             return Ok(report);
@@ -50,16 +53,20 @@ pub async fn check_compatibility(
     remote::assess_repo(&hub, &cache_dir, &target, revision.as_deref(), context, &hw).await.map_err(|e| e.payload())
 }
 
-/// The fit of every model in the library, from one hardware probe.
+/// The fit of every model in the library, from one hardware probe: Ollama's models from the files the server
+/// names for them.
 #[tauri::command]
 pub async fn library_fit(state: State<'_, AppState>) -> Result<BTreeMap<String, ModelFit>, ErrorPayload> {
     let (cache_dir, settings, queue) = (state.cache_dir.clone(), state.settings(), state.downloads.list());
     let data_dir = state.activation.data_dir.clone();
-    tauri::async_runtime::spawn_blocking(move || {
+    let (mut fits, hw) = tauri::async_runtime::spawn_blocking(move || {
         let hw = hardware::probe(&cache_dir);
         let models = mm_core::library::list::list_all(&cache_dir, &data_dir, &settings, &queue).unwrap_or_default();
-        local::library_fit(&cache_dir, &settings, &models, &hw)
+        (local::library_fit(&cache_dir, &settings, &models, &hw), hw)
     })
     .await
-    .map_err(|e| ErrorPayload { code: ErrorCode::Internal, message: e.to_string() })
+    .map_err(|e| ErrorPayload { code: ErrorCode::Internal, message: e.to_string() })?;
+    let ollama_models = state.ollama.models(&state.settings()).await;
+    fits.extend(local::ollama_fit(&state.ollama, &ollama_models, &hw).await);
+    Ok(fits)
 }

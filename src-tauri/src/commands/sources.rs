@@ -309,6 +309,13 @@ mod tests {
         assert_eq!(std::fs::read_link(data.path().join("app/active/text-generation")).unwrap(), blob);
         let listed = app.invoke("list_library", json!({ "query": { "source": "ollama" } })).unwrap();
         assert_eq!(listed[0]["status"], "active");
+        // Its fit badge and its compatibility report come from that file, as for a model on disk.
+        std::fs::write(&blob, fake_hub::gguf_model("qwen2", 3, 1 << 20, 5)).unwrap();
+        let fits = app.invoke("library_fit", json!({})).unwrap();
+        assert!(fits["ollama/qwen:0.5b"]["summary"].as_str().unwrap().contains("needs"), "{fits}");
+        let report = app.invoke("check_compatibility", json!({ "target": "ollama/qwen:0.5b" })).unwrap();
+        assert_eq!(report["model"], "ollama/qwen:0.5b");
+        assert_eq!(report["entries"][0]["requirements"]["layers"], 3);
         app.invoke("deactivate_type", json!({ "modelType": "text-generation" })).unwrap();
         app.invoke("delete_model", json!({ "id": "ollama/qwen:0.5b" })).unwrap();
         assert!(ollama.names().is_empty());

@@ -54,7 +54,8 @@ pub async fn system(_args: SystemArgs, json: bool) -> Result<(), ErrorPayload> {
 
 #[derive(clap::Args)]
 pub struct CompatArgs {
-    /// A hub repo (org/name or URL), a model of the library, a model folder, or a .gguf/.safetensors file.
+    /// A hub repo (org/name or URL), a model of the library (ollama/NAME too), a model folder, or a
+    /// .gguf/.safetensors file.
     target: String,
     /// The hub revision (for a repo).
     #[arg(long, short)]
@@ -70,6 +71,9 @@ pub async fn compat(args: CompatArgs, json: bool) -> Result<(), ErrorPayload> {
     let path = Path::new(&args.target);
     let report = if path.exists() {
         local::assess_path(path, args.context, &hw).map_err(payload)?
+    } else if let Some(name) = args.target.strip_prefix(mm_core::ollama::OLLAMA_PREFIX) {
+        let ollama = mm_core::ollama::Ollama::from_env();
+        local::assess_ollama(&ollama, name, args.context, &hw).await.map_err(payload)?
     } else if let Ok(report) = local::assess_model(&ctx.cache_dir, &ctx.settings, &args.target, args.context, &hw) {
         report
     } else {

@@ -149,6 +149,23 @@ pub fn library_fit(
     models: &[crate::library::LibraryModel],
     hw: &HardwareInfo,
 ) -> std::collections::BTreeMap<String, ModelFit> {
+    models
+        .iter()
+        .filter_map(|m| {
+            use crate::library::ModelSource;
+            let report = match m.source {
+                ModelSource::Imported | ModelSource::Folder => assess_path(Path::new(&m.path), None, hw).ok()?,
+                // Its file is the server's to name: see `ollama_fit`.
+                ModelSource::Ollama => return None,
+                ModelSource::HuggingFace => assess_model(cache_dir, settings, &m.id, None, hw).ok()?,
+            };
+            Some((m.id.clone(), best_fit(&report)?))
+        })
+        .collect()
+}
+
+/// The verdict that speaks for a model: with several GGUF quantisations, the best of them.
+fn best_fit(report: &CompatReport) -> Option<ModelFit> {
     let rank = |f: super::Fit| match f {
         super::Fit::FitsGpu => 0,
         super::Fit::PartialOffload => 1,
@@ -156,17 +173,44 @@ pub fn library_fit(
         super::Fit::InsufficientDisk => 3,
         super::Fit::TooLarge => 4,
     };
-    models
-        .iter()
-        .filter_map(|m| {
-            use crate::library::ModelSource;
-            let report = match m.source {
-                ModelSource::Imported | ModelSource::Folder => assess_path(Path::new(&m.path), None, hw).ok()?,
-                ModelSource::Ollama => return None,
-                ModelSource::HuggingFace => assess_model(cache_dir, settings, &m.id, None, hw).ok()?,
-            };
-            let best = report.entries.iter().min_by_key(|e| rank(e.now.fit))?;
-            Some((m.id.clone(), ModelFit { fit: best.now.fit, summary: best.now.summary.clone() }))
-        })
-        .collect()
+    let best = report.entries.iter().min_by_key(|e| rank(e.now.fit))?;
+    Some(ModelFit { fit: best.now.fit, summary: best.now.summary.clone() })
+}
+
+/// The requirements of an Ollama model, read from the GGUF file its Modelfile names (`/api/show`), reported
+/// under its library id (`ollama/<name:tag>`).
+pub async fn assess_ollama(
+    ollama: &crate::ollama::Ollama,
+    name: &str,
+    context: Option<u64>,
+    hw: &HardwareInfo,
+) -> Result<CompatReport, CompatError> {
+    let id = format!("{}{name}", crate::ollama::OLLAMA_PREFIX);
+    let file = ollama.model_file(name).await?;
+    if std::fs::File::open(&file).is_err() {
+        return Err(CompatError::OllamaFile { id, path: file.display().to_string() });
+    }
+    let hw = hw.clone();
+    let mut report = tokio::task::spawn_blocking(move || assess_path(&file, context, &hw))
+        .await
+        .map_err(|e| CompatError::Io { path: id.clone(), source: std::io::Error::other(e) })??;
+    report.model = id;
+    Ok(report)
+}
+
+/// The fit of each of `models` that is on the Ollama server, from its GGUF file; a model whose file cannot be
+/// read from here (a server on another machine) is left out, as a model whose weights cannot be read is.
+pub async fn ollama_fit(
+    ollama: &crate::ollama::Ollama,
+    models: &[crate::library::LibraryModel],
+    hw: &HardwareInfo,
+) -> std::collections::BTreeMap<String, ModelFit> {
+    let mut out = std::collections::BTreeMap::new();
+    for m in models {
+        let Some(name) = m.id.strip_prefix(crate::ollama::OLLAMA_PREFIX) else { continue };
+        if let Some(fit) = assess_ollama(ollama, name, None, hw).await.ok().as_ref().and_then(best_fit) {
+            out.insert(m.id.clone(), fit);
+        }
+    }
+    out
 }

@@ -29,6 +29,11 @@ pub enum CompatError {
     Hub(#[from] crate::hub::HubError),
     #[error(transparent)]
     InvalidRepoId(#[from] crate::cache::layout::InvalidRepoId),
+    #[error(transparent)]
+    Ollama(#[from] crate::ollama::OllamaError),
+    /// An Ollama model whose file the server names but this machine cannot read.
+    #[error("{id} runs from {path}, which is not readable from here: Ollama may be on another machine")]
+    OllamaFile { id: String, path: String },
     #[error("cannot read {path}: {source}")]
     Io {
         path: String,
@@ -52,6 +57,8 @@ impl Coded for CompatError {
             | CompatError::InvalidRepoId(_) => ErrorCode::InvalidInput,
             CompatError::NotFound(_) => ErrorCode::NotFound,
             CompatError::Hub(e) => e.code(),
+            CompatError::Ollama(e) => e.code(),
+            CompatError::OllamaFile { .. } => ErrorCode::Permission,
             CompatError::Io { source, .. } => ErrorCode::of_io(source),
         }
     }

@@ -82,6 +82,9 @@ test('a file URL downloads into the models folder, and an Ollama pull shows as a
     const ids = await rowIds();
     return ids.includes('ollama/qwen:0.5b') && ids.includes('local/model-00000-of-00001.safetensors');
   });
+  const label = (id) => wd.execute(`return document.querySelector('[data-id="${id}"] [data-testid=source]').textContent`);
+  assert.equal(await label('local/model-00000-of-00001.safetensors'), 'URL');
+  assert.equal(await label('local/tiny-llama.gguf'), 'imported');
   saveArtifact('sources-library.png', await wd.paintedScreenshot());
 });
 

@@ -47,8 +47,13 @@ async fn url_downloads_resume_after_a_cut_verify_checksums_and_join_the_library(
     let m = &list["models"][0];
     assert_eq!(
         (m["id"].as_str(), m["source"].as_str(), m["format"].as_str()),
-        (Some("local/tiny.gguf"), Some("imported"), Some("gguf"))
+        (Some("local/tiny.gguf"), Some("url"), Some("gguf")),
+        "a URL download says where it came from"
     );
+    let mut cmd = mm(home.path());
+    cmd.args(["list", "--source", "imported", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&run(cmd).await.stdout).unwrap();
+    assert_eq!(list["models"].as_array().unwrap().len(), 0, "{list}");
 
     // A wrong checksum: exit 8, nothing placed, the partial bytes deleted.
     let mut cmd = mm(home.path());

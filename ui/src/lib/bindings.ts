@@ -176,7 +176,7 @@ export type ModelFormat = "safetensors" | "gguf" | "onnx" | "pytorch" | "other";
 /**
  * Where a model comes from.
  */
-export type ModelSource = "hugging-face" | "folder" | "imported" | "ollama";
+export type ModelSource = "hugging-face" | "folder" | "imported" | "url" | "ollama";
 
 export type ModelStatus = "queued" | "downloading" | "available" | "partial" | "error" | "active";
 

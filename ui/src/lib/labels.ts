@@ -52,5 +52,6 @@ export const SOURCE_LABELS: Record<ModelSource, string> = {
   'hugging-face': 'Hugging Face',
   folder: 'library folder',
   imported: 'imported',
+  url: 'URL',
   ollama: 'Ollama',
 };

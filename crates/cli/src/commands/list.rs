@@ -57,7 +57,7 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
     let query = LibraryQuery {
         model_type: args.model_type.as_deref().map(|t| parse::<ModelType>("model type", t, "text-generation, text-to-image, image-to-text, audio-to-text, text-to-audio, embedding, classification, other")).transpose()?,
         status: args.status.as_deref().map(|s| parse::<ModelStatus>("status", s, "queued, downloading, available, partial, error, active")).transpose()?,
-        source: args.source.as_deref().map(|s| parse::<ModelSource>("source", s, "hugging-face, folder, imported, ollama")).transpose()?,
+        source: args.source.as_deref().map(|s| parse::<ModelSource>("source", s, "hugging-face, folder, imported, url, ollama")).transpose()?,
         text: args.search,
         sort: parse::<SortKey>("sort order", &args.sort, "name, size, date")?,
         descending: args.desc,

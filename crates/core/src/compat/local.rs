@@ -154,7 +154,9 @@ pub fn library_fit(
         .filter_map(|m| {
             use crate::library::ModelSource;
             let report = match m.source {
-                ModelSource::Imported | ModelSource::Folder => assess_path(Path::new(&m.path), None, hw).ok()?,
+                ModelSource::Imported | ModelSource::Url | ModelSource::Folder => {
+                    assess_path(Path::new(&m.path), None, hw).ok()?
+                }
                 // Its file is the server's to name: see `ollama_fit`.
                 ModelSource::Ollama => return None,
                 ModelSource::HuggingFace => assess_model(cache_dir, settings, &m.id, None, hw).ok()?,

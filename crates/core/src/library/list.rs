@@ -20,8 +20,10 @@ pub enum ModelSource {
     HuggingFace,
     /// A read-only library folder the user added.
     Folder,
-    /// Imported from elsewhere on disk, or downloaded from a URL into the app's models folder.
+    /// Imported from elsewhere on disk (referenced, or copied into the app's models folder).
     Imported,
+    /// Downloaded from a direct URL into the app's models folder.
+    Url,
     /// A model of the local Ollama server.
     Ollama,
 }

@@ -54,7 +54,8 @@ pub fn local_models(settings: &Settings, data_dir: &Path) -> Vec<LocalModel> {
             Ok(d) => (d.format, d.guessed_type(), d.size),
             Err(_) => (ModelFormat::Other, ModelType::Other, std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)),
         };
-        let mut model = entry(&id, &name, ModelSource::Imported, &path, format, guessed, size, settings);
+        let source = if record.url.is_some() { ModelSource::Url } else { ModelSource::Imported };
+        let mut model = entry(&id, &name, source, &path, format, guessed, size, settings);
         model.downloaded_at = Some(record.added_at);
         if let Err(e) = found {
             model.status = ModelStatus::Error;

@@ -257,6 +257,16 @@ fn copies_go_into_the_models_folder_and_deleting_one_removes_it() {
     assert!(!s.data.join("models/bert/dangling").exists());
     assert_eq!(models_dir(&s), ["bert", "emb.gguf"]);
     mm_core::local::list::delete(&s.store, &s.data, "local/bert").unwrap();
+
+    // What a crashed import left (untouched for two days) is swept by the next copy; one in progress is not.
+    let old = write(&s.data.join("models"), ".gone.gguf.1-0.copying", b"half");
+    let two_days = std::time::SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
+    std::fs::File::options().write(true).open(&old).unwrap().set_modified(two_days).unwrap();
+    write(&s.data.join("models"), ".busy.gguf.2-0.copying", b"half");
+    let other = write(&s.files, "other.gguf", &gguf_model("llama", 2, 4096, 9));
+    let outcomes = import_paths(std::slice::from_ref(&other), &options, &s.store, &s.data, |_| {});
+    assert_eq!(outcomes[0].status, ImportStatus::Imported);
+    assert_eq!(models_dir(&s), [".busy.gguf.2-0.copying", "emb.gguf", "other.gguf"]);
     let (settings, _) = s.store.load().unwrap();
     let m = mm_core::local::list::find(&settings, &s.data, "local/emb.gguf").unwrap();
     assert_eq!((m.model.model_type, m.owned), (ModelType::Embedding, true));

@@ -125,11 +125,10 @@ fn import_one(
         crate::format::hex(&all.finalize())
     } else if options.copy {
         // One read: copied to a hidden name and hashed on the way; a duplicate's copy is removed unseen.
-        let temp = Staged(Some(staging(&models, &name, total, &path)?));
-        let what = || format!("copy {} into {}", path.display(), models.display());
-        let target = temp.0.as_deref().unwrap_or(&models);
-        let h = super::copy_hashing(&path, target, |n| progress(ImportPhase::Copying, n, total))
-            .map_err(|e| LocalError::io(what(), e))?;
+        let target = staging(&models, &name, total, &path)?;
+        let temp = Staged(Some(target.clone()));
+        let h = super::copy_hashing(&path, &target, |n| progress(ImportPhase::Copying, n, total))
+            .map_err(|e| LocalError::io(format!("copy {} into {}", path.display(), models.display()), e))?;
         staged = Some(temp);
         h
     } else {
@@ -213,7 +212,8 @@ impl Drop for Staged {
     }
 }
 
-/// Makes the models folder, checks it has room for `bytes`, and names the hidden copy of `name`.
+/// Makes the models folder, checks it has room for `bytes`, and names a hidden copy of `name` that no other
+/// import (this process's or another's) is writing.
 fn staging(models: &Path, name: &str, bytes: u64, src: &Path) -> Result<PathBuf, LocalError> {
     std::fs::create_dir_all(models).map_err(|e| LocalError::io(format!("create {}", models.display()), e))?;
     let free = crate::disk::free_space(models).unwrap_or(u64::MAX);
@@ -225,7 +225,22 @@ fn staging(models: &Path, name: &str, bytes: u64, src: &Path) -> Result<PathBuf,
             free,
         });
     }
-    Ok(models.join(format!(".{name}.copying")))
+    sweep_stale_copies(models);
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(models.join(format!(".{name}.{}-{n}.copying", std::process::id())))
+}
+
+/// Removes hidden copies left by an import that died (a crash, a power cut): those untouched for a day.
+fn sweep_stale_copies(models: &Path) {
+    let day = std::time::Duration::from_secs(24 * 3600);
+    for entry in std::fs::read_dir(models).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let stale = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|age| age > day));
+        if name.starts_with('.') && name.ends_with(".copying") && stale {
+            drop(Staged(Some(entry.path())));
+        }
+    }
 }
 
 /// Copies a model folder into the models folder with progress, under a hidden name until it is complete.
@@ -239,8 +254,8 @@ fn copy_folder(
     let mut files = Vec::new();
     plan_tree(src, Path::new(""), &mut files).map_err(|e| LocalError::io(what(), e))?;
     let total = files.iter().map(|(_, size)| size).sum();
-    let temp = Staged(Some(staging(models, name, total, src)?));
-    let root = temp.0.clone().unwrap_or_default();
+    let root = staging(models, name, total, src)?;
+    let temp = Staged(Some(root.clone()));
     let mut done = 0;
     for (relative, size) in &files {
         let to = root.join(relative);

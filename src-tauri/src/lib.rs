@@ -65,6 +65,7 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri
             discover::starter_catalog,
             discover::open_url,
             sources::import_paths,
+            sources::cancel_imports,
             sources::ollama_status,
             sources::ollama_pull,
         ])

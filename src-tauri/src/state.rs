@@ -26,6 +26,8 @@ pub struct AppState {
     pub ollama: mm_core::ollama::Ollama,
     /// Ollama pulls in progress: their progress and how to stop them.
     pub pulls: Mutex<Vec<(mm_core::download::DownloadProgress, tokio_util::sync::CancellationToken)>>,
+    /// What stops the imports running now (all of them: the window has one Cancel); renewed once used.
+    pub imports: Mutex<tokio_util::sync::CancellationToken>,
 }
 
 impl AppState {
@@ -66,6 +68,7 @@ impl AppState {
             discover,
             ollama: mm_core::ollama::Ollama::from_env(),
             pulls: Mutex::new(Vec::new()),
+            imports: Mutex::new(tokio_util::sync::CancellationToken::new()),
         }
     }
 

@@ -107,3 +107,20 @@ test('with "copy" set in Settings, an import is copied into the models folder an
   const models = fs.readdirSync(path.dirname(copy));
   assert.ok(!models.some((n) => n.includes('.copying')), `no staging copy is left: ${models}`);
 });
+
+test('Cancel stops a long import in the window and leaves no partial copy', async () => {
+  // A GGUF header before a 4 GiB hole: seconds of copying and hashing, little disk (copy is still on).
+  const big = path.join(files, 'huge-llama.gguf');
+  fs.writeFileSync(big, gguf());
+  fs.truncateSync(big, 4 * 1024 ** 3);
+  await wd.execute('window.__TAURI_INTERNALS__.invoke("import_paths", { paths: arguments[0] }); return true', [[big]]);
+  await wd.click(await wd.one('[data-testid="import-cancel"]', 20000));
+  await wd.until('the cancelled outcome', async () => {
+    const statuses = await wd.execute('return [...document.querySelectorAll("[data-testid=import-outcome]")].map((o) => o.dataset.status)');
+    return statuses.length === 1 && statuses[0] === 'cancelled';
+  });
+  assert.match(await wd.innerText('[data-testid="import-results"]'), /0 imported, 1 cancelled/);
+  const models = fs.readdirSync(path.join(wd.home, 'data/dev.model-manager.app/models'));
+  assert.deepEqual(models.filter((n) => n.includes('huge') || n.includes('.copying')), [], 'nothing of it is left');
+  assert.ok(!(await rowIds()).includes('local/huge-llama.gguf'));
+});

@@ -110,6 +110,40 @@ async fn import_reports_each_path_and_refuses_what_is_not_a_model() {
 }
 
 #[tokio::test]
+async fn ctrl_c_stops_an_import_and_leaves_no_partial_copy() {
+    let home = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    // A GGUF header before a 4 GiB hole: seconds of copying and hashing, little disk.
+    let big = files.path().join("big.gguf");
+    std::fs::write(&big, gguf_model("llama", 2, 4096, 4)).unwrap();
+    std::fs::File::options().write(true).open(&big).unwrap().set_len(4 << 30).unwrap();
+    let mut cmd = mm(home.path());
+    cmd.args(["import", "--copy"]).arg(&big).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // Once the hidden copy exists, the copy is under way: interrupt it as a terminal's Ctrl-C does.
+    let models = models_dir(home.path());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let copying = || {
+        std::fs::read_dir(&models)
+            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".copying")))
+            .unwrap_or(false)
+    };
+    while !copying() {
+        assert!(std::time::Instant::now() < deadline, "the copy never started");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(9), "exit status of cancelled: {stderr}");
+    assert!(stderr.contains("the import was cancelled: 0 imported before it stopped, 1 not imported"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("cancelled  the import of"));
+    let left: Vec<_> = std::fs::read_dir(&models).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "no partial copy is left: {left:?}");
+}
+
+#[tokio::test]
 async fn ollama_list_pull_and_rm() {
     let server = FakeOllama::start().await;
     server.add("llama3.2:1b", 1_300_000_000, "llama");

@@ -14,6 +14,7 @@ use mm_core::ErrorCode;
 use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 fn safetensors_bytes() -> Vec<u8> {
     let header = br#"{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#;
@@ -147,7 +148,9 @@ fn a_dropped_batch_is_imported_in_place_with_progress_and_each_problem_reported(
     let paths = vec![gguf.clone(), copy, notes, folder.clone(), s.files.join("missing.gguf")];
 
     let mut seen = Vec::new();
-    let outcomes = import_paths(&paths, &ImportOptions::default(), &s.store, &s.data, |p| seen.push(p.clone()));
+    let outcomes = import_paths(&paths, &ImportOptions::default(), &s.store, &s.data, &CancellationToken::new(), |p| {
+        seen.push(p.clone())
+    });
     let statuses: Vec<ImportStatus> = outcomes.iter().map(|o| o.status).collect();
     assert_eq!(
         statuses,
@@ -213,7 +216,10 @@ fn copies_go_into_the_models_folder_and_deleting_one_removes_it() {
     let size = std::fs::metadata(&original).unwrap().len();
     let options = ImportOptions { copy: true, model_type: Some(ModelType::Embedding) };
     let mut seen = Vec::new();
-    let outcomes = import_paths(std::slice::from_ref(&original), &options, &s.store, &s.data, |p| seen.push(p.clone()));
+    let outcomes =
+        import_paths(std::slice::from_ref(&original), &options, &s.store, &s.data, &CancellationToken::new(), |p| {
+            seen.push(p.clone())
+        });
     assert_eq!(outcomes[0].status, ImportStatus::Imported, "{:?}", outcomes[0].error);
     let copy = s.data.join("models/emb.gguf");
     assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(&original).unwrap());
@@ -233,7 +239,8 @@ fn copies_go_into_the_models_folder_and_deleting_one_removes_it() {
 
     // The same bytes under another name: a duplicate, whose copy is removed before anyone sees it.
     let again = write(&s.files, "emb-again.gguf", &std::fs::read(&original).unwrap());
-    let outcomes = import_paths(std::slice::from_ref(&again), &options, &s.store, &s.data, |_| {});
+    let outcomes =
+        import_paths(std::slice::from_ref(&again), &options, &s.store, &s.data, &CancellationToken::new(), |_| {});
     assert_eq!(outcomes[0].status, ImportStatus::Duplicate);
     assert_eq!(models_dir(&s), ["emb.gguf"]);
 
@@ -246,7 +253,10 @@ fn copies_go_into_the_models_folder_and_deleting_one_removes_it() {
     write(&folder.join("tokenizer"), "vocab.txt", vocab);
     std::os::unix::fs::symlink(folder.join("gone"), folder.join("dangling")).unwrap();
     let mut seen = Vec::new();
-    let outcomes = import_paths(std::slice::from_ref(&folder), &options, &s.store, &s.data, |p| seen.push(p.clone()));
+    let outcomes =
+        import_paths(std::slice::from_ref(&folder), &options, &s.store, &s.data, &CancellationToken::new(), |p| {
+            seen.push(p.clone())
+        });
     assert_eq!(outcomes[0].status, ImportStatus::Imported, "{:?}", outcomes[0].error);
     let phases: Vec<ImportPhase> = seen.iter().map(|p| p.phase).collect();
     let switch = phases.iter().position(|p| *p == ImportPhase::Copying).expect("a copying phase");
@@ -264,7 +274,8 @@ fn copies_go_into_the_models_folder_and_deleting_one_removes_it() {
     std::fs::File::options().write(true).open(&old).unwrap().set_modified(two_days).unwrap();
     write(&s.data.join("models"), ".busy.gguf.2-0.copying", b"half");
     let other = write(&s.files, "other.gguf", &gguf_model("llama", 2, 4096, 9));
-    let outcomes = import_paths(std::slice::from_ref(&other), &options, &s.store, &s.data, |_| {});
+    let outcomes =
+        import_paths(std::slice::from_ref(&other), &options, &s.store, &s.data, &CancellationToken::new(), |_| {});
     assert_eq!(outcomes[0].status, ImportStatus::Imported);
     assert_eq!(models_dir(&s), [".busy.gguf.2-0.copying", "emb.gguf", "other.gguf"]);
     let (settings, _) = s.store.load().unwrap();
@@ -280,6 +291,31 @@ fn copies_go_into_the_models_folder_and_deleting_one_removes_it() {
 
     mm_core::local::list::delete(&s.store, &s.data, "local/emb.gguf").unwrap();
     assert!(!copy.exists() && original.exists());
+}
+
+#[test]
+fn a_cancelled_import_stops_the_copy_removes_it_and_skips_the_rest() {
+    let s = setup();
+    // Big enough to be read in several chunks, so the cancel lands mid-copy.
+    let big = write(&s.files, "big.gguf", &gguf_model("llama", 2, 12 << 20, 4));
+    let small = write(&s.files, "small.gguf", &gguf_model("llama", 2, 4096, 5));
+    let options = ImportOptions { copy: true, model_type: None };
+    let cancel = CancellationToken::new();
+    let mut calls = 0;
+    let outcomes = import_paths(&[big, small], &options, &s.store, &s.data, &cancel, |p| {
+        calls += 1;
+        assert_eq!(p.index, 1, "the second path never starts");
+        cancel.cancel(); // as the window's Cancel does, from another thread, while bytes move
+    });
+    assert!(calls >= 1);
+    let statuses: Vec<ImportStatus> = outcomes.iter().map(|o| o.status).collect();
+    assert_eq!(statuses, [ImportStatus::Cancelled, ImportStatus::Cancelled]);
+    let error = outcomes[0].error.as_ref().unwrap();
+    assert_eq!(error.code, ErrorCode::Cancelled);
+    assert!(error.message.contains("big.gguf was cancelled: nothing of it was added"), "{}", error.message);
+    let left: Vec<_> = std::fs::read_dir(s.data.join("models")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "the partial copy is gone: {left:?}");
+    assert!(s.store.load().unwrap().0.imports.is_empty());
 }
 
 #[test]

@@ -28,8 +28,15 @@ pub async fn import<R: Runtime>(app: &AppHandle<R>, paths: Vec<PathBuf>) -> Vec<
     let options = ImportOptions { copy: state.settings().copy_imports, model_type: None };
     let (store, data_dir) = (state.store.clone(), state.activation.data_dir.clone());
     let emitter = app.clone();
+    let cancel = {
+        let mut current = state.imports.lock().unwrap();
+        if current.is_cancelled() {
+            *current = CancellationToken::new();
+        }
+        current.clone()
+    };
     let outcomes = tauri::async_runtime::spawn_blocking(move || {
-        mm_core::local::import_paths(&paths, &options, &store, &data_dir, |p| {
+        mm_core::local::import_paths(&paths, &options, &store, &data_dir, &cancel, |p| {
             let _ = emitter.emit(IMPORT_PROGRESS, p);
         })
     })
@@ -63,6 +70,13 @@ pub async fn import_paths<R: Runtime>(
         return Err(ErrorPayload { code: ErrorCode::InvalidInput, message: "no path to import".into() });
     }
     Ok(import(&app, paths.into_iter().map(PathBuf::from).collect()).await)
+}
+
+/// Stops the imports running now: the file being read or copied (its partial copy removed) and the rest of each
+/// batch, which report `cancelled`.
+#[tauri::command]
+pub fn cancel_imports(state: State<'_, AppState>) {
+    state.imports.lock().unwrap().cancel();
 }
 
 /// A window's drag-and-drop: the drop target shows while files hover, and a drop imports them.

@@ -21,6 +21,27 @@ describe('other sources', () => {
     const strip = screen.getByTestId('import-progress');
     expect(strip.textContent).toContain('Copying 2 of 2: big — 2.00 MB of 8.00 GB');
     expect(strip.querySelector('progress')?.value).toBe(2_000_000);
+    // Cancel asks the backend to stop; the outcomes that follow say what was left.
+    await fireEvent.click(screen.getByTestId('import-cancel'));
+    expect(backend.actions).toContain('cancel imports');
+  });
+
+  it('a cancelled batch says how many were cancelled, each with its reason', async () => {
+    const backend = new MemoryBackend({
+      models: [model('acme/a')],
+      importOutcome: (path) =>
+        path.endsWith('a.gguf')
+          ? { path, status: 'imported', id: 'local/a.gguf', error: null }
+          : { path, status: 'cancelled', id: null, error: { code: 'cancelled', message: `the import of ${path} was cancelled: nothing of it was added` } },
+    });
+    render(App, { backend });
+    await screen.findAllByTestId('model-row');
+    await backend.importPaths(['/m/a.gguf', '/m/big.gguf', '/m/c.gguf']);
+    await tick();
+    expect(screen.getByTestId('import-results').textContent).toContain('1 imported, 2 cancelled');
+    const rows = screen.getAllByTestId('import-outcome');
+    expect(rows.map((r) => r.dataset.status)).toEqual(['imported', 'cancelled', 'cancelled']);
+    expect(rows[1].textContent).toContain('big.gguf was cancelled: nothing of it was added');
   });
 
   it('shows a drop target while files hover, then what became of each dropped file', async () => {

@@ -564,7 +564,7 @@ copy: boolean,
  */
 modelType: ModelType | null, };
 
-export type ImportStatus = "imported" | "duplicate" | "failed";
+export type ImportStatus = "imported" | "duplicate" | "failed" | "cancelled";
 
 /**
  * What happened to one path of a batch.

@@ -29,7 +29,13 @@ export class Imports {
       imported: o.filter((x) => x.status === 'imported').length,
       duplicate: o.filter((x) => x.status === 'duplicate').length,
       failed: o.filter((x) => x.status === 'failed').length,
+      cancelled: o.filter((x) => x.status === 'cancelled').length,
     };
+  }
+
+  /** Stops the imports under way; the outcomes that follow say which paths were left. */
+  cancel() {
+    void this.backend.cancelImports();
   }
 
   dismiss() {

@@ -36,8 +36,24 @@ pub async fn import(args: ImportArgs, json: bool) -> Result<(), ErrorPayload> {
     let data_dir = mm_core::paths::app_data_dir();
     let tty = std::io::stderr().is_terminal() && !json;
     let store = ctx.store.clone();
+    // Ctrl-C stops the file being read or copied (its partial copy removed) and skips the rest.
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let on_interrupt = cancel.clone();
+    // Listening starts here, before any byte is read (`ctrl_c()` would start only when first polled).
+    #[cfg(unix)]
+    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    let interrupt = tokio::spawn(async move {
+        #[cfg(unix)]
+        if let Some(signals) = interrupts.as_mut() {
+            signals.recv().await;
+            return on_interrupt.cancel();
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_interrupt.cancel();
+        }
+    });
     let outcomes = tokio::task::spawn_blocking(move || {
-        import_paths(&args.paths, &options, &store, &data_dir, |p| {
+        import_paths(&args.paths, &options, &store, &data_dir, &cancel, |p| {
             if tty {
                 let pct = (p.bytes_done * 100).checked_div(p.bytes_total).unwrap_or(100);
                 let doing = match p.phase {
@@ -51,24 +67,37 @@ pub async fn import(args: ImportArgs, json: bool) -> Result<(), ErrorPayload> {
     })
     .await
     .map_err(|e| ErrorPayload { code: ErrorCode::Internal, message: e.to_string() })?;
+    interrupt.abort();
     if tty {
         eprint!("\r\x1b[2K");
     }
     let failed = outcomes.iter().filter(|o| o.status == ImportStatus::Failed).count();
+    let cancelled = outcomes.iter().filter(|o| o.status == ImportStatus::Cancelled).count();
     if json {
         output::json(&outcomes);
     } else {
         for o in &outcomes {
             match (o.status, &o.error) {
                 (ImportStatus::Imported, _) => println!("imported   {} as {}", o.path, o.id.as_deref().unwrap_or("")),
-                (_, Some(e)) => println!(
+                (status, Some(e)) => println!(
                     "{:<10} {}",
-                    if o.status == ImportStatus::Duplicate { "duplicate" } else { "failed" },
+                    match status {
+                        ImportStatus::Duplicate => "duplicate",
+                        ImportStatus::Cancelled => "cancelled",
+                        _ => "failed",
+                    },
                     e.message
                 ),
                 _ => {}
             }
         }
+    }
+    if cancelled > 0 {
+        let done = outcomes.iter().filter(|o| o.status == ImportStatus::Imported).count();
+        return Err(ErrorPayload {
+            code: ErrorCode::Cancelled,
+            message: format!("the import was cancelled: {done} imported before it stopped, {cancelled} not imported"),
+        });
     }
     // The batch fails when nothing in it could be imported; each problem is listed either way.
     if failed > 0 && failed == outcomes.len() {

@@ -229,7 +229,7 @@ impl UrlJob {
     /// Hashes what arrived, checks it against what was given, and moves it into place with its record.
     fn finish(&self, part: &Path, name: &str) -> Result<PathBuf, DownloadError> {
         self.counters.verifying.fetch_add(1, Ordering::Relaxed);
-        let hashed = local::hash_file(part, self.source.md5.is_some(), |_| {});
+        let hashed = local::hash_file(part, self.source.md5.is_some(), |_| Ok(()));
         self.counters.verifying.fetch_sub(1, Ordering::Relaxed);
         let (sha256, md5) = hashed.map_err(|e| DownloadError::io(format!("read {}", part.display()), e))?;
         for (algorithm, expected, actual) in

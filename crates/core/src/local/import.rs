@@ -8,6 +8,7 @@ use crate::library::ModelType;
 use crate::settings::SettingsStore;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -26,6 +27,8 @@ pub enum ImportStatus {
     /// The same content (sha256) is already in the library.
     Duplicate,
     Failed,
+    /// The batch was cancelled before or while this path was imported; nothing of it was added.
+    Cancelled,
 }
 
 /// What happened to one path of a batch.
@@ -63,33 +66,51 @@ pub struct ImportProgress {
     pub count: u32,
 }
 
-/// Imports each of `paths`, in order. `data_dir` holds the models folder copies go to.
+/// Imports each of `paths`, in order. `data_dir` holds the models folder copies go to. Cancelling `cancel` stops
+/// the path being read or copied (its partial copy removed) and skips the rest: each says `cancelled`.
 pub fn import_paths(
     paths: &[PathBuf],
     options: &ImportOptions,
     store: &SettingsStore,
     data_dir: &Path,
+    cancel: &CancellationToken,
     mut progress: impl FnMut(&ImportProgress),
 ) -> Vec<ImportOutcome> {
     let count = paths.len() as u32;
     let mut out = Vec::new();
     for (i, path) in paths.iter().enumerate() {
         let shown = path.display().to_string();
-        let result = import_one(path, options, store, data_dir, &mut |phase, done, total| {
-            progress(&ImportProgress {
-                path: shown.clone(),
-                phase,
-                bytes_done: done,
-                bytes_total: total,
-                index: i as u32 + 1,
-                count,
+        let result = if cancel.is_cancelled() {
+            Err(LocalError::Cancelled(shown.clone()))
+        } else {
+            import_one(path, options, store, data_dir, &mut |phase, done, total| {
+                if cancel.is_cancelled() {
+                    return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "cancelled"));
+                }
+                progress(&ImportProgress {
+                    path: shown.clone(),
+                    phase,
+                    bytes_done: done,
+                    bytes_total: total,
+                    index: i as u32 + 1,
+                    count,
+                });
+                Ok(())
             })
-        });
+        };
+        // Whatever a cancelled read failed with, the user asked for it: say so.
+        let result = match result {
+            Err(_) if cancel.is_cancelled() => Err(LocalError::Cancelled(shown.clone())),
+            other => other,
+        };
         out.push(match result {
             Ok(id) => ImportOutcome { path: shown, status: ImportStatus::Imported, id: Some(id), error: None },
             Err(LocalError::Duplicate { path, id }) => {
                 let e = LocalError::Duplicate { path: path.clone(), id: id.clone() };
                 ImportOutcome { path, status: ImportStatus::Duplicate, id: Some(id), error: Some(e.payload()) }
+            }
+            Err(e @ LocalError::Cancelled(_)) => {
+                ImportOutcome { path: shown, status: ImportStatus::Cancelled, id: None, error: Some(e.payload()) }
             }
             Err(e) => ImportOutcome { path: shown, status: ImportStatus::Failed, id: None, error: Some(e.payload()) },
         });
@@ -102,7 +123,7 @@ fn import_one(
     options: &ImportOptions,
     store: &SettingsStore,
     data_dir: &Path,
-    progress: &mut dyn FnMut(ImportPhase, u64, u64),
+    progress: &mut dyn FnMut(ImportPhase, u64, u64) -> std::io::Result<()>,
 ) -> Result<String, LocalError> {
     let path = std::path::absolute(path).map_err(|e| LocalError::io(format!("resolve {}", path.display()), e))?;
     let found = detect(&path, true)?;
@@ -248,7 +269,7 @@ fn copy_folder(
     src: &Path,
     models: &Path,
     name: &str,
-    progress: &mut dyn FnMut(ImportPhase, u64, u64),
+    progress: &mut dyn FnMut(ImportPhase, u64, u64) -> std::io::Result<()>,
 ) -> Result<PathBuf, LocalError> {
     let what = || format!("copy {} into {}", src.display(), models.display());
     let mut files = Vec::new();

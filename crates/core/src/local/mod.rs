@@ -47,6 +47,8 @@ pub enum LocalError {
     },
     #[error(transparent)]
     Settings(#[from] crate::settings::SettingsError),
+    #[error("the import of {0} was cancelled: nothing of it was added")]
+    Cancelled(String),
 }
 
 impl LocalError {
@@ -67,6 +69,7 @@ impl Coded for LocalError {
             LocalError::NoSpace { .. } => ErrorCode::InsufficientSpace,
             LocalError::Io { source, .. } => ErrorCode::of_io(source),
             LocalError::Settings(e) => e.code(),
+            LocalError::Cancelled(_) => ErrorCode::Cancelled,
         }
     }
 }
@@ -148,18 +151,19 @@ pub fn sanitize_file_name(name: &str) -> Option<String> {
     Some(cleaned[..cut].to_string())
 }
 
-/// The sha256 of a file, reporting bytes read as it goes.
-pub fn sha256_file(path: &Path, progress: impl FnMut(u64)) -> Result<String, LocalError> {
+/// The sha256 of a file, reporting bytes read as it goes; an error from `progress` stops it.
+pub fn sha256_file(path: &Path, progress: impl FnMut(u64) -> std::io::Result<()>) -> Result<String, LocalError> {
     hash_file(path, false, progress)
         .map(|(sha256, _)| sha256)
         .map_err(|e| LocalError::io(format!("read {}", path.display()), e))
 }
 
-/// The sha256 of a file, and its md5 too when asked, in one pass, reporting bytes read as it goes.
+/// The sha256 of a file, and its md5 too when asked, in one pass, reporting bytes read as it goes; an error from
+/// `progress` (a cancellation) stops it.
 pub fn hash_file(
     path: &Path,
     with_md5: bool,
-    mut progress: impl FnMut(u64),
+    mut progress: impl FnMut(u64) -> std::io::Result<()>,
 ) -> std::io::Result<(String, Option<String>)> {
     use sha2::Digest;
     let mut sha256 = sha2::Sha256::new();
@@ -171,17 +175,20 @@ pub fn hash_file(
             m.update(chunk);
         }
         done += chunk.len() as u64;
-        progress(done);
-        Ok(())
+        progress(done)
     })?;
     let hex = crate::format::hex;
     Ok((hex(&sha256.finalize()), md5.map(|m| hex(&m.finalize()))))
 }
 
 /// Copies `src` to `dst` (created, synced to disk before it returns) while hashing `src`, reporting the bytes
-/// both have done. The copy is the kernel's (`copy_file_range`, a reflink where the file system can) on a thread
+/// both have done; an error from `progress` (a cancellation) stops both. The copy is the kernel's (`copy_file_range`, a reflink where the file system can) on a thread
 /// of its own, so the whole takes about as long as the hash alone.
-pub fn copy_hashing(src: &Path, dst: &Path, mut progress: impl FnMut(u64)) -> std::io::Result<String> {
+pub fn copy_hashing(
+    src: &Path,
+    dst: &Path,
+    mut progress: impl FnMut(u64) -> std::io::Result<()>,
+) -> std::io::Result<String> {
     use std::io::Read;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     const STEP: u64 = 64 << 20;
@@ -201,14 +208,21 @@ pub fn copy_hashing(src: &Path, dst: &Path, mut progress: impl FnMut(u64)) -> st
             }
             Ok(())
         });
-        let hashed = hash_file(src, false, |n| progress(n.min(copied.load(Ordering::Relaxed))));
+        let mut hashed = hash_file(src, false, |n| progress(n.min(copied.load(Ordering::Relaxed))));
+        // The copy may still be running: keep reporting it, and keep listening for a stop.
+        while hashed.is_ok() && !copier.is_finished() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            if let Err(e) = progress(copied.load(Ordering::Relaxed)) {
+                hashed = Err(e);
+            }
+        }
         if hashed.is_err() {
             stop.store(true, Ordering::Relaxed);
         }
         let copy = copier.join().unwrap_or_else(|_| Err(std::io::Error::other("the copy thread panicked")));
         let (sha256, _) = hashed?;
         copy?;
-        progress(copied.load(Ordering::Relaxed));
+        progress(copied.load(Ordering::Relaxed))?;
         out.sync_all()?;
         Ok(sha256)
     })
@@ -224,12 +238,15 @@ mod tests {
         let bytes: Vec<u8> = (0..(64u32 << 20) + 3).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
         std::fs::write(&src, &bytes).unwrap();
         let mut seen = Vec::new();
-        let sha256 = super::copy_hashing(&src, &dst, |n| seen.push(n)).unwrap();
+        let sha256 = super::copy_hashing(&src, &dst, |n| Ok(seen.push(n))).unwrap();
         assert_eq!(sha256, crate::format::hex(&sha2::Sha256::digest(&bytes)));
         assert!(std::fs::read(&dst).unwrap() == bytes, "the copy differs");
         assert!(seen.windows(2).all(|w| w[0] <= w[1]), "progress never goes back");
         assert_eq!(seen.last(), Some(&(bytes.len() as u64)));
         // A source that cannot be read fails, and says so.
-        assert!(super::copy_hashing(&dir.path().join("missing"), &dst, |_| {}).is_err());
+        assert!(super::copy_hashing(&dir.path().join("missing"), &dst, |_| Ok(())).is_err());
+        // A progress that says stop (a cancellation) stops the copy and the hash.
+        let stop = super::copy_hashing(&src, &dst, |_| Err(std::io::Error::from(std::io::ErrorKind::Interrupted)));
+        assert_eq!(stop.unwrap_err().kind(), std::io::ErrorKind::Interrupted);
     }
 }

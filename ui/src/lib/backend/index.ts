@@ -83,6 +83,8 @@ export interface Backend {
   openUrl(url: string): Promise<void>;
   /** Imports files or folders by path (what a drop on the window does). */
   importPaths(paths: string[]): Promise<ImportOutcome[]>;
+  /** Stops the imports running now; their unfinished paths come back `cancelled`. */
+  cancelImports(): Promise<void>;
   /** Files are dragged over the window (true) or left it (false). */
   onDropHover(handler: (over: boolean) => void): Promise<Unsubscribe>;
   onImportProgress(handler: (progress: ImportProgress) => void): Promise<Unsubscribe>;

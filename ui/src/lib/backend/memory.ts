@@ -320,6 +320,10 @@ export class MemoryBackend implements Backend {
     return outcomes;
   }
 
+  async cancelImports(): Promise<void> {
+    this.actions.push('cancel imports');
+  }
+
   async onDropHover(handler: (over: boolean) => void): Promise<Unsubscribe> {
     this.dropHandlers.add(handler);
     return () => this.dropHandlers.delete(handler);

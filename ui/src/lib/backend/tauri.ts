@@ -74,6 +74,7 @@ export const tauriBackend: Backend = {
   starterCatalog: () => call<StarterCatalog>('starter_catalog'),
   openUrl: (url: string) => call<void>('open_url', { url }),
   importPaths: (paths: string[]) => call<ImportOutcome[]>('import_paths', { paths }),
+  cancelImports: () => call<void>('cancel_imports'),
   onDropHover: (handler) => listen<boolean>('drop-hover', (e) => handler(e.payload)),
   onImportProgress: (handler) => listen<ImportProgress>('import-progress', (e) => handler(e.payload)),
   onImportFinished: (handler) => listen<ImportOutcome[]>('import-finished', (e) => handler(e.payload)),

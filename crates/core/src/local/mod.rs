@@ -238,7 +238,11 @@ mod tests {
         let bytes: Vec<u8> = (0..(64u32 << 20) + 3).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
         std::fs::write(&src, &bytes).unwrap();
         let mut seen = Vec::new();
-        let sha256 = super::copy_hashing(&src, &dst, |n| Ok(seen.push(n))).unwrap();
+        let sha256 = super::copy_hashing(&src, &dst, |n| {
+            seen.push(n);
+            Ok(())
+        })
+        .unwrap();
         assert_eq!(sha256, crate::format::hex(&sha2::Sha256::digest(&bytes)));
         assert!(std::fs::read(&dst).unwrap() == bytes, "the copy differs");
         assert!(seen.windows(2).all(|w| w[0] <= w[1]), "progress never goes back");

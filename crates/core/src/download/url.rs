@@ -67,22 +67,9 @@ impl UrlSource {
     }
 }
 
+/// `%XX` escapes decoded (a stray `%` stays as it is; bytes that are not UTF-8 become U+FFFD).
 fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 /// The file name a `Content-Disposition` header gives (`filename*=UTF-8''…` first, then `filename="…"`).
@@ -299,6 +286,8 @@ mod tests {
         assert_eq!(disposition_name("attachment; filename*=UTF-8''caf%C3%A9.gguf").as_deref(), Some("café.gguf"));
         assert_eq!(disposition_name("attachment; filename=\"../../etc/passwd\"").as_deref(), Some("passwd"));
         assert_eq!(disposition_name("inline"), None);
+        // A `%` before a multi-byte character is no escape (the hand-written decoder sliced inside the character).
+        assert_eq!(disposition_name("attachment; filename*=UTF-8''%a\u{e9}.gguf").as_deref(), Some("%a\u{e9}.gguf"));
         let s = |url: &str| UrlSource { url: url.into(), ..UrlSource::default() }.file_name_from_url();
         assert_eq!(s("https://x.test/a/b/My%20Model.Q4.gguf?download=1"), "My Model.Q4.gguf");
         assert_eq!(s("https://x.test/"), "download");

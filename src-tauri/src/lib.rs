@@ -1,4 +1,4 @@
-//! The Tauri shell: commands, events, tray, drag-and-drop and store wiring over `mm-core`. It holds no logic of
+//! The Tauri shell: commands, events, tray and drag-and-drop over `mm-core`. It holds no logic of
 //! its own; every command parses its arguments, calls the core and maps the error to the one wire shape.
 
 mod commands;
@@ -12,9 +12,8 @@ use tauri::{Manager, Runtime};
 
 /// The app as a builder, shared by [`run`] and the command tests (which use Tauri's mock runtime).
 pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri::Builder<R> {
-    use commands::{activation, compat, discover, downloads, library, models, settings, sources};
+    use commands::{activation, app, compat, discover, downloads, library, models, settings, sources};
     builder
-        .plugin(tauri_plugin_store::Builder::new().build())
         .plugin(tauri_plugin_notification::init())
         .on_window_event(|window, event| {
             // Closing the window keeps the app in the tray, unless turned off in Settings.
@@ -68,6 +67,7 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri
             sources::cancel_imports,
             sources::ollama_status,
             sources::ollama_pull,
+            app::window_ready,
         ])
 }
 

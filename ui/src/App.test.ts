@@ -23,6 +23,15 @@ describe('the library window', () => {
     expect(screen.getByTestId('model-count').textContent).toBe('2 models');
   });
 
+  it('says the window is ready once, after the library is drawn', async () => {
+    const backend = new MemoryBackend({ models: [model('acme/a')] });
+    render(App, { backend });
+    expect(backend.readyCalls).toBe(0);
+    await screen.findAllByTestId('model-row');
+    await tick();
+    expect(backend.readyCalls).toBe(1);
+  });
+
   it('explains an empty library, and tells an empty filter result apart', async () => {
     const backend = new MemoryBackend({ models: [] });
     render(App, { backend });

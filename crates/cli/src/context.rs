@@ -18,7 +18,7 @@ impl Context {
         let store = SettingsStore::default_location();
         let (settings, warning) = store.load().map_err(|e| e.payload())?;
         if let Some(warning) = warning {
-            eprintln!("warning: {warning}");
+            esay!("warning: {warning}");
         }
         let cache_dir = settings.cache_dir.as_ref().map(PathBuf::from).unwrap_or_else(mm_core::cache::hub_cache_dir);
         Ok(Context { store, settings, cache_dir })

@@ -1,9 +1,11 @@
 //! `mm`: Model Manager's command line. Every command calls the same core as the app, prints a readable result on
 //! a terminal or one JSON document with `--json`, and on failure exits with the error code's stable status.
 
+// First, so that its `say!` and `esay!` are in scope everywhere below.
+#[macro_use]
+mod output;
 mod commands;
 mod context;
-mod output;
 mod table;
 
 use clap::{Parser, Subcommand};

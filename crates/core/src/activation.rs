@@ -296,8 +296,8 @@ impl Activation {
         fs::read_dir(&dir).ok()?.next().is_some().then_some(dir)
     }
 
-    /// Writes the links and `active.json` to match `settings` (called under the settings lock): each link replaced by rename, stale ones removed,
-    /// the manifest written to a temporary file and renamed.
+    /// Writes the links and `active.json` to match `settings` (called under the settings lock): each link replaced
+    /// atomically, stale ones removed, the manifest written atomically and durably.
     fn publish(&self, settings: &Settings) -> Result<(), ActivationError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
@@ -311,19 +311,15 @@ impl Activation {
             if fs::read_link(&link).ok().as_deref() == Some(Path::new(&entry.path)) {
                 continue;
             }
-            let temp = links.join(format!(".{}.tmp", t.as_str()));
-            let _ = fs::remove_file(&temp);
-            std::os::unix::fs::symlink(&entry.path, &temp).map_err(io(&temp))?;
-            fs::rename(&temp, &link).map_err(io(&link))?;
+            crate::disk::symlink_atomic(Path::new(&entry.path), &link).map_err(io(&link))?;
         }
         for t in ModelType::ALL.into_iter().filter(|t| !entries.contains_key(t)) {
             let _ = fs::remove_file(self.link_path(t));
         }
         let manifest: BTreeMap<&str, &ActiveEntry> = entries.iter().map(|(t, e)| (t.as_str(), e)).collect();
         let path = self.manifest_path();
-        let temp = path.with_extension("json.tmp");
-        fs::write(&temp, serde_json::to_vec_pretty(&manifest).expect("the manifest serialises")).map_err(io(&temp))?;
-        fs::rename(&temp, &path).map_err(io(&path))
+        let bytes = serde_json::to_vec_pretty(&manifest).expect("the manifest serialises");
+        crate::disk::write_atomic(&path, &bytes, 0o644).map_err(io(&path))
     }
 }
 

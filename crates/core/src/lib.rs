@@ -13,6 +13,7 @@ pub mod disk;
 pub mod download;
 pub mod error;
 pub mod format;
+pub mod http;
 pub mod hub;
 pub mod library;
 pub mod local;

@@ -14,6 +14,12 @@ use ts_rs::TS;
 pub const OLLAMA_PREFIX: &str = "ollama/";
 pub const DEFAULT_HOST: &str = "127.0.0.1:11434";
 
+/// The longest progress line a pull may send, and the largest JSON answer read.
+const MAX_LINE: usize = 1 << 20;
+const MAX_ANSWER: usize = 16 << 20;
+/// How long a short question (show, delete) may take in all.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
+
 #[derive(Debug, thiserror::Error)]
 pub enum OllamaError {
     #[error("Ollama is not running at {host} ({reason}): start it (`ollama serve`) or set OLLAMA_HOST")]
@@ -152,6 +158,8 @@ impl Ollama {
         }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(800))
+            // A server that goes silent mid-answer is given up on (a pull reports progress every few seconds).
+            .read_timeout(Duration::from_secs(120))
             .build()
             .expect("a plain HTTP client builds");
         Ollama {
@@ -212,7 +220,7 @@ impl Ollama {
                 message: status.to_string(),
             });
         }
-        let tags: Tags = response.json().await.map_err(|e| self.unavailable(&e))?;
+        let tags: Tags = self.read_json(response, "/api/tags").await?;
         Ok(tags.models)
     }
 
@@ -292,7 +300,7 @@ impl Ollama {
         };
         let status = response.status();
         if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
+            let body = self.error_body(response).await;
             return Err(pull_error(name, &error_text(&body).unwrap_or_else(|| status.to_string())));
         }
         let mut buffer = Vec::new();
@@ -303,10 +311,20 @@ impl Ollama {
                 c = response.chunk() => c.map_err(|e| OllamaError::Pull { name: name.into(), message: format!("the stream broke: {e}") })?,
             };
             let Some(chunk) = chunk else { break };
-            buffer.extend_from_slice(&chunk);
-            while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buffer.drain(..=end).collect();
-                succeeded |= self.line(name, &line, &mut progress)?;
+            // Only the new bytes are searched for line ends, and no line may grow past MAX_LINE.
+            let mut rest: &[u8] = &chunk;
+            while let Some(end) = rest.iter().position(|b| *b == b'\n') {
+                buffer.extend_from_slice(&rest[..end]);
+                succeeded |= self.line(name, &buffer, &mut progress)?;
+                buffer.clear();
+                rest = &rest[end + 1..];
+            }
+            buffer.extend_from_slice(rest);
+            if buffer.len() > MAX_LINE {
+                return Err(OllamaError::Pull {
+                    name: name.into(),
+                    message: format!("a progress line is longer than {MAX_LINE} bytes"),
+                });
             }
         }
         if !buffer.is_empty() {
@@ -345,6 +363,7 @@ impl Ollama {
         let response = self
             .http
             .post(self.url("/api/show"))
+            .timeout(ANSWER_TIMEOUT)
             .json(&serde_json::json!({ "model": name }))
             .send()
             .await
@@ -352,7 +371,7 @@ impl Ollama {
         if response.status().as_u16() == 404 {
             return Err(OllamaError::NotFound(name.into()));
         }
-        let body: serde_json::Value = response.json().await.map_err(|e| self.unavailable(&e))?;
+        let body: serde_json::Value = self.read_json(response, "/api/show").await?;
         let modelfile = body.get("modelfile").and_then(|m| m.as_str()).unwrap_or("");
         modelfile
             .lines()
@@ -372,6 +391,7 @@ impl Ollama {
         let response = self
             .http
             .delete(self.url("/api/delete"))
+            .timeout(ANSWER_TIMEOUT)
             .json(&serde_json::json!({ "model": name }))
             .send()
             .await
@@ -380,10 +400,30 @@ impl Ollama {
             200..=299 => Ok(()),
             404 => Err(OllamaError::NotFound(name.into())),
             status => {
-                let body = response.text().await.unwrap_or_default();
+                let body = self.error_body(response).await;
                 Err(OllamaError::Status { host: self.host.clone(), status, message: error_text(&body).unwrap_or(body) })
             }
         }
+    }
+
+    /// A JSON answer of at most [`MAX_ANSWER`] bytes.
+    async fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+        what: &str,
+    ) -> Result<T, OllamaError> {
+        let status = |message: String| OllamaError::Status { host: self.host.clone(), status: 200, message };
+        let bytes = crate::http::read_capped(response, MAX_ANSWER).await.map_err(|e| match e {
+            crate::http::BodyError::Transport(e) => self.unavailable(&e),
+            too_large => status(format!("{what}: {too_large}")),
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| status(format!("{what} could not be read: {e}")))
+    }
+
+    /// The text of an error answer, at most 64 kB of it.
+    async fn error_body(&self, response: reqwest::Response) -> String {
+        let bytes = crate::http::read_capped(response, 64 << 10).await.unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 }
 

@@ -1,6 +1,9 @@
 //! The app's own folders, known without Tauri so that the CLI and the app agree on them.
 
-use std::path::PathBuf;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
 /// The app identifier, as in `tauri.conf.json` (a test in the shell keeps the two equal).
 pub const APP_ID: &str = "dev.model-manager.app";
@@ -24,9 +27,42 @@ pub fn download_journal() -> PathBuf {
     app_data_dir().join("downloads.json")
 }
 
+/// Makes `dir` (and any missing parent) a folder only this user can enter (0700), tightening one that exists:
+/// the app's folders hold the settings, the journal of downloads (whose URLs may be signed) and maybe the token.
+pub fn private_dir(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    restrict(dir, 0o700)
+}
+
+/// Takes the group's and others' permissions off `path` (to `mode`), if it exists and has any.
+pub fn restrict(path: &Path, mode: u32) -> io::Result<()> {
+    match fs::metadata(path) {
+        Ok(m) if m.permissions().mode() & 0o077 != 0 => fs::set_permissions(path, fs::Permissions::from_mode(mode)),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn private_folders_and_files_lose_the_group_and_other_bits() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/app");
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        private_dir(&dir).unwrap();
+        assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+        let file = dir.join("settings.json");
+        fs::write(&file, b"{}").unwrap();
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+        restrict(&file, 0o600).unwrap();
+        assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        restrict(&dir.join("missing"), 0o600).unwrap();
+    }
 
     #[test]
     fn follows_xdg_then_home() {

@@ -7,9 +7,9 @@
 use crate::error::{Coded, ErrorCode};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use ts_rs::TS;
 
@@ -311,34 +311,19 @@ pub struct SettingsStore {
     path: PathBuf,
 }
 
-/// An exclusive lock on the settings file's lock file, held for one read-modify-write.
-struct FileLock {
-    _file: fs::File,
-}
-
-impl FileLock {
-    fn take(path: &Path) -> io::Result<FileLock> {
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        let file =
-            OpenOptions::new().create(true).truncate(false).write(true).open(path.with_extension("json.lock"))?;
-        // SAFETY: flock on a descriptor we own; blocking until the other writer is done.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(FileLock { _file: file })
-    }
-}
-
 impl SettingsStore {
     pub fn new(path: PathBuf) -> SettingsStore {
         SettingsStore { path }
     }
 
-    /// `settings.json` in the app's data folder.
+    /// `settings.json` in the app's data folder, which is made private to this user (0700) on the way: it holds
+    /// the user's intent, the journal of downloads and, with no keyring, the token.
     pub fn default_location() -> SettingsStore {
-        SettingsStore::new(crate::paths::app_data_dir().join("settings.json"))
+        let dir = crate::paths::app_data_dir();
+        if let Err(e) = crate::paths::private_dir(&dir) {
+            eprintln!("warning: could not make {} private to this user: {e}", dir.display());
+        }
+        SettingsStore::new(dir.join("settings.json"))
     }
 
     pub fn path(&self) -> &Path {
@@ -347,12 +332,21 @@ impl SettingsStore {
 
     /// The settings, and a warning when the file was unreadable and has been set aside for defaults.
     pub fn load(&self) -> Result<(Settings, Option<String>), SettingsError> {
-        let _lock = FileLock::take(&self.path).map_err(|source| SettingsError::Io {
-            what: "lock",
-            path: self.path.clone(),
-            source,
-        })?;
+        let _lock = self.lock()?;
         self.read_locked()
+    }
+
+    /// Takes the settings file's lock (a read-modify-write at a time, across processes), creating its folder
+    /// private to this user (0700) when missing.
+    fn lock(&self) -> Result<crate::cache::lock::BlobLock, SettingsError> {
+        let io = |source| SettingsError::Io { what: "lock", path: self.path.clone(), source };
+        if let Some(folder) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(folder).map_err(io)?;
+        }
+        let lock = crate::cache::lock::lock_file_blocking(&self.path.with_extension("json.lock")).map_err(io)?;
+        // A file an older version wrote with the default umask.
+        crate::paths::restrict(&self.path, 0o600).map_err(io)?;
+        Ok(lock)
     }
 
     fn read_locked(&self) -> Result<(Settings, Option<String>), SettingsError> {
@@ -395,20 +389,17 @@ impl SettingsStore {
         change: impl FnOnce(&mut Settings) -> Result<T, SettingsError>,
         then: impl FnOnce(&Settings) -> U,
     ) -> Result<(Settings, T, U), SettingsError> {
-        let _lock = FileLock::take(&self.path).map_err(|source| SettingsError::Io {
-            what: "lock",
-            path: self.path.clone(),
-            source,
-        })?;
+        let _lock = self.lock()?;
         let (mut settings, _) = self.read_locked()?;
         let before = settings.clone();
         let out = change(&mut settings)?;
         if settings != before || !self.path.exists() {
-            let temp = self.path.with_extension("json.tmp");
-            let io = |what, source| SettingsError::Io { what, path: self.path.clone(), source };
-            fs::write(&temp, serde_json::to_vec_pretty(&settings).expect("settings serialise"))
-                .map_err(|e| io("write", e))?;
-            fs::rename(&temp, &self.path).map_err(|e| io("write", e))?;
+            let bytes = serde_json::to_vec_pretty(&settings).expect("settings serialise");
+            crate::disk::write_atomic(&self.path, &bytes, 0o600).map_err(|source| SettingsError::Io {
+                what: "write",
+                path: self.path.clone(),
+                source,
+            })?;
         }
         let derived = then(&settings);
         Ok((settings, out, derived))
@@ -527,6 +518,30 @@ mod tests {
         // Writing again works, and the next load has no warning.
         store.update(|s| s.apply(SettingsPatch { verify_on_download: Some(false), ..Default::default() })).unwrap();
         assert!(store.load().unwrap().1.is_none());
+    }
+
+    #[test]
+    fn the_settings_file_is_private_to_its_user_and_an_older_readable_one_is_tightened() {
+        use std::os::unix::fs::PermissionsExt;
+        let (tmp, store) = store();
+        store
+            .update(|s| s.apply(SettingsPatch { token: Some("hf_SECRETSECRET".into()), ..Default::default() }))
+            .unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(store.path()), 0o600);
+        assert_eq!(mode(store.path().parent().unwrap()), 0o700, "a folder it creates is private too");
+        // A file an older version left readable by everyone is tightened on the next read, and so is what a
+        // broken one is set aside as.
+        fs::set_permissions(store.path(), fs::Permissions::from_mode(0o644)).unwrap();
+        store.load().unwrap();
+        assert_eq!(mode(store.path()), 0o600);
+        fs::write(store.path(), b"{broken").unwrap();
+        fs::set_permissions(store.path(), fs::Permissions::from_mode(0o644)).unwrap();
+        store.load().unwrap();
+        let leftovers: Vec<_> = fs::read_dir(tmp.path().join("app")).unwrap().flatten().map(|e| e.path()).collect();
+        for path in leftovers.iter().filter(|p| !p.to_string_lossy().ends_with(".lock")) {
+            assert_eq!(mode(path), 0o600, "{}", path.display());
+        }
     }
 
     #[test]

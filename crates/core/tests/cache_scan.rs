@@ -121,6 +121,14 @@ fn dangling_links_incomplete_blobs_and_recorded_trees_make_partial() {
     let again = scan_blocking(tmp.path()).unwrap();
     let t = again.repos.iter().find(|r| r.repo_id == "acme/recorded").unwrap();
     assert_eq!(t.status, CacheStatus::Complete);
+
+    // A power cut after the rename but before the bytes reached the disk leaves a short blob linked: the
+    // recorded size tells it from the real file.
+    fs::write(recorded.join("blobs/dddd"), b"1234").unwrap();
+    let cut = scan_blocking(tmp.path()).unwrap();
+    let t = cut.repos.iter().find(|r| r.repo_id == "acme/recorded").unwrap();
+    assert_eq!(t.status, CacheStatus::Partial);
+    assert_eq!(t.revisions[0].missing, vec!["weights/model.gguf"]);
 }
 
 #[test]

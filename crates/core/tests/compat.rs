@@ -95,7 +95,9 @@ async fn remote_estimates_through_the_hub_equal_local_ones() {
             HubFile::new("model.safetensors", read("model.safetensors"), true),
         ],
     );
-    let client = HubClient::new(HubConfig { endpoint: hub.endpoint(), token: None, offline: false }).unwrap();
+    let client =
+        HubClient::new(HubConfig { endpoint: hub.endpoint(), token: None, offline: false, ..HubConfig::default() })
+            .unwrap();
     let machine = hw(8_000_000_000, 16_000_000_000);
     let cache = tempfile::tempdir().unwrap();
 

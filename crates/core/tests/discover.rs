@@ -13,7 +13,8 @@ use std::time::Duration;
 
 fn client(hub: &FakeHub, offline: bool) -> HubClient {
     let retry = RetryPolicy { attempts: 2, base: Duration::from_millis(10), max: Duration::from_millis(20) };
-    HubClient::with_retry(HubConfig { endpoint: hub.endpoint(), token: None, offline }, retry).unwrap()
+    HubClient::with_retry(HubConfig { endpoint: hub.endpoint(), token: None, offline, ..HubConfig::default() }, retry)
+        .unwrap()
 }
 
 fn meta(downloads: u64, likes: u64, task: &str, library: &str, date: &str) -> RepoMeta {
@@ -168,7 +169,7 @@ async fn an_error_page_offline_and_a_dead_hub_each_say_what_happened() {
     let endpoint = hub.endpoint();
     drop(hub);
     let dead = HubClient::with_retry(
-        HubConfig { endpoint: endpoint.clone(), token: None, offline: false },
+        HubConfig { endpoint: endpoint.clone(), token: None, offline: false, ..HubConfig::default() },
         RetryPolicy { attempts: 1, ..RetryPolicy::default() },
     )
     .unwrap();

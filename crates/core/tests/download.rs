@@ -23,7 +23,8 @@ fn fast_retry() -> RetryPolicy {
 }
 
 fn downloads(hub: &FakeHub, cache: &Path, token: Option<&str>, options: DownloadOptions) -> Downloads {
-    let config = HubConfig { endpoint: hub.endpoint(), token: token.map(str::to_owned), offline: false };
+    let config =
+        HubConfig { endpoint: hub.endpoint(), token: token.map(str::to_owned), offline: false, ..HubConfig::default() };
     Downloads::new(HubClient::with_retry(config, fast_retry()).unwrap(), cache.to_path_buf(), options)
 }
 
@@ -431,7 +432,9 @@ async fn the_tree_api_is_followed_across_pages() {
     let files: Vec<_> = (0..5).map(|i| HubFile::new(&format!("f{i}.txt"), vec![i as u8; 10], i % 2 == 0)).collect();
     let commit = hub.add_repo("acme/paged", files.clone());
     hub.tree_page_size(2);
-    let client = HubClient::new(HubConfig { endpoint: hub.endpoint(), token: None, offline: false }).unwrap();
+    let client =
+        HubClient::new(HubConfig { endpoint: hub.endpoint(), token: None, offline: false, ..HubConfig::default() })
+            .unwrap();
     let listed = client.list_tree(&mm_core::cache::RepoId::parse("acme/paged").unwrap(), &commit).await.unwrap();
     assert_eq!(listed.len(), 5);
     for (l, f) in listed.iter().zip(&files) {
@@ -445,7 +448,7 @@ async fn offline_mode_never_touches_the_network() {
     let hub = FakeHub::start().await;
     hub.add_repo("acme/tiny", model_files());
     let cache = tempfile::tempdir().unwrap();
-    let config = HubConfig { endpoint: hub.endpoint(), token: None, offline: true };
+    let config = HubConfig { endpoint: hub.endpoint(), token: None, offline: true, ..HubConfig::default() };
     let d = Downloads::new(HubClient::new(config).unwrap(), cache.path().into(), DownloadOptions::default());
     let err = download(&d, request("acme/tiny")).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::Network);
@@ -461,7 +464,7 @@ async fn unfinished_downloads_survive_a_restart_paused_and_resume_from_disk() {
     hub.throttle(Some(2_000_000));
     let cache = tempfile::tempdir().unwrap();
     let journal = cache.path().join("app/downloads.json");
-    let config = || HubConfig { endpoint: hub.endpoint(), token: None, offline: false };
+    let config = || HubConfig { endpoint: hub.endpoint(), token: None, offline: false, ..HubConfig::default() };
     let partial = cache.path().join("models--acme--r/blobs").join(format!("{}.incomplete", file.sha256));
 
     let first = Downloads::with_journal(

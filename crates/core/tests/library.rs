@@ -240,7 +240,7 @@ async fn verify_finds_a_flipped_byte_and_repair_fetches_only_that_file() {
             HubFile::new("other.bin", noise(1000, 6), true),
         ],
     );
-    let config = HubConfig { endpoint: hub.endpoint(), token: None, offline: false };
+    let config = HubConfig { endpoint: hub.endpoint(), token: None, offline: false, ..HubConfig::default() };
     let downloads = Downloads::new(HubClient::new(config).unwrap(), cache.path().into(), DownloadOptions::default());
     let id = downloads.start(DownloadRequest { repo: "acme/v".into(), ..Default::default() }).unwrap();
     downloads.wait(id).await.unwrap();

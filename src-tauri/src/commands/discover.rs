@@ -83,7 +83,7 @@ mod tests {
         );
         let cache = tempfile::tempdir().unwrap();
         let data = tempfile::tempdir().unwrap();
-        let config = HubConfig { endpoint: hub.endpoint(), token: None, offline: false };
+        let config = HubConfig { endpoint: hub.endpoint(), token: None, offline: false, ..HubConfig::default() };
         let app = TestApp::new(AppState::with(
             SettingsStore::new(data.path().join("settings.json")),
             Some(cache.path().into()),

@@ -74,7 +74,7 @@ mod tests {
             ],
         );
         let cache = tempfile::tempdir().unwrap();
-        let config = HubConfig { endpoint: hub.endpoint(), token: None, offline: false };
+        let config = HubConfig { endpoint: hub.endpoint(), token: None, offline: false, ..HubConfig::default() };
         let settings = tempfile::tempdir().unwrap();
         let store = SettingsStore::new(settings.path().join("settings.json"));
         let app = TestApp::new(AppState::with(

@@ -157,21 +157,32 @@ pub async fn clean_storage(state: State<'_, AppState>) -> Result<CleanReport, Er
 #[tauri::command]
 pub async fn open_folder(state: State<'_, AppState>, path: String) -> Result<(), ErrorPayload> {
     let settings = state.settings();
-    let asked = std::path::Path::new(&path);
+    // Compared as real paths: `..` and links are resolved first, so `{cache}/../etc` is not in the cache.
+    let real = |p: &std::path::Path| std::fs::canonicalize(p).ok();
+    let asked = real(std::path::Path::new(&path));
     // A local model may be one file: its folder opens.
     let local = mm_core::local::list::local_models(&settings, &state.activation.data_dir);
-    let local_file = local.iter().any(|m| m.path == asked && asked.is_file());
-    let folder = if local_file { asked.parent().unwrap_or(asked) } else { asked };
-    let inside = local_file
-        || local.iter().any(|m| m.path == asked)
-        || list::sources(&state.cache_dir, &settings).iter().any(|(dir, _)| asked.starts_with(dir));
-    if !inside || !folder.is_dir() {
+    let is_model =
+        |asked: &std::path::Path| local.iter().any(|m| real(std::path::Path::new(&m.path)).as_deref() == Some(asked));
+    let inside_source = |asked: &std::path::Path| {
+        list::sources(&state.cache_dir, &settings)
+            .iter()
+            .any(|(dir, _)| real(dir).is_some_and(|d| asked.starts_with(d)))
+    };
+    let folder = asked.as_deref().filter(|a| is_model(a) || inside_source(a)).map(|a| {
+        if a.is_file() {
+            a.parent().unwrap_or(a).to_path_buf()
+        } else {
+            a.to_path_buf()
+        }
+    });
+    let Some(folder) = folder.filter(|f| f.is_dir()) else {
         return Err(ErrorPayload {
             code: ErrorCode::InvalidInput,
             message: format!("{path} is not a model folder of this library"),
         });
-    }
-    std::process::Command::new("xdg-open").arg(folder).spawn().map(|_| ()).map_err(|e| ErrorPayload {
+    };
+    std::process::Command::new("xdg-open").arg(&folder).spawn().map(|_| ()).map_err(|e| ErrorPayload {
         code: ErrorCode::of_io(&e),
         message: format!("cannot open {path}: {e} (is xdg-open installed?)"),
     })
@@ -199,7 +210,8 @@ mod tests {
         link_snapshot(&repo, &commit, "model.gguf", blob).unwrap();
         write_ref(&repo, "main", &commit).unwrap();
         let store = SettingsStore::new(data.path().join("settings.json"));
-        let offline = HubConfig { endpoint: "http://127.0.0.1:9".into(), token: None, offline: true };
+        let offline =
+            HubConfig { endpoint: "http://127.0.0.1:9".into(), token: None, offline: true, ..HubConfig::default() };
         let app = TestApp::new(AppState::with(
             store,
             Some(cache.path().into()),
@@ -243,6 +255,10 @@ mod tests {
         assert_eq!(usage["cacheBytes"], 11);
         let err = app.invoke("open_folder", json!({ "path": "/etc" })).unwrap_err();
         assert_eq!(err["code"], "invalid-input");
+        // A path that starts with the cache's but climbs out of it is not in the cache.
+        let escape = format!("{}/models--acme--m/../../../../../../etc", cache.path().display());
+        let err = app.invoke("open_folder", json!({ "path": escape })).unwrap_err();
+        assert_eq!(err["code"], "invalid-input", "{err}");
         // Activation through the commands: the manifest is written, and an active model is guarded.
         let entry = app.invoke("activate_model", json!({ "id": "acme/m", "modelType": "text-generation" })).unwrap();
         assert_eq!(entry["modelType"], "text-generation");

@@ -2,6 +2,7 @@
 //! through Tauri's mock runtime without a window.
 
 pub mod activation;
+pub mod app;
 pub mod compat;
 pub mod discover;
 pub mod downloads;

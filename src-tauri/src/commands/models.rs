@@ -22,7 +22,8 @@ mod tests {
     use std::path::Path;
 
     fn app(cache_dir: &Path) -> TestApp {
-        let offline = HubConfig { endpoint: "http://127.0.0.1:9".into(), token: None, offline: true };
+        let offline =
+            HubConfig { endpoint: "http://127.0.0.1:9".into(), token: None, offline: true, ..HubConfig::default() };
         TestApp::new(AppState::with(
             SettingsStore::new(cache_dir.with_extension("settings.json")),
             Some(cache_dir.to_path_buf()),

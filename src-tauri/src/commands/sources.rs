@@ -237,7 +237,8 @@ mod tests {
         let text = files.path().join("notes.txt");
         std::fs::write(&text, "not a model").unwrap();
         let ollama = FakeOllama::start().await;
-        let offline = HubConfig { endpoint: "http://127.0.0.1:9".into(), token: None, offline: true };
+        let offline =
+            HubConfig { endpoint: "http://127.0.0.1:9".into(), token: None, offline: true, ..HubConfig::default() };
         let state = AppState::with(
             SettingsStore::new(data.path().join("settings.json")),
             Some(data.path().join("hub")),

@@ -6,6 +6,7 @@
 //! body short, flip a byte, stall, or throttle. Every request is logged so tests can check what was sent where.
 
 pub mod ollama;
+pub mod raw;
 
 use sha1::Digest as _;
 use std::collections::HashMap;
@@ -270,13 +271,13 @@ async fn serve(listener: TcpListener, host: Host, state: Arc<Mutex<State>>, cdn_
     }
 }
 
-struct Request {
-    method: String,
-    target: String,
-    headers: HashMap<String, String>,
+pub(crate) struct Request {
+    pub(crate) method: String,
+    pub(crate) target: String,
+    pub(crate) headers: HashMap<String, String>,
 }
 
-async fn read_request(stream: &mut TcpStream) -> Option<Request> {
+pub(crate) async fn read_request(stream: &mut TcpStream) -> Option<Request> {
     let mut buf = Vec::with_capacity(2048);
     let mut byte = [0u8; 1024];
     loop {

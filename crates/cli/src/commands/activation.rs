@@ -35,9 +35,9 @@ pub async fn activate(args: ActivateArgs, json: bool) -> Result<(), ErrorPayload
         output::json(&serde_json::json!({ "active": entry, "events": events }));
     } else {
         if let Some(old) = events.iter().find(|e| e.kind == mm_core::download::LifecycleKind::Deactivated) {
-            println!("{} is no longer the active {} model", old.repo, entry.model_type);
+            say!("{} is no longer the active {} model", old.repo, entry.model_type);
         }
-        println!("{} is the active {} model\n  {} -> {}", entry.id, entry.model_type, entry.link, entry.path);
+        say!("{} is the active {} model\n  {} -> {}", entry.id, entry.model_type, entry.link, entry.path);
     }
     Ok(())
 }
@@ -55,7 +55,7 @@ pub async fn deactivate(args: DeactivateArgs, json: bool) -> Result<(), ErrorPay
     if json {
         output::json(&serde_json::json!({ "events": events }));
     } else {
-        println!("No {model_type} model is active now (was {})", events[0].repo);
+        say!("No {model_type} model is active now (was {})", events[0].repo);
     }
     Ok(())
 }
@@ -84,7 +84,7 @@ pub async fn active(args: ActiveArgs, json: bool) -> Result<(), ErrorPayload> {
         if json {
             output::json(&manifest);
         } else if manifest.is_empty() {
-            println!("No model is active. Activate one with `mm activate ORG/NAME`.");
+            say!("No model is active. Activate one with `mm activate ORG/NAME`.");
         } else {
             let mut table = Table::new(&["TYPE", "MODEL", "REVISION", "PATH"]);
             for (t, e) in &manifest {
@@ -95,7 +95,7 @@ pub async fn active(args: ActiveArgs, json: bool) -> Result<(), ErrorPayload> {
                     e.path.clone(),
                 ]);
             }
-            print!("{}", table.render());
+            print!("{}", crate::output::clean(&table.render()));
         }
         return Ok(());
     };
@@ -105,11 +105,11 @@ pub async fn active(args: ActiveArgs, json: bool) -> Result<(), ErrorPayload> {
         message: format!("no {model_type} model is active: activate one with `mm activate ORG/NAME`"),
     })?;
     if args.path {
-        println!("{}", entry.path);
+        say!("{}", entry.path);
     } else if json {
         output::json(entry);
     } else {
-        println!("{} ({}) at {}", entry.id, &entry.revision[..7.min(entry.revision.len())], entry.path);
+        say!("{} ({}) at {}", entry.id, &entry.revision[..7.min(entry.revision.len())], entry.path);
     }
     Ok(())
 }

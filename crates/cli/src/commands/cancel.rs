@@ -22,14 +22,21 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
         message: format!("cannot delete the partial files of {repo}: {e}"),
     })?;
     if json {
-        output::json(&serde_json::json!({ "repo": repo.to_string(), "stoppedPid": stopped, "bytesFreed": freed }));
+        output::json(&serde_json::json!({
+            "repo": repo.to_string(),
+            "stoppedPid": stopped.first(),
+            "stoppedPids": stopped,
+            "bytesFreed": freed,
+        }));
     } else {
-        match stopped {
-            Some(pid) => println!("Cancelled the download of {repo} (process {pid}); freed {}", format::bytes(freed)),
-            None if freed > 0 => {
-                println!("No download of {repo} was running; deleted {} of partial files", format::bytes(freed))
+        let pids = stopped.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+        match stopped.len() {
+            1 => say!("Cancelled the download of {repo} (process {pids}); freed {}", format::bytes(freed)),
+            2.. => say!("Cancelled the downloads of {repo} (processes {pids}); freed {}", format::bytes(freed)),
+            _ if freed > 0 => {
+                say!("No download of {repo} was running; deleted {} of partial files", format::bytes(freed))
             }
-            None => println!("No download of {repo} was running and nothing partial was left"),
+            _ => say!("No download of {repo} was running and nothing partial was left"),
         }
     }
     Ok(())

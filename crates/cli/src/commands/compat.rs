@@ -19,16 +19,16 @@ pub async fn system(_args: SystemArgs, json: bool) -> Result<(), ErrorPayload> {
         output::json(&hw);
         return Ok(());
     }
-    println!(
+    say!(
         "CPU      {} ({} cores, {} threads){}",
         hw.cpu.brand,
         hw.cpu.physical_cores,
         hw.cpu.threads,
         if hw.cpu.features.is_empty() { String::new() } else { format!("; {}", hw.cpu.features.join(" ")) }
     );
-    println!("RAM      {} available of {}", bytes(hw.ram_available), bytes(hw.ram_total));
+    say!("RAM      {} available of {}", bytes(hw.ram_available), bytes(hw.ram_total));
     if hw.gpus.is_empty() {
-        println!("GPU      none{}", hw.nvidia_note.as_deref().map(|n| format!(" (NVIDIA: {n})")).unwrap_or_default());
+        say!("GPU      none{}", hw.nvidia_note.as_deref().map(|n| format!(" (NVIDIA: {n})")).unwrap_or_default());
     }
     for g in &hw.gpus {
         let extra: Vec<String> = [
@@ -39,7 +39,7 @@ pub async fn system(_args: SystemArgs, json: bool) -> Result<(), ErrorPayload> {
         .into_iter()
         .flatten()
         .collect();
-        println!(
+        say!(
             "GPU      {}: {} free of {}{}",
             g.label(),
             bytes(g.vram_free),
@@ -47,8 +47,8 @@ pub async fn system(_args: SystemArgs, json: bool) -> Result<(), ErrorPayload> {
             if extra.is_empty() { String::new() } else { format!(" ({})", extra.join(", ")) }
         );
     }
-    println!("OS       {}", hw.os);
-    println!("Disk     {} free of {} ({})", bytes(hw.disk_free), bytes(hw.disk_total), ctx.cache_dir.display());
+    say!("OS       {}", hw.os);
+    say!("Disk     {} free of {} ({})", bytes(hw.disk_free), bytes(hw.disk_total), ctx.cache_dir.display());
     Ok(())
 }
 
@@ -85,7 +85,7 @@ pub async fn compat(args: CompatArgs, json: bool) -> Result<(), ErrorPayload> {
     if json {
         output::json(&serde_json::json!({ "report": report, "hardware": hw }));
     } else {
-        print!("{}", render(&report));
+        print!("{}", crate::output::clean(&render(&report)));
     }
     Ok(())
 }

@@ -24,7 +24,7 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
             if json {
                 output::json(&serde_json::json!({ key: value }));
             } else {
-                println!("{value}");
+                say!("{value}");
             }
         }
         Args::Get { key: None } => {
@@ -32,9 +32,9 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
                 output::json(&ctx.settings.view(None));
             } else {
                 for key in KEYS {
-                    println!("{key} = {}", ctx.settings.get(key).unwrap_or_default());
+                    say!("{key} = {}", ctx.settings.get(key).unwrap_or_default());
                 }
-                println!("(file: {})", ctx.store.path().display());
+                say!("(file: {})", ctx.store.path().display());
             }
         }
         Args::Set { key, value } => {
@@ -43,7 +43,7 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
             if json {
                 output::json(&settings.view(None));
             } else {
-                println!("{key} = {}", settings.get(&key).unwrap_or_default());
+                say!("{key} = {}", settings.get(&key).unwrap_or_default());
             }
         }
     }

@@ -61,7 +61,7 @@ pub async fn search(args: SearchArgs, json: bool) -> Result<(), ErrorPayload> {
         return Ok(());
     }
     if page.models.is_empty() {
-        println!("No models match.");
+        say!("No models match.");
         return Ok(());
     }
     let mut table = Table::new(&["MODEL", "TASK", "LIBRARY", "DOWNLOADS>", "LIKES>", "UPDATED", "NOTE"]);
@@ -77,9 +77,9 @@ pub async fn search(args: SearchArgs, json: bool) -> Result<(), ErrorPayload> {
             note.into_iter().flatten().collect::<Vec<_>>().join(", "),
         ]);
     }
-    print!("{}", table.render());
+    print!("{}", crate::output::clean(&table.render()));
     if let Some(next) = &page.next {
-        println!("More results: add --next '{next}'");
+        say!("More results: add --next '{next}'");
     }
     Ok(())
 }
@@ -105,7 +105,7 @@ pub async fn catalog(_args: CatalogArgs, json: bool) -> Result<(), ErrorPayload>
             e.purpose.clone(),
         ]);
     }
-    print!("{}", table.render());
-    println!("Get one with `mm download MODEL --include FILE...` for the files `mm catalog --json` lists.");
+    print!("{}", crate::output::clean(&table.render()));
+    say!("Get one with `mm download MODEL --include FILE...` for the files `mm catalog --json` lists.");
     Ok(())
 }

@@ -61,7 +61,7 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
         let done = follow(&downloads, request, json).await?;
         let models = mm_core::local::models_dir(&mm_core::paths::app_data_dir());
         if !json {
-            println!("Downloaded {} ({}) into {}", done.repo, format::bytes(done.bytes_total), models.display());
+            say!("Downloaded {} ({}) into {}", done.repo, format::bytes(done.bytes_total), models.display());
         }
         return Ok(());
     }
@@ -90,7 +90,7 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
             .join(repo.folder_name(cache::RepoKind::Model))
             .join("snapshots")
             .join(done.commit.as_deref().unwrap_or(""));
-        println!(
+        say!(
             "Downloaded {} ({} file{}, {}) to {}",
             done.repo,
             done.files_total,

@@ -24,28 +24,28 @@ pub async fn info(args: InfoArgs, json: bool) -> Result<(), ErrorPayload> {
         return Ok(());
     }
     let m = &details.model;
-    println!("{}", m.id);
-    println!("  type       {} ({:?})", m.model_type, m.type_origin);
-    println!("  status     {}", serde_json::to_value(m.status).unwrap().as_str().unwrap_or(""));
-    println!("  format     {}", serde_json::to_value(m.format).unwrap().as_str().unwrap_or(""));
-    println!("  size       {}", format::bytes(m.size));
-    println!("  location   {}", m.path);
+    say!("{}", m.id);
+    say!("  type       {} ({:?})", m.model_type, m.type_origin);
+    say!("  status     {}", serde_json::to_value(m.status).unwrap().as_str().unwrap_or(""));
+    say!("  format     {}", serde_json::to_value(m.format).unwrap().as_str().unwrap_or(""));
+    say!("  size       {}", format::bytes(m.size));
+    say!("  location   {}", m.path);
     if let Some(tag) = &m.pipeline_tag {
-        println!("  task       {tag}");
+        say!("  task       {tag}");
     }
     if !m.architectures.is_empty() {
-        println!("  arch       {}", m.architectures.join(", "));
+        say!("  arch       {}", m.architectures.join(", "));
     }
     if let Some(card) = details.card.as_ref().and_then(|c| c.as_object()) {
         for key in ["license", "base_model", "language"] {
             if let Some(value) = card.get(key) {
-                println!("  {key:<10} {}", value.to_string().trim_matches('"'));
+                say!("  {key:<10} {}", value.to_string().trim_matches('"'));
             }
         }
     }
     for r in &details.revisions {
         let refs = if r.refs.is_empty() { String::new() } else { format!(" ({})", r.refs.join(", ")) };
-        println!("\nrevision {}{refs}: {} files, {}", r.commit, r.files.len(), format::bytes(r.size_on_disk));
+        say!("\nrevision {}{refs}: {} files, {}", r.commit, r.files.len(), format::bytes(r.size_on_disk));
         let mut table = Table::new(&["FILE", "SIZE>", "HASH"]);
         for f in &r.files {
             table.row(vec![f.path.clone(), format::bytes(f.size), f.blob.clone().unwrap_or_else(|| "-".into())]);
@@ -53,7 +53,7 @@ pub async fn info(args: InfoArgs, json: bool) -> Result<(), ErrorPayload> {
         for path in &r.missing {
             table.row(vec![path.clone(), "-".into(), "missing".into()]);
         }
-        print!("{}", table.render());
+        print!("{}", crate::output::clean(&table.render()));
     }
     Ok(())
 }
@@ -87,7 +87,7 @@ pub async fn rm(args: RmArgs, json: bool) -> Result<(), ErrorPayload> {
         if json {
             output::json(&serde_json::json!({ "id": args.id, "bytesFreed": freed, "dryRun": args.dry_run }));
         } else {
-            println!("{verb} {} ({})", args.id, format::bytes(freed));
+            say!("{verb} {} ({})", args.id, format::bytes(freed));
         }
         return Ok(());
     }
@@ -103,7 +103,7 @@ pub async fn rm(args: RmArgs, json: bool) -> Result<(), ErrorPayload> {
             None => report.id.clone(),
         };
         let verb = if report.dry_run { "Would free" } else { "Freed" };
-        println!(
+        say!(
             "{verb} {} ({} blob{}) by deleting {what}: {} before, {} after",
             format::bytes(report.bytes_freed),
             report.blobs_removed,
@@ -158,18 +158,18 @@ pub async fn verify(args: VerifyArgs, json: bool) -> Result<(), ErrorPayload> {
                 ),
                 _ => "missing".into(),
             };
-            println!("{}: {what}", f.path);
+            say!("{}: {what}", f.path);
         }
         let bad = report.bad().count();
         match (bad, &repaired) {
-            (0, _) => println!(
+            (0, _) => say!(
                 "{}: all {} files match their hashes ({} checked)",
                 report.id,
                 report.files.len(),
                 format::bytes(report.bytes_checked)
             ),
-            (n, Some(_)) => println!("{}: repaired {n} file{}", report.id, if n == 1 { "" } else { "s" }),
-            (n, None) => println!(
+            (n, Some(_)) => say!("{}: repaired {n} file{}", report.id, if n == 1 { "" } else { "s" }),
+            (n, None) => say!(
                 "{}: {n} bad file{}; run `mm verify {} --repair` to download them again",
                 report.id,
                 if n == 1 { "" } else { "s" },
@@ -211,8 +211,8 @@ pub async fn du(args: DuArgs, json: bool) -> Result<(), ErrorPayload> {
     for m in &report.models {
         table.row(vec![m.id.clone(), format::bytes(m.bytes)]);
     }
-    print!("{}", table.render());
-    println!(
+    print!("{}", crate::output::clean(&table.render()));
+    say!(
         "\n{} in {}; disk: {} free of {}",
         format::bytes(report.cache_bytes),
         report.cache_dir,
@@ -220,7 +220,7 @@ pub async fn du(args: DuArgs, json: bool) -> Result<(), ErrorPayload> {
         format::bytes(report.disk_total)
     );
     if report.reclaimable_bytes > 0 {
-        println!(
+        say!(
             "{} reclaimable: {} orphan blob{}, {} partial download{}",
             format::bytes(report.reclaimable_bytes),
             report.orphan_blobs.len(),
@@ -230,13 +230,13 @@ pub async fn du(args: DuArgs, json: bool) -> Result<(), ErrorPayload> {
         );
     }
     match cleaned {
-        Some(c) => println!(
+        Some(c) => say!(
             "Cleaned up {} file{}, freed {}",
             c.files_removed,
             if c.files_removed == 1 { "" } else { "s" },
             format::bytes(c.bytes_freed)
         ),
-        None if report.reclaimable_bytes > 0 => println!("Run `mm du --clean` to reclaim it."),
+        None if report.reclaimable_bytes > 0 => say!("Run `mm du --clean` to reclaim it."),
         None => {}
     }
     Ok(())
@@ -257,7 +257,7 @@ pub async fn set_type(args: TypeArgs, json: bool) -> Result<(), ErrorPayload> {
     if json {
         output::json(&serde_json::json!({ "id": args.id, "type": chosen }));
     } else {
-        println!("{}: type {}", args.id, chosen.unwrap_or("inferred from the model again"));
+        say!("{}: type {}", args.id, chosen.unwrap_or("inferred from the model again"));
     }
     Ok(())
 }

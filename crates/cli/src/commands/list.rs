@@ -47,10 +47,10 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
         if json {
             output::json(&scan);
         } else {
-            print!("{}", render_revisions(&scan, format::now_unix()));
+            print!("{}", crate::output::clean(&render_revisions(&scan, format::now_unix())));
         }
         for problem in &scan.problems {
-            eprintln!("warning: {}: {}", problem.path, problem.message);
+            esay!("warning: {}: {}", problem.path, problem.message);
         }
         return Ok(());
     }
@@ -70,7 +70,7 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
     if json {
         output::json(&serde_json::json!({ "cacheDir": ctx.cache_dir, "models": models }));
     } else {
-        print!("{}", render(&models, &ctx.cache_dir.display().to_string(), format::now_unix()));
+        print!("{}", crate::output::clean(&render(&models, &ctx.cache_dir.display().to_string(), format::now_unix())));
     }
     Ok(())
 }

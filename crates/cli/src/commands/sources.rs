@@ -60,7 +60,7 @@ pub async fn import(args: ImportArgs, json: bool) -> Result<(), ErrorPayload> {
                     ImportPhase::Hashing => "hashing",
                     ImportPhase::Copying => "copying",
                 };
-                eprint!("\r\x1b[2K[{}/{}] {doing} {} {pct:>3}%", p.index, p.count, p.path);
+                eprint!("\r\x1b[2K[{}/{}] {doing} {} {pct:>3}%", p.index, p.count, crate::output::clean(&p.path));
                 let _ = std::io::stderr().flush();
             }
         })
@@ -78,8 +78,8 @@ pub async fn import(args: ImportArgs, json: bool) -> Result<(), ErrorPayload> {
     } else {
         for o in &outcomes {
             match (o.status, &o.error) {
-                (ImportStatus::Imported, _) => println!("imported   {} as {}", o.path, o.id.as_deref().unwrap_or("")),
-                (status, Some(e)) => println!(
+                (ImportStatus::Imported, _) => say!("imported   {} as {}", o.path, o.id.as_deref().unwrap_or("")),
+                (status, Some(e)) => say!(
                     "{:<10} {}",
                     match status {
                         ImportStatus::Duplicate => "duplicate",
@@ -131,7 +131,7 @@ pub async fn ollama(args: OllamaArgs, json: bool) -> Result<(), ErrorPayload> {
                 output::json(&models);
             } else {
                 for m in &models {
-                    println!("{}  {}", m.id, bytes(m.size));
+                    say!("{}  {}", m.id, bytes(m.size));
                 }
             }
         }
@@ -149,7 +149,7 @@ pub async fn ollama(args: OllamaArgs, json: bool) -> Result<(), ErrorPayload> {
                             } else {
                                 String::new()
                             };
-                            eprint!("\r\x1b[2K{}{amount}", p.status);
+                            eprint!("\r\x1b[2K{}{amount}", crate::output::clean(&p.status));
                         }
                     },
                     Default::default(),
@@ -160,7 +160,7 @@ pub async fn ollama(args: OllamaArgs, json: bool) -> Result<(), ErrorPayload> {
                 eprint!("\r\x1b[2K");
             }
             if !json {
-                println!("Pulled {name} into Ollama at {}", server.host());
+                say!("Pulled {name} into Ollama at {}", server.host());
             }
         }
         OllamaArgs::Rm { name } => {
@@ -168,7 +168,7 @@ pub async fn ollama(args: OllamaArgs, json: bool) -> Result<(), ErrorPayload> {
             if json {
                 output::json(&serde_json::json!({ "deleted": name }));
             } else {
-                println!("Deleted {name} from Ollama at {}", server.host());
+                say!("Deleted {name} from Ollama at {}", server.host());
             }
         }
     }

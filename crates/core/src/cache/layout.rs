@@ -119,7 +119,7 @@ pub fn is_commit_hash(s: &str) -> bool {
 /// starts with a dot so `huggingface_hub`'s cache scan passes over it.
 pub const TREE_RECORD_DIR: &str = ".model-manager/trees";
 
-/// The tree record of `commit` inside a repo folder.
+/// The tree record of `commit` inside a repo folder; a writer checks `commit` is a commit id first.
 pub fn tree_record_path(repo_dir: &Path, commit: &str) -> PathBuf {
     repo_dir.join(TREE_RECORD_DIR).join(format!("{commit}.json"))
 }

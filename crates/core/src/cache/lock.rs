@@ -19,9 +19,13 @@ pub fn lock_path(cache_dir: &Path, repo_folder: &str, blob: &str) -> PathBuf {
 
 /// Takes the lock if it is free.
 pub fn try_lock(cache_dir: &Path, repo_folder: &str, blob: &str) -> io::Result<Option<BlobLock>> {
-    let path = lock_path(cache_dir, repo_folder, blob);
+    try_lock_at(&lock_path(cache_dir, repo_folder, blob))
+}
+
+/// Takes the `flock` on the file at `path` (created if missing) if it is free.
+pub fn try_lock_at(path: &Path) -> io::Result<Option<BlobLock>> {
     fs::create_dir_all(path.parent().unwrap())?;
-    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+    let file = OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
     // SAFETY: flock on a file descriptor we own.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
         return Ok(Some(BlobLock { _file: file }));
@@ -41,8 +45,13 @@ pub async fn lock(
     blob: &str,
     cancelled: impl Fn() -> bool,
 ) -> io::Result<Option<BlobLock>> {
+    lock_at(&lock_path(cache_dir, repo_folder, blob), cancelled).await
+}
+
+/// Waits for the `flock` on the file at `path`, polling, until `cancelled` says to stop (then `Ok(None)`).
+pub async fn lock_at(path: &Path, cancelled: impl Fn() -> bool) -> io::Result<Option<BlobLock>> {
     loop {
-        if let Some(lock) = try_lock(cache_dir, repo_folder, blob)? {
+        if let Some(lock) = try_lock_at(path)? {
             return Ok(Some(lock));
         }
         if cancelled() {
@@ -50,6 +59,18 @@ pub async fn lock(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Waits, blocking the thread, for the `flock` on the file at `path`: for a short read-modify-write of a small
+/// file that two processes may change at once.
+pub fn lock_file_blocking(path: &Path) -> io::Result<BlobLock> {
+    fs::create_dir_all(path.parent().unwrap())?;
+    let file = OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
+    // SAFETY: flock on a file descriptor we own; blocks until the other holder lets go.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(BlobLock { _file: file })
 }
 
 #[cfg(test)]

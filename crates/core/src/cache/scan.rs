@@ -347,12 +347,14 @@ fn scan_revision(
     let mut missing = Vec::new();
     walk_snapshot(snapshot_dir, "", 0, blobs, &mut files, &mut missing, problems);
     if let Some(record) = read_tree_record(repo_dir, commit) {
-        let present: HashSet<&str> = files.iter().map(|f: &CachedFile| f.path.as_str()).collect();
+        // A file is there only at the size the hub listed: a blob cut short (a power cut before its bytes reached
+        // the disk) counts as missing, so the revision is partial and a repair fetches it again.
+        let present: HashMap<&str, u64> = files.iter().map(|f: &CachedFile| (f.path.as_str(), f.size)).collect();
         let listed_missing: Vec<String> = record
             .files
             .into_iter()
+            .filter(|f| present.get(f.path.as_str()) != Some(&f.size) && !missing.contains(&f.path))
             .map(|f| f.path)
-            .filter(|p| !present.contains(p.as_str()) && !missing.contains(p))
             .collect();
         missing.extend(listed_missing);
     }

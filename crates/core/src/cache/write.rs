@@ -1,5 +1,7 @@
-//! Writing the cache layout: relative snapshot links and refs, each placed atomically (a temporary name, then a
-//! rename), so that a reader, this app or `huggingface_hub`, never sees half of one.
+//! Writing the cache layout: relative snapshot links and refs, each placed atomically and durably (a temporary
+//! name of its own, then a rename, then the folder synced), so that a reader, this app or `huggingface_hub`, never
+//! sees half of one, and a power cut never leaves one that points nowhere. A commit must be a commit id before it
+//! names a folder.
 
 use std::fs;
 use std::io;
@@ -48,26 +50,33 @@ pub fn snapshot_link_target(path: &str, blob: &str) -> PathBuf {
 /// Links `snapshots/{commit}/{path}` to `blobs/{blob}`, replacing any earlier link atomically.
 pub fn link_snapshot(repo_dir: &Path, commit: &str, path: &str, blob: &str) -> io::Result<PathBuf> {
     check_repo_path(path).map_err(|why| invalid(path, why))?;
-    check_repo_path(commit).map_err(|why| invalid(commit, why))?;
+    check_commit(commit)?;
+    if blob.is_empty() || !blob.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid(blob, "a blob is named by its hash"));
+    }
     let link = repo_dir.join("snapshots").join(commit).join(path);
-    let parent = link.parent().expect("a snapshot link has a parent");
-    fs::create_dir_all(parent)?;
-    let temp = parent.join(format!(".{}.link-tmp", link.file_name().unwrap().to_string_lossy()));
-    let _ = fs::remove_file(&temp);
-    std::os::unix::fs::symlink(snapshot_link_target(path, blob), &temp)?;
-    fs::rename(&temp, &link)?;
+    fs::create_dir_all(link.parent().expect("a snapshot link has a parent"))?;
+    crate::disk::symlink_atomic(&snapshot_link_target(path, blob), &link)?;
     Ok(link)
 }
 
 /// Writes `refs/{revision}` to hold `commit` (no newline, as `huggingface_hub` writes it).
 pub fn write_ref(repo_dir: &Path, revision: &str, commit: &str) -> io::Result<()> {
     check_repo_path(revision).map_err(|why| invalid(revision, why))?;
-    let path = repo_dir.join("refs").join(revision);
-    let parent = path.parent().expect("a ref has a parent");
-    fs::create_dir_all(parent)?;
-    let temp = parent.join(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
-    fs::write(&temp, commit)?;
-    fs::rename(&temp, &path)
+    check_commit(commit)?;
+    crate::disk::write_atomic(&repo_dir.join("refs").join(revision), commit.as_bytes(), 0o644)
+}
+
+/// Refuses anything but a full commit id (40 lowercase hex digits) where a commit names something on disk.
+pub fn check_commit(commit: &str) -> io::Result<()> {
+    if super::layout::is_commit_hash(commit) {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("refusing the commit {commit:?}: a commit id is 40 hexadecimal digits"),
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -91,6 +100,12 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let err = link_snapshot(tmp.path(), &"a".repeat(40), "../../escape", "abc").unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        for commit in ["../../../../somewhere/pwned", "main", &"A".repeat(40), &"a".repeat(41)] {
+            let err = link_snapshot(tmp.path(), commit, "f.txt", "abc").unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{commit}");
+            assert!(write_ref(tmp.path(), "main", commit).is_err(), "{commit}");
+        }
+        assert!(link_snapshot(tmp.path(), &"a".repeat(40), "f.txt", "../x").is_err(), "a blob is a hash");
         assert!(fs::read_dir(tmp.path()).unwrap().next().is_none(), "nothing was written");
     }
 

@@ -28,12 +28,37 @@ pub struct GgufSummary {
     pub embedding_length: Option<u64>,
     pub head_count: Option<u64>,
     pub head_count_kv: Option<u64>,
-    /// Metadata with scalar values (arrays such as the vocabulary are counted, not kept).
+    /// The metadata the estimate reads (`general.*` names and the architecture's sizes), as text; every other
+    /// key is read past without being kept, so a header of a million keys costs no memory.
     pub metadata: BTreeMap<String, String>,
 }
 
 const MAX_DEPTH: u32 = 4;
 const MAX_DIMS: u32 = 8;
+/// The longest metadata text kept (a model's name, say); longer values are cut.
+const MAX_VALUE: usize = 1024;
+/// The keys after `{architecture}.` that the estimate reads.
+const ARCH_KEYS: [&str; 7] = [
+    "block_count",
+    "context_length",
+    "embedding_length",
+    "attention.head_count",
+    "attention.head_count_kv",
+    "attention.key_length",
+    "attention.value_length",
+];
+/// The most keys kept: the architecture is not known until its key is read, so every `*.{ARCH_KEY}` is a
+/// candidate, and a hostile file could name many.
+const MAX_KEPT: usize = 64;
+
+/// Whether the estimate reads this key.
+fn wanted(key: &[u8]) -> bool {
+    matches!(key, b"general.architecture" | b"general.name" | b"general.file_type")
+        || key
+            .iter()
+            .position(|b| *b == b'.')
+            .is_some_and(|dot| ARCH_KEYS.iter().any(|k| &key[dot + 1..] == k.as_bytes()))
+}
 
 /// (block size in elements, bytes per block) of a ggml type, and its name.
 pub fn ggml_type(t: u32) -> Option<(&'static str, u64, u64)> {
@@ -132,14 +157,30 @@ impl<'a> Reader<'a> {
     fn u64(&mut self) -> Result<u64, CompatError> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
     }
-    fn string(&mut self) -> Result<String, CompatError> {
+    /// A string's bytes, borrowed from the prefix.
+    fn str_bytes(&mut self) -> Result<&'a [u8], CompatError> {
         let n = self.u64()?;
-        let bytes = self.take(n)?;
-        Ok(String::from_utf8_lossy(bytes).into_owned())
+        self.take(n)
     }
 
-    /// A metadata value: scalars as text; arrays skipped element by element (their count bounded by the file).
-    fn value(&mut self, t: u32, depth: u32) -> Result<Option<String>, CompatError> {
+    /// A metadata value: scalars as text when `keep`, else only read past; arrays are always read past, element by
+    /// element (their count bounded by the file).
+    fn value(&mut self, t: u32, depth: u32, keep: bool) -> Result<Option<String>, CompatError> {
+        if !keep && t != 9 {
+            let width = match t {
+                0 | 1 | 7 => 1,
+                2 | 3 => 2,
+                4..=6 => 4,
+                10..=12 => 8,
+                8 => {
+                    self.str_bytes()?;
+                    return Ok(None);
+                }
+                other => return Err(CompatError::invalid("GGUF", format!("unknown metadata type {other}"))),
+            };
+            self.take(width)?;
+            return Ok(None);
+        }
         Ok(Some(match t {
             0 => self.u8()?.to_string(),
             1 => (self.u8()? as i8).to_string(),
@@ -149,7 +190,10 @@ impl<'a> Reader<'a> {
             5 => (self.u32()? as i32).to_string(),
             6 => f32::from_le_bytes(self.take(4)?.try_into().unwrap()).to_string(),
             7 => (self.u8()? != 0).to_string(),
-            8 => self.string()?,
+            8 => {
+                let bytes = self.str_bytes()?;
+                String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_VALUE)]).into_owned()
+            }
             9 => {
                 if depth >= MAX_DEPTH {
                     return Err(CompatError::invalid("GGUF", format!("arrays nest deeper than {MAX_DEPTH}")));
@@ -164,7 +208,7 @@ impl<'a> Reader<'a> {
                     ));
                 }
                 for _ in 0..count {
-                    self.value(item, depth + 1)?;
+                    self.value(item, depth + 1, false)?;
                 }
                 return Ok(None);
             }
@@ -199,10 +243,11 @@ pub fn parse(prefix: &[u8], file_size: u64) -> Result<GgufSummary, CompatError> 
     }
     let mut s = GgufSummary { version, tensors: tensor_count, ..Default::default() };
     for _ in 0..kv_count {
-        let key = r.string()?;
+        let key = r.str_bytes()?;
         let t = r.u32()?;
-        if let Some(value) = r.value(t, 0)? {
-            s.metadata.insert(key, value);
+        let keep = s.metadata.len() < MAX_KEPT && wanted(key);
+        if let Some(value) = r.value(t, 0, keep)? {
+            s.metadata.insert(String::from_utf8_lossy(key).into_owned(), value);
         }
     }
     let mut by_type: BTreeMap<&'static str, u64> = BTreeMap::new();
@@ -229,7 +274,8 @@ pub fn parse(prefix: &[u8], file_size: u64) -> Result<GgufSummary, CompatError> 
             .ok_or_else(|| CompatError::invalid("GGUF", "a tensor's size overflows"))?;
         s.parameters = s.parameters.saturating_add(count);
         s.data_bytes = s.data_bytes.saturating_add(size);
-        *by_type.entry(name).or_default() += count;
+        let n = by_type.entry(name).or_default();
+        *n = n.saturating_add(count);
     }
     if s.data_bytes > file_size {
         return Err(CompatError::invalid(

@@ -9,6 +9,9 @@ use crate::hub::HubClient;
 use std::path::Path;
 
 const FIRST_READ: u64 = 1 << 20;
+/// At most this many ranged reads for one file's header: each read at least doubles what is held, so a real
+/// header of up to [`gguf::MAX_HEADER`] needs far fewer.
+const MAX_READS: u32 = 12;
 /// At most this many GGUF files of one repo are assessed (quantisation collections can list dozens).
 const MAX_GGUF_FILES: usize = 24;
 
@@ -47,9 +50,9 @@ pub async fn assess_repo(
         }
         let mut total = safetensors::SafetensorsSummary::default();
         for f in &shards {
-            let first = hub.fetch_range(&repo, &commit, &f.path, 0, 8).await?;
+            let first = exact_range(hub, &repo, &commit, &f.path, 0, 8.min(f.size)).await?;
             let n = safetensors::header_len(&first, f.size)?;
-            let json = hub.fetch_range(&repo, &commit, &f.path, 8, 8 + n).await?;
+            let json = exact_range(hub, &repo, &commit, &f.path, 8, 8 + n).await?;
             safetensors::merge(&mut total, safetensors::parse_header(&json, f.size)?);
         }
         let config: ModelConfig = match info.files.iter().find(|f| f.path == "config.json") {
@@ -77,16 +80,21 @@ async fn gguf_header(
     path: &str,
     size: u64,
 ) -> Result<gguf::GgufSummary, CompatError> {
-    let mut prefix = hub.fetch_range(repo, commit, path, 0, FIRST_READ.min(size)).await?;
+    let mut prefix = exact_range(hub, repo, commit, path, 0, FIRST_READ.min(size)).await?;
+    let mut reads = 1;
     loop {
         match gguf::parse(&prefix, size) {
             Err(CompatError::NeedMore { at_least })
                 if at_least <= gguf::MAX_HEADER && at_least > prefix.len() as u64 =>
             {
-                let more = hub.fetch_range(repo, commit, path, prefix.len() as u64, at_least).await?;
-                if more.is_empty() {
-                    return Err(CompatError::invalid("GGUF", "the server sent no more bytes"));
+                if reads >= MAX_READS {
+                    return Err(CompatError::invalid(
+                        "GGUF",
+                        format!("the header of {path} was not whole after {reads} reads from the server"),
+                    ));
                 }
+                reads += 1;
+                let more = exact_range(hub, repo, commit, path, prefix.len() as u64, at_least).await?;
                 prefix.extend_from_slice(&more);
             }
             Err(CompatError::NeedMore { .. }) => {
@@ -98,4 +106,24 @@ async fn gguf_header(
             other => return other,
         }
     }
+}
+
+/// Bytes `[start, end)` of a file, all of them: a server that sends fewer (one byte at a time, say) is refused
+/// instead of being asked again and again.
+async fn exact_range(
+    hub: &HubClient,
+    repo: &RepoId,
+    commit: &str,
+    path: &str,
+    start: u64,
+    end: u64,
+) -> Result<Vec<u8>, CompatError> {
+    let bytes = hub.fetch_range(repo, commit, path, start, end).await?;
+    if (bytes.len() as u64) < end - start {
+        return Err(CompatError::invalid(
+            "model header",
+            format!("the server sent {} of the {} bytes asked for of {path}", bytes.len(), end - start),
+        ));
+    }
+    Ok(bytes)
 }

@@ -55,47 +55,125 @@ pub fn header_len(first8: &[u8], file_size: u64) -> Result<u64, CompatError> {
 #[derive(Deserialize)]
 struct TensorInfo {
     dtype: String,
-    shape: Vec<u64>,
+    shape: Shape,
     data_offsets: [u64; 2],
 }
 
-/// Parses the header JSON (the N bytes after the length). `file_size` bounds the data offsets.
-pub fn parse_header(json: &[u8], file_size: u64) -> Result<SafetensorsSummary, CompatError> {
-    let map: BTreeMap<String, serde_json::Value> = serde_json::from_slice(json)
-        .map_err(|e| CompatError::invalid("safetensors", format!("the header is not a JSON object: {e}")))?;
-    let data_size = file_size.saturating_sub(8 + json.len() as u64);
-    let mut summary = SafetensorsSummary::default();
-    for (name, value) in map {
-        if name == "__metadata__" {
-            if let serde_json::Value::Object(meta) = value {
-                summary.metadata =
-                    meta.into_iter().filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_string()))).collect();
+/// The most dimensions a tensor may have (real ones have at most 8).
+const MAX_DIMS: usize = 64;
+/// The most `__metadata__` entries kept, and the longest value kept (the rest are read past, never held).
+const MAX_METADATA: usize = 64;
+const MAX_METADATA_VALUE: usize = 1024;
+
+/// A tensor's shape, read as its element count (`None` on overflow) without keeping the dimensions.
+struct Shape(Option<u64>);
+
+impl<'de> Deserialize<'de> for Shape {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Shape, D::Error> {
+        struct Dims;
+        impl<'de> serde::de::Visitor<'de> for Dims {
+            type Value = Shape;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of dimensions")
             }
-            continue;
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+                let (mut count, mut dims) = (Some(1u64), 0usize);
+                while let Some(d) = seq.next_element::<u64>()? {
+                    dims += 1;
+                    if dims > MAX_DIMS {
+                        return Err(serde::de::Error::custom(format!("a shape of more than {MAX_DIMS} dimensions")));
+                    }
+                    count = count.and_then(|c| c.checked_mul(d));
+                }
+                Ok(Shape(count))
+            }
         }
-        let info: TensorInfo = serde_json::from_value(value)
-            .map_err(|e| CompatError::invalid("safetensors", format!("tensor {name}: {e}")))?;
-        let bits = dtype_bits(&info.dtype).ok_or_else(|| {
-            CompatError::invalid("safetensors", format!("tensor {name} has the unknown dtype {}", info.dtype))
-        })?;
-        let count = info
-            .shape
-            .iter()
-            .try_fold(1u64, |acc, d| acc.checked_mul(*d))
-            .ok_or_else(|| CompatError::invalid("safetensors", format!("tensor {name}'s shape overflows")))?;
-        let [start, end] = info.data_offsets;
-        let expected = count.checked_mul(bits).map(|b| b.div_ceil(8));
-        if start > end || end > data_size || expected != Some(end - start) {
-            return Err(CompatError::invalid(
-                "safetensors",
-                format!("tensor {name}'s bytes [{start}, {end}) do not fit its shape or the file"),
-            ));
-        }
-        summary.tensors += 1;
-        summary.parameters = summary.parameters.saturating_add(count);
-        summary.data_bytes = summary.data_bytes.saturating_add(end - start);
-        *summary.parameters_by_dtype.entry(info.dtype).or_default() += count;
+        deserializer.deserialize_seq(Dims)
     }
+}
+
+/// `__metadata__`: the first [`MAX_METADATA`] string entries, values cut to [`MAX_METADATA_VALUE`] characters.
+struct Metadata(BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for Metadata {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Metadata, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = Metadata;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of strings")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Metadata, A::Error> {
+                let mut kept = BTreeMap::new();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match map.next_value::<serde_json::Value>()? {
+                        serde_json::Value::String(v) if kept.len() < MAX_METADATA => {
+                            kept.insert(key.into_owned(), v.chars().take(MAX_METADATA_VALUE).collect());
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(Metadata(kept))
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
+}
+
+/// Parses the header JSON (the N bytes after the length). `file_size` bounds the data offsets. The JSON is read as
+/// it streams past: a tensor's shape is multiplied out, never kept, so a crafted header costs no more memory than
+/// its own bytes, whatever it holds.
+pub fn parse_header(json: &[u8], file_size: u64) -> Result<SafetensorsSummary, CompatError> {
+    struct Tensors {
+        data_size: u64,
+    }
+    impl<'de> serde::de::DeserializeSeed<'de> for Tensors {
+        type Value = SafetensorsSummary;
+        fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_map(self)
+        }
+    }
+    impl<'de> serde::de::Visitor<'de> for Tensors {
+        type Value = SafetensorsSummary;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object of tensors")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let fail = |message: String| serde::de::Error::custom(message);
+            let mut summary = SafetensorsSummary::default();
+            while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if name == "__metadata__" {
+                    summary.metadata = map.next_value::<Metadata>()?.0;
+                    continue;
+                }
+                let info: TensorInfo = map.next_value().map_err(|e| fail(format!("tensor {name}: {e}")))?;
+                let bits = dtype_bits(&info.dtype)
+                    .ok_or_else(|| fail(format!("tensor {name} has the unknown dtype {}", info.dtype)))?;
+                let count = info.shape.0.ok_or_else(|| fail(format!("tensor {name}'s shape overflows")))?;
+                let [start, end] = info.data_offsets;
+                let expected = count.checked_mul(bits).map(|b| b.div_ceil(8));
+                if start > end || end > self.data_size || expected != Some(end - start) {
+                    return Err(fail(format!(
+                        "tensor {name}'s bytes [{start}, {end}) do not fit its shape or the file"
+                    )));
+                }
+                summary.tensors = summary.tensors.saturating_add(1);
+                summary.parameters = summary.parameters.saturating_add(count);
+                summary.data_bytes = summary.data_bytes.saturating_add(end - start);
+                let by_dtype = summary.parameters_by_dtype.entry(info.dtype).or_default();
+                *by_dtype = by_dtype.saturating_add(count);
+            }
+            Ok(summary)
+        }
+    }
+    let data_size = file_size.saturating_sub(8 + json.len() as u64);
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let summary = serde::de::DeserializeSeed::deserialize(Tensors { data_size }, &mut de)
+        .and_then(|s| de.end().map(|()| s))
+        .map_err(|e| {
+            let what = if e.is_syntax() || e.is_eof() { "the header is not a JSON object" } else { "the header" };
+            CompatError::invalid("safetensors", format!("{what}: {e}"))
+        })?;
     Ok(summary)
 }
 
@@ -141,11 +219,12 @@ pub fn weight_files<'a>(paths: &[&'a str], index: Option<&[u8]>) -> Result<Vec<&
 
 /// Adds one shard's summary to another (sharded models).
 pub fn merge(into: &mut SafetensorsSummary, other: SafetensorsSummary) {
-    into.tensors += other.tensors;
+    into.tensors = into.tensors.saturating_add(other.tensors);
     into.parameters = into.parameters.saturating_add(other.parameters);
     into.data_bytes = into.data_bytes.saturating_add(other.data_bytes);
     for (k, v) in other.parameters_by_dtype {
-        *into.parameters_by_dtype.entry(k).or_default() += v;
+        let n = into.parameters_by_dtype.entry(k).or_default();
+        *n = n.saturating_add(v);
     }
     into.metadata.extend(other.metadata);
 }

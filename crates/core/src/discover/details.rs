@@ -154,16 +154,16 @@ pub fn quantisations<'a>(files: impl Iterator<Item = (&'a str, u64)>) -> Vec<Qua
 
 /// `name-00001-of-00003` without its shard suffix.
 fn strip_shard(stem: &str) -> &str {
-    let b = stem.as_bytes();
-    // "-NNNNN-of-NNNNN" is 15 bytes.
-    if b.len() > 15 {
-        let tail = &stem[stem.len() - 15..];
-        let digits = |s: &str| s.len() == 5 && s.bytes().all(|c| c.is_ascii_digit());
-        if tail.starts_with('-') && &tail[6..10] == "-of-" && digits(&tail[1..6]) && digits(&tail[10..]) {
-            return &stem[..stem.len() - 15];
-        }
+    // "-NNNNN-of-NNNNN" is 15 ASCII bytes; a name of other characters has no such tail (and is never cut inside
+    // a character).
+    let Some(cut) = stem.len().checked_sub(15).filter(|c| *c > 0 && stem.is_char_boundary(*c)) else { return stem };
+    let tail = &stem.as_bytes()[cut..];
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    if tail[0] == b'-' && &tail[6..10] == b"-of-" && digits(&tail[1..6]) && digits(&tail[10..]) {
+        &stem[..cut]
+    } else {
+        stem
     }
-    stem
 }
 
 /// The quantisation a GGUF file name states: the last token such as `Q4_K_M`, `IQ3_XXS`, `Q8_0`, `BF16`, `F16`.
@@ -264,5 +264,23 @@ mod tests {
         let q = quantisations(files.into_iter());
         let names: Vec<(&str, u64, usize)> = q.iter().map(|q| (q.name.as_str(), q.size, q.files.len())).collect();
         assert_eq!(names, [("Q4_K_M", 55, 1), ("Q8_0", 100, 2), ("F16", 200, 1)]);
+    }
+
+    #[test]
+    fn names_in_any_script_are_grouped_without_cutting_a_character() {
+        // Each of these panicked when the shard suffix was looked for 15 bytes from the end of the name.
+        let files = [("模型名称很长的一个模型-q4_k_m.gguf", 5), ("ÉÉÉÉÉÉÉÉ.gguf", 6), ("模型-00001-of-00002.gguf", 7)];
+        let q = quantisations(files.into_iter());
+        let names: Vec<&str> = q.iter().map(|q| q.name.as_str()).collect();
+        assert_eq!(names, ["Q4_K_M", "ÉÉÉÉÉÉÉÉ", "模型"]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_file_name_is_read_without_panicking(name in "\\PC{0,40}", size in 0u64..1000) {
+            let path = format!("{name}.gguf");
+            let _ = quantisations([(path.as_str(), size)].into_iter());
+            let _ = quant_name(&name);
+        }
     }
 }

@@ -74,13 +74,15 @@ impl Job {
         let plan = self.plan.as_deref();
         let bytes_total =
             plan.map(Plan::bytes_total).unwrap_or_else(|| self.counters.bytes_total.load(Ordering::Relaxed));
-        let bytes_done = self.counters.bytes_done.load(Ordering::Relaxed).min(bytes_total);
+        // A URL whose length the server never said has a total of 0 until it ends: its bytes still count.
+        let done = self.counters.bytes_done.load(Ordering::Relaxed);
+        let bytes_done = if bytes_total > 0 { done.min(bytes_total) } else { done };
         let state = if self.state == DownloadState::Downloading && self.counters.verifying.load(Ordering::Relaxed) > 0 {
             DownloadState::Verifying
         } else {
             self.state
         };
-        let eta_seconds = (self.state == DownloadState::Downloading && self.bytes_per_second > 0)
+        let eta_seconds = (self.state == DownloadState::Downloading && self.bytes_per_second > 0 && bytes_total > 0)
             .then(|| (bytes_total - bytes_done).div_ceil(self.bytes_per_second));
         DownloadProgress {
             id: self.id,
@@ -117,8 +119,9 @@ struct Jobs {
 struct Inner {
     hub: Mutex<HubClient>,
     cache_dir: PathBuf,
-    /// Where unfinished requests are kept across restarts, if anywhere.
-    journal: Option<PathBuf>,
+    /// Where unfinished requests are kept across restarts, if anywhere; the lock orders its writers, so the
+    /// newest list is the one that lands.
+    journal: Option<(PathBuf, Mutex<()>)>,
     options: Mutex<DownloadOptions>,
     limiter: Arc<RateLimiter>,
     jobs: Mutex<Jobs>,
@@ -176,7 +179,7 @@ impl Downloads {
             inner: Arc::new(Inner {
                 hub: Mutex::new(hub),
                 cache_dir,
-                journal,
+                journal: journal.map(|path| (path, Mutex::new(()))),
                 limiter,
                 options: Mutex::new(options),
                 jobs: Mutex::new(Jobs { next_id: 1, list: Vec::new(), running: 0 }),
@@ -400,19 +403,17 @@ fn new_job(id: u64, request: DownloadRequest) -> Job {
     }
 }
 
-/// Rewrites the journal with the requests not finished yet (atomically: a temporary file, then a rename).
+/// Rewrites the journal with the requests not finished yet, atomically and durably. Writers take turns, and each
+/// reads the queue while it holds its turn, so the last file written is the newest list.
 fn save_journal(inner: &Inner) {
-    let Some(path) = &inner.journal else { return };
+    let Some((path, turn)) = &inner.journal else { return };
+    let _turn = turn.lock().unwrap();
     let pending: Vec<DownloadRequest> = {
         let jobs = inner.jobs.lock().unwrap();
         jobs.list.iter().filter(|j| !j.state.is_finished()).map(|j| j.request.clone()).collect()
     };
-    if let Some(parent) = path.parent() {
-        let _ = std::fs::create_dir_all(parent);
-    }
-    let temp = path.with_extension("tmp");
-    if std::fs::write(&temp, serde_json::to_vec_pretty(&pending).unwrap()).is_ok() {
-        let _ = std::fs::rename(&temp, path);
+    if let Err(e) = crate::disk::write_atomic(path, &serde_json::to_vec_pretty(&pending).unwrap(), 0o600) {
+        eprintln!("warning: could not keep the download journal {}: {e}", path.display());
     }
 }
 
@@ -499,7 +500,7 @@ async fn run(
     if let Some(source) = &request.url {
         let options = inner.options.lock().unwrap().clone();
         let job = super::url::UrlJob {
-            http: url_client(),
+            http: url_client(inner.hub().config().timeout),
             source: source.clone(),
             models: models_dir(&options),
             counters,
@@ -582,11 +583,17 @@ async fn run(
     first_error.map_or(Ok(()), Err)
 }
 
-/// A client for URL downloads: no token, redirects followed (to any host: nothing secret travels with them).
-fn url_client() -> reqwest::Client {
+/// A client for URL downloads: no token, redirects followed (to any host: nothing secret travels with them), a
+/// silent server given up on after `timeout`, bytes as stored (no compression, so ranges mean the same to both).
+fn url_client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .user_agent(concat!("model-manager/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(15))
+        .read_timeout(timeout)
+        .default_headers(reqwest::header::HeaderMap::from_iter([(
+            reqwest::header::ACCEPT_ENCODING,
+            reqwest::header::HeaderValue::from_static("identity"),
+        )]))
         .build()
         .expect("a plain client builds")
 }

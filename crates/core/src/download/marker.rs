@@ -1,49 +1,87 @@
-//! Which process is downloading a repo, so that `mm cancel` in another terminal can stop it:
-//! `{cache}/.locks/model-manager/{repo folder}.pid` holds the pid while a download of that repo runs.
+//! Which processes are downloading a repo, so that `mm cancel` in another terminal can stop them. Each download
+//! holds an `flock` on a marker of its own, `{cache}/.locks/model-manager/{repo folder}.{pid}-{n}.pid`, for as long
+//! as it runs. A marker whose lock is free was left by a process that died (its pid may belong to another
+//! program by now): it is removed, never signalled. Two downloads of one repo have two markers.
 
 use crate::cache::{layout::RepoKind, lock, RepoId};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-pub fn marker_path(cache_dir: &Path, repo: &RepoId) -> PathBuf {
-    cache_dir.join(".locks").join("model-manager").join(format!("{}.pid", repo.folder_name(RepoKind::Model)))
+fn markers_dir(cache_dir: &Path) -> PathBuf {
+    cache_dir.join(".locks").join("model-manager")
 }
 
-/// Removes the marker when dropped.
-pub struct MarkerGuard(PathBuf);
+/// Held while this process downloads the repo: the marker's lock; the marker is removed when dropped.
+pub struct MarkerGuard {
+    path: PathBuf,
+    _lock: lock::BlobLock,
+}
 
 impl Drop for MarkerGuard {
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
+        let _ = fs::remove_file(&self.path);
     }
 }
 
-/// Records that this process downloads `repo`.
+/// Records that this process downloads `repo`, until the guard is dropped.
 pub fn mark(cache_dir: &Path, repo: &RepoId) -> io::Result<MarkerGuard> {
-    let path = marker_path(cache_dir, repo);
-    fs::create_dir_all(path.parent().unwrap())?;
-    fs::write(&path, std::process::id().to_string())?;
-    Ok(MarkerGuard(path))
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = format!(
+        "{}.{}-{}.pid",
+        repo.folder_name(RepoKind::Model),
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let path = markers_dir(cache_dir).join(name);
+    let lock = lock::try_lock_at(&path)?.ok_or_else(|| io::Error::other("a fresh marker is locked"))?;
+    Ok(MarkerGuard { path, _lock: lock })
 }
 
-/// The pid of a live process downloading `repo`, if any.
-pub fn running(cache_dir: &Path, repo: &RepoId) -> Option<u32> {
-    let pid: u32 = fs::read_to_string(marker_path(cache_dir, repo)).ok()?.trim().parse().ok()?;
-    // SAFETY: signal 0 only checks that the process exists.
-    (pid != std::process::id() && unsafe { libc::kill(pid as libc::pid_t, 0) } == 0).then_some(pid)
+/// The pids of the live processes (other than this one) downloading `repo`: those that hold their marker's
+/// lock. Markers that dead processes left are removed on the way.
+pub fn running(cache_dir: &Path, repo: &RepoId) -> Vec<u32> {
+    let prefix = format!("{}.", repo.folder_name(RepoKind::Model));
+    let Ok(entries) = fs::read_dir(markers_dir(cache_dir)) else { return Vec::new() };
+    let mut pids = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".pid"))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        match lock::try_lock_at(&entry.path()) {
+            // Free: its process is gone.
+            Ok(Some(_stale)) => {
+                let _ = fs::remove_file(entry.path());
+            }
+            Ok(None) if pid != std::process::id() => pids.push(pid),
+            _ => {}
+        }
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    pids
 }
 
-/// Asks the process downloading `repo` to cancel (SIGTERM), and waits up to `wait` for it to let go.
-pub async fn stop(cache_dir: &Path, repo: &RepoId, wait: std::time::Duration) -> Option<u32> {
-    let pid = running(cache_dir, repo)?;
-    // SAFETY: sending SIGTERM to a pid read from our own marker.
-    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+/// Asks the processes downloading `repo` to cancel (SIGTERM), and waits up to `wait` for them to let go.
+/// Returns the pids that were asked.
+pub async fn stop(cache_dir: &Path, repo: &RepoId, wait: std::time::Duration) -> Vec<u32> {
+    let pids = running(cache_dir, repo);
+    for pid in &pids {
+        // SAFETY: a signal to a process that holds the lock on its own marker right now, so it is the download.
+        unsafe { libc::kill(*pid as libc::pid_t, libc::SIGTERM) };
+    }
     let deadline = std::time::Instant::now() + wait;
-    while running(cache_dir, repo).is_some() && std::time::Instant::now() < deadline {
+    while !pids.is_empty() && !running(cache_dir, repo).is_empty() && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    Some(pid)
+    pids
 }
 
 /// Deletes the `.incomplete` files of `repo` that no one is writing; returns the bytes freed.
@@ -66,4 +104,33 @@ pub fn discard_partials(cache_dir: &Path, repo: &RepoId) -> io::Result<u64> {
         }
     }
     Ok(freed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_marker_left_by_a_dead_process_is_never_taken_for_a_running_download() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = RepoId::parse("acme/m").unwrap();
+        // A killed download's marker, naming a pid that now belongs to someone else (here: pid 1).
+        let stale = markers_dir(tmp.path()).join("models--acme--m.1-0.pid");
+        fs::create_dir_all(stale.parent().unwrap()).unwrap();
+        fs::write(&stale, b"").unwrap();
+        assert!(running(tmp.path(), &repo).is_empty(), "no one holds its lock");
+        assert!(!stale.exists(), "it is swept");
+    }
+
+    #[test]
+    fn two_downloads_of_one_repo_keep_two_markers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = RepoId::parse("acme/m").unwrap();
+        let (a, b) = (mark(tmp.path(), &repo).unwrap(), mark(tmp.path(), &repo).unwrap());
+        assert_ne!(a.path, b.path);
+        drop(a);
+        assert!(b.path.exists(), "the second run's marker outlives the first");
+        drop(b);
+        assert_eq!(fs::read_dir(markers_dir(tmp.path())).unwrap().count(), 0);
+    }
 }

@@ -7,6 +7,7 @@ pub mod manager;
 pub mod marker;
 pub mod plan;
 mod progress;
+mod ranged;
 mod transfer;
 pub mod url;
 

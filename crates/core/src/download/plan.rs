@@ -4,7 +4,7 @@
 use super::filter;
 use super::{DownloadError, DownloadRequest};
 use crate::cache::layout::{tree_record_path, HubInfoRecord, RepoKind, TreeRecord, TreeRecordFile, HUB_INFO_RECORD};
-use crate::cache::write::check_repo_path;
+use crate::cache::write::{self, check_repo_path};
 use crate::cache::RepoId;
 use crate::hub::{HubClient, RemoteFile};
 use std::collections::HashSet;
@@ -151,9 +151,14 @@ fn is_blob_name(blob: &str, lfs: bool) -> bool {
     blob.len() == len && blob.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Adds the plan's files to the commit's tree record (a selection made earlier stays).
+/// Adds the plan's files to the commit's tree record (a selection made earlier stays). Two downloads of one repo,
+/// in this process or another, take turns on the record, so neither loses the other's files.
 pub fn record_tree(plan: &Plan) -> Result<(), DownloadError> {
+    let what = || format!("writing the file list of {}", plan.repo);
+    write::check_commit(&plan.commit).map_err(|e| DownloadError::io(what(), e))?;
     let path = tree_record_path(&plan.repo_dir, &plan.commit);
+    let _turn = crate::cache::lock::lock_file_blocking(&path.with_extension("lock"))
+        .map_err(|e| DownloadError::io(what(), e))?;
     let mut record = fs::read(&path)
         .ok()
         .and_then(|b| serde_json::from_slice::<TreeRecord>(&b).ok())
@@ -164,21 +169,15 @@ pub fn record_tree(plan: &Plan) -> Result<(), DownloadError> {
         record.files.push(TreeRecordFile { path: f.path.clone(), size: f.size, blob: f.blob.clone() });
     }
     record.files.sort_by(|a, b| a.path.cmp(&b.path));
-    let what = || format!("writing the file list of {}", plan.repo);
-    fs::create_dir_all(path.parent().unwrap()).map_err(|e| DownloadError::io(what(), e))?;
-    let temp = path.with_extension("json.tmp");
-    fs::write(&temp, serde_json::to_vec_pretty(&record).unwrap()).map_err(|e| DownloadError::io(what(), e))?;
-    fs::rename(&temp, &path).map_err(|e| DownloadError::io(what(), e))
+    crate::disk::write_atomic(&path, &serde_json::to_vec_pretty(&record).unwrap(), 0o644)
+        .map_err(|e| DownloadError::io(what(), e))
 }
 
 /// Keeps what the hub said about the repo beside its snapshots.
 pub fn record_hub_info(plan: &Plan) -> Result<(), DownloadError> {
     let path = plan.repo_dir.join(HUB_INFO_RECORD);
-    let what = || format!("writing the hub info of {}", plan.repo);
-    fs::create_dir_all(path.parent().unwrap()).map_err(|e| DownloadError::io(what(), e))?;
-    let temp = path.with_extension("json.tmp");
-    fs::write(&temp, serde_json::to_vec_pretty(&plan.info).unwrap()).map_err(|e| DownloadError::io(what(), e))?;
-    fs::rename(&temp, &path).map_err(|e| DownloadError::io(what(), e))
+    crate::disk::write_atomic(&path, &serde_json::to_vec_pretty(&plan.info).unwrap(), 0o644)
+        .map_err(|e| DownloadError::io(format!("writing the hub info of {}", plan.repo), e))
 }
 
 /// Refuses the download before the first byte when the cache's disk cannot hold what remains.

@@ -1,15 +1,19 @@
-//! A model file from a plain http(s) URL into the app's models folder: resumed with `Range` after a cut or a
-//! restart, retried with backoff, named by `Content-Disposition` or the URL (sanitised), sha256 computed while
-//! streaming (and md5 when one is given to check), verified, then renamed into place. The hub token is never
-//! sent: these are not hub requests.
+//! A model file from a plain http(s) URL into the app's models folder, through the ranged fetch every download
+//! shares ([`super::ranged`]: resumed with `Range` and `If-Range` after a cut or a restart, retried with backoff,
+//! every answer checked against what was asked), under a lock so that two processes never write one partial file;
+//! named by `Content-Disposition` or the URL (sanitised), sha256 computed while streaming (and md5 when one is
+//! given to check), verified, then placed under a name no other file has. The hub token is never sent: these are
+//! not hub requests.
 
 use super::progress::{Counters, RateLimiter};
+use super::ranged::{Hasher, Origin, RangedFetch};
 use super::DownloadError;
-use crate::hub::{HubError, RetryPolicy};
+use crate::cache::lock;
+use crate::hub::RetryPolicy;
 use crate::local::{self, FileRecord};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -103,128 +107,51 @@ impl UrlJob {
     /// Fetches, verifies and places the file; returns where it is.
     pub async fn run(self) -> Result<PathBuf, DownloadError> {
         let part = self.source.part_path(&self.models);
-        std::fs::create_dir_all(part.parent().unwrap())
-            .map_err(|e| DownloadError::io(format!("create {}", self.models.display()), e))?;
-        let mut attempt = 0;
-        let name = loop {
-            attempt += 1;
-            match self.once(&part).await {
-                Ok(name) => break name,
-                Err(DownloadError::Cancelled) => return Err(DownloadError::Cancelled),
-                Err(e) if retryable(&e) && attempt < self.retry.attempts => {
-                    tokio::select! {
-                        _ = self.cancel.cancelled() => return Err(DownloadError::Cancelled),
-                        _ = tokio::time::sleep(self.retry.delay(attempt, None)) => {}
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        self.finish(&part, &name)
-    }
-
-    /// One request, from what is already on disk. Returns the file name to place it under.
-    async fn once(&self, part: &Path) -> Result<String, DownloadError> {
-        let have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+        fs::create_dir_all(part.parent().unwrap())
+            .map_err(|e| DownloadError::io(format!("creating {}", self.models.display()), e))?;
+        // One writer per URL: the app and `mm` downloading the same URL take turns, the second finding the
+        // first's bytes.
+        let cancel = self.cancel.clone();
+        let _lock = lock::lock_at(&part.with_extension("lock"), || cancel.is_cancelled())
+            .await
+            .map_err(|e| DownloadError::io(format!("locking {}", part.display()), e))?
+            .ok_or(DownloadError::Cancelled)?;
         let url = reqwest::Url::parse(&self.source.url).expect("checked when queued");
-        let mut request = self.http.get(url.clone());
-        if have > 0 {
-            request = request.header(reqwest::header::RANGE, format!("bytes={have}-"));
+        let label = self.source.file_name_from_url();
+        let checked = self.source.sha256.is_some() || self.source.md5.is_some();
+        let fetched = RangedFetch {
+            origin: Origin::Plain { http: self.http.clone(), url },
+            part: part.clone(),
+            size: None,
+            validator_file: Some(validator_path(&part)),
+            verified_at_end: checked,
+            hasher: Hasher::sha256(self.source.md5.is_some()),
+            repo: self.source.url.clone(),
+            path: label,
+            stall_timeout: self.stall_timeout,
+            retry: self.retry,
+            limiter: self.limiter.clone(),
+            counters: self.counters.clone(),
+            cancel: self.cancel.clone(),
+            report_total: true,
         }
-        let send = request.send();
-        let mut response = tokio::select! {
-            _ = self.cancel.cancelled() => return Err(DownloadError::Cancelled),
-            r = send => r.map_err(|e| DownloadError::Hub(HubError::from_reqwest(&url, &e)))?,
+        .run()
+        .await?;
+        let name = match (&self.source.name, fetched.disposition.as_deref().and_then(disposition_name)) {
+            (None, Some(name)) => name,
+            _ => self.source.file_name_from_url(),
         };
-        let status = response.status();
-        if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE && have > 0 {
-            // Everything is already here (the cut came after the last byte).
-            self.counters.bytes_total.store(have, Ordering::Relaxed);
-            self.counters.bytes_done.store(have, Ordering::Relaxed);
-            return Ok(self.name_for(&response));
-        }
-        if !status.is_success() {
-            return Err(DownloadError::Hub(HubError::Status {
-                url: self.source.url.clone(),
-                status: status.as_u16(),
-                message: Some(match status.as_u16() {
-                    401 | 403 => "the server refused access; check the link (it may have expired)".into(),
-                    404 | 410 => "there is no file at this URL; check it".into(),
-                    _ => status.canonical_reason().unwrap_or("error").to_string(),
-                }),
-            }));
-        }
-        let resumed = status == reqwest::StatusCode::PARTIAL_CONTENT && have > 0;
-        let start = if resumed { have } else { 0 };
-        let total = response.content_length().map(|n| n + start);
-        self.counters.bytes_total.store(total.unwrap_or(0), Ordering::Relaxed);
-        self.counters.bytes_done.store(start, Ordering::Relaxed);
-        let name = self.name_for(&response);
-        if let Some(total) = total {
-            let free = crate::disk::free_space(&self.models).unwrap_or(u64::MAX);
-            if free < total - start {
-                return Err(DownloadError::InsufficientSpace {
-                    repo: name.clone(),
-                    path: self.models.display().to_string(),
-                    needed: total - start,
-                    free,
-                });
-            }
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .append(resumed)
-            .truncate(!resumed)
-            .open(part)
-            .map_err(|e| DownloadError::io(format!("write {}", part.display()), e))?;
-        loop {
-            let next = tokio::select! {
-                _ = self.cancel.cancelled() => return Err(DownloadError::Cancelled),
-                r = tokio::time::timeout(self.stall_timeout, response.chunk()) => r,
-            };
-            let chunk = match next {
-                Err(_) => return Err(transfer(&name, "no bytes arrived for too long")),
-                Ok(Err(e)) => return Err(transfer(&name, &e.to_string())),
-                Ok(Ok(None)) => break,
-                Ok(Ok(Some(c))) => c,
-            };
-            self.limiter.take(chunk.len() as u64).await;
-            file.write_all(&chunk).map_err(|e| DownloadError::io(format!("write {}", part.display()), e))?;
-            self.counters.bytes_done.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-        }
-        file.sync_all().map_err(|e| DownloadError::io(format!("write {}", part.display()), e))?;
-        let got = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
-        if let Some(total) = total {
-            if got < total {
-                return Err(transfer(&name, &format!("the body ended at {got} of {total} bytes")));
-            }
-        }
-        Ok(name)
+        self.finish(&part, &name, fetched.digest, fetched.md5)
     }
 
-    fn name_for(&self, response: &reqwest::Response) -> String {
-        if self.source.name.is_none() {
-            let header = response.headers().get(reqwest::header::CONTENT_DISPOSITION).and_then(|v| v.to_str().ok());
-            if let Some(name) = header.and_then(disposition_name) {
-                return name;
-            }
-        }
-        self.source.file_name_from_url()
-    }
-
-    /// Hashes what arrived, checks it against what was given, and moves it into place with its record.
-    fn finish(&self, part: &Path, name: &str) -> Result<PathBuf, DownloadError> {
-        self.counters.verifying.fetch_add(1, Ordering::Relaxed);
-        let hashed = local::hash_file(part, self.source.md5.is_some(), |_| Ok(()));
-        self.counters.verifying.fetch_sub(1, Ordering::Relaxed);
-        let (sha256, md5) = hashed.map_err(|e| DownloadError::io(format!("read {}", part.display()), e))?;
+    /// Checks what arrived against what was given, and moves it into place with its record.
+    fn finish(&self, part: &Path, name: &str, sha256: String, md5: Option<String>) -> Result<PathBuf, DownloadError> {
         for (algorithm, expected, actual) in
             [("sha256", &self.source.sha256, Some(&sha256)), ("md5", &self.source.md5, md5.as_ref())]
         {
             if let (Some(expected), Some(actual)) = (expected, actual) {
                 if expected != actual {
-                    let _ = std::fs::remove_file(part);
+                    discard(&self.source, &self.models);
                     return Err(DownloadError::ChecksumMismatch {
                         repo: self.source.url.clone(),
                         path: name.to_string(),
@@ -235,45 +162,41 @@ impl UrlJob {
                 }
             }
         }
-        // The same content already there is kept; another file of that name keeps its name, this one gets a number.
-        let mut target = self.models.join(name);
-        let mut n = 2;
-        while target.exists() {
-            if local::read_record(&self.models, &target.file_name().unwrap().to_string_lossy())
-                .is_some_and(|r| r.sha256 == sha256)
-            {
-                let _ = std::fs::remove_file(part);
+        // The same content already there is kept; another file of that name keeps its name, this one gets a
+        // number. The name is taken in one step, so a second writer that saw it free never replaces this file.
+        let place = |e| DownloadError::io(format!("placing {name} in {}", self.models.display()), e);
+        for n in 1.. {
+            let candidate = if n == 1 { name.to_string() } else { format!("{n}-{name}") };
+            let target = self.models.join(&candidate);
+            if local::read_record(&self.models, &candidate).is_some_and(|r| r.sha256 == sha256) && target.exists() {
+                discard(&self.source, &self.models);
                 return Ok(target);
             }
-            target = self.models.join(format!("{n}-{name}"));
-            n += 1;
+            if crate::disk::place_new(part, &target).map_err(place)? {
+                let record =
+                    FileRecord { sha256, md5, url: Some(self.source.url.clone()), added_at: crate::format::now_unix() };
+                local::write_record(&self.models, &candidate, &record).map_err(|e| {
+                    DownloadError::io(format!("record {candidate}"), std::io::Error::other(e.to_string()))
+                })?;
+                let _ = fs::remove_file(validator_path(part));
+                self.counters.files_done.fetch_add(1, Ordering::Relaxed);
+                return Ok(target);
+            }
         }
-        let final_name = target.file_name().unwrap().to_string_lossy().to_string();
-        let record =
-            FileRecord { sha256, md5, url: Some(self.source.url.clone()), added_at: crate::format::now_unix() };
-        local::write_record(&self.models, &final_name, &record)
-            .map_err(|e| DownloadError::io(format!("record {final_name}"), std::io::Error::other(e.to_string())))?;
-        std::fs::rename(part, &target).map_err(|e| DownloadError::io(format!("move into {}", target.display()), e))?;
-        self.counters.files_done.fetch_add(1, Ordering::Relaxed);
-        Ok(target)
+        unreachable!("some numbered name is free")
     }
 }
 
-fn transfer(name: &str, reason: &str) -> DownloadError {
-    DownloadError::Transfer { repo: name.to_string(), path: name.to_string(), reason: reason.to_string(), attempts: 1 }
+/// Where the validator (`ETag` or `Last-Modified`) of a partial file is kept, for `If-Range` on resume.
+fn validator_path(part: &Path) -> PathBuf {
+    part.with_extension("validator")
 }
 
-fn retryable(e: &DownloadError) -> bool {
-    match e {
-        DownloadError::Transfer { .. } => true,
-        DownloadError::Hub(h) => h.is_transient(),
-        _ => false,
-    }
-}
-
-/// Deletes the partial bytes of a cancelled download.
+/// Deletes the partial bytes of a cancelled or refused download, with their validator.
 pub fn discard(source: &UrlSource, models: &Path) {
-    let _ = std::fs::remove_file(source.part_path(models));
+    let part = source.part_path(models);
+    let _ = fs::remove_file(&part);
+    let _ = fs::remove_file(validator_path(&part));
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@ use super::config::HubConfig;
 use super::error::HubError;
 use super::retry::RetryPolicy;
 use crate::cache::RepoId;
-use reqwest::header::{HeaderMap, AUTHORIZATION, LOCATION, RANGE, RETRY_AFTER};
+use crate::http::{next_link, read_capped, BodyError};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, LOCATION, RANGE, RETRY_AFTER};
 use reqwest::{Response, StatusCode, Url};
 use serde::Deserialize;
 use std::time::Duration;
@@ -44,6 +45,11 @@ pub struct HubClient {
 
 const USER_AGENT: &str = concat!("model-manager/", env!("CARGO_PKG_VERSION"));
 const MAX_REDIRECTS: usize = 5;
+/// The most a metadata answer (repo info, one page of a file list or of a search) may hold: a repo of 100,000
+/// files lists in about 15 MB.
+pub const MAX_METADATA_BYTES: usize = 64 << 20;
+/// The most files one revision's listing may name.
+const MAX_FILES: usize = 1_000_000;
 
 impl HubClient {
     pub fn new(config: HubConfig) -> Result<HubClient, HubError> {
@@ -60,6 +66,10 @@ impl HubClient {
             // Redirects are followed by hand, so that the token never leaves the endpoint's origin.
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(15))
+            // A server that accepts the connection and then goes silent fails the request (and it is retried).
+            .read_timeout(config.timeout)
+            // Bytes as stored: a range or a length means the same thing to both sides.
+            .default_headers(HeaderMap::from_iter([(ACCEPT_ENCODING, HeaderValue::from_static("identity"))]))
             .build()
             .map_err(|e| HubError::Network { url: config.endpoint.clone(), reason: e.to_string() })?;
         Ok(HubClient { http, config, endpoint, retry })
@@ -126,7 +136,7 @@ impl HubClient {
             if let Some(range) = &range {
                 request = request.header(RANGE, range.as_str());
             }
-            let response = request.send().await.map_err(|e| network_error(&url, &e))?;
+            let response = request.send().await.map_err(|e| self.network_error(&url, &e))?;
             if response.status().is_redirection() {
                 if let Some(next) = response.headers().get(LOCATION).and_then(|l| l.to_str().ok()) {
                     url = url.join(next).map_err(|e| HubError::Protocol {
@@ -198,12 +208,20 @@ impl HubClient {
         if !status.is_success() {
             return Err(self.status_error(&response, repo, Some(revision), Some(path)));
         }
-        // 206 starts at `start`; a 200 starts at 0 and is skipped forward.
+        // 206 starts at `start` (and must say so); a 200 starts at 0 and is skipped forward.
+        if status == StatusCode::PARTIAL_CONTENT
+            && crate::http::ContentRange::of(response.headers()).and_then(|c| c.range).map(|r| r.0) != Some(start)
+        {
+            return Err(HubError::Protocol {
+                what: format!("{path} of {repo}"),
+                reason: format!("the server did not send the range from byte {start} that was asked for"),
+            });
+        }
         let mut skip = if status == StatusCode::PARTIAL_CONTENT { 0 } else { start };
         let want = (end - start) as usize;
         let mut out = Vec::with_capacity(want.min(64 << 20));
         while out.len() < want {
-            let Some(chunk) = response.chunk().await.map_err(|e| network_error(&target, &e))? else { break };
+            let Some(chunk) = response.chunk().await.map_err(|e| self.network_error(&target, &e))? else { break };
             let mut chunk: &[u8] = &chunk;
             if skip > 0 {
                 let n = (skip as usize).min(chunk.len());
@@ -235,10 +253,17 @@ impl HubClient {
         let mut url = self.url(&segments);
         url.set_query(Some("blobs=true"));
         let body: InfoBody = self.get_json(url, repo, Some(revision)).await?;
-        let commit = body.sha.ok_or_else(|| HubError::Protocol {
-            what: format!("{repo} at {revision}"),
-            reason: "no commit sha in the repo info".into(),
-        })?;
+        let what = || format!("{repo} at {revision}");
+        let commit = body
+            .sha
+            .ok_or_else(|| HubError::Protocol { what: what(), reason: "no commit sha in the repo info".into() })?;
+        // The commit names folders and files in the cache: anything but a commit id is refused here, once.
+        if !crate::cache::layout::is_commit_hash(&commit) {
+            return Err(HubError::Protocol {
+                what: what(),
+                reason: format!("the commit id {commit:?} is not 40 hexadecimal digits; refusing to use it"),
+            });
+        }
         let gated = matches!(body.gated, Some(serde_json::Value::String(_)) | Some(serde_json::Value::Bool(true)));
         let complete: Option<Vec<RemoteFile>> = body.siblings.iter().map(Sibling::remote_file).collect();
         let files = match complete {
@@ -277,8 +302,23 @@ impl HubClient {
                 });
             }
             let response = self.get_checked(url.clone(), repo, Some(revision), None).await?;
-            next = next_link(response.headers()).and_then(|l| url.join(&l).ok());
-            let entries: Vec<TreeEntry> = read_json(response, &format!("the file list of {repo}")).await?;
+            next = match next_link(response.headers()).map(|l| url.join(&l)) {
+                None => None,
+                Some(Ok(next)) if self.same_origin(&next) => Some(next),
+                Some(_) => {
+                    return Err(HubError::Protocol {
+                        what: format!("the file list of {repo}"),
+                        reason: format!("its next page is not on {}", self.config.endpoint),
+                    })
+                }
+            };
+            let entries: Vec<TreeEntry> = self.read_json(response, &format!("the file list of {repo}")).await?;
+            if files.len() + entries.len() > MAX_FILES {
+                return Err(HubError::Protocol {
+                    what: format!("the file list of {repo}"),
+                    reason: format!("it names more than {MAX_FILES} files"),
+                });
+            }
             for entry in entries.into_iter().filter(|e| e.kind == "file") {
                 let (blob, lfs) = match entry.lfs {
                     Some(lfs) => (lfs.oid, true),
@@ -298,7 +338,7 @@ impl HubClient {
     ) -> Result<T, HubError> {
         let what = format!("{repo}");
         let response = self.get_checked(url, repo, revision, None).await?;
-        read_json(response, &what).await
+        self.read_json(response, &what).await
     }
 
     /// A GET with retries on transient failures, whose non-success statuses become [`HubError`]s.
@@ -361,7 +401,7 @@ impl HubClient {
             })
             .await?;
         let next = next_link(response.headers()).and_then(|l| url.join(&l).ok()).filter(|u| self.same_origin(u));
-        let entries: Vec<serde_json::Value> = read_json(response, "the search results").await?;
+        let entries: Vec<serde_json::Value> = self.read_json(response, "the search results").await?;
         Ok((entries, next.map(String::from)))
     }
 
@@ -417,6 +457,32 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
+impl HubClient {
+    /// A transport failure as a [`HubError::Network`]; a silent server is said to be silent.
+    fn network_error(&self, url: &Url, err: &reqwest::Error) -> HubError {
+        if err.is_timeout() {
+            return HubError::Network {
+                url: url.to_string(),
+                reason: format!(
+                    "the server did not answer for {} s (HF_HUB_DOWNLOAD_TIMEOUT sets how long to wait)",
+                    self.config.timeout.as_secs_f32()
+                ),
+            };
+        }
+        network_error(url, err)
+    }
+
+    /// A JSON answer of at most [`MAX_METADATA_BYTES`].
+    async fn read_json<T: serde::de::DeserializeOwned>(&self, response: Response, what: &str) -> Result<T, HubError> {
+        let url = response.url().clone();
+        let bytes = read_capped(response, MAX_METADATA_BYTES).await.map_err(|e| match e {
+            BodyError::Transport(e) => self.network_error(&url, &e),
+            too_large => HubError::Protocol { what: what.to_string(), reason: too_large.to_string() },
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| HubError::Protocol { what: what.to_string(), reason: e.to_string() })
+    }
+}
+
 pub(crate) fn network_error(url: &Url, err: &reqwest::Error) -> HubError {
     let mut reason = err.to_string();
     let mut source = std::error::Error::source(err);
@@ -425,21 +491,6 @@ pub(crate) fn network_error(url: &Url, err: &reqwest::Error) -> HubError {
         source = s.source();
     }
     HubError::Network { url: url.to_string(), reason }
-}
-
-async fn read_json<T: serde::de::DeserializeOwned>(response: Response, what: &str) -> Result<T, HubError> {
-    let url = response.url().clone();
-    let bytes = response.bytes().await.map_err(|e| network_error(&url, &e))?;
-    serde_json::from_slice(&bytes).map_err(|e| HubError::Protocol { what: what.to_string(), reason: e.to_string() })
-}
-
-/// The `rel="next"` target of a `Link` header.
-fn next_link(headers: &HeaderMap) -> Option<String> {
-    let link = headers.get("link")?.to_str().ok()?;
-    link.split(',').find_map(|part| {
-        let (target, params) = part.split_once(';')?;
-        params.contains("rel=\"next\"").then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_string())
-    })
 }
 
 #[derive(Deserialize)]
@@ -512,18 +563,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn next_links_are_read_from_the_link_header() {
-        let mut h = HeaderMap::new();
-        h.insert("link", "<https://h/api/x?cursor=abc>; rel=\"next\"".parse().unwrap());
-        assert_eq!(next_link(&h).as_deref(), Some("https://h/api/x?cursor=abc"));
-        h.insert("link", "<https://h/p1>; rel=\"prev\"".parse().unwrap());
-        assert_eq!(next_link(&h), None);
-    }
-
-    #[test]
     fn urls_encode_revisions_and_paths_per_segment() {
-        let client =
-            HubClient::new(HubConfig { endpoint: "http://hub:8/".into(), token: None, offline: false }).unwrap();
+        let client = HubClient::new(HubConfig {
+            endpoint: "http://hub:8/".into(),
+            token: None,
+            offline: false,
+            ..HubConfig::default()
+        })
+        .unwrap();
         let repo = RepoId::parse("acme/m").unwrap();
         assert_eq!(
             client.resolve_url(&repo, "refs/pr/1", "a b/c#d.bin").as_str(),

@@ -1,6 +1,7 @@
 //! Where the hub is and who we are there, read the way `huggingface_hub` reads it.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// The hub endpoint, the token, and whether the network may be used at all.
 #[derive(Clone)]
@@ -10,6 +11,15 @@ pub struct HubConfig {
     pub token: Option<String>,
     /// `HF_HUB_OFFLINE=1`: never touch the network.
     pub offline: bool,
+    /// How long a connection may stay silent (no answer, no byte) before the request fails and is retried:
+    /// `HF_HUB_DOWNLOAD_TIMEOUT` in seconds, as `huggingface_hub` reads it; 30 s by default.
+    pub timeout: Duration,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig { endpoint: DEFAULT_ENDPOINT.into(), token: None, offline: false, timeout: DEFAULT_TIMEOUT }
+    }
 }
 
 impl std::fmt::Debug for HubConfig {
@@ -19,15 +29,17 @@ impl std::fmt::Debug for HubConfig {
             .field("endpoint", &self.endpoint)
             .field("token", &self.token.as_ref().map(|_| "<set>"))
             .field("offline", &self.offline)
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
 
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl HubConfig {
     /// From the process environment: `HF_ENDPOINT`; `HF_TOKEN` (or the legacy `HUGGING_FACE_HUB_TOKEN`), else the
-    /// file `$HF_HOME/token`; `HF_HUB_OFFLINE`.
+    /// file `$HF_HOME/token`; `HF_HUB_OFFLINE`; `HF_HUB_DOWNLOAD_TIMEOUT`.
     pub fn from_env() -> HubConfig {
         HubConfig::from_vars(|key| std::env::var(key).ok(), std::env::var_os("HOME").map(PathBuf::from))
     }
@@ -58,7 +70,11 @@ impl HubConfig {
         });
         let offline = set("HF_HUB_OFFLINE")
             .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
-        HubConfig { endpoint, token, offline }
+        let timeout = set("HF_HUB_DOWNLOAD_TIMEOUT")
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map_or(DEFAULT_TIMEOUT, |s| Duration::from_secs_f64(s.min(86_400.0)));
+        HubConfig { endpoint, token, offline, timeout }
     }
 }
 
@@ -84,6 +100,11 @@ mod tests {
         assert!(c.offline);
         assert_eq!(config(&[("HUGGING_FACE_HUB_TOKEN", "legacy")], None).token.as_deref(), Some("legacy"));
         assert!(!config(&[("HF_HUB_OFFLINE", "0")], None).offline);
+        assert_eq!(c.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(config(&[("HF_HUB_DOWNLOAD_TIMEOUT", "2.5")], None).timeout, Duration::from_millis(2500));
+        for bad in ["0", "-1", "soon", "NaN"] {
+            assert_eq!(config(&[("HF_HUB_DOWNLOAD_TIMEOUT", bad)], None).timeout, DEFAULT_TIMEOUT, "{bad}");
+        }
     }
 
     #[test]

@@ -206,22 +206,23 @@ fn unique_id(imports: &[ImportedModel], name: &str) -> String {
 struct Staged(Option<PathBuf>);
 
 impl Staged {
-    /// Renames the copy to a free visible name (`name`, `2-name`, ...): only a complete copy is ever in view.
-    fn place(mut self, models: &Path, name: &str) -> Result<PathBuf, LocalError> {
-        let temp = self.0.take().expect("a staged copy");
-        let mut target = models.join(name);
-        let mut n = 2;
-        while target.exists() {
-            target = models.join(format!("{n}-{name}"));
-            n += 1;
-        }
-        match std::fs::rename(&temp, &target) {
-            Ok(()) => Ok(target),
-            Err(e) => {
-                self.0 = Some(temp);
-                Err(LocalError::io(format!("move the copy into {}", target.display()), e))
+    /// Renames the copy to a free visible name (`name`, `2-name`, ...): only a complete copy is ever in view, and
+    /// a name is taken in one step, so another import that saw the same name free never replaces this one.
+    fn place(self, models: &Path, name: &str) -> Result<PathBuf, LocalError> {
+        let temp = self.0.as_ref().expect("a staged copy");
+        for n in 1.. {
+            let target = if n == 1 { models.join(name) } else { models.join(format!("{n}-{name}")) };
+            match crate::disk::place_new(temp, &target) {
+                Ok(true) => {
+                    let mut placed = self;
+                    placed.0 = None;
+                    return Ok(target);
+                }
+                Ok(false) => continue,
+                Err(e) => return Err(LocalError::io(format!("move the copy into {}", target.display()), e)),
             }
         }
+        unreachable!("some numbered name is free")
     }
 }
 

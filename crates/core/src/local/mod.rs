@@ -123,13 +123,8 @@ pub fn read_record(models_dir: &Path, name: &str) -> Option<FileRecord> {
 
 pub fn write_record(models_dir: &Path, name: &str, record: &FileRecord) -> Result<(), LocalError> {
     let path = record_path(models_dir, name);
-    let write = || -> std::io::Result<()> {
-        std::fs::create_dir_all(path.parent().unwrap())?;
-        let temp = path.with_extension("json.tmp");
-        std::fs::write(&temp, serde_json::to_vec_pretty(record).unwrap())?;
-        std::fs::rename(&temp, &path)
-    };
-    write().map_err(|e| LocalError::io(format!("record {}", path.display()), e))
+    crate::disk::write_atomic(&path, &serde_json::to_vec_pretty(record).unwrap(), 0o644)
+        .map_err(|e| LocalError::io(format!("record {}", path.display()), e))
 }
 
 /// A file name made safe to create in a folder: no path separators, no control characters, not hidden, not

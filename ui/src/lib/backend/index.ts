@@ -96,6 +96,8 @@ export interface Backend {
   ollamaStatus(): Promise<OllamaStatus>;
   /** Pulls a model into Ollama; it shows in the downloads list. Returns its download id. */
   ollamaPull(name: string): Promise<number>;
+  /** The window drew its first view (a smoke run of the app quits here). */
+  windowReady(): Promise<void>;
   /** Something done outside a command failed (a tray click). */
   onAppError(handler: (error: ErrorPayload) => void): Promise<Unsubscribe>;
 }

@@ -375,6 +375,12 @@ export class MemoryBackend implements Backend {
     return 1 << 30;
   }
 
+  readyCalls = 0;
+
+  async windowReady(): Promise<void> {
+    this.readyCalls += 1;
+  }
+
   async libraryFit(): Promise<Record<string, ModelFit>> {
     return structuredClone(this.options.fit ?? {});
   }

@@ -81,6 +81,7 @@ export const tauriBackend: Backend = {
   onLibraryChanged: (handler) => listen('library-changed', () => handler()),
   ollamaStatus: () => call<OllamaStatus>('ollama_status'),
   ollamaPull: (name: string) => call<number>('ollama_pull', { name }),
+  windowReady: () => call<void>('window_ready'),
   onSettingsChanged: (handler) => listen('settings-changed', () => handler()),
   onAppError: (handler) => listen<ErrorPayload>('app-error', (e) => handler(e.payload)),
 };

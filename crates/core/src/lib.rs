@@ -19,6 +19,7 @@ pub mod library;
 pub mod local;
 pub mod ollama;
 pub mod paths;
+pub mod secret;
 pub mod settings;
 
 pub use error::{ErrorCode, ErrorPayload};

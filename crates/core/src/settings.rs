@@ -23,7 +23,10 @@ pub struct Settings {
     pub library_folders: Vec<String>,
     /// The hub endpoint; empty for `HF_ENDPOINT` or huggingface.co.
     pub endpoint: Option<String>,
-    /// The hub token; empty for `HF_TOKEN` or `$HF_HOME/token`. Never logged, masked in the UI.
+    /// The hub token; empty for `HF_TOKEN` or `$HF_HOME/token`. Never logged, masked in the UI, never written to
+    /// the settings file: it lives in the keyring or a private file ([`crate::secret`]). Read from the file only
+    /// to move a token an older version kept there.
+    #[serde(skip_serializing)]
     pub token: Option<String>,
     /// Downloads running at once (1 to 16).
     pub max_concurrent_downloads: u32,
@@ -336,6 +339,19 @@ impl SettingsStore {
         self.read_locked()
     }
 
+    /// Where this settings file's token is kept.
+    pub fn tokens(&self) -> crate::secret::TokenStore {
+        crate::secret::TokenStore::beside(&self.path)
+    }
+
+    fn token(&self) -> Result<Option<String>, SettingsError> {
+        self.tokens().get().map_err(|source| SettingsError::Io {
+            what: "read the token of",
+            path: self.path.clone(),
+            source,
+        })
+    }
+
     /// Takes the settings file's lock (a read-modify-write at a time, across processes), creating its folder
     /// private to this user (0700) when missing.
     fn lock(&self) -> Result<crate::cache::lock::BlobLock, SettingsError> {
@@ -352,11 +368,23 @@ impl SettingsStore {
     fn read_locked(&self) -> Result<(Settings, Option<String>), SettingsError> {
         let bytes = match fs::read(&self.path) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Settings::default(), None)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok((Settings { token: self.token()?, ..Settings::default() }, None))
+            }
             Err(source) => return Err(SettingsError::Io { what: "read", path: self.path.clone(), source }),
         };
         match serde_json::from_slice::<Settings>(&bytes) {
-            Ok(settings) => Ok((settings, None)),
+            Ok(mut settings) => {
+                // A token an older version kept in the file moves to the keyring (or its private file), and out.
+                if let Some(legacy) = settings.token.take() {
+                    let io = |what| move |source| SettingsError::Io { what, path: self.path.clone(), source };
+                    self.tokens().set(Some(&legacy)).map_err(io("keep the token of"))?;
+                    let bytes = serde_json::to_vec_pretty(&settings).expect("settings serialise");
+                    crate::disk::write_atomic(&self.path, &bytes, 0o600).map_err(io("write"))?;
+                }
+                settings.token = self.token()?;
+                Ok((settings, None))
+            }
             Err(err) => {
                 let backup = self.path.with_extension(format!("json.corrupt-{}", crate::format::now_unix()));
                 fs::rename(&self.path, &backup).map_err(|source| SettingsError::Io {
@@ -368,7 +396,7 @@ impl SettingsStore {
                     "The settings file could not be read ({err}); it was saved as {} and the defaults are in use.",
                     backup.display()
                 );
-                Ok((Settings::default(), Some(warning)))
+                Ok((Settings { token: self.token()?, ..Settings::default() }, Some(warning)))
             }
         }
     }
@@ -393,6 +421,13 @@ impl SettingsStore {
         let (mut settings, _) = self.read_locked()?;
         let before = settings.clone();
         let out = change(&mut settings)?;
+        if settings.token != before.token {
+            self.tokens().set(settings.token.as_deref()).map_err(|source| SettingsError::Io {
+                what: "keep the token of",
+                path: self.path.clone(),
+                source,
+            })?;
+        }
         if settings != before || !self.path.exists() {
             let bytes = serde_json::to_vec_pretty(&settings).expect("settings serialise");
             crate::disk::write_atomic(&self.path, &bytes, 0o600).map_err(|source| SettingsError::Io {
@@ -542,6 +577,34 @@ mod tests {
         for path in leftovers.iter().filter(|p| !p.to_string_lossy().ends_with(".lock")) {
             assert_eq!(mode(path), 0o600, "{}", path.display());
         }
+    }
+
+    #[test]
+    fn the_token_never_reaches_the_settings_file_and_an_old_one_there_is_moved_out() {
+        use std::os::unix::fs::PermissionsExt;
+        let (tmp, store) = store();
+        let token_file = tmp.path().join("app/settings.token");
+        store
+            .update(|s| s.apply(SettingsPatch { token: Some("hf_SECRETSECRETwxyz".into()), ..Default::default() }))
+            .unwrap();
+        assert!(!fs::read_to_string(store.path()).unwrap().contains("SECRET"));
+        assert_eq!(store.load().unwrap().0.token.as_deref(), Some("hf_SECRETSECRETwxyz"), "it comes back");
+        if token_file.exists() {
+            // No keyring answered here: the private file holds it.
+            assert_eq!(fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        store.update(|s| s.apply(SettingsPatch { token: Some(String::new()), ..Default::default() })).unwrap();
+        assert_eq!(store.load().unwrap().0.token, None);
+        assert!(!token_file.exists(), "a cleared token leaves nothing behind");
+
+        // A settings file from before: the token moves out of it on the first read.
+        fs::write(store.path(), r#"{"token": "hf_OLDOLDOLDabcd", "maxConcurrentDownloads": 4}"#).unwrap();
+        let (s, _) = store.load().unwrap();
+        assert_eq!((s.token.as_deref(), s.max_concurrent_downloads), (Some("hf_OLDOLDOLDabcd"), 4));
+        let text = fs::read_to_string(store.path()).unwrap();
+        assert!(!text.contains("OLDOLD") && text.contains("\"maxConcurrentDownloads\": 4"), "{text}");
+        assert_eq!(store.load().unwrap().0.token.as_deref(), Some("hf_OLDOLDOLDabcd"));
+        store.tokens().set(None).unwrap();
     }
 
     #[test]

@@ -126,6 +126,71 @@ async fn mm_cancel_stops_a_running_download_and_deletes_its_partial_files() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mm_cancel_never_signals_a_process_that_only_reuses_a_dead_downloads_pid() {
+    let hub = FakeHub::start().await;
+    let cache = tempfile::tempdir().unwrap();
+    // A download killed with -9 left its marker; its pid now belongs to another program (here: a sleep).
+    let mut stranger = Command::new("sleep").arg("30").spawn().unwrap();
+    let markers = cache.path().join(".locks/model-manager");
+    fs::create_dir_all(&markers).unwrap();
+    let stale = markers.join(format!("models--acme--big.{}-0.pid", stranger.id()));
+    fs::write(&stale, b"").unwrap();
+
+    let mut cancel = mm(&hub, cache.path());
+    cancel.args(["cancel", "acme/big", "--json"]);
+    let out = output(cancel).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["stoppedPids"], serde_json::json!([]), "{report}");
+    assert!(stranger.try_wait().unwrap().is_none(), "the stranger still runs");
+    assert!(!stale.exists(), "the dead download's marker is swept");
+    stranger.kill().unwrap();
+    stranger.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_that_answers_a_path_for_a_commit_gets_nothing_written_outside_the_cache() {
+    let blob = "a".repeat(40);
+    let hub = fake_hub::raw::RawServer::start(move |r| {
+        if r.target.starts_with("/api/models/acme/m/revision/main") {
+            fake_hub::raw::json(
+                200,
+                &serde_json::json!({
+                    "sha": "../../../../settings",
+                    "siblings": [{"rfilename": "a.txt", "size": 1, "blobId": blob}],
+                }),
+            )
+        } else {
+            fake_hub::raw::answer(404, &[("Content-Length", "0".into())], b"")
+        }
+    })
+    .await;
+    let root = tempfile::tempdir().unwrap();
+    let cache = root.path().join("hf/hub");
+    let mut cmd = common::mm(&cache, root.path());
+    cmd.env("HF_ENDPOINT", hub.url("")).args(["download", "acme/m"]);
+    let out = output(cmd).await;
+    assert_eq!(out.status.code(), Some(5), "a network (protocol) error");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is not 40 hexadecimal digits"), "{stderr}");
+    assert!(!root.path().join("settings.json").exists() && !root.path().join("hf/settings.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_a_hub_chose_print_as_text_not_as_terminal_escapes() {
+    let hub = FakeHub::start().await;
+    hub.add_repo("acme/evil\x1b]0;owned\x07\x1b[2J", vec![HubFile::new("a.txt", b"a".to_vec(), false)]);
+    let cache = tempfile::tempdir().unwrap();
+    let mut search = mm(&hub, cache.path());
+    search.args(["search", "evil"]);
+    let out = output(search).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("acme/evil\\u{1b}]0;owned\\u{7}"), "{stdout}");
+    assert!(!out.stdout.contains(&0x1b) && !out.stdout.contains(&0x07), "no raw control bytes reach the terminal");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_exit_with_the_codes_status_and_a_message_that_names_the_fix() {
     let hub = FakeHub::start().await;
     let cache = tempfile::tempdir().unwrap();

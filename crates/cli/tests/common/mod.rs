@@ -1,5 +1,5 @@
 //! What every `mm` process test starts from: the binary with a cache and a home of the test's own, and nothing of
-//! the machine's (no token, no HF_HOME, no offline flag, no Ollama: `OLLAMA_HOST` points at a closed port).
+//! the machine's (no token, no HF_HOME, no offline flag, no Ollama: `OLLAMA_HOST` points at a closed port; no keyring).
 
 #![allow(dead_code)]
 
@@ -14,6 +14,8 @@ pub fn mm(cache: &Path, home: &Path) -> Command {
         .env("HOME", home)
         .env("XDG_DATA_HOME", home.join(".mm-data"))
         .env("OLLAMA_HOST", "127.0.0.1:9")
+        // The machine's own keyring stays out of it (tests/keyring.rs starts a Secret Service of its own).
+        .env("MM_KEYRING", "0")
         .env_remove("HF_TOKEN")
         .env_remove("HF_HOME")
         .env_remove("HF_HUB_OFFLINE")

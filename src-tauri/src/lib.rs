@@ -104,6 +104,21 @@ pub fn run() {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn the_webview_is_granted_only_the_event_api_it_uses() {
+        // The UI imports `invoke` (app commands need no permission) and `listen`; nothing else: no store, no file
+        // system, no shell. A script that ever ran in the webview gets no more than that.
+        let capability: serde_json::Value =
+            serde_json::from_str(include_str!("../capabilities/main.json")).expect("the capability parses");
+        assert_eq!(capability["permissions"], serde_json::json!(["core:event:default"]));
+        let ui = include_str!("../../ui/src/lib/backend/tauri.ts");
+        let imports: Vec<&str> = ui.lines().filter(|l| l.contains("from '@tauri-apps/")).collect();
+        assert_eq!(
+            imports,
+            ["import { invoke } from '@tauri-apps/api/core';", "import { listen } from '@tauri-apps/api/event';"]
+        );
+    }
+
+    #[test]
     fn the_core_knows_the_app_identifier_of_tauri_conf() {
         let conf: serde_json::Value =
             serde_json::from_str(include_str!("../../tauri.conf.json")).expect("tauri.conf.json parses");

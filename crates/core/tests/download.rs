@@ -62,21 +62,7 @@ fn snapshot(cache: &Path, repo: &str, commit: &str, path: &str) -> std::path::Pa
 }
 
 fn no_partial_files(cache: &Path) -> bool {
-    walk(cache).iter().all(|p| !p.to_string_lossy().ends_with(".incomplete"))
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if e.file_type().unwrap().is_dir() {
-                out.extend(walk(&p));
-            }
-            out.push(p);
-        }
-    }
-    out
+    fake_hub::walk(cache).iter().all(|p| !p.to_string_lossy().ends_with(".incomplete"))
 }
 
 #[tokio::test]
@@ -307,7 +293,7 @@ async fn hostile_paths_are_refused_before_any_file_request() {
         assert_eq!(err.code, ErrorCode::InvalidInput, "{hostile}");
         assert!(err.message.contains("unsafe path"), "{}", err.message);
         assert!(s.hub.requests().iter().all(|r| !r.path.contains("/resolve/")), "{hostile}: a file was requested");
-        let outside = walk(s.cache.path().parent().unwrap());
+        let outside = fake_hub::walk(s.cache.path().parent().unwrap());
         assert!(outside.iter().all(|p| !p.ends_with("escape.txt") && !p.ends_with("x")), "{hostile}");
     }
 }

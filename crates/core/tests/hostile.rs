@@ -80,7 +80,7 @@ async fn a_commit_id_that_is_a_path_is_refused_before_anything_is_written() {
     assert_eq!(err.code, ErrorCode::Network);
     assert!(err.message.contains("is not 40 hexadecimal digits"), "{}", err.message);
     assert!(!root.path().join("a/somewhere").exists() && !root.path().join("somewhere").exists());
-    let everything: Vec<_> = walk(root.path());
+    let everything: Vec<_> = fake_hub::walk(root.path());
     assert!(everything.iter().all(|p| !p.to_string_lossy().contains("pwned")), "{everything:?}");
 }
 
@@ -307,16 +307,18 @@ async fn an_ollama_progress_line_without_end_is_refused() {
     assert!(err.to_string().contains("a progress line is longer than"), "{err}");
 }
 
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if e.file_type().unwrap().is_dir() {
-                out.extend(walk(&p));
-            }
-            out.push(p);
-        }
-    }
-    out
+#[tokio::test]
+async fn an_ollama_that_never_answers_a_question_is_given_up_on() {
+    let ollama = RawServer::start(|_| RawReply::Hang(Vec::new(), Duration::from_secs(60))).await;
+    let o = mm_core::ollama::Ollama::new(&ollama.url(""));
+    let started = std::time::Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(40), o.model_file("llama3.2:1b"))
+        .await
+        .expect("a silent Ollama is given up on")
+        .unwrap_err();
+    assert!(err.to_string().contains("Ollama is not running at"), "{err}");
+    let err =
+        tokio::time::timeout(Duration::from_secs(40), o.delete("llama3.2:1b")).await.expect("given up on").unwrap_err();
+    assert!(err.to_string().contains("timed out") || err.to_string().contains("not running"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(35), "{:?}", started.elapsed());
 }

@@ -776,6 +776,21 @@ pub fn git_blob_sha1(content: &[u8]) -> String {
     hex(&h.finalize())
 }
 
+/// Every file and folder below `dir`, depth first (for tests that check what a download left on disk).
+pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                out.extend(walk(&p));
+            }
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// Deterministic pseudo-random bytes (xorshift), so tests and benchmarks hash real-looking data, never zeros;
 /// different seeds give different bytes.
 pub fn noise(len: usize, seed: u64) -> Vec<u8> {

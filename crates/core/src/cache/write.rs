@@ -109,6 +109,23 @@ mod tests {
         assert!(fs::read_dir(tmp.path()).unwrap().next().is_none(), "nothing was written");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn accepted_repo_paths_stay_inside_the_snapshot(path in "[a-z./\\\\\\x00-]{0,24}") {
+            if check_repo_path(&path).is_ok() {
+                let joined = std::path::Path::new("/snap").join(&path);
+                proptest::prop_assert!(joined.components().all(|c| matches!(c, std::path::Component::RootDir | std::path::Component::Normal(_))));
+                proptest::prop_assert!(joined.starts_with("/snap") && joined != std::path::Path::new("/snap"));
+            }
+        }
+
+        #[test]
+        fn only_commit_ids_pass_as_commits(commit in "[0-9a-fA-F./]{38,42}") {
+            let ok = commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            proptest::prop_assert_eq!(check_commit(&commit).is_ok(), ok);
+        }
+    }
+
     #[test]
     fn links_resolve_to_the_blob_and_refs_have_no_newline() {
         let tmp = tempfile::tempdir().unwrap();

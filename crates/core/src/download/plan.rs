@@ -200,6 +200,36 @@ pub fn preflight(plan: &Plan, cache_dir: &Path) -> Result<(), DownloadError> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn two_downloads_of_one_commit_recording_at_once_lose_neither_file_list() {
+        let tmp = tempfile::tempdir().unwrap();
+        let commit = "c".repeat(40);
+        let plan = |paths: Vec<String>| Plan {
+            repo: RepoId::parse("acme/m").unwrap(),
+            revision: "main".into(),
+            commit: commit.clone(),
+            repo_dir: tmp.path().join("models--acme--m"),
+            files: paths
+                .into_iter()
+                .map(|path| RemoteFile { path, size: 1, blob: "a".repeat(40), lfs: false })
+                .collect(),
+            info: HubInfoRecord::default(),
+        };
+        let writers: Vec<_> = (0..8)
+            .map(|i| {
+                let plan = plan((0..20).map(|j| format!("w{i}/f{j}")).collect());
+                std::thread::spawn(move || record_tree(&plan).unwrap())
+            })
+            .collect();
+        writers.into_iter().for_each(|w| w.join().unwrap());
+        let record: TreeRecord =
+            serde_json::from_slice(&fs::read(tree_record_path(&tmp.path().join("models--acme--m"), &commit)).unwrap())
+                .unwrap();
+        assert_eq!(record.files.len(), 160, "every writer's files are in the record");
+    }
+
     #[test]
     fn blob_names_must_be_hashes() {
         assert!(super::is_blob_name(&"a".repeat(64), true));

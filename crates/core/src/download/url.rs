@@ -217,6 +217,16 @@ mod tests {
         assert_eq!(s("https://x.test/..%2F.hidden"), "hidden");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn content_disposition_names_are_always_plain_file_names(header in "\\PC{0,80}") {
+            if let Some(name) = disposition_name(&header) {
+                proptest::prop_assert!(!name.is_empty() && !name.contains('/') && !name.contains('\\'));
+                proptest::prop_assert!(!name.starts_with('.') && !name.chars().any(char::is_control));
+            }
+        }
+    }
+
     #[test]
     fn bad_urls_and_checksums_are_refused() {
         let mut bad = UrlSource { url: "file:///etc/passwd".into(), ..UrlSource::default() };

@@ -53,6 +53,19 @@ pub fn temp_beside(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}-{n}.tmp", std::process::id()))
 }
 
+/// Whether `name` is one of [`temp_beside`]'s names (`.{name}.{pid}-{n}.tmp`): a write in progress, or one a
+/// crash left; listings of the cache pass over them.
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.')
+        && name
+            .strip_suffix(".tmp")
+            .and_then(|rest| rest.rsplit_once('.'))
+            .and_then(|(_, id)| id.split_once('-'))
+            .is_some_and(|(pid, n)| {
+                !pid.is_empty() && !n.is_empty() && pid.bytes().chain(n.bytes()).all(|b| b.is_ascii_digit())
+            })
+}
+
 /// Syncs a folder, so that a rename or a new name in it survives a power cut.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     fs::File::open(dir)?.sync_all()
@@ -151,6 +164,9 @@ mod tests {
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(fs::read_dir(tmp.path().join("a")).unwrap().count(), 1, "no temporary file is left");
         assert_ne!(temp_beside(&path), temp_beside(&path), "every writer gets a name of its own");
+        let temp = temp_beside(&path);
+        assert!(is_temp_name(&temp.file_name().unwrap().to_string_lossy()));
+        assert!(!is_temp_name(".gitattributes") && !is_temp_name("model.tmp") && !is_temp_name(".a.tmp"));
     }
 
     #[test]

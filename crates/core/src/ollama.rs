@@ -158,8 +158,6 @@ impl Ollama {
         }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(800))
-            // A server that goes silent mid-answer is given up on (a pull reports progress every few seconds).
-            .read_timeout(Duration::from_secs(120))
             .build()
             .expect("a plain HTTP client builds");
         Ollama {

@@ -67,10 +67,10 @@ impl TokenStore {
 
     /// The token, from the keyring or else the file; `None` when none is kept.
     pub fn get(&self) -> io::Result<Option<String>> {
-        match self.keyring(|e| e.get_password()) {
-            Some(Ok(token)) => return Ok(Some(token)),
-            Some(Err(keyring::Error::NoEntry)) | None => {}
-            Some(Err(e)) => return Err(io::Error::other(format!("the keyring: {e}"))),
+        // Any other answer of the keyring (an ambiguous or unreadable entry) falls back to the file: the settings
+        // must stay readable, and a new token set then replaces it.
+        if let Some(Ok(token)) = self.keyring(|e| e.get_password()) {
+            return Ok(Some(token));
         }
         match std::fs::read_to_string(&self.file) {
             Ok(text) => Ok(Some(text.trim().to_string()).filter(|t| !t.is_empty())),
@@ -83,10 +83,7 @@ impl TokenStore {
     /// the private file. Says where it went.
     pub fn set(&self, token: Option<&str>) -> io::Result<Option<TokenHome>> {
         let Some(token) = token else {
-            match self.keyring(|e| e.delete_credential()) {
-                Some(Ok(())) | Some(Err(keyring::Error::NoEntry)) | None => {}
-                Some(Err(e)) => return Err(io::Error::other(format!("the keyring: {e}"))),
-            }
+            let _ = self.keyring(|e| e.delete_credential());
             return remove(&self.file).map(|()| None);
         };
         let owned = token.to_string();

@@ -95,4 +95,13 @@ fn a_safetensors_header_of_a_million_metadata_entries_keeps_a_few() {
     let (summary, peak) = peak_during(|| safetensors::parse_header(header.as_bytes(), n as u64 + 8).unwrap());
     assert_eq!(summary.metadata.len(), 64);
     assert!(peak < n / 4, "parsing a {n}-byte header held {peak} bytes at its peak");
+    // A metadata value that is an array of ten million numbers is read past, not built.
+    let header =
+        format!(r#"{{"__metadata__":{{"x":[{}],"format":"pt"}}}}"#, "0,".repeat(10_000_000).trim_end_matches(','));
+    let n = header.len();
+    let (summary, peak) = peak_during(|| safetensors::parse_header(header.as_bytes(), n as u64 + 8).unwrap());
+    assert_eq!(summary.metadata.get("format").map(String::as_str), Some("pt"));
+    assert!(peak < n / 4, "parsing a {n}-byte header held {peak} bytes at its peak");
+    let header = r#"{"__metadata__":null}"#;
+    assert!(safetensors::parse_header(header.as_bytes(), 100).is_ok(), "a null metadata is no metadata");
 }

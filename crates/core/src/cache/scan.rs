@@ -318,6 +318,9 @@ fn read_refs(repo_dir: &Path, problems: &mut Vec<ScanProblem>) -> BTreeMap<Strin
                 }
                 continue;
             }
+            if crate::disk::is_temp_name(&entry.file_name().to_string_lossy()) {
+                continue;
+            }
             let name = path.strip_prefix(&root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
             match fs::read_to_string(&path) {
                 Ok(text) if layout::is_commit_hash(text.trim()) => {
@@ -408,6 +411,10 @@ fn walk_snapshot(
             problems.push(problem(&path, "file name is not valid UTF-8".into()));
             continue;
         };
+        // A link being placed, or one a crash left half placed: not a file of the snapshot.
+        if crate::disk::is_temp_name(&name) {
+            continue;
+        }
         let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
         let Ok(file_type) = entry.file_type() else { continue };
         if file_type.is_dir() {

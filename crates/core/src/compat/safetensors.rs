@@ -92,6 +92,49 @@ impl<'de> Deserialize<'de> for Shape {
     }
 }
 
+/// A metadata value: a string (cut to [`MAX_METADATA_VALUE`] characters), or anything else read past without
+/// being built (an array of millions, say).
+struct MaybeText(Option<String>);
+
+impl<'de> Deserialize<'de> for MaybeText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<MaybeText, D::Error> {
+        struct Value;
+        impl<'de> serde::de::Visitor<'de> for Value {
+            type Value = MaybeText;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a metadata value")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MaybeText, E> {
+                Ok(MaybeText(Some(v.chars().take(MAX_METADATA_VALUE).collect())))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<MaybeText, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(MaybeText(None))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<MaybeText, A::Error> {
+                while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+                Ok(MaybeText(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<MaybeText, E> {
+                Ok(MaybeText(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<MaybeText, E> {
+                Ok(MaybeText(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<MaybeText, E> {
+                Ok(MaybeText(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<MaybeText, E> {
+                Ok(MaybeText(None))
+            }
+            fn visit_unit<E>(self) -> Result<MaybeText, E> {
+                Ok(MaybeText(None))
+            }
+        }
+        deserializer.deserialize_any(Value)
+    }
+}
+
 /// `__metadata__`: the first [`MAX_METADATA`] string entries, values cut to [`MAX_METADATA_VALUE`] characters.
 struct Metadata(BTreeMap<String, String>);
 
@@ -103,20 +146,24 @@ impl<'de> Deserialize<'de> for Metadata {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("an object of strings")
             }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Metadata, E> {
+                Ok(Metadata(BTreeMap::new()))
+            }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Metadata, A::Error> {
                 let mut kept = BTreeMap::new();
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    match map.next_value::<serde_json::Value>()? {
-                        serde_json::Value::String(v) if kept.len() < MAX_METADATA => {
-                            kept.insert(key.into_owned(), v.chars().take(MAX_METADATA_VALUE).collect());
-                        }
-                        _ => {}
+                    if kept.len() >= MAX_METADATA {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                        continue;
+                    }
+                    if let MaybeText(Some(v)) = map.next_value::<MaybeText>()? {
+                        kept.insert(key.into_owned(), v);
                     }
                 }
                 Ok(Metadata(kept))
             }
         }
-        deserializer.deserialize_map(Entries)
+        deserializer.deserialize_any(Entries)
     }
 }
 

@@ -35,7 +35,10 @@ pub fn mark(cache_dir: &Path, repo: &RepoId) -> io::Result<MarkerGuard> {
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
     let path = markers_dir(cache_dir).join(name);
-    let lock = lock::try_lock_at(&path)?.ok_or_else(|| io::Error::other("a fresh marker is locked"))?;
+    // Locked under a name no one reads, then renamed into view: `running` never sees it unlocked.
+    let temp = crate::disk::temp_beside(&path);
+    let lock = lock::try_lock_at(&temp)?.ok_or_else(|| io::Error::other("a fresh marker is locked"))?;
+    std::fs::rename(&temp, &path)?;
     Ok(MarkerGuard { path, _lock: lock })
 }
 
@@ -47,14 +50,23 @@ pub fn running(cache_dir: &Path, repo: &RepoId) -> Vec<u32> {
     let mut pids = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
+        // `{folder}.{pid}-{n}.pid`, read from the right: another repo whose name starts with this one's
+        // (`Qwen2` and `Qwen2.5-7B`) has another folder before the pid, and is not this repo's.
         let Some(pid) = name
-            .strip_prefix(&prefix)
-            .and_then(|rest| rest.strip_suffix(".pid"))
-            .and_then(|rest| rest.split_once('-'))
-            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+            .strip_suffix(".pid")
+            .and_then(|rest| rest.rsplit_once('-'))
+            .filter(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|(rest, _)| rest.rsplit_once('.'))
+            .filter(|(folder, pid)| {
+                folder.len() + 1 == prefix.len() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+            })
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
         else {
             continue;
         };
+        if !name.starts_with(&prefix) {
+            continue;
+        }
         match lock::try_lock_at(&entry.path()) {
             // Free: its process is gone.
             Ok(Some(_stale)) => {
@@ -120,6 +132,15 @@ mod tests {
         fs::write(&stale, b"").unwrap();
         assert!(running(tmp.path(), &repo).is_empty(), "no one holds its lock");
         assert!(!stale.exists(), "it is swept");
+    }
+
+    #[test]
+    fn a_repo_whose_name_starts_with_another_ones_is_not_that_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let long = RepoId::parse("Qwen/Qwen2.5-7B-Instruct").unwrap();
+        let _running = mark(tmp.path(), &long).unwrap();
+        assert!(running(tmp.path(), &RepoId::parse("Qwen/Qwen2").unwrap()).is_empty());
+        assert!(running(tmp.path(), &RepoId::parse("Qwen/Qwen2.5-7B").unwrap()).is_empty());
     }
 
     #[test]

@@ -290,6 +290,10 @@ impl RangedFetch {
 
     async fn attempt(&self, tx: &mpsc::Sender<Chunk>, state: &mut Attempt) -> Result<(), Interrupt> {
         let retry = |reason: String| Interrupt::Retry { reason, wait: None };
+        // Bytes on disk that nothing can vouch for (no validator, no checksum at the end) are not resumed.
+        if state.offset > 0 && state.validator.is_none() && !self.verified_at_end {
+            self.restart(tx, state).await;
+        }
         let asked = state.offset;
         let mut response = match self.origin.request(asked, state.validator.as_deref()).await {
             Ok(r) => r,
@@ -315,13 +319,20 @@ impl RangedFetch {
         };
         let validator = validator_of(response.headers());
         let total = match answer {
-            Answer::Complete => return Ok(()),
+            Answer::Complete => {
+                if self.report_total {
+                    self.counters.bytes_total.store(state.offset, Ordering::Relaxed);
+                }
+                return Ok(());
+            }
             Answer::Mismatch(reason) => {
                 self.restart(tx, state).await;
+                state.total = self.size;
                 return Err(retry(reason));
             }
             Answer::FromStart { total } => {
                 self.restart(tx, state).await;
+                state.total = self.size;
                 self.keep_validator(validator.as_deref());
                 state.validator = validator;
                 total
@@ -340,7 +351,7 @@ impl RangedFetch {
             self.counters.bytes_total.store(total, Ordering::Relaxed);
         }
         // The disk must hold what is still to come; a file of unknown length may take what is free, less a margin.
-        let free = crate::disk::free_space(&self.part).unwrap_or(u64::MAX).saturating_sub(SPACE_MARGIN);
+        let free = crate::disk::free_space(&self.part).unwrap_or(u64::MAX);
         let no_room = |needed: u64| {
             Interrupt::Fatal(DownloadError::InsufficientSpace {
                 repo: self.repo.clone(),
@@ -354,7 +365,7 @@ impl RangedFetch {
                 return Err(no_room(total - state.offset));
             }
             Some(total) => total,
-            None => state.offset.saturating_add(free),
+            None => state.offset.saturating_add(free.saturating_sub(SPACE_MARGIN)),
         };
         // A body is known to be whole when its length was said, or its framing ends it (chunked, HTTP/2).
         let framed = response.version() >= reqwest::Version::HTTP_2

@@ -116,6 +116,9 @@ impl UrlJob {
             .await
             .map_err(|e| DownloadError::io(format!("locking {}", part.display()), e))?
             .ok_or(DownloadError::Cancelled)?;
+        // A resumed job counts again from what is on disk.
+        self.counters.bytes_done.store(0, Ordering::Relaxed);
+        self.counters.bytes_total.store(0, Ordering::Relaxed);
         let url = reqwest::Url::parse(&self.source.url).expect("checked when queued");
         let label = self.source.file_name_from_url();
         let checked = self.source.sha256.is_some() || self.source.md5.is_some();
@@ -151,7 +154,7 @@ impl UrlJob {
         {
             if let (Some(expected), Some(actual)) = (expected, actual) {
                 if expected != actual {
-                    discard(&self.source, &self.models);
+                    remove_partial(part);
                     return Err(DownloadError::ChecksumMismatch {
                         repo: self.source.url.clone(),
                         path: name.to_string(),
@@ -169,7 +172,7 @@ impl UrlJob {
             let candidate = if n == 1 { name.to_string() } else { format!("{n}-{name}") };
             let target = self.models.join(&candidate);
             if local::read_record(&self.models, &candidate).is_some_and(|r| r.sha256 == sha256) && target.exists() {
-                discard(&self.source, &self.models);
+                remove_partial(part);
                 return Ok(target);
             }
             if crate::disk::place_new(part, &target).map_err(place)? {
@@ -187,14 +190,22 @@ impl UrlJob {
     }
 }
 
+/// Removes a partial file and its validator (the caller holds the URL's lock).
+fn remove_partial(part: &Path) {
+    let _ = fs::remove_file(part);
+    let _ = fs::remove_file(validator_path(part));
+}
+
 /// Where the validator (`ETag` or `Last-Modified`) of a partial file is kept, for `If-Range` on resume.
 fn validator_path(part: &Path) -> PathBuf {
     part.with_extension("validator")
 }
 
 /// Deletes the partial bytes of a cancelled or refused download, with their validator.
+/// Left alone when another process holds the URL's lock (it is writing those bytes).
 pub fn discard(source: &UrlSource, models: &Path) {
     let part = source.part_path(models);
+    let Ok(Some(_lock)) = lock::try_lock_at(&part.with_extension("lock")) else { return };
     let _ = fs::remove_file(&part);
     let _ = fs::remove_file(validator_path(&part));
 }

@@ -68,6 +68,9 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri
             sources::ollama_status,
             sources::ollama_pull,
             app::window_ready,
+            app::log_folder,
+            app::open_log_folder,
+            app::copy_diagnostics,
         ])
 }
 
@@ -80,15 +83,66 @@ pub(crate) fn show_main_window<R: Runtime>(app: &tauri::AppHandle<R>) {
     }
 }
 
+/// The paths among a command line's arguments (relative ones taken from `cwd`): the files the desktop's
+/// "Open with" passes, or a user's `model-manager a.gguf`. Flags and names of nothing are left out.
+fn opened_files(args: impl IntoIterator<Item = String>, cwd: &std::path::Path) -> Vec<std::path::PathBuf> {
+    args.into_iter()
+        .filter(|a| !a.starts_with('-'))
+        .map(|a| cwd.join(a.strip_prefix("file://").unwrap_or(&a)))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+/// The D-Bus name that makes one app per data folder: a second launch over the same settings, library and
+/// downloads hands its files to the first and quits; an app with another data folder (another profile, a test)
+/// is another app.
+fn instance_name(data_dir: &std::path::Path) -> String {
+    // FNV-1a: the same name from every build, for the same folder.
+    let hash = data_dir
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100000001b3));
+    format!("{}.d{hash:016x}", mm_core::paths::APP_ID)
+}
+
 /// Starts the app with the real window.
 pub fn run() {
+    let data_dir = mm_core::paths::app_data_dir();
+    let log_dir = mm_core::logs::log_dir(&data_dir);
+    if let Err(err) = mm_core::logs::to_file(&log_dir) {
+        eprintln!("warning: no log file in {}: {err}", log_dir.display());
+    }
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), data = %data_dir.display(), "Model Manager starting");
     // Unfinished downloads are kept in the app's data folder across restarts and come back paused.
     let state = AppState::from_env(Some(mm_core::paths::download_journal()));
-    let app = builder(tauri::Builder::default(), state)
+    let cwd = std::env::current_dir().unwrap_or_default();
+    *state.opened_files.lock().unwrap() = opened_files(std::env::args().skip(1), &cwd);
+    let single = tauri_plugin_single_instance::Builder::new()
+        .dbus_id(instance_name(&data_dir))
+        .callback(|app, argv, cwd| {
+            // A second launch: this window comes forward and imports the files it was given.
+            tracing::info!(args = argv.len().saturating_sub(1), "a second launch handed over");
+            show_main_window(app);
+            let files = opened_files(argv.into_iter().skip(1), std::path::Path::new(&cwd));
+            if !files.is_empty() {
+                let app = app.clone();
+                tauri::async_runtime::spawn(async move { commands::sources::import(&app, files).await });
+            }
+        })
+        .build();
+    // Size, position and maximised state; never visibility (a window closed to the tray opens again).
+    use tauri_plugin_window_state::StateFlags;
+    let window_state = tauri_plugin_window_state::Builder::default()
+        .with_state_flags(StateFlags::SIZE | StateFlags::POSITION | StateFlags::MAXIMIZED)
+        .build();
+    // The single-instance plugin first: a second launch quits before anything else starts.
+    let app = builder(tauri::Builder::default().plugin(single).plugin(window_state), state)
         .build(tauri::generate_context!())
         .expect("Model Manager could not start its window");
     // The tray is optional: a desktop without a tray host still gets the window.
     if let Err(err) = tray::create(app.handle()) {
+        tracing::warn!(%err, "no system tray");
         eprintln!("warning: no system tray: {err}");
     }
     watcher::start(app.handle().clone());
@@ -116,6 +170,27 @@ mod tests {
             imports,
             ["import { invoke } from '@tauri-apps/api/core';", "import { listen } from '@tauri-apps/api/event';"]
         );
+    }
+
+    #[test]
+    fn one_instance_per_data_folder_under_a_valid_dbus_name() {
+        let a = super::instance_name(std::path::Path::new("/home/ada/.local/share/dev.model-manager.app"));
+        assert_eq!(a, super::instance_name(std::path::Path::new("/home/ada/.local/share/dev.model-manager.app")));
+        assert_ne!(a, super::instance_name(std::path::Path::new("/tmp/e2e/data/dev.model-manager.app")));
+        // D-Bus: elements of letters, digits, `_` and `-`, none starting with a digit.
+        for element in a.split('.') {
+            assert!(!element.is_empty() && !element.starts_with(|c: char| c.is_ascii_digit()), "{a}");
+            assert!(element.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'), "{a}");
+        }
+    }
+
+    #[test]
+    fn opened_files_are_existing_paths_among_the_arguments() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.gguf"), b"GGUF").unwrap();
+        let args = ["--flag", "a.gguf", "missing.gguf", &format!("file://{}/a.gguf", dir.path().display())];
+        let files = super::opened_files(args.map(String::from), dir.path());
+        assert_eq!(files, [dir.path().join("a.gguf"), dir.path().join("a.gguf")]);
     }
 
     #[test]

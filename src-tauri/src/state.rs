@@ -28,6 +28,8 @@ pub struct AppState {
     pub pulls: Mutex<Vec<(mm_core::download::DownloadProgress, tokio_util::sync::CancellationToken)>>,
     /// What stops the imports running now (all of them: the window has one Cancel); renewed once used.
     pub imports: Mutex<tokio_util::sync::CancellationToken>,
+    /// Files the app was started with, imported once the window is ready to show it.
+    pub opened_files: Mutex<Vec<PathBuf>>,
 }
 
 impl AppState {
@@ -69,7 +71,13 @@ impl AppState {
             ollama: mm_core::ollama::Ollama::from_env(),
             pulls: Mutex::new(Vec::new()),
             imports: Mutex::new(tokio_util::sync::CancellationToken::new()),
+            opened_files: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Where the app's log is written (in its data folder).
+    pub fn log_dir(&self) -> PathBuf {
+        mm_core::logs::log_dir(&self.activation.data_dir)
     }
 
     /// The same state with another Ollama server (tests start their own).

@@ -18,6 +18,10 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
 
+    /// Log what the core does (requests, retries, refusals) to stderr; `MM_LOG` sets a finer filter.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -67,6 +71,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    mm_core::logs::to_stderr(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {

@@ -220,3 +220,38 @@ async fn failures_exit_with_the_codes_status_and_a_message_that_names_the_fix() 
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("Downloaded acme/gated (1 file, "));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbose_logs_tell_the_story_on_stderr_without_the_token() {
+    let hub = FakeHub::start().await;
+    let cache = tempfile::tempdir().unwrap();
+    hub.add_repo("acme/gated", vec![HubFile::new("w.safetensors", noise(64_000, 3), true)]);
+    hub.gate("acme/gated", "hf_secret_for_logs");
+
+    let mut quiet = mm(&hub, cache.path());
+    quiet.args(["download", "acme/gated"]).env("HF_TOKEN", "hf_secret_for_logs");
+    let out = output(quiet).await;
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty(), "no logs unless asked: {}", String::from_utf8_lossy(&out.stderr));
+
+    let fresh = tempfile::tempdir().unwrap();
+    let mut verbose = mm(&hub, fresh.path());
+    verbose.args(["-v", "download", "acme/gated", "--revision", "main"]).env("HF_TOKEN", "hf_secret_for_logs");
+    let out = output(verbose).await;
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in ["download{id=", "repo=acme/gated", "file{path=w.safetensors", "hub GET", "completed"] {
+        assert!(stderr.contains(expected), "{expected:?} is not in:\n{stderr}");
+    }
+
+    // Everything every library logs, at the finest level: still no token, no signed link.
+    let fresh = tempfile::tempdir().unwrap();
+    let mut trace = mm(&hub, fresh.path());
+    trace.args(["download", "acme/gated"]).env("HF_TOKEN", "hf_secret_for_logs").env("MM_LOG", "trace");
+    let out = output(trace).await;
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.lines().count() > 20, "trace logs are written:\n{stderr}");
+    assert!(!stderr.contains("hf_secret_for_logs"), "the token is in the log:\n{stderr}");
+    assert!(!stderr.contains(fake_hub::CDN_SIGNATURE), "a signed link is in the log:\n{stderr}");
+}

@@ -1,16 +1,80 @@
-//! Commands about the app itself.
+//! Commands about the app itself: its readiness, its log and the diagnostics for a bug report.
 
-use tauri::{AppHandle, Runtime};
+use crate::AppState;
+use mm_core::{ErrorCode, ErrorPayload};
+use tauri::{AppHandle, Runtime, State};
 
 /// Set (to anything but `0`) to quit as soon as the window has drawn its first view: how `scripts/run` is
 /// smoke-tested (`MM_EXIT_WHEN_READY=1 scripts/run` builds, opens the window, waits for it, and quits cleanly).
 pub const EXIT_WHEN_READY: &str = "MM_EXIT_WHEN_READY";
 
-/// The window says its first view is drawn: the web UI loaded, its script runs and it reached the core.
+/// The window says its first view is drawn: the web UI loaded, its script runs and it reached the core. Files
+/// the app was started with (`model-manager a.gguf`, "Open with") are imported now, when the window can show it.
 #[tauri::command]
-pub fn window_ready<R: Runtime>(app: AppHandle<R>) {
+pub async fn window_ready<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>) -> Result<(), ErrorPayload> {
+    tracing::info!("the window is ready");
     if std::env::var(EXIT_WHEN_READY).is_ok_and(|v| !v.is_empty() && v != "0") {
         eprintln!("Model Manager: the window is ready; quitting ({EXIT_WHEN_READY} is set)");
         app.exit(0);
+        return Ok(());
     }
+    let opened = std::mem::take(&mut *state.opened_files.lock().unwrap());
+    if !opened.is_empty() {
+        super::sources::import(&app, opened).await;
+    }
+    Ok(())
+}
+
+/// Where the app writes its log.
+#[tauri::command]
+pub fn log_folder(state: State<'_, AppState>) -> String {
+    state.log_dir().display().to_string()
+}
+
+/// Opens the log folder in the file manager.
+#[tauri::command]
+pub fn open_log_folder(state: State<'_, AppState>) -> Result<(), ErrorPayload> {
+    let dir = state.log_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| ErrorPayload {
+        code: ErrorCode::of_io(&e),
+        message: format!("cannot create the log folder {}: {e}", dir.display()),
+    })?;
+    super::open_in_file_manager(&dir)
+}
+
+/// The text for a bug report (version, system, settings without the token, the end of the log), put on the
+/// desktop's clipboard; returned too, for the window to show what was copied.
+#[tauri::command]
+pub async fn copy_diagnostics<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+) -> Result<String, ErrorPayload> {
+    let text = diagnostics(&state).await?;
+    let copy = text.clone();
+    app.run_on_main_thread(move || {
+        let clipboard = gtk::Clipboard::get(&gtk::gdk::SELECTION_CLIPBOARD);
+        clipboard.set_text(&copy);
+        // Kept by a clipboard manager, where there is one, after the app quits.
+        clipboard.store();
+    })
+    .map_err(|e| ErrorPayload { code: ErrorCode::Internal, message: format!("the clipboard is not available: {e}") })?;
+    Ok(text)
+}
+
+async fn diagnostics(state: &AppState) -> Result<String, ErrorPayload> {
+    let (settings, cache_dir, data_dir) =
+        (state.settings(), state.cache_dir.clone(), state.activation.data_dir.clone());
+    let log_dir = state.log_dir();
+    tauri::async_runtime::spawn_blocking(move || {
+        let hardware = mm_core::compat::hardware::probe(&cache_dir);
+        let places = mm_core::diagnostics::Places { cache_dir: &cache_dir, data_dir: &data_dir, log_dir: &log_dir };
+        mm_core::diagnostics::report(
+            concat!("Model Manager ", env!("CARGO_PKG_VERSION")),
+            &hardware,
+            &settings,
+            &places,
+        )
+    })
+    .await
+    .map_err(|e| ErrorPayload { code: ErrorCode::Internal, message: e.to_string() })
 }

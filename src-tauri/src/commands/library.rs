@@ -182,10 +182,7 @@ pub async fn open_folder(state: State<'_, AppState>, path: String) -> Result<(),
             message: format!("{path} is not a model folder of this library"),
         });
     };
-    std::process::Command::new("xdg-open").arg(&folder).spawn().map(|_| ()).map_err(|e| ErrorPayload {
-        code: ErrorCode::of_io(&e),
-        message: format!("cannot open {path}: {e} (is xdg-open installed?)"),
-    })
+    super::open_in_file_manager(&folder)
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ const PULL_IDS: u64 = 1 << 40;
 /// Imports `paths` on a blocking thread, with progress and outcome events and a lifecycle event per model: the
 /// one path both a drop on the window and the `import_paths` command take.
 pub async fn import<R: Runtime>(app: &AppHandle<R>, paths: Vec<PathBuf>) -> Vec<ImportOutcome> {
+    tracing::info!(paths = paths.len(), "importing");
     let state = app.state::<AppState>();
     let options = ImportOptions { copy: state.settings().copy_imports, model_type: None };
     let (store, data_dir) = (state.store.clone(), state.activation.data_dir.clone());
@@ -55,6 +56,9 @@ pub async fn import<R: Runtime>(app: &AppHandle<R>, paths: Vec<PathBuf>) -> Vec<
             })
             .collect();
         events::changed(app, &state, changes);
+    }
+    for outcome in &outcomes {
+        tracing::info!(path = %outcome.path, status = ?outcome.status, error = outcome.error.as_ref().map(|e| e.message.as_str()), "imported");
     }
     let _ = app.emit(IMPORT_FINISHED, &outcomes);
     outcomes

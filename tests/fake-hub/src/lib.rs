@@ -709,7 +709,9 @@ fn resolve(request: &Request, repo_id: &str, rest: &str, state: &State, cdn_port
     };
     if file.lfs {
         let mut reply = Reply { status: 302, headers: Vec::new(), body: Body::Empty };
-        let location = format!("http://localhost:{cdn_port}/{}?file={}", file.sha256, file.path);
+        // Signed as a real CDN link is: a secret in the query that logs and messages must not show.
+        let location =
+            format!("http://localhost:{cdn_port}/{}?file={}&X-Amz-Signature={CDN_SIGNATURE}", file.sha256, file.path);
         reply.headers.extend([
             ("Location".to_string(), location),
             ("X-Repo-Commit".into(), commit.clone()),
@@ -755,9 +757,13 @@ fn file_reply(request: &Request, content: Arc<Vec<u8>>, path: &str, etag: &str, 
     }
 }
 
-/// The repo path of the LFS file a CDN URL serves (`/{sha256}?file={path}`).
+/// The signature in the query of every CDN link the hub redirects to.
+pub const CDN_SIGNATURE: &str = "cdn-signature-that-stays-secret";
+
+/// The repo path of the LFS file a CDN URL serves (`/{sha256}?file={path}`, maybe with `&X-Amz-Signature=…`).
 fn file_of_target(_state: &State, target: &str) -> Option<String> {
-    target.split_once("?file=").map(|(_, f)| percent_decode(f))
+    let (_, query) = target.split_once("?file=")?;
+    Some(percent_decode(query.split_once("&X-Amz-Signature=").map_or(query, |(file, _)| file)))
 }
 
 fn percent_decode(s: &str) -> String {

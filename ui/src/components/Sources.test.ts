@@ -9,6 +9,20 @@ import { model } from '../lib/fixtures';
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
 describe('other sources', () => {
+  it('shows the library once a file was imported, whatever the view', async () => {
+    const backend = new MemoryBackend({
+      models: [model('acme/a')],
+      importOutcome: (path) => ({ path, status: 'imported', id: 'local/b.gguf', error: null }),
+    });
+    render(App, { backend });
+    await screen.findAllByTestId('model-row');
+    await fireEvent.click(screen.getByTestId('downloads-tab'));
+    expect(screen.queryAllByTestId('model-row')).toHaveLength(0);
+    await backend.importPaths(['/m/b.gguf']);
+    await tick();
+    expect(screen.getAllByTestId('model-row').length).toBeGreaterThan(0);
+  });
+
   it('says whether a dropped file is being checked or copied, with its bytes', async () => {
     const backend = new MemoryBackend({ models: [model('acme/a')] });
     render(App, { backend });

@@ -89,3 +89,27 @@ describe('compatibility', () => {
     expect(badges[0].getAttribute('title')).toBe('Fits on the GPU: needs 5.8 GB of 20.0 GB VRAM');
   });
 });
+
+describe('logs and diagnostics', () => {
+  it('shows the log folder, opens it, and copies the diagnostics', async () => {
+    const backend = new MemoryBackend({ models: [], storage: storageOf() });
+    const { Storage } = await import('../lib/storage.svelte');
+    const storage = new Storage(backend);
+    await storage.load();
+    expect(storage.logFolder).toBe('/home/ada/.local/share/dev.model-manager.app/logs');
+    await storage.copyDiagnostics();
+    expect(backend.actions).toContain('copy diagnostics');
+    expect(storage.diagnostics).toContain('Hub token: set');
+    expect(storage.diagnosticsNote).toBe('Copied to the clipboard: paste it into the bug report.');
+    backend.options.error = { code: 'internal', message: 'the clipboard is not available' };
+    await storage.copyDiagnostics();
+    expect(storage.diagnosticsNote).toBe('Diagnostics could not be copied: the clipboard is not available');
+    expect(storage.diagnostics).toBeNull();
+
+    render(App, { backend });
+    await fireEvent.click(screen.getByTestId('storage-tab'));
+    expect((await screen.findByTestId('log-folder')).textContent).toContain('dev.model-manager.app/logs');
+    await fireEvent.click(screen.getByTestId('open-log-folder'));
+    expect(backend.actions).toContain('open logs');
+  });
+});

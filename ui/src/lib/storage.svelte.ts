@@ -9,12 +9,17 @@ export class Storage {
   loading = $state(false);
   cleaning = $state(false);
   cleaned: CleanReport | null = $state(null);
+  logFolder: string | null = $state(null);
+  /** The diagnostics once copied, shown for the user to see what they share; or what went wrong. */
+  diagnostics: string | null = $state(null);
+  diagnosticsNote: string | null = $state(null);
 
   constructor(private backend: Backend) {}
 
   async load() {
     this.loading = true;
     this.backend.systemInfo().then((hw) => (this.hardware = hw), () => {});
+    this.backend.logFolder().then((dir) => (this.logFolder = dir), () => {});
     try {
       this.report = await this.backend.storageReport();
       this.error = null;
@@ -22,6 +27,26 @@ export class Storage {
       this.error = BackendError.from(err);
     } finally {
       this.loading = false;
+    }
+  }
+
+  /** Puts the diagnostics on the clipboard, and shows them. */
+  async copyDiagnostics() {
+    this.diagnosticsNote = 'Gathering…';
+    try {
+      this.diagnostics = await this.backend.copyDiagnostics();
+      this.diagnosticsNote = 'Copied to the clipboard: paste it into the bug report.';
+    } catch (err) {
+      this.diagnostics = null;
+      this.diagnosticsNote = `Diagnostics could not be copied: ${BackendError.from(err).message}`;
+    }
+  }
+
+  async openLogFolder() {
+    try {
+      await this.backend.openLogFolder();
+    } catch (err) {
+      this.diagnosticsNote = BackendError.from(err).message;
     }
   }
 

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 #[derive(Debug, Clone)]
 pub struct DownloadOptions {
@@ -458,13 +459,23 @@ fn schedule(inner: &Arc<Inner>) {
     for (id, request, counters, cancel) in started {
         emit(inner, id, Some(LifecycleKind::Started));
         let inner = inner.clone();
-        tokio::spawn(async move {
-            let reporter = tokio::spawn(report(inner.clone(), id));
-            let result = run(&inner, id, &request, counters, cancel).await;
-            reporter.abort();
-            finish(&inner, id, result);
-            schedule(&inner);
-        });
+        let span = match &request.url {
+            Some(source) => tracing::info_span!("download", id, url = %crate::logs::redact_url(&source.url)),
+            None => {
+                tracing::info_span!("download", id, repo = %request.repo, revision = %request.revision.as_deref().unwrap_or("main"))
+            }
+        };
+        tokio::spawn(
+            async move {
+                tracing::info!("started");
+                let reporter = tokio::spawn(report(inner.clone(), id));
+                let result = run(&inner, id, &request, counters, cancel).await;
+                reporter.abort();
+                finish(&inner, id, result);
+                schedule(&inner);
+            }
+            .instrument(span),
+        );
     }
 }
 
@@ -549,10 +560,13 @@ async fn run(
             cancel: files_cancel.clone(),
         };
         let permits = permits.clone();
-        tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await.expect("the semaphore is never closed");
-            transfer.run().await
-        });
+        tasks.spawn(
+            async move {
+                let _permit = permits.acquire_owned().await.expect("the semaphore is never closed");
+                transfer.run().await
+            }
+            .in_current_span(),
+        );
     }
     let mut first_error = None;
     let mut linked_any = false;
@@ -616,14 +630,17 @@ fn finish(inner: &Arc<Inner>, id: u64, result: Result<(), DownloadError>) {
         job.bytes_per_second = 0;
         match result {
             Ok(()) => {
+                tracing::info!("completed");
                 job.state = DownloadState::Completed;
                 (LifecycleKind::Completed, None)
             }
             Err(DownloadError::Cancelled) if job.stop == Some(Stop::Pause) => {
+                tracing::info!("paused");
                 job.state = DownloadState::Paused;
                 (LifecycleKind::Paused, None)
             }
             Err(DownloadError::Cancelled) => {
+                tracing::info!("cancelled");
                 job.state = DownloadState::Cancelled;
                 if let Some(source) = &job.request.url {
                     super::url::discard(source, &models_dir(&inner.options.lock().unwrap()));
@@ -631,6 +648,7 @@ fn finish(inner: &Arc<Inner>, id: u64, result: Result<(), DownloadError>) {
                 (LifecycleKind::Cancelled, job.plan.clone())
             }
             Err(err) => {
+                tracing::warn!(code = %err.code(), error = %err, "failed");
                 job.state = DownloadState::Failed;
                 job.error = Some(err.payload());
                 (LifecycleKind::Failed, None)

@@ -57,7 +57,7 @@ impl Origin {
             Origin::Plain { url, .. } => {
                 let status = response.status();
                 HubError::Status {
-                    url: url.to_string(),
+                    url: crate::logs::redact_url(url.as_str()),
                     status: status.as_u16(),
                     message: Some(match status.as_u16() {
                         401 | 403 => "the server refused access; check the link (it may have expired)".into(),
@@ -222,6 +222,11 @@ impl RangedFetch {
         let writer = spawn_writer(part.clone(), state.offset, hasher, rx, self.counters.clone());
         // Every byte is already on disk (a kill after the last write): nothing to ask for.
         let whole = self.size.is_some_and(|size| size > 0 && state.offset == size);
+        if state.offset > 0 {
+            tracing::info!(offset = state.offset, "resuming from the bytes on disk");
+        } else if on_disk > 0 {
+            tracing::info!(on_disk, "starting over: the bytes on disk cannot be resumed");
+        }
         let result = if whole {
             drop(tx);
             Ok(())
@@ -272,6 +277,7 @@ impl RangedFetch {
                     failures = if state.offset > furthest { 1 } else { failures + 1 };
                     furthest = furthest.max(state.offset);
                     if failures >= self.retry.attempts {
+                        tracing::warn!(attempt = failures, reason, "giving up");
                         return Err(DownloadError::Transfer {
                             repo: self.repo.clone(),
                             path: self.path.clone(),
@@ -279,9 +285,17 @@ impl RangedFetch {
                             attempts: failures,
                         });
                     }
+                    let delay = self.retry.delay(failures, wait);
+                    tracing::info!(
+                        attempt = failures,
+                        offset = state.offset,
+                        reason,
+                        ?delay,
+                        "interrupted; trying again"
+                    );
                     tokio::select! {
                         _ = self.cancel.cancelled() => return Err(DownloadError::Cancelled),
-                        _ = tokio::time::sleep(self.retry.delay(failures, wait)) => {}
+                        _ = tokio::time::sleep(delay) => {}
                     }
                 }
             }
@@ -307,7 +321,10 @@ impl RangedFetch {
         }
         let answer = match check_answer(status, headers, asked, self.size) {
             Ok(answer) => answer,
-            Err(Refusal::Size(actual)) => return Err(Interrupt::Fatal(self.size_mismatch(actual))),
+            Err(Refusal::Size(actual)) => {
+                tracing::warn!(actual, expected = self.size, "refused: the server gives another length");
+                return Err(Interrupt::Fatal(self.size_mismatch(actual)));
+            }
             Err(Refusal::Status) => {
                 let err = self.origin.status_error(&response);
                 return Err(if err.is_transient() {
@@ -326,11 +343,15 @@ impl RangedFetch {
                 return Ok(());
             }
             Answer::Mismatch(reason) => {
+                tracing::warn!(asked, reason, "the answer does not fit the bytes on disk; starting over");
                 self.restart(tx, state).await;
                 state.total = self.size;
                 return Err(retry(reason));
             }
             Answer::FromStart { total } => {
+                if asked > 0 {
+                    tracing::info!(asked, "the server sent the whole file instead of the rest; starting over");
+                }
                 self.restart(tx, state).await;
                 state.total = self.size;
                 self.keep_validator(validator.as_deref());

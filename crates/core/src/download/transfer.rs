@@ -56,6 +56,7 @@ impl FileTransfer {
         Ok(())
     }
 
+    #[tracing::instrument(name = "file", skip_all, fields(path = %self.file.path, size = self.file.size, transport = "http"))]
     async fn fetch(&self) -> Result<(), DownloadError> {
         let incomplete = self.plan.incomplete_path(&self.file);
         let (repo, path) = (self.plan.repo.to_string(), self.file.path.clone());
@@ -85,10 +86,12 @@ impl FileTransfer {
         .run()
         .await?;
         if fetched.len != self.file.size {
+            tracing::warn!(code = "checksum-mismatch", actual = fetched.len, "refused: the bytes have another length");
             let _ = fs::remove_file(&incomplete);
             return Err(DownloadError::SizeMismatch { repo, path, expected: self.file.size, actual: fetched.len });
         }
         if self.verify_hashes && fetched.digest != self.file.blob {
+            tracing::warn!(code = "checksum-mismatch", expected = %self.file.blob, actual = %fetched.digest, "refused: wrong hash");
             let _ = fs::remove_file(&incomplete);
             return Err(DownloadError::ChecksumMismatch {
                 repo,
@@ -99,7 +102,9 @@ impl FileTransfer {
             });
         }
         crate::disk::place(&incomplete, &self.plan.blob_path(&self.file))
-            .map_err(|e| DownloadError::io(format!("placing {}", self.what()), e))
+            .map_err(|e| DownloadError::io(format!("placing {}", self.what()), e))?;
+        tracing::debug!("verified and placed");
+        Ok(())
     }
 }
 

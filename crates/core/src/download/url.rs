@@ -121,6 +121,7 @@ impl UrlJob {
         self.counters.bytes_total.store(0, Ordering::Relaxed);
         let url = reqwest::Url::parse(&self.source.url).expect("checked when queued");
         let label = self.source.file_name_from_url();
+        tracing::debug!(file = %label, transport = "http", checked = self.source.sha256.is_some() || self.source.md5.is_some(), "fetching");
         let checked = self.source.sha256.is_some() || self.source.md5.is_some();
         let fetched = RangedFetch {
             origin: Origin::Plain { http: self.http.clone(), url },
@@ -129,7 +130,8 @@ impl UrlJob {
             validator_file: Some(validator_path(&part)),
             verified_at_end: checked,
             hasher: Hasher::sha256(self.source.md5.is_some()),
-            repo: self.source.url.clone(),
+            // Messages (and so the logs) name the URL without its query: a signed link's signature stays out.
+            repo: crate::logs::redact_url(&self.source.url),
             path: label,
             stall_timeout: self.stall_timeout,
             retry: self.retry,
@@ -156,7 +158,7 @@ impl UrlJob {
                 if expected != actual {
                     remove_partial(part);
                     return Err(DownloadError::ChecksumMismatch {
-                        repo: self.source.url.clone(),
+                        repo: crate::logs::redact_url(&self.source.url),
                         path: name.to_string(),
                         algorithm,
                         expected: expected.clone(),

@@ -137,10 +137,11 @@ impl HubClient {
                 request = request.header(RANGE, range.as_str());
             }
             let response = request.send().await.map_err(|e| self.network_error(&url, &e))?;
+            tracing::debug!(url = %crate::logs::redact_url(url.as_str()), status = response.status().as_u16(), range, "hub GET");
             if response.status().is_redirection() {
                 if let Some(next) = response.headers().get(LOCATION).and_then(|l| l.to_str().ok()) {
                     url = url.join(next).map_err(|e| HubError::Protocol {
-                        what: format!("the redirect from {url}"),
+                        what: format!("the redirect from {}", crate::logs::redact_url(url.as_str())),
                         reason: e.to_string(),
                     })?;
                     continue;
@@ -148,7 +149,10 @@ impl HubClient {
             }
             return Ok(response);
         }
-        Err(HubError::Protocol { what: url.to_string(), reason: format!("more than {MAX_REDIRECTS} redirects") })
+        Err(HubError::Protocol {
+            what: crate::logs::redact_url(url.as_str()),
+            reason: format!("more than {MAX_REDIRECTS} redirects"),
+        })
     }
 
     /// Bytes `[start, end)` of a file, through a `Range` request (following the LFS redirect without the token).
@@ -186,6 +190,7 @@ impl HubClient {
             tries += 1;
             match attempt().await {
                 Err(e) if e.is_transient() && tries < attempts.min(self.retry.attempts) => {
+                    tracing::warn!(attempt = tries, error = %e, "hub request failed; trying again");
                     tokio::time::sleep(self.retry.delay(tries, None)).await
                 }
                 other => return other,
@@ -462,7 +467,7 @@ impl HubClient {
     fn network_error(&self, url: &Url, err: &reqwest::Error) -> HubError {
         if err.is_timeout() {
             return HubError::Network {
-                url: url.to_string(),
+                url: crate::logs::redact_url(url.as_str()),
                 reason: format!(
                     "the server did not answer for {} s (HF_HUB_DOWNLOAD_TIMEOUT sets how long to wait)",
                     self.config.timeout.as_secs_f32()
@@ -490,7 +495,9 @@ pub(crate) fn network_error(url: &Url, err: &reqwest::Error) -> HubError {
         reason = format!("{reason}: {s}");
         source = s.source();
     }
-    HubError::Network { url: url.to_string(), reason }
+    // A signed redirect target's signature stays out of messages and logs.
+    let shown = crate::logs::redact_url(url.as_str());
+    HubError::Network { reason: reason.replace(url.as_str(), &shown), url: shown }
 }
 
 #[derive(Deserialize)]

@@ -98,6 +98,13 @@ export interface Backend {
   ollamaPull(name: string): Promise<number>;
   /** The window drew its first view (a smoke run of the app quits here). */
   windowReady(): Promise<void>;
+  /** Where the app writes its log. */
+  logFolder(): Promise<string>;
+  /** Opens the log folder in the file manager. */
+  openLogFolder(): Promise<void>;
+  /** Puts the text for a bug report (version, system, settings without the token, the end of the log) on the
+   * clipboard, and returns it. */
+  copyDiagnostics(): Promise<string>;
   /** Something done outside a command failed (a tray click). */
   onAppError(handler: (error: ErrorPayload) => void): Promise<Unsubscribe>;
 }

@@ -381,6 +381,20 @@ export class MemoryBackend implements Backend {
     this.readyCalls += 1;
   }
 
+  async logFolder(): Promise<string> {
+    return '/home/ada/.local/share/dev.model-manager.app/logs';
+  }
+
+  async openLogFolder(): Promise<void> {
+    this.actions.push('open logs');
+  }
+
+  async copyDiagnostics(): Promise<string> {
+    this.check();
+    this.actions.push('copy diagnostics');
+    return 'Model Manager 0.1.0 (core 0.1.0)\nOS: Debian GNU/Linux 12\nHub token: set';
+  }
+
   async libraryFit(): Promise<Record<string, ModelFit>> {
     return structuredClone(this.options.fit ?? {});
   }

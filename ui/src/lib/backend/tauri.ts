@@ -82,6 +82,9 @@ export const tauriBackend: Backend = {
   ollamaStatus: () => call<OllamaStatus>('ollama_status'),
   ollamaPull: (name: string) => call<number>('ollama_pull', { name }),
   windowReady: () => call<void>('window_ready'),
+  logFolder: () => call<string>('log_folder'),
+  openLogFolder: () => call<void>('open_log_folder'),
+  copyDiagnostics: () => call<string>('copy_diagnostics'),
   onSettingsChanged: (handler) => listen('settings-changed', () => handler()),
   onAppError: (handler) => listen<ErrorPayload>('app-error', (e) => handler(e.payload)),
 };

@@ -1,16 +1,23 @@
-//! Changes made outside the window (`mm activate`, `mm config set`, another instance) reach the app within a
-//! second: the settings file is polled for a new modification time, and the differences in the active models
-//! become lifecycle events for the window, and a new tray menu.
+//! Changes made outside the window (`mm activate`, `mm config set`, another program adding a model to a library
+//! folder) reach the app as they happen: the settings file's folder and the library folders are watched with
+//! inotify (the `notify` crate). A change to the settings file becomes lifecycle events for the differences in the
+//! active models, and a new tray menu; a change in a library folder, once its fingerprint differs, a
+//! `library-changed` event. Where watching fails (no inotify, its limit reached), the files are polled instead.
 
 use crate::{events, tray, AppState};
 use mm_core::download::{LifecycleKind, ModelLifecycle};
 use mm_core::settings::ActiveModel;
+use notify::{RecursiveMode, Watcher};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tokio::sync::mpsc;
 
+/// Events that arrive within this time of the first are handled together (a copy writes many times).
+const SETTLE: Duration = Duration::from_millis(200);
+/// The fallback: the settings file's time is read this often, the library folders every `FOLDER_TICKS` polls.
 const POLL: Duration = Duration::from_millis(400);
-/// Library folders are fingerprinted every this many polls (2 s).
 const FOLDER_TICKS: u32 = 5;
 
 /// The events that turn `before` into `after`.
@@ -40,53 +47,181 @@ pub fn active_changes(
     out
 }
 
+/// What a batch of file events touched.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Touched {
+    pub settings: bool,
+    pub folders: bool,
+}
+
+/// Sorts event paths: the settings file itself (written by rename, so its folder is watched and the journal and
+/// logs beside it are not its changes), or anything in a library folder but hidden names (a download's partial
+/// bytes, another program's temporary files).
+pub fn touched<'a>(paths: impl IntoIterator<Item = &'a Path>, settings_file: &Path, folders: &[PathBuf]) -> Touched {
+    let mut touched = Touched::default();
+    for path in paths {
+        if path == settings_file {
+            touched.settings = true;
+        } else if folders.iter().any(|f| {
+            path.strip_prefix(f).is_ok_and(|rest| !rest.iter().any(|c| c.to_string_lossy().starts_with('.')))
+        }) {
+            touched.folders = true;
+        }
+    }
+    touched
+}
+
+/// The folders whose models show in the library: the settings' library folders and the app's models folder.
+fn library_folders<R: Runtime>(app: &AppHandle<R>) -> Vec<PathBuf> {
+    let state = app.state::<AppState>();
+    let mut dirs: Vec<PathBuf> = state.settings().library_folders.iter().map(PathBuf::from).collect();
+    dirs.push(mm_core::local::models_dir(&state.activation.data_dir));
+    dirs
+}
+
+async fn signature(dirs: Vec<PathBuf>) -> Option<u64> {
+    tauri::async_runtime::spawn_blocking(move || mm_core::local::list::folders_signature(&dirs)).await.ok()
+}
+
+/// Reads the settings file again: the differences in the active models become events, the tray its new menu.
+fn settings_changed<R: Runtime>(app: &AppHandle<R>) {
+    let state = app.state::<AppState>();
+    let Ok((settings, _)) = state.store.load() else { return };
+    let changes = active_changes(&state.settings().active, &settings.active);
+    state.settings_changed(settings);
+    for change in changes {
+        let _ = app.emit(events::MODEL_LIFECYCLE, change);
+    }
+    let _ = app.emit(events::SETTINGS_CHANGED, ());
+    tray::refresh(app);
+}
+
+fn library_changed<R: Runtime>(app: &AppHandle<R>) {
+    let _ = app.emit(events::LIBRARY_CHANGED, ());
+    tray::refresh(app);
+}
+
 pub fn start<R: Runtime>(app: AppHandle<R>) {
-    tauri::async_runtime::spawn(async move {
-        let modified = |app: &AppHandle<R>| -> Option<SystemTime> {
-            std::fs::metadata(app.state::<AppState>().store.path()).and_then(|m| m.modified()).ok()
-        };
-        let mut last = modified(&app);
-        let folders = |app: &AppHandle<R>| {
-            let state = app.state::<AppState>();
-            let mut dirs: Vec<std::path::PathBuf> =
-                state.settings().library_folders.iter().map(std::path::PathBuf::from).collect();
-            dirs.push(mm_core::local::models_dir(&state.activation.data_dir));
-            dirs
-        };
-        let mut signature = None;
-        let mut tick = 0u32;
-        loop {
-            tokio::time::sleep(POLL).await;
-            tick += 1;
-            // Library folders (and the models folder) are read every few ticks: other programs add models there.
-            if tick.is_multiple_of(FOLDER_TICKS) {
-                let dirs = folders(&app);
-                let now = tauri::async_runtime::spawn_blocking(move || mm_core::local::list::folders_signature(&dirs))
-                    .await
-                    .ok();
-                if signature.is_some() && now != signature {
-                    let _ = app.emit(events::LIBRARY_CHANGED, ());
-                    tray::refresh(&app);
-                }
-                signature = now;
-            }
-            let now = modified(&app);
-            if now == last {
-                continue;
-            }
-            last = now;
-            let state = app.state::<AppState>();
-            let Ok((settings, _)) = state.store.load() else { continue };
-            let before = state.settings().active;
-            let changes = active_changes(&before, &settings.active);
-            state.settings_changed(settings);
-            for change in changes {
-                let _ = app.emit(events::MODEL_LIFECYCLE, change);
-            }
-            let _ = app.emit(events::SETTINGS_CHANGED, ());
-            tray::refresh(&app);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // Opening or reading a file changes nothing (and the fingerprint's own reads would wake the watcher).
+        match event {
+            Ok(event) if !event.kind.is_access() => drop(tx.send(event.paths)),
+            _ => {}
         }
     });
+    tauri::async_runtime::spawn(async move {
+        match watcher {
+            Ok(watcher) => watch(app, watcher, rx).await,
+            Err(err) => {
+                tracing::warn!(%err, "cannot watch files; polling them instead");
+                poll(app).await
+            }
+        }
+    });
+}
+
+/// Watches the settings file's folder and `folders` (replacing what was watched before); an error means watching
+/// does not work here. A library folder that does not exist is left out.
+fn rewatch(
+    watcher: &mut notify::RecommendedWatcher,
+    watched: &mut Vec<PathBuf>,
+    settings_dir: &Path,
+    folders: &[PathBuf],
+) -> notify::Result<()> {
+    for path in watched.drain(..) {
+        let _ = watcher.unwatch(&path);
+    }
+    std::fs::create_dir_all(settings_dir)?;
+    watcher.watch(settings_dir, RecursiveMode::NonRecursive)?;
+    watched.push(settings_dir.to_path_buf());
+    for folder in folders.iter().filter(|f| f.is_dir()) {
+        watcher.watch(folder, RecursiveMode::Recursive)?;
+        watched.push(folder.clone());
+    }
+    tracing::info!(folders = watched.len() - 1, "watching the settings and library folders with inotify");
+    Ok(())
+}
+
+async fn watch<R: Runtime>(
+    app: AppHandle<R>,
+    mut watcher: notify::RecommendedWatcher,
+    mut rx: mpsc::UnboundedReceiver<Vec<PathBuf>>,
+) {
+    let settings_file = app.state::<AppState>().store.path().to_path_buf();
+    let settings_dir = settings_file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let models_dir = mm_core::local::models_dir(&app.state::<AppState>().activation.data_dir);
+    // The app's own models folder is watched from the start, even before the first model lands in it.
+    let _ = std::fs::create_dir_all(&models_dir);
+    let mut folders = library_folders(&app);
+    let mut watched = Vec::new();
+    if let Err(err) = rewatch(&mut watcher, &mut watched, &settings_dir, &folders) {
+        tracing::warn!(%err, "cannot watch the settings and library folders; polling them instead");
+        drop(watcher);
+        return poll(app).await;
+    }
+    let mut last = signature(folders.clone()).await;
+    while let Some(first) = rx.recv().await {
+        let mut paths = first;
+        let settle = tokio::time::sleep(SETTLE);
+        tokio::pin!(settle);
+        loop {
+            tokio::select! {
+                more = rx.recv() => match more {
+                    Some(more) => paths.extend(more),
+                    None => break,
+                },
+                _ = &mut settle => break,
+            }
+        }
+        let touched = touched(paths.iter().map(PathBuf::as_path), &settings_file, &folders);
+        if touched.settings {
+            settings_changed(&app);
+            let now = library_folders(&app);
+            if now != folders {
+                folders = now;
+                if let Err(err) = rewatch(&mut watcher, &mut watched, &settings_dir, &folders) {
+                    tracing::warn!(%err, "cannot watch the new library folders; polling them instead");
+                    drop(watcher);
+                    return poll(app).await;
+                }
+            }
+        }
+        if touched.folders || touched.settings {
+            let now = signature(folders.clone()).await;
+            if now != last {
+                last = now;
+                library_changed(&app);
+            }
+        }
+    }
+}
+
+/// The fallback where inotify is not to be had: the settings file's modification time and the folders'
+/// fingerprint, read on a timer.
+async fn poll<R: Runtime>(app: AppHandle<R>) {
+    let modified = |app: &AppHandle<R>| -> Option<SystemTime> {
+        std::fs::metadata(app.state::<AppState>().store.path()).and_then(|m| m.modified()).ok()
+    };
+    let mut last = modified(&app);
+    let mut last_signature = None;
+    let mut tick = 0u32;
+    loop {
+        tokio::time::sleep(POLL).await;
+        tick += 1;
+        if tick.is_multiple_of(FOLDER_TICKS) {
+            let now = signature(library_folders(&app)).await;
+            if last_signature.is_some() && now != last_signature {
+                library_changed(&app);
+            }
+            last_signature = now;
+        }
+        let now = modified(&app);
+        if now != last {
+            last = now;
+            settings_changed(&app);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -95,6 +230,20 @@ mod tests {
 
     fn a(id: &str, rev: &str) -> ActiveModel {
         ActiveModel { id: id.into(), revision: rev.into(), activated_at: None }
+    }
+
+    #[test]
+    fn events_are_sorted_into_settings_and_library_folders() {
+        let settings = Path::new("/d/app/settings.json");
+        let folders = [PathBuf::from("/models"), PathBuf::from("/d/app/models")];
+        let t = |paths: &[&str]| touched(paths.iter().map(Path::new), settings, &folders);
+        assert_eq!(t(&["/d/app/settings.json"]), Touched { settings: true, folders: false });
+        // The journal and the log beside the settings file are not its changes.
+        assert_eq!(t(&["/d/app/downloads.json", "/d/app/.settings.json.tmp1", "/d/app/logs"]), Touched::default());
+        assert_eq!(t(&["/models/a/b.gguf"]), Touched { settings: false, folders: true });
+        assert_eq!(t(&["/d/app/models/x.gguf", "/d/app/settings.json"]), Touched { settings: true, folders: true });
+        assert_eq!(t(&["/modelsX/a.gguf"]), Touched::default());
+        assert_eq!(t(&["/d/app/models/.partial/3f2a.part", "/models/a/.b.gguf.tmp"]), Touched::default());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 // One app per data folder, as a desktop user meets it: the window comes back at the size and place it was left
 // (tauri-plugin-window-state), and a second launch with a model file (what "Open with Model Manager" runs) hands
-// the file to the first window, which imports it, and quits.
+// the file to the first window, which imports it, and quits; a model another program puts in a library folder shows
+// without a refresh (inotify); the System view names the log and copies the diagnostics.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -13,6 +14,8 @@ let wd;
 const config = fs.mkdtempSync(path.join(os.tmpdir(), 'mm-e2e-config-'));
 const files = fs.mkdtempSync(path.join(os.tmpdir(), 'mm-e2e-open-'));
 const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'mm-e2e-instance-'));
+const data = fs.mkdtempSync(path.join(os.tmpdir(), 'mm-e2e-data-'));
+const library = fs.mkdtempSync(path.join(os.tmpdir(), 'mm-e2e-library-'));
 
 /** A minimal GGUF: magic, version 3, no tensors, one key (general.architecture = llama). */
 function gguf() {
@@ -27,13 +30,15 @@ before(async () => {
   const state = { width: 900, height: 600, x: 40, y: 30, prev_x: 40, prev_y: 30, maximized: false, visible: true, decorated: true, fullscreen: false };
   fs.mkdirSync(path.join(config, 'dev.model-manager.app'), { recursive: true });
   fs.writeFileSync(path.join(config, 'dev.model-manager.app/.window-state.json'), JSON.stringify({ main: state }));
+  fs.mkdirSync(path.join(data, 'dev.model-manager.app'), { recursive: true });
+  fs.writeFileSync(path.join(data, 'dev.model-manager.app/settings.json'), JSON.stringify({ libraryFolders: [library] }));
   // The session bus the single-instance plugin finds other instances on.
-  wd = await launchApp({ XDG_CONFIG_HOME: config, HF_HUB_CACHE: cache, DBUS_SESSION_BUS_ADDRESS: process.env.DBUS_SESSION_BUS_ADDRESS });
+  wd = await launchApp({ XDG_CONFIG_HOME: config, XDG_DATA_HOME: data, HF_HUB_CACHE: cache, DBUS_SESSION_BUS_ADDRESS: process.env.DBUS_SESSION_BUS_ADDRESS });
 });
 
 after(async () => {
   await shutdown(wd);
-  for (const dir of [config, files, cache]) fs.rmSync(dir, { recursive: true, force: true });
+  for (const dir of [config, files, cache, data, library]) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 const rowIds = () => wd.execute('return [...document.querySelectorAll("[data-testid=model-row]")].map((r) => r.dataset.id)');
@@ -63,9 +68,19 @@ test('a second launch hands its file to the first window and quits', async () =>
   saveArtifact('instance-opened-file.png', await wd.paintedScreenshot());
 });
 
+test('a model another program puts in a library folder shows without a refresh', async () => {
+  await wd.click(await wd.one('[data-testid="library-tab"]'));
+  fs.mkdirSync(path.join(library, 'team'));
+  fs.writeFileSync(path.join(library, 'team/.watched.gguf.part'), gguf());
+  fs.renameSync(path.join(library, 'team/.watched.gguf.part'), path.join(library, 'team/watched.gguf'));
+  await wd.until('the new model in the window', async () => (await rowIds()).some((id) => id.endsWith('team/watched.gguf')), 10000);
+  const log = fs.readdirSync(path.join(data, 'dev.model-manager.app/logs')).map((f) => fs.readFileSync(path.join(data, 'dev.model-manager.app/logs', f), 'utf8')).join('');
+  assert.match(log, /watching the settings and library folders with inotify folders=2/);
+});
+
 test('the System view shows the log folder and copies the diagnostics, log lines included', async () => {
   await wd.click(await wd.one('[data-testid="storage-tab"]'));
-  const logs = path.join(wd.home, 'data/dev.model-manager.app/logs');
+  const logs = path.join(data, 'dev.model-manager.app/logs');
   await wd.until('the log folder', async () => (await wd.innerText('[data-testid="log-folder"]')) === logs);
   await wd.click(await wd.one('[data-testid="copy-diagnostics"]'));
   const text = await wd.until('the diagnostics', async () =>

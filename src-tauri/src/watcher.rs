@@ -62,9 +62,10 @@ pub fn touched<'a>(paths: impl IntoIterator<Item = &'a Path>, settings_file: &Pa
     for path in paths {
         if path == settings_file {
             touched.settings = true;
-        } else if folders.iter().any(|f| {
-            path.strip_prefix(f).is_ok_and(|rest| !rest.iter().any(|c| c.to_string_lossy().starts_with('.')))
-        }) {
+        } else if folders
+            .iter()
+            .any(|f| path.strip_prefix(f).is_ok_and(|rest| !rest.iter().any(|c| c.to_string_lossy().starts_with('.'))))
+        {
             touched.folders = true;
         }
     }

@@ -201,6 +201,21 @@ fn system_and_compat_describe_the_machine_and_judge_a_file() {
     assert!(sys["ramTotal"].as_u64().unwrap() > 0);
     assert!(sys["cpu"]["threads"].as_u64().unwrap() >= 1);
     assert!(sys["gpus"].is_array());
+    // The bug-report text, as the app's "Copy diagnostics" makes it: the app's log tail, never the token.
+    let logs = env.data.path().join("dev.model-manager.app/logs");
+    fs::create_dir_all(&logs).unwrap();
+    fs::write(logs.join("model-manager.2026-12-01.log"), "WARN download{id=3}: failed code=network\n").unwrap();
+    let out = env.mm(&["config", "set", "token", "hf_diagnostics_secret"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = env.mm(&["system", "--diagnostics"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for expected in ["mm 0.1.0 (core 0.1.0)", "Hub token: set", "failed code=network", &logs.display().to_string()] {
+        assert!(text.contains(expected), "{expected} is not in:\n{text}");
+    }
+    assert!(!text.contains("hf_diagnostics_secret"));
+    let doc = env.json(&["system", "--diagnostics", "--json"]);
+    assert!(doc["diagnostics"].as_str().unwrap().contains("Hub token: set"));
 
     // A hand-made safetensors file: 1000 F16 parameters.
     let header = br#"{"w":{"dtype":"F16","shape":[10,100],"data_offsets":[0,2000]}}"#;

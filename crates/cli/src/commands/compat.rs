@@ -10,11 +10,28 @@ use mm_core::ErrorPayload;
 use std::path::Path;
 
 #[derive(clap::Args)]
-pub struct SystemArgs {}
+pub struct SystemArgs {
+    /// Print the report for a bug report instead (versions, this machine, folders, the settings without the token,
+    /// the end of the app's log): what the app's "Copy diagnostics" copies.
+    #[arg(long)]
+    diagnostics: bool,
+}
 
-pub async fn system(_args: SystemArgs, json: bool) -> Result<(), ErrorPayload> {
+pub async fn system(args: SystemArgs, json: bool) -> Result<(), ErrorPayload> {
     let ctx = Context::load()?;
     let hw = hardware::probe(&ctx.cache_dir);
+    if args.diagnostics {
+        let data_dir = mm_core::paths::app_data_dir();
+        let log_dir = mm_core::logs::log_dir(&data_dir);
+        let places = mm_core::diagnostics::Places { cache_dir: &ctx.cache_dir, data_dir: &data_dir, log_dir: &log_dir };
+        let report =
+            mm_core::diagnostics::report(concat!("mm ", env!("CARGO_PKG_VERSION")), &hw, &ctx.settings, &places);
+        match json {
+            true => output::json(&serde_json::json!({ "diagnostics": report })),
+            false => say!("{report}"),
+        }
+        return Ok(());
+    }
     if json {
         output::json(&hw);
         return Ok(());

@@ -101,6 +101,63 @@ async fn a_download_killed_mid_way_resumes_from_its_partial_file() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_in_pieces_killed_mid_way_fetches_only_the_missing_pieces() {
+    let hub = FakeHub::start().await;
+    let cache = tempfile::tempdir().unwrap();
+    let size = 24u64 << 20;
+    let big = HubFile::new("model.safetensors", noise(size as usize, 4), true);
+    hub.add_repo("acme/pieces", vec![big.clone()]);
+    hub.throttle(Some(1_000_000));
+    let blobs = cache.path().join("models--acme--pieces/blobs");
+    let partial = blobs.join(format!("{}.incomplete", big.sha256));
+    let record = blobs.join(format!("{}.incomplete.ranges", big.sha256));
+    // The ranges on disk, as the record beside the partial file says.
+    let recorded = || -> Vec<(u64, u64)> {
+        let Ok(text) = fs::read(&record) else { return Vec::new() };
+        let doc: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+        doc["done"].as_array().into_iter().flatten().map(|r| (r[0].as_u64().unwrap(), r[1].as_u64().unwrap())).collect()
+    };
+    let bytes = |ranges: &[(u64, u64)]| ranges.iter().map(|(a, b)| b - a).sum::<u64>();
+
+    let mut cmd = mm(&hub, cache.path());
+    cmd.args(["download", "acme/pieces", "--json"]).stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    wait_until("3 MB recorded in pieces", || bytes(&recorded()) >= 3_000_000 && recorded().len() > 1).await;
+    child.kill().unwrap(); // SIGKILL: no clean-up runs
+    exit_of(&mut child).await;
+    let kept = recorded();
+    assert_eq!(fs::metadata(&partial).unwrap().len(), size, "the partial file has the file's size, with holes");
+    assert!(bytes(&kept) < size);
+
+    // The server logs a request when it stops writing it: wait until the killed transfers are all logged.
+    let mut logged = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = hub.requests().len();
+        if now == logged {
+            break;
+        }
+        logged = now;
+    }
+    hub.throttle(None);
+    hub.clear_requests();
+    let mut again = mm(&hub, cache.path());
+    again.args(["download", "acme/pieces"]);
+    let out = output(again).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Only what the record did not hold was asked for and sent; nothing it held was asked again.
+    let cdn: Vec<_> = hub.requests().into_iter().filter(|r| r.host == Host::Cdn).collect();
+    assert_eq!(cdn.iter().map(|r| r.sent).sum::<u64>(), size - bytes(&kept), "{cdn:?}");
+    for r in &cdn {
+        let (a, b) = r.range.as_deref().unwrap().strip_prefix("bytes=").unwrap().split_once('-').unwrap();
+        let (a, b): (u64, u64) = (a.parse().unwrap(), b.parse::<u64>().unwrap() + 1);
+        assert!(kept.iter().all(|&(s, e)| b <= s || a >= e), "{a}..{b} was on disk already: {kept:?}");
+    }
+    assert_eq!(fs::read(blobs.join(&big.sha256)).unwrap(), *big.content);
+    assert!(!partial.exists() && !record.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mm_cancel_stops_a_running_download_and_deletes_its_partial_files() {
     let hub = FakeHub::start().await;
     let cache = tempfile::tempdir().unwrap();

@@ -24,7 +24,8 @@ async fn url_downloads_resume_after_a_cut_verify_checksums_and_join_the_library(
     hub.add_repo("files/x", vec![HubFile::new("tiny.gguf", model.clone(), true)]);
     let sha = fake_hub::hex(&sha2::Sha256::digest(&model));
     let url = format!("{}/{sha}?file=tiny.gguf", hub.cdn_base());
-    hub.fault("tiny.gguf", Fault::Cut { after: 100_000, times: 1 });
+    // The first request asks for one byte (the file's length: too small for pieces); the second is cut.
+    hub.fault("tiny.gguf", Fault::Cut { after: 100_000, times: 2 });
     let home = tempfile::tempdir().unwrap();
 
     let mut cmd = mm(home.path());
@@ -33,8 +34,9 @@ async fn url_downloads_resume_after_a_cut_verify_checksums_and_join_the_library(
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read(models_dir(home.path()).join("tiny.gguf")).unwrap(), model);
     let cdn: Vec<_> = hub.requests().into_iter().filter(|r| r.host == Host::Cdn).collect();
-    assert_eq!(cdn.len(), 2, "cut once, then resumed");
-    assert_eq!(cdn[1].range.as_deref(), Some("bytes=100000-"), "only the missing bytes were asked for");
+    assert_eq!(cdn.len(), 3, "its length, cut once, then resumed");
+    assert_eq!(cdn[0].range.as_deref(), Some("bytes=0-0"));
+    assert_eq!(cdn[2].range.as_deref(), Some("bytes=100000-"), "only the missing bytes were asked for");
     assert!(cdn.iter().all(|r| r.authorization.is_none()));
     let record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(models_dir(home.path()).join(".model-manager/tiny.gguf.json")).unwrap())

@@ -32,6 +32,8 @@ pub struct Settings {
     pub max_concurrent_downloads: u32,
     /// Download speed limit in bytes per second, for all downloads together; none for no limit.
     pub bandwidth_limit: Option<u64>,
+    /// Connections one large file may use at once (1 to 64; 1 for a single stream).
+    pub connections_per_file: u32,
     /// Check each file's hash while downloading (sizes are always checked).
     pub verify_on_download: bool,
     /// Closing the window keeps the app running in the system tray.
@@ -68,6 +70,7 @@ impl Default for Settings {
             token: None,
             max_concurrent_downloads: 3,
             bandwidth_limit: None,
+            connections_per_file: crate::download::DEFAULT_CONNECTIONS_PER_FILE,
             verify_on_download: true,
             keep_in_tray: true,
             notify_downloads: true,
@@ -88,6 +91,7 @@ impl std::fmt::Debug for Settings {
             .field("token", &self.token.as_ref().map(|_| "<set>"))
             .field("max_concurrent_downloads", &self.max_concurrent_downloads)
             .field("bandwidth_limit", &self.bandwidth_limit)
+            .field("connections_per_file", &self.connections_per_file)
             .field("verify_on_download", &self.verify_on_download)
             .finish_non_exhaustive()
     }
@@ -104,6 +108,7 @@ pub struct SettingsView {
     pub token_hint: Option<String>,
     pub max_concurrent_downloads: u32,
     pub bandwidth_limit: Option<u64>,
+    pub connections_per_file: u32,
     pub verify_on_download: bool,
     pub keep_in_tray: bool,
     pub notify_downloads: bool,
@@ -122,6 +127,7 @@ pub struct SettingsPatch {
     pub token: Option<String>,
     pub max_concurrent_downloads: Option<u32>,
     pub bandwidth_limit: Option<u64>,
+    pub connections_per_file: Option<u32>,
     pub verify_on_download: Option<bool>,
     pub keep_in_tray: Option<bool>,
     pub notify_downloads: Option<bool>,
@@ -132,7 +138,7 @@ pub struct SettingsPatch {
 pub enum SettingsError {
     #[error("{key} {problem}")]
     Invalid { key: &'static str, problem: String },
-    #[error("unknown setting \"{0}\": known are cacheDir, libraryFolders, endpoint, token, maxConcurrentDownloads, bandwidthLimit, verifyOnDownload, keepInTray, notifyDownloads, copyImports")]
+    #[error("unknown setting \"{0}\": known are cacheDir, libraryFolders, endpoint, token, maxConcurrentDownloads, bandwidthLimit, connectionsPerFile, verifyOnDownload, keepInTray, notifyDownloads, copyImports")]
     UnknownKey(String),
     #[error("cannot {what} the settings file {}: {source}", .path.display())]
     Io {
@@ -166,6 +172,7 @@ impl Settings {
             token_hint: self.token.as_deref().map(mask_token),
             max_concurrent_downloads: self.max_concurrent_downloads,
             bandwidth_limit: self.bandwidth_limit,
+            connections_per_file: self.connections_per_file,
             verify_on_download: self.verify_on_download,
             keep_in_tray: self.keep_in_tray,
             notify_downloads: self.notify_downloads,
@@ -228,6 +235,12 @@ impl Settings {
                 ));
             }
         }
+        if let Some(n) = patch.connections_per_file {
+            if !(1..=64).contains(&n) {
+                return Err(invalid("connectionsPerFile", format!("must be from 1 to 64, not {n}")));
+            }
+            next.connections_per_file = n;
+        }
         if let Some(verify) = patch.verify_on_download {
             next.verify_on_download = verify;
         }
@@ -254,6 +267,7 @@ impl Settings {
             "token" => self.token.as_deref().map(mask_token).unwrap_or_default(),
             "maxConcurrentDownloads" => self.max_concurrent_downloads.to_string(),
             "bandwidthLimit" => self.bandwidth_limit.map(|b| b.to_string()).unwrap_or_default(),
+            "connectionsPerFile" => self.connections_per_file.to_string(),
             "verifyOnDownload" => self.verify_on_download.to_string(),
             "keepInTray" => self.keep_in_tray.to_string(),
             "notifyDownloads" => self.notify_downloads.to_string(),
@@ -278,6 +292,9 @@ impl Settings {
             }
             "bandwidthLimit" => {
                 patch.bandwidth_limit = Some(if value.trim().is_empty() { 0 } else { number("bandwidthLimit")? })
+            }
+            "connectionsPerFile" => {
+                patch.connections_per_file = Some(number("connectionsPerFile")?.min(u32::MAX as u64) as u32)
             }
             "verifyOnDownload" => patch.verify_on_download = Some(boolean("verifyOnDownload", value)?),
             "keepInTray" => patch.keep_in_tray = Some(boolean("keepInTray", value)?),
@@ -504,6 +521,19 @@ mod tests {
         assert_eq!(s.bandwidth_limit, None);
         s.apply(SettingsPatch { token: Some(String::new()), ..Default::default() }).unwrap();
         assert_eq!(s.token, None, "an empty token clears it");
+    }
+
+    #[test]
+    fn connections_per_file_are_one_to_sixty_four() {
+        let mut s = Settings::default();
+        assert_eq!(s.connections_per_file, 16);
+        s.apply(Settings::patch_from_text("connectionsPerFile", "1").unwrap()).unwrap();
+        assert_eq!(s.get("connectionsPerFile").unwrap(), "1");
+        for bad in ["0", "65"] {
+            let err = s.apply(Settings::patch_from_text("connectionsPerFile", bad).unwrap()).unwrap_err();
+            assert!(err.to_string().contains("connectionsPerFile must be from 1 to 64"), "{err}");
+        }
+        assert_eq!(s.connections_per_file, 1);
     }
 
     #[test]

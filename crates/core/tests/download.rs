@@ -574,8 +574,12 @@ async fn url_downloads_pause_resume_with_range_and_cancel_deletes_the_partial_fi
     assert_eq!(fs::read(data.path().join("models/big.gguf")).unwrap(), *file.content);
     assert!(!part.exists());
     let cdn: Vec<_> = hub.requests().into_iter().filter(|r| r.host == Host::Cdn).collect();
-    let resumed_at: u64 =
-        cdn[1].range.as_deref().unwrap().trim_start_matches("bytes=").trim_end_matches('-').parse().unwrap();
+    // (The first request asks for byte 0 only: how long the file is, and whether it can come in pieces.)
+    let resumed_at: u64 = cdn
+        .iter()
+        .filter_map(|r| r.range.as_deref()?.strip_prefix("bytes=")?.strip_suffix('-')?.parse().ok())
+        .find(|from| *from > 0)
+        .expect("a resumed request");
     assert!(resumed_at >= kept, "resumed at {resumed_at}, {kept} were on disk");
     assert!(cdn.iter().all(|r| r.authorization.is_none()), "the hub token never goes to a URL");
 
@@ -599,4 +603,105 @@ async fn url_downloads_pause_resume_with_range_and_cancel_deletes_the_partial_fi
     assert_eq!(d.wait(id).await.unwrap_err().code, ErrorCode::Cancelled);
     assert!(!part.exists(), "cancel removes the partial file");
     assert!(!data.path().join("models").join(&other.sha256).exists());
+}
+
+/// A file large enough to come in pieces (over 16 MiB).
+fn large(path: &str, seed: u64) -> HubFile {
+    HubFile::new(path, noise(40 << 20, seed), true)
+}
+
+fn cdn_ranges(hub: &FakeHub) -> Vec<(u64, u64)> {
+    hub.requests()
+        .into_iter()
+        .filter(|r| r.host == Host::Cdn && r.status == 206)
+        .map(|r| {
+            let (a, b) = r.range.as_deref().unwrap().strip_prefix("bytes=").unwrap().split_once('-').unwrap();
+            (a.parse().unwrap(), b.parse::<u64>().expect("a closed range") + 1)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_file_comes_in_pieces_over_several_connections_through_one_redirect() {
+    let s = setup().await;
+    let file = large("model.safetensors", 31);
+    s.hub.add_repo("acme/large", vec![file.clone()]);
+    // Each connection is held to 8 MB/s, as a CDN far away would: only more connections make it faster.
+    s.hub.throttle(Some(8_000_000));
+    let done = download(&s.downloads, request("acme/large")).await.unwrap();
+    assert_eq!(done.bytes_done, 40 << 20);
+    assert!(s.hub.max_cdn_streams() >= 4, "{} connections at most", s.hub.max_cdn_streams());
+    // Every byte asked for once, in pieces that tile the file.
+    let mut ranges = cdn_ranges(&s.hub);
+    ranges.sort_unstable();
+    assert!(ranges.len() > 4);
+    assert_eq!(ranges.first().unwrap().0, 0);
+    assert!(ranges.windows(2).all(|w| w[0].1 == w[1].0), "{ranges:?}");
+    assert_eq!(ranges.last().unwrap().1, 40 << 20);
+    // The hub was asked once: the signed link it redirected to served every piece.
+    let resolves = s.hub.requests().iter().filter(|r| r.host == Host::Hub && r.path.contains("/resolve/")).count();
+    assert_eq!(resolves, 1);
+    assert!(s.hub.requests().iter().filter(|r| r.host == Host::Cdn).all(|r| r.authorization.is_none()));
+    let blob = s.cache.path().join("models--acme--large/blobs").join(&file.sha256);
+    assert_eq!(fs::read(&blob).unwrap(), *file.content);
+    assert!(fake_hub::walk(s.cache.path()).iter().all(|p| !p.to_string_lossy().contains(".incomplete")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_link_is_resolved_again_and_a_corrupt_piece_is_caught() {
+    let s = setup().await;
+    let file = large("model.safetensors", 32);
+    s.hub.add_repo("acme/large", vec![file.clone()]);
+    s.hub.expire_links_after(Some(3));
+    download(&s.downloads, request("acme/large")).await.unwrap();
+    let log = s.hub.requests();
+    assert!(log.iter().any(|r| r.host == Host::Cdn && r.status == 403), "links expired");
+    let resolves = log.iter().filter(|r| r.host == Host::Hub && r.path.contains("/resolve/")).count();
+    assert!(resolves > 1, "the file was resolved again after its link expired");
+    let blob = s.cache.path().join("models--acme--large/blobs").join(&file.sha256);
+    assert_eq!(fs::read(&blob).unwrap(), *file.content);
+
+    // One flipped byte in the middle of one piece: the sha256 of the whole refuses the file.
+    s.hub.expire_links_after(None);
+    let other = large("other.safetensors", 33);
+    s.hub.add_repo("acme/corrupt", vec![other.clone()]);
+    s.hub.fault("other.safetensors", Fault::Flip { offset: 25 << 20 });
+    let err = download(&s.downloads, request("acme/corrupt")).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::ChecksumMismatch, "{}", err.message);
+    let dir = s.cache.path().join("models--acme--corrupt/blobs");
+    assert!(fs::read_dir(&dir).unwrap().next().is_none(), "nothing of it is left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_answers_ranges_with_the_whole_file_gets_one_stream() {
+    let s = setup().await;
+    let file = large("model.safetensors", 34);
+    s.hub.add_repo("acme/large", vec![file.clone()]);
+    s.hub.fault_ignores_range("model.safetensors");
+    download(&s.downloads, request("acme/large")).await.unwrap();
+    let blob = s.cache.path().join("models--acme--large/blobs").join(&file.sha256);
+    assert_eq!(fs::read(&blob).unwrap(), *file.content);
+    let whole = s.hub.requests().iter().filter(|r| r.host == Host::Cdn && r.status == 200).count();
+    assert!(whole >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_url_comes_in_pieces_after_one_byte_tells_its_length() {
+    let hub = FakeHub::start().await;
+    let file = large("big.gguf", 35);
+    hub.add_repo("files/u", vec![file.clone()]);
+    let (cache, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let options = DownloadOptions { models_dir: Some(data.path().join("models")), ..DownloadOptions::default() };
+    let d = downloads(&hub, cache.path(), None, options);
+    let source = mm_core::download::url::UrlSource {
+        url: format!("{}/{}?file=big.gguf", hub.cdn_base(), file.sha256),
+        sha256: Some(file.sha256.clone()),
+        name: Some("big.gguf".into()),
+        ..Default::default()
+    };
+    let done = d.wait(d.start(DownloadRequest { url: Some(source), ..Default::default() }).unwrap()).await.unwrap();
+    assert_eq!((done.bytes_done, done.bytes_total), (40 << 20, 40 << 20));
+    assert_eq!(hub.requests()[0].range.as_deref(), Some("bytes=0-0"));
+    assert!(cdn_ranges(&hub).len() > 4);
+    assert_eq!(fs::read(data.path().join("models/big.gguf")).unwrap(), *file.content);
 }

@@ -127,6 +127,12 @@ struct State {
     search_fault: Option<u16>,
     /// Wait this long before answering a search.
     search_delay: Option<Duration>,
+    /// CDN links stop being accepted (`403`, as an expired signature) after this many requests each.
+    link_uses: Option<u32>,
+    used_links: HashMap<String, u32>,
+    /// File bodies being sent by the CDN now, and the most at once.
+    cdn_streams: usize,
+    max_cdn_streams: usize,
     log: Vec<Logged>,
 }
 
@@ -242,6 +248,16 @@ impl FakeHub {
     }
 
     /// Limits every body to about this many bytes per second.
+    /// Makes every CDN link the hub hands out expire after `uses` requests (`None`: links never expire).
+    pub fn expire_links_after(&self, uses: Option<u32>) {
+        self.state.lock().unwrap().link_uses = uses;
+    }
+
+    /// The most file bodies the CDN has sent at once (the connections one client used in parallel).
+    pub fn max_cdn_streams(&self) -> usize {
+        self.state.lock().unwrap().max_cdn_streams
+    }
+
     pub fn throttle(&self, bytes_per_second: Option<u64>) {
         self.state.lock().unwrap().throttle = bytes_per_second;
     }
@@ -360,6 +376,14 @@ async fn handle(mut stream: TcpStream, host: Host, state: Arc<Mutex<State>>, cdn
         // A status fault replaces the reply for the file's bytes; others shape the body below.
         let mut fault = None;
         let mut reply = reply;
+        if let (Host::Cdn, Some(limit)) = (host, state.link_uses) {
+            let link = request.target.split_once("&X-Amz-Date=").map_or("", |(_, rest)| rest).to_string();
+            let uses = state.used_links.entry(link).or_default();
+            *uses += 1;
+            if *uses > limit {
+                reply = Reply::error(403, "AccessDenied", "Request has expired");
+            }
+        }
         if let Body::File { path, .. } = &reply.body {
             if let Some(f) = state.faults.get_mut(path) {
                 match f {
@@ -382,8 +406,17 @@ async fn handle(mut stream: TcpStream, host: Host, state: Arc<Mutex<State>>, cdn
         }
         (reply, fault, state.throttle)
     };
+    let streaming = host == Host::Cdn && matches!(reply.body, Body::File { .. });
+    if streaming {
+        let mut state = state.lock().unwrap();
+        state.cdn_streams += 1;
+        state.max_cdn_streams = state.max_cdn_streams.max(state.cdn_streams);
+    }
     let sent = write_reply(&mut stream, &request, reply.status, &reply, fault, throttle).await;
     let mut state = state.lock().unwrap();
+    if streaming {
+        state.cdn_streams -= 1;
+    }
     state.log.push(Logged {
         host,
         method: request.method.clone(),
@@ -710,8 +743,12 @@ fn resolve(request: &Request, repo_id: &str, rest: &str, state: &State, cdn_port
     if file.lfs {
         let mut reply = Reply { status: 302, headers: Vec::new(), body: Body::Empty };
         // Signed as a real CDN link is: a secret in the query that logs and messages must not show.
-        let location =
-            format!("http://localhost:{cdn_port}/{}?file={}&X-Amz-Signature={CDN_SIGNATURE}", file.sha256, file.path);
+        static LINKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let link = LINKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let location = format!(
+            "http://localhost:{cdn_port}/{}?file={}&X-Amz-Date={link}&X-Amz-Signature={CDN_SIGNATURE}",
+            file.sha256, file.path
+        );
         reply.headers.extend([
             ("Location".to_string(), location),
             ("X-Repo-Commit".into(), commit.clone()),
@@ -760,10 +797,10 @@ fn file_reply(request: &Request, content: Arc<Vec<u8>>, path: &str, etag: &str, 
 /// The signature in the query of every CDN link the hub redirects to.
 pub const CDN_SIGNATURE: &str = "cdn-signature-that-stays-secret";
 
-/// The repo path of the LFS file a CDN URL serves (`/{sha256}?file={path}`, maybe with `&X-Amz-Signature=…`).
+/// The repo path of the LFS file a CDN URL serves (`/{sha256}?file={path}`, maybe with `&X-Amz-…` after it).
 fn file_of_target(_state: &State, target: &str) -> Option<String> {
     let (_, query) = target.split_once("?file=")?;
-    Some(percent_decode(query.split_once("&X-Amz-Signature=").map_or(query, |(file, _)| file)))
+    Some(percent_decode(query.split_once('&').map_or(query, |(file, _)| file)))
 }
 
 fn percent_decode(s: &str) -> String {

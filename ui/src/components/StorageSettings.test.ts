@@ -35,7 +35,7 @@ describe('settings', () => {
     await fireEvent.click(screen.getByText('Save'));
     await tick();
     const saved = JSON.parse(backend.actions.at(-1)!.replace('settings ', ''));
-    expect(saved).toMatchObject({ maxConcurrentDownloads: 5, token: null, bandwidthLimit: 0, verifyOnDownload: true });
+    expect(saved).toMatchObject({ maxConcurrentDownloads: 5, connectionsPerFile: 16, token: null, bandwidthLimit: 0, verifyOnDownload: true });
     expect(await screen.findByText('Saved.')).toBeTruthy();
 
     backend.options.settingsError = { code: 'invalid-input', message: 'endpoint must be an http(s) URL such as https://huggingface.co, not "x"' };

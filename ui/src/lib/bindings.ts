@@ -308,7 +308,7 @@ export type SettingsView = { cacheDir: string | null, libraryFolders: Array<stri
 /**
  * `hf_…wxyz`, or none when no token is set here.
  */
-tokenHint: string | null, maxConcurrentDownloads: number, bandwidthLimit: number | null, verifyOnDownload: boolean, keepInTray: boolean, notifyDownloads: boolean, copyImports: boolean, 
+tokenHint: string | null, maxConcurrentDownloads: number, bandwidthLimit: number | null, connectionsPerFile: number, verifyOnDownload: boolean, keepInTray: boolean, notifyDownloads: boolean, copyImports: boolean, 
 /**
  * Set when the file was unreadable and was replaced by defaults.
  */
@@ -317,7 +317,7 @@ warning: string | null, };
 /**
  * A change to some settings; absent fields stay. `token: ""` clears the token.
  */
-export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, token: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, verifyOnDownload: boolean | null, keepInTray: boolean | null, notifyDownloads: boolean | null, copyImports: boolean | null, };
+export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, token: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, connectionsPerFile: number | null, verifyOnDownload: boolean | null, keepInTray: boolean | null, notifyDownloads: boolean | null, copyImports: boolean | null, };
 
 /**
  * What `active.json` says of one type.

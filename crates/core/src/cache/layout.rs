@@ -115,6 +115,10 @@ pub fn is_commit_hash(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// Appended to a partial file's name: the record of which of its pieces are on disk (a file fetched over several
+/// connections), which belongs to that partial file and goes with it.
+pub const PIECES_SUFFIX: &str = ".ranges";
+
 /// Where this app records, beside a repo's snapshots, the full file list of a commit it downloads. The folder
 /// starts with a dot so `huggingface_hub`'s cache scan passes over it.
 pub const TREE_RECORD_DIR: &str = ".model-manager/trees";

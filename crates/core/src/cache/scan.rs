@@ -5,7 +5,7 @@
 //! `partial` when any revision is, when a `.incomplete` blob is left, or when a ref names a missing snapshot.
 //! Folders that are not valid cache entries are reported as [`ScanProblem`]s, never as a failed scan.
 
-use super::layout::{self, parse_folder_name, RepoKind, TreeRecord};
+use super::layout::{self, parse_folder_name, RepoKind, TreeRecord, PIECES_SUFFIX};
 use crate::error::{Coded, ErrorCode};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -289,8 +289,16 @@ fn read_blobs(repo_dir: &Path, problems: &mut Vec<ScanProblem>) -> Blobs {
             continue;
         }
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+        // The record of which pieces of a partial blob are on disk belongs to that partial blob.
+        if name.ends_with(PIECES_SUFFIX) {
+            continue;
+        }
         match name.strip_suffix(".incomplete") {
-            Some(blob) => blobs.incomplete.push(IncompleteBlob { blob: blob.to_string(), bytes: meta.len() }),
+            // A partial blob fetched in pieces is sparse: what it holds is what is allocated.
+            Some(blob) => blobs.incomplete.push(IncompleteBlob {
+                blob: blob.to_string(),
+                bytes: meta.len().min(std::os::unix::fs::MetadataExt::blocks(&meta) * 512),
+            }),
             None => {
                 let modified =
                     meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_secs());

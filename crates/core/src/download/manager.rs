@@ -33,6 +33,8 @@ pub struct DownloadOptions {
     pub verify_hashes: bool,
     /// Bytes per second for all downloads together; none for no limit.
     pub bandwidth_limit: Option<u64>,
+    /// Connections one large file may use at once; 1 for a single stream. Default 16.
+    pub connections_per_file: usize,
     /// Where URL downloads go; none for the app's models folder.
     pub models_dir: Option<PathBuf>,
 }
@@ -46,6 +48,7 @@ impl Default for DownloadOptions {
             progress_interval: Duration::from_millis(100),
             verify_hashes: true,
             bandwidth_limit: None,
+            connections_per_file: super::DEFAULT_CONNECTIONS_PER_FILE as usize,
             models_dir: None,
         }
     }
@@ -222,6 +225,7 @@ impl Downloads {
             let mut options = self.inner.options.lock().unwrap();
             options.verify_hashes = settings.verify_on_download;
             options.bandwidth_limit = settings.bandwidth_limit;
+            options.connections_per_file = settings.connections_per_file.max(1) as usize;
         }
         self.inner.limiter.set(settings.bandwidth_limit);
         self.set_max_concurrent(settings.max_concurrent_downloads as usize);
@@ -519,6 +523,7 @@ async fn run(
             cancel,
             retry: inner.hub().retry_policy(),
             stall_timeout: options.stall_timeout,
+            connections: options.connections_per_file,
         };
         return job.run().await.map(|_| ());
     }
@@ -554,6 +559,7 @@ async fn run(
             cache_dir: inner.cache_dir.clone(),
             file,
             stall_timeout: options.stall_timeout,
+            connections: options.connections_per_file,
             verify_hashes: options.verify_hashes,
             limiter: inner.limiter.clone(),
             counters: counters.clone(),

@@ -5,7 +5,11 @@
 pub mod filter;
 pub mod manager;
 pub mod marker;
+mod parts;
 pub mod plan;
+
+/// Connections one large file uses at most unless the settings say otherwise.
+pub const DEFAULT_CONNECTIONS_PER_FILE: u32 = 16;
 mod progress;
 mod ranged;
 mod transfer;

@@ -8,7 +8,7 @@
 //! of being spliced; without a validator or a checksum to catch a splice, it starts over anyway.
 
 use super::progress::{Counters, RateLimiter};
-use super::DownloadError;
+use super::{parts, DownloadError};
 use crate::http::ContentRange;
 use crate::hub::client::retry_after;
 use crate::hub::{HubClient, HubError, RetryPolicy};
@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Where the bytes come from, and who may see the token.
+#[derive(Clone)]
 pub(crate) enum Origin {
     /// A file of a hub commit: the client sends the token to the hub's own origin only.
     Hub { hub: Box<HubClient>, url: Url, repo: crate::cache::RepoId, commit: String, path: String },
@@ -34,6 +35,41 @@ pub(crate) enum Origin {
 }
 
 impl Origin {
+    /// Whether the token goes with some of its requests (a hub file), so a redirect's target is worth keeping.
+    pub fn is_hub(&self) -> bool {
+        matches!(self, Origin::Hub { .. })
+    }
+
+    /// What messages call the file's source: the repo, or the URL without its query.
+    pub fn label(&self) -> String {
+        match self {
+            Origin::Hub { repo, .. } => repo.to_string(),
+            Origin::Plain { url, .. } => crate::logs::redact_url(url.as_str()),
+        }
+    }
+
+    /// Bytes `start..=end` (a closed range, for one piece of a file fetched in parallel), from `target` when a
+    /// redirect led there before. A URL's `validator` goes with it as `If-Range`.
+    pub async fn request_range(
+        &self,
+        target: Option<&Url>,
+        start: u64,
+        end: u64,
+        validator: Option<&str>,
+    ) -> Result<Response, HubError> {
+        let range = format!("bytes={start}-{end}");
+        match self {
+            Origin::Hub { hub, url, .. } => hub.get_range(target.unwrap_or(url).clone(), range).await,
+            Origin::Plain { http, url } => {
+                let mut request = http.get(target.unwrap_or(url).clone()).header(RANGE, range);
+                if let Some(validator) = validator {
+                    request = request.header(IF_RANGE, validator);
+                }
+                request.send().await.map_err(|e| HubError::from_reqwest(url, &e))
+            }
+        }
+    }
+
     async fn request(&self, offset: u64, if_range: Option<&str>) -> Result<Response, HubError> {
         match self {
             Origin::Hub { hub, url, .. } => hub.get(url.clone(), Some(offset)).await,
@@ -51,7 +87,7 @@ impl Origin {
     }
 
     /// The error a failed status stands for.
-    fn status_error(&self, response: &Response) -> HubError {
+    pub fn status_error(&self, response: &Response) -> HubError {
         match self {
             Origin::Hub { hub, repo, commit, path, .. } => hub.status_error(response, repo, Some(commit), Some(path)),
             Origin::Plain { url, .. } => {
@@ -116,6 +152,11 @@ impl Hasher {
         }
     }
 
+    /// An empty hasher of the same kind.
+    fn fresh(&self) -> Hasher {
+        Hasher { main: self.main.fresh(), md5: self.md5.as_ref().map(|_| md5::Md5::new()) }
+    }
+
     fn reset(&mut self) {
         self.main = self.main.fresh();
         if self.md5.is_some() {
@@ -134,7 +175,7 @@ impl Hasher {
 }
 
 /// The main hash and the md5 (when asked for), in lowercase hex.
-type Digests = (String, Option<String>);
+pub(crate) type Digests = (String, Option<String>);
 
 enum Chunk {
     Data(Bytes),
@@ -174,6 +215,8 @@ pub(crate) struct RangedFetch {
     pub cancel: CancellationToken,
     /// Whether to report the size once learned as the download's total (a URL download is one file).
     pub report_total: bool,
+    /// Connections a large file may use at once ([`super::parts`]); 1 for a single stream.
+    pub connections: usize,
 }
 
 /// Why one attempt ended early.
@@ -212,6 +255,13 @@ impl RangedFetch {
         let what = || format!("{} of {}", self.path, self.repo);
         fs::create_dir_all(part.parent().unwrap())
             .map_err(|e| DownloadError::io(format!("creating {}", part.display()), e))?;
+        if self.connections > 1 {
+            if let Some(fetched) = self.run_in_pieces().await? {
+                return Ok(fetched);
+            }
+        }
+        // One stream: a record of pieces would make their holes pass for bytes.
+        parts::abandon(&part);
         let mut state = Attempt { offset: 0, total: self.size, validator: self.load_validator(), disposition: None };
         let on_disk = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
         let resumable = self.verified_at_end || state.validator.is_some();
@@ -242,6 +292,79 @@ impl RangedFetch {
             (Ok(()), Ok(done)) => done,
         };
         Ok(Fetched { len, digest, md5, disposition: state.disposition })
+    }
+
+    /// The file over several connections ([`super::parts`]) when it is large and its server serves ranges;
+    /// `None` leaves it to the single stream, from the contiguous bytes on disk.
+    async fn run_in_pieces(&self) -> Result<Option<Fetched>, DownloadError> {
+        let (size, validator, disposition) = match self.size {
+            Some(size) => (size, None, None),
+            None => match self.probe().await? {
+                Some(probed) => probed,
+                None => return Ok(None),
+            },
+        };
+        if size < parts::MIN_SIZE {
+            return Ok(None);
+        }
+        // A URL that changed since its bytes on disk were fetched starts over.
+        let kept = self.load_validator();
+        if kept.is_some() && kept != validator {
+            let _ = fs::remove_file(&self.part);
+            let _ = fs::remove_file(parts::record_path(&self.part));
+        }
+        if self.report_total {
+            self.counters.bytes_total.store(size, Ordering::Relaxed);
+        }
+        // The disk must hold what is still to come (the file is sparse until its pieces land).
+        use std::os::unix::fs::MetadataExt;
+        let allocated = fs::metadata(&self.part).map(|m| m.blocks() * 512).unwrap_or(0);
+        let free = crate::disk::free_space(&self.part).unwrap_or(u64::MAX);
+        if size.saturating_sub(allocated) > free {
+            return Err(DownloadError::InsufficientSpace {
+                repo: self.repo.clone(),
+                path: self.part.parent().unwrap().display().to_string(),
+                needed: size - allocated,
+                free,
+            });
+        }
+        self.keep_validator(validator.as_deref());
+        let fetch = parts::PartedFetch {
+            origin: self.origin.clone(),
+            part: self.part.clone(),
+            size,
+            validator,
+            verified_at_end: self.verified_at_end,
+            max_connections: self.connections,
+            stall_timeout: self.stall_timeout,
+            retry: self.retry,
+            limiter: self.limiter.clone(),
+            counters: self.counters.clone(),
+            cancel: self.cancel.clone(),
+        };
+        match fetch.run(self.hasher.fresh()).await {
+            Ok((digest, md5)) => Ok(Some(Fetched { len: size, digest, md5, disposition })),
+            Err(parts::Stopped::Fallback(_)) => Ok(None),
+            Err(parts::Stopped::Failed(e)) => Err(e),
+        }
+    }
+
+    /// A URL's length, validator and `Content-Disposition`, from a request for its first byte; `None` when the
+    /// server does not serve ranges or does not say the length (the single stream then asks for everything).
+    async fn probe(&self) -> Result<Option<(u64, Option<String>, Option<String>)>, DownloadError> {
+        let response = match self.origin.request_range(None, 0, 0, None).await {
+            Ok(response) => response,
+            Err(e) if e.is_transient() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let headers = response.headers();
+        let total = ContentRange::of(headers).filter(|r| r.range == Some((0, 0))).and_then(|r| r.total);
+        if response.status() != StatusCode::PARTIAL_CONTENT || total.is_none() {
+            return Ok(None);
+        }
+        let disposition =
+            headers.get(reqwest::header::CONTENT_DISPOSITION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        Ok(total.map(|total| (total, validator_of(headers), disposition)))
     }
 
     fn load_validator(&self) -> Option<String> {

@@ -22,6 +22,8 @@ pub(crate) struct FileTransfer {
     pub cache_dir: PathBuf,
     pub file: RemoteFile,
     pub stall_timeout: Duration,
+    /// Connections this file may use at once.
+    pub connections: usize,
     pub verify_hashes: bool,
     pub limiter: Arc<super::progress::RateLimiter>,
     pub counters: Arc<Counters>,
@@ -82,10 +84,12 @@ impl FileTransfer {
             counters: self.counters.clone(),
             cancel: self.cancel.clone(),
             report_total: false,
+            connections: self.connections,
         }
         .run()
         .await?;
         if fetched.len != self.file.size {
+            let _ = fs::remove_file(super::parts::record_path(&incomplete));
             tracing::warn!(code = "checksum-mismatch", actual = fetched.len, "refused: the bytes have another length");
             let _ = fs::remove_file(&incomplete);
             return Err(DownloadError::SizeMismatch { repo, path, expected: self.file.size, actual: fetched.len });
@@ -114,6 +118,7 @@ pub(crate) fn discard_partial(plan: &Plan, cache_dir: &std::path::Path, file: &R
     let Ok(Some(_lock)) = lock::try_lock(cache_dir, &folder, &file.blob) else { return 0 };
     let path = plan.incomplete_path(file);
     let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let _ = fs::remove_file(super::parts::record_path(&path));
     if fs::remove_file(&path).is_ok() {
         len
     } else {

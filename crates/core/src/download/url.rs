@@ -101,6 +101,8 @@ pub(crate) struct UrlJob {
     pub cancel: CancellationToken,
     pub retry: RetryPolicy,
     pub stall_timeout: Duration,
+    /// Connections the file may use at once.
+    pub connections: usize,
 }
 
 impl UrlJob {
@@ -139,6 +141,7 @@ impl UrlJob {
             counters: self.counters.clone(),
             cancel: self.cancel.clone(),
             report_total: true,
+            connections: self.connections,
         }
         .run()
         .await?;
@@ -196,6 +199,7 @@ impl UrlJob {
 fn remove_partial(part: &Path) {
     let _ = fs::remove_file(part);
     let _ = fs::remove_file(validator_path(part));
+    let _ = fs::remove_file(super::parts::record_path(part));
 }
 
 /// Where the validator (`ETag` or `Last-Modified`) of a partial file is kept, for `If-Range` on resume.
@@ -208,8 +212,7 @@ fn validator_path(part: &Path) -> PathBuf {
 pub fn discard(source: &UrlSource, models: &Path) {
     let part = source.part_path(models);
     let Ok(Some(_lock)) = lock::try_lock_at(&part.with_extension("lock")) else { return };
-    let _ = fs::remove_file(&part);
-    let _ = fs::remove_file(validator_path(&part));
+    remove_partial(&part);
 }
 
 #[cfg(test)]

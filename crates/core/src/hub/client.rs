@@ -121,6 +121,12 @@ impl HubClient {
         self.send(url, range_from.filter(|n| *n > 0).map(|from| format!("bytes={from}-"))).await
     }
 
+    /// A GET with a `Range` header as given (`bytes=START-END`), following redirects, the token to the endpoint's
+    /// origin only.
+    pub async fn get_range(&self, url: Url, range: String) -> Result<Response, HubError> {
+        self.send(url, Some(range)).await
+    }
+
     /// The one way this client sends a GET: redirects followed by hand, the token only to the endpoint's origin,
     /// an optional `Range` header on every hop.
     async fn send(&self, url: Url, range: Option<String>) -> Result<Response, HubError> {

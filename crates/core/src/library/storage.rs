@@ -2,10 +2,12 @@
 //! can be reclaimed: orphan blobs (no snapshot links to them) and partial downloads no one is writing.
 
 use super::LibraryError;
+use crate::cache::layout::PIECES_SUFFIX;
 use crate::cache::{lock, scan_blocking, RepoKind};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use ts_rs::TS;
 
@@ -63,7 +65,12 @@ pub fn report(cache_dir: &Path) -> Result<StorageReport, LibraryError> {
         let Ok(entries) = fs::read_dir(Path::new(&repo.path).join("blobs")) else { continue };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
-            let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            // A partial blob's record of its pieces goes with the partial blob.
+            if name.ends_with(PIECES_SUFFIX) {
+                continue;
+            }
+            // What a partial blob holds is what is allocated: one fetched in pieces is sparse.
+            let bytes = entry.metadata().map(|m| m.len().min(m.blocks() * 512)).unwrap_or(0);
             let file = LooseFile { repo: repo.repo_id.clone(), path: entry.path().display().to_string(), bytes };
             match name.strip_suffix(".incomplete") {
                 // Held by a running download: not loose.
@@ -114,6 +121,7 @@ pub fn clean(cache_dir: &Path) -> Result<CleanReport, LibraryError> {
             None => None,
         };
         if fs::remove_file(path).is_ok() {
+            let _ = fs::remove_file(format!("{}{PIECES_SUFFIX}", path.display()));
             done.files_removed += 1;
             done.bytes_freed += file.bytes;
         }

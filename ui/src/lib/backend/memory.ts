@@ -78,6 +78,7 @@ export const defaultSettings = (): SettingsView => ({
   tokenHint: null,
   maxConcurrentDownloads: 3,
   bandwidthLimit: null,
+  connectionsPerFile: 16,
   verifyOnDownload: true,
   keepInTray: true,
   notifyDownloads: true,

@@ -1,0 +1,554 @@
+//! One large file over several connections at once. The file is cut into pieces fetched with closed `Range`
+//! requests by a pool of connections that grows while the throughput does (from [`START_CONNECTIONS`] up to the
+//! setting's cap); each piece is retried and resumed on its own, with its own stall timeout, and every `206` must be
+//! exactly the range asked for, of the file's known size. A hub file's redirect target (a signed CDN link) is
+//! remembered, so a piece costs one request; a target that stops being accepted (`401`/`403`: the signature
+//! expired) is resolved again.
+//!
+//! One writer thread puts the bytes in place with positional writes and hashes the contiguous prefix as it grows
+//! (bytes that land past it are read back from the page cache once the gap before them fills), so the sha256 of the
+//! whole file is ready when its last byte lands, without a second read of the file. Which ranges are on disk is
+//! kept beside the bytes (`{part}.ranges`), so a killed process fetches only what is missing. A server that answers
+//! a range with the whole file (`200`) is left to the single stream, quietly.
+
+use super::progress::{Counters, RateLimiter};
+use super::ranged::{Digests, Hasher, Origin};
+use super::DownloadError;
+use crate::http::ContentRange;
+use crate::hub::client::retry_after;
+use crate::hub::RetryPolicy;
+use bytes::Bytes;
+use reqwest::{StatusCode, Url};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// Files smaller than this go in one stream: more connections would not pay for their requests.
+pub const MIN_SIZE: u64 = 16 << 20;
+/// Connections a file starts with (fewer when it has fewer pieces or the cap is lower).
+pub const START_CONNECTIONS: usize = 8;
+/// How often the pool looks at the throughput, and by how much it must have grown to add connections.
+const GROWTH_WINDOW: Duration = Duration::from_millis(1000);
+const GROWTH: f64 = 1.10;
+/// Connections added at a time.
+const STEP: usize = 2;
+/// The ranges file is rewritten at most this often.
+const SAVE_EVERY: Duration = Duration::from_millis(500);
+
+/// The size of a piece: enough of them for every connection several times over, none tiny or huge.
+fn piece_size(size: u64, max_connections: usize) -> u64 {
+    (size / (max_connections as u64 * 4)).clamp(1 << 20, 32 << 20)
+}
+
+/// Why the parallel fetch did not finish the file.
+pub(crate) enum Stopped {
+    /// The server does not serve ranges as asked: the single stream takes over from the contiguous bytes on disk.
+    Fallback(String),
+    Failed(DownloadError),
+}
+
+impl From<DownloadError> for Stopped {
+    fn from(e: DownloadError) -> Self {
+        Stopped::Failed(e)
+    }
+}
+
+/// What is on disk of a file fetched in pieces, kept beside it.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Record {
+    size: u64,
+    /// The validator the pieces were fetched under (a URL's ETag or Last-Modified), sent with `If-Range`.
+    validator: Option<String>,
+    /// `[start, end)` ranges on disk, sorted and merged.
+    done: Vec<(u64, u64)>,
+}
+
+impl Record {
+    fn add(&mut self, start: u64, end: u64) {
+        self.done.push((start, end));
+        self.done.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(self.done.len());
+        for (s, e) in self.done.drain(..) {
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        self.done = merged;
+    }
+
+    fn bytes(&self) -> u64 {
+        self.done.iter().map(|(s, e)| e - s).sum()
+    }
+
+    /// The end of the contiguous bytes from 0.
+    fn prefix(&self) -> u64 {
+        self.done.first().filter(|(s, _)| *s == 0).map_or(0, |(_, e)| *e)
+    }
+
+    /// What is missing, cut into pieces of at most `piece` bytes.
+    fn missing(&self, piece: u64) -> VecDeque<(u64, u64)> {
+        let mut out = VecDeque::new();
+        let mut at = 0;
+        for &(s, e) in self.done.iter().chain(std::iter::once(&(self.size, self.size))) {
+            let mut from = at;
+            while from < s {
+                let to = (from + piece).min(s);
+                out.push_back((from, to));
+                from = to;
+            }
+            at = at.max(e);
+        }
+        out
+    }
+}
+
+/// Where the record of a partial file is kept.
+pub(crate) fn record_path(part: &Path) -> PathBuf {
+    let mut name = part.file_name().unwrap_or_default().to_os_string();
+    name.push(crate::cache::layout::PIECES_SUFFIX);
+    part.with_file_name(name)
+}
+
+fn load_record(part: &Path, size: u64, validator: Option<&str>) -> Option<Record> {
+    let record: Record = serde_json::from_slice(&fs::read(record_path(part)).ok()?).ok()?;
+    let on_disk = fs::metadata(part).ok()?.len();
+    let sound = record.size == size
+        && on_disk == size
+        && record.validator.as_deref() == validator
+        && record.done.iter().all(|(s, e)| s < e && *e <= size);
+    sound.then_some(record)
+}
+
+/// One file to fetch in pieces.
+pub(crate) struct PartedFetch {
+    pub origin: Origin,
+    pub part: PathBuf,
+    pub size: u64,
+    pub validator: Option<String>,
+    /// Whether bytes on disk may be kept without a validator (a hash checks the whole file at the end).
+    pub verified_at_end: bool,
+    pub max_connections: usize,
+    pub stall_timeout: Duration,
+    pub retry: RetryPolicy,
+    pub limiter: Arc<RateLimiter>,
+    pub counters: Arc<Counters>,
+    pub cancel: CancellationToken,
+}
+
+/// What the connections share: the fetch, the pieces left, and the redirect target.
+struct Shared {
+    fetch: PartedFetch,
+    pieces: Mutex<VecDeque<(u64, u64)>>,
+    /// Where a hub file's redirect led (a signed link), reused by every piece until it is refused.
+    target: Mutex<Option<Url>>,
+    /// Held while the hub is asked where the file is, so that the other connections wait for its answer instead
+    /// of asking too.
+    resolving: tokio::sync::Mutex<()>,
+    /// Bytes received by all connections, for the pool's growth.
+    received: AtomicU64,
+}
+
+/// Why one request for a piece ended early.
+enum Interrupt {
+    Retry { reason: String, wait: Option<Duration> },
+    Fallback(String),
+    Fatal(DownloadError),
+}
+
+impl PartedFetch {
+    /// Fetches what is missing of the file and returns its hashes. On [`Stopped::Fallback`], the file holds only
+    /// its contiguous prefix, ready for the single stream to resume.
+    pub async fn run(self, hasher: Hasher) -> Result<Digests, Stopped> {
+        let part = self.part.clone();
+        let resumable = self.verified_at_end || self.validator.is_some();
+        let record = resumable.then(|| load_record(&part, self.size, self.validator.as_deref())).flatten();
+        let record = match record {
+            Some(record) => record,
+            None => {
+                // Bytes a single stream left (contiguous from 0) are kept when they can be vouched for.
+                let on_disk = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+                let mut record = Record { size: self.size, validator: self.validator.clone(), done: Vec::new() };
+                if resumable && on_disk > 0 && on_disk < self.size && !record_path(&part).exists() {
+                    record.add(0, on_disk);
+                }
+                record
+            }
+        };
+        let io_error = |what: &str, e| DownloadError::io(format!("{what} {}", part.display()), e);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&part)
+            .map_err(|e| io_error("opening", e))?;
+        file.set_len(self.size).map_err(|e| io_error("sizing", e))?;
+        let already = record.bytes();
+        if already > 0 {
+            tracing::info!(bytes = already, ranges = record.done.len(), "resuming the pieces on disk");
+        }
+        self.counters.bytes_done.fetch_add(already, Ordering::Relaxed);
+        let piece = piece_size(self.size, self.max_connections);
+        let pieces = record.missing(piece);
+        let (tx, rx) = mpsc::channel::<(u64, Bytes)>(64);
+        let counters = self.counters.clone();
+        let writer = spawn_writer(file, part.clone(), record, hasher, rx, counters.clone());
+        let shared = Arc::new(Shared {
+            fetch: self,
+            pieces: Mutex::new(pieces),
+            target: Mutex::new(None),
+            resolving: tokio::sync::Mutex::new(()),
+            received: AtomicU64::new(0),
+        });
+        let result = fetch_all(&shared, tx).await;
+        let written = writer.await.map_err(|e| io_error("writing", io::Error::other(e)))?;
+        let (record, digests) = written.map_err(|e| io_error("writing", e))?;
+        match result {
+            Ok(()) => {
+                let _ = fs::remove_file(record_path(&part));
+                // Every piece said done, yet the ranges would not cover the file: a bug, caught here.
+                digests.ok_or_else(|| {
+                    let short = format!("only {} of {} bytes are on disk", record.bytes(), record.size);
+                    io_error("assembling", io::Error::other(short)).into()
+                })
+            }
+            Err(Stopped::Fallback(reason)) => {
+                // The single stream resumes from the contiguous bytes; the rest is dropped.
+                let prefix = record.prefix();
+                tracing::info!(reason, prefix, "the server does not serve ranges: one stream instead");
+                counters.bytes_done.fetch_sub(record.bytes(), Ordering::Relaxed);
+                abandon(&part);
+                Err(Stopped::Fallback(reason))
+            }
+            Err(stopped) => Err(stopped),
+        }
+    }
+}
+
+/// Leaves a partial file as a single stream may resume it: only its contiguous prefix, and no record of pieces
+/// (whose holes would otherwise pass for bytes).
+pub(crate) fn abandon(part: &Path) {
+    let record = record_path(part);
+    let Ok(text) = fs::read(&record) else { return };
+    let prefix = serde_json::from_slice::<Record>(&text).map(|r| r.prefix()).unwrap_or(0);
+    if let Ok(file) = OpenOptions::new().write(true).open(part) {
+        let _ = file.set_len(prefix);
+    }
+    let _ = fs::remove_file(record);
+}
+
+/// Runs the connections until every piece is on disk, one fails for good, or the download is stopped. The pool
+/// grows by [`STEP`] while the throughput grows.
+async fn fetch_all(shared: &Arc<Shared>, tx: mpsc::Sender<(u64, Bytes)>) -> Result<(), Stopped> {
+    let pieces = shared.pieces.lock().unwrap().len();
+    if pieces == 0 {
+        return Ok(());
+    }
+    let stop = shared.fetch.cancel.child_token();
+    let max = shared.fetch.max_connections.max(1).min(pieces);
+    let mut tasks = tokio::task::JoinSet::new();
+    let open = |tasks: &mut tokio::task::JoinSet<Result<(), Stopped>>, n: usize| {
+        for _ in 0..n {
+            tasks.spawn(connection(shared.clone(), tx.clone(), stop.clone()).in_current_span());
+        }
+    };
+    open(&mut tasks, START_CONNECTIONS.min(max));
+    let mut tick = tokio::time::interval(GROWTH_WINDOW);
+    tick.tick().await;
+    let (mut last_bytes, mut last_rate, mut at) = (0u64, 0f64, Instant::now());
+    let mut outcome = Ok(());
+    loop {
+        tokio::select! {
+            joined = tasks.join_next() => match joined {
+                None => break,
+                Some(Ok(Ok(()))) => {}
+                Some(Ok(Err(stopped))) => {
+                    stop.cancel();
+                    // A failure beats a fallback: the file cannot be had either way.
+                    if outcome.is_ok() || matches!(stopped, Stopped::Failed(_)) {
+                        outcome = Err(stopped);
+                    }
+                }
+                Some(Err(join)) => {
+                    stop.cancel();
+                    outcome = Err(DownloadError::io("a connection", io::Error::other(join.to_string())).into());
+                }
+            },
+            _ = tick.tick() => {
+                let bytes = shared.received.load(Ordering::Relaxed);
+                let rate = (bytes - last_bytes) as f64 / at.elapsed().as_secs_f64().max(1e-3);
+                (last_bytes, at) = (bytes, Instant::now());
+                let running = tasks.len();
+                let left = shared.pieces.lock().unwrap().len();
+                if rate > last_rate * GROWTH && running < max && left > 0 && outcome.is_ok() {
+                    let add = STEP.min(max - running).min(left);
+                    tracing::debug!(running, add, bytes_per_second = rate as u64, "adding connections");
+                    open(&mut tasks, add);
+                }
+                last_rate = rate;
+            }
+        }
+    }
+    drop(tx);
+    if shared.fetch.cancel.is_cancelled() {
+        return Err(DownloadError::Cancelled.into());
+    }
+    outcome
+}
+
+/// One connection: takes pieces until none are left or the fetch stops.
+async fn connection(
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<(u64, Bytes)>,
+    stop: CancellationToken,
+) -> Result<(), Stopped> {
+    loop {
+        let Some((start, end)) = shared.pieces.lock().unwrap().pop_front() else { return Ok(()) };
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            result = piece(&shared, start, end, &tx) => result?,
+        }
+    }
+}
+
+/// Bytes `[start, end)`, retried and resumed within the piece until all of them arrived.
+async fn piece(shared: &Shared, start: u64, end: u64, tx: &mpsc::Sender<(u64, Bytes)>) -> Result<(), Stopped> {
+    let fetch = &shared.fetch;
+    let (mut at, mut failures) = (start, 0u32);
+    loop {
+        let before = at;
+        match attempt(shared, &mut at, end, tx).await {
+            Ok(()) => return Ok(()),
+            Err(Interrupt::Fallback(reason)) => return Err(Stopped::Fallback(reason)),
+            Err(Interrupt::Fatal(e)) => return Err(Stopped::Failed(e)),
+            Err(Interrupt::Retry { reason, wait }) => {
+                // Progress made means the connection is flaky, not dead: start counting again.
+                failures = if at > before { 1 } else { failures + 1 };
+                if failures >= fetch.retry.attempts {
+                    tracing::warn!(attempt = failures, start, end, reason, "giving up on a piece");
+                    return Err(Stopped::Failed(DownloadError::Transfer {
+                        repo: fetch.origin.label(),
+                        path: fetch.part.display().to_string(),
+                        reason,
+                        attempts: failures,
+                    }));
+                }
+                let delay = fetch.retry.delay(failures, wait);
+                tracing::info!(
+                    attempt = failures,
+                    start,
+                    at,
+                    end,
+                    reason,
+                    ?delay,
+                    "a piece was interrupted; trying again"
+                );
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// One request for the bytes `[*at, end)`; `at` moves past every byte that arrived.
+async fn attempt(shared: &Shared, at: &mut u64, end: u64, tx: &mpsc::Sender<(u64, Bytes)>) -> Result<(), Interrupt> {
+    let fetch = &shared.fetch;
+    // One connection at a time asks the hub where the file is; the others then go straight to the answer.
+    let mut resolving = None;
+    if fetch.origin.is_hub() && shared.target.lock().unwrap().is_none() {
+        resolving = Some(shared.resolving.lock().await);
+    }
+    let target = shared.target.lock().unwrap().clone();
+    let retry = |reason: String| Interrupt::Retry { reason, wait: None };
+    let response = match fetch.origin.request_range(target.as_ref(), *at, end - 1, fetch.validator.as_deref()).await {
+        Ok(r) => r,
+        Err(e) if e.is_transient() => return Err(retry(e.to_string())),
+        Err(e) => return Err(Interrupt::Fatal(e.into())),
+    };
+    let status = response.status();
+    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) && target.is_some() {
+        // The signed link expired: resolve the file again.
+        *shared.target.lock().unwrap() = None;
+        return Err(Interrupt::Retry { reason: "the download link expired".into(), wait: Some(Duration::ZERO) });
+    }
+    match status {
+        StatusCode::PARTIAL_CONTENT => {
+            let range = ContentRange::of(response.headers());
+            if range.and_then(|r| r.range) != Some((*at, end - 1)) || range.and_then(|r| r.total) != Some(fetch.size) {
+                return Err(Interrupt::Fallback(format!(
+                    "asked for bytes {}-{} of {}, the server sent {:?}",
+                    *at,
+                    end - 1,
+                    fetch.size,
+                    response.headers().get(reqwest::header::CONTENT_RANGE)
+                )));
+            }
+        }
+        StatusCode::OK => return Err(Interrupt::Fallback("the server answered a range with the whole file".into())),
+        _ => {
+            let err = fetch.origin.status_error(&response);
+            return Err(if err.is_transient() {
+                Interrupt::Retry { reason: err.to_string(), wait: retry_after(response.headers()) }
+            } else {
+                Interrupt::Fatal(err.into())
+            });
+        }
+    }
+    if target.is_none() && fetch.origin.is_hub() {
+        // Where the hub sent us: the next pieces go straight there.
+        *shared.target.lock().unwrap() = Some(response.url().clone());
+    }
+    drop(resolving);
+    let mut response = response;
+    loop {
+        let chunk = match tokio::time::timeout(fetch.stall_timeout, response.chunk()).await {
+            Err(_) => return Err(retry(format!("no bytes for {} s", fetch.stall_timeout.as_secs_f32()))),
+            Ok(Err(e)) => return Err(retry(e.to_string())),
+            Ok(Ok(None)) => break,
+            Ok(Ok(Some(chunk))) => chunk,
+        };
+        let n = chunk.len() as u64;
+        if *at + n > end {
+            return Err(Interrupt::Fallback(format!("the server sent more than the {} bytes asked for", end - *at)));
+        }
+        if tx.send((*at, chunk)).await.is_err() {
+            // The writer stopped; its error is reported by the caller.
+            return Ok(());
+        }
+        *at += n;
+        fetch.counters.bytes_done.fetch_add(n, Ordering::Relaxed);
+        shared.received.fetch_add(n, Ordering::Relaxed);
+        fetch.limiter.take(n).await;
+    }
+    if *at < end {
+        return Err(retry(format!("the body ended {} bytes short of the piece", end - *at)));
+    }
+    Ok(())
+}
+
+fn hash_range(file: &File, from: u64, to: u64, hasher: &mut Hasher) -> io::Result<()> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(buf.len() as u64) as usize;
+        file.read_exact_at(&mut buf[..n], at)?;
+        hasher.update(&buf[..n]);
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Puts the pieces' bytes in place and hashes the contiguous prefix as it grows; keeps the record of what is on
+/// disk beside the file. Returns the record, and the hashes once the whole file is there.
+fn spawn_writer(
+    file: File,
+    part: PathBuf,
+    mut record: Record,
+    mut hasher: Hasher,
+    mut rx: mpsc::Receiver<(u64, Bytes)>,
+    counters: Arc<Counters>,
+) -> tokio::task::JoinHandle<io::Result<(Record, Option<Digests>)>> {
+    tokio::task::spawn_blocking(move || {
+        let saved_at = record_path(&part);
+        let save = |record: &Record| {
+            crate::disk::write_atomic(&saved_at, &serde_json::to_vec(record).expect("a record serialises"), 0o644)
+        };
+        let mut hashed = record.prefix();
+        if hashed > 0 {
+            counters.verifying.fetch_add(1, Ordering::Relaxed);
+            let rehashed = hash_range(&file, 0, hashed, &mut hasher);
+            counters.verifying.fetch_sub(1, Ordering::Relaxed);
+            rehashed?;
+        }
+        save(&record)?;
+        let (mut saved, mut dirty) = (Instant::now(), false);
+        while let Some((offset, bytes)) = rx.blocking_recv() {
+            file.write_all_at(&bytes, offset)?;
+            let end = offset + bytes.len() as u64;
+            record.add(offset, end);
+            if offset == hashed {
+                hasher.update(&bytes);
+                hashed = end;
+            }
+            // Bytes that landed past the prefix earlier are read back once the gap before them is filled.
+            let prefix = record.prefix();
+            if prefix > hashed {
+                hash_range(&file, hashed, prefix, &mut hasher)?;
+                hashed = prefix;
+            }
+            dirty = true;
+            if saved.elapsed() >= SAVE_EVERY {
+                save(&record)?;
+                (saved, dirty) = (Instant::now(), false);
+            }
+        }
+        if dirty {
+            save(&record)?;
+        }
+        if hashed < record.size {
+            return Ok((record, None));
+        }
+        // Durable before anyone renames it into view.
+        file.sync_all()?;
+        Ok((record, Some(hasher.finish())))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_merge_and_what_is_missing_is_cut_into_pieces() {
+        let mut r = Record { size: 100, validator: None, done: Vec::new() };
+        assert_eq!(r.missing(30), [(0, 30), (30, 60), (60, 90), (90, 100)]);
+        r.add(10, 20);
+        r.add(40, 50);
+        r.add(20, 40);
+        assert_eq!(r.done, [(10, 50)]);
+        assert_eq!((r.bytes(), r.prefix()), (40, 0));
+        assert_eq!(
+            r.missing(8),
+            [(0, 8), (8, 10), (50, 58), (58, 66), (66, 74), (74, 82), (82, 90), (90, 98), (98, 100)]
+        );
+        r.add(0, 10);
+        r.add(90, 100);
+        assert_eq!((r.prefix(), r.done.clone()), (50, vec![(0, 50), (90, 100)]));
+        assert_eq!(r.missing(100), [(50, 90)]);
+        r.add(50, 90);
+        assert!(r.missing(10).is_empty());
+        assert_eq!(r.prefix(), 100);
+    }
+
+    #[test]
+    fn pieces_are_between_one_and_thirty_two_mebibytes() {
+        assert_eq!(piece_size(16 << 20, 16), 1 << 20);
+        assert_eq!(piece_size(512 << 20, 16), 8 << 20);
+        assert_eq!(piece_size(40 << 30, 16), 32 << 20);
+    }
+
+    #[test]
+    fn a_record_is_trusted_only_for_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("x.incomplete");
+        fs::write(&part, vec![0u8; 100]).unwrap();
+        let record = Record { size: 100, validator: Some("\"v1\"".into()), done: vec![(0, 40)] };
+        fs::write(record_path(&part), serde_json::to_vec(&record).unwrap()).unwrap();
+        assert_eq!(load_record(&part, 100, Some("\"v1\"")), Some(record));
+        assert_eq!(load_record(&part, 100, Some("\"v2\"")), None, "another version of the file");
+        assert_eq!(load_record(&part, 120, Some("\"v1\"")), None, "another size");
+        // A single stream taking over keeps the contiguous prefix only.
+        abandon(&part);
+        assert_eq!(fs::metadata(&part).unwrap().len(), 40);
+        assert!(!record_path(&part).exists());
+    }
+}

@@ -83,13 +83,18 @@ pub(crate) fn show_main_window<R: Runtime>(app: &tauri::AppHandle<R>) {
     }
 }
 
-/// The paths among a command line's arguments (relative ones taken from `cwd`): the files the desktop's
-/// "Open with" passes, or a user's `model-manager a.gguf`. Flags and names of nothing are left out.
+/// The files among a command line's arguments (paths relative to `cwd`, or `file://` URIs): what the desktop's
+/// "Open with" passes, or a user's `model-manager a.gguf`. Only regular files: flags, names of nothing and
+/// folders are left out (a second launch is a request from any program of the session, and a folder, copied into
+/// the library, could be large).
 fn opened_files(args: impl IntoIterator<Item = String>, cwd: &std::path::Path) -> Vec<std::path::PathBuf> {
     args.into_iter()
         .filter(|a| !a.starts_with('-'))
-        .map(|a| cwd.join(a.strip_prefix("file://").unwrap_or(&a)))
-        .filter(|p| p.exists())
+        .filter_map(|a| match a.strip_prefix("file:") {
+            Some(_) => tauri::Url::parse(&a).ok()?.to_file_path().ok(),
+            None => Some(cwd.join(a)),
+        })
+        .filter(|p| p.is_file())
         .collect()
 }
 
@@ -97,6 +102,7 @@ fn opened_files(args: impl IntoIterator<Item = String>, cwd: &std::path::Path) -
 /// downloads hands its files to the first and quits; an app with another data folder (another profile, a test)
 /// is another app.
 fn instance_name(data_dir: &std::path::Path) -> String {
+    let data_dir = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_path_buf());
     // FNV-1a: the same name from every build, for the same folder.
     let hash = data_dir
         .as_os_str()
@@ -188,9 +194,12 @@ mod tests {
     fn opened_files_are_existing_paths_among_the_arguments() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.gguf"), b"GGUF").unwrap();
-        let args = ["--flag", "a.gguf", "missing.gguf", &format!("file://{}/a.gguf", dir.path().display())];
+        std::fs::write(dir.path().join("b c.gguf"), b"GGUF").unwrap();
+        std::fs::create_dir(dir.path().join("folder")).unwrap();
+        let uri = format!("file://{}/b%20c.gguf", dir.path().display());
+        let args = ["--flag", "a.gguf", "missing.gguf", "folder", &uri];
         let files = super::opened_files(args.map(String::from), dir.path());
-        assert_eq!(files, [dir.path().join("a.gguf"), dir.path().join("a.gguf")]);
+        assert_eq!(files, [dir.path().join("a.gguf"), dir.path().join("b c.gguf")]);
     }
 
     #[test]

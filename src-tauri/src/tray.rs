@@ -228,6 +228,7 @@ mod tests {
                 bytes_per_second: 1,
                 eta_seconds: None,
                 error: None,
+                transport: None,
             },
             DownloadProgress {
                 id: 2,
@@ -242,6 +243,7 @@ mod tests {
                 bytes_per_second: 0,
                 eta_seconds: None,
                 error: None,
+                transport: None,
             },
         ];
         let tray = model(&models, &active, &downloads);

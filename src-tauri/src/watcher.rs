@@ -14,8 +14,12 @@ use std::time::{Duration, SystemTime};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::mpsc;
 
-/// Events that arrive within this time of the first are handled together (a copy writes many times).
+/// Events are handled together once none came for this long (a copy writes many times), or at most this long
+/// after the first.
 const SETTLE: Duration = Duration::from_millis(200);
+const MAX_SETTLE: Duration = Duration::from_secs(2);
+/// How often folders that do not exist (or were removed) are looked for, to be watched once they appear.
+const RECHECK: Duration = Duration::from_secs(5);
 /// The fallback: the settings file's time is read this often, the library folders every `FOLDER_TICKS` polls.
 const POLL: Duration = Duration::from_millis(400);
 const FOLDER_TICKS: u32 = 5;
@@ -102,15 +106,35 @@ fn library_changed<R: Runtime>(app: &AppHandle<R>) {
     tray::refresh(app);
 }
 
+/// What the watcher reports: changed paths, or "anything may have changed" (the kernel's queue overflowed, or
+/// watching failed), which re-reads everything.
+enum Change {
+    Paths(Vec<PathBuf>),
+    Everything,
+}
+
 pub fn start<R: Runtime>(app: AppHandle<R>) {
+    use notify::event::{AccessKind, AccessMode, EventKind};
     let (tx, rx) = mpsc::unbounded_channel();
-    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        // Opening or reading a file changes nothing (and the fingerprint's own reads would wake the watcher).
-        match event {
-            Ok(event) if !event.kind.is_access() => drop(tx.send(event.paths)),
-            _ => {}
-        }
-    });
+    let handler = move |event: notify::Result<notify::Event>| {
+        let change = match event {
+            Ok(event) if event.need_rescan() => Change::Everything,
+            // A file closed after writing is news; opening or reading one is not (and the fingerprint's own
+            // reads would wake the watcher).
+            Ok(event) if event.kind == EventKind::Access(AccessKind::Close(AccessMode::Write)) => {
+                Change::Paths(event.paths)
+            }
+            Ok(event) if event.kind.is_access() => return,
+            Ok(event) => Change::Paths(event.paths),
+            Err(err) => {
+                tracing::warn!(%err, "the file watcher reported an error; reading everything again");
+                Change::Everything
+            }
+        };
+        let _ = tx.send(change);
+    };
+    // Links to folders are not followed, as the library's own listing does not follow them.
+    let watcher = notify::RecommendedWatcher::new(handler, notify::Config::default().with_follow_symlinks(false));
     tauri::async_runtime::spawn(async move {
         match watcher {
             Ok(watcher) => watch(app, watcher, rx).await,
@@ -122,8 +146,8 @@ pub fn start<R: Runtime>(app: AppHandle<R>) {
     });
 }
 
-/// Watches the settings file's folder and `folders` (replacing what was watched before); an error means watching
-/// does not work here. A library folder that does not exist is left out.
+/// Watches the settings file's folder and those of `folders` that exist (replacing what was watched before); an
+/// error means watching does not work here.
 fn rewatch(
     watcher: &mut notify::RecommendedWatcher,
     watched: &mut Vec<PathBuf>,
@@ -144,10 +168,17 @@ fn rewatch(
     Ok(())
 }
 
+/// The folders watched now, besides the settings folder, against those that exist: they differ when a library
+/// folder appeared (a drive mounted, a folder made) or went since.
+fn stale(watched: &[PathBuf], folders: &[PathBuf]) -> bool {
+    let existing: Vec<&PathBuf> = folders.iter().filter(|f| f.is_dir()).collect();
+    watched.iter().skip(1).collect::<Vec<_>>() != existing
+}
+
 async fn watch<R: Runtime>(
     app: AppHandle<R>,
     mut watcher: notify::RecommendedWatcher,
-    mut rx: mpsc::UnboundedReceiver<Vec<PathBuf>>,
+    mut rx: mpsc::UnboundedReceiver<Change>,
 ) {
     let settings_file = app.state::<AppState>().store.path().to_path_buf();
     let settings_dir = settings_file.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -162,30 +193,56 @@ async fn watch<R: Runtime>(
         return poll(app).await;
     }
     let mut last = signature(folders.clone()).await;
-    while let Some(first) = rx.recv().await {
-        let mut paths = first;
+    let mut recheck = tokio::time::interval(RECHECK);
+    loop {
+        let first = tokio::select! {
+            change = rx.recv() => match change {
+                Some(change) => change,
+                None => return,
+            },
+            // Folders that appeared or went since are watched again, and read.
+            _ = recheck.tick() => {
+                if !stale(&watched, &folders) {
+                    continue;
+                }
+                Change::Everything
+            }
+        };
+        // Changes that keep coming (a large copy) are gathered until they pause, for at most MAX_SETTLE.
+        let mut changes = vec![first];
+        let deadline = tokio::time::Instant::now() + MAX_SETTLE;
         let settle = tokio::time::sleep(SETTLE);
         tokio::pin!(settle);
         loop {
             tokio::select! {
                 more = rx.recv() => match more {
-                    Some(more) => paths.extend(more),
+                    Some(more) => {
+                        changes.push(more);
+                        settle.as_mut().reset((tokio::time::Instant::now() + SETTLE).min(deadline));
+                    }
                     None => break,
                 },
                 _ = &mut settle => break,
             }
         }
-        let touched = touched(paths.iter().map(PathBuf::as_path), &settings_file, &folders);
+        let touched = if changes.iter().any(|c| matches!(c, Change::Everything)) {
+            Touched { settings: true, folders: true }
+        } else {
+            let paths = changes.iter().flat_map(|c| match c {
+                Change::Paths(paths) => paths.as_slice(),
+                Change::Everything => &[],
+            });
+            touched(paths.map(PathBuf::as_path), &settings_file, &folders)
+        };
         if touched.settings {
             settings_changed(&app);
-            let now = library_folders(&app);
-            if now != folders {
-                folders = now;
-                if let Err(err) = rewatch(&mut watcher, &mut watched, &settings_dir, &folders) {
-                    tracing::warn!(%err, "cannot watch the new library folders; polling them instead");
-                    drop(watcher);
-                    return poll(app).await;
-                }
+            folders = library_folders(&app);
+        }
+        if stale(&watched, &folders) || (touched.settings && touched.folders) {
+            if let Err(err) = rewatch(&mut watcher, &mut watched, &settings_dir, &folders) {
+                tracing::warn!(%err, "cannot watch the library folders; polling them instead");
+                drop(watcher);
+                return poll(app).await;
             }
         }
         if touched.folders || touched.settings {

@@ -81,11 +81,12 @@ export async function startFakeHubAndOllama(options = {}) {
   });
 }
 
-export async function startFakeHub({ files = 2, fileMb = 4, throttle, discover = false } = {}) {
+export async function startFakeHub({ files = 2, fileMb = 4, throttle, discover = false, xet = false } = {}) {
   if (!fs.existsSync(FAKE_HUB)) throw new Error(`${FAKE_HUB} is not built: run scripts/test first`);
   const args = ['--files', String(files), '--file-mb', String(fileMb)];
   if (throttle) args.push('--throttle', String(throttle));
   if (discover) args.push('--discover');
+  if (xet) args.push('--xet');
   const hub = start(FAKE_HUB, args, process.env);
   const endpoint = await new Promise((resolve, reject) => {
     let buffer = '';

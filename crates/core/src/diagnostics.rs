@@ -50,12 +50,19 @@ pub fn report(app: &str, hardware: &HardwareInfo, settings: &Settings, places: &
     let _ = writeln!(out, "Cache: {}", places.cache_dir.display());
     let _ = writeln!(out, "Data: {}", places.data_dir.display());
     let _ = writeln!(out, "Logs: {}", places.log_dir.display());
-    let _ = writeln!(out, "Hub token: {}", if settings.token.is_some() { "set" } else { "not set" });
-    // The token is never serialised; the list of imports is only counted (it can be long and names private paths).
+    // What the hub client will use: the settings' endpoint and token, else the environment's.
+    let hub = crate::hub::HubConfig::from_settings(settings);
+    let _ = writeln!(out, "Hub: {}", crate::logs::redact_url(&hub.endpoint));
+    let _ = writeln!(out, "Hub token: {}", if hub.token.is_some() { "set" } else { "not set" });
+    // The token is never serialised; the endpoint loses any credentials; the list of imports is only counted (it
+    // can be long).
     let mut shown = serde_json::to_value(settings).unwrap_or_default();
     if let Some(map) = shown.as_object_mut() {
         map.remove("imports");
         map.insert("importCount".into(), settings.imports.len().into());
+        if let Some(endpoint) = &settings.endpoint {
+            map.insert("endpoint".into(), crate::logs::redact_url(endpoint).into());
+        }
     }
     let _ = writeln!(out, "Settings: {}", serde_json::to_string_pretty(&shown).unwrap_or_default());
     let _ = writeln!(out, "\nThe last {LOG_LINES} log lines:");
@@ -75,14 +82,18 @@ mod tests {
         std::fs::write(logs.join("model-manager.2026-12-01.log"), "INFO download: completed\n").unwrap();
         let settings = Settings {
             token: Some("hf_secretsecretsecret".into()),
-            endpoint: Some("http://127.0.0.1:9".into()),
+            endpoint: Some("http://ada:pass@127.0.0.1:9/?token=hf_in_query".into()),
             ..Settings::default()
         };
         let hardware = crate::compat::hardware::probe(dir.path());
         let places = Places { cache_dir: &dir.path().join("hub"), data_dir: dir.path(), log_dir: &logs };
         let text = report("Model Manager 0.1.0", &hardware, &settings, &places);
-        assert!(!text.contains("hf_secret"), "{text}");
-        for expected in ["Model Manager 0.1.0", "Hub token: set", "http://127.0.0.1:9", "importCount", "completed"] {
+        for secret in ["hf_secret", "pass", "hf_in_query"] {
+            assert!(!text.contains(secret), "{secret} in:\n{text}");
+        }
+        for expected in
+            ["Model Manager 0.1.0", "Hub token: set", "Hub: http://127.0.0.1:9/?…", "importCount", "completed"]
+        {
             assert!(text.contains(expected), "{expected} missing from:\n{text}");
         }
         assert!(text.contains(&format!("OS: {}", hardware.os)));

@@ -34,6 +34,8 @@ pub struct Settings {
     pub bandwidth_limit: Option<u64>,
     /// Connections one large file may use at once (1 to 64; 1 for a single stream).
     pub connections_per_file: u32,
+    /// Fetch Xet-backed files from the Hub's Xet storage (`HF_HUB_DISABLE_XET=1` turns it off too).
+    pub use_xet: bool,
     /// Check each file's hash while downloading (sizes are always checked).
     pub verify_on_download: bool,
     /// Closing the window keeps the app running in the system tray.
@@ -71,6 +73,7 @@ impl Default for Settings {
             max_concurrent_downloads: 3,
             bandwidth_limit: None,
             connections_per_file: crate::download::DEFAULT_CONNECTIONS_PER_FILE,
+            use_xet: true,
             verify_on_download: true,
             keep_in_tray: true,
             notify_downloads: true,
@@ -92,6 +95,7 @@ impl std::fmt::Debug for Settings {
             .field("max_concurrent_downloads", &self.max_concurrent_downloads)
             .field("bandwidth_limit", &self.bandwidth_limit)
             .field("connections_per_file", &self.connections_per_file)
+            .field("use_xet", &self.use_xet)
             .field("verify_on_download", &self.verify_on_download)
             .finish_non_exhaustive()
     }
@@ -109,6 +113,7 @@ pub struct SettingsView {
     pub max_concurrent_downloads: u32,
     pub bandwidth_limit: Option<u64>,
     pub connections_per_file: u32,
+    pub use_xet: bool,
     pub verify_on_download: bool,
     pub keep_in_tray: bool,
     pub notify_downloads: bool,
@@ -128,6 +133,7 @@ pub struct SettingsPatch {
     pub max_concurrent_downloads: Option<u32>,
     pub bandwidth_limit: Option<u64>,
     pub connections_per_file: Option<u32>,
+    pub use_xet: Option<bool>,
     pub verify_on_download: Option<bool>,
     pub keep_in_tray: Option<bool>,
     pub notify_downloads: Option<bool>,
@@ -138,7 +144,7 @@ pub struct SettingsPatch {
 pub enum SettingsError {
     #[error("{key} {problem}")]
     Invalid { key: &'static str, problem: String },
-    #[error("unknown setting \"{0}\": known are cacheDir, libraryFolders, endpoint, token, maxConcurrentDownloads, bandwidthLimit, connectionsPerFile, verifyOnDownload, keepInTray, notifyDownloads, copyImports")]
+    #[error("unknown setting \"{0}\": known are cacheDir, libraryFolders, endpoint, token, maxConcurrentDownloads, bandwidthLimit, connectionsPerFile, useXet, verifyOnDownload, keepInTray, notifyDownloads, copyImports")]
     UnknownKey(String),
     #[error("cannot {what} the settings file {}: {source}", .path.display())]
     Io {
@@ -173,6 +179,7 @@ impl Settings {
             max_concurrent_downloads: self.max_concurrent_downloads,
             bandwidth_limit: self.bandwidth_limit,
             connections_per_file: self.connections_per_file,
+            use_xet: self.use_xet,
             verify_on_download: self.verify_on_download,
             keep_in_tray: self.keep_in_tray,
             notify_downloads: self.notify_downloads,
@@ -241,6 +248,9 @@ impl Settings {
             }
             next.connections_per_file = n;
         }
+        if let Some(xet) = patch.use_xet {
+            next.use_xet = xet;
+        }
         if let Some(verify) = patch.verify_on_download {
             next.verify_on_download = verify;
         }
@@ -268,6 +278,7 @@ impl Settings {
             "maxConcurrentDownloads" => self.max_concurrent_downloads.to_string(),
             "bandwidthLimit" => self.bandwidth_limit.map(|b| b.to_string()).unwrap_or_default(),
             "connectionsPerFile" => self.connections_per_file.to_string(),
+            "useXet" => self.use_xet.to_string(),
             "verifyOnDownload" => self.verify_on_download.to_string(),
             "keepInTray" => self.keep_in_tray.to_string(),
             "notifyDownloads" => self.notify_downloads.to_string(),
@@ -296,6 +307,7 @@ impl Settings {
             "connectionsPerFile" => {
                 patch.connections_per_file = Some(number("connectionsPerFile")?.min(u32::MAX as u64) as u32)
             }
+            "useXet" => patch.use_xet = Some(boolean("useXet", value)?),
             "verifyOnDownload" => patch.verify_on_download = Some(boolean("verifyOnDownload", value)?),
             "keepInTray" => patch.keep_in_tray = Some(boolean("keepInTray", value)?),
             "notifyDownloads" => patch.notify_downloads = Some(boolean("notifyDownloads", value)?),

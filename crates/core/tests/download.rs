@@ -705,3 +705,107 @@ async fn a_large_url_comes_in_pieces_after_one_byte_tells_its_length() {
     assert!(cdn_ranges(&hub).len() > 4);
     assert_eq!(fs::read(data.path().join("models/big.gguf")).unwrap(), *file.content);
 }
+
+/// A repo stored in the fake hub's local Xet CAS: a config (not in Xet) and two weights files.
+async fn xet_repo(hub: &FakeHub, repo: &str) -> Vec<HubFile> {
+    let files = vec![
+        HubFile::new("config.json", br#"{"model_type":"llama"}"#.to_vec(), false),
+        HubFile::new("model.safetensors", noise(3_000_000, 41), true),
+        HubFile::new("other.safetensors", noise(1_000_000, 42), true),
+    ];
+    hub.add_xet_repo(repo, files.clone()).await;
+    files
+}
+
+fn blob(cache: &Path, repo: &str, file: &HubFile) -> Vec<u8> {
+    fs::read(cache.join(format!("models--{}", repo.replace('/', "--"))).join("blobs").join(file.etag())).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xet_backed_files_come_from_the_cas_with_a_token_from_the_hub_and_are_verified() {
+    let s = setup_with(Some(TOKEN), DownloadOptions::default()).await;
+    let files = xet_repo(&s.hub, "acme/xet").await;
+    s.hub.gate("acme/xet", TOKEN);
+    let done = download(&s.downloads, request("acme/xet")).await.unwrap();
+    assert_eq!(done.transport.as_deref(), Some("Xet; HTTP"), "weights over Xet, the config over HTTP");
+    for file in &files {
+        assert_eq!(blob(s.cache.path(), "acme/xet", file), *file.content);
+    }
+    let log = s.hub.requests();
+    // No weights went over the CDN; the read token was asked of the hub, with the hub token.
+    assert!(log.iter().all(|r| r.host == Host::Hub), "{log:?}");
+    let tokens: Vec<_> = log.iter().filter(|r| r.path.contains("/xet-read-token/")).collect();
+    assert_eq!(tokens.len(), 2, "one read token per file");
+    assert!(tokens.iter().all(|r| r.authorization.as_deref() == Some(&format!("Bearer {TOKEN}")[..])));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_xet_read_token_about_to_expire_is_refreshed_from_the_hub() {
+    let s = setup_with(Some(TOKEN), DownloadOptions::default()).await;
+    let files = xet_repo(&s.hub, "acme/xet").await;
+    s.hub.gate("acme/xet", TOKEN);
+    // The engine refreshes a token 30 s before it expires: one of 20 s is refreshed before its first use.
+    s.hub.xet_token_ttl(20);
+    let done = download(&s.downloads, request("acme/xet")).await.unwrap();
+    assert_eq!(done.transport.as_deref(), Some("Xet; HTTP"));
+    assert_eq!(blob(s.cache.path(), "acme/xet", &files[1]), *files[1].content);
+    let tokens: Vec<_> = s.hub.requests().into_iter().filter(|r| r.path.contains("/xet-read-token/")).collect();
+    assert!(tokens.len() > 2, "refreshed: {} token requests", tokens.len());
+    assert!(tokens.iter().all(|r| r.authorization.as_deref() == Some(&format!("Bearer {TOKEN}")[..])));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_cas_or_a_reconstruction_of_another_length_falls_back_to_http_and_says_so() {
+    let s = setup().await;
+    let files = xet_repo(&s.hub, "acme/xet").await;
+    s.hub.xet_cas_url("http://127.0.0.1:9");
+    let done = download(&s.downloads, request("acme/xet")).await.unwrap();
+    let transport = done.transport.unwrap();
+    assert!(transport.starts_with("HTTP; HTTP, as Xet failed: "), "{transport}");
+    assert!(!transport.contains("Xet;"), "{transport}");
+    assert_eq!(blob(s.cache.path(), "acme/xet", &files[1]), *files[1].content);
+
+    // The hub names, for one file, a Xet file of another length than it lists.
+    let s = setup().await;
+    let files = xet_repo(&s.hub, "acme/xet").await;
+    let other = s.hub.xet_hash_of("acme/xet", "other.safetensors").unwrap();
+    s.hub.set_xet_hash("acme/xet", "model.safetensors", &other);
+    let done = download(&s.downloads, request("acme/xet")).await.unwrap();
+    let transport = done.transport.unwrap();
+    assert!(
+        transport.contains("HTTP, as Xet failed: the Xet CAS stopped after 1000000 of 3000000 bytes"),
+        "{transport}"
+    );
+    assert_eq!(blob(s.cache.path(), "acme/xet", &files[1]), *files[1].content);
+
+    // Xet off (the setting, or HF_HUB_DISABLE_XET): plain HTTP, no token asked.
+    let s = setup_with(None, DownloadOptions { use_xet: false, ..DownloadOptions::default() }).await;
+    xet_repo(&s.hub, "acme/xet").await;
+    let done = download(&s.downloads, request("acme/xet")).await.unwrap();
+    assert_eq!(done.transport.as_deref(), Some("HTTP"));
+    assert!(s.hub.requests().iter().all(|r| !r.path.contains("/xet-read-token/")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_xet_download_resumes_from_the_bytes_on_disk() {
+    let s = setup().await;
+    let files = xet_repo(&s.hub, "acme/xet").await;
+    let weights = &files[1];
+    // What a cut or a kill leaves: the first bytes, right.
+    let blobs = s.cache.path().join("models--acme--xet/blobs");
+    fs::create_dir_all(&blobs).unwrap();
+    let partial = blobs.join(format!("{}.incomplete", weights.sha256));
+    fs::write(&partial, &weights.content[..1_234_567]).unwrap();
+    let done = download(&s.downloads, request("acme/xet")).await.unwrap();
+    assert_eq!(done.transport.as_deref(), Some("Xet; HTTP"));
+    assert_eq!(blob(s.cache.path(), "acme/xet", weights), *weights.content, "the rest came from byte 1234567 on");
+
+    // Bytes on disk that are not the file's beginning are caught by the sha256 of the whole.
+    let s = setup().await;
+    let files = xet_repo(&s.hub, "acme/xet").await;
+    let blobs = s.cache.path().join("models--acme--xet/blobs");
+    fs::create_dir_all(&blobs).unwrap();
+    fs::write(blobs.join(format!("{}.incomplete", files[1].sha256)), vec![0u8; 1000]).unwrap();
+    let err = download(&s.downloads, request("acme/xet")).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::ChecksumMismatch);
+}

@@ -82,6 +82,7 @@ fn the_list_infers_types_formats_and_statuses() {
         bytes_per_second: 5,
         eta_seconds: Some(18),
         error: None,
+        transport: None,
     }];
     let models = list::list(cache, &settings, &queue).unwrap();
     assert_eq!(models.len(), 6);
@@ -221,6 +222,7 @@ fn active_and_downloading_models_are_guarded() {
         bytes_per_second: 0,
         eta_seconds: None,
         error: None,
+        transport: None,
     };
     let err = delete::delete(tmp.path(), &Settings::default(), &[busy], "acme/m", None, false).unwrap_err();
     assert!(err.to_string().contains("is being downloaded"));

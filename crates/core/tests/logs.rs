@@ -16,9 +16,14 @@ async fn a_gated_download_is_logged_without_its_token_or_signed_links() {
     mm_core::logs::to_file(&logs).unwrap();
 
     let hub = FakeHub::start().await;
-    hub.add_repo("meta/gated", vec![HubFile::new("model.safetensors", noise(200_000, 7), true)]);
+    hub.add_repo(
+        "meta/gated",
+        vec![HubFile::new("model.safetensors", noise(200_000, 7), true), HubFile::new("b.gguf", noise(1000, 8), true)],
+    );
     hub.gate("meta/gated", TOKEN);
     hub.fault("model.safetensors", Fault::Cut { after: 50_000, times: 1 });
+    // The CDN answering with an error: the message that names it must not carry its signed link.
+    hub.fault("b.gguf", Fault::Status { code: 503, times: 1, retry_after: None });
     let cache = tempfile::tempdir().unwrap();
     let retry = RetryPolicy { attempts: 4, base: Duration::from_millis(10), max: Duration::from_millis(50) };
     let config = HubConfig { endpoint: hub.endpoint(), token: Some(TOKEN.into()), ..HubConfig::default() };
@@ -40,7 +45,9 @@ async fn a_gated_download_is_logged_without_its_token_or_signed_links() {
     let log = mm_core::logs::tail(&logs, 10_000);
     for expected in [
         "download{id=1 repo=meta/gated revision=main}",
-        "file{path=model.safetensors size=200000 transport=\"http\"}",
+        "file{path=model.safetensors size=200000}",
+        "transport=\"http\"",
+        "answered 503",
         "interrupted; trying again",
         "attempt=1",
         "completed",

@@ -51,13 +51,21 @@ pub async fn copy_diagnostics<R: Runtime>(
 ) -> Result<String, ErrorPayload> {
     let text = diagnostics(&state).await?;
     let copy = text.clone();
+    let unavailable = |e: &dyn std::fmt::Display| ErrorPayload {
+        code: ErrorCode::Internal,
+        message: format!("the clipboard is not available: {e}"),
+    };
+    // On GTK's thread; the answer waits until the text is on the clipboard.
+    let (done, copied) = tokio::sync::oneshot::channel();
     app.run_on_main_thread(move || {
         let clipboard = gtk::Clipboard::get(&gtk::gdk::SELECTION_CLIPBOARD);
         clipboard.set_text(&copy);
         // Kept by a clipboard manager, where there is one, after the app quits.
         clipboard.store();
+        let _ = done.send(());
     })
-    .map_err(|e| ErrorPayload { code: ErrorCode::Internal, message: format!("the clipboard is not available: {e}") })?;
+    .map_err(|e| unavailable(&e))?;
+    copied.await.map_err(|e| unavailable(&e))?;
     Ok(text)
 }
 

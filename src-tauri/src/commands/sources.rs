@@ -184,6 +184,7 @@ fn pull_progress(id: u64, name: &str) -> DownloadProgress {
         bytes_per_second: 0,
         eta_seconds: None,
         error: None,
+        transport: None,
     }
 }
 

@@ -27,13 +27,23 @@ pub struct HubFile {
     pub git_sha1: String,
     /// The size the API claims, when it should lie (to test free-space checks).
     pub listed_size: Option<u64>,
+    /// The file's id in the local Xet CAS, for a Xet-backed file (see [`FakeHub::add_xet_repo`]).
+    pub xet_hash: Option<String>,
 }
 
 impl HubFile {
     pub fn new(path: &str, content: Vec<u8>, lfs: bool) -> HubFile {
         let sha256 = hex(&sha2::Sha256::digest(&content));
         let git_sha1 = git_blob_sha1(&content);
-        HubFile { path: path.to_string(), content: Arc::new(content), lfs, sha256, git_sha1, listed_size: None }
+        HubFile {
+            path: path.to_string(),
+            content: Arc::new(content),
+            lfs,
+            sha256,
+            git_sha1,
+            listed_size: None,
+            xet_hash: None,
+        }
     }
 
     /// Makes the API claim this size.
@@ -130,10 +140,20 @@ struct State {
     /// CDN links stop being accepted (`403`, as an expired signature) after this many requests each.
     link_uses: Option<u32>,
     used_links: HashMap<String, u32>,
+    /// Where the Xet read token sends clients (the local CAS, or a dead address to test the fallback).
+    xet_cas_url: Option<String>,
+    /// How long a Xet read token lives, in seconds.
+    xet_token_ttl: u64,
     /// File bodies being sent by the CDN now, and the most at once.
     cdn_streams: usize,
     max_cdn_streams: usize,
     log: Vec<Logged>,
+}
+
+/// The local Xet CAS, started with the first Xet-backed repo.
+struct Xet {
+    server: xet_client::cas_client::LocalTestServer,
+    session: xet::xet_session::XetSession,
 }
 
 /// A running fake hub; it stops when dropped.
@@ -142,6 +162,7 @@ pub struct FakeHub {
     cdn: SocketAddr,
     state: Arc<Mutex<State>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    xet: tokio::sync::OnceCell<Xet>,
 }
 
 impl Drop for FakeHub {
@@ -169,7 +190,7 @@ impl FakeHub {
             tokio::spawn(serve(hub_listener, Host::Hub, state.clone(), cdn.port())),
             tokio::spawn(serve(cdn_listener, Host::Cdn, state.clone(), cdn.port())),
         ];
-        FakeHub { hub, cdn, state, tasks }
+        FakeHub { hub, cdn, state, tasks, xet: tokio::sync::OnceCell::new() }
     }
 
     /// The endpoint to give clients as `HF_ENDPOINT`.
@@ -201,6 +222,81 @@ impl FakeHub {
         entry.commits.insert(commit.clone(), files);
         entry.refs.insert("main".into(), commit.clone());
         commit
+    }
+
+    /// Like [`FakeHub::add_repo`], with every LFS file stored in a local Xet CAS (started on first use, in this
+    /// process): resolve answers carry `X-Xet-Hash` and a `Link` to the read-token endpoint, whose token names the
+    /// CAS. The files are still served over the CDN redirect too, as the Hub's bridge does. Needs a multi-thread
+    /// runtime.
+    pub async fn add_xet_repo(&self, repo: &str, mut files: Vec<HubFile>) -> String {
+        use xet::xet_session::{Sha256Policy, XetConfig, XetSessionBuilder};
+        let xet = self
+            .xet
+            .get_or_init(|| async {
+                let server = xet_client::cas_client::LocalTestServerBuilder::new().start().await;
+                let mut config = XetConfig::new();
+                config.telemetry.enabled = false;
+                let cache = std::env::temp_dir().join(format!("fake-hub-xet-{}", std::process::id()));
+                let session = XetSessionBuilder::new_with_config(config)
+                    .with_cache_dir(cache)
+                    .with_tokio_handle(tokio::runtime::Handle::current())
+                    .build()
+                    .expect("a Xet session");
+                Xet { server, session }
+            })
+            .await;
+        let endpoint = xet.server.http_endpoint().to_string();
+        let commit = xet
+            .session
+            .new_upload_commit()
+            .expect("an upload commit")
+            .with_endpoint(&endpoint)
+            .with_token_info("fake-hub-write", u64::MAX / 2)
+            .build()
+            .await
+            .expect("an upload commit");
+        for file in files.iter_mut().filter(|f| f.lfs) {
+            let upload = commit
+                .upload_bytes(file.content.to_vec(), Sha256Policy::Compute, Some(file.path.clone()))
+                .await
+                .expect("an upload");
+            let stored = upload.finalize_ingestion().await.expect("an upload");
+            file.xet_hash = Some(stored.xet_info.hash);
+        }
+        commit.commit().await.expect("the upload commits");
+        {
+            let mut state = self.state.lock().unwrap();
+            state.xet_cas_url.get_or_insert(endpoint);
+        }
+        self.add_repo(repo, files)
+    }
+
+    /// The Xet id of `path` of `repo`, once it is in the CAS.
+    pub fn xet_hash_of(&self, repo: &str, path: &str) -> Option<String> {
+        let state = self.state.lock().unwrap();
+        let files = state.repos.get(repo)?.commits.values().flatten().find(|f| f.path == path)?;
+        files.xet_hash.clone()
+    }
+
+    /// Makes the hub name another Xet file for `path` of `repo` (its reconstruction then disagrees with the
+    /// listing).
+    pub fn set_xet_hash(&self, repo: &str, path: &str, hash: &str) {
+        let mut state = self.state.lock().unwrap();
+        for files in state.repos.get_mut(repo).expect("repo").commits.values_mut() {
+            for file in files.iter_mut().filter(|f| f.path == path) {
+                file.xet_hash = Some(hash.into());
+            }
+        }
+    }
+
+    /// Sends Xet clients to `url` instead of the local CAS (a dead address: the client must fall back).
+    pub fn xet_cas_url(&self, url: &str) {
+        self.state.lock().unwrap().xet_cas_url = Some(url.into());
+    }
+
+    /// Makes Xet read tokens live `secs` seconds (clients refresh them before they expire).
+    pub fn xet_token_ttl(&self, secs: u64) {
+        self.state.lock().unwrap().xet_token_ttl = secs;
     }
 
     /// Points `revision` (a branch or tag) of `repo` at `commit`.
@@ -504,6 +600,9 @@ fn route(request: &Request, host: Host, state: &State, cdn_port: u16) -> Reply {
     if path == "/api/models" || path == "/api/models/" {
         return search(query, state);
     }
+    if let Some((repo, _revision)) = path.strip_prefix("/api/models/").and_then(|r| r.split_once("/xet-read-token/")) {
+        return xet_read_token(request, repo, state);
+    }
     if let Some(rest) = path.strip_prefix("/api/models/") {
         return api(request, rest, query, state);
     }
@@ -511,6 +610,19 @@ fn route(request: &Request, host: Host, state: &State, cdn_port: u16) -> Reply {
         return resolve(request, &repo, rest, state, cdn_port);
     }
     Reply::error(404, "NotFound", "no such route")
+}
+
+/// A read token for the Xet CAS, as the Hub's `xet-read-token` endpoint gives it (behind the repo's gate).
+fn xet_read_token(request: &Request, repo_id: &str, state: &State) -> Reply {
+    if let Err(reply) = authorize(request, repo_id, state) {
+        return reply;
+    }
+    let Some(cas) = &state.xet_cas_url else { return Reply::error(404, "NotFound", "this repo is not in Xet") };
+    static TOKENS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = TOKENS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let ttl = if state.xet_token_ttl == 0 { 3600 } else { state.xet_token_ttl };
+    Reply::json(200, serde_json::json!({ "accessToken": format!("xet-read-{n}"), "exp": now + ttl, "casUrl": cas }))
 }
 
 /// `/{org}/{name}/resolve/{rev}/{path}` or `/{name}/resolve/...` into the repo id and the rest.
@@ -756,6 +868,17 @@ fn resolve(request: &Request, repo_id: &str, rest: &str, state: &State, cdn_port
             ("X-Linked-Size".into(), file.content.len().to_string()),
             ("ETag".into(), format!("\"{}\"", file.git_sha1)),
         ]);
+        if let Some(hash) = &file.xet_hash {
+            // As the Hub answers for a Xet-backed file: its Xet id, and where a read token for the CAS is had.
+            let host = request.headers.get("host").cloned().unwrap_or_default();
+            reply.headers.extend([
+                ("X-Xet-Hash".to_string(), hash.clone()),
+                (
+                    "Link".to_string(),
+                    format!("<http://{host}/api/models/{repo_id}/xet-read-token/{commit}>; rel=\"xet-auth\""),
+                ),
+            ]);
+        }
         return reply;
     }
     file_reply(request, file.content.clone(), &file.path, &file.git_sha1, &commit)

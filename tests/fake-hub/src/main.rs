@@ -1,8 +1,9 @@
 //! `fake-hub`: the test hub as a process, for benchmarks and for trying the app against a local hub.
 //!
-//! Usage: fake-hub [--port N] [--repo ORG/NAME] [--files N] [--file-mb M] [--throttle BYTES_PER_SEC] [--discover] [--ollama]
+//! Usage: fake-hub [--port N] [--repo ORG/NAME] [--files N] [--file-mb M] [--throttle BYTES_PER_SEC] [--xet]
+//!                 [--discover] [--ollama]
 //! Serves one generated repo of N files of M MiB each (LFS, through the CDN redirect) plus a config.json, and
-//! prints the endpoint on its first line. `--discover` adds searchable repos for the Discover view: a GGUF repo
+//! prints the endpoint on its first line. `--xet` stores the LFS files in a local Xet CAS too, as today's Hub does. `--discover` adds searchable repos for the Discover view: a GGUF repo
 //! with two quantisations and a hostile model card, a gated repo, and a few more with download counts.
 
 use fake_hub::{gguf_model, noise, FakeHub, HubFile, RepoMeta};
@@ -25,7 +26,11 @@ async fn main() {
             true,
         ));
     }
-    hub.add_repo(&repo, list);
+    if args.iter().any(|a| a == "--xet") {
+        hub.add_xet_repo(&repo, list).await;
+    } else {
+        hub.add_repo(&repo, list);
+    }
     if args.iter().any(|a| a == "--discover") {
         discover_repos(&hub);
     }

@@ -31,6 +31,7 @@ const progress = (over: Partial<DownloadProgress> = {}): DownloadProgress => ({
   bytesPerSecond: 85_300_000,
   etaSeconds: 44,
   error: null,
+  transport: null,
   ...over,
 });
 
@@ -82,6 +83,9 @@ describe('the downloads view', () => {
     expect(row.textContent).toContain('1.23 GB / 4.92 GB · 24%');
     expect(row.textContent).toContain('85.3 MB/s');
     expect(row.textContent).toContain('44 s left');
+    expect(screen.queryByTestId('download-transport')).toBeNull();
+    backend.emitProgress(progress({ transport: 'Xet' }));
+    expect((await screen.findByTestId('download-transport')).textContent).toBe('via Xet');
     expect(screen.getByRole('progressbar').getAttribute('aria-valuenow')).toBe('24');
     expect(screen.getByTestId('downloads-tab').textContent).toContain('1');
 

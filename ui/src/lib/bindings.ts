@@ -150,7 +150,11 @@ commit: string | null, state: DownloadState, bytesDone: number, bytesTotal: numb
 /**
  * Over the last few seconds.
  */
-bytesPerSecond: number, etaSeconds: number | null, error: ErrorPayload | null, };
+bytesPerSecond: number, etaSeconds: number | null, error: ErrorPayload | null, 
+/**
+ * How the bytes came: "Xet", "HTTP", or HTTP after Xet failed, with the reason.
+ */
+transport: string | null, };
 
 export type LifecycleKind = "queued" | "started" | "paused" | "resumed" | "completed" | "failed" | "cancelled" | "deleted" | "activated" | "deactivated" | "imported";
 
@@ -308,7 +312,7 @@ export type SettingsView = { cacheDir: string | null, libraryFolders: Array<stri
 /**
  * `hf_…wxyz`, or none when no token is set here.
  */
-tokenHint: string | null, maxConcurrentDownloads: number, bandwidthLimit: number | null, connectionsPerFile: number, verifyOnDownload: boolean, keepInTray: boolean, notifyDownloads: boolean, copyImports: boolean, 
+tokenHint: string | null, maxConcurrentDownloads: number, bandwidthLimit: number | null, connectionsPerFile: number, useXet: boolean, verifyOnDownload: boolean, keepInTray: boolean, notifyDownloads: boolean, copyImports: boolean, 
 /**
  * Set when the file was unreadable and was replaced by defaults.
  */
@@ -317,7 +321,7 @@ warning: string | null, };
 /**
  * A change to some settings; absent fields stay. `token: ""` clears the token.
  */
-export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, token: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, connectionsPerFile: number | null, verifyOnDownload: boolean | null, keepInTray: boolean | null, notifyDownloads: boolean | null, copyImports: boolean | null, };
+export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, token: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, connectionsPerFile: number | null, useXet: boolean | null, verifyOnDownload: boolean | null, keepInTray: boolean | null, notifyDownloads: boolean | null, copyImports: boolean | null, };
 
 /**
  * What `active.json` says of one type.

@@ -35,6 +35,8 @@ pub struct DownloadOptions {
     pub bandwidth_limit: Option<u64>,
     /// Connections one large file may use at once; 1 for a single stream. Default 16.
     pub connections_per_file: usize,
+    /// Fetch Xet-backed hub files from the Xet CAS (else over HTTP). Default: on, unless `HF_HUB_DISABLE_XET`.
+    pub use_xet: bool,
     /// Where URL downloads go; none for the app's models folder.
     pub models_dir: Option<PathBuf>,
 }
@@ -49,6 +51,7 @@ impl Default for DownloadOptions {
             verify_hashes: true,
             bandwidth_limit: None,
             connections_per_file: super::DEFAULT_CONNECTIONS_PER_FILE as usize,
+            use_xet: !super::xet::disabled_by_env(),
             models_dir: None,
         }
     }
@@ -101,6 +104,7 @@ impl Job {
             bytes_per_second: if self.state == DownloadState::Downloading { self.bytes_per_second } else { 0 },
             eta_seconds,
             error: self.error.clone(),
+            transport: self.counters.transport(),
         }
     }
 
@@ -226,6 +230,7 @@ impl Downloads {
             options.verify_hashes = settings.verify_on_download;
             options.bandwidth_limit = settings.bandwidth_limit;
             options.connections_per_file = settings.connections_per_file.max(1) as usize;
+            options.use_xet = settings.use_xet && !super::xet::disabled_by_env();
         }
         self.inner.limiter.set(settings.bandwidth_limit);
         self.set_max_concurrent(settings.max_concurrent_downloads as usize);
@@ -393,6 +398,7 @@ fn new_job(id: u64, request: DownloadRequest) -> Job {
         bytes_per_second: 0,
         eta_seconds: None,
         error: None,
+        transport: None,
     });
     Job {
         id,
@@ -560,6 +566,7 @@ async fn run(
             file,
             stall_timeout: options.stall_timeout,
             connections: options.connections_per_file,
+            use_xet: options.use_xet,
             verify_hashes: options.verify_hashes,
             limiter: inner.limiter.clone(),
             counters: counters.clone(),

@@ -7,6 +7,7 @@ pub mod manager;
 pub mod marker;
 mod parts;
 pub mod plan;
+pub mod xet;
 
 /// Connections one large file uses at most unless the settings say otherwise.
 pub const DEFAULT_CONNECTIONS_PER_FILE: u32 = 16;
@@ -109,6 +110,8 @@ pub struct DownloadProgress {
     pub bytes_per_second: u64,
     pub eta_seconds: Option<u64>,
     pub error: Option<ErrorPayload>,
+    /// How the bytes came: "Xet", "HTTP", or HTTP after Xet failed, with the reason.
+    pub transport: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]

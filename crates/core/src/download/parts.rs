@@ -37,10 +37,10 @@ pub const MIN_SIZE: u64 = 16 << 20;
 /// Connections a file starts with (fewer when it has fewer pieces or the cap is lower).
 pub const START_CONNECTIONS: usize = 8;
 /// How often the pool looks at the throughput, and by how much it must have grown to add connections.
-const GROWTH_WINDOW: Duration = Duration::from_millis(1000);
+const GROWTH_WINDOW: Duration = Duration::from_millis(500);
 const GROWTH: f64 = 1.10;
 /// Connections added at a time.
-const STEP: usize = 2;
+const STEP: usize = 4;
 /// The ranges file is rewritten at most this often.
 const SAVE_EVERY: Duration = Duration::from_millis(500);
 

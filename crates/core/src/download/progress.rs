@@ -12,6 +12,30 @@ pub(crate) struct Counters {
     pub files_done: AtomicU32,
     /// Files whose bytes on disk are being re-hashed before a resume.
     pub verifying: AtomicU32,
+    /// How the files came (each way once).
+    transports: std::sync::Mutex<Vec<String>>,
+}
+
+impl Counters {
+    /// Notes a way the bytes came, once.
+    pub fn note_transport(&self, transport: impl Into<String>) {
+        let transport = transport.into();
+        let mut all = self.transports.lock().unwrap();
+        if !all.contains(&transport) {
+            all.push(transport);
+        }
+    }
+
+    /// The ways noted, for the download's details: Xet first, then HTTP, then HTTP taken after Xet failed.
+    pub fn transport(&self) -> Option<String> {
+        let mut all = self.transports.lock().unwrap().clone();
+        all.sort_by_key(|t| match t.as_str() {
+            "Xet" => 0,
+            "HTTP" => 1,
+            _ => 2,
+        });
+        (!all.is_empty()).then(|| all.join("; "))
+    }
 }
 
 /// One speed limit shared by every transfer of a queue: each chunk books its time on a common clock.

@@ -177,7 +177,7 @@ impl Hasher {
 /// The main hash and the md5 (when asked for), in lowercase hex.
 pub(crate) type Digests = (String, Option<String>);
 
-enum Chunk {
+pub(crate) enum Chunk {
     Data(Bytes),
     /// The server starts over: drop what is on disk.
     Restart,
@@ -648,7 +648,7 @@ fn validator_of(headers: &HeaderMap) -> Option<String> {
 
 /// Writes and hashes on a blocking thread. It first re-hashes the `resume_from` bytes already on disk, and syncs
 /// the file when the stream ends.
-fn spawn_writer(
+pub(crate) fn spawn_writer(
     path: PathBuf,
     resume_from: u64,
     mut hasher: Hasher,

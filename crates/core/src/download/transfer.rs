@@ -6,6 +6,7 @@
 use super::plan::Plan;
 use super::progress::Counters;
 use super::ranged::{Hasher, Origin, RangedFetch};
+use super::xet::{self, XetFetch, XetFile, XetStop};
 use super::DownloadError;
 use crate::cache::{lock, write};
 use crate::hub::{HubClient, RemoteFile};
@@ -24,6 +25,8 @@ pub(crate) struct FileTransfer {
     pub stall_timeout: Duration,
     /// Connections this file may use at once.
     pub connections: usize,
+    /// Fetch it from the Xet CAS when the hub says it is there.
+    pub use_xet: bool,
     pub verify_hashes: bool,
     pub limiter: Arc<super::progress::RateLimiter>,
     pub counters: Arc<Counters>,
@@ -58,51 +61,88 @@ impl FileTransfer {
         Ok(())
     }
 
-    #[tracing::instrument(name = "file", skip_all, fields(path = %self.file.path, size = self.file.size, transport = "http"))]
+    #[tracing::instrument(name = "file", skip_all, fields(path = %self.file.path, size = self.file.size))]
     async fn fetch(&self) -> Result<(), DownloadError> {
         let incomplete = self.plan.incomplete_path(&self.file);
         let (repo, path) = (self.plan.repo.to_string(), self.file.path.clone());
-        let fetched = RangedFetch {
-            origin: Origin::Hub {
-                hub: Box::new(self.hub.clone()),
-                url: self.hub.resolve_url(&self.plan.repo, &self.plan.commit, &self.file.path),
-                repo: self.plan.repo.clone(),
-                commit: self.plan.commit.clone(),
-                path: path.clone(),
-            },
-            part: incomplete.clone(),
-            size: Some(self.file.size),
-            // A blob is named by its hash: its content never changes under that name.
-            validator_file: None,
-            verified_at_end: true,
-            hasher: if self.file.lfs { Hasher::sha256(false) } else { Hasher::git_sha1(self.file.size) },
-            repo: repo.clone(),
-            path: path.clone(),
-            stall_timeout: self.stall_timeout,
-            retry: self.hub.retry_policy(),
-            limiter: self.limiter.clone(),
-            counters: self.counters.clone(),
-            cancel: self.cancel.clone(),
-            report_total: false,
-            connections: self.connections,
+        let url = self.hub.resolve_url(&self.plan.repo, &self.plan.commit, &self.file.path);
+        let hasher = || if self.file.lfs { Hasher::sha256(false) } else { Hasher::git_sha1(self.file.size) };
+        let mut over_xet = None;
+        if let Some(file) = self.xet_file(&url).await {
+            tracing::debug!(transport = "xet", hash = %file.hash, "fetching");
+            let fetch = XetFetch {
+                hub: self.hub.clone(),
+                file,
+                part: incomplete.clone(),
+                size: self.file.size,
+                what: self.what(),
+                cache_dir: xet_cache_dir(&self.cache_dir),
+                stall_timeout: self.stall_timeout,
+                limiter: self.limiter.clone(),
+                counters: self.counters.clone(),
+                cancel: self.cancel.clone(),
+            };
+            match fetch.run(hasher()).await {
+                Ok((digest, _)) => {
+                    self.counters.note_transport("Xet");
+                    over_xet = Some((self.file.size, digest));
+                }
+                Err(XetStop::Failed(e)) => return Err(e),
+                Err(XetStop::Fallback(reason) | XetStop::Disagrees(reason)) => {
+                    tracing::warn!(reason, "Xet did not work for this file; over HTTP instead");
+                    self.counters.note_transport(format!("HTTP, as Xet failed: {reason}"));
+                }
+            }
         }
-        .run()
-        .await?;
-        if fetched.len != self.file.size {
+        let (len, digest) = match over_xet {
+            Some(done) => done,
+            None => {
+                tracing::debug!(transport = "http", connections = self.connections, "fetching");
+                let fetched = RangedFetch {
+                    origin: Origin::Hub {
+                        hub: Box::new(self.hub.clone()),
+                        url,
+                        repo: self.plan.repo.clone(),
+                        commit: self.plan.commit.clone(),
+                        path: path.clone(),
+                    },
+                    part: incomplete.clone(),
+                    size: Some(self.file.size),
+                    // A blob is named by its hash: its content never changes under that name.
+                    validator_file: None,
+                    verified_at_end: true,
+                    hasher: hasher(),
+                    repo: repo.clone(),
+                    path: path.clone(),
+                    stall_timeout: self.stall_timeout,
+                    retry: self.hub.retry_policy(),
+                    limiter: self.limiter.clone(),
+                    counters: self.counters.clone(),
+                    cancel: self.cancel.clone(),
+                    report_total: false,
+                    connections: self.connections,
+                }
+                .run()
+                .await?;
+                self.counters.note_transport("HTTP");
+                (fetched.len, fetched.digest)
+            }
+        };
+        if len != self.file.size {
             let _ = fs::remove_file(super::parts::record_path(&incomplete));
-            tracing::warn!(code = "checksum-mismatch", actual = fetched.len, "refused: the bytes have another length");
+            tracing::warn!(code = "checksum-mismatch", actual = len, "refused: the bytes have another length");
             let _ = fs::remove_file(&incomplete);
-            return Err(DownloadError::SizeMismatch { repo, path, expected: self.file.size, actual: fetched.len });
+            return Err(DownloadError::SizeMismatch { repo, path, expected: self.file.size, actual: len });
         }
-        if self.verify_hashes && fetched.digest != self.file.blob {
-            tracing::warn!(code = "checksum-mismatch", expected = %self.file.blob, actual = %fetched.digest, "refused: wrong hash");
+        if self.verify_hashes && digest != self.file.blob {
+            tracing::warn!(code = "checksum-mismatch", expected = %self.file.blob, actual = %digest, "refused: wrong hash");
             let _ = fs::remove_file(&incomplete);
             return Err(DownloadError::ChecksumMismatch {
                 repo,
                 path,
                 algorithm: if self.file.lfs { "sha256" } else { "git-sha1" },
                 expected: self.file.blob.clone(),
-                actual: fetched.digest,
+                actual: digest,
             });
         }
         crate::disk::place(&incomplete, &self.plan.blob_path(&self.file))
@@ -110,6 +150,28 @@ impl FileTransfer {
         tracing::debug!("verified and placed");
         Ok(())
     }
+
+    /// Where the file is in Xet, when Xet is on and the hub's resolve answer says the file is stored there, with
+    /// the size the listing gave.
+    async fn xet_file(&self, url: &reqwest::Url) -> Option<XetFile> {
+        if !self.use_xet || !self.file.lfs {
+            return None;
+        }
+        let headers = self.hub.head(url.clone()).await.ok()?;
+        let file = xet::locate(&headers, url)?;
+        let linked = headers.get("x-linked-size").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        if linked.is_some_and(|size| size != self.file.size) {
+            tracing::warn!(linked, listed = self.file.size, "the hub gives two sizes for the file; not over Xet");
+            return None;
+        }
+        Some(file)
+    }
+}
+
+/// The Xet engine's own cache and staging folder: `xet/` beside the hub cache, where `huggingface_hub` keeps its
+/// own (`~/.cache/huggingface/xet` for the default cache).
+fn xet_cache_dir(cache_dir: &std::path::Path) -> PathBuf {
+    cache_dir.parent().unwrap_or(cache_dir).join("xet")
 }
 
 /// Removes the `.incomplete` file of `file` if no one else is writing it.

@@ -123,8 +123,8 @@ impl UrlJob {
         self.counters.bytes_total.store(0, Ordering::Relaxed);
         let url = reqwest::Url::parse(&self.source.url).expect("checked when queued");
         let label = self.source.file_name_from_url();
-        tracing::debug!(file = %label, transport = "http", checked = self.source.sha256.is_some() || self.source.md5.is_some(), "fetching");
         let checked = self.source.sha256.is_some() || self.source.md5.is_some();
+        tracing::debug!(file = %label, transport = "http", checked, "fetching");
         let fetched = RangedFetch {
             origin: Origin::Plain { http: self.http.clone(), url },
             part: part.clone(),

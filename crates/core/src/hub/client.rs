@@ -109,6 +109,27 @@ impl HubClient {
         format!("{}/{}", self.config.endpoint, repo)
     }
 
+    /// The `Authorization` value this client sends to `url`: the token, to the endpoint's own origin only.
+    pub fn authorization_for(&self, url: &Url) -> Option<String> {
+        let token = self.config.token.as_ref()?;
+        self.same_origin(url).then(|| format!("Bearer {token}"))
+    }
+
+    /// The headers of the hub's own answer for `url`, without following its redirect (a `HEAD`): how a resolve
+    /// says where a file is stored (`X-Xet-Hash`, its `Link`s, `X-Linked-Size`).
+    pub async fn head(&self, url: Url) -> Result<reqwest::header::HeaderMap, HubError> {
+        if self.config.offline {
+            return Err(HubError::Offline { what: url.to_string() });
+        }
+        let mut request = self.http.head(url.clone());
+        if let Some(auth) = self.authorization_for(&url) {
+            request = request.header(AUTHORIZATION, auth);
+        }
+        let response = request.send().await.map_err(|e| self.network_error(&url, &e))?;
+        tracing::debug!(url = %crate::logs::redact_url(url.as_str()), status = response.status().as_u16(), "hub HEAD");
+        Ok(response.headers().clone())
+    }
+
     fn same_origin(&self, url: &Url) -> bool {
         url.scheme() == self.endpoint.scheme()
             && url.host_str() == self.endpoint.host_str()
@@ -136,8 +157,8 @@ impl HubClient {
         let mut url = url;
         for _ in 0..=MAX_REDIRECTS {
             let mut request = self.http.get(url.clone());
-            if let (Some(token), true) = (&self.config.token, self.same_origin(&url)) {
-                request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+            if let Some(auth) = self.authorization_for(&url) {
+                request = request.header(AUTHORIZATION, auth);
             }
             if let Some(range) = &range {
                 request = request.header(RANGE, range.as_str());
@@ -454,7 +475,12 @@ impl HubClient {
                 }
             }
             (StatusCode::NOT_FOUND, _) => HubError::RepoNotFound { repo: repo_s, endpoint },
-            _ => HubError::Status { url: response.url().to_string(), status: status.as_u16(), message },
+            // The answer may come from a signed redirect target: its signature stays out of messages and logs.
+            _ => HubError::Status {
+                url: crate::logs::redact_url(response.url().as_str()),
+                status: status.as_u16(),
+                message,
+            },
         }
     }
 }
@@ -501,9 +527,12 @@ pub(crate) fn network_error(url: &Url, err: &reqwest::Error) -> HubError {
         reason = format!("{reason}: {s}");
         source = s.source();
     }
-    // A signed redirect target's signature stays out of messages and logs.
-    let shown = crate::logs::redact_url(url.as_str());
-    HubError::Network { reason: reason.replace(url.as_str(), &shown), url: shown }
+    // A signed redirect target's signature stays out of messages and logs: the URL asked for, and the one the
+    // error names (a redirect's error names the hop it failed on).
+    for named in [Some(url), err.url()].into_iter().flatten() {
+        reason = reason.replace(named.as_str(), &crate::logs::redact_url(named.as_str()));
+    }
+    HubError::Network { reason, url: crate::logs::redact_url(url.as_str()) }
 }
 
 #[derive(Deserialize)]

@@ -79,6 +79,7 @@ export const defaultSettings = (): SettingsView => ({
   maxConcurrentDownloads: 3,
   bandwidthLimit: null,
   connectionsPerFile: 16,
+  useXet: true,
   verifyOnDownload: true,
   keepInTray: true,
   notifyDownloads: true,

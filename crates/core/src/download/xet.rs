@@ -1,0 +1,268 @@
+//! A hub file stored in Xet, fetched from the Xet CAS with the `hf-xet` engine (the one `huggingface_hub` uses).
+//! The hub's resolve answer names the file (`X-Xet-Hash`) and where a read token is had (`Link: <…>;
+//! rel="xet-auth"`); the token is asked for with the hub token, which goes to the hub's origin only, and the CAS
+//! sees only its own token, refreshed by the engine before it expires. The bytes stream in order into the same
+//! writer as an HTTP download (hashed as they land, synced at the end); a cut or a kill resumes from the bytes on
+//! disk with a ranged reconstruction. When Xet fails, stalls or disagrees with the listing, the caller falls back
+//! to HTTP from the bytes already on disk, and says so.
+
+use super::progress::{Counters, RateLimiter};
+use super::ranged::{spawn_writer, Chunk, Digests, Hasher};
+use super::DownloadError;
+use crate::hub::HubClient;
+use reqwest::header::{HeaderMap, LINK};
+use reqwest::Url;
+use serde::Deserialize;
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Turns Xet off, as it does for `huggingface_hub`.
+pub const DISABLE_ENV: &str = "HF_HUB_DISABLE_XET";
+
+/// Whether the environment turns Xet off (`HF_HUB_DISABLE_XET=1`, `true`, `yes`, `on`).
+pub fn disabled_by_env() -> bool {
+    std::env::var(DISABLE_ENV)
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+}
+
+/// Where a Xet-backed file is: its Xet id, and the endpoint of its read token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct XetFile {
+    pub hash: String,
+    pub token_url: Url,
+}
+
+/// Reads a resolve answer (the `302`, not followed): `Some` for a Xet-backed file.
+pub(crate) fn locate(headers: &HeaderMap, resolve_url: &Url) -> Option<XetFile> {
+    let hash = headers.get("x-xet-hash")?.to_str().ok()?.trim().to_ascii_lowercase();
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let linked =
+        headers.get_all(LINK).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).find_map(|link| {
+            let (target, params) = link.split_once(';')?;
+            params.contains("rel=\"xet-auth\"").then(|| target.trim().trim_start_matches('<').trim_end_matches('>'))
+        });
+    // Older hubs name the route in a header of its own.
+    let route = linked.or_else(|| headers.get("x-xet-refresh-route")?.to_str().ok())?;
+    let token_url = resolve_url.join(route).ok().filter(|u| matches!(u.scheme(), "http" | "https"))?;
+    Some(XetFile { hash, token_url })
+}
+
+/// The hub's answer for a read token.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReadToken {
+    access_token: String,
+    /// Unix seconds.
+    exp: u64,
+    cas_url: String,
+}
+
+async fn read_token(hub: &HubClient, url: &Url) -> Result<ReadToken, String> {
+    let response = hub.get(url.clone(), None).await.map_err(|e| format!("no Xet read token: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("the hub refused a Xet read token ({})", response.status()));
+    }
+    let body = crate::http::read_capped(response, 64 << 10).await.map_err(|e| format!("no Xet read token: {e}"))?;
+    let token: ReadToken =
+        serde_json::from_slice(&body).map_err(|e| format!("the Xet read token does not parse: {e}"))?;
+    match Url::parse(&token.cas_url) {
+        Ok(cas) if matches!(cas.scheme(), "http" | "https") => Ok(token),
+        _ => Err(format!("the Xet read token names no CAS URL: {:?}", token.cas_url)),
+    }
+}
+
+/// Why the Xet fetch did not finish the file.
+pub(crate) enum XetStop {
+    /// Xet did not work for this file: HTTP takes over from the bytes on disk.
+    Fallback(String),
+    /// What the CAS rebuilt is not the file the hub lists (another length): its bytes are dropped, and HTTP takes
+    /// over from where this attempt began.
+    Disagrees(String),
+    /// The download cannot go on at all (cancelled, the disk).
+    Failed(DownloadError),
+}
+
+/// One Xet-backed file into `part`.
+pub(crate) struct XetFetch {
+    pub hub: HubClient,
+    pub file: XetFile,
+    pub part: PathBuf,
+    pub size: u64,
+    /// Names for messages.
+    pub what: String,
+    /// The engine's own cache and staging folder.
+    pub cache_dir: PathBuf,
+    pub stall_timeout: Duration,
+    pub limiter: Arc<RateLimiter>,
+    pub counters: Arc<Counters>,
+    pub cancel: CancellationToken,
+}
+
+impl XetFetch {
+    /// Fetches the bytes not on disk yet and returns the file's hashes.
+    pub async fn run(&self, hasher: Hasher) -> Result<Digests, XetStop> {
+        // A single stream resumes from the contiguous bytes on disk (pieces' holes are not bytes).
+        super::parts::abandon(&self.part);
+        let on_disk = fs::metadata(&self.part).map(|m| m.len()).unwrap_or(0);
+        let offset = if on_disk > self.size { 0 } else { on_disk };
+        let token = read_token(&self.hub, &self.file.token_url).await.map_err(XetStop::Fallback)?;
+        let fallback = |e: &dyn std::fmt::Display| XetStop::Fallback(e.to_string());
+        let mut config = xet::xet_session::XetConfig::new();
+        config.telemetry.enabled = false;
+        // A CAS that fails is left for HTTP soon, rather than after the engine's minutes of retries.
+        config.client.retry_max_attempts = 3;
+        config.client.retry_base_delay = Duration::from_millis(500);
+        let session = xet::xet_session::XetSessionBuilder::new_with_config(config)
+            .with_cache_dir(&self.cache_dir)
+            .with_tokio_handle(tokio::runtime::Handle::current())
+            .build()
+            .map_err(|e| fallback(&e))?;
+        // The engine refreshes the CAS token from the hub, with the hub token: only when that route is the hub's.
+        let mut refresh = xet::xet_session::HeaderMap::new();
+        if let Some(value) = self.hub.authorization_for(&self.file.token_url).and_then(|a| a.parse().ok()) {
+            refresh.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        let group = session
+            .new_download_stream_group()
+            .map_err(|e| fallback(&e))?
+            .with_endpoint(&token.cas_url)
+            .with_token_info(token.access_token, token.exp)
+            .with_token_refresh_url(self.file.token_url.as_str(), refresh)
+            .build()
+            .await
+            .map_err(|e| fallback(&e))?;
+        if offset > 0 {
+            tracing::info!(offset, "resuming from the bytes on disk over Xet");
+        }
+        self.counters.bytes_done.fetch_add(offset, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(8);
+        let writer = spawn_writer(self.part.clone(), offset, hasher, rx, self.counters.clone());
+        let mut at = offset;
+        let streamed = self.stream(&group, &mut at, &tx).await;
+        drop(tx);
+        let written =
+            writer.await.map_err(|e| XetStop::Failed(DownloadError::io(self.what.clone(), io::Error::other(e))))?;
+        let result = match (streamed, written) {
+            (_, Err(e)) => Err(XetStop::Failed(DownloadError::io(format!("writing {}", self.what), e))),
+            (Err(stop), Ok(_)) => Err(stop),
+            (Ok(()), Ok((len, digests))) if len == self.size => Ok(digests),
+            (Ok(()), Ok((len, _))) => Err(XetStop::Disagrees(format!("Xet gave {len} of {} bytes", self.size))),
+        };
+        match result {
+            Err(XetStop::Disagrees(reason)) => {
+                let _ = fs::OpenOptions::new().write(true).open(&self.part).and_then(|f| f.set_len(offset));
+                self.counters.bytes_done.fetch_sub(at, Ordering::Relaxed);
+                Err(XetStop::Fallback(reason))
+            }
+            Err(XetStop::Fallback(reason)) => {
+                // HTTP counts again from what is on disk.
+                self.counters.bytes_done.fetch_sub(at, Ordering::Relaxed);
+                Err(XetStop::Fallback(reason))
+            }
+            other => other,
+        }
+    }
+
+    /// Streams the bytes from `*at` to the end into the writer; `at` moves past every byte sent.
+    async fn stream(
+        &self,
+        group: &xet::xet_session::XetDownloadStreamGroup,
+        at: &mut u64,
+        tx: &mpsc::Sender<Chunk>,
+    ) -> Result<(), XetStop> {
+        if *at >= self.size {
+            return Ok(());
+        }
+        let info = xet::xet_session::XetFileInfo::new(self.file.hash.clone(), self.size);
+        let range = (*at > 0).then_some(*at..self.size);
+        let mut stream = group.download_stream(info, range).await.map_err(|e| XetStop::Fallback(e.to_string()))?;
+        loop {
+            let next = tokio::select! {
+                _ = self.cancel.cancelled() => {
+                    stream.cancel();
+                    return Err(XetStop::Failed(DownloadError::Cancelled));
+                }
+                next = tokio::time::timeout(self.stall_timeout, stream.next()) => next,
+            };
+            let bytes = match next {
+                Err(_) => {
+                    stream.cancel();
+                    return Err(XetStop::Fallback(format!(
+                        "no bytes from the Xet CAS for {} s",
+                        self.stall_timeout.as_secs_f32()
+                    )));
+                }
+                Ok(Err(e)) => return Err(XetStop::Fallback(e.to_string())),
+                Ok(Ok(None)) => break,
+                Ok(Ok(Some(bytes))) => bytes,
+            };
+            let n = bytes.len() as u64;
+            if *at + n > self.size {
+                stream.cancel();
+                return Err(XetStop::Disagrees(format!("the Xet CAS sent more than the file's {} bytes", self.size)));
+            }
+            if tx.send(Chunk::Data(bytes)).await.is_err() {
+                // The writer stopped; its error is reported by the caller.
+                return Ok(());
+            }
+            *at += n;
+            self.counters.bytes_done.fetch_add(n, Ordering::Relaxed);
+            self.limiter.take(n).await;
+        }
+        if *at < self.size {
+            return Err(XetStop::Disagrees(format!("the Xet CAS stopped after {} of {} bytes", *at, self.size)));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        pairs.iter().map(|(k, v)| (reqwest::header::HeaderName::from_static(k), v.parse().unwrap())).collect()
+    }
+
+    #[test]
+    fn a_resolve_answer_names_the_xet_file_and_its_token_route() {
+        let resolve = Url::parse("https://hub.example/acme/m/resolve/main/w.gguf").unwrap();
+        let hash = "a".repeat(64);
+        let found = locate(
+            &headers(&[
+                ("x-xet-hash", &hash),
+                (
+                    "link",
+                    "<https://hub.example/api/models/acme/m/xet-read-token/c0ffee>; rel=\"xet-auth\", <https://x>; rel=\"next\"",
+                ),
+            ]),
+            &resolve,
+        )
+        .unwrap();
+        assert_eq!(found.hash, hash);
+        assert_eq!(found.token_url.as_str(), "https://hub.example/api/models/acme/m/xet-read-token/c0ffee");
+        // The older header, relative to the hub.
+        let older = locate(
+            &headers(&[("x-xet-hash", &hash), ("x-xet-refresh-route", "/api/models/acme/m/xet-read-token/main")]),
+            &resolve,
+        )
+        .unwrap();
+        assert_eq!(older.token_url.as_str(), "https://hub.example/api/models/acme/m/xet-read-token/main");
+        // No hash, a malformed hash, or no route: not Xet.
+        assert_eq!(locate(&headers(&[]), &resolve), None);
+        assert_eq!(locate(&headers(&[("x-xet-hash", "../etc"), ("x-xet-refresh-route", "/t")]), &resolve), None);
+        assert_eq!(locate(&headers(&[("x-xet-hash", &hash)]), &resolve), None);
+        assert_eq!(
+            locate(&headers(&[("x-xet-hash", &hash), ("x-xet-refresh-route", "file:///etc/passwd")]), &resolve),
+            None
+        );
+    }
+}

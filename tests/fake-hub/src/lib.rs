@@ -150,10 +150,47 @@ struct State {
     log: Vec<Logged>,
 }
 
-/// The local Xet CAS, started with the first Xet-backed repo.
+/// The local Xet CAS, started with the first Xet-backed repo, and the proxy in front of it that clients use.
 struct Xet {
     server: xet_client::cas_client::LocalTestServer,
     session: xet::xet_session::XetSession,
+    proxy: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Xet {
+    fn drop(&mut self) {
+        self.proxy.abort();
+    }
+}
+
+/// Forwards connections to the CAS at `upstream`, holding each answer to the hub's throttle per connection, as the
+/// CDN's are: the CAS's own fetches (`/v1/fetch_term?…`) name the host they were asked through, so they come
+/// through here too.
+async fn cas_proxy(listener: TcpListener, upstream: SocketAddr, state: Arc<Mutex<State>>) {
+    while let Ok((mut client, _)) = listener.accept().await {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let Ok(server) = TcpStream::connect(upstream).await else { return };
+            let (mut from_server, mut to_server) = server.into_split();
+            let (mut from_client, mut to_client) = client.split();
+            let requests = tokio::io::copy(&mut from_client, &mut to_server);
+            let answers = async {
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    let n = from_server.read(&mut buf).await?;
+                    if n == 0 {
+                        return Ok::<_, std::io::Error>(());
+                    }
+                    to_client.write_all(&buf[..n]).await?;
+                    let throttle = state.lock().unwrap().throttle;
+                    if let Some(rate) = throttle {
+                        tokio::time::sleep(Duration::from_secs_f64(n as f64 / rate as f64)).await;
+                    }
+                }
+            };
+            let _ = tokio::join!(requests, answers);
+        });
+    }
 }
 
 /// A running fake hub; it stops when dropped.
@@ -242,7 +279,17 @@ impl FakeHub {
                     .with_tokio_handle(tokio::runtime::Handle::current())
                     .build()
                     .expect("a Xet session");
-                Xet { server, session }
+                let upstream: SocketAddr = server
+                    .http_endpoint()
+                    .trim_start_matches("http://")
+                    .trim_end_matches('/')
+                    .parse()
+                    .expect("the CAS listens on an address");
+                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the CAS proxy");
+                let proxied = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+                self.state.lock().unwrap().xet_cas_url.get_or_insert(proxied);
+                let proxy = tokio::spawn(cas_proxy(listener, upstream, self.state.clone()));
+                Xet { server, session, proxy }
             })
             .await;
         let endpoint = xet.server.http_endpoint().to_string();
@@ -264,10 +311,6 @@ impl FakeHub {
             file.xet_hash = Some(stored.xet_info.hash);
         }
         commit.commit().await.expect("the upload commits");
-        {
-            let mut state = self.state.lock().unwrap();
-            state.xet_cas_url.get_or_insert(endpoint);
-        }
         self.add_repo(repo, files)
     }
 
@@ -622,7 +665,15 @@ fn xet_read_token(request: &Request, repo_id: &str, state: &State) -> Reply {
     let n = TOKENS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let ttl = if state.xet_token_ttl == 0 { 3600 } else { state.xet_token_ttl };
-    Reply::json(200, serde_json::json!({ "accessToken": format!("xet-read-{n}"), "exp": now + ttl, "casUrl": cas }))
+    let token = format!("xet-read-{n}");
+    let mut reply = Reply::json(200, serde_json::json!({ "accessToken": token, "exp": now + ttl, "casUrl": cas }));
+    // As the Hub does, the same in headers, which huggingface_hub reads.
+    reply.headers.extend([
+        ("X-Xet-Cas-Url".to_string(), cas.clone()),
+        ("X-Xet-Access-Token".to_string(), token),
+        ("X-Xet-Token-Expiration".to_string(), (now + ttl).to_string()),
+    ]);
+    reply
 }
 
 /// `/{org}/{name}/resolve/{rev}/{path}` or `/{name}/resolve/...` into the repo id and the rest.

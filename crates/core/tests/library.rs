@@ -271,7 +271,7 @@ async fn verify_finds_a_flipped_byte_and_repair_fetches_only_that_file() {
     let fetched: Vec<_> = hub
         .requests()
         .into_iter()
-        .filter(|r| r.host == Host::Cdn || r.path.contains("/resolve/"))
+        .filter(|r| r.method == "GET" && (r.host == Host::Cdn || r.path.contains("/resolve/")))
         .map(|r| r.path)
         .collect();
     assert_eq!(fetched.len(), 2, "one resolve and its redirect: {fetched:?}");

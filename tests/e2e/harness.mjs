@@ -157,6 +157,14 @@ export async function shutdown(wd) {
   if (wd?.home) fs.rmSync(wd.home, { recursive: true, force: true });
 }
 
+/** A minimal GGUF: magic, version 3, no tensors, one key (general.architecture = llama). */
+export function gguf() {
+  const u32 = (n) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
+  const u64 = (n) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(n)); return b; };
+  const str = (s) => Buffer.concat([u64(Buffer.byteLength(s)), Buffer.from(s)]);
+  return Buffer.concat([Buffer.from('GGUF'), u32(3), u64(0), u64(1), str('general.architecture'), u32(8), str('llama')]);
+}
+
 export function saveArtifact(name, bytes) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const file = path.join(ARTIFACTS, name);

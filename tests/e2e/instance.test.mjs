@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { APP, launchApp, saveArtifact, shutdown } from './harness.mjs';
+import { APP, gguf, launchApp, saveArtifact, shutdown } from './harness.mjs';
 
 let wd;
 const config = fs.mkdtempSync(path.join(os.tmpdir(), 'mm-e2e-config-'));
@@ -16,14 +16,6 @@ const files = fs.mkdtempSync(path.join(os.tmpdir(), 'mm-e2e-open-'));
 const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'mm-e2e-instance-'));
 const data = fs.mkdtempSync(path.join(os.tmpdir(), 'mm-e2e-data-'));
 const library = fs.mkdtempSync(path.join(os.tmpdir(), 'mm-e2e-library-'));
-
-/** A minimal GGUF: magic, version 3, no tensors, one key (general.architecture = llama). */
-function gguf() {
-  const u32 = (n) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
-  const u64 = (n) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(n)); return b; };
-  const str = (s) => Buffer.concat([u64(Buffer.byteLength(s)), Buffer.from(s)]);
-  return Buffer.concat([Buffer.from('GGUF'), u32(3), u64(0), u64(1), str('general.architecture'), u32(8), str('llama')]);
-}
 
 before(async () => {
   // The size and place the window was left at last time, as the plugin writes them.

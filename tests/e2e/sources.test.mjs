@@ -6,22 +6,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { launchApp, saveArtifact, shutdown, startFakeHubAndOllama } from './harness.mjs';
+import { gguf, launchApp, saveArtifact, shutdown, startFakeHubAndOllama } from './harness.mjs';
 
 let wd;
 let endpoint;
 const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'mm-e2e-sources-'));
 const files = fs.mkdtempSync(path.join(os.tmpdir(), 'mm-e2e-files-'));
-
-/** A minimal GGUF: magic, version 3, no tensors, one key (general.architecture = llama). */
-function gguf() {
-  const parts = [Buffer.from('GGUF')];
-  const u32 = (n) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
-  const u64 = (n) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(n)); return b; };
-  const str = (s) => Buffer.concat([u64(Buffer.byteLength(s)), Buffer.from(s)]);
-  parts.push(u32(3), u64(0), u64(1), str('general.architecture'), u32(8), str('llama'));
-  return Buffer.concat(parts);
-}
 
 before(async () => {
   const started = await startFakeHubAndOllama();

@@ -12,7 +12,7 @@
 //! a range with the whole file (`200`) is left to the single stream, quietly.
 
 use super::progress::{Counters, RateLimiter};
-use super::ranged::{Digests, Hasher, Origin};
+use super::ranged::{next_chunk, Digests, Hasher, Origin};
 use super::DownloadError;
 use crate::http::ContentRange;
 use crate::hub::client::retry_after;
@@ -410,12 +410,7 @@ async fn attempt(shared: &Shared, at: &mut u64, end: u64, tx: &mpsc::Sender<(u64
     drop(resolving);
     let mut response = response;
     loop {
-        let chunk = match tokio::time::timeout(fetch.stall_timeout, response.chunk()).await {
-            Err(_) => return Err(retry(format!("no bytes for {} s", fetch.stall_timeout.as_secs_f32()))),
-            Ok(Err(e)) => return Err(retry(e.to_string())),
-            Ok(Ok(None)) => break,
-            Ok(Ok(Some(chunk))) => chunk,
-        };
+        let Some(chunk) = next_chunk(&mut response, fetch.stall_timeout).await.map_err(retry)? else { break };
         let n = chunk.len() as u64;
         if *at + n > end {
             return Err(Interrupt::Fallback(format!("the server sent more than the {} bytes asked for", end - *at)));

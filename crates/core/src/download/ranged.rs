@@ -515,12 +515,7 @@ impl RangedFetch {
         let framed = response.version() >= reqwest::Version::HTTP_2
             || response.headers().get(reqwest::header::TRANSFER_ENCODING).is_some_and(|v| v == "chunked");
         loop {
-            let chunk = match tokio::time::timeout(self.stall_timeout, response.chunk()).await {
-                Err(_) => return Err(retry(format!("no bytes for {} s", self.stall_timeout.as_secs_f32()))),
-                Ok(Err(e)) => return Err(retry(e.to_string())),
-                Ok(Ok(None)) => break,
-                Ok(Ok(Some(chunk))) => chunk,
-            };
+            let Some(chunk) = next_chunk(&mut response, self.stall_timeout).await.map_err(retry)? else { break };
             let n = chunk.len() as u64;
             if state.offset + n > limit {
                 return Err(match state.total {
@@ -637,6 +632,14 @@ fn check_answer(status: StatusCode, headers: &HeaderMap, asked: u64, size: Optio
             None => Ok(Answer::Mismatch("the server refused the range without saying the file's length".into())),
         },
         _ => Err(Refusal::Status),
+    }
+}
+
+/// The next chunk of a body; `Err` with the reason when the connection failed or no byte came for `stall`.
+pub(crate) async fn next_chunk(response: &mut Response, stall: Duration) -> Result<Option<Bytes>, String> {
+    match tokio::time::timeout(stall, response.chunk()).await {
+        Err(_) => Err(format!("no bytes for {} s", stall.as_secs_f32())),
+        Ok(result) => result.map_err(|e| e.to_string()),
     }
 }
 

@@ -529,7 +529,7 @@ async fn run(
             cancel,
             retry: inner.hub().retry_policy(),
             stall_timeout: options.stall_timeout,
-            connections: options.connections_per_file,
+            connections: super::parts::Connections::shared(options.connections_per_file, 1),
         };
         return job.run().await.map(|_| ());
     }
@@ -553,6 +553,10 @@ async fn run(
 
     let options = inner.options.lock().unwrap().clone();
     let files_cancel = cancel.child_token();
+    // The large files that will come at once share the connections a download starts with.
+    let large = plan.files.iter().filter(|f| f.size >= super::parts::MIN_SIZE && !plan.is_present(f)).count();
+    let connections =
+        super::parts::Connections::shared(options.connections_per_file, large.min(options.files_in_parallel.max(1)));
     let permits = Arc::new(Semaphore::new(options.files_in_parallel.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for file in plan.files.iter().cloned() {
@@ -565,7 +569,7 @@ async fn run(
             cache_dir: inner.cache_dir.clone(),
             file,
             stall_timeout: options.stall_timeout,
-            connections: options.connections_per_file,
+            connections,
             use_xet: options.use_xet,
             verify_hashes: options.verify_hashes,
             limiter: inner.limiter.clone(),

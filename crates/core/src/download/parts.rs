@@ -34,13 +34,30 @@ use tracing::Instrument;
 
 /// Files smaller than this go in one stream: more connections would not pay for their requests.
 pub const MIN_SIZE: u64 = 16 << 20;
-/// Connections a file starts with (fewer when it has fewer pieces or the cap is lower).
+/// Connections one large file starts with (fewer when it has fewer pieces or the cap is lower), shared out when
+/// several large files of a download come at once.
 pub const START_CONNECTIONS: usize = 8;
-/// How often the pool looks at the throughput, and by how much it must have grown to add connections.
+
+/// How many connections one file may use: to start with, and at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connections {
+    pub start: usize,
+    pub max: usize,
+}
+
+impl Connections {
+    /// For one of `files` large files fetched at once, under a cap of `max` per file: [`START_CONNECTIONS`] shared
+    /// out among them (at least 2 each), so that a download starts with about as many connections however many
+    /// files it has.
+    pub fn shared(max: usize, files: usize) -> Connections {
+        let max = max.max(1);
+        Connections { start: (START_CONNECTIONS / files.max(1)).max(2).min(max), max }
+    }
+}
+/// How often the pool looks at the throughput, and by how much connections added must have raised it for more to
+/// be added (half as many again as are running, at least 2).
 const GROWTH_WINDOW: Duration = Duration::from_millis(500);
 const GROWTH: f64 = 1.10;
-/// Connections added at a time.
-const STEP: usize = 4;
 /// The ranges file is rewritten at most this often.
 const SAVE_EVERY: Duration = Duration::from_millis(500);
 
@@ -137,7 +154,7 @@ pub(crate) struct PartedFetch {
     pub validator: Option<String>,
     /// Whether bytes on disk may be kept without a validator (a hash checks the whole file at the end).
     pub verified_at_end: bool,
-    pub max_connections: usize,
+    pub connections: Connections,
     pub stall_timeout: Duration,
     pub retry: RetryPolicy,
     pub limiter: Arc<RateLimiter>,
@@ -198,7 +215,7 @@ impl PartedFetch {
             tracing::info!(bytes = already, ranges = record.done.len(), "resuming the pieces on disk");
         }
         self.counters.bytes_done.fetch_add(already, Ordering::Relaxed);
-        let piece = piece_size(self.size, self.max_connections);
+        let piece = piece_size(self.size, self.connections.max);
         let pieces = record.missing(piece);
         let (tx, rx) = mpsc::channel::<(u64, Bytes)>(64);
         let counters = self.counters.clone();
@@ -248,24 +265,27 @@ pub(crate) fn abandon(part: &Path) {
 }
 
 /// Runs the connections until every piece is on disk, one fails for good, or the download is stopped. The pool
-/// grows by [`STEP`] while the throughput grows.
+/// grows while the throughput grows.
 async fn fetch_all(shared: &Arc<Shared>, tx: mpsc::Sender<(u64, Bytes)>) -> Result<(), Stopped> {
     let pieces = shared.pieces.lock().unwrap().len();
     if pieces == 0 {
         return Ok(());
     }
     let stop = shared.fetch.cancel.child_token();
-    let max = shared.fetch.max_connections.max(1).min(pieces);
+    let max = shared.fetch.connections.max.max(1).min(pieces);
     let mut tasks = tokio::task::JoinSet::new();
     let open = |tasks: &mut tokio::task::JoinSet<Result<(), Stopped>>, n: usize| {
         for _ in 0..n {
             tasks.spawn(connection(shared.clone(), tx.clone(), stop.clone()).in_current_span());
         }
     };
-    open(&mut tasks, START_CONNECTIONS.min(max));
+    open(&mut tasks, shared.fetch.connections.start.clamp(1, max));
     let mut tick = tokio::time::interval(GROWTH_WINDOW);
     tick.tick().await;
-    let (mut last_bytes, mut last_rate, mut at) = (0u64, 0f64, Instant::now());
+    let (mut last_bytes, mut at) = (0u64, Instant::now());
+    // The throughput before the last connections were added; growth stops once adding them did not pay.
+    let mut before_adding: Option<f64> = None;
+    let mut growing = true;
     let mut outcome = Ok(());
     loop {
         tokio::select! {
@@ -290,12 +310,16 @@ async fn fetch_all(shared: &Arc<Shared>, tx: mpsc::Sender<(u64, Bytes)>) -> Resu
                 (last_bytes, at) = (bytes, Instant::now());
                 let running = tasks.len();
                 let left = shared.pieces.lock().unwrap().len();
-                if rate > last_rate * GROWTH && running < max && left > 0 && outcome.is_ok() {
-                    let add = STEP.min(max - running).min(left);
+                if before_adding.is_some_and(|before| rate < before * GROWTH) {
+                    tracing::debug!(running, bytes_per_second = rate as u64, "more connections did not help");
+                    growing = false;
+                }
+                if growing && running < max && left > 0 && outcome.is_ok() {
+                    let add = (running / 2).max(2).min(max - running).min(left);
                     tracing::debug!(running, add, bytes_per_second = rate as u64, "adding connections");
                     open(&mut tasks, add);
+                    before_adding = Some(rate);
                 }
-                last_rate = rate;
             }
         }
     }
@@ -522,6 +546,15 @@ mod tests {
         r.add(50, 90);
         assert!(r.missing(10).is_empty());
         assert_eq!(r.prefix(), 100);
+    }
+
+    #[test]
+    fn a_download_starts_with_about_eight_connections_however_many_files_it_has() {
+        assert_eq!(Connections::shared(16, 1), Connections { start: 8, max: 16 });
+        assert_eq!(Connections::shared(16, 4), Connections { start: 2, max: 16 });
+        assert_eq!(Connections::shared(16, 3), Connections { start: 2, max: 16 });
+        assert_eq!(Connections::shared(4, 1), Connections { start: 4, max: 4 });
+        assert_eq!(Connections::shared(1, 1), Connections { start: 1, max: 1 });
     }
 
     #[test]

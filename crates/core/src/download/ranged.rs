@@ -215,8 +215,8 @@ pub(crate) struct RangedFetch {
     pub cancel: CancellationToken,
     /// Whether to report the size once learned as the download's total (a URL download is one file).
     pub report_total: bool,
-    /// Connections a large file may use at once ([`super::parts`]); 1 for a single stream.
-    pub connections: usize,
+    /// Connections a large file may use ([`super::parts`]); at most 1 for a single stream.
+    pub connections: parts::Connections,
 }
 
 /// Why one attempt ended early.
@@ -255,7 +255,7 @@ impl RangedFetch {
         let what = || format!("{} of {}", self.path, self.repo);
         fs::create_dir_all(part.parent().unwrap())
             .map_err(|e| DownloadError::io(format!("creating {}", part.display()), e))?;
-        if self.connections > 1 {
+        if self.connections.max > 1 {
             if let Some(fetched) = self.run_in_pieces().await? {
                 return Ok(fetched);
             }
@@ -335,7 +335,7 @@ impl RangedFetch {
             size,
             validator,
             verified_at_end: self.verified_at_end,
-            max_connections: self.connections,
+            connections: self.connections,
             stall_timeout: self.stall_timeout,
             retry: self.retry,
             limiter: self.limiter.clone(),

@@ -23,8 +23,8 @@ pub(crate) struct FileTransfer {
     pub cache_dir: PathBuf,
     pub file: RemoteFile,
     pub stall_timeout: Duration,
-    /// Connections this file may use at once.
-    pub connections: usize,
+    /// Connections this file may use.
+    pub connections: super::parts::Connections,
     /// Fetch it from the Xet CAS when the hub says it is there.
     pub use_xet: bool,
     pub verify_hashes: bool,
@@ -97,7 +97,7 @@ impl FileTransfer {
         let (len, digest) = match over_xet {
             Some(done) => done,
             None => {
-                tracing::debug!(transport = "http", connections = self.connections, "fetching");
+                tracing::debug!(transport = "http", connections = self.connections.max, "fetching");
                 let fetched = RangedFetch {
                     origin: Origin::Hub {
                         hub: Box::new(self.hub.clone()),

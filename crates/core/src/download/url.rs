@@ -101,8 +101,8 @@ pub(crate) struct UrlJob {
     pub cancel: CancellationToken,
     pub retry: RetryPolicy,
     pub stall_timeout: Duration,
-    /// Connections the file may use at once.
-    pub connections: usize,
+    /// Connections the file may use.
+    pub connections: super::parts::Connections,
 }
 
 impl UrlJob {

@@ -109,6 +109,9 @@ pub(crate) struct XetFetch {
 impl XetFetch {
     /// Fetches the bytes not on disk yet and returns the file's hashes.
     pub async fn run(&self, hasher: Hasher) -> Result<Digests, XetStop> {
+        let folder = self.part.parent().unwrap_or(&self.part);
+        fs::create_dir_all(folder)
+            .map_err(|e| XetStop::Failed(DownloadError::io(format!("creating {}", folder.display()), e)))?;
         // A single stream resumes from the contiguous bytes on disk (pieces' holes are not bytes).
         super::parts::abandon(&self.part);
         let on_disk = fs::metadata(&self.part).map(|m| m.len()).unwrap_or(0);

@@ -785,6 +785,13 @@ async fn a_dead_cas_or_a_reconstruction_of_another_length_falls_back_to_http_and
     );
     assert_eq!(blob(s.cache.path(), "acme/xet", &files[1]), *files[1].content);
 
+    // Only the weights (nothing else of the repo made its folders first).
+    let s = setup().await;
+    let files = xet_repo(&s.hub, "acme/xet").await;
+    let only = DownloadRequest { include: vec!["model.*".into()], ..request("acme/xet") };
+    assert_eq!(download(&s.downloads, only).await.unwrap().transport.as_deref(), Some("Xet"));
+    assert_eq!(blob(s.cache.path(), "acme/xet", &files[1]), *files[1].content);
+
     // Xet off (the setting, or HF_HUB_DISABLE_XET): plain HTTP, no token asked.
     let s = setup_with(None, DownloadOptions { use_xet: false, ..DownloadOptions::default() }).await;
     xet_repo(&s.hub, "acme/xet").await;

@@ -77,6 +77,7 @@ impl FileTransfer {
                 size: self.file.size,
                 what: self.what(),
                 cache_dir: xet_cache_dir(&self.cache_dir),
+                connections: self.connections.max,
                 stall_timeout: self.stall_timeout,
                 limiter: self.limiter.clone(),
                 counters: self.counters.clone(),

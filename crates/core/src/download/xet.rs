@@ -100,6 +100,9 @@ pub(crate) struct XetFetch {
     pub what: String,
     /// The engine's own cache and staging folder.
     pub cache_dir: PathBuf,
+    /// Fetches from the CAS at once to start with (the engine adapts from there), as many as an HTTP download of a
+    /// large file starts with at most.
+    pub connections: usize,
     pub stall_timeout: Duration,
     pub limiter: Arc<RateLimiter>,
     pub counters: Arc<Counters>,
@@ -119,6 +122,22 @@ impl XetFetch {
         let token = read_token(&self.hub, &self.file.token_url).await.map_err(XetStop::Fallback)?;
         let fallback = |e: &dyn std::fmt::Display| XetStop::Fallback(e.to_string());
         let mut config = xet::xet_session::XetConfig::new();
+        // Memory stays bounded: the engine's own defaults buffer a sixteenth of the RAM and prefetch a gigabyte. A
+        // fetch from the CAS is a range of one xorb (up to 64 MiB) held in the buffer until written, so this lets
+        // two or three be in flight.
+        for (key, value) in [
+            ("reconstruction.download_buffer_size", "128mb"),
+            ("reconstruction.download_buffer_perfile_size", "64mb"),
+            ("reconstruction.download_buffer_limit", "192mb"),
+            ("reconstruction.min_prefetch_buffer", "64mb"),
+        ] {
+            config = config.with_config(key, value).map_err(|e| fallback(&e))?;
+        }
+        // The engine starts with 4 fetches and adds more only as its round-trip estimates allow: a far CAS that holds
+        // each connection back needs many at once from the start.
+        config = config
+            .with_config("client.ac_initial_download_concurrency", self.connections.max(1))
+            .map_err(|e| fallback(&e))?;
         config.telemetry.enabled = false;
         // A CAS that fails is left for HTTP soon, rather than after the engine's minutes of retries.
         config.client.retry_max_attempts = 3;
@@ -146,7 +165,8 @@ impl XetFetch {
             tracing::info!(offset, "resuming from the bytes on disk over Xet");
         }
         self.counters.bytes_done.fetch_add(offset, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(8);
+        // A chunk from the engine can be a whole term (tens of MiB): one waits here, no more.
+        let (tx, rx) = mpsc::channel(1);
         let writer = spawn_writer(self.part.clone(), offset, hasher, rx, self.counters.clone());
         let mut at = offset;
         let streamed = self.stream(&group, &mut at, &tx).await;

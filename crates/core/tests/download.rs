@@ -823,3 +823,21 @@ async fn a_xet_download_resumes_from_the_bytes_on_disk() {
     let err = download(&s.downloads, request("acme/xet")).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::ChecksumMismatch);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cas_connection_cut_mid_file_does_not_lose_the_download() {
+    let s =
+        setup_with(None, DownloadOptions { stall_timeout: Duration::from_secs(5), ..DownloadOptions::default() }).await;
+    let files = xet_repo(&s.hub, "acme/xet").await;
+    // The first answer that carries the weights' bytes is cut after 256 KiB.
+    s.hub.cut_cas(256 * 1024, 1);
+    let done = download(&s.downloads, request("acme/xet")).await.unwrap();
+    assert_eq!(s.hub.cas_cuts(), 1, "the CAS connection was cut");
+    // The engine fetches the cut range again, or the file continues over HTTP from the bytes on disk: either way
+    // it is whole and verified.
+    let transport = done.transport.unwrap();
+    assert!(transport.contains("Xet") || transport.contains("as Xet failed"), "{transport}");
+    for file in &files {
+        assert_eq!(blob(s.cache.path(), "acme/xet", file), *file.content);
+    }
+}

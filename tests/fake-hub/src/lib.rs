@@ -144,6 +144,10 @@ struct State {
     xet_cas_url: Option<String>,
     /// How long a Xet read token lives, in seconds.
     xet_token_ttl: u64,
+    /// Answers from the CAS cut after this many bytes, this many times (a connection that drops mid-file).
+    cas_cut: Option<(usize, u32)>,
+    /// CAS answers cut so far.
+    cas_cuts: u32,
     /// File bodies being sent by the CDN now, and the most at once.
     cdn_streams: usize,
     max_cdn_streams: usize,
@@ -176,19 +180,36 @@ async fn cas_proxy(listener: TcpListener, upstream: SocketAddr, state: Arc<Mutex
             let requests = tokio::io::copy(&mut from_client, &mut to_server);
             let answers = async {
                 let mut buf = vec![0u8; 16 * 1024];
+                let mut sent = 0usize;
                 loop {
                     let n = from_server.read(&mut buf).await?;
                     if n == 0 {
                         return Ok::<_, std::io::Error>(());
                     }
                     to_client.write_all(&buf[..n]).await?;
+                    sent += n;
+                    {
+                        let mut state = state.lock().unwrap();
+                        if let Some((after, times)) =
+                            state.cas_cut.filter(|(after, times)| sent >= *after && *times > 0)
+                        {
+                            state.cas_cut = Some((after, times - 1));
+                            state.cas_cuts += 1;
+                            // Dropping both halves closes the connection mid-answer.
+                            return Err(std::io::Error::other("cut"));
+                        }
+                    }
                     let throttle = state.lock().unwrap().throttle;
                     if let Some(rate) = throttle {
                         tokio::time::sleep(Duration::from_secs_f64(n as f64 / rate as f64)).await;
                     }
                 }
             };
-            let _ = tokio::join!(requests, answers);
+            // Either side ending ends the connection (a cut answer closes it at once).
+            tokio::select! {
+                _ = requests => {}
+                _ = answers => {}
+            }
         });
     }
 }
@@ -335,6 +356,16 @@ impl FakeHub {
     /// Sends Xet clients to `url` instead of the local CAS (a dead address: the client must fall back).
     pub fn xet_cas_url(&self, url: &str) {
         self.state.lock().unwrap().xet_cas_url = Some(url.into());
+    }
+
+    /// Cuts the next `times` answers from the CAS once `after` bytes of each went through.
+    pub fn cut_cas(&self, after: usize, times: u32) {
+        self.state.lock().unwrap().cas_cut = Some((after, times));
+    }
+
+    /// How many CAS answers were cut.
+    pub fn cas_cuts(&self) -> u32 {
+        self.state.lock().unwrap().cas_cuts
     }
 
     /// Makes Xet read tokens live `secs` seconds (clients refresh them before they expire).

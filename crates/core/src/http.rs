@@ -90,6 +90,12 @@ pub fn next_link(headers: &HeaderMap) -> Option<String> {
     })
 }
 
+/// Headers from name and value pairs, for tests of what an answer means.
+#[cfg(test)]
+pub(crate) fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    pairs.iter().map(|(k, v)| (reqwest::header::HeaderName::from_static(k), v.parse().unwrap())).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

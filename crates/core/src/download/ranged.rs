@@ -698,10 +698,7 @@ pub(crate) fn spawn_writer(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        pairs.iter().map(|(k, v)| (reqwest::header::HeaderName::from_static(k), v.parse().unwrap())).collect()
-    }
+    use crate::http::headers;
 
     #[test]
     fn answers_are_checked_against_what_was_asked() {

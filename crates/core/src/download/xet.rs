@@ -250,10 +250,7 @@ impl XetFetch {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        pairs.iter().map(|(k, v)| (reqwest::header::HeaderName::from_static(k), v.parse().unwrap())).collect()
-    }
+    use crate::http::headers;
 
     #[test]
     fn a_resolve_answer_names_the_xet_file_and_its_token_route() {

@@ -22,7 +22,7 @@ use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Read, Seek};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -454,14 +454,16 @@ async fn attempt(shared: &Shared, at: &mut u64, end: u64, tx: &mpsc::Sender<(u64
     Ok(())
 }
 
-fn hash_range(file: &File, from: u64, to: u64, hasher: &mut Hasher) -> io::Result<()> {
-    let mut buf = vec![0u8; 1 << 20];
-    let mut at = from;
-    while at < to {
-        let n = (to - at).min(buf.len() as u64) as usize;
-        file.read_exact_at(&mut buf[..n], at)?;
-        hasher.update(&buf[..n]);
-        at += n as u64;
+/// Hashes bytes `[from, to)` of the file, read back (from the page cache); the writes are positional, so moving
+/// the file's offset here disturbs none of them.
+fn hash_range(mut file: &File, from: u64, to: u64, hasher: &mut Hasher) -> io::Result<()> {
+    file.seek(io::SeekFrom::Start(from))?;
+    let read = crate::disk::read_chunks(file.take(to - from), |chunk| {
+        hasher.update(chunk);
+        Ok(())
+    })?;
+    if read < to - from {
+        return Err(io::ErrorKind::UnexpectedEof.into());
     }
     Ok(())
 }

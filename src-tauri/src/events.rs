@@ -1,9 +1,11 @@
 //! Event names, built in one place, and the forwarding of core events to the window.
 
 use crate::AppState;
-use mm_core::download::{DownloadEvent, Downloads, LifecycleKind, ModelLifecycle};
-use tauri::{AppHandle, Emitter, Manager, Runtime};
+use mm_core::download::{DownloadEvent, LifecycleKind, ModelLifecycle};
+use mm_core::Manager;
+use tauri::{AppHandle, Emitter, Manager as _, Runtime};
 use tauri_plugin_notification::NotificationExt;
+use tokio::sync::broadcast::error::RecvError;
 
 /// A download's progress, at most ~10 times a second while bytes move and on every state change.
 /// Payload: `DownloadProgress`.
@@ -34,58 +36,29 @@ fn notify<R: Runtime>(app: &AppHandle<R>, event: &ModelLifecycle) {
         ),
         _ => return,
     };
-    let enabled = app.try_state::<AppState>().is_some_and(|s| s.settings().notify_downloads);
+    let enabled = app.try_state::<AppState>().is_some_and(|s| s.manager.settings().notify_downloads);
     if enabled {
         let _ = app.notification().builder().title(title).body(body).show();
     }
 }
 
-/// After the settings file changed through this app (activation, a tray click, a reconcile): keep the new settings,
-/// tell the window what changed, and rebuild the tray menu.
-pub(crate) fn changed<R: Runtime>(app: &AppHandle<R>, state: &AppState, changes: Vec<ModelLifecycle>) {
-    if let Ok((settings, _)) = state.store.load() {
-        state.settings_changed(settings);
-    }
-    for change in changes {
-        let _ = app.emit(MODEL_LIFECYCLE, change);
-    }
-    crate::tray::refresh(app);
-}
-
-/// The lifecycle event of a delete.
-pub fn deleted(report: &mm_core::library::delete::DeleteReport) -> mm_core::download::ModelLifecycle {
-    mm_core::download::ModelLifecycle {
-        kind: mm_core::download::LifecycleKind::Deleted,
-        repo: report.id.clone(),
-        revision: report.revision.clone().unwrap_or_default(),
-        download_id: None,
-        error: None,
-    }
-}
-
-/// Sends every download event to the window until the app ends.
-pub fn forward_downloads<R: Runtime>(app: AppHandle<R>, downloads: &Downloads) {
-    let mut events = downloads.subscribe();
+/// Sends every event of the core (downloads' progress, every model's lifecycle) to the window until the app
+/// ends, with a desktop notification when a download finishes or fails.
+pub fn forward<R: Runtime>(app: AppHandle<R>, manager: &Manager) {
+    let mut events = manager.subscribe();
     tauri::async_runtime::spawn(async move {
-        let mut tray_updated = std::time::Instant::now();
         loop {
             match events.recv().await {
                 Ok(DownloadEvent::Progress(progress)) => {
                     let _ = app.emit(DOWNLOAD_PROGRESS, progress);
-                    // The tray's download percentages, at most once a second.
-                    if tray_updated.elapsed() >= std::time::Duration::from_secs(1) {
-                        tray_updated = std::time::Instant::now();
-                        crate::tray::refresh(&app);
-                    }
                 }
                 Ok(DownloadEvent::Lifecycle(lifecycle)) => {
                     notify(&app, &lifecycle);
                     let _ = app.emit(MODEL_LIFECYCLE, lifecycle);
-                    crate::tray::refresh(&app);
                 }
                 // A slow window missed some progress; the next update carries the totals.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => break,
             }
         }
     });

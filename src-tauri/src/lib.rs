@@ -19,7 +19,7 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri
             // Closing the window keeps the app in the tray, unless turned off in Settings.
             match event {
                 tauri::WindowEvent::CloseRequested { api, .. } => {
-                    let keep = window.try_state::<AppState>().is_some_and(|s| s.settings().keep_in_tray);
+                    let keep = window.try_state::<AppState>().is_some_and(|s| s.manager.settings().keep_in_tray);
                     if keep && window.app_handle().tray_by_id(tray::TRAY_ID).is_some() {
                         api.prevent_close();
                         let _ = window.hide();
@@ -31,7 +31,8 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri
             }
         })
         .setup(|app| {
-            events::forward_downloads(app.handle().clone(), &app.state::<AppState>().downloads);
+            events::forward(app.handle().clone(), &app.state::<AppState>().manager);
+            tray::follow(app.handle().clone());
             Ok(())
         })
         .manage(state)
@@ -155,8 +156,8 @@ pub fn run() {
     app.run(|handle, event| {
         if let tauri::RunEvent::Exit = event {
             // Stop transfers cleanly: partial files stay for the next start.
-            let downloads = handle.state::<AppState>().downloads.clone();
-            tauri::async_runtime::block_on(downloads.shutdown());
+            let manager = handle.state::<AppState>().manager.clone();
+            tauri::async_runtime::block_on(manager.shutdown());
         }
     });
 }

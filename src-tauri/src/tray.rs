@@ -3,13 +3,14 @@
 //! [`TrayModel`] built from the library first (tested without a window), then turned into Tauri menus.
 
 use crate::{events, AppState};
-use mm_core::download::{DownloadProgress, DownloadState};
+use mm_core::download::{DownloadEvent, DownloadProgress, DownloadState};
 use mm_core::library::{LibraryModel, ModelStatus, ModelType};
 use mm_core::settings::ActiveModel;
 use std::collections::BTreeMap;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tokio::sync::broadcast::error::RecvError;
 
 pub const TRAY_ID: &str = "main";
 
@@ -108,17 +109,10 @@ fn build_menu<R: Runtime>(app: &AppHandle<R>, tray: &TrayModel) -> tauri::Result
     Ok(menu)
 }
 
-/// The tray model of the app's current library.
+/// The tray model of the app's current library (Ollama's models as last listed: the menu never waits on a server).
 fn current<R: Runtime>(app: &AppHandle<R>) -> TrayModel {
-    let state = app.state::<AppState>();
-    let settings = state.settings();
-    let downloads = state.downloads.list();
-    let mut models =
-        mm_core::library::list::list_all(&state.cache_dir, &state.activation.data_dir, &settings, &downloads)
-            .unwrap_or_default();
-    // Ollama's models as last listed: the menu never waits on a server.
-    models.extend(state.ollama.cached_models());
-    model(&models, &settings.active, &downloads)
+    let manager = &app.state::<AppState>().manager;
+    model(&manager.models_now(), &manager.settings().active, &manager.downloads())
 }
 
 /// Creates the tray icon with its menu.
@@ -147,6 +141,25 @@ pub fn refresh<R: Runtime>(app: &AppHandle<R>) {
     });
 }
 
+/// Keeps the menu in step with the core: after every model's change, and with the downloads' percentages at most
+/// once a second.
+pub fn follow<R: Runtime>(app: AppHandle<R>) {
+    let mut events = app.state::<AppState>().manager.subscribe();
+    tauri::async_runtime::spawn(async move {
+        let mut updated = std::time::Instant::now();
+        loop {
+            match events.recv().await {
+                Ok(DownloadEvent::Progress(_)) if updated.elapsed() < std::time::Duration::from_secs(1) => {}
+                Ok(_) | Err(RecvError::Lagged(_)) => {
+                    updated = std::time::Instant::now();
+                    refresh(&app);
+                }
+                Err(RecvError::Closed) => break,
+            }
+        }
+    });
+}
+
 fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
     match id {
         "open" => crate::show_main_window(app),
@@ -156,12 +169,9 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
                 // An Ollama model asks the server for its file: off the menu's thread.
                 let (app, model_id) = (app.clone(), model_id.to_string());
                 tauri::async_runtime::spawn(async move {
-                    let state = app.state::<AppState>();
-                    match state.activation.activate_any(&state.ollama, &model_id, Some(model_type), None).await {
-                        Ok((_, changes)) => events::changed(&app, &state, changes),
-                        Err(err) => {
-                            let _ = app.emit(events::APP_ERROR, mm_core::error::Coded::payload(&err));
-                        }
+                    let manager = &app.state::<AppState>().manager;
+                    if let Err(err) = manager.activate(&model_id, Some(model_type.as_str()), None).await {
+                        let _ = app.emit(events::APP_ERROR, err);
                     }
                 });
             }

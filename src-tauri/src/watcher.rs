@@ -78,9 +78,9 @@ pub fn touched<'a>(paths: impl IntoIterator<Item = &'a Path>, settings_file: &Pa
 
 /// The folders whose models show in the library: the settings' library folders and the app's models folder.
 fn library_folders<R: Runtime>(app: &AppHandle<R>) -> Vec<PathBuf> {
-    let state = app.state::<AppState>();
-    let mut dirs: Vec<PathBuf> = state.settings().library_folders.iter().map(PathBuf::from).collect();
-    dirs.push(mm_core::local::models_dir(&state.activation.data_dir));
+    let manager = &app.state::<AppState>().manager;
+    let mut dirs: Vec<PathBuf> = manager.settings().library_folders.iter().map(PathBuf::from).collect();
+    dirs.push(mm_core::local::models_dir(manager.data_dir()));
     dirs
 }
 
@@ -90,10 +90,8 @@ async fn signature(dirs: Vec<PathBuf>) -> Option<u64> {
 
 /// Reads the settings file again: the differences in the active models become events, the tray its new menu.
 fn settings_changed<R: Runtime>(app: &AppHandle<R>) {
-    let state = app.state::<AppState>();
-    let Ok((settings, _)) = state.store.load() else { return };
-    let changes = active_changes(&state.settings().active, &settings.active);
-    state.settings_changed(settings);
+    let Ok((before, after)) = app.state::<AppState>().manager.reload_settings() else { return };
+    let changes = active_changes(&before.active, &after.active);
     for change in changes {
         let _ = app.emit(events::MODEL_LIFECYCLE, change);
     }
@@ -180,9 +178,9 @@ async fn watch<R: Runtime>(
     mut watcher: notify::RecommendedWatcher,
     mut rx: mpsc::UnboundedReceiver<Change>,
 ) {
-    let settings_file = app.state::<AppState>().store.path().to_path_buf();
+    let settings_file = app.state::<AppState>().manager.store().path().to_path_buf();
     let settings_dir = settings_file.parent().map(Path::to_path_buf).unwrap_or_default();
-    let models_dir = mm_core::local::models_dir(&app.state::<AppState>().activation.data_dir);
+    let models_dir = mm_core::local::models_dir(app.state::<AppState>().manager.data_dir());
     // The app's own models folder is watched from the start, even before the first model lands in it.
     let _ = std::fs::create_dir_all(&models_dir);
     let mut folders = library_folders(&app);
@@ -259,7 +257,7 @@ async fn watch<R: Runtime>(
 /// fingerprint, read on a timer.
 async fn poll<R: Runtime>(app: AppHandle<R>) {
     let modified = |app: &AppHandle<R>| -> Option<SystemTime> {
-        std::fs::metadata(app.state::<AppState>().store.path()).and_then(|m| m.modified()).ok()
+        std::fs::metadata(app.state::<AppState>().manager.store().path()).and_then(|m| m.modified()).ok()
     };
     let mut last = modified(&app);
     let mut last_signature = None;

@@ -1,27 +1,29 @@
-//! What every command starts from: the settings file and the cache it names.
+//! What every command starts from: the core's facade over the settings file and the cache it names.
 
+use mm_core::download::DownloadOptions;
 use mm_core::error::Coded;
-use mm_core::settings::{Settings, SettingsStore};
-use mm_core::ErrorPayload;
-use std::path::PathBuf;
+use mm_core::settings::SettingsStore;
+use mm_core::{ErrorPayload, Manager, ManagerConfig};
 
 pub struct Context {
-    pub store: SettingsStore,
-    pub settings: Settings,
-    pub cache_dir: PathBuf,
+    pub manager: Manager,
 }
 
 impl Context {
-    /// Loads the settings (warning on stderr when the file had to be replaced) and picks the cache: the
-    /// settings' cache folder, else the one `HF_HUB_CACHE`/`HF_HOME` name.
+    /// Opens the core over this user's settings (warning on stderr when the file had to be replaced) and the
+    /// cache they name, else the one `HF_HUB_CACHE`/`HF_HOME` name.
     pub fn load() -> Result<Context, ErrorPayload> {
+        Context::with(DownloadOptions::default())
+    }
+
+    /// The same, with the download queue's options (`mm download --parallel`).
+    pub fn with(download_options: DownloadOptions) -> Result<Context, ErrorPayload> {
         let store = SettingsStore::default_location();
-        let (settings, warning) = store.load().map_err(|e| e.payload())?;
-        if let Some(warning) = warning {
+        if let (_, Some(warning)) = store.load().map_err(|e| e.payload())? {
             esay!("warning: {warning}");
         }
-        let cache_dir = settings.cache_dir.as_ref().map(PathBuf::from).unwrap_or_else(mm_core::cache::hub_cache_dir);
-        Ok(Context { store, settings, cache_dir })
+        let manager = Manager::open(ManagerConfig { download_options, ..ManagerConfig::from_env() });
+        Ok(Context { manager })
     }
 }
 

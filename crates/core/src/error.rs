@@ -28,13 +28,15 @@ pub enum ErrorCode {
     Cancelled,
     /// Another input/output failure, named in the message.
     Io,
+    /// The thing is not in a state that allows this (pausing a finished download).
+    Conflict,
     /// A bug: something that should not happen happened.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::Network,
         ErrorCode::Auth,
         ErrorCode::NotFound,
@@ -44,6 +46,7 @@ impl ErrorCode {
         ErrorCode::InvalidInput,
         ErrorCode::Cancelled,
         ErrorCode::Io,
+        ErrorCode::Conflict,
         ErrorCode::Internal,
     ];
 
@@ -59,6 +62,7 @@ impl ErrorCode {
             ErrorCode::InvalidInput => "invalid-input",
             ErrorCode::Cancelled => "cancelled",
             ErrorCode::Io => "io",
+            ErrorCode::Conflict => "conflict",
             ErrorCode::Internal => "internal",
         }
     }
@@ -76,6 +80,7 @@ impl ErrorCode {
             ErrorCode::ChecksumMismatch => 8,
             ErrorCode::Cancelled => 9,
             ErrorCode::Io => 10,
+            ErrorCode::Conflict => 11,
         }
     }
 

@@ -19,9 +19,12 @@ pub mod hub;
 pub mod library;
 pub mod local;
 pub mod logs;
+pub mod manager;
+pub mod model;
 pub mod ollama;
 pub mod paths;
 pub mod secret;
 pub mod settings;
 
 pub use error::{ErrorCode, ErrorPayload};
+pub use manager::{Manager, ManagerConfig};

@@ -3,7 +3,7 @@
 //! `127.0.0.1:11434`). When it does not answer, it is reported unavailable once, quietly, and lists nothing.
 
 use crate::error::{Coded, ErrorCode};
-use crate::library::{LibraryModel, ModelFormat, ModelSource, ModelStatus, ModelType, TypeOrigin};
+use crate::model::{LibraryModel, ModelFormat, ModelSource, ModelStatus, ModelType, TypeOrigin};
 use crate::settings::Settings;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -243,7 +243,7 @@ impl Ollama {
                     ModelType::TextGeneration
                 };
                 let (model_type, type_origin, active, last_used) =
-                    crate::library::list::user_view(settings, &id, (guessed, TypeOrigin::Files));
+                    settings.user_view(&id, (guessed, TypeOrigin::Files));
                 let name = &tag.name;
                 LibraryModel {
                     display_name: name.clone(),

@@ -27,6 +27,27 @@ pub fn download_journal() -> PathBuf {
     app_data_dir().join("downloads.json")
 }
 
+/// A path a client asked this machine to read (to import, or to assess), as the real path it names: absolute,
+/// existing, a regular file or a folder, and not in the kernel's or devices' pseudo file systems. Anything else is
+/// refused with what is wrong.
+pub fn checked_input_path(path: &str) -> Result<PathBuf, crate::ErrorPayload> {
+    let refused =
+        |why: &str| crate::ErrorPayload { code: crate::ErrorCode::InvalidInput, message: format!("{path}: {why}") };
+    if path.contains('\0') || !Path::new(path).is_absolute() {
+        return Err(refused("not an absolute path (give the full path, from /)"));
+    }
+    let real = fs::canonicalize(path)
+        .map_err(|e| crate::ErrorPayload { code: crate::ErrorCode::of_io(&e), message: format!("{path}: {e}") })?;
+    if ["/proc", "/sys", "/dev", "/run"].iter().any(|p| real.starts_with(p)) {
+        return Err(refused("a system folder, not a model"));
+    }
+    let kind = fs::metadata(&real).map_err(|e| refused(&e.to_string()))?.file_type();
+    if !kind.is_file() && !kind.is_dir() {
+        return Err(refused("neither a file nor a folder"));
+    }
+    Ok(real)
+}
+
 /// Makes `dir` (and any missing parent) a folder only this user can enter (0700), tightening one that exists:
 /// the app's folders hold the settings, the journal of downloads (whose URLs may be signed) and maybe the token.
 pub fn private_dir(dir: &Path) -> io::Result<()> {

@@ -5,6 +5,7 @@
 //! does not parse is set aside as `settings.json.corrupt-{time}` and replaced by defaults, with a warning.
 
 use crate::error::{Coded, ErrorCode};
+use crate::model::{ModelType, TypeOrigin};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -14,6 +15,9 @@ use std::path::{Path, PathBuf};
 use ts_rs::TS;
 
 /// Everything kept in the settings file.
+/// Connections one large file uses at most unless the settings say otherwise.
+pub const DEFAULT_CONNECTIONS_PER_FILE: u32 = 16;
+
 #[derive(Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Settings {
@@ -49,7 +53,7 @@ pub struct Settings {
     /// The active model per type (set by activation).
     pub active: BTreeMap<String, ActiveModel>,
     /// Model files and folders imported from elsewhere on disk (dropped on the window or `mm import`).
-    pub imports: Vec<crate::local::ImportedModel>,
+    pub imports: Vec<crate::model::ImportedModel>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -72,7 +76,7 @@ impl Default for Settings {
             token: None,
             max_concurrent_downloads: 3,
             bandwidth_limit: None,
-            connections_per_file: crate::download::DEFAULT_CONNECTIONS_PER_FILE,
+            connections_per_file: DEFAULT_CONNECTIONS_PER_FILE,
             use_xet: true,
             verify_on_download: true,
             keep_in_tray: true,
@@ -169,6 +173,18 @@ fn invalid(key: &'static str, problem: impl Into<String>) -> SettingsError {
 }
 
 impl Settings {
+    /// What the settings say about a model: the user's type over the inferred one, whether it is active, and
+    /// when it was last activated.
+    pub fn user_view(&self, id: &str, inferred: (ModelType, TypeOrigin)) -> (ModelType, TypeOrigin, bool, Option<u64>) {
+        let (model_type, type_origin) = match self.model_types.get(id).and_then(|t| ModelType::parse(t)) {
+            Some(chosen) => (chosen, TypeOrigin::User),
+            None => inferred,
+        };
+        let active = self.active.values().any(|a| a.id == id);
+        let last_used = self.active.values().filter(|a| a.id == id).filter_map(|a| a.activated_at).max();
+        (model_type, type_origin, active, last_used)
+    }
+
     /// The masked view for the UI, with the recovery warning if any.
     pub fn view(&self, warning: Option<String>) -> SettingsView {
         SettingsView {

@@ -28,13 +28,13 @@ pub async fn window_ready<R: Runtime>(app: AppHandle<R>, state: State<'_, AppSta
 /// Where the app writes its log.
 #[tauri::command]
 pub fn log_folder(state: State<'_, AppState>) -> String {
-    state.log_dir().display().to_string()
+    state.manager.log_dir().display().to_string()
 }
 
 /// Opens the log folder in the file manager.
 #[tauri::command]
 pub fn open_log_folder(state: State<'_, AppState>) -> Result<(), ErrorPayload> {
-    let dir = state.log_dir();
+    let dir = state.manager.log_dir();
     std::fs::create_dir_all(&dir).map_err(|e| ErrorPayload {
         code: ErrorCode::of_io(&e),
         message: format!("cannot create the log folder {}: {e}", dir.display()),
@@ -49,7 +49,7 @@ pub async fn copy_diagnostics<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
 ) -> Result<String, ErrorPayload> {
-    let text = diagnostics(&state).await?;
+    let text = state.manager.diagnostics(concat!("Model Manager ", env!("CARGO_PKG_VERSION"))).await?;
     let copy = text.clone();
     let unavailable = |e: &dyn std::fmt::Display| ErrorPayload {
         code: ErrorCode::Internal,
@@ -67,22 +67,4 @@ pub async fn copy_diagnostics<R: Runtime>(
     .map_err(|e| unavailable(&e))?;
     copied.await.map_err(|e| unavailable(&e))?;
     Ok(text)
-}
-
-async fn diagnostics(state: &AppState) -> Result<String, ErrorPayload> {
-    let (settings, cache_dir, data_dir) =
-        (state.settings(), state.cache_dir.clone(), state.activation.data_dir.clone());
-    let log_dir = state.log_dir();
-    tauri::async_runtime::spawn_blocking(move || {
-        let hardware = mm_core::compat::hardware::probe(&cache_dir);
-        let places = mm_core::diagnostics::Places { cache_dir: &cache_dir, data_dir: &data_dir, log_dir: &log_dir };
-        mm_core::diagnostics::report(
-            concat!("Model Manager ", env!("CARGO_PKG_VERSION")),
-            &hardware,
-            &settings,
-            &places,
-        )
-    })
-    .await
-    .map_err(|e| ErrorPayload { code: ErrorCode::Internal, message: e.to_string() })
 }

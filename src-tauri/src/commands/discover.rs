@@ -2,8 +2,7 @@
 //! link in the system browser.
 
 use crate::AppState;
-use mm_core::discover::{catalog, RepoDetails, SearchPage, SearchQuery, StarterCatalog};
-use mm_core::error::Coded;
+use mm_core::discover::{RepoDetails, SearchPage, SearchQuery, StarterCatalog};
 use mm_core::{ErrorCode, ErrorPayload};
 use tauri::State;
 
@@ -14,7 +13,7 @@ pub async fn search_models(
     query: SearchQuery,
     next: Option<String>,
 ) -> Result<SearchPage, ErrorPayload> {
-    state.discover.search(&query, next.as_deref()).await.map_err(|e| e.payload())
+    state.manager.search(&query, next.as_deref()).await
 }
 
 /// A repo's files, quantisations and card, without downloading it.
@@ -24,16 +23,13 @@ pub async fn repo_details(
     repo: String,
     revision: Option<String>,
 ) -> Result<RepoDetails, ErrorPayload> {
-    state.discover.details(&repo, revision.as_deref()).await.map_err(|e| e.payload())
+    state.manager.repo_details(&repo, revision.as_deref()).await
 }
 
 /// The starter catalog, marked with what is installed; it needs no network.
 #[tauri::command]
 pub async fn starter_catalog(state: State<'_, AppState>) -> Result<StarterCatalog, ErrorPayload> {
-    let (cache_dir, offline) = (state.cache_dir.clone(), state.discover.offline());
-    tauri::async_runtime::spawn_blocking(move || catalog::starter(&cache_dir, offline))
-        .await
-        .map_err(|e| ErrorPayload { code: ErrorCode::Internal, message: e.to_string() })
+    state.manager.catalog().await
 }
 
 /// Opens an http(s) link in the system browser; anything else is refused.

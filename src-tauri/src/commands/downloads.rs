@@ -2,8 +2,7 @@
 
 use crate::AppState;
 use mm_core::download::{DownloadPreview, DownloadProgress, DownloadRequest};
-use mm_core::error::Coded;
-use mm_core::{ErrorCode, ErrorPayload};
+use mm_core::ErrorPayload;
 use tauri::State;
 
 /// What downloading would fetch: files, sizes, what is already cached, and free space.
@@ -12,44 +11,33 @@ pub async fn preview_download(
     state: State<'_, AppState>,
     request: DownloadRequest,
 ) -> Result<DownloadPreview, ErrorPayload> {
-    state.downloads.preview(request).await.map_err(|e| e.payload())
+    state.manager.preview(request).await
 }
 
 /// Queues a download and returns its id (the existing one when the same download is already queued or running).
 #[tauri::command]
 pub async fn start_download(state: State<'_, AppState>, request: DownloadRequest) -> Result<u64, ErrorPayload> {
-    state.downloads.start(request).map_err(|e| e.payload())
+    state.manager.start(request)
 }
 
 #[tauri::command]
 pub async fn pause_download(state: State<'_, AppState>, id: u64) -> Result<(), ErrorPayload> {
-    if super::sources::pulls(&state).iter().any(|p| p.id == id) {
-        return Err(ErrorPayload {
-            code: ErrorCode::InvalidInput,
-            message: "an Ollama pull cannot pause: cancel it, and pull again later (Ollama keeps what it has)".into(),
-        });
-    }
-    state.downloads.pause(id).map_err(|e| e.payload())
+    state.manager.pause(id)
 }
 
 #[tauri::command]
 pub async fn resume_download(state: State<'_, AppState>, id: u64) -> Result<(), ErrorPayload> {
-    state.downloads.resume(id).map_err(|e| e.payload())
+    state.manager.resume(id)
 }
 
 #[tauri::command]
 pub async fn cancel_download(state: State<'_, AppState>, id: u64) -> Result<(), ErrorPayload> {
-    if super::sources::cancel_pull(&state, id) {
-        return Ok(());
-    }
-    state.downloads.cancel(id).map_err(|e| e.payload())
+    state.manager.cancel(id)
 }
 
 #[tauri::command]
 pub async fn list_downloads(state: State<'_, AppState>) -> Result<Vec<DownloadProgress>, ErrorPayload> {
-    let mut list = state.downloads.list();
-    list.extend(super::sources::pulls(&state));
-    Ok(list)
+    Ok(state.manager.downloads())
 }
 
 #[cfg(test)]

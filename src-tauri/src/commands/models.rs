@@ -1,15 +1,14 @@
 //! Commands about the models on this machine.
 
 use crate::AppState;
-use mm_core::cache::{self, CacheScan};
-use mm_core::error::Coded;
+use mm_core::cache::CacheScan;
 use mm_core::ErrorPayload;
 use tauri::State;
 
 /// Every repo in the Hugging Face cache, with revisions, files, sizes and status.
 #[tauri::command]
 pub async fn list_models(state: State<'_, AppState>) -> Result<CacheScan, ErrorPayload> {
-    cache::scan(state.cache_dir.clone()).await.map_err(|err| err.payload())
+    state.manager.scan_cache().await
 }
 
 #[cfg(test)]

@@ -1,15 +1,12 @@
 //! Commands and events of the other sources: files dropped on the window (and the same import as a command), and
 //! the local Ollama server (status, pulls with progress in the downloads list, cancel).
 
-use crate::{events, AppState};
-use mm_core::download::{DownloadProgress, DownloadState, LifecycleKind, ModelLifecycle};
-use mm_core::error::Coded;
-use mm_core::local::{ImportOptions, ImportOutcome, ImportStatus};
+use crate::AppState;
+use mm_core::local::ImportOutcome;
 use mm_core::ollama::OllamaStatus;
 use mm_core::{ErrorCode, ErrorPayload};
 use std::path::PathBuf;
 use tauri::{AppHandle, Emitter, Manager, Runtime, State};
-use tokio_util::sync::CancellationToken;
 
 /// Hashing or copying progress of a dropped or imported batch. Payload: `ImportProgress`.
 pub const IMPORT_PROGRESS: &str = "import-progress";
@@ -18,48 +15,14 @@ pub const IMPORT_FINISHED: &str = "import-finished";
 /// Files are being dragged over the window (`true`) or left it (`false`). Payload: boolean.
 pub const DROP_HOVER: &str = "drop-hover";
 
-/// Ids of Ollama pulls in the downloads list start here, far from the queue's own.
-const PULL_IDS: u64 = 1 << 40;
-
-/// Imports `paths` on a blocking thread, with progress and outcome events and a lifecycle event per model: the
-/// one path both a drop on the window and the `import_paths` command take.
+/// Imports `paths` with progress and outcome events (the core publishes a lifecycle event per model): the one
+/// path both a drop on the window and the `import_paths` command take.
 pub async fn import<R: Runtime>(app: &AppHandle<R>, paths: Vec<PathBuf>) -> Vec<ImportOutcome> {
-    tracing::info!(paths = paths.len(), "importing");
-    let state = app.state::<AppState>();
-    let options = ImportOptions { copy: state.settings().copy_imports, model_type: None };
-    let (store, data_dir) = (state.store.clone(), state.activation.data_dir.clone());
     let emitter = app.clone();
-    let cancel = {
-        let mut current = state.imports.lock().unwrap();
-        if current.is_cancelled() {
-            *current = CancellationToken::new();
-        }
-        current.clone()
+    let on_progress = move |p: &mm_core::local::ImportProgress| {
+        let _ = emitter.emit(IMPORT_PROGRESS, p);
     };
-    let outcomes = tauri::async_runtime::spawn_blocking(move || {
-        mm_core::local::import_paths(&paths, &options, &store, &data_dir, &cancel, |p| {
-            let _ = emitter.emit(IMPORT_PROGRESS, p);
-        })
-    })
-    .await
-    .unwrap_or_default();
-    let imported: Vec<&ImportOutcome> = outcomes.iter().filter(|o| o.status == ImportStatus::Imported).collect();
-    if !imported.is_empty() {
-        let changes = imported
-            .iter()
-            .map(|o| ModelLifecycle {
-                kind: LifecycleKind::Imported,
-                repo: o.id.clone().unwrap_or_default(),
-                revision: String::new(),
-                download_id: None,
-                error: None,
-            })
-            .collect();
-        events::changed(app, &state, changes);
-    }
-    for outcome in &outcomes {
-        tracing::info!(path = %outcome.path, status = ?outcome.status, error = outcome.error.as_ref().map(|e| e.message.as_str()), "imported");
-    }
+    let outcomes = app.state::<AppState>().manager.import(paths, None, on_progress).await;
     let _ = app.emit(IMPORT_FINISHED, &outcomes);
     outcomes
 }
@@ -80,7 +43,7 @@ pub async fn import_paths<R: Runtime>(
 /// batch, which report `cancelled`.
 #[tauri::command]
 pub fn cancel_imports(state: State<'_, AppState>) {
-    state.imports.lock().unwrap().cancel();
+    state.manager.cancel_imports();
 }
 
 /// A window's drag-and-drop: the drop target shows while files hover, and a drop imports them.
@@ -106,122 +69,13 @@ pub fn on_drag_drop<R: Runtime>(app: &AppHandle<R>, event: &tauri::DragDropEvent
 
 #[tauri::command]
 pub async fn ollama_status(state: State<'_, AppState>) -> Result<OllamaStatus, ErrorPayload> {
-    let available = state.ollama.tags().await.is_ok();
-    Ok(OllamaStatus { host: state.ollama.host().to_string(), available })
+    Ok(state.manager.ollama_status().await)
 }
 
 /// Starts pulling a model into Ollama; it shows in the downloads list, with its layer's bytes as progress.
 #[tauri::command]
-pub async fn ollama_pull<R: Runtime>(
-    app: AppHandle<R>,
-    state: State<'_, AppState>,
-    name: String,
-) -> Result<u64, ErrorPayload> {
-    mm_core::ollama::check_name(name.trim()).map_err(|e| e.payload())?;
-    let name = name.trim().to_string();
-    let cancel = CancellationToken::new();
-    let id = {
-        let mut pulls = state.pulls.lock().unwrap();
-        let id = PULL_IDS + pulls.len() as u64;
-        pulls.push((pull_progress(id, &name), cancel.clone()));
-        id
-    };
-    lifecycle(&app, LifecycleKind::Started, &name, id, None);
-    tauri::async_runtime::spawn(async move {
-        let state = app.state::<AppState>();
-        let emitter = app.clone();
-        let result = state
-            .ollama
-            .pull(
-                &name,
-                |p| {
-                    let progress = update(&emitter, id, |d| {
-                        if p.total > 0 {
-                            d.bytes_total = p.total;
-                            d.bytes_done = p.completed;
-                        }
-                    });
-                    if let Some(progress) = progress {
-                        let _ = emitter.emit(events::DOWNLOAD_PROGRESS, progress);
-                    }
-                },
-                cancel,
-            )
-            .await;
-        let (state_now, kind, error) = match result {
-            Ok(()) => (DownloadState::Completed, LifecycleKind::Completed, None),
-            Err(mm_core::ollama::OllamaError::Cancelled(_)) => {
-                (DownloadState::Cancelled, LifecycleKind::Cancelled, None)
-            }
-            Err(e) => (DownloadState::Failed, LifecycleKind::Failed, Some(e.payload())),
-        };
-        if let Some(progress) = update(&app, id, |d| {
-            d.state = state_now;
-            d.error = error.clone();
-            if state_now == DownloadState::Completed {
-                d.bytes_done = d.bytes_total;
-                d.files_done = 1;
-            }
-        }) {
-            let _ = app.emit(events::DOWNLOAD_PROGRESS, progress);
-        }
-        lifecycle(&app, kind, &name, id, error);
-    });
-    Ok(id)
-}
-
-fn pull_progress(id: u64, name: &str) -> DownloadProgress {
-    DownloadProgress {
-        id,
-        repo: format!("{}{name}", mm_core::ollama::OLLAMA_PREFIX),
-        revision: name.rsplit_once(':').map(|(_, t)| t.to_string()).unwrap_or_else(|| "latest".into()),
-        commit: None,
-        state: DownloadState::Downloading,
-        bytes_done: 0,
-        bytes_total: 0,
-        files_done: 0,
-        files_total: 1,
-        bytes_per_second: 0,
-        eta_seconds: None,
-        error: None,
-        transport: None,
-    }
-}
-
-fn update<R: Runtime>(app: &AppHandle<R>, id: u64, f: impl FnOnce(&mut DownloadProgress)) -> Option<DownloadProgress> {
-    let state = app.state::<AppState>();
-    let mut pulls = state.pulls.lock().unwrap();
-    let (progress, _) = pulls.iter_mut().find(|(p, _)| p.id == id)?;
-    f(progress);
-    Some(progress.clone())
-}
-
-fn lifecycle<R: Runtime>(app: &AppHandle<R>, kind: LifecycleKind, name: &str, id: u64, error: Option<ErrorPayload>) {
-    let event = ModelLifecycle {
-        kind,
-        repo: format!("{}{name}", mm_core::ollama::OLLAMA_PREFIX),
-        revision: String::new(),
-        download_id: Some(id),
-        error,
-    };
-    let _ = app.emit(events::MODEL_LIFECYCLE, event);
-}
-
-/// Ollama pulls, for the downloads list.
-pub fn pulls(state: &AppState) -> Vec<DownloadProgress> {
-    state.pulls.lock().unwrap().iter().map(|(p, _)| p.clone()).collect()
-}
-
-/// Cancels an Ollama pull; false when `id` is not one.
-pub fn cancel_pull(state: &AppState, id: u64) -> bool {
-    let pulls = state.pulls.lock().unwrap();
-    match pulls.iter().find(|(p, _)| p.id == id) {
-        Some((_, cancel)) => {
-            cancel.cancel();
-            true
-        }
-        None => false,
-    }
+pub async fn ollama_pull(state: State<'_, AppState>, name: String) -> Result<u64, ErrorPayload> {
+    state.manager.ollama_pull(&name)
 }
 
 #[cfg(test)]
@@ -244,14 +98,15 @@ mod tests {
         let ollama = FakeOllama::start().await;
         let offline =
             HubConfig { endpoint: "http://127.0.0.1:9".into(), token: None, offline: true, ..HubConfig::default() };
-        let state = AppState::with(
-            SettingsStore::new(data.path().join("settings.json")),
-            Some(data.path().join("hub")),
-            Some(offline),
-            None,
-            data.path().join("app"),
-        )
-        .with_ollama(mm_core::ollama::Ollama::new(&ollama.host()));
+        let state = AppState::open(mm_core::ManagerConfig {
+            cache_dir: Some(data.path().join("hub")),
+            hub: Some(offline),
+            ollama: Some(mm_core::ollama::Ollama::new(&ollama.host())),
+            ..mm_core::ManagerConfig::new(
+                SettingsStore::new(data.path().join("settings.json")),
+                data.path().join("app"),
+            )
+        });
         let app = TestApp::new(state);
         let finished = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = finished.clone();
@@ -307,7 +162,7 @@ mod tests {
         let models = app.invoke("list_library", json!({ "query": { "source": "ollama" } })).unwrap();
         assert_eq!(models[0]["id"], "ollama/qwen:0.5b");
         // The tray's menu has it too, from the last listing, and its click parses back to the model.
-        let cached = app.handle().state::<AppState>().ollama.cached_models();
+        let cached = app.handle().state::<AppState>().manager.ollama().cached_models();
         let tray = crate::tray::model(&cached, &Default::default(), &[]);
         let item = &tray.groups[0].items[0];
         assert_eq!(item.id, "activate:text-generation:ollama/qwen:0.5b");

@@ -4,12 +4,9 @@
 use crate::context::{payload, Context};
 use crate::output;
 use crate::table::Table;
-use mm_core::activation::{parse_type, read_manifest, Activation};
+use mm_core::activation::{parse_type, read_manifest};
+use mm_core::download::LifecycleKind;
 use mm_core::{ErrorCode, ErrorPayload};
-
-fn activation(ctx: &Context) -> Activation {
-    Activation { cache_dir: ctx.cache_dir.clone(), data_dir: mm_core::paths::app_data_dir(), store: ctx.store.clone() }
-}
 
 #[derive(clap::Args)]
 pub struct ActivateArgs {
@@ -24,17 +21,12 @@ pub struct ActivateArgs {
 }
 
 pub async fn activate(args: ActivateArgs, json: bool) -> Result<(), ErrorPayload> {
-    let ctx = Context::load()?;
-    let model_type = args.model_type.as_deref().map(parse_type).transpose().map_err(payload)?;
-    let ollama = mm_core::ollama::Ollama::from_env();
-    let (entry, events) = activation(&ctx)
-        .activate_any(&ollama, &args.id, model_type, args.revision.as_deref())
-        .await
-        .map_err(payload)?;
+    let manager = Context::load()?.manager;
+    let (entry, events) = manager.activate(&args.id, args.model_type.as_deref(), args.revision.as_deref()).await?;
     if json {
         output::json(&serde_json::json!({ "active": entry, "events": events }));
     } else {
-        if let Some(old) = events.iter().find(|e| e.kind == mm_core::download::LifecycleKind::Deactivated) {
+        if let Some(old) = events.iter().find(|e| e.kind == LifecycleKind::Deactivated) {
             say!("{} is no longer the active {} model", old.repo, entry.model_type);
         }
         say!("{} is the active {} model\n  {} -> {}", entry.id, entry.model_type, entry.link, entry.path);
@@ -49,9 +41,9 @@ pub struct DeactivateArgs {
 }
 
 pub async fn deactivate(args: DeactivateArgs, json: bool) -> Result<(), ErrorPayload> {
-    let ctx = Context::load()?;
+    let manager = Context::load()?.manager;
     let model_type = parse_type(&args.model_type).map_err(payload)?;
-    let events = activation(&ctx).deactivate(model_type).map_err(payload)?;
+    let events = manager.deactivate(model_type.as_str())?;
     if json {
         output::json(&serde_json::json!({ "events": events }));
     } else {
@@ -70,10 +62,10 @@ pub struct ActiveArgs {
 }
 
 pub async fn active(args: ActiveArgs, json: bool) -> Result<(), ErrorPayload> {
-    let ctx = Context::load()?;
+    let manager = Context::load()?.manager;
     // Reading is also when a model deleted behind our back loses its mark.
-    activation(&ctx).reconcile().map_err(payload)?;
-    let manifest = read_manifest(&mm_core::paths::app_data_dir());
+    manager.reconcile_activation()?;
+    let manifest = read_manifest(manager.data_dir());
     let Some(t) = args.model_type else {
         if args.path {
             return Err(ErrorPayload {

@@ -15,7 +15,7 @@ pub struct Args {
 pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
     let (repo, _) = parse_repo_reference(&args.repo)
         .map_err(|e| ErrorPayload { code: ErrorCode::InvalidInput, message: e.to_string() })?;
-    let cache_dir = crate::context::Context::load()?.cache_dir;
+    let cache_dir = crate::context::Context::load()?.manager.cache_dir().to_path_buf();
     let stopped = marker::stop(&cache_dir, &repo, Duration::from_secs(10)).await;
     let freed = marker::discard_partials(&cache_dir, &repo).map_err(|e| ErrorPayload {
         code: ErrorCode::of_io(&e),

@@ -1,11 +1,10 @@
 //! `mm system` and `mm compat`: the machine, and whether a model (on the hub, on disk, or a file) will run on it.
 
-use crate::context::{payload, Context};
+use crate::context::Context;
 use crate::output;
 use crate::table::Table;
-use mm_core::compat::{hardware, local, remote, CompatReport, Fit};
+use mm_core::compat::{CompatReport, Fit};
 use mm_core::format::bytes;
-use mm_core::hub::{HubClient, HubConfig};
 use mm_core::ErrorPayload;
 use std::path::Path;
 
@@ -18,20 +17,16 @@ pub struct SystemArgs {
 }
 
 pub async fn system(args: SystemArgs, json: bool) -> Result<(), ErrorPayload> {
-    let ctx = Context::load()?;
-    let hw = hardware::probe(&ctx.cache_dir);
+    let manager = Context::load()?.manager;
     if args.diagnostics {
-        let data_dir = mm_core::paths::app_data_dir();
-        let log_dir = mm_core::logs::log_dir(&data_dir);
-        let places = mm_core::diagnostics::Places { cache_dir: &ctx.cache_dir, data_dir: &data_dir, log_dir: &log_dir };
-        let report =
-            mm_core::diagnostics::report(concat!("mm ", env!("CARGO_PKG_VERSION")), &hw, &ctx.settings, &places);
+        let report = manager.diagnostics(concat!("mm ", env!("CARGO_PKG_VERSION"))).await?;
         match json {
             true => output::json(&serde_json::json!({ "diagnostics": report })),
             false => say!("{report}"),
         }
         return Ok(());
     }
+    let hw = manager.system().await?;
     if json {
         output::json(&hw);
         return Ok(());
@@ -65,7 +60,7 @@ pub async fn system(args: SystemArgs, json: bool) -> Result<(), ErrorPayload> {
         );
     }
     say!("OS       {}", hw.os);
-    say!("Disk     {} free of {} ({})", bytes(hw.disk_free), bytes(hw.disk_total), ctx.cache_dir.display());
+    say!("Disk     {} free of {} ({})", bytes(hw.disk_free), bytes(hw.disk_total), manager.cache_dir().display());
     Ok(())
 }
 
@@ -83,22 +78,15 @@ pub struct CompatArgs {
 }
 
 pub async fn compat(args: CompatArgs, json: bool) -> Result<(), ErrorPayload> {
-    let ctx = Context::load()?;
-    let hw = hardware::probe(&ctx.cache_dir);
+    let manager = Context::load()?.manager;
+    // A file or folder here is assessed as such, whatever the current folder.
     let path = Path::new(&args.target);
-    let report = if path.exists() {
-        local::assess_path(path, args.context, &hw).map_err(payload)?
-    } else if let Some(name) = args.target.strip_prefix(mm_core::ollama::OLLAMA_PREFIX) {
-        let ollama = mm_core::ollama::Ollama::from_env();
-        local::assess_ollama(&ollama, name, args.context, &hw).await.map_err(payload)?
-    } else if let Ok(report) = local::assess_model(&ctx.cache_dir, &ctx.settings, &args.target, args.context, &hw) {
-        report
-    } else {
-        let hub = HubClient::new(HubConfig::from_settings(&ctx.settings)).map_err(payload)?;
-        remote::assess_repo(&hub, &ctx.cache_dir, &args.target, args.revision.as_deref(), args.context, &hw)
-            .await
-            .map_err(payload)?
+    let target = match path.exists() {
+        true => std::path::absolute(path).unwrap_or(path.to_path_buf()).display().to_string(),
+        false => args.target.clone(),
     };
+    let report = manager.compat(&target, args.revision.as_deref(), args.context).await?;
+    let hw = manager.system().await?;
     if json {
         output::json(&serde_json::json!({ "report": report, "hardware": hw }));
     } else {

@@ -17,10 +17,11 @@ const KEYS: [&str; 7] =
     ["cacheDir", "libraryFolders", "endpoint", "token", "maxConcurrentDownloads", "bandwidthLimit", "verifyOnDownload"];
 
 pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
-    let ctx = Context::load()?;
+    let manager = Context::load()?.manager;
+    let settings = manager.settings();
     match args {
         Args::Get { key: Some(key) } => {
-            let value = ctx.settings.get(&key).map_err(payload)?;
+            let value = settings.get(&key).map_err(payload)?;
             if json {
                 output::json(&serde_json::json!({ key: value }));
             } else {
@@ -29,21 +30,21 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
         }
         Args::Get { key: None } => {
             if json {
-                output::json(&ctx.settings.view(None));
+                output::json(&settings.view(None));
             } else {
                 for key in KEYS {
-                    say!("{key} = {}", ctx.settings.get(key).unwrap_or_default());
+                    say!("{key} = {}", settings.get(key).unwrap_or_default());
                 }
-                say!("(file: {})", ctx.store.path().display());
+                say!("(file: {})", manager.store().path().display());
             }
         }
         Args::Set { key, value } => {
             let patch = Settings::patch_from_text(&key, &value).map_err(payload)?;
-            let (settings, ()) = ctx.store.update(|s| s.apply(patch)).map_err(payload)?;
+            let view = manager.update_settings(patch)?;
             if json {
-                output::json(&settings.view(None));
+                output::json(&view);
             } else {
-                say!("{key} = {}", settings.get(&key).unwrap_or_default());
+                say!("{key} = {}", manager.settings().get(&key).unwrap_or_default());
             }
         }
     }

@@ -1,11 +1,10 @@
 //! `mm search` and `mm catalog`: find models on the hub, and the starter catalog, before downloading anything.
 
-use crate::context::{payload, Context};
+use crate::context::Context;
 use crate::output;
 use crate::table::Table;
-use mm_core::discover::{catalog, Discover, SearchQuery, SearchSort};
+use mm_core::discover::{SearchQuery, SearchSort};
 use mm_core::format::{bytes, count};
-use mm_core::hub::{HubClient, HubConfig};
 use mm_core::{ErrorCode, ErrorPayload};
 
 #[derive(clap::Args)]
@@ -53,9 +52,7 @@ pub async fn search(args: SearchArgs, json: bool) -> Result<(), ErrorPayload> {
         sort,
         limit: Some(args.limit),
     };
-    let hub = HubClient::new(HubConfig::from_settings(&ctx.settings)).map_err(payload)?;
-    let discover = Discover::new(hub, ctx.cache_dir.clone());
-    let page = discover.search(&query, args.next.as_deref()).await.map_err(payload)?;
+    let page = ctx.manager.search(&query, args.next.as_deref()).await?;
     if json {
         output::json(&page);
         return Ok(());
@@ -88,9 +85,7 @@ pub async fn search(args: SearchArgs, json: bool) -> Result<(), ErrorPayload> {
 pub struct CatalogArgs {}
 
 pub async fn catalog(_args: CatalogArgs, json: bool) -> Result<(), ErrorPayload> {
-    let ctx = Context::load()?;
-    let offline = HubConfig::from_settings(&ctx.settings).offline;
-    let starter = catalog::starter(&ctx.cache_dir, offline);
+    let starter = Context::load()?.manager.catalog().await?;
     if json {
         output::json(&starter);
         return Ok(());

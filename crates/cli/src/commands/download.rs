@@ -4,10 +4,9 @@
 
 use crate::output;
 use mm_core::download::url::UrlSource;
-use mm_core::download::{marker, DownloadEvent, DownloadOptions, DownloadProgress, DownloadRequest, Downloads};
-use mm_core::error::Coded;
-use mm_core::hub::{parse_repo_reference, HubClient, HubConfig};
-use mm_core::{cache, format, ErrorCode, ErrorPayload};
+use mm_core::download::{marker, DownloadEvent, DownloadOptions, DownloadProgress, DownloadRequest};
+use mm_core::hub::{parse_repo_reference, HubConfig};
+use mm_core::{cache, format, ErrorCode, ErrorPayload, Manager};
 
 use std::io::{IsTerminal, Write};
 use tokio::signal::unix::{signal, SignalKind};
@@ -51,15 +50,13 @@ fn is_direct_url(args: &Args, endpoint: &str) -> bool {
 }
 
 pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
-    let ctx = crate::context::Context::load()?;
-    if is_direct_url(&args, &HubConfig::from_settings(&ctx.settings).endpoint) {
+    let options = DownloadOptions { files_in_parallel: args.parallel.max(1), ..Default::default() };
+    let manager = crate::context::Context::with(options)?.manager;
+    if is_direct_url(&args, &HubConfig::from_settings(&manager.settings()).endpoint) {
         let source = UrlSource { url: args.repo.clone(), sha256: args.sha256, md5: args.md5, name: args.name };
         let request = DownloadRequest { repo: String::new(), url: Some(source), ..DownloadRequest::default() };
-        let hub = HubClient::new(HubConfig::from_settings(&ctx.settings)).map_err(|e| e.payload())?;
-        let downloads = Downloads::new(hub, ctx.cache_dir.clone(), DownloadOptions::default());
-        downloads.apply_settings(&ctx.settings);
-        let done = follow(&downloads, request, json).await?;
-        let models = mm_core::local::models_dir(&mm_core::paths::app_data_dir());
+        let done = follow(&manager, request, json).await?;
+        let models = mm_core::local::models_dir(manager.data_dir());
         if !json {
             say!("Downloaded {} ({}) into {}", done.repo, format::bytes(done.bytes_total), models.display());
         }
@@ -67,11 +64,7 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
     }
     let (repo, url_revision) = parse_repo_reference(&args.repo)
         .map_err(|e| ErrorPayload { code: ErrorCode::InvalidInput, message: e.to_string() })?;
-    let cache_dir = ctx.cache_dir.clone();
-    let hub = HubClient::new(HubConfig::from_settings(&ctx.settings)).map_err(|e| e.payload())?;
-    let options = DownloadOptions { files_in_parallel: args.parallel.max(1), ..Default::default() };
-    let downloads = Downloads::new(hub, cache_dir.clone(), options);
-    downloads.apply_settings(&ctx.settings);
+    let cache_dir = manager.cache_dir().to_path_buf();
     let request = DownloadRequest {
         repo: repo.to_string(),
         revision: args.revision.or(url_revision),
@@ -84,7 +77,7 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
         code: ErrorCode::of_io(&e),
         message: format!("cannot write to the cache {}: {e}", cache_dir.display()),
     })?;
-    let done = follow(&downloads, request, json).await?;
+    let done = follow(&manager, request, json).await?;
     if !json {
         let path = cache_dir
             .join(repo.folder_name(cache::RepoKind::Model))
@@ -104,26 +97,26 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
 
 /// Runs one download to its end with a progress bar (JSON lines with `--json`); Ctrl-C pauses and keeps the
 /// partial files, SIGTERM cancels and deletes them.
-async fn follow(downloads: &Downloads, request: DownloadRequest, json: bool) -> Result<DownloadProgress, ErrorPayload> {
-    let mut events = downloads.subscribe();
-    let id = downloads.start(request).map_err(|e| e.payload())?;
+async fn follow(manager: &Manager, request: DownloadRequest, json: bool) -> Result<DownloadProgress, ErrorPayload> {
+    let mut events = manager.subscribe();
+    let id = manager.start(request)?;
     let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
     let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut bar = Bar::new(json);
-    let wait = downloads.wait(id);
+    let wait = manager.wait(id);
     tokio::pin!(wait);
     let result = loop {
         tokio::select! {
             result = &mut wait => break result,
             Ok(event) = events.recv() => if let DownloadEvent::Progress(p) = event { bar.show(&p) },
             _ = interrupt.recv() => {
-                let _ = downloads.pause(id);
+                let _ = manager.pause(id);
                 let _ = (&mut wait).await;
                 bar.clear();
                 return Err(ErrorPayload { code: ErrorCode::Cancelled, message: "interrupted; the partial files are kept: run the same command to resume".into() });
             }
             _ = terminate.recv() => {
-                let _ = downloads.cancel(id);
+                let _ = manager.cancel(id);
                 let _ = (&mut wait).await;
                 bar.clear();
                 return Err(ErrorPayload { code: ErrorCode::Cancelled, message: "cancelled; the partial files were deleted".into() });

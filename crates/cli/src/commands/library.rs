@@ -1,12 +1,9 @@
 //! `mm info`, `mm rm`, `mm verify`, `mm du`, `mm type`: what one does with models already on the machine.
 
-use crate::context::{payload, Context};
+use crate::context::Context;
 use crate::output;
 use crate::table::Table;
-use mm_core::download::{DownloadOptions, Downloads};
-use mm_core::hub::{HubClient, HubConfig};
 use mm_core::library::verify::FileStatus;
-use mm_core::library::{delete, list, storage, verify};
 use mm_core::{format, ErrorPayload};
 
 #[derive(clap::Args)]
@@ -16,9 +13,7 @@ pub struct InfoArgs {
 }
 
 pub async fn info(args: InfoArgs, json: bool) -> Result<(), ErrorPayload> {
-    let ctx = Context::load()?;
-    let data_dir = mm_core::paths::app_data_dir();
-    let details = blocking(move || list::details_any(&ctx.cache_dir, &data_dir, &ctx.settings, &args.id)).await?;
+    let details = Context::load()?.manager.model(&args.id).await?;
     if json {
         output::json(&details);
         return Ok(());
@@ -71,30 +66,21 @@ pub struct RmArgs {
 }
 
 pub async fn rm(args: RmArgs, json: bool) -> Result<(), ErrorPayload> {
-    let ctx = Context::load()?;
-    let data_dir = mm_core::paths::app_data_dir();
-    if let Some(local) = mm_core::local::list::find(&ctx.settings, &data_dir, &args.id) {
-        let freed = if local.owned { local.model.size } else { 0 };
-        if !args.dry_run {
-            mm_core::local::list::delete(&ctx.store, &data_dir, &args.id).map_err(payload)?;
-        }
-        let verb = match (args.dry_run, local.owned) {
+    let report = Context::load()?.manager.delete(&args.id, args.revision.as_deref(), args.dry_run).await?;
+    // A model outside the Hugging Face cache: its file goes when the app owns it, else it is only forgotten.
+    if report.whole_model && report.commit.is_none() {
+        let verb = match (args.dry_run, report.bytes_freed > 0) {
             (true, true) => "Would delete",
             (false, true) => "Deleted",
             (true, false) => "Would forget (the file stays where it is)",
             (false, false) => "Forgot (the file stays where it is)",
         };
-        if json {
-            output::json(&serde_json::json!({ "id": args.id, "bytesFreed": freed, "dryRun": args.dry_run }));
-        } else {
-            say!("{verb} {} ({})", args.id, format::bytes(freed));
+        match json {
+            true => output::json(&report),
+            false => say!("{verb} {} ({})", args.id, format::bytes(report.bytes_freed)),
         }
         return Ok(());
     }
-    let report = blocking(move || {
-        delete::delete(&ctx.cache_dir, &ctx.settings, &[], &args.id, args.revision.as_deref(), args.dry_run)
-    })
-    .await?;
     if json {
         output::json(&report);
     } else {
@@ -128,23 +114,16 @@ pub struct VerifyArgs {
 }
 
 pub async fn verify(args: VerifyArgs, json: bool) -> Result<(), ErrorPayload> {
-    let ctx = Context::load()?;
-    let (cache_dir, settings) = (ctx.cache_dir.clone(), ctx.settings.clone());
-    let (id, revision) = (args.id.clone(), args.revision.clone());
-    let report = blocking(move || {
-        verify::verify(&cache_dir, &settings, &id, revision.as_deref(), |p| {
-            if json {
-                output::json_line(&serde_json::json!({ "event": "progress", "progress": p }));
-            }
-        })
-    })
-    .await?;
-    let repaired = if args.repair && !report.ok {
-        let hub = HubClient::new(HubConfig::from_settings(&ctx.settings)).map_err(payload)?;
-        let downloads = Downloads::new(hub, ctx.cache_dir.clone(), DownloadOptions::default());
-        verify::repair(&ctx.cache_dir, &downloads, &report).await.map_err(payload)?
-    } else {
-        None
+    let manager = Context::load()?.manager;
+    let on_progress = move |p| {
+        if json {
+            output::json_line(&serde_json::json!({ "event": "progress", "progress": p }));
+        }
+    };
+    let report = manager.verify(&args.id, args.revision.as_deref(), on_progress).await?;
+    let repaired = match args.repair && !report.ok {
+        true => manager.repair(&report).await?.0,
+        false => None,
     };
     if json {
         output::json_line(&serde_json::json!({ "event": "done", "report": report, "repaired": repaired }));
@@ -194,15 +173,9 @@ pub struct DuArgs {
 }
 
 pub async fn du(args: DuArgs, json: bool) -> Result<(), ErrorPayload> {
-    let ctx = Context::load()?;
-    let cache_dir = ctx.cache_dir.clone();
-    let report = blocking(move || storage::report(&cache_dir)).await?;
-    let cleaned = if args.clean {
-        let cache_dir = ctx.cache_dir.clone();
-        Some(blocking(move || storage::clean(&cache_dir)).await?)
-    } else {
-        None
-    };
+    let manager = Context::load()?.manager;
+    let report = manager.storage().await?;
+    let cleaned = if args.clean { Some(manager.clean().await?) } else { None };
     if json {
         output::json(&serde_json::json!({ "storage": report, "cleaned": cleaned }));
         return Ok(());
@@ -251,22 +224,12 @@ pub struct TypeArgs {
 }
 
 pub async fn set_type(args: TypeArgs, json: bool) -> Result<(), ErrorPayload> {
-    let ctx = Context::load()?;
     let chosen = (args.model_type != "auto").then_some(args.model_type.as_str());
-    list::set_type(&ctx.store, &args.id, chosen).map_err(payload)?;
+    Context::load()?.manager.set_type(&args.id, chosen)?;
     if json {
         output::json(&serde_json::json!({ "id": args.id, "type": chosen }));
     } else {
         say!("{}: type {}", args.id, chosen.unwrap_or("inferred from the model again"));
     }
     Ok(())
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, mm_core::library::LibraryError> + Send + 'static,
-) -> Result<T, ErrorPayload> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ErrorPayload { code: mm_core::ErrorCode::Internal, message: e.to_string() })?
-        .map_err(payload)
 }

@@ -1,10 +1,10 @@
 //! `mm list`: every model on the machine, with filters; `--revisions` shows each cached revision instead.
 
-use crate::context::{payload, Context};
+use crate::context::Context;
 use crate::output;
 use crate::table::Table;
 use mm_core::cache::{self, CacheScan, CacheStatus};
-use mm_core::library::{list, LibraryModel, LibraryQuery, ModelSource, ModelStatus, ModelType, SortKey};
+use mm_core::library::{LibraryModel, LibraryQuery, ModelSource, ModelStatus, ModelType, SortKey};
 use mm_core::{format, ErrorCode, ErrorPayload};
 
 #[derive(clap::Args)]
@@ -41,9 +41,9 @@ fn parse<T: serde::de::DeserializeOwned>(what: &str, value: &str, known: &str) -
 }
 
 pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
-    let ctx = Context::load()?;
+    let manager = Context::load()?.manager;
     if args.revisions {
-        let scan = cache::scan(ctx.cache_dir.clone()).await.map_err(payload)?;
+        let scan = manager.scan_cache().await?;
         if json {
             output::json(&scan);
         } else {
@@ -62,15 +62,12 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
         sort: parse::<SortKey>("sort order", &args.sort, "name, size, date")?,
         descending: args.desc,
     };
-    let data_dir = mm_core::paths::app_data_dir();
-    let mut models =
-        list::list_async(ctx.cache_dir.clone(), data_dir, ctx.settings.clone(), Vec::new()).await.map_err(payload)?;
-    models.extend(mm_core::ollama::Ollama::from_env().models(&ctx.settings).await);
-    let models = query.apply(models);
+    let models = manager.models(query).await?;
+    let cache_dir = manager.cache_dir();
     if json {
-        output::json(&serde_json::json!({ "cacheDir": ctx.cache_dir, "models": models }));
+        output::json(&serde_json::json!({ "cacheDir": cache_dir, "models": models }));
     } else {
-        print!("{}", crate::output::clean(&render(&models, &ctx.cache_dir.display().to_string(), format::now_unix())));
+        print!("{}", crate::output::clean(&render(&models, &cache_dir.display().to_string(), format::now_unix())));
     }
     Ok(())
 }

@@ -4,8 +4,7 @@ use crate::context::{payload, Context};
 use crate::output;
 use mm_core::format::bytes;
 use mm_core::library::ModelType;
-use mm_core::local::{import_paths, ImportOptions, ImportPhase, ImportStatus};
-use mm_core::ollama::Ollama;
+use mm_core::local::{ImportOptions, ImportPhase, ImportStatus};
 use mm_core::{ErrorCode, ErrorPayload};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -33,12 +32,10 @@ pub async fn import(args: ImportArgs, json: bool) -> Result<(), ErrorPayload> {
         None => None,
     };
     let options = ImportOptions { copy: args.copy, model_type };
-    let data_dir = mm_core::paths::app_data_dir();
     let tty = std::io::stderr().is_terminal() && !json;
-    let store = ctx.store.clone();
+    let manager = ctx.manager;
     // Ctrl-C stops the file being read or copied (its partial copy removed) and skips the rest.
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let on_interrupt = cancel.clone();
+    let on_interrupt = manager.clone();
     // Listening starts here, before any byte is read (`ctrl_c()` would start only when first polled).
     #[cfg(unix)]
     let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
@@ -46,27 +43,24 @@ pub async fn import(args: ImportArgs, json: bool) -> Result<(), ErrorPayload> {
         #[cfg(unix)]
         if let Some(signals) = interrupts.as_mut() {
             signals.recv().await;
-            return on_interrupt.cancel();
+            return on_interrupt.cancel_imports();
         }
         if tokio::signal::ctrl_c().await.is_ok() {
-            on_interrupt.cancel();
+            on_interrupt.cancel_imports();
         }
     });
-    let outcomes = tokio::task::spawn_blocking(move || {
-        import_paths(&args.paths, &options, &store, &data_dir, &cancel, |p| {
-            if tty {
-                let pct = (p.bytes_done * 100).checked_div(p.bytes_total).unwrap_or(100);
-                let doing = match p.phase {
-                    ImportPhase::Hashing => "hashing",
-                    ImportPhase::Copying => "copying",
-                };
-                eprint!("\r\x1b[2K[{}/{}] {doing} {} {pct:>3}%", p.index, p.count, crate::output::clean(&p.path));
-                let _ = std::io::stderr().flush();
-            }
-        })
-    })
-    .await
-    .map_err(|e| ErrorPayload { code: ErrorCode::Internal, message: e.to_string() })?;
+    let on_progress = move |p: &mm_core::local::ImportProgress| {
+        if tty {
+            let pct = (p.bytes_done * 100).checked_div(p.bytes_total).unwrap_or(100);
+            let doing = match p.phase {
+                ImportPhase::Hashing => "hashing",
+                ImportPhase::Copying => "copying",
+            };
+            eprint!("\r\x1b[2K[{}/{}] {doing} {} {pct:>3}%", p.index, p.count, crate::output::clean(&p.path));
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let outcomes = manager.import(args.paths, Some(options), on_progress).await;
     interrupt.abort();
     if tty {
         eprint!("\r\x1b[2K");
@@ -118,11 +112,11 @@ pub enum OllamaArgs {
 }
 
 pub async fn ollama(args: OllamaArgs, json: bool) -> Result<(), ErrorPayload> {
-    let ctx = Context::load()?;
-    let server = Ollama::from_env();
+    let manager = Context::load()?.manager;
+    let server = manager.ollama();
     match args {
         OllamaArgs::List => {
-            let models = server.models(&ctx.settings).await;
+            let models = server.models(&manager.settings()).await;
             if server.available() == Some(false) {
                 // Says why nothing is listed.
                 server.tags().await.map_err(payload)?;

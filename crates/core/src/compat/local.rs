@@ -116,23 +116,6 @@ pub fn assess_path(path: &Path, context: Option<u64>, hw: &HardwareInfo) -> Resu
     Ok(CompatReport { model: name, entries, download_bytes: 0, disk_free: hw.disk_free })
 }
 
-/// Assesses a model of the library (its main revision's snapshot).
-pub fn assess_model(
-    cache_dir: &Path,
-    settings: &crate::settings::Settings,
-    id: &str,
-    context: Option<u64>,
-    hw: &HardwareInfo,
-) -> Result<CompatReport, CompatError> {
-    let (repo, _, _) =
-        crate::library::list::find_repo(cache_dir, settings, id).map_err(|_| CompatError::NotFound(id.to_string()))?;
-    let revision = repo.revisions.first().ok_or_else(|| CompatError::NotFound(id.to_string()))?;
-    let snapshot = Path::new(&repo.path).join("snapshots").join(&revision.commit);
-    let mut report = assess_path(&snapshot, context, hw)?;
-    report.model = repo.repo_id;
-    Ok(report)
-}
-
 /// The fit of one library model, for its badge.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
@@ -141,33 +124,8 @@ pub struct ModelFit {
     pub summary: String,
 }
 
-/// The fit of every model in the library on `hw`; models whose weights cannot be read are left out. With several
-/// GGUF quantisations, the best of them speaks for the model.
-pub fn library_fit(
-    cache_dir: &Path,
-    settings: &crate::settings::Settings,
-    models: &[crate::library::LibraryModel],
-    hw: &HardwareInfo,
-) -> std::collections::BTreeMap<String, ModelFit> {
-    models
-        .iter()
-        .filter_map(|m| {
-            use crate::library::ModelSource;
-            let report = match m.source {
-                ModelSource::Imported | ModelSource::Url | ModelSource::Folder => {
-                    assess_path(Path::new(&m.path), None, hw).ok()?
-                }
-                // Its file is the server's to name: see `ollama_fit`.
-                ModelSource::Ollama => return None,
-                ModelSource::HuggingFace => assess_model(cache_dir, settings, &m.id, None, hw).ok()?,
-            };
-            Some((m.id.clone(), best_fit(&report)?))
-        })
-        .collect()
-}
-
 /// The verdict that speaks for a model: with several GGUF quantisations, the best of them.
-fn best_fit(report: &CompatReport) -> Option<ModelFit> {
+pub fn best_fit(report: &CompatReport) -> Option<ModelFit> {
     let rank = |f: super::Fit| match f {
         super::Fit::FitsGpu => 0,
         super::Fit::PartialOffload => 1,
@@ -204,7 +162,7 @@ pub async fn assess_ollama(
 /// read from here (a server on another machine) is left out, as a model whose weights cannot be read is.
 pub async fn ollama_fit(
     ollama: &crate::ollama::Ollama,
-    models: &[crate::library::LibraryModel],
+    models: &[crate::model::LibraryModel],
     hw: &HardwareInfo,
 ) -> std::collections::BTreeMap<String, ModelFit> {
     let mut out = std::collections::BTreeMap::new();

@@ -211,6 +211,12 @@ impl Downloads {
         self.inner.events.subscribe()
     }
 
+    /// Sends `event` to every subscriber, beside the queue's own: what other sources (Ollama pulls, imports,
+    /// deletes, activation) publish, so that one stream carries every model's changes.
+    pub fn publish(&self, event: DownloadEvent) {
+        let _ = self.inner.events.send(event);
+    }
+
     /// Changes how many downloads run at once; queued ones start if there is room now.
     pub fn set_max_concurrent(&self, n: usize) {
         self.inner.options.lock().unwrap().max_concurrent = n.max(1);

@@ -3,14 +3,15 @@
 //! limit, pause, resume and cancel ([`manager`]). A file is visible under `snapshots/` only once verified.
 
 pub mod filter;
+mod hasher;
 pub mod manager;
 pub mod marker;
+mod origin;
 mod parts;
 pub mod plan;
 pub mod xet;
 
-/// Connections one large file uses at most unless the settings say otherwise.
-pub const DEFAULT_CONNECTIONS_PER_FILE: u32 = 16;
+pub use crate::settings::DEFAULT_CONNECTIONS_PER_FILE;
 mod progress;
 mod ranged;
 mod transfer;

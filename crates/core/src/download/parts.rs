@@ -11,8 +11,9 @@
 //! kept beside the bytes (`{part}.ranges`), so a killed process fetches only what is missing. A server that answers
 //! a range with the whole file (`200`) is left to the single stream, quietly.
 
+use super::hasher::{Digests, Hasher};
+use super::origin::{next_chunk, Origin};
 use super::progress::{Counters, RateLimiter};
-use super::ranged::{next_chunk, Digests, Hasher, Origin};
 use super::DownloadError;
 use crate::http::ContentRange;
 use crate::hub::client::retry_after;

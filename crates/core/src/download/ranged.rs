@@ -7,15 +7,16 @@
 //! changed is asked with `If-Range` and its validator, kept beside the bytes, so a changed file starts over instead
 //! of being spliced; without a validator or a checksum to catch a splice, it starts over anyway.
 
+use super::hasher::{Digests, Hasher};
+use super::origin::{next_chunk, Origin};
 use super::progress::{Counters, RateLimiter};
 use super::{parts, DownloadError};
 use crate::http::ContentRange;
 use crate::hub::client::retry_after;
-use crate::hub::{HubClient, HubError, RetryPolicy};
+use crate::hub::RetryPolicy;
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
-use reqwest::{Response, StatusCode, Url};
-use sha1::Digest as _;
+use reqwest::header::{HeaderMap, ETAG, LAST_MODIFIED};
+use reqwest::StatusCode;
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
@@ -24,158 +25,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-/// Where the bytes come from, and who may see the token.
-#[derive(Clone)]
-pub(crate) enum Origin {
-    /// A file of a hub commit: the client sends the token to the hub's own origin only.
-    Hub { hub: Box<HubClient>, url: Url, repo: crate::cache::RepoId, commit: String, path: String },
-    /// A direct URL: a plain client, no token.
-    Plain { http: reqwest::Client, url: Url },
-}
-
-impl Origin {
-    /// Whether the token goes with some of its requests (a hub file), so a redirect's target is worth keeping.
-    pub fn is_hub(&self) -> bool {
-        matches!(self, Origin::Hub { .. })
-    }
-
-    /// What messages call the file's source: the repo, or the URL without its query.
-    pub fn label(&self) -> String {
-        match self {
-            Origin::Hub { repo, .. } => repo.to_string(),
-            Origin::Plain { url, .. } => crate::logs::redact_url(url.as_str()),
-        }
-    }
-
-    /// Bytes `start..=end` (a closed range, for one piece of a file fetched in parallel), from `target` when a
-    /// redirect led there before. A URL's `validator` goes with it as `If-Range`.
-    pub async fn request_range(
-        &self,
-        target: Option<&Url>,
-        start: u64,
-        end: u64,
-        validator: Option<&str>,
-    ) -> Result<Response, HubError> {
-        let range = format!("bytes={start}-{end}");
-        match self {
-            Origin::Hub { hub, url, .. } => hub.get_range(target.unwrap_or(url).clone(), range).await,
-            Origin::Plain { http, url } => {
-                let mut request = http.get(target.unwrap_or(url).clone()).header(RANGE, range);
-                if let Some(validator) = validator {
-                    request = request.header(IF_RANGE, validator);
-                }
-                request.send().await.map_err(|e| HubError::from_reqwest(url, &e))
-            }
-        }
-    }
-
-    async fn request(&self, offset: u64, if_range: Option<&str>) -> Result<Response, HubError> {
-        match self {
-            Origin::Hub { hub, url, .. } => hub.get(url.clone(), Some(offset)).await,
-            Origin::Plain { http, url } => {
-                let mut request = http.get(url.clone());
-                if offset > 0 {
-                    request = request.header(RANGE, format!("bytes={offset}-"));
-                    if let Some(validator) = if_range {
-                        request = request.header(IF_RANGE, validator);
-                    }
-                }
-                request.send().await.map_err(|e| HubError::from_reqwest(url, &e))
-            }
-        }
-    }
-
-    /// The error a failed status stands for.
-    pub fn status_error(&self, response: &Response) -> HubError {
-        match self {
-            Origin::Hub { hub, repo, commit, path, .. } => hub.status_error(response, repo, Some(commit), Some(path)),
-            Origin::Plain { url, .. } => {
-                let status = response.status();
-                HubError::Status {
-                    url: crate::logs::redact_url(url.as_str()),
-                    status: status.as_u16(),
-                    message: Some(match status.as_u16() {
-                        401 | 403 => "the server refused access; check the link (it may have expired)".into(),
-                        404 | 410 => "there is no file at this URL; check it".into(),
-                        _ => status.canonical_reason().unwrap_or("error").to_string(),
-                    }),
-                }
-            }
-        }
-    }
-}
-
-/// The hashes a file is checked by: the hub names blobs by sha256 (LFS files) or git's blob sha1; a URL download
-/// is named by sha256 and may also be checked by md5.
-pub(crate) struct Hasher {
-    main: Main,
-    md5: Option<md5::Md5>,
-}
-
-enum Main {
-    Sha256(sha2::Sha256),
-    /// git's blob id: sha1 over `blob {size}\0` and the content.
-    GitSha1(sha1::Sha1, u64),
-}
-
-impl Main {
-    fn fresh(&self) -> Main {
-        match self {
-            Main::Sha256(_) => Main::Sha256(sha2::Sha256::new()),
-            Main::GitSha1(_, size) => {
-                let mut h = sha1::Sha1::new();
-                h.update(format!("blob {size}\0").as_bytes());
-                Main::GitSha1(h, *size)
-            }
-        }
-    }
-}
-
-impl Hasher {
-    pub fn sha256(with_md5: bool) -> Hasher {
-        Hasher { main: Main::Sha256(sha2::Sha256::new()), md5: with_md5.then(md5::Md5::new) }
-    }
-
-    /// git's blob sha1 of a file of `size` bytes.
-    pub fn git_sha1(size: u64) -> Hasher {
-        Hasher { main: Main::GitSha1(sha1::Sha1::new(), size).fresh(), md5: None }
-    }
-
-    pub fn update(&mut self, data: &[u8]) {
-        match &mut self.main {
-            Main::Sha256(h) => h.update(data),
-            Main::GitSha1(h, _) => h.update(data),
-        }
-        if let Some(md5) = &mut self.md5 {
-            md5.update(data);
-        }
-    }
-
-    /// An empty hasher of the same kind.
-    fn fresh(&self) -> Hasher {
-        Hasher { main: self.main.fresh(), md5: self.md5.as_ref().map(|_| md5::Md5::new()) }
-    }
-
-    fn reset(&mut self) {
-        self.main = self.main.fresh();
-        if self.md5.is_some() {
-            self.md5 = Some(md5::Md5::new());
-        }
-    }
-
-    /// The main hash and the md5 (when asked for), in lowercase hex.
-    pub fn finish(self) -> Digests {
-        let main = match self.main {
-            Main::Sha256(h) => crate::format::hex(&h.finalize()),
-            Main::GitSha1(h, _) => crate::format::hex(&h.finalize()),
-        };
-        (main, self.md5.map(|h| crate::format::hex(&h.finalize())))
-    }
-}
-
-/// The main hash and the md5 (when asked for), in lowercase hex.
-pub(crate) type Digests = (String, Option<String>);
 
 pub(crate) enum Chunk {
     Data(Bytes),
@@ -635,14 +484,6 @@ fn check_answer(status: StatusCode, headers: &HeaderMap, asked: u64, size: Optio
     }
 }
 
-/// The next chunk of a body; `Err` with the reason when the connection failed or no byte came for `stall`.
-pub(crate) async fn next_chunk(response: &mut Response, stall: Duration) -> Result<Option<Bytes>, String> {
-    match tokio::time::timeout(stall, response.chunk()).await {
-        Err(_) => Err(format!("no bytes for {} s", stall.as_secs_f32())),
-        Ok(result) => result.map_err(|e| e.to_string()),
-    }
-}
-
 /// A validator `If-Range` can use: a strong `ETag`, else `Last-Modified`.
 fn validator_of(headers: &HeaderMap) -> Option<String> {
     let get = |name| headers.get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok());
@@ -735,22 +576,5 @@ mod tests {
         assert_eq!(validator_of(&headers(&[("etag", "W/\"abc\"")])), None);
         let date = "Wed, 21 Oct 2015 07:28:00 GMT";
         assert_eq!(validator_of(&headers(&[("etag", "W/\"abc\""), ("last-modified", date)])).as_deref(), Some(date));
-    }
-
-    #[test]
-    fn git_sha1_of_a_blob_matches_git() {
-        // `printf 'hello\n' | git hash-object --stdin`
-        let mut h = Hasher::git_sha1(6);
-        h.update(b"hello\n");
-        assert_eq!(h.finish().0, "ce013625030ba8dba906f756967f9e9ca394464a");
-    }
-
-    #[test]
-    fn md5_is_computed_beside_sha256_when_asked() {
-        let mut h = Hasher::sha256(true);
-        h.update(b"");
-        let (sha, md5) = h.finish();
-        assert_eq!(sha, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-        assert_eq!(md5.as_deref(), Some("d41d8cd98f00b204e9800998ecf8427e"));
     }
 }

@@ -3,9 +3,11 @@
 //! and only then is the blob renamed into place (synced, with its folder) and linked from
 //! `snapshots/{commit}/{path}`. A mismatch deletes the bytes.
 
+use super::hasher::Hasher;
+use super::origin::Origin;
 use super::plan::Plan;
 use super::progress::Counters;
-use super::ranged::{Hasher, Origin, RangedFetch};
+use super::ranged::RangedFetch;
 use super::xet::{self, XetFetch, XetFile, XetStop};
 use super::DownloadError;
 use crate::cache::{lock, write};

@@ -5,8 +5,10 @@
 //! given to check), verified, then placed under a name no other file has. The hub token is never sent: these are
 //! not hub requests.
 
+use super::hasher::Hasher;
+use super::origin::Origin;
 use super::progress::{Counters, RateLimiter};
-use super::ranged::{Hasher, Origin, RangedFetch};
+use super::ranged::RangedFetch;
 use super::DownloadError;
 use crate::cache::lock;
 use crate::hub::RetryPolicy;

@@ -6,8 +6,9 @@
 //! disk with a ranged reconstruction. When Xet fails, stalls or disagrees with the listing, the caller falls back
 //! to HTTP from the bytes already on disk, and says so.
 
+use super::hasher::{Digests, Hasher};
 use super::progress::{Counters, RateLimiter};
-use super::ranged::{spawn_writer, Chunk, Digests, Hasher};
+use super::ranged::{spawn_writer, Chunk};
 use super::DownloadError;
 use crate::hub::HubClient;
 use reqwest::header::{HeaderMap, LINK};

@@ -506,7 +506,7 @@ impl HubClient {
                 ),
             };
         }
-        network_error(url, err)
+        HubError::from_reqwest(url, err)
     }
 
     /// A JSON answer of at most [`MAX_METADATA_BYTES`].
@@ -518,21 +518,6 @@ impl HubClient {
         })?;
         serde_json::from_slice(&bytes).map_err(|e| HubError::Protocol { what: what.to_string(), reason: e.to_string() })
     }
-}
-
-pub(crate) fn network_error(url: &Url, err: &reqwest::Error) -> HubError {
-    let mut reason = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        reason = format!("{reason}: {s}");
-        source = s.source();
-    }
-    // A signed redirect target's signature stays out of messages and logs: the URL asked for, and the one the
-    // error names (a redirect's error names the hop it failed on).
-    for named in [Some(url), err.url()].into_iter().flatten() {
-        reason = reason.replace(named.as_str(), &crate::logs::redact_url(named.as_str()));
-    }
-    HubError::Network { reason, url: crate::logs::redact_url(url.as_str()) }
 }
 
 #[derive(Deserialize)]

@@ -29,7 +29,18 @@ pub enum HubError {
 impl HubError {
     /// A transport failure (connect, reset, body) as a network error that names the URL and every cause.
     pub fn from_reqwest(url: &reqwest::Url, err: &reqwest::Error) -> HubError {
-        super::client::network_error(url, err)
+        let mut reason = err.to_string();
+        let mut source = std::error::Error::source(err);
+        while let Some(s) = source {
+            reason = format!("{reason}: {s}");
+            source = s.source();
+        }
+        // A signed redirect target's signature stays out of messages and logs: the URL asked for, and the one the
+        // error names (a redirect's error names the hop it failed on).
+        for named in [Some(url), err.url()].into_iter().flatten() {
+            reason = reason.replace(named.as_str(), &crate::logs::redact_url(named.as_str()));
+        }
+        HubError::Network { reason, url: crate::logs::redact_url(url.as_str()) }
     }
 
     /// Whether trying again may succeed: the network, 429 and 5xx.

@@ -2,11 +2,12 @@
 //! pointed at a removed commit go with it, so the cache stays valid for `huggingface_hub`. Active models,
 //! models being downloaded and models in read-only library folders are refused.
 
-use super::list::{find_repo, ModelSource};
+use super::list::find_repo;
 use super::LibraryError;
 use crate::cache::layout::tree_record_path;
 use crate::cache::CachedRevision;
 use crate::download::DownloadProgress;
+use crate::model::ModelSource;
 use crate::settings::Settings;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;

@@ -1,82 +1,16 @@
 //! Building the list: each cached repo becomes a [`LibraryModel`] with its type, format, status and sizes;
 //! downloads not in the cache yet join as queued or downloading; filters and sorting apply on top.
 
-use super::kind::{infer_type, ModelFormat, ModelType, TypeEvidence, TypeOrigin};
 use super::LibraryError;
 use crate::cache::layout::{HubInfoRecord, HUB_INFO_RECORD};
 use crate::cache::{scan_blocking, CacheScan, CacheStatus, CachedRepo, CachedRevision, RepoKind};
 use crate::download::{DownloadProgress, DownloadState};
-use crate::error::ErrorPayload;
+use crate::model::kind::{infer_type, TypeEvidence};
+use crate::model::{LibraryModel, ModelFormat, ModelSource, ModelStatus, ModelType, TypeOrigin};
 use crate::settings::Settings;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use ts_rs::TS;
-
-/// Where a model comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "kebab-case")]
-pub enum ModelSource {
-    /// The Hugging Face cache this app downloads into.
-    HuggingFace,
-    /// A read-only library folder the user added.
-    Folder,
-    /// Imported from elsewhere on disk (referenced, or copied into the app's models folder).
-    Imported,
-    /// Downloaded from a direct URL into the app's models folder.
-    Url,
-    /// A model of the local Ollama server.
-    Ollama,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "lowercase")]
-pub enum ModelStatus {
-    Queued,
-    Downloading,
-    Available,
-    Partial,
-    Error,
-    Active,
-}
-
-/// One model in the library.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-pub struct LibraryModel {
-    /// The repo id, `org/name`.
-    pub id: String,
-    /// The name part of the id.
-    pub display_name: String,
-    pub source: ModelSource,
-    pub model_type: ModelType,
-    pub type_origin: TypeOrigin,
-    pub status: ModelStatus,
-    /// The branch or tag of the main revision (`main` first), if a ref names it.
-    pub revision: Option<String>,
-    pub commit: Option<String>,
-    /// Revisions cached.
-    pub revisions: u32,
-    /// Files of the main revision.
-    pub files: u32,
-    /// Bytes on disk, every revision, shared blobs once.
-    pub size: u64,
-    pub format: ModelFormat,
-    /// When the last download started (recorded by this app), else when the newest file was written; Unix seconds.
-    pub downloaded_at: Option<u64>,
-    /// When it was last activated; Unix seconds.
-    pub last_used: Option<u64>,
-    /// The repo folder.
-    pub path: String,
-    pub pipeline_tag: Option<String>,
-    pub library_name: Option<String>,
-    pub architectures: Vec<String>,
-    pub tags: Vec<String>,
-    pub gated: bool,
-    /// The download's failure, for status `error`.
-    pub error: Option<ErrorPayload>,
-    /// The download in the queue, for statuses `queued`, `downloading` and `error`.
-    pub download_id: Option<u64>,
-}
 
 /// Everything about one model: the list entry, each cached revision with its files and hashes, and the card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
@@ -236,22 +170,6 @@ pub(crate) fn hub_info(repo_path: &Path) -> HubInfoRecord {
         .unwrap_or_default()
 }
 
-/// What the settings say about a model: the user's type over the inferred one, whether it is active, and
-/// when it was last activated.
-pub(crate) fn user_view(
-    settings: &Settings,
-    id: &str,
-    inferred: (ModelType, TypeOrigin),
-) -> (ModelType, TypeOrigin, bool, Option<u64>) {
-    let (model_type, type_origin) = match settings.model_types.get(id).and_then(|t| ModelType::parse(t)) {
-        Some(chosen) => (chosen, TypeOrigin::User),
-        None => inferred,
-    };
-    let active = settings.active.values().any(|a| a.id == id);
-    let last_used = settings.active.values().filter(|a| a.id == id).filter_map(|a| a.activated_at).max();
-    (model_type, type_origin, active, last_used)
-}
-
 pub(crate) fn model_of(repo: &CachedRepo, source: ModelSource, settings: &Settings) -> LibraryModel {
     let path = Path::new(&repo.path);
     let info = hub_info(path);
@@ -265,7 +183,7 @@ pub(crate) fn model_of(repo: &CachedRepo, source: ModelSource, settings: &Settin
         architectures: &architectures,
         file_paths: &paths,
     });
-    let (model_type, type_origin, active, last_used) = user_view(settings, &repo.repo_id, (inferred, origin));
+    let (model_type, type_origin, active, last_used) = settings.user_view(&repo.repo_id, (inferred, origin));
     let status = match repo.status {
         _ if active => ModelStatus::Active,
         CacheStatus::Complete => ModelStatus::Available,

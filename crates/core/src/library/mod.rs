@@ -4,13 +4,14 @@
 //! the storage they take ([`storage`]).
 
 pub mod delete;
-pub mod kind;
+pub mod fit;
 pub mod list;
 pub mod storage;
 pub mod verify;
 
-pub use kind::{ModelFormat, ModelType, TypeOrigin};
-pub use list::{LibraryModel, LibraryQuery, ModelDetails, ModelSource, ModelStatus, SortKey};
+// The domain types, where callers of the library have always found them.
+pub use crate::model::{kind, LibraryModel, ModelFormat, ModelSource, ModelStatus, ModelType, TypeOrigin};
+pub use list::{LibraryQuery, ModelDetails, SortKey};
 
 use crate::error::{Coded, ErrorCode};
 

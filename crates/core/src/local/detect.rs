@@ -6,7 +6,7 @@
 
 use super::LocalError;
 use crate::compat::CompatError;
-use crate::library::{ModelFormat, ModelType};
+use crate::model::{ModelFormat, ModelType};
 use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 
 use super::{detect, models_dir, sanitize_file_name, ImportedModel, LocalError, LOCAL_PREFIX};
 use crate::error::{Coded, ErrorPayload};
-use crate::library::ModelType;
+use crate::model::ModelType;
 use crate::settings::SettingsStore;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 use super::{detect, models_dir, read_record, FileRecord, ImportedModel, FOLDER_PREFIX, LOCAL_PREFIX};
 use crate::cache::{CacheStatus, CachedFile, CachedRevision};
 use crate::error::{ErrorCode, ErrorPayload};
-use crate::library::{LibraryModel, ModelFormat, ModelSource, ModelStatus, ModelType, TypeOrigin};
+use crate::model::{LibraryModel, ModelFormat, ModelSource, ModelStatus, ModelType, TypeOrigin};
 use crate::settings::Settings;
 use std::path::{Path, PathBuf};
 
@@ -138,7 +138,7 @@ fn entry(
     settings: &Settings,
 ) -> LibraryModel {
     let origin = if guessed == ModelType::Other { TypeOrigin::Unknown } else { TypeOrigin::Files };
-    let (model_type, type_origin, active, last_used) = crate::library::list::user_view(settings, id, (guessed, origin));
+    let (model_type, type_origin, active, last_used) = settings.user_view(id, (guessed, origin));
     let modified = std::fs::metadata(path)
         .and_then(|m| m.modified())
         .ok()

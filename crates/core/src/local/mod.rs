@@ -10,10 +10,9 @@ pub mod import;
 pub mod list;
 
 use crate::error::{Coded, ErrorCode};
-use crate::library::{ModelFormat, ModelType};
+pub use crate::model::ImportedModel;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use ts_rs::TS;
 
 pub use detect::{detect, Detected};
 pub use import::{import_paths, ImportOptions, ImportOutcome, ImportPhase, ImportProgress, ImportStatus};
@@ -72,26 +71,6 @@ impl Coded for LocalError {
             LocalError::Cancelled(_) => ErrorCode::Cancelled,
         }
     }
-}
-
-/// A model imported from elsewhere on disk, as the settings keep it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-pub struct ImportedModel {
-    /// `local/{name}`.
-    pub id: String,
-    /// The file or folder, where it was (a reference) or in the models folder (a copy).
-    pub path: String,
-    pub sha256: String,
-    pub size: u64,
-    pub format: ModelFormat,
-    /// The type its content suggested when imported.
-    pub guessed_type: ModelType,
-    /// Unix seconds.
-    pub added_at: u64,
-    /// Copied into the app's models folder (deleting it deletes the copy); else referenced in place (deleting it
-    /// only forgets it).
-    pub copied: bool,
 }
 
 /// What is recorded beside a file in the models folder: where it came from and its hashes.

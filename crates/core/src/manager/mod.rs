@@ -1,0 +1,679 @@
+//! The one facade the app's three faces call: the window (Tauri), `mm` and `mm serve`. A [`Manager`] owns the
+//! settings store, the download queue, activation, discover, the other sources (local imports, the Ollama server
+//! and its pulls) and one event stream, and offers each operation once, with the one error shape
+//! ([`ErrorPayload`]) every face maps to its own (an exit code, an HTTP status, a rejected promise).
+
+mod pulls;
+
+use crate::activation::{parse_type, Activation, ActiveEntry};
+use crate::cache::CacheScan;
+use crate::compat::local::ModelFit;
+use crate::compat::{hardware, local, remote, CompatReport, HardwareInfo};
+use crate::discover::{catalog, Discover, RepoDetails, SearchPage, SearchQuery, StarterCatalog};
+use crate::download::{
+    DownloadEvent, DownloadOptions, DownloadPreview, DownloadProgress, DownloadRequest, DownloadState, Downloads,
+    LifecycleKind, ModelLifecycle,
+};
+use crate::error::{Coded, ErrorCode, ErrorPayload};
+use crate::hub::{HubClient, HubConfig};
+use crate::library::delete::DeleteReport;
+use crate::library::storage::{CleanReport, StorageReport};
+use crate::library::verify::{VerifyProgress, VerifyReport};
+use crate::library::{delete, fit, list, storage, verify, LibraryQuery, ModelDetails};
+use crate::local::{ImportOptions, ImportOutcome, ImportProgress, ImportStatus};
+use crate::model::{LibraryModel, ModelType};
+use crate::ollama::{Ollama, OllamaStatus, OLLAMA_PREFIX};
+use crate::settings::{Settings, SettingsPatch, SettingsStore, SettingsView};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+/// What a [`Manager`] is opened over. Every field but `store` and `data_dir` may be left to the settings and the
+/// environment.
+pub struct ManagerConfig {
+    /// The settings file (shared by the app, `mm` and `mm serve`).
+    pub store: SettingsStore,
+    /// The app's data folder: the active links and manifest, the models folder, the log.
+    pub data_dir: PathBuf,
+    /// The Hugging Face cache; default: the settings' one, else the one `huggingface_hub` finds.
+    pub cache_dir: Option<PathBuf>,
+    /// The hub; default: the settings' endpoint and token, else `HF_ENDPOINT` and `HF_TOKEN`.
+    pub hub: Option<HubConfig>,
+    /// Where unfinished downloads are kept across restarts; none: they end with the process.
+    pub journal: Option<PathBuf>,
+    /// The Ollama server; default: `OLLAMA_HOST`.
+    pub ollama: Option<Ollama>,
+    pub download_options: DownloadOptions,
+}
+
+impl ManagerConfig {
+    /// The settings file and data folder of this user, everything else from them and the environment.
+    pub fn from_env() -> ManagerConfig {
+        ManagerConfig::new(SettingsStore::default_location(), crate::paths::app_data_dir())
+    }
+
+    pub fn new(store: SettingsStore, data_dir: PathBuf) -> ManagerConfig {
+        ManagerConfig {
+            store,
+            data_dir,
+            cache_dir: None,
+            hub: None,
+            journal: None,
+            ollama: None,
+            download_options: DownloadOptions::default(),
+        }
+    }
+}
+
+/// The app's core, opened once per process and shared (cheaply cloned) by every request of a face.
+#[derive(Clone)]
+pub struct Manager {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cache_dir: PathBuf,
+    store: SettingsStore,
+    /// The settings as last read or written, and the warning of a recovered file.
+    settings: Mutex<(Settings, Option<String>)>,
+    downloads: Downloads,
+    activation: Activation,
+    discover: Discover,
+    ollama: Ollama,
+    pulls: pulls::Pulls,
+    /// What stops the imports running now (all of them: a face has one Cancel); renewed once used.
+    imports: Mutex<CancellationToken>,
+}
+
+/// A blocking task's panic as an internal error.
+fn joined<T>(result: Result<T, tokio::task::JoinError>) -> Result<T, ErrorPayload> {
+    result.map_err(|e| ErrorPayload { code: ErrorCode::Internal, message: e.to_string() })
+}
+
+/// Runs `f` on a blocking thread and maps its module error to the wire shape.
+async fn blocking<T: Send + 'static, E: Coded + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ErrorPayload> {
+    joined(tokio::task::spawn_blocking(f).await)?.map_err(|e| e.payload())
+}
+
+fn payload<E: Coded>(err: E) -> ErrorPayload {
+    err.payload()
+}
+
+/// A hub client; an endpoint that does not parse falls back to the default one (each request then says so).
+fn client(config: HubConfig) -> HubClient {
+    HubClient::new(config.clone()).unwrap_or_else(|_| {
+        HubClient::new(HubConfig { endpoint: crate::hub::config::DEFAULT_ENDPOINT.into(), ..config })
+            .expect("the default endpoint parses")
+    })
+}
+
+impl Manager {
+    /// Opens the core over `config`. A settings file that cannot be read is replaced by defaults, and the
+    /// warning kept for [`Manager::settings_view`].
+    pub fn open(config: ManagerConfig) -> Manager {
+        let ManagerConfig { store, data_dir, cache_dir, hub, journal, ollama, download_options } = config;
+        let (settings, warning) = store.load().unwrap_or_else(|e| (Settings::default(), Some(e.to_string())));
+        let cache_dir = cache_dir
+            .or_else(|| settings.cache_dir.as_ref().map(PathBuf::from))
+            .unwrap_or_else(crate::cache::hub_cache_dir);
+        let hub = client(hub.unwrap_or_else(|| HubConfig::from_settings(&settings)));
+        let discover = Discover::new(hub.clone(), cache_dir.clone());
+        let downloads = match journal {
+            Some(journal) => Downloads::with_journal(hub, cache_dir.clone(), download_options, journal),
+            None => Downloads::new(hub, cache_dir.clone(), download_options),
+        };
+        downloads.apply_settings(&settings);
+        let activation = Activation { cache_dir: cache_dir.clone(), data_dir, store: store.clone() };
+        Manager {
+            inner: Arc::new(Inner {
+                cache_dir,
+                store,
+                settings: Mutex::new((settings, warning)),
+                downloads,
+                activation,
+                discover,
+                ollama: ollama.unwrap_or_else(Ollama::from_env),
+                pulls: pulls::Pulls::default(),
+                imports: Mutex::new(CancellationToken::new()),
+            }),
+        }
+    }
+
+    // --- Where things are ---
+
+    /// The Hugging Face cache this core reads and writes (fixed for its lifetime).
+    pub fn cache_dir(&self) -> &Path {
+        &self.inner.cache_dir
+    }
+
+    /// The app's data folder.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.activation.data_dir
+    }
+
+    pub fn store(&self) -> &SettingsStore {
+        &self.inner.store
+    }
+
+    /// Where the app writes its log.
+    pub fn log_dir(&self) -> PathBuf {
+        crate::logs::log_dir(self.data_dir())
+    }
+
+    pub fn ollama(&self) -> &Ollama {
+        &self.inner.ollama
+    }
+
+    // --- Events ---
+
+    /// Every download's progress (throttled at the source to ~10 a second while bytes move, and on each state
+    /// change) and every model's lifecycle (queued, started, completed, failed, cancelled, deleted, imported,
+    /// activated, deactivated), Ollama pulls included. A receiver that falls behind misses events; it never
+    /// slows a download.
+    pub fn subscribe(&self) -> broadcast::Receiver<DownloadEvent> {
+        self.inner.downloads.subscribe()
+    }
+
+    fn publish_lifecycle(&self, changes: Vec<ModelLifecycle>) {
+        for change in changes {
+            self.inner.downloads.publish(DownloadEvent::Lifecycle(change));
+        }
+    }
+
+    // --- Settings ---
+
+    pub fn settings(&self) -> Settings {
+        self.inner.settings.lock().unwrap().0.clone()
+    }
+
+    /// The settings, the token masked, with the warning of a file that had to be replaced by defaults.
+    pub fn settings_view(&self) -> SettingsView {
+        let (settings, warning) = self.inner.settings.lock().unwrap().clone();
+        settings.view(warning)
+    }
+
+    /// Validates and saves a change; the queue and the hub clients take it at once (the cache folder at the next
+    /// start).
+    pub fn update_settings(&self, patch: SettingsPatch) -> Result<SettingsView, ErrorPayload> {
+        let (settings, ()) = self.inner.store.update(|s| s.apply(patch)).map_err(payload)?;
+        self.settings_changed(settings.clone());
+        Ok(settings.view(None))
+    }
+
+    /// Reads the settings file again (another process changed it); returns the settings before and after.
+    pub fn reload_settings(&self) -> Result<(Settings, Settings), ErrorPayload> {
+        let (settings, _) = self.inner.store.load().map_err(payload)?;
+        let before = self.settings();
+        self.settings_changed(settings.clone());
+        Ok((before, settings))
+    }
+
+    fn settings_changed(&self, settings: Settings) {
+        let inner = &self.inner;
+        inner.downloads.apply_settings(&settings);
+        inner.downloads.set_hub(client(HubConfig::from_settings(&settings)));
+        inner.discover.set_hub(client(HubConfig::from_settings(&settings)));
+        *inner.settings.lock().unwrap() = (settings, None);
+    }
+
+    /// After this core changed the settings file itself (activation, types, imports): keep the new settings and
+    /// publish what changed.
+    fn changed(&self, changes: Vec<ModelLifecycle>) {
+        if let Ok((settings, _)) = self.inner.store.load() {
+            self.settings_changed(settings);
+        }
+        self.publish_lifecycle(changes);
+    }
+
+    // --- The library ---
+
+    /// Every repo in the Hugging Face cache, with revisions, files, sizes and status.
+    pub async fn scan_cache(&self) -> Result<CacheScan, ErrorPayload> {
+        crate::cache::scan(self.inner.cache_dir.clone()).await.map_err(payload)
+    }
+
+    /// Every model (the cache, library folders, imports, URL downloads, Ollama), merged with the download queue,
+    /// filtered and sorted by `query`.
+    pub async fn models(&self, query: LibraryQuery) -> Result<Vec<LibraryModel>, ErrorPayload> {
+        let settings = self.settings();
+        let mut models = self.models_on_disk(settings.clone()).await?;
+        models.extend(self.inner.ollama.models(&settings).await);
+        Ok(query.apply(models))
+    }
+
+    /// The models whose files are on this machine's disks (no Ollama), merged with the queue.
+    async fn models_on_disk(&self, settings: Settings) -> Result<Vec<LibraryModel>, ErrorPayload> {
+        let (cache_dir, data_dir) = (self.inner.cache_dir.clone(), self.data_dir().to_path_buf());
+        list::list_async(cache_dir, data_dir, settings, self.inner.downloads.list()).await.map_err(payload)
+    }
+
+    /// The library as last listed, without reading any disk or server again beyond the cache's folders (the
+    /// tray's menu).
+    pub fn models_now(&self) -> Vec<LibraryModel> {
+        let settings = self.settings();
+        let mut models = list::list_all(self.cache_dir(), self.data_dir(), &settings, &self.inner.downloads.list())
+            .unwrap_or_default();
+        models.extend(self.inner.ollama.cached_models());
+        models
+    }
+
+    /// Everything about one model: revisions, files and hashes, card.
+    pub async fn model(&self, id: &str) -> Result<ModelDetails, ErrorPayload> {
+        if id.starts_with(OLLAMA_PREFIX) {
+            let models = self.inner.ollama.models(&self.settings()).await;
+            let model = models.into_iter().find(|m| m.id == id).ok_or_else(|| ErrorPayload {
+                code: ErrorCode::NotFound,
+                message: format!("{id} is not on the Ollama server at {}", self.inner.ollama.host()),
+            })?;
+            return Ok(ModelDetails { model, revisions: Vec::new(), card: None });
+        }
+        let (cache_dir, data_dir, settings, id) =
+            (self.inner.cache_dir.clone(), self.data_dir().to_path_buf(), self.settings(), id.to_string());
+        blocking(move || list::details_any(&cache_dir, &data_dir, &settings, &id)).await
+    }
+
+    /// Deletes a model or one revision (blobs other revisions use are kept); with `dry_run`, says what would be
+    /// freed. An imported model referenced in place is only forgotten; an Ollama model is deleted by its server.
+    pub async fn delete(&self, id: &str, revision: Option<&str>, dry_run: bool) -> Result<DeleteReport, ErrorPayload> {
+        let settings = self.settings();
+        let data_dir = self.data_dir().to_path_buf();
+        let report = if let Some(name) = id.strip_prefix(OLLAMA_PREFIX) {
+            let models = self.inner.ollama.models(&settings).await;
+            let size = models.into_iter().find(|m| m.id == id).map(|m| m.size).unwrap_or(0);
+            if !dry_run {
+                self.inner.ollama.delete(name).await.map_err(payload)?;
+            }
+            whole_model_report(id, size, dry_run)
+        } else if let Some(local) = crate::local::list::find(&settings, &data_dir, id) {
+            let size = if local.owned { local.model.size } else { 0 };
+            if !dry_run {
+                let (store, id) = (self.inner.store.clone(), id.to_string());
+                blocking(move || crate::local::list::delete(&store, &data_dir, &id)).await?;
+            }
+            whole_model_report(id, size, dry_run)
+        } else {
+            let (cache_dir, queue) = (self.inner.cache_dir.clone(), self.inner.downloads.list());
+            let (id, revision) = (id.to_string(), revision.map(str::to_string));
+            blocking(move || delete::delete(&cache_dir, &settings, &queue, &id, revision.as_deref(), dry_run)).await?
+        };
+        if !report.dry_run {
+            self.publish_lifecycle(vec![ModelLifecycle {
+                kind: LifecycleKind::Deleted,
+                repo: report.id.clone(),
+                revision: report.revision.clone().unwrap_or_default(),
+                download_id: None,
+                error: None,
+            }]);
+        }
+        Ok(report)
+    }
+
+    /// Re-hashes a model's files against their hashes, with `progress` per file.
+    pub async fn verify(
+        &self,
+        id: &str,
+        revision: Option<&str>,
+        progress: impl FnMut(VerifyProgress) + Send + 'static,
+    ) -> Result<VerifyReport, ErrorPayload> {
+        let (cache_dir, settings) = (self.inner.cache_dir.clone(), self.settings());
+        let (id, revision) = (id.to_string(), revision.map(str::to_string));
+        blocking(move || verify::verify(&cache_dir, &settings, &id, revision.as_deref(), progress)).await
+    }
+
+    /// Downloads the bad files of a verification again, and verifies once more: the repair's download (none when
+    /// nothing was bad) and the new report.
+    pub async fn repair(
+        &self,
+        report: &VerifyReport,
+    ) -> Result<(Option<DownloadProgress>, VerifyReport), ErrorPayload> {
+        let repaired = verify::repair(&self.inner.cache_dir, &self.inner.downloads, report).await.map_err(payload)?;
+        let after = self.verify(&report.id, Some(&report.commit), |_| {}).await?;
+        Ok((repaired, after))
+    }
+
+    /// Remembers the type the user chose (`None` goes back to the inferred one).
+    pub fn set_type(&self, id: &str, model_type: Option<&str>) -> Result<(), ErrorPayload> {
+        list::set_type(&self.inner.store, id, model_type).map_err(payload)?;
+        self.changed(Vec::new());
+        Ok(())
+    }
+
+    /// Disk use per model, free space, and what can be reclaimed.
+    pub async fn storage(&self) -> Result<StorageReport, ErrorPayload> {
+        let cache_dir = self.inner.cache_dir.clone();
+        blocking(move || storage::report(&cache_dir)).await
+    }
+
+    /// Deletes orphan blobs and partial downloads no one is resuming.
+    pub async fn clean(&self) -> Result<CleanReport, ErrorPayload> {
+        let cache_dir = self.inner.cache_dir.clone();
+        blocking(move || storage::clean(&cache_dir)).await
+    }
+
+    /// `path` when it is a model's folder (or file) of this library, as a real path; else why not. What a face
+    /// may open in a file manager.
+    pub fn model_folder(&self, path: &str) -> Result<PathBuf, ErrorPayload> {
+        let settings = self.settings();
+        // Compared as real paths: `..` and links are resolved first, so `{cache}/../etc` is not in the cache.
+        let real = |p: &Path| std::fs::canonicalize(p).ok();
+        let asked = real(Path::new(path));
+        // A local model may be one file: its folder opens.
+        let local = crate::local::list::local_models(&settings, self.data_dir());
+        let is_model = |asked: &Path| local.iter().any(|m| real(Path::new(&m.path)).as_deref() == Some(asked));
+        let inside_source = |asked: &Path| {
+            list::sources(self.cache_dir(), &settings)
+                .iter()
+                .any(|(dir, _)| real(dir).is_some_and(|d| asked.starts_with(d)))
+        };
+        let folder = asked.as_deref().filter(|a| is_model(a) || inside_source(a)).map(|a| {
+            if a.is_file() {
+                a.parent().unwrap_or(a).to_path_buf()
+            } else {
+                a.to_path_buf()
+            }
+        });
+        folder.filter(|f| f.is_dir()).ok_or_else(|| ErrorPayload {
+            code: ErrorCode::InvalidInput,
+            message: format!("{path} is not a model folder of this library"),
+        })
+    }
+
+    // --- Activation ---
+
+    /// Makes a model the active one of its type (or of `model_type`), switching from the one before in one step;
+    /// with the changes published (the model that left, the one that came).
+    pub async fn activate(
+        &self,
+        id: &str,
+        model_type: Option<&str>,
+        revision: Option<&str>,
+    ) -> Result<(ActiveEntry, Vec<ModelLifecycle>), ErrorPayload> {
+        let model_type = model_type.map(parse_type).transpose().map_err(payload)?;
+        let (entry, changes) =
+            self.inner.activation.activate_any(&self.inner.ollama, id, model_type, revision).await.map_err(payload)?;
+        self.changed(changes.clone());
+        Ok((entry, changes))
+    }
+
+    /// Clears the active model of a type; the change published.
+    pub fn deactivate(&self, model_type: &str) -> Result<Vec<ModelLifecycle>, ErrorPayload> {
+        let model_type = parse_type(model_type).map_err(payload)?;
+        let changes = self.inner.activation.deactivate(model_type).map_err(payload)?;
+        self.changed(changes.clone());
+        Ok(changes)
+    }
+
+    /// Forgets active models whose files are gone (deleted outside the app).
+    pub fn reconcile_activation(&self) -> Result<(), ErrorPayload> {
+        let changes = self.inner.activation.reconcile().map_err(payload)?;
+        if !changes.is_empty() {
+            self.changed(changes);
+        }
+        Ok(())
+    }
+
+    /// The active model of each type, as `active.json` says.
+    pub fn active(&self) -> BTreeMap<ModelType, ActiveEntry> {
+        self.inner.activation.entries(&self.settings())
+    }
+
+    /// Where a type's active-model link is.
+    pub fn active_link(&self, model_type: ModelType) -> PathBuf {
+        self.inner.activation.link_path(model_type)
+    }
+
+    // --- Compatibility ---
+
+    /// This machine: GPUs and VRAM, RAM, CPU and its features, OS, free disk where the cache is.
+    pub async fn system(&self) -> Result<HardwareInfo, ErrorPayload> {
+        let cache_dir = self.inner.cache_dir.clone();
+        joined(tokio::task::spawn_blocking(move || hardware::probe(&cache_dir)).await)
+    }
+
+    /// Will a model run here: a local or Ollama model of the library, a file or folder on this machine (an
+    /// absolute path), a model in the cache, else a hub repo (its headers read remotely).
+    pub async fn compat(
+        &self,
+        target: &str,
+        revision: Option<&str>,
+        context: Option<u64>,
+    ) -> Result<CompatReport, ErrorPayload> {
+        let hw = self.system().await?;
+        let settings = self.settings();
+        if let Some(m) = crate::local::list::find(&settings, self.data_dir(), target) {
+            let (path, target) = (m.path.clone(), target.to_string());
+            return blocking(move || local::assess_path(&path, context, &hw))
+                .await
+                .map(|r| CompatReport { model: target, ..r });
+        }
+        if let Some(name) = target.strip_prefix(OLLAMA_PREFIX) {
+            return local::assess_ollama(&self.inner.ollama, name, context, &hw).await.map_err(payload);
+        }
+        if target.starts_with('/') {
+            let path = crate::paths::checked_input_path(target)?;
+            return blocking(move || local::assess_path(&path, context, &hw)).await;
+        }
+        if revision.is_none() {
+            if let Ok(report) = fit::assess_model(&self.inner.cache_dir, &settings, target, context, &hw) {
+                return Ok(report);
+            }
+        }
+        let hub = HubClient::new(HubConfig::from_settings(&settings)).map_err(payload)?;
+        remote::assess_repo(&hub, &self.inner.cache_dir, target, revision, context, &hw).await.map_err(payload)
+    }
+
+    /// The fit of every model in the library, from one hardware probe; Ollama's from the files the server names.
+    pub async fn fit(&self) -> Result<BTreeMap<String, ModelFit>, ErrorPayload> {
+        let settings = self.settings();
+        let models = self.models_on_disk(settings.clone()).await.unwrap_or_default();
+        let cache_dir = self.inner.cache_dir.clone();
+        let (mut fits, hw) = joined(
+            tokio::task::spawn_blocking(move || {
+                let hw = hardware::probe(&cache_dir);
+                (fit::library_fit(&cache_dir, &settings, &models, &hw), hw)
+            })
+            .await,
+        )?;
+        let ollama_models = self.inner.ollama.models(&self.settings()).await;
+        fits.extend(local::ollama_fit(&self.inner.ollama, &ollama_models, &hw).await);
+        Ok(fits)
+    }
+
+    // --- Discover ---
+
+    /// One page of the hub's search; a newer search cancels this one (it then fails with `cancelled`).
+    pub async fn search(&self, query: &SearchQuery, next: Option<&str>) -> Result<SearchPage, ErrorPayload> {
+        self.inner.discover.search(query, next).await.map_err(payload)
+    }
+
+    /// A repo's files, quantisations and card, without downloading it.
+    pub async fn repo_details(&self, repo: &str, revision: Option<&str>) -> Result<RepoDetails, ErrorPayload> {
+        self.inner.discover.details(repo, revision).await.map_err(payload)
+    }
+
+    /// The starter catalog, marked with what is installed; it needs no network.
+    pub async fn catalog(&self) -> Result<StarterCatalog, ErrorPayload> {
+        let (cache_dir, offline) = (self.inner.cache_dir.clone(), self.inner.discover.offline());
+        joined(tokio::task::spawn_blocking(move || catalog::starter(&cache_dir, offline)).await)
+    }
+
+    // --- Downloads ---
+
+    /// What downloading would fetch: files, sizes, what is already cached, and free space.
+    pub async fn preview(&self, request: DownloadRequest) -> Result<DownloadPreview, ErrorPayload> {
+        self.inner.downloads.preview(request).await.map_err(payload)
+    }
+
+    /// Queues a download and returns its id: the existing one when the same download is already queued or
+    /// running.
+    pub fn start(&self, request: DownloadRequest) -> Result<u64, ErrorPayload> {
+        self.inner.downloads.start(request).map_err(payload)
+    }
+
+    /// The downloads of this session (and those the journal brought back), Ollama pulls included.
+    pub fn downloads(&self) -> Vec<DownloadProgress> {
+        let mut list = self.inner.downloads.list();
+        list.extend(self.inner.pulls.list());
+        list
+    }
+
+    pub fn download(&self, id: u64) -> Result<DownloadProgress, ErrorPayload> {
+        match self.inner.pulls.get(id) {
+            Some(pull) => Ok(pull),
+            None => self.inner.downloads.progress(id).map_err(payload),
+        }
+    }
+
+    /// Stops a queued or running download, keeping its partial files for [`Manager::resume`].
+    pub fn pause(&self, id: u64) -> Result<(), ErrorPayload> {
+        self.refuse_finished(id, "pause")?;
+        if self.inner.pulls.get(id).is_some() {
+            return Err(ErrorPayload {
+                code: ErrorCode::InvalidInput,
+                message: "an Ollama pull cannot pause: cancel it, and pull again later (Ollama keeps what it has)"
+                    .into(),
+            });
+        }
+        self.inner.downloads.pause(id).map_err(payload)
+    }
+
+    /// Puts a paused or failed download back in the queue; it resumes from the bytes on disk.
+    pub fn resume(&self, id: u64) -> Result<(), ErrorPayload> {
+        self.refuse_finished(id, "resume")?;
+        self.inner.downloads.resume(id).map_err(payload)
+    }
+
+    /// A `conflict` for an action on a download that has ended (completed or cancelled): there is nothing left
+    /// to act on. A failed download may still be resumed or cancelled.
+    fn refuse_finished(&self, id: u64, action: &str) -> Result<(), ErrorPayload> {
+        let download = self.download(id)?;
+        match download.state {
+            DownloadState::Completed | DownloadState::Cancelled => Err(ErrorPayload {
+                code: ErrorCode::Conflict,
+                message: format!(
+                    "cannot {action} download {id} of {}: it is {}",
+                    download.repo,
+                    if download.state == DownloadState::Completed { "complete" } else { "cancelled" }
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Stops a download and deletes its partial files (an Ollama pull: Ollama keeps what it has).
+    pub fn cancel(&self, id: u64) -> Result<(), ErrorPayload> {
+        self.refuse_finished(id, "cancel")?;
+        if self.inner.pulls.cancel(id) {
+            return Ok(());
+        }
+        self.inner.downloads.cancel(id).map_err(payload)
+    }
+
+    /// Waits for a download to end: its last progress, or its error.
+    pub async fn wait(&self, id: u64) -> Result<DownloadProgress, ErrorPayload> {
+        self.inner.downloads.wait(id).await
+    }
+
+    /// Stops transfers cleanly: partial files (and the journal) stay for the next start.
+    pub async fn shutdown(&self) {
+        self.inner.downloads.shutdown().await;
+    }
+
+    // --- Other sources ---
+
+    /// Imports files or folders from elsewhere on disk (referenced in place, or copied when `options` or the
+    /// settings say so), with `progress` while hashing or copying; one outcome per path.
+    pub async fn import(
+        &self,
+        paths: Vec<PathBuf>,
+        options: Option<ImportOptions>,
+        progress: impl FnMut(&ImportProgress) + Send + 'static,
+    ) -> Vec<ImportOutcome> {
+        tracing::info!(paths = paths.len(), "importing");
+        let options = options.unwrap_or(ImportOptions { copy: self.settings().copy_imports, model_type: None });
+        let (store, data_dir) = (self.inner.store.clone(), self.data_dir().to_path_buf());
+        let cancel = {
+            let mut current = self.inner.imports.lock().unwrap();
+            if current.is_cancelled() {
+                *current = CancellationToken::new();
+            }
+            current.clone()
+        };
+        let outcomes = tokio::task::spawn_blocking(move || {
+            crate::local::import_paths(&paths, &options, &store, &data_dir, &cancel, progress)
+        })
+        .await
+        .unwrap_or_default();
+        for outcome in &outcomes {
+            tracing::info!(path = %outcome.path, status = ?outcome.status, error = outcome.error.as_ref().map(|e| e.message.as_str()), "imported");
+        }
+        let imported = outcomes
+            .iter()
+            .filter(|o| o.status == ImportStatus::Imported)
+            .map(|o| ModelLifecycle {
+                kind: LifecycleKind::Imported,
+                repo: o.id.clone().unwrap_or_default(),
+                revision: String::new(),
+                download_id: None,
+                error: None,
+            })
+            .collect::<Vec<_>>();
+        if !imported.is_empty() {
+            self.changed(imported);
+        }
+        outcomes
+    }
+
+    /// Stops the imports running now: the file being read or copied (its partial copy removed) and the rest of
+    /// each batch, which report `cancelled`.
+    pub fn cancel_imports(&self) {
+        self.inner.imports.lock().unwrap().cancel();
+    }
+
+    pub async fn ollama_status(&self) -> OllamaStatus {
+        let available = self.inner.ollama.tags().await.is_ok();
+        OllamaStatus { host: self.inner.ollama.host().to_string(), available }
+    }
+
+    /// Starts pulling a model into Ollama; it shows among the downloads, with its layer's bytes as progress.
+    pub fn ollama_pull(&self, name: &str) -> Result<u64, ErrorPayload> {
+        pulls::start(self, name)
+    }
+
+    // --- The app itself ---
+
+    /// The text of a bug report: versions, system, folders, settings without the token, the end of the log.
+    pub async fn diagnostics(&self, app: &'static str) -> Result<String, ErrorPayload> {
+        let (settings, cache_dir, data_dir, log_dir) =
+            (self.settings(), self.inner.cache_dir.clone(), self.data_dir().to_path_buf(), self.log_dir());
+        joined(
+            tokio::task::spawn_blocking(move || {
+                let hardware = hardware::probe(&cache_dir);
+                let places =
+                    crate::diagnostics::Places { cache_dir: &cache_dir, data_dir: &data_dir, log_dir: &log_dir };
+                crate::diagnostics::report(app, &hardware, &settings, &places)
+            })
+            .await,
+        )
+    }
+}
+
+/// What deleting a model outside the Hugging Face cache frees: its bytes when the app owns them, else nothing
+/// (a reference is only forgotten).
+fn whole_model_report(id: &str, size: u64, dry_run: bool) -> DeleteReport {
+    DeleteReport {
+        id: id.to_string(),
+        revision: None,
+        commit: None,
+        bytes_before: size,
+        bytes_after: 0,
+        bytes_freed: size,
+        blobs_removed: 0,
+        whole_model: true,
+        dry_run,
+    }
+}

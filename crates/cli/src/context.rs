@@ -2,7 +2,6 @@
 
 use mm_core::download::DownloadOptions;
 use mm_core::error::Coded;
-use mm_core::settings::SettingsStore;
 use mm_core::{ErrorPayload, Manager, ManagerConfig};
 
 pub struct Context {
@@ -18,12 +17,15 @@ impl Context {
 
     /// The same, with the download queue's options (`mm download --parallel`).
     pub fn with(download_options: DownloadOptions) -> Result<Context, ErrorPayload> {
-        let store = SettingsStore::default_location();
-        if let (_, Some(warning)) = store.load().map_err(|e| e.payload())? {
+        Context::open(ManagerConfig { download_options, ..ManagerConfig::from_env() })
+    }
+
+    /// Over `config`; a settings file that cannot be read stops the command (the app would replace it).
+    pub fn open(config: ManagerConfig) -> Result<Context, ErrorPayload> {
+        if let (_, Some(warning)) = config.store.load().map_err(|e| e.payload())? {
             esay!("warning: {warning}");
         }
-        let manager = Manager::open(ManagerConfig { download_options, ..ManagerConfig::from_env() });
-        Ok(Context { manager })
+        Ok(Context { manager: Manager::open(config) })
     }
 }
 

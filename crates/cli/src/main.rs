@@ -67,6 +67,8 @@ enum Command {
     /// The local Ollama server's models: list, pull, rm.
     #[command(subcommand)]
     Ollama(commands::sources::OllamaArgs),
+    /// Serve the same operations as an HTTP API (REST, live events, OpenAPI at /openapi.json) until SIGTERM.
+    Serve(commands::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +103,7 @@ fn main() -> ExitCode {
             Command::Catalog(args) => commands::discover::catalog(args, cli.json).await,
             Command::Import(args) => commands::sources::import(args, cli.json).await,
             Command::Ollama(args) => commands::sources::ollama(args, cli.json).await,
+            Command::Serve(args) => commands::serve::run(args, cli.json).await,
         }
     });
     match result {

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use ts_rs::TS;
 
 /// What `active.json` says of one type.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActiveEntry {
     pub model_type: ModelType,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 /// What kind of failure this is, stable across releases: the UI and scripts branch on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorCode {
     /// The network failed or a server answered with a transient error after all retries.
@@ -102,7 +102,7 @@ impl std::fmt::Display for ErrorCode {
 }
 
 /// The one error shape that crosses to the UI and to `--json` output: a code to branch on, a message to show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 pub struct ErrorPayload {
     pub code: ErrorCode,
     pub message: String,

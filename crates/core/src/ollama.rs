@@ -50,7 +50,7 @@ impl Coded for OllamaError {
 }
 
 /// Whether the Ollama server answers, and where it is looked for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OllamaStatus {
     pub host: String,

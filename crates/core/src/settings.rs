@@ -106,7 +106,7 @@ impl std::fmt::Debug for Settings {
 }
 
 /// The settings as the UI sees them: the token masked.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsView {
     pub cache_dir: Option<String>,
@@ -127,7 +127,7 @@ pub struct SettingsView {
 }
 
 /// A change to some settings; absent fields stay. `token: ""` clears the token.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SettingsPatch {
     pub cache_dir: Option<String>,

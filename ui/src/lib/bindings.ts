@@ -4,7 +4,7 @@
 /**
  * What kind of failure this is, stable across releases: the UI and scripts branch on it.
  */
-export type ErrorCode = "network" | "auth" | "not-found" | "insufficient-space" | "permission" | "checksum-mismatch" | "invalid-input" | "cancelled" | "io" | "internal";
+export type ErrorCode = "network" | "auth" | "not-found" | "insufficient-space" | "permission" | "checksum-mismatch" | "invalid-input" | "cancelled" | "io" | "conflict" | "internal";
 
 /**
  * The one error shape that crosses to the UI and to `--json` output: a code to branch on, a message to show.

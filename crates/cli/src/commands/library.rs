@@ -68,7 +68,8 @@ pub struct RmArgs {
 pub async fn rm(args: RmArgs, json: bool) -> Result<(), ErrorPayload> {
     let report = Context::load()?.manager.delete(&args.id, args.revision.as_deref(), args.dry_run).await?;
     // A model outside the Hugging Face cache: its file goes when the app owns it, else it is only forgotten.
-    if report.whole_model && report.commit.is_none() {
+    let outside_cache = [mm_core::local::LOCAL_PREFIX, mm_core::local::FOLDER_PREFIX, mm_core::ollama::OLLAMA_PREFIX];
+    if outside_cache.iter().any(|p| args.id.starts_with(p)) {
         let verb = match (args.dry_run, report.bytes_freed > 0) {
             (true, true) => "Would delete",
             (false, true) => "Deleted",

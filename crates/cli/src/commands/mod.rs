@@ -8,4 +8,5 @@ pub mod discover;
 pub mod download;
 pub mod library;
 pub mod list;
+pub mod serve;
 pub mod sources;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ts_rs::TS;
 
 /// What a cached repo holds; the prefix of its folder name (`models--`, `datasets--`, `spaces--`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RepoKind {
     Model,

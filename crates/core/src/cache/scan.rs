@@ -16,7 +16,7 @@ use std::time::UNIX_EPOCH;
 use ts_rs::TS;
 
 /// Everything found in one hub cache folder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CacheScan {
     /// The folder that was scanned.
@@ -32,7 +32,7 @@ pub struct CacheScan {
 }
 
 /// One `models--org--name` (or dataset, space) folder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CachedRepo {
     pub repo_id: String,
@@ -50,7 +50,7 @@ pub struct CachedRepo {
 }
 
 /// One commit under `snapshots/`, or one a ref names.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CachedRevision {
     pub commit: String,
@@ -66,7 +66,7 @@ pub struct CachedRevision {
 }
 
 /// One file of a snapshot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CachedFile {
     /// Path inside the repo, `/`-separated.
@@ -77,14 +77,14 @@ pub struct CachedFile {
 }
 
 /// A `blobs/{hash}.incomplete` file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IncompleteBlob {
     pub blob: String,
     pub bytes: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CacheStatus {
     Complete,
@@ -92,7 +92,7 @@ pub enum CacheStatus {
 }
 
 /// A cache entry that could not be read as one, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 pub struct ScanProblem {
     pub path: String,
     pub message: String,

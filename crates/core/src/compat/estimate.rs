@@ -24,7 +24,7 @@ pub const GPU_RESERVE: u64 = 512 << 20;
 const MIN_COMPUTE: u64 = 256 << 20;
 
 /// What one model (or one GGUF file of a repo) needs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Requirements {
     /// "gguf" or "safetensors".
@@ -46,7 +46,7 @@ pub struct Requirements {
     pub total_bytes: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Fit {
     FitsGpu,
@@ -56,7 +56,7 @@ pub enum Fit {
     InsufficientDisk,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Verdict {
     pub fit: Fit,
@@ -73,7 +73,7 @@ pub struct Verdict {
 }
 
 /// The verdict for one model or file, now and at best.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FileCompat {
     /// The GGUF file, when the repo offers several; none for a whole (safetensors) model.
@@ -86,7 +86,7 @@ pub struct FileCompat {
     pub best: Verdict,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CompatReport {
     pub model: String,

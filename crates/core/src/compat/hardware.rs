@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 use ts_rs::TS;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HardwareInfo {
     pub gpus: Vec<GpuInfo>,
@@ -23,7 +23,7 @@ pub struct HardwareInfo {
     pub probe_ms: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GpuInfo {
     pub name: String,
@@ -46,7 +46,7 @@ impl GpuInfo {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CpuInfo {
     pub brand: String,

@@ -117,7 +117,7 @@ pub fn assess_path(path: &Path, context: Option<u64>, hw: &HardwareInfo) -> Resu
 }
 
 /// The fit of one library model, for its badge.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelFit {
     pub fit: super::Fit,

@@ -19,7 +19,7 @@ pub const CATALOG_TYPES: [ModelType; 5] = [
     ModelType::TextToImage,
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CatalogEntry {
     pub id: String,
@@ -38,7 +38,7 @@ pub struct CatalogEntry {
     pub installed: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StarterCatalog {
     pub entries: Vec<CatalogEntry>,

@@ -10,7 +10,7 @@ use ts_rs::TS;
 /// Model cards past this size are cut (the rest is rarely more than tables of benchmark numbers).
 const MAX_CARD: u64 = 512 << 10;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RepoDetails {
     pub id: String,
@@ -37,7 +37,7 @@ pub struct RepoDetails {
     pub installed: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RepoFile {
     pub path: String,
@@ -50,7 +50,7 @@ pub struct RepoFile {
 }
 
 /// One quantisation of a GGUF model: its files (several when split into shards) and their total size.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Quantisation {
     /// As the file names say it: `Q4_K_M`, `IQ2_XXS`, `F16`; the file's stem when they do not.

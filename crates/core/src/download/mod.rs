@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 /// What to download: a repo, a revision (branch, tag or commit; default `main`), and optional globs.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DownloadRequest {
     pub repo: String,
@@ -74,7 +74,7 @@ impl DownloadRequest {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DownloadState {
     Queued,
@@ -94,7 +94,7 @@ impl DownloadState {
 }
 
 /// Where one download stands; sent at most ~10 times a second while bytes move, and on every state change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DownloadProgress {
     pub id: u64,
@@ -115,7 +115,7 @@ pub struct DownloadProgress {
     pub transport: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LifecycleKind {
     Queued,
@@ -132,7 +132,7 @@ pub enum LifecycleKind {
 }
 
 /// A model's state changed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelLifecycle {
     pub kind: LifecycleKind,
@@ -143,7 +143,7 @@ pub struct ModelLifecycle {
 }
 
 /// What a [`Downloads`] subscriber receives.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(tag = "type", content = "payload", rename_all = "camelCase")]
 pub enum DownloadEvent {
     Progress(DownloadProgress),

@@ -98,7 +98,7 @@ pub async fn resolve(hub: &HubClient, cache_dir: &Path, request: &DownloadReques
 }
 
 /// What a download would fetch, without fetching or writing anything: shown before the user commits.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DownloadPreview {
     pub repo: String,
@@ -112,7 +112,7 @@ pub struct DownloadPreview {
     pub free_space: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PreviewFile {
     pub path: String,

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
 /// A direct download: the URL, an optional checksum to verify, an optional file name.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct UrlSource {
     pub url: String,

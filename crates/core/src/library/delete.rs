@@ -16,7 +16,7 @@ use std::path::Path;
 use ts_rs::TS;
 
 /// What a delete frees (or would free, for a dry run).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteReport {
     pub id: String,

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use ts_rs::TS;
 
 /// Everything about one model: the list entry, each cached revision with its files and hashes, and the card.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelDetails {
     pub model: LibraryModel,
@@ -23,7 +23,7 @@ pub struct ModelDetails {
     pub card: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SortKey {
     #[default]
@@ -33,8 +33,9 @@ pub enum SortKey {
 }
 
 /// Filters (all optional) and the order of the list.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", default)]
+#[into_params(parameter_in = Query)]
 pub struct LibraryQuery {
     pub model_type: Option<ModelType>,
     pub status: Option<ModelStatus>,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ImportOptions {
     /// Copy into the app's models folder instead of referencing the file where it is.
@@ -20,7 +20,7 @@ pub struct ImportOptions {
     pub model_type: Option<ModelType>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ImportStatus {
     Imported,
@@ -32,7 +32,7 @@ pub enum ImportStatus {
 }
 
 /// What happened to one path of a batch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportOutcome {
     pub path: String,
@@ -44,7 +44,7 @@ pub struct ImportOutcome {
 }
 
 /// What an import is doing with a path's bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ImportPhase {
     /// Reading it to know its sha256 (a file kept where it is, or a folder's weights).
@@ -54,7 +54,7 @@ pub enum ImportPhase {
 }
 
 /// Progress of one path of a batch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportProgress {
     pub path: String,

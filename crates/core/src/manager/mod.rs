@@ -514,6 +514,33 @@ impl Manager {
         self.inner.downloads.start(request).map_err(payload)
     }
 
+    /// Queues a download after checking it can happen: the repo, revision and files exist (else `not-found`) and
+    /// fit on the disk (else `insufficient-space`), so a caller learns that now rather than from a failed job. The
+    /// same download already queued or running is joined: its id, and `true`.
+    pub async fn queue(&self, request: DownloadRequest) -> Result<(u64, bool), ErrorPayload> {
+        let running: Vec<DownloadProgress> =
+            self.inner.downloads.list().into_iter().filter(|d| !d.state.is_finished()).collect();
+        if request.url.is_none() {
+            let preview = self.preview(request.clone()).await?;
+            // A download of this repo under way has its bytes on disk already: the queue sorts that out.
+            let underway = running.iter().any(|d| d.repo == preview.repo);
+            if preview.bytes_to_download > preview.free_space && !underway {
+                return Err(ErrorPayload {
+                    code: ErrorCode::InsufficientSpace,
+                    message: format!(
+                        "{} needs {} but {} has {} free: free some space (`mm du --clean`) or choose fewer files",
+                        preview.repo,
+                        crate::format::bytes(preview.bytes_to_download),
+                        self.inner.cache_dir.display(),
+                        crate::format::bytes(preview.free_space)
+                    ),
+                });
+            }
+        }
+        let id = self.start(request)?;
+        Ok((id, running.iter().any(|d| d.id == id)))
+    }
+
     /// The downloads of this session (and those the journal brought back), Ollama pulls included.
     pub fn downloads(&self) -> Vec<DownloadProgress> {
         let mut list = self.inner.downloads.list();

@@ -1,0 +1,83 @@
+//! The API's OpenAPI 3.1 document, generated from the handlers' annotations and the core's Rust types: served at
+//! `/openapi.json` and checked in as `crates/server/openapi.json`, which a test keeps fresh.
+
+use crate::routes;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Model Manager",
+        description = "Find, download, verify, activate and manage local AI models: the same operations as the \
+            Model Manager app and `mm`. Errors are `{code, message}` with a stable code. Live events: \
+            `GET /api/events` (Server-Sent Events `download-progress` and `model-lifecycle`, resumable with \
+            `Last-Event-ID`). Off loopback, every request needs `Authorization: Bearer <token>`.",
+        license(name = "MIT OR Apache-2.0")
+    ),
+    paths(
+        routes::health,
+        routes::models,
+        routes::model,
+        routes::delete_model,
+        routes::set_type,
+        routes::verify,
+        routes::preview,
+        routes::start,
+        routes::downloads,
+        routes::download,
+        routes::pause,
+        routes::resume,
+        routes::cancel,
+        routes::active,
+        routes::activate,
+        routes::deactivate,
+        routes::compat,
+        routes::fit,
+        routes::system,
+        routes::storage,
+        routes::clean,
+        routes::search,
+        routes::repo,
+        routes::catalog,
+        routes::import,
+        routes::cancel_imports,
+        routes::ollama,
+        routes::ollama_pull,
+        routes::settings,
+        routes::update_settings,
+    ),
+    components(schemas(mm_core::download::DownloadEvent)),
+    modifiers(&BearerToken),
+)]
+struct ApiDoc;
+
+/// The bearer token every request carries when the server has one.
+struct BearerToken;
+
+impl utoipa::Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        // Optional: a server on loopback without a token takes requests without one.
+        openapi.security = Some(vec![
+            utoipa::openapi::security::SecurityRequirement::default(),
+            utoipa::openapi::security::SecurityRequirement::new("token", Vec::<String>::new()),
+        ]);
+    }
+}
+
+/// The document, as JSON.
+pub fn document() -> serde_json::Value {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").into();
+    serde_json::to_value(&doc).expect("the OpenAPI document serialises")
+}
+
+/// The document as checked in: pretty JSON with a final newline.
+pub fn pretty() -> String {
+    serde_json::to_string_pretty(&document()).expect("the OpenAPI document serialises") + "\n"
+}

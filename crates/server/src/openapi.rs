@@ -47,16 +47,36 @@ use utoipa::OpenApi;
         routes::settings,
         routes::update_settings,
     ),
-    components(schemas(mm_core::download::DownloadEvent)),
+    components(schemas(
+        mm_core::download::DownloadEvent,
+        mm_core::library::SortKey,
+        mm_core::model::ModelType,
+        mm_core::model::ModelStatus,
+        mm_core::model::ModelSource,
+    )),
     modifiers(&BearerToken),
 )]
 struct ApiDoc;
 
-/// The bearer token every request carries when the server has one.
+/// The bearer token every request carries when the server has one; and the answers every operation may give: `400`
+/// for a path, query or body that does not parse, `401` without the server's token.
 struct BearerToken;
 
 impl utoipa::Modify for BearerToken {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |what: &str| {
+            let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorPayload"))).build();
+            ResponseBuilder::new().description(what).content("application/json", content).build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                responses.entry("400".into()).or_insert_with(|| error("The path, query or body is not valid").into());
+                responses.entry("401".into()).or_insert_with(|| error("The server's token is missing or wrong").into());
+            }
+        }
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "token",

@@ -148,6 +148,17 @@ impl Discover {
         };
         let hub = self.hub();
         let params = query.params()?;
+        // A cursor is a page of the hub's model list, as a previous answer gave it.
+        let listing = |n: &str| {
+            reqwest::Url::parse(&hub.config().endpoint)
+                .and_then(|e| e.join(n))
+                .is_ok_and(|u| u.path().ends_with("/api/models"))
+        };
+        if let Some(next) = next.filter(|n| !listing(n)) {
+            return Err(DiscoverError::InvalidQuery(format!(
+                "\"{next}\" is not the `next` of a page of search results"
+            )));
+        }
         let key = format!("{}|{params:?}|{next:?}", hub.config().endpoint);
         if let Some(page) = self.searches.lock().unwrap().get(&key) {
             return Ok(self.mark_installed(page));

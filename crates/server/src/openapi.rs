@@ -30,6 +30,7 @@ use utoipa::OpenApi;
         routes::resume,
         routes::cancel,
         routes::active,
+        routes::active_of,
         routes::activate,
         routes::deactivate,
         routes::compat,

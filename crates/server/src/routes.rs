@@ -218,6 +218,19 @@ fn model_type(name: &str) -> ApiResult<ModelType> {
     })
 }
 
+/// The active model of one type.
+#[utoipa::path(get, path = "/api/active/{type}", tag = "activation", params(("type" = ModelType, Path)),
+    responses((status = 200, body = ActiveEntry), (status = 404, body = ErrorPayload)))]
+pub async fn active_of(State(s): S, Path(kind): Path<String>) -> ApiResult<Json<ActiveEntry>> {
+    let kind = model_type(&kind)?;
+    s.manager.active().remove(&kind).map(Json).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            format!("no {kind} model is active: activate one with PUT /api/active/{kind}"),
+        )
+    })
+}
+
 /// Makes a model the active one of a type, switching from the one before in one step.
 #[utoipa::path(put, path = "/api/active/{type}", tag = "activation", request_body = Activate,
     params(("type" = ModelType, Path)),

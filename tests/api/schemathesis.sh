@@ -30,7 +30,9 @@ for _ in $(seq 100); do [ -s "$work/serve.out" ] && break; sleep 0.1; done
 url=$(sed -n 's/.*"listening":"\([^"]*\)".*/\1/p' "$work/serve.out")
 [ -n "$url" ] || { cat "$work/serve.err" >&2; echo "mm serve did not start" >&2; exit 1; }
 
-# Deterministic: the same examples every run, so a failure reproduces.
+# Deterministic: the same examples every run, so a failure reproduces. Run from the scratch folder, where it
+# keeps its cache.
+cd "$work"
 "$ROOT/target/py-venv/bin/schemathesis" run "$url/openapi.json" \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
   --max-examples "$examples" --generation-deterministic --phases examples,coverage,fuzzing \

@@ -1,5 +1,5 @@
 //! `mm serve` as a program on another machine would use it: a real process, over HTTP, against the fake hub.
-//! Start, join, follow on `/api/events`, cancel, conflict, not found, no space, auth refused, and a restart that
+//! Start, join, follow on `/mm/v1/events`, cancel, conflict, not found, no space, auth refused, and a restart that
 //! resumes an unfinished download.
 
 use fake_hub::{noise, FakeHub, Host, HubFile};
@@ -146,18 +146,19 @@ async fn a_program_starts_joins_follows_and_cancels_downloads_with_clear_errors(
     let server = Server::start(&hub, home.path(), &["--listen", "127.0.0.1:0"]);
     let http = reqwest::Client::new();
 
-    let (status, health) = json_of(http.get(server.at("/api/health")).send().await.unwrap()).await;
+    let (status, health) = json_of(http.get(server.at("/mm/v1/health")).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
-    let mut events = Events::open(&http, &server.at("/api/events"), None).await;
+    let mut events = Events::open(&http, &server.at("/mm/v1/events"), None).await;
 
     // Start: 202 with the job; the same request again joins it (200, the same id).
     let request = json!({ "repo": "acme/big" });
-    let (status, started) = json_of(http.post(server.at("/api/downloads")).json(&request).send().await.unwrap()).await;
+    let (status, started) =
+        json_of(http.post(server.at("/mm/v1/downloads")).json(&request).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{started}");
     assert_eq!(started["joined"], false);
     let id = started["id"].as_u64().unwrap();
-    let (status, again) = json_of(http.post(server.at("/api/downloads")).json(&request).send().await.unwrap()).await;
+    let (status, again) = json_of(http.post(server.at("/mm/v1/downloads")).json(&request).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!((again["id"].as_u64(), &again["joined"]), (Some(id), &json!(true)));
 
@@ -168,15 +169,15 @@ async fn a_program_starts_joins_follows_and_cancels_downloads_with_clear_errors(
         })
         .await;
     assert!(moving.id.is_some(), "{moving:?}");
-    let (status, one) = json_of(http.get(server.at(&format!("/api/downloads/{id}"))).send().await.unwrap()).await;
+    let (status, one) = json_of(http.get(server.at(&format!("/mm/v1/downloads/{id}"))).send().await.unwrap()).await;
     assert_eq!((status, &one["repo"]), (StatusCode::OK, &json!("acme/big")));
 
     // Cancel: the job ends, the event says so, and a second cancel is a conflict.
     let (status, cancelled) =
-        json_of(http.delete(server.at(&format!("/api/downloads/{id}"))).send().await.unwrap()).await;
+        json_of(http.delete(server.at(&format!("/mm/v1/downloads/{id}"))).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{cancelled}");
     events.until("the cancelled lifecycle", |e| e.event == "model-lifecycle" && e.data["kind"] == "cancelled").await;
-    let (status, err) = json_of(http.delete(server.at(&format!("/api/downloads/{id}"))).send().await.unwrap()).await;
+    let (status, err) = json_of(http.delete(server.at(&format!("/mm/v1/downloads/{id}"))).send().await.unwrap()).await;
     assert_eq!((status, &err["code"]), (StatusCode::CONFLICT, &json!("conflict")), "{err}");
     let partial = home.path().join("cache/models--acme--big/blobs").join(format!("{}.incomplete", big.sha256));
     assert!(!partial.exists(), "cancelling deleted the partial file");
@@ -189,56 +190,56 @@ async fn a_program_starts_joins_follows_and_cancels_downloads_with_clear_errors(
         (json!({ "repository": 1 }), StatusCode::BAD_REQUEST, "invalid-input"),
     ];
     for (body, want, code) in cases {
-        let (status, err) = json_of(http.post(server.at("/api/downloads")).json(&body).send().await.unwrap()).await;
+        let (status, err) = json_of(http.post(server.at("/mm/v1/downloads")).json(&body).send().await.unwrap()).await;
         assert_eq!((status, err["code"].as_str()), (want, Some(code)), "{body}: {err}");
         assert!(!err["message"].as_str().unwrap().is_empty());
     }
-    let huge = http.post(server.at("/api/downloads")).json(&json!({ "repo": "acme/huge" })).send().await.unwrap();
+    let huge = http.post(server.at("/mm/v1/downloads")).json(&json!({ "repo": "acme/huge" })).send().await.unwrap();
     assert!(json_of(huge).await.1["message"].as_str().unwrap().contains("free"), "the message names the problem");
-    let (status, err) = json_of(http.get(server.at("/api/nothing")).send().await.unwrap()).await;
+    let (status, err) = json_of(http.get(server.at("/mm/v1/nothing")).send().await.unwrap()).await;
     assert_eq!((status, &err["code"]), (StatusCode::NOT_FOUND, &json!("not-found")));
     let big_body = "x".repeat(mm_server::MAX_BODY_BYTES + 1);
-    let response = http.post(server.at("/api/downloads")).header("content-type", "application/json").body(big_body);
+    let response = http.post(server.at("/mm/v1/downloads")).header("content-type", "application/json").body(big_body);
     assert!(response.send().await.unwrap().status().is_client_error(), "a body over the cap is refused");
 
     // A whole download, then the library, one model (its id as one encoded segment), activation, delete.
     hub.throttle(None);
     let tiny = json!({ "repo": "acme/tiny" });
-    let (_, started) = json_of(http.post(server.at("/api/downloads")).json(&tiny).send().await.unwrap()).await;
+    let (_, started) = json_of(http.post(server.at("/mm/v1/downloads")).json(&tiny).send().await.unwrap()).await;
     let tiny_id = started["id"].as_u64().unwrap();
     events
         .until("tiny completed", |e| {
             e.event == "model-lifecycle" && e.data["kind"] == "completed" && e.data["downloadId"] == tiny_id
         })
         .await;
-    let (_, models) = json_of(http.get(server.at("/api/models?status=available")).send().await.unwrap()).await;
+    let (_, models) = json_of(http.get(server.at("/mm/v1/models?status=available")).send().await.unwrap()).await;
     assert_eq!(models.as_array().unwrap().len(), 1, "{models}");
     assert_eq!(models[0]["id"], "acme/tiny", "the cancelled one is partial: {models}");
-    let (status, details) = json_of(http.get(server.at("/api/models/acme%2Ftiny")).send().await.unwrap()).await;
+    let (status, details) = json_of(http.get(server.at("/mm/v1/models/acme%2Ftiny")).send().await.unwrap()).await;
     assert_eq!((status, &details["model"]["format"]), (StatusCode::OK, &json!("gguf")), "{details}");
-    let activate = http.put(server.at("/api/active/text-generation")).json(&json!({ "id": "acme/tiny" }));
+    let activate = http.put(server.at("/mm/v1/active/text-generation")).json(&json!({ "id": "acme/tiny" }));
     let (status, entry) = json_of(activate.send().await.unwrap()).await;
     assert_eq!((status, &entry["id"]), (StatusCode::OK, &json!("acme/tiny")), "{entry}");
     events.until("the activation", |e| e.event == "model-lifecycle" && e.data["kind"] == "activated").await;
-    let (status, _) = json_of(http.delete(server.at("/api/active/text-generation")).send().await.unwrap()).await;
+    let (status, _) = json_of(http.delete(server.at("/mm/v1/active/text-generation")).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, report) = json_of(http.delete(server.at("/api/models/acme%2Ftiny")).send().await.unwrap()).await;
+    let (status, report) = json_of(http.delete(server.at("/mm/v1/models/acme%2Ftiny")).send().await.unwrap()).await;
     assert_eq!((status, report["bytesFreed"].as_u64() > Some(0)), (StatusCode::OK, true), "{report}");
     events.until("the delete", |e| e.event == "model-lifecycle" && e.data["kind"] == "deleted").await;
 
     // The hub token can be set and is never read back.
-    let patch = http.patch(server.at("/api/settings")).json(&json!({ "token": "hf_secret0123456789" }));
+    let patch = http.patch(server.at("/mm/v1/settings")).json(&json!({ "token": "hf_secret0123456789" }));
     let (status, view) = json_of(patch.send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{view}");
-    let (_, view) = json_of(http.get(server.at("/api/settings")).send().await.unwrap()).await;
+    let (_, view) = json_of(http.get(server.at("/mm/v1/settings")).send().await.unwrap()).await;
     assert!(!view.to_string().contains("secret0123456789"), "{view}");
     assert_eq!(view["tokenHint"], "hf_…6789");
 
     // A path to read on the server is checked.
-    let compat = http.post(server.at("/api/compat")).json(&json!({ "target": "/proc/self/environ" }));
+    let compat = http.post(server.at("/mm/v1/compat")).json(&json!({ "target": "/proc/self/environ" }));
     let (status, err) = json_of(compat.send().await.unwrap()).await;
     assert_eq!((status, &err["code"]), (StatusCode::BAD_REQUEST, &json!("invalid-input")), "{err}");
-    let import = http.post(server.at("/api/imports")).json(&json!({ "paths": ["relative/model.gguf"] }));
+    let import = http.post(server.at("/mm/v1/imports")).json(&json!({ "paths": ["relative/model.gguf"] }));
     let (status, err) = json_of(import.send().await.unwrap()).await;
     assert_eq!((status, &err["code"]), (StatusCode::BAD_REQUEST, &json!("invalid-input")), "{err}");
 
@@ -248,7 +249,7 @@ async fn a_program_starts_joins_follows_and_cancels_downloads_with_clear_errors(
 
     // A client that comes back with Last-Event-ID gets what it missed.
     let seen = moving.id.unwrap();
-    let mut resumed = Events::open(&http, &server.at("/api/events"), Some(seen)).await;
+    let mut resumed = Events::open(&http, &server.at("/mm/v1/events"), Some(seen)).await;
     let next = resumed.next().await.unwrap();
     assert_eq!(next.id, Some(seen + 1), "{next:?}");
 
@@ -272,15 +273,15 @@ async fn off_loopback_every_request_needs_the_token_and_a_restart_resumes_downlo
     let token = std::fs::read_to_string(&kept).unwrap();
     let http = reqwest::Client::new();
 
-    let (status, err) = json_of(http.get(server.at("/api/models")).send().await.unwrap()).await;
+    let (status, err) = json_of(http.get(server.at("/mm/v1/models")).send().await.unwrap()).await;
     assert_eq!((status, &err["code"]), (StatusCode::UNAUTHORIZED, &json!("auth")), "{err}");
-    let wrong = http.get(server.at("/api/models")).bearer_auth("not-the-token").send().await.unwrap();
+    let wrong = http.get(server.at("/mm/v1/models")).bearer_auth("not-the-token").send().await.unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(wrong.headers()["www-authenticate"], "Bearer");
-    let events = http.get(server.at("/api/events")).send().await.unwrap();
+    let events = http.get(server.at("/mm/v1/events")).send().await.unwrap();
     assert_eq!(events.status(), StatusCode::UNAUTHORIZED, "the event stream too");
 
-    let start = http.post(server.at("/api/downloads")).bearer_auth(&token).json(&json!({ "repo": "acme/big" }));
+    let start = http.post(server.at("/mm/v1/downloads")).bearer_auth(&token).json(&json!({ "repo": "acme/big" }));
     let (status, started) = json_of(start.send().await.unwrap()).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{started}");
     let partial = home.path().join("cache/models--acme--big/blobs").join(format!("{}.incomplete", big.sha256));
@@ -302,7 +303,7 @@ async fn off_loopback_every_request_needs_the_token_and_a_restart_resumes_downlo
         resumed.iter().all(|r| r.range.as_deref().is_some_and(|r| !r.starts_with("bytes=0-"))),
         "only missing bytes were asked for: {resumed:?}"
     );
-    let list = http.get(server.at("/api/downloads")).bearer_auth(&token).send().await.unwrap();
+    let list = http.get(server.at("/mm/v1/downloads")).bearer_auth(&token).send().await.unwrap();
     let (status, list) = json_of(list).await;
     assert_eq!((status, &list[0]["state"]), (StatusCode::OK, &json!("completed")), "{list}");
     assert!(server.stop().await.success());
@@ -311,8 +312,8 @@ async fn off_loopback_every_request_needs_the_token_and_a_restart_resumes_downlo
     let file = home.path().join("token");
     std::fs::write(&file, "a-token-from-a-file-0123456789\n").unwrap();
     let server = Server::start(&hub, home.path(), &["--listen", "0.0.0.0:0", "--token-file", file.to_str().unwrap()]);
-    let ok = http.get(server.at("/api/health")).bearer_auth("a-token-from-a-file-0123456789").send().await.unwrap();
+    let ok = http.get(server.at("/mm/v1/health")).bearer_auth("a-token-from-a-file-0123456789").send().await.unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
-    let old = http.get(server.at("/api/health")).bearer_auth(token.trim()).send().await.unwrap();
+    let old = http.get(server.at("/mm/v1/health")).bearer_auth(token.trim()).send().await.unwrap();
     assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
 }

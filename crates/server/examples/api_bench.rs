@@ -49,12 +49,12 @@ async fn main() {
     let stop = tokio_util::sync::CancellationToken::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = mm_server::router(manager.clone(), None, stop.clone());
+    let app = mm_server::router(manager.clone(), mm_server::Access::default(), stop.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let http = reqwest::Client::new();
 
     // The list: C clients asking in a loop for S seconds.
-    let listed: serde_json::Value = http.get(format!("{url}/api/models")).send().await.unwrap().json().await.unwrap();
+    let listed: serde_json::Value = http.get(format!("{url}/mm/v1/models")).send().await.unwrap().json().await.unwrap();
     assert_eq!(listed.as_array().unwrap().len(), models);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
@@ -64,7 +64,7 @@ async fn main() {
             let mut times = Vec::new();
             while Instant::now() < deadline {
                 let started = Instant::now();
-                let body = http.get(format!("{url}/api/models")).send().await.unwrap().bytes().await.unwrap();
+                let body = http.get(format!("{url}/mm/v1/models")).send().await.unwrap().bytes().await.unwrap();
                 assert!(body.len() > 1000);
                 times.push(started.elapsed().as_secs_f64() * 1000.0);
             }
@@ -87,7 +87,7 @@ async fn main() {
     hub.add_repo("bench/stream", vec![HubFile::new("model.safetensors", noise(8 << 20, 1), true)]);
     hub.throttle(Some(4 << 20));
     let mut core_events = manager.subscribe();
-    let mut sse = http.get(format!("{url}/api/events")).send().await.unwrap();
+    let mut sse = http.get(format!("{url}/mm/v1/events")).send().await.unwrap();
     let published = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
     let sink = published.clone();
     tokio::spawn(async move {
@@ -97,7 +97,7 @@ async fn main() {
             }
         }
     });
-    let started = http.post(format!("{url}/api/downloads")).json(&serde_json::json!({ "repo": "bench/stream" }));
+    let started = http.post(format!("{url}/mm/v1/downloads")).json(&serde_json::json!({ "repo": "bench/stream" }));
     assert_eq!(started.send().await.unwrap().status(), 202);
     let mut latencies = Vec::new();
     let mut buffer = String::new();

@@ -1,4 +1,4 @@
-//! `GET /api/events`: the core's events as Server-Sent Events, the same the window receives (`download-progress`,
+//! `GET /mm/v1/events`: the core's events as Server-Sent Events, the same the window receives (`download-progress`,
 //! throttled at the source, and `model-lifecycle`). Each has an increasing id; the last few minutes are kept, so a
 //! client that reconnects with `Last-Event-ID` gets what it missed (or a `reset` when that is gone). A client that
 //! falls behind is sent `dropped` and disconnected: it never slows a download, which only ever writes to a

@@ -9,6 +9,7 @@
 mod error;
 mod events;
 mod extract;
+mod mirror;
 pub mod openapi;
 mod routes;
 
@@ -35,74 +36,106 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub(crate) struct Served {
     pub manager: Manager,
     events: Arc<EventLog>,
+    /// The SHA-256 of the token every request must carry, when the server has one.
+    token: Option<Arc<[u8; 32]>>,
+    /// The Hub protocol is open to anyone on the network (gated models excepted).
+    open_mirror: bool,
+    /// A file or repo the mirror has not got is fetched from the upstream hub.
+    pull_through: bool,
 }
 
-/// The API's routes over `manager`, with `token` (when set) required on every request. `stop` ends the event
-/// streams.
-pub fn router(manager: Manager, token: Option<String>, stop: CancellationToken) -> Router {
+/// Who may ask what of a server.
+#[derive(Clone, Default)]
+pub struct Access {
+    /// Required on every request when set (on the Hub protocol too, unless `open_mirror`).
+    pub token: Option<String>,
+    /// The Hub protocol needs no token, except for gated models.
+    pub open_mirror: bool,
+    /// What the mirror has not got is fetched from the upstream hub.
+    pub pull_through: bool,
+}
+
+/// The API's routes over `manager` (under `/mm/v1`), and the Hub's read protocol (at the Hub's own paths). `stop`
+/// ends the event streams.
+pub fn router(manager: Manager, access: Access, stop: CancellationToken) -> Router {
     use routes::*;
     let events = EventLog::start(&manager, stop);
-    let served = Served { manager, events };
+    let token = access.token.map(|t| Arc::new(<[u8; 32]>::from(Sha256::digest(t.trim().as_bytes()))));
+    let served = Served {
+        manager,
+        events,
+        token: token.clone(),
+        open_mirror: access.open_mirror,
+        pull_through: access.pull_through,
+    };
+    // The Hub's protocol checks its own token policy (an open mirror still guards gated models).
+    let hub = Router::new()
+        .route("/api/models/{org}/{name}", get(mirror::repo_info))
+        .route("/api/models/{org}/{name}/revision/{revision}", get(mirror::revision_info))
+        .route("/api/models/{org}/{name}/tree/{revision}", get(mirror::tree_root))
+        .route("/api/models/{org}/{name}/tree/{revision}/{*path}", get(mirror::tree))
+        .route("/{org}/{name}/resolve/{revision}/{*path}", get(mirror::resolve))
+        .with_state(served.clone());
     let api = Router::new()
-        .route("/api/health", get(health))
-        .route("/api/models", get(models))
-        .route("/api/models/{id}", get(model).delete(delete_model))
-        .route("/api/models/{id}/type", put(set_type))
-        .route("/api/models/{id}/verify", post(verify))
-        .route("/api/downloads", get(downloads).post(start))
-        .route("/api/downloads/preview", post(preview))
-        .route("/api/downloads/{id}", get(download).delete(cancel))
-        .route("/api/downloads/{id}/pause", post(pause))
-        .route("/api/downloads/{id}/resume", post(resume))
-        .route("/api/active", get(active))
-        .route("/api/active/{type}", get(active_of).put(activate).delete(deactivate))
-        .route("/api/compat", post(compat))
-        .route("/api/fit", get(fit))
-        .route("/api/system", get(system))
-        .route("/api/storage", get(storage))
-        .route("/api/storage/clean", post(clean))
-        .route("/api/search", post(search))
-        .route("/api/repos/{repo}", get(repo))
-        .route("/api/catalog", get(catalog))
-        .route("/api/imports", post(import))
-        .route("/api/imports/cancel", post(cancel_imports))
-        .route("/api/ollama", get(ollama))
-        .route("/api/ollama/pull", post(ollama_pull))
-        .route("/api/settings", get(settings).patch(update_settings))
+        .route("/mm/v1/health", get(health))
+        .route("/mm/v1/models", get(models))
+        .route("/mm/v1/models/{id}", get(model).delete(delete_model))
+        .route("/mm/v1/models/{id}/type", put(set_type))
+        .route("/mm/v1/models/{id}/verify", post(verify))
+        .route("/mm/v1/downloads", get(downloads).post(start))
+        .route("/mm/v1/downloads/preview", post(preview))
+        .route("/mm/v1/downloads/{id}", get(download).delete(cancel))
+        .route("/mm/v1/downloads/{id}/pause", post(pause))
+        .route("/mm/v1/downloads/{id}/resume", post(resume))
+        .route("/mm/v1/active", get(active))
+        .route("/mm/v1/active/{type}", get(active_of).put(activate).delete(deactivate))
+        .route("/mm/v1/compat", post(compat))
+        .route("/mm/v1/fit", get(fit))
+        .route("/mm/v1/system", get(system))
+        .route("/mm/v1/storage", get(storage))
+        .route("/mm/v1/storage/clean", post(clean))
+        .route("/mm/v1/search", post(search))
+        .route("/mm/v1/repos/{repo}", get(repo))
+        .route("/mm/v1/catalog", get(catalog))
+        .route("/mm/v1/imports", post(import))
+        .route("/mm/v1/imports/cancel", post(cancel_imports))
+        .route("/mm/v1/ollama", get(ollama))
+        .route("/mm/v1/ollama/pull", post(ollama_pull))
+        .route("/mm/v1/settings", get(settings).patch(update_settings))
         .route(
-            "/api/events",
+            "/mm/v1/events",
             get(|State(s): State<Served>, headers: axum::http::HeaderMap| async move { s.events.stream(&headers) }),
         )
         .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))
         .fallback(not_found)
-        .with_state(served)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
-    match token {
-        Some(token) => {
-            let expected: Arc<[u8; 32]> = Arc::new(Sha256::digest(token.as_bytes()).into());
-            api.layer(axum::middleware::from_fn(move |request: Request, next: Next| {
-                let expected = expected.clone();
-                async move { authorize(&expected, request, next).await }
-            }))
-        }
+        .with_state(served);
+    let api = match token {
+        Some(expected) => api.layer(axum::middleware::from_fn(move |request: Request, next: Next| {
+            let expected = expected.clone();
+            async move { authorize(&expected, request, next).await }
+        })),
         None => api,
-    }
+    };
+    hub.merge(api).layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
-/// Lets a request through only with `Authorization: Bearer <token>`. Compared as SHA-256 digests, every byte
-/// of them, so the time taken says nothing about how much of a guess was right.
-async fn authorize(expected: &[u8; 32], request: Request, next: Next) -> Response {
-    let given = request
-        .headers()
+/// Whether a request carries `Authorization: Bearer <token>` with the token whose SHA-256 is `expected`.
+/// Compared as digests, every byte of them, so the time taken says nothing about how much of a guess was right.
+pub(crate) fn bearer_matches(expected: &[u8; 32], headers: &axum::http::HeaderMap) -> bool {
+    let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| -> [u8; 32] { Sha256::digest(t.trim().as_bytes()).into() });
-    let matches = given.is_some_and(|given| given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0);
-    if matches {
+    given.is_some_and(|given| given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0)
+}
+
+/// Lets an API request through only with the server's bearer token.
+async fn authorize(expected: &[u8; 32], request: Request, next: Next) -> Response {
+    if bearer_matches(expected, request.headers()) {
         return next.run(request).await;
     }
-    let message = match given {
+    let message = match request.headers().get(header::AUTHORIZATION) {
         None => "this server needs `Authorization: Bearer <token>` (the token `mm serve` printed or was given)",
         Some(_) => "the bearer token is not this server's",
     };
@@ -118,8 +151,8 @@ async fn authorize(expected: &[u8; 32], request: Request, next: Next) -> Respons
 /// How `mm serve` runs.
 pub struct ServeOptions {
     pub listen: SocketAddr,
-    /// Required on every request when set; needed for any address but loopback.
-    pub token: Option<String>,
+    /// Who may ask what; a token is needed for any address but loopback.
+    pub access: Access,
 }
 
 /// Serves until `shutdown` resolves (SIGTERM, Ctrl-C): then it stops accepting, ends the event streams, lets
@@ -130,7 +163,7 @@ pub async fn serve(
     ready: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    if !options.listen.ip().is_loopback() && options.token.is_none() {
+    if !options.listen.ip().is_loopback() && options.access.token.is_none() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             format!("{} is reachable from other machines: serving it needs a token", options.listen),
@@ -139,7 +172,7 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
     let address = listener.local_addr()?;
     let stop = CancellationToken::new();
-    let app = router(manager.clone(), options.token, stop.clone());
+    let app = router(manager.clone(), options.access, stop.clone());
     tracing::info!(%address, "serving the API");
     ready(address);
     let stopping = stop.clone();

@@ -11,7 +11,7 @@ use utoipa::OpenApi;
         title = "Model Manager",
         description = "Find, download, verify, activate and manage local AI models: the same operations as the \
             Model Manager app and `mm`. Errors are `{code, message}` with a stable code. Live events: \
-            `GET /api/events` (Server-Sent Events `download-progress` and `model-lifecycle`, resumable with \
+            `GET /mm/v1/events` (Server-Sent Events `download-progress` and `model-lifecycle`, resumable with \
             `Last-Event-ID`). Off loopback, every request needs `Authorization: Bearer <token>`.",
         license(name = "MIT OR Apache-2.0")
     ),

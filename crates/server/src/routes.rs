@@ -37,7 +37,7 @@ pub struct Health {
     pub cache_dir: String,
 }
 
-#[utoipa::path(get, path = "/api/health", tag = "server", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/mm/v1/health", tag = "server", responses((status = 200, body = Health)))]
 pub async fn health(State(s): S) -> Json<Health> {
     Json(Health { version: env!("CARGO_PKG_VERSION").into(), cache_dir: s.manager.cache_dir().display().to_string() })
 }
@@ -45,14 +45,14 @@ pub async fn health(State(s): S) -> Json<Health> {
 // --- Models ---
 
 /// Every model (the cache, library folders, imports, URL downloads, Ollama), filtered and sorted.
-#[utoipa::path(get, path = "/api/models", tag = "models", params(LibraryQuery),
+#[utoipa::path(get, path = "/mm/v1/models", tag = "models", params(LibraryQuery),
     responses((status = 200, body = Vec<LibraryModel>), (status = 400, body = ErrorPayload)))]
 pub async fn models(State(s): S, Query(query): Query<LibraryQuery>) -> ApiResult<Json<Vec<LibraryModel>>> {
     Ok(Json(s.manager.models(query).await?))
 }
 
 /// One model: revisions, files and hashes, card.
-#[utoipa::path(get, path = "/api/models/{id}", tag = "models",
+#[utoipa::path(get, path = "/mm/v1/models/{id}", tag = "models",
     params(("id" = String, Path, description = "The model id, percent-encoded (acme%2Fmodel)")),
     responses((status = 200, body = ModelDetails), (status = 404, body = ErrorPayload)))]
 pub async fn model(State(s): S, Path(id): Path<String>) -> ApiResult<Json<ModelDetails>> {
@@ -71,7 +71,7 @@ pub struct DeleteParams {
 }
 
 /// Deletes a model or one revision of it.
-#[utoipa::path(delete, path = "/api/models/{id}", tag = "models",
+#[utoipa::path(delete, path = "/mm/v1/models/{id}", tag = "models",
     params(("id" = String, Path, description = "The model id, percent-encoded"), DeleteParams),
     responses((status = 200, body = DeleteReport), (status = 400, body = ErrorPayload), (status = 404, body = ErrorPayload)))]
 pub async fn delete_model(
@@ -90,7 +90,7 @@ pub struct TypeChange {
 }
 
 /// Remembers the type the user chose for a model.
-#[utoipa::path(put, path = "/api/models/{id}/type", tag = "models", request_body = TypeChange,
+#[utoipa::path(put, path = "/mm/v1/models/{id}/type", tag = "models", request_body = TypeChange,
     params(("id" = String, Path, description = "The model id, percent-encoded")),
     responses((status = 204), (status = 400, body = ErrorPayload)))]
 pub async fn set_type(State(s): S, Path(id): Path<String>, Body(change): Body<TypeChange>) -> ApiResult<StatusCode> {
@@ -108,7 +108,7 @@ pub struct VerifyAsk {
 }
 
 /// Re-hashes a model's files against their hashes.
-#[utoipa::path(post, path = "/api/models/{id}/verify", tag = "models", request_body = VerifyAsk,
+#[utoipa::path(post, path = "/mm/v1/models/{id}/verify", tag = "models", request_body = VerifyAsk,
     params(("id" = String, Path, description = "The model id, percent-encoded")),
     responses((status = 200, body = VerifyReport), (status = 404, body = ErrorPayload)))]
 pub async fn verify(State(s): S, Path(id): Path<String>, Body(ask): Body<VerifyAsk>) -> ApiResult<Json<VerifyReport>> {
@@ -132,7 +132,7 @@ pub struct Started {
 }
 
 /// What downloading would fetch: files, sizes, what is cached already, free space.
-#[utoipa::path(post, path = "/api/downloads/preview", tag = "downloads", request_body = DownloadRequest,
+#[utoipa::path(post, path = "/mm/v1/downloads/preview", tag = "downloads", request_body = DownloadRequest,
     responses((status = 200, body = DownloadPreview), (status = 400, body = ErrorPayload),
         (status = 403, body = ErrorPayload), (status = 404, body = ErrorPayload), (status = 502, body = ErrorPayload)))]
 pub async fn preview(State(s): S, Body(request): Body<DownloadRequest>) -> ApiResult<Json<DownloadPreview>> {
@@ -142,7 +142,7 @@ pub async fn preview(State(s): S, Body(request): Body<DownloadRequest>) -> ApiRe
 /// Starts a download: `202` with the new job; `200` with the job when the same download is already queued or
 /// running. A repo or revision that does not exist is `404`, and one that does not fit on the disk `507`, before
 /// anything is queued.
-#[utoipa::path(post, path = "/api/downloads", tag = "downloads", request_body = DownloadRequest,
+#[utoipa::path(post, path = "/mm/v1/downloads", tag = "downloads", request_body = DownloadRequest,
     responses((status = 202, body = Started), (status = 200, body = Started), (status = 400, body = ErrorPayload),
         (status = 403, body = ErrorPayload), (status = 404, body = ErrorPayload), (status = 502, body = ErrorPayload),
         (status = 507, body = ErrorPayload)))]
@@ -154,19 +154,19 @@ pub async fn start(State(s): S, Body(request): Body<DownloadRequest>) -> ApiResu
 }
 
 /// The downloads of this server's lifetime (and those it resumed), Ollama pulls included.
-#[utoipa::path(get, path = "/api/downloads", tag = "downloads", responses((status = 200, body = Vec<DownloadProgress>)))]
+#[utoipa::path(get, path = "/mm/v1/downloads", tag = "downloads", responses((status = 200, body = Vec<DownloadProgress>)))]
 pub async fn downloads(State(s): S) -> Json<Vec<DownloadProgress>> {
     Json(s.manager.downloads())
 }
 
-#[utoipa::path(get, path = "/api/downloads/{id}", tag = "downloads", params(("id" = u64, Path)),
+#[utoipa::path(get, path = "/mm/v1/downloads/{id}", tag = "downloads", params(("id" = u64, Path)),
     responses((status = 200, body = DownloadProgress), (status = 404, body = ErrorPayload)))]
 pub async fn download(State(s): S, Path(id): Path<u64>) -> ApiResult<Json<DownloadProgress>> {
     Ok(Json(s.manager.download(id)?))
 }
 
 /// Pauses a download, keeping its partial files.
-#[utoipa::path(post, path = "/api/downloads/{id}/pause", tag = "downloads", params(("id" = u64, Path)),
+#[utoipa::path(post, path = "/mm/v1/downloads/{id}/pause", tag = "downloads", params(("id" = u64, Path)),
     responses((status = 200, body = DownloadProgress), (status = 400, body = ErrorPayload), (status = 404, body = ErrorPayload),
         (status = 409, body = ErrorPayload)))]
 pub async fn pause(State(s): S, Path(id): Path<u64>) -> ApiResult<Json<DownloadProgress>> {
@@ -175,7 +175,7 @@ pub async fn pause(State(s): S, Path(id): Path<u64>) -> ApiResult<Json<DownloadP
 }
 
 /// Puts a paused or failed download back in the queue; it resumes from the bytes on disk.
-#[utoipa::path(post, path = "/api/downloads/{id}/resume", tag = "downloads", params(("id" = u64, Path)),
+#[utoipa::path(post, path = "/mm/v1/downloads/{id}/resume", tag = "downloads", params(("id" = u64, Path)),
     responses((status = 200, body = DownloadProgress), (status = 404, body = ErrorPayload), (status = 409, body = ErrorPayload)))]
 pub async fn resume(State(s): S, Path(id): Path<u64>) -> ApiResult<Json<DownloadProgress>> {
     s.manager.resume(id)?;
@@ -183,7 +183,7 @@ pub async fn resume(State(s): S, Path(id): Path<u64>) -> ApiResult<Json<Download
 }
 
 /// Cancels a download and deletes its partial files.
-#[utoipa::path(delete, path = "/api/downloads/{id}", tag = "downloads", params(("id" = u64, Path)),
+#[utoipa::path(delete, path = "/mm/v1/downloads/{id}", tag = "downloads", params(("id" = u64, Path)),
     responses((status = 200, body = DownloadProgress), (status = 404, body = ErrorPayload), (status = 409, body = ErrorPayload)))]
 pub async fn cancel(State(s): S, Path(id): Path<u64>) -> ApiResult<Json<DownloadProgress>> {
     s.manager.cancel(id)?;
@@ -193,7 +193,7 @@ pub async fn cancel(State(s): S, Path(id): Path<u64>) -> ApiResult<Json<Download
 // --- Activation ---
 
 /// The active model of each type.
-#[utoipa::path(get, path = "/api/active", tag = "activation",
+#[utoipa::path(get, path = "/mm/v1/active", tag = "activation",
     responses((status = 200, body = BTreeMap<String, ActiveEntry>)))]
 pub async fn active(State(s): S) -> Json<BTreeMap<ModelType, ActiveEntry>> {
     Json(s.manager.active())
@@ -219,20 +219,20 @@ fn model_type(name: &str) -> ApiResult<ModelType> {
 }
 
 /// The active model of one type.
-#[utoipa::path(get, path = "/api/active/{type}", tag = "activation", params(("type" = ModelType, Path)),
+#[utoipa::path(get, path = "/mm/v1/active/{type}", tag = "activation", params(("type" = ModelType, Path)),
     responses((status = 200, body = ActiveEntry), (status = 404, body = ErrorPayload)))]
 pub async fn active_of(State(s): S, Path(kind): Path<String>) -> ApiResult<Json<ActiveEntry>> {
     let kind = model_type(&kind)?;
     s.manager.active().remove(&kind).map(Json).ok_or_else(|| {
         ApiError::new(
             ErrorCode::NotFound,
-            format!("no {kind} model is active: activate one with PUT /api/active/{kind}"),
+            format!("no {kind} model is active: activate one with PUT /mm/v1/active/{kind}"),
         )
     })
 }
 
 /// Makes a model the active one of a type, switching from the one before in one step.
-#[utoipa::path(put, path = "/api/active/{type}", tag = "activation", request_body = Activate,
+#[utoipa::path(put, path = "/mm/v1/active/{type}", tag = "activation", request_body = Activate,
     params(("type" = ModelType, Path)),
     responses((status = 200, body = ActiveEntry), (status = 400, body = ErrorPayload), (status = 404, body = ErrorPayload)))]
 pub async fn activate(
@@ -245,7 +245,7 @@ pub async fn activate(
 }
 
 /// Clears the active model of a type.
-#[utoipa::path(delete, path = "/api/active/{type}", tag = "activation", params(("type" = ModelType, Path)),
+#[utoipa::path(delete, path = "/mm/v1/active/{type}", tag = "activation", params(("type" = ModelType, Path)),
     responses((status = 204), (status = 400, body = ErrorPayload), (status = 404, body = ErrorPayload)))]
 pub async fn deactivate(State(s): S, Path(kind): Path<String>) -> ApiResult<StatusCode> {
     s.manager.deactivate(model_type(&kind)?.as_str())?;
@@ -267,7 +267,7 @@ pub struct CompatAsk {
 }
 
 /// Will a model run on the server's machine.
-#[utoipa::path(post, path = "/api/compat", tag = "compat", request_body = CompatAsk,
+#[utoipa::path(post, path = "/mm/v1/compat", tag = "compat", request_body = CompatAsk,
     responses((status = 200, body = CompatReport), (status = 400, body = ErrorPayload), (status = 404, body = ErrorPayload),
         (status = 502, body = ErrorPayload)))]
 pub async fn compat(State(s): S, Body(ask): Body<CompatAsk>) -> ApiResult<Json<CompatReport>> {
@@ -275,13 +275,13 @@ pub async fn compat(State(s): S, Body(ask): Body<CompatAsk>) -> ApiResult<Json<C
 }
 
 /// The fit of every model of the library on the server's machine.
-#[utoipa::path(get, path = "/api/fit", tag = "compat", responses((status = 200, body = BTreeMap<String, ModelFit>)))]
+#[utoipa::path(get, path = "/mm/v1/fit", tag = "compat", responses((status = 200, body = BTreeMap<String, ModelFit>)))]
 pub async fn fit(State(s): S) -> ApiResult<Json<BTreeMap<String, ModelFit>>> {
     Ok(Json(s.manager.fit().await?))
 }
 
 /// The server's machine: GPUs and VRAM, RAM, CPU, OS, free disk.
-#[utoipa::path(get, path = "/api/system", tag = "compat", responses((status = 200, body = HardwareInfo)))]
+#[utoipa::path(get, path = "/mm/v1/system", tag = "compat", responses((status = 200, body = HardwareInfo)))]
 pub async fn system(State(s): S) -> ApiResult<Json<HardwareInfo>> {
     Ok(Json(s.manager.system().await?))
 }
@@ -289,13 +289,13 @@ pub async fn system(State(s): S) -> ApiResult<Json<HardwareInfo>> {
 // --- Storage ---
 
 /// Disk use per model, free space, and what can be reclaimed.
-#[utoipa::path(get, path = "/api/storage", tag = "storage", responses((status = 200, body = StorageReport)))]
+#[utoipa::path(get, path = "/mm/v1/storage", tag = "storage", responses((status = 200, body = StorageReport)))]
 pub async fn storage(State(s): S) -> ApiResult<Json<StorageReport>> {
     Ok(Json(s.manager.storage().await?))
 }
 
 /// Deletes orphan blobs and partial downloads no one is resuming.
-#[utoipa::path(post, path = "/api/storage/clean", tag = "storage", responses((status = 200, body = CleanReport)))]
+#[utoipa::path(post, path = "/mm/v1/storage/clean", tag = "storage", responses((status = 200, body = CleanReport)))]
 pub async fn clean(State(s): S) -> ApiResult<Json<CleanReport>> {
     Ok(Json(s.manager.clean().await?))
 }
@@ -311,7 +311,7 @@ pub struct SearchAsk {
 }
 
 /// One page of the hub's search.
-#[utoipa::path(post, path = "/api/search", tag = "discover", request_body = SearchAsk,
+#[utoipa::path(post, path = "/mm/v1/search", tag = "discover", request_body = SearchAsk,
     responses((status = 200, body = SearchPage), (status = 400, body = ErrorPayload), (status = 502, body = ErrorPayload)))]
 pub async fn search(State(s): S, Body(ask): Body<SearchAsk>) -> ApiResult<Json<SearchPage>> {
     Ok(Json(s.manager.search(&ask.query, ask.next.as_deref()).await?))
@@ -325,7 +325,7 @@ pub struct RevisionParam {
 }
 
 /// A hub repo's files, quantisations and card, without downloading it.
-#[utoipa::path(get, path = "/api/repos/{repo}", tag = "discover",
+#[utoipa::path(get, path = "/mm/v1/repos/{repo}", tag = "discover",
     params(("repo" = String, Path, description = "The repo id, percent-encoded (acme%2Fmodel)"), RevisionParam),
     responses((status = 200, body = RepoDetails), (status = 400, body = ErrorPayload), (status = 404, body = ErrorPayload),
         (status = 502, body = ErrorPayload)))]
@@ -338,7 +338,7 @@ pub async fn repo(
 }
 
 /// The starter catalog, marked with what is installed.
-#[utoipa::path(get, path = "/api/catalog", tag = "discover", responses((status = 200, body = StarterCatalog)))]
+#[utoipa::path(get, path = "/mm/v1/catalog", tag = "discover", responses((status = 200, body = StarterCatalog)))]
 pub async fn catalog(State(s): S) -> ApiResult<Json<StarterCatalog>> {
     Ok(Json(s.manager.catalog().await?))
 }
@@ -356,7 +356,7 @@ pub struct ImportAsk {
 }
 
 /// Imports files or folders on the server's disk into its library; one outcome per path.
-#[utoipa::path(post, path = "/api/imports", tag = "sources", request_body = ImportAsk,
+#[utoipa::path(post, path = "/mm/v1/imports", tag = "sources", request_body = ImportAsk,
     responses((status = 200, body = Vec<ImportOutcome>), (status = 400, body = ErrorPayload), (status = 404, body = ErrorPayload)))]
 pub async fn import(State(s): S, Body(ask): Body<ImportAsk>) -> ApiResult<Json<Vec<ImportOutcome>>> {
     if ask.paths.is_empty() {
@@ -367,14 +367,14 @@ pub async fn import(State(s): S, Body(ask): Body<ImportAsk>) -> ApiResult<Json<V
 }
 
 /// Stops the imports running now.
-#[utoipa::path(post, path = "/api/imports/cancel", tag = "sources", responses((status = 204)))]
+#[utoipa::path(post, path = "/mm/v1/imports/cancel", tag = "sources", responses((status = 204)))]
 pub async fn cancel_imports(State(s): S) -> StatusCode {
     s.manager.cancel_imports();
     StatusCode::NO_CONTENT
 }
 
 /// Whether the server's Ollama answers.
-#[utoipa::path(get, path = "/api/ollama", tag = "sources", responses((status = 200, body = OllamaStatus)))]
+#[utoipa::path(get, path = "/mm/v1/ollama", tag = "sources", responses((status = 200, body = OllamaStatus)))]
 pub async fn ollama(State(s): S) -> Json<OllamaStatus> {
     Json(s.manager.ollama_status().await)
 }
@@ -386,7 +386,7 @@ pub struct Pull {
 }
 
 /// Pulls a model into the server's Ollama; it shows among the downloads.
-#[utoipa::path(post, path = "/api/ollama/pull", tag = "sources", request_body = Pull,
+#[utoipa::path(post, path = "/mm/v1/ollama/pull", tag = "sources", request_body = Pull,
     responses((status = 202, body = Started), (status = 400, body = ErrorPayload)))]
 pub async fn ollama_pull(State(s): S, Body(pull): Body<Pull>) -> ApiResult<(StatusCode, Json<Started>)> {
     let id = s.manager.ollama_pull(&pull.name)?;
@@ -397,13 +397,13 @@ pub async fn ollama_pull(State(s): S, Body(pull): Body<Pull>) -> ApiResult<(Stat
 // --- Settings ---
 
 /// The settings; the token is never returned, only a hint of it.
-#[utoipa::path(get, path = "/api/settings", tag = "settings", responses((status = 200, body = SettingsView)))]
+#[utoipa::path(get, path = "/mm/v1/settings", tag = "settings", responses((status = 200, body = SettingsView)))]
 pub async fn settings(State(s): S) -> Json<SettingsView> {
     Json(s.manager.settings_view())
 }
 
 /// Changes settings (the token can be set, never read back).
-#[utoipa::path(patch, path = "/api/settings", tag = "settings", request_body = SettingsPatch,
+#[utoipa::path(patch, path = "/mm/v1/settings", tag = "settings", request_body = SettingsPatch,
     responses((status = 200, body = SettingsView), (status = 400, body = ErrorPayload)))]
 pub async fn update_settings(State(s): S, Body(patch): Body<SettingsPatch>) -> ApiResult<Json<SettingsView>> {
     Ok(Json(s.manager.update_settings(patch)?))

@@ -1,6 +1,7 @@
 //! `mm serve`: the same core as an HTTP API (see `crates/server`), until SIGTERM or Ctrl-C.
 
 use crate::output;
+use mm_core::error::Coded;
 use mm_core::{ErrorCode, ErrorPayload, ManagerConfig};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,17 @@ pub struct Args {
     /// one, a token is generated, printed once, and kept (0600) in the app's data folder for the next start.
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// Serve the Hub protocol (for `HF_ENDPOINT`) to anyone who can reach this server, without the token; gated
+    /// models still need it. The `/mm/v1` API always needs the token when there is one.
+    #[arg(long)]
+    open_mirror: bool,
+    /// The hub a model or file the mirror has not got is fetched from (default: the hub this machine downloads
+    /// from: the settings' endpoint, else `HF_ENDPOINT`, else huggingface.co).
+    #[arg(long, value_name = "URL", conflicts_with = "no_upstream")]
+    upstream: Option<String>,
+    /// Serve only what this machine has; anything else is the Hub's "not found".
+    #[arg(long)]
+    no_upstream: bool,
 }
 
 fn invalid(message: String) -> ErrorPayload {
@@ -63,7 +75,18 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
     let data_dir = mm_core::paths::app_data_dir();
     let token = token(&args, &data_dir)?;
     // Its own journal: the app may run beside it, with its own downloads.
-    let config = ManagerConfig { journal: Some(data_dir.join("serve-downloads.json")), ..ManagerConfig::from_env() };
+    let mut config =
+        ManagerConfig { journal: Some(data_dir.join("serve-downloads.json")), ..ManagerConfig::from_env() };
+    if let Some(upstream) = &args.upstream {
+        let valid = reqwest::Url::parse(upstream).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        if !valid {
+            return Err(invalid(format!("--upstream {upstream} is not an http(s) URL")));
+        }
+        let (settings, _) = config.store.load().map_err(|e| ErrorPayload { code: e.code(), message: e.to_string() })?;
+        let from_settings = mm_core::hub::HubConfig::from_settings(&settings);
+        config.hub =
+            Some(mm_core::hub::HubConfig { endpoint: upstream.trim_end_matches('/').to_string(), ..from_settings });
+    }
     let manager = crate::context::Context::open(config)?.manager;
     // Downloads a previous run left unfinished carry on.
     for download in manager.downloads() {
@@ -84,10 +107,11 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
         if json {
             output::json_line(&serde_json::json!({ "listening": url, "openapi": format!("{url}/openapi.json") }));
         } else {
-            say!("Serving Model Manager's API on {url} (OpenAPI: {url}/openapi.json; events: {url}/api/events)");
+            say!("Serving Model Manager's API on {url} (OpenAPI: {url}/openapi.json; events: {url}/mm/v1/events)");
         }
     };
-    let options = mm_server::ServeOptions { listen: args.listen, token };
+    let access = mm_server::Access { token, open_mirror: args.open_mirror, pull_through: !args.no_upstream };
+    let options = mm_server::ServeOptions { listen: args.listen, access };
     mm_server::serve(manager, options, ready, shutdown).await.map_err(|e| ErrorPayload {
         code: match e.kind() {
             std::io::ErrorKind::InvalidInput => ErrorCode::InvalidInput,

@@ -137,7 +137,7 @@ struct Inner {
 }
 
 impl Inner {
-    fn hub(&self) -> HubClient {
+    pub(crate) fn hub(&self) -> HubClient {
         self.hub.lock().unwrap().clone()
     }
 }
@@ -224,6 +224,11 @@ impl Downloads {
     }
 
     /// Uses `hub` (a new endpoint or token) for downloads that start from now on.
+    /// The hub client downloads use now.
+    pub fn hub(&self) -> HubClient {
+        self.inner.hub()
+    }
+
     pub fn set_hub(&self, hub: HubClient) {
         *self.inner.hub.lock().unwrap() = hub;
     }

@@ -75,6 +75,8 @@ pub struct Manager {
 
 struct Inner {
     cache_dir: PathBuf,
+    /// The hub the config named, over what the settings say (tests, `mm serve --upstream`).
+    hub_override: Option<HubConfig>,
     store: SettingsStore,
     /// The settings as last read or written, and the warning of a recovered file.
     settings: Mutex<(Settings, Option<String>)>,
@@ -120,7 +122,8 @@ impl Manager {
         let cache_dir = cache_dir
             .or_else(|| settings.cache_dir.as_ref().map(PathBuf::from))
             .unwrap_or_else(crate::cache::hub_cache_dir);
-        let hub = client(hub.unwrap_or_else(|| HubConfig::from_settings(&settings)));
+        let hub_override = hub;
+        let hub = client(hub_override.clone().unwrap_or_else(|| HubConfig::from_settings(&settings)));
         let discover = Discover::new(hub.clone(), cache_dir.clone());
         let downloads = match journal {
             Some(journal) => Downloads::with_journal(hub, cache_dir.clone(), download_options, journal),
@@ -131,6 +134,7 @@ impl Manager {
         Manager {
             inner: Arc::new(Inner {
                 cache_dir,
+                hub_override,
                 store,
                 settings: Mutex::new((settings, warning)),
                 downloads,
@@ -212,11 +216,16 @@ impl Manager {
         Ok((before, settings))
     }
 
+    /// The hub to use under `settings`: the one the config named, else the settings' own.
+    fn hub_config(&self, settings: &Settings) -> HubConfig {
+        self.inner.hub_override.clone().unwrap_or_else(|| HubConfig::from_settings(settings))
+    }
+
     fn settings_changed(&self, settings: Settings) {
         let inner = &self.inner;
         inner.downloads.apply_settings(&settings);
-        inner.downloads.set_hub(client(HubConfig::from_settings(&settings)));
-        inner.discover.set_hub(client(HubConfig::from_settings(&settings)));
+        inner.downloads.set_hub(client(self.hub_config(&settings)));
+        inner.discover.set_hub(client(self.hub_config(&settings)));
         *inner.settings.lock().unwrap() = (settings, None);
     }
 
@@ -462,7 +471,7 @@ impl Manager {
                 return Ok(report);
             }
         }
-        let hub = HubClient::new(HubConfig::from_settings(&settings)).map_err(payload)?;
+        let hub = HubClient::new(self.hub_config(&settings)).map_err(payload)?;
         remote::assess_repo(&hub, &self.inner.cache_dir, target, revision, context, &hw).await.map_err(payload)
     }
 
@@ -539,6 +548,15 @@ impl Manager {
         }
         let id = self.start(request)?;
         Ok((id, running.iter().any(|d| d.id == id)))
+    }
+
+    /// A repo's revision as the hub (the one downloads come from) lists it: its commit and files with sizes and
+    /// hashes. What a pull-through mirror offers before it has the files; the hub's own error when it has not.
+    pub async fn hub_listing(&self, repo: &str, revision: &str) -> Result<crate::hub::RepoInfo, crate::hub::HubError> {
+        let Ok((repo, _)) = crate::hub::parse_repo_reference(repo) else {
+            return Err(crate::hub::HubError::RepoNotFound { repo: repo.to_string(), endpoint: String::new() });
+        };
+        self.inner.downloads.hub().repo_info(&repo, revision).await
     }
 
     /// The downloads of this session (and those the journal brought back), Ollama pulls included.

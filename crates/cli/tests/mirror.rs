@@ -1,0 +1,227 @@
+//! `mm serve` as a Hugging Face Hub mirror, used as the ecosystem uses one: the real Python `huggingface_hub`
+//! (target/py-venv, from `scripts/setup test`) and another `mm` with `HF_ENDPOINT` pointed at it and nothing of
+//! ours on their side; a `Range` resume; and pull-through with two clients at once and one upstream fetch,
+//! counted at the fake hub.
+
+use fake_hub::{noise, FakeHub, Host, HubFile};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+mod common;
+
+fn python() -> PathBuf {
+    let path = std::env::var_os("MM_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/py-venv/bin/python"));
+    assert!(path.exists(), "{} is missing: run `scripts/setup test` to install huggingface_hub", path.display());
+    path
+}
+
+/// A running `mm serve` over `home`'s cache, killed when dropped.
+struct Mirror {
+    child: Child,
+    url: String,
+}
+
+impl Mirror {
+    fn start(hub: &FakeHub, home: &Path, args: &[&str]) -> Mirror {
+        let mut cmd = common::mm(&home.join("cache"), home);
+        cmd.env("HF_ENDPOINT", hub.endpoint()).args(["serve", "--json", "--listen", "127.0.0.1:0"]).args(args);
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        let ready: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first:?}"));
+        Mirror { child, url: ready["listening"].as_str().unwrap().to_string() }
+    }
+}
+
+impl Drop for Mirror {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn run(mut cmd: Command) -> std::process::Output {
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn files() -> Vec<HubFile> {
+    vec![
+        HubFile::new("config.json", br#"{"model_type":"llama"}"#.to_vec(), false),
+        HubFile::new("model.safetensors", noise(3_000_000, 21), true),
+        HubFile::new("tokenizer/tokenizer.json", b"{\"vocab\":{}}".to_vec(), false),
+    ]
+}
+
+/// snapshot_download from `endpoint` into `cache`, then the same offline; the files and their sizes.
+const DOWNLOAD: &str = r#"
+import json, os, sys
+from huggingface_hub import snapshot_download
+endpoint, cache = sys.argv[1], sys.argv[2]
+path = snapshot_download("acme/tiny", cache_dir=cache, endpoint=endpoint)
+offline = snapshot_download("acme/tiny", cache_dir=cache, local_files_only=True)
+files = {}
+for root, _, names in os.walk(offline):
+    for n in names:
+        p = os.path.join(root, n)
+        files[os.path.relpath(p, offline)] = open(p, "rb").read().hex()
+print(json.dumps({"path": path, "offline": offline, "files": files}))
+"#;
+
+/// The same repo through `/tree` and a ranged read of the big file: what a resuming client asks.
+const TREE_AND_RANGE: &str = r#"
+import json, sys
+from huggingface_hub import HfApi, hf_hub_url, get_hf_file_metadata
+import urllib.request
+endpoint = sys.argv[1]
+api = HfApi(endpoint=endpoint)
+tree = sorted(f.path for f in api.list_repo_tree("acme/tiny", recursive=True))
+url = hf_hub_url("acme/tiny", "model.safetensors", endpoint=endpoint)
+meta = get_hf_file_metadata(url)
+tail = urllib.request.urlopen(urllib.request.Request(url, headers={"Range": "bytes=2999990-"}))
+print(json.dumps({"tree": tree, "etag": meta.etag, "size": meta.size, "commit": meta.commit_hash,
+                  "status": tail.status, "range": tail.headers.get("content-range"), "tail": tail.read().hex()}))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huggingface_hub_downloads_from_the_mirror_and_reads_it_offline() {
+    let hub = FakeHub::start().await;
+    let commit = hub.add_repo("acme/tiny", files());
+    let server = tempfile::tempdir().unwrap();
+    // The first machine has the model (downloaded by mm), and serves it with no upstream at all.
+    let mut download = common::mm(&server.path().join("cache"), server.path());
+    download.env("HF_ENDPOINT", hub.endpoint()).args(["download", "acme/tiny"]);
+    run(download).await;
+    let mirror = Mirror::start(&hub, server.path(), &["--no-upstream"]);
+    hub.clear_requests();
+
+    // The second machine: huggingface_hub with the mirror as its endpoint.
+    let client = tempfile::tempdir().unwrap();
+    let mut py = Command::new(python());
+    py.args(["-c", DOWNLOAD, &mirror.url, client.path().join("hf").to_str().unwrap()])
+        .env("HF_HUB_DISABLE_TELEMETRY", "1")
+        .env_remove("HF_TOKEN");
+    let out: Value = serde_json::from_slice(&run(py).await.stdout).unwrap();
+    assert!(out["path"].as_str().unwrap().ends_with(&commit), "{out}");
+    for f in files() {
+        assert_eq!(out["files"][&f.path], fake_hub::hex(&f.content), "{} arrived whole", f.path);
+    }
+    assert!(hub.requests().is_empty(), "the upstream hub was never asked: {:?}", hub.requests());
+
+    // The tree API and a Range read (a resume), as huggingface_hub makes them.
+    let mut py = Command::new(python());
+    py.args(["-c", TREE_AND_RANGE, &mirror.url]).env("HF_HUB_DISABLE_TELEMETRY", "1");
+    let out: Value = serde_json::from_slice(&run(py).await.stdout).unwrap();
+    assert_eq!(
+        out["tree"],
+        serde_json::json!(["config.json", "model.safetensors", "tokenizer", "tokenizer/tokenizer.json"])
+    );
+    let big = &files()[1];
+    assert_eq!(out["etag"], big.sha256.as_str(), "an LFS file's etag is its sha256");
+    assert_eq!((out["size"].as_u64(), out["commit"].as_str()), (Some(3_000_000), Some(commit.as_str())));
+    assert_eq!((out["status"].as_u64(), out["range"].as_str()), (Some(206), Some("bytes 2999990-2999999/3000000")));
+    assert_eq!(out["tail"], fake_hub::hex(&big.content[2_999_990..]));
+
+    // Another Model Manager downloads from it too, verified, into its own cache.
+    let other = tempfile::tempdir().unwrap();
+    let mut mm = common::mm(&other.path().join("cache"), other.path());
+    mm.env("HF_ENDPOINT", &mirror.url).args(["download", "acme/tiny", "--json"]);
+    run(mm).await;
+    let blob = other.path().join("cache/models--acme--tiny/blobs").join(&big.sha256);
+    assert_eq!(std::fs::read(blob).unwrap(), *big.content);
+
+    // What it has not got is the Hub's own "not found", which huggingface_hub names.
+    let http = reqwest::Client::new();
+    let missing = http.get(format!("{}/api/models/acme/none/revision/main", mirror.url)).send().await.unwrap();
+    assert_eq!((missing.status().as_u16(), missing.headers()["x-error-code"].to_str().unwrap()), (404, "RepoNotFound"));
+    let revision = http.get(format!("{}/api/models/acme/tiny/revision/v9", mirror.url)).send().await.unwrap();
+    assert_eq!(
+        (revision.status().as_u16(), revision.headers()["x-error-code"].to_str().unwrap()),
+        (404, "RevisionNotFound")
+    );
+    let entry = http.get(format!("{}/acme/tiny/resolve/main/nothing.bin", mirror.url)).send().await.unwrap();
+    assert_eq!((entry.status().as_u16(), entry.headers()["x-error-code"].to_str().unwrap()), (404, "EntryNotFound"));
+    let outside = http.get(format!("{}/acme/tiny/resolve/main/..%2F..%2Fsecrets", mirror.url)).send().await.unwrap();
+    assert_eq!(outside.status().as_u16(), 404, "only a listed file is ever opened");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_through_fetches_once_for_two_clients_at_once() {
+    let hub = FakeHub::start().await;
+    let big = HubFile::new("model.safetensors", noise(4_000_000, 22), true);
+    let commit = hub.add_repo("acme/pulled", vec![HubFile::new("config.json", b"{}".to_vec(), false), big.clone()]);
+    hub.throttle(Some(4_000_000));
+    let server = tempfile::tempdir().unwrap();
+    let mirror = Mirror::start(&hub, server.path(), &[]);
+    let url = format!("{}/acme/pulled/resolve/main/model.safetensors", mirror.url);
+
+    // Its repo info comes from upstream before any file is here.
+    let http = reqwest::Client::new();
+    let info: Value =
+        http.get(format!("{}/api/models/acme/pulled", mirror.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(info["sha"], commit);
+    // Two clients at once; one of them gives up half-way and the fill carries on for the other.
+    let quitter = {
+        let (http, url) = (http.clone(), url.clone());
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(300), http.get(url).send()).await;
+        })
+    };
+    let patient = tokio::spawn({
+        let (http, url) = (http.clone(), url.clone());
+        async move { http.get(url).send().await.unwrap().bytes().await.unwrap() }
+    });
+    quitter.await.unwrap();
+    let body = patient.await.unwrap();
+    assert_eq!(body.as_ref(), big.content.as_slice());
+    let again = http.get(&url).send().await.unwrap();
+    assert_eq!(again.headers()["x-repo-commit"], commit.as_str());
+    assert_eq!(again.bytes().await.unwrap().as_ref(), big.content.as_slice(), "served from the cache now");
+    let fetched: Vec<_> = hub.requests().into_iter().filter(|r| r.host == Host::Cdn).collect();
+    assert_eq!(fetched.len(), 1, "one upstream fetch for three requests: {fetched:?}");
+    let stored = server.path().join("cache/models--acme--pulled/blobs").join(&big.sha256);
+    assert_eq!(std::fs::read(stored).unwrap(), *big.content, "stored, verified, in the cache");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mirror_keeps_the_servers_token_unless_it_is_an_open_lan_mirror_and_gated_models_stay_closed() {
+    let hub = FakeHub::start().await;
+    hub.add_repo("acme/tiny", files());
+    hub.add_repo("acme/gated", vec![HubFile::new("config.json", b"{}".to_vec(), false)]);
+    hub.gate("acme/gated", "hf_upstream_token");
+    let server = tempfile::tempdir().unwrap();
+    // The server machine has the gated model, downloaded with its owner's hub token.
+    let mut download = common::mm(&server.path().join("cache"), server.path());
+    download.env("HF_ENDPOINT", hub.endpoint()).env("HF_TOKEN", "hf_upstream_token").args(["download", "acme/gated"]);
+    run(download).await;
+    let token_file = server.path().join("token");
+    std::fs::write(&token_file, "mirror-token-0123456789").unwrap();
+    let http = reqwest::Client::new();
+    let get = |url: String, token: Option<&'static str>| {
+        let mut request = http.get(url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+
+    let closed = Mirror::start(&hub, server.path(), &["--token-file", token_file.to_str().unwrap()]);
+    let info = format!("{}/api/models/acme/tiny", closed.url);
+    assert_eq!(get(info.clone(), None).await, 401, "no token, no models");
+    assert_eq!(get(info.clone(), Some("wrong")).await, 401);
+    assert_eq!(get(info, Some("mirror-token-0123456789")).await, 200, "HF_TOKEN=<the server's token> opens it");
+    drop(closed);
+
+    let open = Mirror::start(&hub, server.path(), &["--token-file", token_file.to_str().unwrap(), "--open-mirror"]);
+    assert_eq!(get(format!("{}/api/models/acme/tiny", open.url), None).await, 200, "open to the LAN");
+    assert_eq!(get(format!("{}/acme/tiny/resolve/main/config.json", open.url), None).await, 200);
+    assert_eq!(get(format!("{}/mm/v1/models", open.url), None).await, 401, "the API is not");
+    let gated = format!("{}/api/models/acme/gated", open.url);
+    assert_eq!(get(gated.clone(), None).await, 401, "a gated model still needs the token");
+    assert_eq!(get(gated, Some("mirror-token-0123456789")).await, 200);
+}

@@ -172,20 +172,38 @@ async fn pull_through_fetches_once_for_two_clients_at_once() {
             let _ = tokio::time::timeout(std::time::Duration::from_millis(300), http.get(url).send()).await;
         })
     };
+    let stored = server.path().join("cache/models--acme--pulled/blobs").join(&big.sha256);
     let patient = tokio::spawn({
-        let (http, url) = (http.clone(), url.clone());
-        async move { http.get(url).send().await.unwrap().bytes().await.unwrap() }
+        let (http, url, stored) = (http.clone(), url.clone(), stored.clone());
+        async move {
+            let mut response = http.get(url).send().await.unwrap();
+            let first = response.chunk().await.unwrap().unwrap();
+            // Streamed as it arrives: bytes come before the whole file is fetched, verified and placed.
+            let streaming = !stored.exists();
+            let mut body = first.to_vec();
+            while let Some(chunk) = response.chunk().await.unwrap() {
+                body.extend_from_slice(&chunk);
+            }
+            (streaming, body)
+        }
     });
     quitter.await.unwrap();
-    let body = patient.await.unwrap();
-    assert_eq!(body.as_ref(), big.content.as_slice());
+    let (streaming, body) = patient.await.unwrap();
+    assert!(streaming, "the first bytes came while the fill was under way");
+    assert_eq!(body, *big.content);
     let again = http.get(&url).send().await.unwrap();
     assert_eq!(again.headers()["x-repo-commit"], commit.as_str());
     assert_eq!(again.bytes().await.unwrap().as_ref(), big.content.as_slice(), "served from the cache now");
     let fetched: Vec<_> = hub.requests().into_iter().filter(|r| r.host == Host::Cdn).collect();
     assert_eq!(fetched.len(), 1, "one upstream fetch for three requests: {fetched:?}");
-    let stored = server.path().join("cache/models--acme--pulled/blobs").join(&big.sha256);
-    assert_eq!(std::fs::read(stored).unwrap(), *big.content, "stored, verified, in the cache");
+    assert_eq!(std::fs::read(&stored).unwrap(), *big.content, "stored, verified, in the cache");
+
+    // A file large enough to come in pieces (not in order on disk) is served once placed, whole.
+    let huge = HubFile::new("model-2.safetensors", noise(20 << 20, 23), true);
+    hub.add_repo("acme/pieces", vec![huge.clone()]);
+    hub.throttle(None);
+    let body = http.get(format!("{}/acme/pieces/resolve/main/model-2.safetensors", mirror.url)).send().await.unwrap();
+    assert_eq!(body.bytes().await.unwrap().as_ref(), huge.content.as_slice());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,9 +6,10 @@
 
 use super::{HubError, Listing};
 use crate::Served;
+use axum::body::{Body, Bytes};
 use axum::http::StatusCode;
 use mm_core::cache::CachedFile;
-use mm_core::download::DownloadRequest;
+use mm_core::download::{DownloadRequest, DownloadState};
 use mm_core::hub::HubError as Upstream;
 
 /// The upstream's error, as the Hub would have answered it.
@@ -49,24 +50,101 @@ pub(crate) async fn listing(s: &Served, repo: &str, revision: &str) -> Result<Li
     })
 }
 
-/// Fetches one file of `listing` into the cache, or joins the fetch already under way.
-pub(crate) async fn file(s: &Served, listing: &Listing, path: &str) -> Result<(), HubError> {
+/// The bytes `start..end` of a file of `listing` that is not here yet, as they arrive: its download is started
+/// (or joined), and the body follows the partial file while the download writes it in order. The last bytes are
+/// held back until the download has verified the file and placed it, so a client never receives a whole file
+/// that failed its hash; a download in pieces (not written in order) is followed once placed.
+pub(crate) fn follow(s: &Served, listing: &Listing, file: &CachedFile, start: u64, end: u64) -> Result<Body, HubError> {
     let missing = |why: String| HubError::new(StatusCode::NOT_FOUND, "EntryNotFound", why);
     if !s.pull_through {
-        return Err(missing(format!("{path} of {} is not on this mirror", listing.repo)));
+        return Err(missing(format!("{} of {} is not on this mirror", file.path, listing.repo)));
     }
     let request = DownloadRequest {
         repo: listing.repo.clone(),
         revision: Some(listing.commit.clone()),
-        files: vec![path.to_string()],
+        files: vec![file.path.clone()],
         ..DownloadRequest::default()
     };
-    let upstream = |e: mm_core::ErrorPayload| match e.code {
+    let id = s.manager.start(request).map_err(|e| match e.code {
         mm_core::ErrorCode::NotFound => missing(e.message),
         _ => HubError::new(StatusCode::BAD_GATEWAY, "UpstreamError", e.message),
-    };
-    let id = s.manager.start(request).map_err(upstream)?;
-    tracing::info!(repo = %listing.repo, path, download = id, "pulling through from the upstream hub");
-    s.manager.wait(id).await.map_err(upstream)?;
+    })?;
+    tracing::info!(repo = %listing.repo, path = %file.path, download = id, "pulling through from the upstream hub");
+    let blobs = listing.snapshot.parent().and_then(|p| p.parent()).map(|repo| repo.join("blobs")).unwrap_or_default();
+    let blob = file.blob.clone().unwrap_or_default();
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    let manager = s.manager.clone();
+    tokio::spawn(async move {
+        if let Err(err) = copy_as_it_lands(&manager, id, &blobs, &blob, start, end, &tx).await {
+            let _ = tx.send(Err(err)).await;
+        }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Ok(Body::from_stream(body))
+}
+
+/// Sends `start..end` of blob `blob` to `tx`: from its partial file while download `id` writes it in order, the
+/// rest from the placed blob once verified. Ends early, without stopping the download, when the client has gone.
+async fn copy_as_it_lands(
+    manager: &mm_core::Manager,
+    id: u64,
+    blobs: &std::path::Path,
+    blob: &str,
+    start: u64,
+    end: u64,
+    tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let placed = blobs.join(blob);
+    let partial = blobs.join(format!("{blob}.incomplete"));
+    let pieces = blobs.join(format!("{blob}.incomplete{}", mm_core::cache::layout::PIECES_SUFFIX));
+    let mut pos = start;
+    let mut following: Option<tokio::fs::File> = None;
+    let mut buffer = vec![0u8; 256 * 1024];
+    while pos < end {
+        if placed.is_file() {
+            // Verified and placed: the rest from the blob itself.
+            let mut file = tokio::fs::File::open(&placed).await?;
+            file.seek(std::io::SeekFrom::Start(pos)).await?;
+            let mut rest = file.take(end - pos);
+            loop {
+                let n = rest.read(&mut buffer).await?;
+                if n == 0 {
+                    return Ok(());
+                }
+                if tx.send(Ok(Bytes::copy_from_slice(&buffer[..n]))).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        let state = manager.download(id).map(|d| d.state).ok();
+        if matches!(state, Some(DownloadState::Failed | DownloadState::Cancelled)) {
+            let why = manager.download(id).ok().and_then(|d| d.error).map(|e| e.message).unwrap_or_default();
+            return Err(std::io::Error::other(format!("the upstream fetch failed: {why}")));
+        }
+        if following.is_none() && !pieces.exists() {
+            following = tokio::fs::File::open(&partial).await.ok();
+        }
+        // In order on disk: what is there up to the last byte, which waits for the verified file.
+        let mut sent = false;
+        if let Some(file) = following.as_mut() {
+            let available = file.metadata().await?.len().min(end.saturating_sub(1));
+            if available > pos && !pieces.exists() {
+                file.seek(std::io::SeekFrom::Start(pos)).await?;
+                let want = (available - pos).min(buffer.len() as u64) as usize;
+                let n = file.read(&mut buffer[..want]).await?;
+                if n > 0 {
+                    pos += n as u64;
+                    sent = true;
+                    if tx.send(Ok(Bytes::copy_from_slice(&buffer[..n]))).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        if !sent {
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
     Ok(())
 }

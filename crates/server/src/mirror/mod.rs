@@ -419,8 +419,9 @@ pub(crate) async fn resolve(
     }
     let on_disk = listing.snapshot.join(&file.path);
     if !on_disk.is_file() {
-        // Listed upstream, not here yet: fetched once, verified, stored, for every client asking.
-        fill::file(&s, &listing, &path).await?;
+        // Listed upstream, not here yet: fetched once, verified, stored, for every client asking; streamed to
+        // this one as it arrives.
+        return Ok((status, response_headers, fill::follow(&s, &listing, file, start, end)?).into_response());
     }
     let mut opened = tokio::fs::File::open(&on_disk).await.map_err(|e| {
         HubError::new(StatusCode::NOT_FOUND, "EntryNotFound", format!("{path} of {repo} cannot be read here: {e}"))

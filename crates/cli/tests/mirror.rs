@@ -27,8 +27,13 @@ struct Mirror {
 
 impl Mirror {
     fn start(hub: &FakeHub, home: &Path, args: &[&str]) -> Mirror {
+        Mirror::start_with(hub, home, args, &[])
+    }
+
+    fn start_with(hub: &FakeHub, home: &Path, args: &[&str], env: &[(&str, &str)]) -> Mirror {
         let mut cmd = common::mm(&home.join("cache"), home);
         cmd.env("HF_ENDPOINT", hub.endpoint()).args(["serve", "--json", "--listen", "127.0.0.1:0"]).args(args);
+        cmd.envs(env.iter().copied());
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
         let mut first = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
@@ -242,4 +247,34 @@ async fn the_mirror_keeps_the_servers_token_unless_it_is_an_open_lan_mirror_and_
     let gated = format!("{}/api/models/acme/gated", open.url);
     assert_eq!(get(gated.clone(), None).await, 401, "a gated model still needs the token");
     assert_eq!(get(gated, Some("mirror-token-0123456789")).await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_the_mirror_serves_what_it_has_and_the_hubs_not_found_for_the_rest() {
+    let hub = FakeHub::start().await;
+    hub.add_repo("acme/tiny", files());
+    hub.add_repo("acme/elsewhere", files());
+    let server = tempfile::tempdir().unwrap();
+    let mut download = common::mm(&server.path().join("cache"), server.path());
+    download.env("HF_ENDPOINT", hub.endpoint()).args(["download", "acme/tiny", "--include", "config.json"]);
+    run(download).await;
+    let mirror = Mirror::start_with(&hub, server.path(), &[], &[("HF_HUB_OFFLINE", "1")]);
+    hub.clear_requests();
+    let http = reqwest::Client::new();
+    let code = |r: &reqwest::Response| r.headers().get("x-error-code").map(|v| v.to_str().unwrap().to_string());
+    let have = http.get(format!("{}/acme/tiny/resolve/main/config.json", mirror.url)).send().await.unwrap();
+    assert_eq!(have.status().as_u16(), 200);
+    let other = http.get(format!("{}/api/models/acme/elsewhere", mirror.url)).send().await.unwrap();
+    assert_eq!((other.status().as_u16(), code(&other).as_deref()), (404, Some("RepoNotFound")));
+    // A file the listing has but the cache has not (only config.json was downloaded).
+    let file = http.get(format!("{}/acme/tiny/resolve/main/model.safetensors", mirror.url)).send().await.unwrap();
+    assert_eq!((file.status().as_u16(), code(&file).as_deref()), (404, Some("EntryNotFound")));
+    assert!(hub.requests().is_empty(), "offline: the upstream was never asked");
+    drop(mirror);
+
+    // Online, the same missing file of a partly cached revision is pulled through.
+    let mirror = Mirror::start(&hub, server.path(), &[]);
+    let file = http.get(format!("{}/acme/tiny/resolve/main/model.safetensors", mirror.url)).send().await.unwrap();
+    assert_eq!(file.status().as_u16(), 200);
+    assert_eq!(file.bytes().await.unwrap().as_ref(), files()[1].content.as_slice());
 }

@@ -379,7 +379,13 @@ pub(crate) async fn resolve(
     headers: HeaderMap,
 ) -> Result<Response, HubError> {
     let repo = repo_of(&org, &name);
-    let listing = find(&s, &headers, &repo, &revision).await?;
+    let mut listing = find(&s, &headers, &repo, &revision).await?;
+    if !listing.files.iter().any(|f| f.path == path) && s.pull_through {
+        // Part of a revision is here, not this file: the upstream's listing of the same commit may have it.
+        if let Ok(upstream) = fill::listing(&s, &repo, &listing.commit).await {
+            listing = upstream;
+        }
+    }
     // Only a file the revision lists is opened: the client's path never reaches the file system unchecked.
     let file = listing.files.iter().find(|f| f.path == path).ok_or_else(|| {
         HubError::new(StatusCode::NOT_FOUND, "EntryNotFound", format!("{path} does not exist on {revision} of {repo}"))

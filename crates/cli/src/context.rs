@@ -1,8 +1,42 @@
-//! What every command starts from: the core's facade over the settings file and the cache it names.
+//! What every command starts from: the core's facade over the settings file and the cache it names, or, with
+//! `--remote`, another machine's `mm serve`.
 
 use mm_core::download::DownloadOptions;
 use mm_core::error::Coded;
-use mm_core::{ErrorPayload, Manager, ManagerConfig};
+use mm_core::machine::Machine;
+use mm_core::remote::Remote;
+use mm_core::{ErrorCode, ErrorPayload, Manager, ManagerConfig};
+use std::sync::OnceLock;
+
+/// The machine `--remote` (or `MM_REMOTE`) named, for this process.
+static REMOTE: OnceLock<Remote> = OnceLock::new();
+
+/// Takes `--remote` and its token (`--remote-token-file`, else `MM_REMOTE_TOKEN`) for the command about to run.
+pub fn choose_remote(url: Option<&str>, token_file: Option<&std::path::Path>) -> Result<(), ErrorPayload> {
+    let Some(url) = url.filter(|u| !u.trim().is_empty()) else { return Ok(()) };
+    let token = match token_file {
+        Some(file) => Some(std::fs::read_to_string(file).map_err(|e| ErrorPayload {
+            code: ErrorCode::of_io(&e),
+            message: format!("cannot read the remote token from {}: {e}", file.display()),
+        })?),
+        None => std::env::var("MM_REMOTE_TOKEN").ok(),
+    };
+    let _ = REMOTE.set(Remote::new(url, token)?);
+    Ok(())
+}
+
+/// The other machine `--remote` named, if any.
+pub fn remote() -> Option<Remote> {
+    REMOTE.get().cloned()
+}
+
+/// The machine a command acts on: the remote one, else this one.
+pub fn machine() -> Result<Machine, ErrorPayload> {
+    match REMOTE.get() {
+        Some(remote) => Ok(Machine::Remote(remote.clone())),
+        None => Ok(Machine::Local(Context::load()?.manager)),
+    }
+}
 
 pub struct Context {
     pub manager: Manager,
@@ -20,8 +54,15 @@ impl Context {
         Context::open(ManagerConfig { download_options, ..ManagerConfig::from_env() })
     }
 
-    /// Over `config`; a settings file that cannot be read stops the command (the app would replace it).
+    /// Over `config`; a settings file that cannot be read stops the command (the app would replace it). A command
+    /// that only runs on this machine says so when `--remote` was given.
     pub fn open(config: ManagerConfig) -> Result<Context, ErrorPayload> {
+        if let Some(remote) = REMOTE.get() {
+            return Err(ErrorPayload {
+                code: ErrorCode::InvalidInput,
+                message: format!("this command runs on this machine only, not on {}: drop --remote", remote.url()),
+            });
+        }
         if let (_, Some(warning)) = config.store.load().map_err(|e| e.payload())? {
             esay!("warning: {warning}");
         }

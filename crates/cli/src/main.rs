@@ -22,6 +22,15 @@ struct Cli {
     #[arg(short, long, global = true)]
     verbose: bool,
 
+    /// Run the command on another machine, through its `mm serve` (http://host:8765). Its token comes from
+    /// `MM_REMOTE_TOKEN` or --remote-token-file.
+    #[arg(long, global = true, env = "MM_REMOTE", value_name = "URL")]
+    remote: Option<String>,
+
+    /// A file holding the remote machine's token.
+    #[arg(long, global = true, value_name = "FILE")]
+    remote_token_file: Option<std::path::PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -83,6 +92,9 @@ fn main() -> ExitCode {
             )
         }
     };
+    if let Err(err) = context::choose_remote(cli.remote.as_deref(), cli.remote_token_file.as_deref()) {
+        return output::fail(&err, cli.json);
+    }
     let result = runtime.block_on(async {
         match cli.command {
             Command::List(args) => commands::list::run(args, cli.json).await,

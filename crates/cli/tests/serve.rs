@@ -317,3 +317,59 @@ async fn off_loopback_every_request_needs_the_token_and_a_restart_resumes_downlo
     let old = http.get(server.at("/mm/v1/health")).bearer_auth(token.trim()).send().await.unwrap();
     assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mm_remote_drives_another_machines_models_with_its_token() {
+    let hub = FakeHub::start().await;
+    hub.add_repo("acme/tiny", vec![HubFile::new("model.gguf", fake_hub::gguf_model("llama", 2, 4096, 1), true)]);
+    let server_home = tempfile::tempdir().unwrap();
+    let token_file = server_home.path().join("token");
+    std::fs::write(&token_file, "remote-token-0123456789").unwrap();
+    let server = Server::start(
+        &hub,
+        server_home.path(),
+        &["--listen", "0.0.0.0:0", "--token-file", token_file.to_str().unwrap()],
+    );
+    // The laptop: its own empty home and cache, and no hub at all.
+    let laptop = tempfile::tempdir().unwrap();
+    let mm = |args: &[&str]| {
+        let mut cmd = common::mm(&laptop.path().join("cache"), laptop.path());
+        cmd.env("MM_REMOTE", &server.url).env("HF_ENDPOINT", "http://127.0.0.1:9").args(args);
+        cmd.args(["--remote-token-file", token_file.to_str().unwrap()]);
+        cmd
+    };
+    let json_of = |out: &std::process::Output| -> Value {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        // One document, or JSON lines of which the last says how it ended.
+        serde_json::from_str(&text)
+            .or_else(|_| serde_json::from_str(text.lines().last().unwrap_or_default()))
+            .unwrap_or_else(|e| panic!("{e}: {text}"))
+    };
+
+    let done = json_of(&common::run(mm(&["download", "acme/tiny", "--json"])).await);
+    assert_eq!((&done["event"], &done["progress"]["state"]), (&json!("done"), &json!("completed")), "{done}");
+    assert!(server_home.path().join("cache/models--acme--tiny").is_dir(), "it landed on the other machine");
+    assert!(!laptop.path().join("cache").exists(), "and nothing here");
+    let listed = json_of(&common::run(mm(&["list", "--json"])).await);
+    assert_eq!((&listed["models"][0]["id"], &listed["machine"]), (&json!("acme/tiny"), &json!(server.url)));
+    let active = json_of(&common::run(mm(&["activate", "acme/tiny", "--json"])).await);
+    assert_eq!(active["active"]["id"], "acme/tiny");
+    let shown = json_of(&common::run(mm(&["active", "--json"])).await);
+    assert_eq!(shown["text-generation"]["id"], "acme/tiny");
+    json_of(&common::run(mm(&["deactivate", "text-generation", "--json"])).await);
+    let system = json_of(&common::run(mm(&["system", "--json"])).await);
+    assert!(system["ramTotal"].as_u64() > Some(0), "{system}");
+    let removed = json_of(&common::run(mm(&["rm", "acme/tiny", "--json"])).await);
+    assert!(removed["bytesFreed"].as_u64() > Some(0), "{removed}");
+    assert!(!server_home.path().join("cache/models--acme--tiny").exists());
+
+    // A command of this machine only says so; a wrong token is refused with the auth code's status.
+    let local_only = common::run(mm(&["search", "llama"])).await;
+    assert_eq!(local_only.status.code(), Some(2), "{}", String::from_utf8_lossy(&local_only.stderr));
+    assert!(String::from_utf8_lossy(&local_only.stderr).contains("drop --remote"));
+    let mut wrong = common::mm(&laptop.path().join("cache"), laptop.path());
+    wrong.args(["--remote", &server.url, "list"]).env("MM_REMOTE_TOKEN", "not-the-token-at-all");
+    let refused = common::run(wrong).await;
+    assert_eq!(refused.status.code(), Some(4), "{}", String::from_utf8_lossy(&refused.stderr));
+}

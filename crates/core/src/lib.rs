@@ -19,10 +19,12 @@ pub mod hub;
 pub mod library;
 pub mod local;
 pub mod logs;
+pub mod machine;
 pub mod manager;
 pub mod model;
 pub mod ollama;
 pub mod paths;
+pub mod remote;
 pub mod secret;
 pub mod settings;
 

@@ -1,11 +1,12 @@
 //! `mm activate`, `mm deactivate`, `mm active`: which model each type uses, shared with the app and readable by
 //! any program through `active.json` and the `active/{type}` links in the app's data folder.
 
-use crate::context::{payload, Context};
+use crate::context::payload;
 use crate::output;
 use crate::table::Table;
 use mm_core::activation::{parse_type, read_manifest};
 use mm_core::download::LifecycleKind;
+use mm_core::machine::Machine;
 use mm_core::{ErrorCode, ErrorPayload};
 
 #[derive(clap::Args)]
@@ -21,8 +22,12 @@ pub struct ActivateArgs {
 }
 
 pub async fn activate(args: ActivateArgs, json: bool) -> Result<(), ErrorPayload> {
-    let manager = Context::load()?.manager;
-    let (entry, events) = manager.activate(&args.id, args.model_type.as_deref(), args.revision.as_deref()).await?;
+    let (entry, events) = match crate::context::machine()? {
+        Machine::Local(manager) => {
+            manager.activate(&args.id, args.model_type.as_deref(), args.revision.as_deref()).await?
+        }
+        remote => (remote.activate(&args.id, args.model_type.as_deref(), args.revision.as_deref()).await?, Vec::new()),
+    };
     if json {
         output::json(&serde_json::json!({ "active": entry, "events": events }));
     } else {
@@ -41,13 +46,21 @@ pub struct DeactivateArgs {
 }
 
 pub async fn deactivate(args: DeactivateArgs, json: bool) -> Result<(), ErrorPayload> {
-    let manager = Context::load()?.manager;
     let model_type = parse_type(&args.model_type).map_err(payload)?;
-    let events = manager.deactivate(model_type.as_str())?;
+    let events = match crate::context::machine()? {
+        Machine::Local(manager) => manager.deactivate(model_type.as_str())?,
+        remote => {
+            remote.deactivate(model_type.as_str()).await?;
+            Vec::new()
+        }
+    };
     if json {
         output::json(&serde_json::json!({ "events": events }));
     } else {
-        say!("No {model_type} model is active now (was {})", events[0].repo);
+        match events.first() {
+            Some(old) => say!("No {model_type} model is active now (was {})", old.repo),
+            None => say!("No {model_type} model is active now"),
+        }
     }
     Ok(())
 }
@@ -62,10 +75,14 @@ pub struct ActiveArgs {
 }
 
 pub async fn active(args: ActiveArgs, json: bool) -> Result<(), ErrorPayload> {
-    let manager = Context::load()?.manager;
-    // Reading is also when a model deleted behind our back loses its mark.
-    manager.reconcile_activation()?;
-    let manifest = read_manifest(manager.data_dir());
+    let manifest = match crate::context::machine()? {
+        Machine::Local(manager) => {
+            // Reading is also when a model deleted behind our back loses its mark.
+            manager.reconcile_activation()?;
+            read_manifest(manager.data_dir())
+        }
+        remote => remote.active().await?.into_iter().map(|(t, e)| (t.as_str().to_string(), e)).collect(),
+    };
     let Some(t) = args.model_type else {
         if args.path {
             return Err(ErrorPayload {

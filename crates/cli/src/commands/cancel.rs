@@ -3,6 +3,7 @@
 use crate::output;
 use mm_core::download::marker;
 use mm_core::hub::parse_repo_reference;
+use mm_core::machine::Machine;
 use mm_core::{format, ErrorCode, ErrorPayload};
 use std::time::Duration;
 
@@ -15,7 +16,11 @@ pub struct Args {
 pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
     let (repo, _) = parse_repo_reference(&args.repo)
         .map_err(|e| ErrorPayload { code: ErrorCode::InvalidInput, message: e.to_string() })?;
-    let cache_dir = crate::context::Context::load()?.manager.cache_dir().to_path_buf();
+    let manager = match crate::context::machine()? {
+        Machine::Local(manager) => manager,
+        remote => return cancel_there(&remote, &repo.to_string(), json).await,
+    };
+    let cache_dir = manager.cache_dir().to_path_buf();
     let stopped = marker::stop(&cache_dir, &repo, Duration::from_secs(10)).await;
     let freed = marker::discard_partials(&cache_dir, &repo).map_err(|e| ErrorPayload {
         code: ErrorCode::of_io(&e),
@@ -38,6 +43,33 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
             }
             _ => say!("No download of {repo} was running and nothing partial was left"),
         }
+    }
+    Ok(())
+}
+
+/// On another machine: cancels its unfinished downloads of `repo` (which delete their partial files there).
+async fn cancel_there(machine: &Machine, repo: &str, json: bool) -> Result<(), ErrorPayload> {
+    let running: Vec<u64> = machine
+        .downloads()
+        .await?
+        .into_iter()
+        .filter(|d| d.repo == repo && !d.state.is_finished())
+        .map(|d| d.id)
+        .collect();
+    for id in &running {
+        machine.cancel(*id).await?;
+    }
+    if json {
+        output::json(&serde_json::json!({ "repo": repo, "machine": machine.name(), "cancelled": running }));
+    } else if running.is_empty() {
+        say!("No download of {repo} was running on {}", machine.name());
+    } else {
+        say!(
+            "Cancelled {} download{} of {repo} on {}",
+            running.len(),
+            if running.len() == 1 { "" } else { "s" },
+            machine.name()
+        );
     }
     Ok(())
 }

@@ -17,8 +17,8 @@ pub struct SystemArgs {
 }
 
 pub async fn system(args: SystemArgs, json: bool) -> Result<(), ErrorPayload> {
-    let manager = Context::load()?.manager;
     if args.diagnostics {
+        let manager = Context::load()?.manager;
         let report = manager.diagnostics(concat!("mm ", env!("CARGO_PKG_VERSION"))).await?;
         match json {
             true => output::json(&serde_json::json!({ "diagnostics": report })),
@@ -26,7 +26,8 @@ pub async fn system(args: SystemArgs, json: bool) -> Result<(), ErrorPayload> {
         }
         return Ok(());
     }
-    let hw = manager.system().await?;
+    let machine = crate::context::machine()?;
+    let hw = machine.system().await?;
     if json {
         output::json(&hw);
         return Ok(());
@@ -60,7 +61,7 @@ pub async fn system(args: SystemArgs, json: bool) -> Result<(), ErrorPayload> {
         );
     }
     say!("OS       {}", hw.os);
-    say!("Disk     {} free of {} ({})", bytes(hw.disk_free), bytes(hw.disk_total), manager.cache_dir().display());
+    say!("Disk     {} free of {} ({})", bytes(hw.disk_free), bytes(hw.disk_total), machine.place());
     Ok(())
 }
 
@@ -78,15 +79,15 @@ pub struct CompatArgs {
 }
 
 pub async fn compat(args: CompatArgs, json: bool) -> Result<(), ErrorPayload> {
-    let manager = Context::load()?.manager;
-    // A file or folder here is assessed as such, whatever the current folder.
+    let machine = crate::context::machine()?;
+    // A file or folder here is assessed as such, whatever the current folder (on another machine, paths are its).
     let path = Path::new(&args.target);
-    let target = match path.exists() {
+    let target = match path.exists() && matches!(machine, mm_core::machine::Machine::Local(_)) {
         true => std::path::absolute(path).unwrap_or(path.to_path_buf()).display().to_string(),
         false => args.target.clone(),
     };
-    let report = manager.compat(&target, args.revision.as_deref(), args.context).await?;
-    let hw = manager.system().await?;
+    let report = machine.compat(&target, args.revision.as_deref(), args.context).await?;
+    let hw = machine.system().await?;
     if json {
         output::json(&serde_json::json!({ "report": report, "hardware": hw }));
     } else {

@@ -4,8 +4,9 @@
 
 use crate::output;
 use mm_core::download::url::UrlSource;
-use mm_core::download::{marker, DownloadEvent, DownloadOptions, DownloadProgress, DownloadRequest};
+use mm_core::download::{marker, DownloadEvent, DownloadOptions, DownloadProgress, DownloadRequest, DownloadState};
 use mm_core::hub::{parse_repo_reference, HubConfig};
+use mm_core::machine::Machine;
 use mm_core::{cache, format, ErrorCode, ErrorPayload, Manager};
 
 use std::io::{IsTerminal, Write};
@@ -50,6 +51,9 @@ fn is_direct_url(args: &Args, endpoint: &str) -> bool {
 }
 
 pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
+    if let Some(remote) = crate::context::remote() {
+        return run_there(&Machine::Remote(remote), args, json).await;
+    }
     let options = DownloadOptions { files_in_parallel: args.parallel.max(1), ..Default::default() };
     let manager = crate::context::Context::with(options)?.manager;
     if is_direct_url(&args, &HubConfig::from_settings(&manager.settings()).endpoint) {
@@ -130,6 +134,74 @@ async fn follow(manager: &Manager, request: DownloadRequest, json: bool) -> Resu
         output::json_line(&serde_json::json!({ "event": "done", "progress": done }));
     }
     Ok(done)
+}
+
+/// The same download on another machine: started there, followed through its events (and, between them, its
+/// state), until it ends. Ctrl-C pauses it there (its partial files stay), SIGTERM cancels it.
+async fn run_there(machine: &Machine, args: Args, json: bool) -> Result<(), ErrorPayload> {
+    let request = if is_direct_url(&args, mm_core::hub::config::DEFAULT_ENDPOINT) {
+        let source = UrlSource { url: args.repo.clone(), sha256: args.sha256, md5: args.md5, name: args.name };
+        DownloadRequest { repo: String::new(), url: Some(source), ..DownloadRequest::default() }
+    } else {
+        let (repo, url_revision) = parse_repo_reference(&args.repo)
+            .map_err(|e| ErrorPayload { code: ErrorCode::InvalidInput, message: e.to_string() })?;
+        DownloadRequest {
+            repo: repo.to_string(),
+            revision: args.revision.or(url_revision),
+            include: args.include,
+            exclude: args.exclude,
+            ..DownloadRequest::default()
+        }
+    };
+    let mut events = machine.subscribe();
+    let id = machine.start(request).await?;
+    let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut bar = Bar::new(json);
+    loop {
+        tokio::select! {
+            Ok(DownloadEvent::Progress(p)) = events.recv() => {
+                if p.id == id {
+                    bar.show(&p);
+                }
+            }
+            // The events may lag or drop: the download's own state says when it ended.
+            _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+            _ = interrupt.recv() => {
+                let _ = machine.pause(id).await;
+                bar.clear();
+                return Err(ErrorPayload { code: ErrorCode::Cancelled, message: format!("interrupted; the download is paused on {}: run the same command to resume", machine.name()) });
+            }
+            _ = terminate.recv() => {
+                let _ = machine.cancel(id).await;
+                bar.clear();
+                return Err(ErrorPayload { code: ErrorCode::Cancelled, message: format!("cancelled on {}; its partial files were deleted", machine.name()) });
+            }
+        }
+        let now = machine.download(id).await?;
+        if now.state.is_finished() {
+            bar.clear();
+            bar.show(&now);
+            return match now.state {
+                DownloadState::Completed => {
+                    if json {
+                        output::json_line(&serde_json::json!({ "event": "done", "progress": now }));
+                    } else {
+                        say!("Downloaded {} ({}) on {}", now.repo, format::bytes(now.bytes_total), machine.name());
+                    }
+                    Ok(())
+                }
+                DownloadState::Cancelled => Err(ErrorPayload {
+                    code: ErrorCode::Cancelled,
+                    message: format!("the download of {} was cancelled on {}", now.repo, machine.name()),
+                }),
+                _ => Err(now.error.unwrap_or(ErrorPayload {
+                    code: ErrorCode::Internal,
+                    message: format!("the download of {} failed on {}", now.repo, machine.name()),
+                })),
+            };
+        }
+    }
 }
 
 /// The progress bar on a terminal, JSON lines with `--json`, nothing when stderr is not a terminal.

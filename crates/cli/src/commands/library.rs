@@ -1,9 +1,9 @@
 //! `mm info`, `mm rm`, `mm verify`, `mm du`, `mm type`: what one does with models already on the machine.
 
-use crate::context::Context;
 use crate::output;
 use crate::table::Table;
 use mm_core::library::verify::FileStatus;
+use mm_core::machine::Machine;
 use mm_core::{format, ErrorPayload};
 
 #[derive(clap::Args)]
@@ -13,7 +13,7 @@ pub struct InfoArgs {
 }
 
 pub async fn info(args: InfoArgs, json: bool) -> Result<(), ErrorPayload> {
-    let details = Context::load()?.manager.model(&args.id).await?;
+    let details = crate::context::machine()?.model(&args.id).await?;
     if json {
         output::json(&details);
         return Ok(());
@@ -66,7 +66,7 @@ pub struct RmArgs {
 }
 
 pub async fn rm(args: RmArgs, json: bool) -> Result<(), ErrorPayload> {
-    let report = Context::load()?.manager.delete(&args.id, args.revision.as_deref(), args.dry_run).await?;
+    let report = crate::context::machine()?.delete(&args.id, args.revision.as_deref(), args.dry_run).await?;
     // A model outside the Hugging Face cache: its file goes when the app owns it, else it is only forgotten.
     let outside_cache = [mm_core::local::LOCAL_PREFIX, mm_core::local::FOLDER_PREFIX, mm_core::ollama::OLLAMA_PREFIX];
     if outside_cache.iter().any(|p| args.id.starts_with(p)) {
@@ -115,16 +115,22 @@ pub struct VerifyArgs {
 }
 
 pub async fn verify(args: VerifyArgs, json: bool) -> Result<(), ErrorPayload> {
-    let manager = Context::load()?.manager;
-    let on_progress = move |p| {
-        if json {
-            output::json_line(&serde_json::json!({ "event": "progress", "progress": p }));
+    let (report, repaired) = match crate::context::machine()? {
+        Machine::Local(manager) => {
+            let on_progress = move |p| {
+                if json {
+                    output::json_line(&serde_json::json!({ "event": "progress", "progress": p }));
+                }
+            };
+            let report = manager.verify(&args.id, args.revision.as_deref(), on_progress).await?;
+            let repaired = match args.repair && !report.ok {
+                true => manager.repair(&report).await?.0,
+                false => None,
+            };
+            (report, repaired)
         }
-    };
-    let report = manager.verify(&args.id, args.revision.as_deref(), on_progress).await?;
-    let repaired = match args.repair && !report.ok {
-        true => manager.repair(&report).await?.0,
-        false => None,
+        // The other machine verifies (and repairs) there, and says how it ended.
+        remote => (remote.verify(&args.id, args.revision.as_deref(), args.repair).await?, None),
     };
     if json {
         output::json_line(&serde_json::json!({ "event": "done", "report": report, "repaired": repaired }));
@@ -174,9 +180,9 @@ pub struct DuArgs {
 }
 
 pub async fn du(args: DuArgs, json: bool) -> Result<(), ErrorPayload> {
-    let manager = Context::load()?.manager;
-    let report = manager.storage().await?;
-    let cleaned = if args.clean { Some(manager.clean().await?) } else { None };
+    let machine = crate::context::machine()?;
+    let report = machine.storage().await?;
+    let cleaned = if args.clean { Some(machine.clean().await?) } else { None };
     if json {
         output::json(&serde_json::json!({ "storage": report, "cleaned": cleaned }));
         return Ok(());
@@ -226,7 +232,7 @@ pub struct TypeArgs {
 
 pub async fn set_type(args: TypeArgs, json: bool) -> Result<(), ErrorPayload> {
     let chosen = (args.model_type != "auto").then_some(args.model_type.as_str());
-    Context::load()?.manager.set_type(&args.id, chosen)?;
+    crate::context::machine()?.set_type(&args.id, chosen).await?;
     if json {
         output::json(&serde_json::json!({ "id": args.id, "type": chosen }));
     } else {

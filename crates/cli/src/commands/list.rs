@@ -41,9 +41,8 @@ fn parse<T: serde::de::DeserializeOwned>(what: &str, value: &str, known: &str) -
 }
 
 pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
-    let manager = Context::load()?.manager;
     if args.revisions {
-        let scan = manager.scan_cache().await?;
+        let scan = Context::load()?.manager.scan_cache().await?;
         if json {
             output::json(&scan);
         } else {
@@ -62,12 +61,13 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
         sort: parse::<SortKey>("sort order", &args.sort, "name, size, date")?,
         descending: args.desc,
     };
-    let models = manager.models(query).await?;
-    let cache_dir = manager.cache_dir();
+    let machine = crate::context::machine()?;
+    let models = machine.models(query).await?;
+    let place = machine.place();
     if json {
-        output::json(&serde_json::json!({ "cacheDir": cache_dir, "models": models }));
+        output::json(&serde_json::json!({ "cacheDir": place, "machine": machine.name(), "models": models }));
     } else {
-        print!("{}", crate::output::clean(&render(&models, &cache_dir.display().to_string(), format::now_unix())));
+        print!("{}", crate::output::clean(&render(&models, &place, format::now_unix())));
     }
     Ok(())
 }

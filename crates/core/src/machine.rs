@@ -1,0 +1,168 @@
+//! The machine a face is driving: this one (its [`Manager`]) or another (a [`Remote`] `mm serve`). The
+//! operations both offer, with the same types and errors, so a face switches machines without knowing which it
+//! talks to.
+
+use crate::activation::ActiveEntry;
+use crate::compat::local::ModelFit;
+use crate::compat::{CompatReport, HardwareInfo};
+use crate::download::{DownloadEvent, DownloadPreview, DownloadProgress, DownloadRequest};
+use crate::error::{ErrorCode, ErrorPayload};
+use crate::library::delete::DeleteReport;
+use crate::library::storage::{CleanReport, StorageReport};
+use crate::library::verify::VerifyReport;
+use crate::library::{LibraryQuery, ModelDetails};
+use crate::model::{LibraryModel, ModelType};
+use crate::remote::Remote;
+use crate::Manager;
+use std::collections::BTreeMap;
+use tokio::sync::broadcast;
+
+#[derive(Clone)]
+pub enum Machine {
+    Local(Manager),
+    Remote(Remote),
+}
+
+/// The same call on either machine.
+macro_rules! either {
+    ($self:ident, $m:ident => $local:expr, $r:ident => $remote:expr) => {
+        match $self {
+            Machine::Local($m) => $local,
+            Machine::Remote($r) => $remote,
+        }
+    };
+}
+
+fn model_type_of(name: &str) -> Result<ModelType, ErrorPayload> {
+    ModelType::parse(name).ok_or_else(|| ErrorPayload {
+        code: ErrorCode::InvalidInput,
+        message: format!("\"{name}\" is not a model type: use text-generation, embedding, audio-to-text, ..."),
+    })
+}
+
+impl Machine {
+    /// Where it is: `this machine`, or the remote's address.
+    pub fn name(&self) -> String {
+        either!(self, _m => "this machine".into(), r => r.url().to_string())
+    }
+
+    /// Where its models are: this machine's cache folder, or the other machine's address.
+    pub fn place(&self) -> String {
+        either!(self, m => m.cache_dir().display().to_string(), r => r.url().to_string())
+    }
+
+    pub async fn models(&self, query: LibraryQuery) -> Result<Vec<LibraryModel>, ErrorPayload> {
+        either!(self, m => m.models(query).await, r => r.models(query).await)
+    }
+
+    pub async fn model(&self, id: &str) -> Result<ModelDetails, ErrorPayload> {
+        either!(self, m => m.model(id).await, r => r.model(id).await)
+    }
+
+    pub async fn delete(&self, id: &str, revision: Option<&str>, dry_run: bool) -> Result<DeleteReport, ErrorPayload> {
+        either!(self, m => m.delete(id, revision, dry_run).await, r => r.delete(id, revision, dry_run).await)
+    }
+
+    pub async fn set_type(&self, id: &str, model_type: Option<&str>) -> Result<(), ErrorPayload> {
+        either!(self, m => m.set_type(id, model_type), r => r.set_type(id, model_type).await)
+    }
+
+    /// Verifies a model, and with `repair` downloads its bad files again: the report after.
+    pub async fn verify(&self, id: &str, revision: Option<&str>, repair: bool) -> Result<VerifyReport, ErrorPayload> {
+        match self {
+            Machine::Local(m) => {
+                let report = m.verify(id, revision, |_| {}).await?;
+                match repair && !report.ok {
+                    true => Ok(m.repair(&report).await?.1),
+                    false => Ok(report),
+                }
+            }
+            Machine::Remote(r) => r.verify(id, revision, repair).await,
+        }
+    }
+
+    pub async fn storage(&self) -> Result<StorageReport, ErrorPayload> {
+        either!(self, m => m.storage().await, r => r.storage().await)
+    }
+
+    pub async fn clean(&self) -> Result<CleanReport, ErrorPayload> {
+        either!(self, m => m.clean().await, r => r.clean().await)
+    }
+
+    pub async fn preview(&self, request: DownloadRequest) -> Result<DownloadPreview, ErrorPayload> {
+        either!(self, m => m.preview(request).await, r => r.preview(request).await)
+    }
+
+    pub async fn start(&self, request: DownloadRequest) -> Result<u64, ErrorPayload> {
+        either!(self, m => m.start(request), r => r.start(request).await)
+    }
+
+    pub async fn downloads(&self) -> Result<Vec<DownloadProgress>, ErrorPayload> {
+        either!(self, m => Ok(m.downloads()), r => r.downloads().await)
+    }
+
+    pub async fn download(&self, id: u64) -> Result<DownloadProgress, ErrorPayload> {
+        either!(self, m => m.download(id), r => r.download(id).await)
+    }
+
+    pub async fn pause(&self, id: u64) -> Result<(), ErrorPayload> {
+        either!(self, m => m.pause(id), r => r.pause(id).await)
+    }
+
+    pub async fn resume(&self, id: u64) -> Result<(), ErrorPayload> {
+        either!(self, m => m.resume(id), r => r.resume(id).await)
+    }
+
+    pub async fn cancel(&self, id: u64) -> Result<(), ErrorPayload> {
+        either!(self, m => m.cancel(id), r => r.cancel(id).await)
+    }
+
+    pub async fn active(&self) -> Result<BTreeMap<ModelType, ActiveEntry>, ErrorPayload> {
+        either!(self, m => Ok(m.active()), r => r.active().await)
+    }
+
+    /// Makes a model the active one of its type (or of `model_type`; a remote machine needs it named).
+    pub async fn activate(
+        &self,
+        id: &str,
+        model_type: Option<&str>,
+        revision: Option<&str>,
+    ) -> Result<ActiveEntry, ErrorPayload> {
+        match self {
+            Machine::Local(m) => Ok(m.activate(id, model_type, revision).await?.0),
+            Machine::Remote(r) => {
+                let kind = match model_type {
+                    Some(t) => model_type_of(t)?,
+                    None => r.model(id).await?.model.model_type,
+                };
+                r.activate(id, kind, revision).await
+            }
+        }
+    }
+
+    pub async fn deactivate(&self, model_type: &str) -> Result<(), ErrorPayload> {
+        either!(self, m => m.deactivate(model_type).map(|_| ()), r => r.deactivate(model_type_of(model_type)?).await)
+    }
+
+    pub async fn system(&self) -> Result<HardwareInfo, ErrorPayload> {
+        either!(self, m => m.system().await, r => r.system().await)
+    }
+
+    pub async fn compat(
+        &self,
+        target: &str,
+        revision: Option<&str>,
+        context: Option<u64>,
+    ) -> Result<CompatReport, ErrorPayload> {
+        either!(self, m => m.compat(target, revision, context).await, r => r.compat(target, revision, context).await)
+    }
+
+    pub async fn fit(&self) -> Result<BTreeMap<String, ModelFit>, ErrorPayload> {
+        either!(self, m => m.fit().await, r => r.fit().await)
+    }
+
+    /// The machine's download progress and model lifecycle events.
+    pub fn subscribe(&self) -> broadcast::Receiver<DownloadEvent> {
+        either!(self, m => m.subscribe(), r => r.subscribe())
+    }
+}

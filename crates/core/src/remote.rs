@@ -1,0 +1,338 @@
+//! Another machine's Model Manager, through its `mm serve` API (`/mm/v1`): the same operations as the local
+//! [`crate::Manager`], with the same types and the same errors, and its live events followed over Server-Sent
+//! Events (reconnecting with `Last-Event-ID`). What `mm --remote` and the window's machine switcher drive.
+
+use crate::activation::ActiveEntry;
+use crate::compat::local::ModelFit;
+use crate::compat::{CompatReport, HardwareInfo};
+use crate::download::{DownloadEvent, DownloadPreview, DownloadProgress, DownloadRequest, ModelLifecycle};
+use crate::error::{ErrorCode, ErrorPayload};
+use crate::library::delete::DeleteReport;
+use crate::library::storage::{CleanReport, StorageReport};
+use crate::library::verify::VerifyReport;
+use crate::library::{LibraryQuery, ModelDetails};
+use crate::model::{LibraryModel, ModelType};
+use reqwest::{Method, Url};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// The largest answer read (a library of many thousands of models stays well under it).
+const MAX_ANSWER: usize = 64 << 20;
+
+/// A `mm serve` on another machine (or another process on this one).
+#[derive(Clone)]
+pub struct Remote {
+    http: reqwest::Client,
+    /// `http://host:port/`, as given.
+    base: Url,
+    token: Option<String>,
+    /// The machine's events, once someone subscribed.
+    events: Arc<Mutex<Option<broadcast::Sender<DownloadEvent>>>>,
+}
+
+/// A path segment, percent-encoded (model ids hold `/`).
+fn segment(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+impl Remote {
+    /// A machine at `url` (`http://host:8765`), with its token when it has one.
+    pub fn new(url: &str, token: Option<String>) -> Result<Remote, ErrorPayload> {
+        let invalid = |why: &str| ErrorPayload {
+            code: ErrorCode::InvalidInput,
+            message: format!("{url} is not a machine's address ({why}): give http://host:port, as `mm serve` printed"),
+        };
+        let mut base = Url::parse(url.trim()).map_err(|e| invalid(&e.to_string()))?;
+        if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
+            return Err(invalid("not an http(s) URL"));
+        }
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| ErrorPayload { code: ErrorCode::Internal, message: e.to_string() })?;
+        let token = token.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+        Ok(Remote { http, base, token, events: Arc::new(Mutex::new(None)) })
+    }
+
+    /// The machine's address, as given.
+    pub fn url(&self) -> &str {
+        self.base.as_str().trim_end_matches('/')
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let url = self.base.join(path.trim_start_matches('/')).expect("API paths join");
+        let request = self.http.request(method, url);
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    /// One call: the answer as `T`, or the machine's own `{code, message}`, or a network error naming it.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<T, ErrorPayload> {
+        let mut request = self.request(method, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let unreachable = |e: reqwest::Error| ErrorPayload {
+            code: ErrorCode::Network,
+            message: format!("the machine at {} cannot be reached: {e} (is `mm serve` running there?)", self.url()),
+        };
+        let response = request.send().await.map_err(unreachable)?;
+        let status = response.status();
+        let bytes = crate::http::read_capped(response, MAX_ANSWER).await.map_err(|e| ErrorPayload {
+            code: ErrorCode::Network,
+            message: format!("the machine at {} answered badly: {e}", self.url()),
+        })?;
+        if !status.is_success() {
+            return Err(serde_json::from_slice::<ErrorPayload>(&bytes).unwrap_or_else(|_| ErrorPayload {
+                code: if status.as_u16() == 401 { ErrorCode::Auth } else { ErrorCode::Network },
+                message: format!("the machine at {} answered {status}", self.url()),
+            }));
+        }
+        let bytes = if bytes.is_empty() { b"null".to_vec() } else { bytes };
+        serde_json::from_slice(&bytes).map_err(|e| ErrorPayload {
+            code: ErrorCode::Network,
+            message: format!(
+                "the machine at {} answered what this version cannot read ({e}): is it a Model Manager?",
+                self.url()
+            ),
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ErrorPayload> {
+        self.call(Method::GET, path, None).await
+    }
+
+    /// The machine answers, with this token: its version and cache, as `/mm/v1/health` says.
+    pub async fn health(&self) -> Result<Value, ErrorPayload> {
+        let health: Value = self.get("mm/v1/health").await?;
+        // An API that is not ours would not have this.
+        if health.get("version").is_none() {
+            return Err(ErrorPayload {
+                code: ErrorCode::InvalidInput,
+                message: format!("{} answers, but is not a Model Manager (`mm serve`)", self.url()),
+            });
+        }
+        // The health check is open to anyone on loopback: a token is checked on what needs it.
+        self.get::<Value>("mm/v1/settings").await?;
+        Ok(health)
+    }
+
+    pub async fn models(&self, query: LibraryQuery) -> Result<Vec<LibraryModel>, ErrorPayload> {
+        let mut params = Vec::new();
+        if let Some(t) = query.model_type {
+            params.push(("modelType", wire(&t)));
+        }
+        if let Some(s) = query.status {
+            params.push(("status", wire(&s)));
+        }
+        if let Some(s) = query.source {
+            params.push(("source", wire(&s)));
+        }
+        if let Some(t) = query.text.filter(|t| !t.is_empty()) {
+            params.push(("text", t));
+        }
+        params.push(("sort", wire(&query.sort)));
+        params.push(("descending", query.descending.to_string()));
+        let mut url = Url::parse("http://x/mm/v1/models").expect("parses");
+        url.query_pairs_mut().extend_pairs(params);
+        self.get(&format!("mm/v1/models?{}", url.query().unwrap_or(""))).await
+    }
+
+    pub async fn model(&self, id: &str) -> Result<ModelDetails, ErrorPayload> {
+        self.get(&format!("mm/v1/models/{}", segment(id))).await
+    }
+
+    pub async fn delete(&self, id: &str, revision: Option<&str>, dry_run: bool) -> Result<DeleteReport, ErrorPayload> {
+        let mut url = Url::parse("http://x/").expect("parses");
+        url.query_pairs_mut().append_pair("dryRun", &dry_run.to_string());
+        if let Some(r) = revision {
+            url.query_pairs_mut().append_pair("revision", r);
+        }
+        let path = format!("mm/v1/models/{}?{}", segment(id), url.query().unwrap_or(""));
+        self.call(Method::DELETE, &path, None).await
+    }
+
+    pub async fn set_type(&self, id: &str, model_type: Option<&str>) -> Result<(), ErrorPayload> {
+        let path = format!("mm/v1/models/{}/type", segment(id));
+        self.call::<Value>(Method::PUT, &path, Some(json!({ "modelType": model_type }))).await.map(|_| ())
+    }
+
+    /// Verifies (and with `repair`, repairs) a model there.
+    pub async fn verify(&self, id: &str, revision: Option<&str>, repair: bool) -> Result<VerifyReport, ErrorPayload> {
+        let path = format!("mm/v1/models/{}/verify", segment(id));
+        self.call(Method::POST, &path, Some(json!({ "revision": revision, "repair": repair }))).await
+    }
+
+    pub async fn storage(&self) -> Result<StorageReport, ErrorPayload> {
+        self.get("mm/v1/storage").await
+    }
+
+    pub async fn clean(&self) -> Result<CleanReport, ErrorPayload> {
+        self.call(Method::POST, "mm/v1/storage/clean", None).await
+    }
+
+    pub async fn preview(&self, request: DownloadRequest) -> Result<DownloadPreview, ErrorPayload> {
+        self.call(Method::POST, "mm/v1/downloads/preview", Some(json!(request))).await
+    }
+
+    /// Starts a download there (or joins the same one): its id.
+    pub async fn start(&self, request: DownloadRequest) -> Result<u64, ErrorPayload> {
+        let started: Value = self.call(Method::POST, "mm/v1/downloads", Some(json!(request))).await?;
+        started["id"].as_u64().ok_or_else(|| ErrorPayload {
+            code: ErrorCode::Network,
+            message: format!("the machine at {} started a download without an id", self.url()),
+        })
+    }
+
+    pub async fn downloads(&self) -> Result<Vec<DownloadProgress>, ErrorPayload> {
+        self.get("mm/v1/downloads").await
+    }
+
+    pub async fn download(&self, id: u64) -> Result<DownloadProgress, ErrorPayload> {
+        self.get(&format!("mm/v1/downloads/{id}")).await
+    }
+
+    pub async fn pause(&self, id: u64) -> Result<(), ErrorPayload> {
+        self.call::<Value>(Method::POST, &format!("mm/v1/downloads/{id}/pause"), None).await.map(|_| ())
+    }
+
+    pub async fn resume(&self, id: u64) -> Result<(), ErrorPayload> {
+        self.call::<Value>(Method::POST, &format!("mm/v1/downloads/{id}/resume"), None).await.map(|_| ())
+    }
+
+    pub async fn cancel(&self, id: u64) -> Result<(), ErrorPayload> {
+        self.call::<Value>(Method::DELETE, &format!("mm/v1/downloads/{id}"), None).await.map(|_| ())
+    }
+
+    pub async fn active(&self) -> Result<BTreeMap<ModelType, ActiveEntry>, ErrorPayload> {
+        self.get("mm/v1/active").await
+    }
+
+    pub async fn activate(
+        &self,
+        id: &str,
+        model_type: ModelType,
+        revision: Option<&str>,
+    ) -> Result<ActiveEntry, ErrorPayload> {
+        let path = format!("mm/v1/active/{}", model_type.as_str());
+        self.call(Method::PUT, &path, Some(json!({ "id": id, "revision": revision }))).await
+    }
+
+    pub async fn deactivate(&self, model_type: ModelType) -> Result<(), ErrorPayload> {
+        self.call::<Value>(Method::DELETE, &format!("mm/v1/active/{}", model_type.as_str()), None).await.map(|_| ())
+    }
+
+    pub async fn system(&self) -> Result<HardwareInfo, ErrorPayload> {
+        self.get("mm/v1/system").await
+    }
+
+    pub async fn compat(
+        &self,
+        target: &str,
+        revision: Option<&str>,
+        context: Option<u64>,
+    ) -> Result<CompatReport, ErrorPayload> {
+        let body = json!({ "target": target, "revision": revision, "context": context });
+        self.call(Method::POST, "mm/v1/compat", Some(body)).await
+    }
+
+    pub async fn fit(&self) -> Result<BTreeMap<String, ModelFit>, ErrorPayload> {
+        self.get("mm/v1/fit").await
+    }
+
+    /// The machine's events: download progress and every model's lifecycle, as its window would see them. The
+    /// stream is opened on the first call and reopened (with `Last-Event-ID`) when it drops; what was missed
+    /// beyond the machine's replay window is not replayed, and the next progress carries the totals.
+    pub fn subscribe(&self) -> broadcast::Receiver<DownloadEvent> {
+        let mut events = self.events.lock().unwrap();
+        if let Some(sender) = events.as_ref() {
+            return sender.subscribe();
+        }
+        let (sender, receiver) = broadcast::channel(1024);
+        *events = Some(sender.clone());
+        let remote = self.clone();
+        tokio::spawn(async move { remote.follow(sender).await });
+        receiver
+    }
+
+    /// Reads `/mm/v1/events` into `sender` until no one listens, reconnecting after a cut.
+    async fn follow(&self, sender: broadcast::Sender<DownloadEvent>) {
+        let mut last_id: Option<u64> = None;
+        while sender.receiver_count() > 0 {
+            let mut request = self.request(Method::GET, "mm/v1/events");
+            if let Some(id) = last_id {
+                request = request.header("Last-Event-ID", id.to_string());
+            }
+            if let Ok(mut response) = request.send().await {
+                let mut buffer = String::new();
+                while let Ok(Some(chunk)) = response.chunk().await {
+                    buffer.push_str(&String::from_utf8_lossy(&chunk));
+                    while let Some(end) = buffer.find("\n\n") {
+                        let block: String = buffer.drain(..end + 2).collect();
+                        let (id, event) = parse_event(&block);
+                        last_id = id.or(last_id);
+                        if let Some(event) = event {
+                            let _ = sender.send(event);
+                        }
+                    }
+                    if sender.receiver_count() == 0 {
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        *self.events.lock().unwrap() = None;
+    }
+}
+
+/// One Server-Sent Event block: its id, and the event when it is one of the core's.
+fn parse_event(block: &str) -> (Option<u64>, Option<DownloadEvent>) {
+    let (mut id, mut name, mut data) = (None, "", String::new());
+    for line in block.lines() {
+        if let Some(v) = line.strip_prefix("id:") {
+            id = v.trim().parse().ok();
+        } else if let Some(v) = line.strip_prefix("event:") {
+            name = v.trim();
+        } else if let Some(v) = line.strip_prefix("data:") {
+            data.push_str(v.trim_start());
+        }
+    }
+    let event = match name {
+        "download-progress" => serde_json::from_str::<DownloadProgress>(&data).ok().map(DownloadEvent::Progress),
+        "model-lifecycle" => serde_json::from_str::<ModelLifecycle>(&data).ok().map(DownloadEvent::Lifecycle),
+        _ => None,
+    };
+    (id, event)
+}
+
+/// The wire name of a unit enum, as serde writes it.
+fn wire<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn server_sent_events_parse_into_the_cores_events() {
+        let block = "id: 7\nevent: model-lifecycle\ndata: {\"kind\":\"completed\",\"repo\":\"a/b\",\"revision\":\"main\",\"downloadId\":1,\"error\":null}\n\n";
+        let (id, event) = super::parse_event(block);
+        assert_eq!(id, Some(7));
+        assert!(matches!(event, Some(crate::download::DownloadEvent::Lifecycle(l)) if l.repo == "a/b"));
+        assert_eq!(super::parse_event(": keep-alive\n\n"), (None, None));
+    }
+}

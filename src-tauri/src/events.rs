@@ -42,19 +42,27 @@ fn notify<R: Runtime>(app: &AppHandle<R>, event: &ModelLifecycle) {
     }
 }
 
-/// Sends every event of the core (downloads' progress, every model's lifecycle) to the window until the app
-/// ends, with a desktop notification when a download finishes or fails.
+/// The window drives another machine now (or this one again). Payload: its address, or null for this one.
+pub const MACHINE_CHANGED: &str = "machine-changed";
+
+/// Sends every event of this machine's core (downloads' progress, every model's lifecycle) to the window while it
+/// drives this machine, until the app ends, with a desktop notification when a download finishes or fails.
 pub fn forward<R: Runtime>(app: AppHandle<R>, manager: &Manager) {
     let mut events = manager.subscribe();
     tauri::async_runtime::spawn(async move {
         loop {
+            let shown = || app.try_state::<AppState>().is_none_or(|s| s.is_local());
             match events.recv().await {
                 Ok(DownloadEvent::Progress(progress)) => {
-                    let _ = app.emit(DOWNLOAD_PROGRESS, progress);
+                    if shown() {
+                        let _ = app.emit(DOWNLOAD_PROGRESS, progress);
+                    }
                 }
                 Ok(DownloadEvent::Lifecycle(lifecycle)) => {
                     notify(&app, &lifecycle);
-                    let _ = app.emit(MODEL_LIFECYCLE, lifecycle);
+                    if shown() {
+                        let _ = app.emit(MODEL_LIFECYCLE, lifecycle);
+                    }
                 }
                 // A slow window missed some progress; the next update carries the totals.
                 Err(RecvError::Lagged(_)) => continue,
@@ -62,4 +70,27 @@ pub fn forward<R: Runtime>(app: AppHandle<R>, manager: &Manager) {
             }
         }
     });
+}
+
+/// Sends another machine's events to the window while it drives that machine: what `select_machine` starts and
+/// stops.
+pub fn forward_remote<R: Runtime>(
+    app: AppHandle<R>,
+    machine: &mm_core::machine::Machine,
+) -> tauri::async_runtime::JoinHandle<()> {
+    let mut events = machine.subscribe();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(DownloadEvent::Progress(progress)) => {
+                    let _ = app.emit(DOWNLOAD_PROGRESS, progress);
+                }
+                Ok(DownloadEvent::Lifecycle(lifecycle)) => {
+                    let _ = app.emit(MODEL_LIFECYCLE, lifecycle);
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => break,
+            }
+        }
+    })
 }

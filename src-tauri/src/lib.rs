@@ -12,7 +12,7 @@ use tauri::{Manager, Runtime};
 
 /// The app as a builder, shared by [`run`] and the command tests (which use Tauri's mock runtime).
 pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri::Builder<R> {
-    use commands::{activation, app, compat, discover, downloads, library, models, settings, sources};
+    use commands::{activation, app, compat, discover, downloads, library, machines, models, settings, sources};
     builder
         .plugin(tauri_plugin_notification::init())
         .on_window_event(|window, event| {
@@ -72,6 +72,10 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri
             app::log_folder,
             app::open_log_folder,
             app::copy_diagnostics,
+            machines::list_machines,
+            machines::add_machine,
+            machines::remove_machine,
+            machines::select_machine,
         ])
 }
 

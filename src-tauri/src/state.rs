@@ -1,6 +1,7 @@
 //! What the shell keeps for the lifetime of the app: the core's facade, and the files the app was started with.
 
 use mm_core::hub::HubConfig;
+use mm_core::machine::Machine;
 use mm_core::settings::SettingsStore;
 use mm_core::{Manager, ManagerConfig};
 use std::path::PathBuf;
@@ -12,6 +13,10 @@ pub struct AppState {
     pub manager: Manager,
     /// Files the app was started with, imported once the window is ready to show it.
     pub opened_files: Mutex<Vec<PathBuf>>,
+    /// The machine the window drives: this one, or another one's `mm serve`.
+    pub current: Mutex<Machine>,
+    /// What forwards the other machine's events to the window, while one is driven.
+    pub remote_events: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
 }
 
 impl AppState {
@@ -23,7 +28,23 @@ impl AppState {
     }
 
     pub fn open(config: ManagerConfig) -> AppState {
-        AppState { manager: Manager::open(config), opened_files: Mutex::new(Vec::new()) }
+        let manager = Manager::open(config);
+        AppState {
+            current: Mutex::new(Machine::Local(manager.clone())),
+            manager,
+            opened_files: Mutex::new(Vec::new()),
+            remote_events: Mutex::new(None),
+        }
+    }
+
+    /// The machine the window drives now.
+    pub fn machine(&self) -> Machine {
+        self.current.lock().unwrap().clone()
+    }
+
+    /// Whether the window drives this machine (its events then go to the window).
+    pub fn is_local(&self) -> bool {
+        matches!(*self.current.lock().unwrap(), Machine::Local(_))
     }
 
     /// With a given settings file; `cache_dir` and `hub` override what the settings and environment say (tests).

@@ -24,8 +24,9 @@ use crate::library::{
     LibraryModel, LibraryQuery, ModelDetails, ModelFormat, ModelSource, ModelStatus, ModelType, SortKey, TypeOrigin,
 };
 use crate::local::{ImportOptions, ImportOutcome, ImportPhase, ImportProgress, ImportStatus};
+use crate::machine::MachineList;
 use crate::ollama::OllamaStatus;
-use crate::settings::{SettingsPatch, SettingsView};
+use crate::settings::{MachineEntry, SettingsPatch, SettingsView};
 use ts_rs::{Config, TS};
 
 /// The whole bindings file.
@@ -112,6 +113,8 @@ pub fn typescript() -> String {
         ImportPhase,
         ImportProgress,
         OllamaStatus,
+        MachineEntry,
+        MachineList,
     );
     out
 }

@@ -17,6 +17,15 @@ use crate::Manager;
 use std::collections::BTreeMap;
 use tokio::sync::broadcast;
 
+/// The machines a face can drive, and which one it drives now.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub struct MachineList {
+    /// The address of the machine driven now; none for this machine.
+    pub current: Option<String>,
+    pub machines: Vec<crate::settings::MachineEntry>,
+}
+
 #[derive(Clone)]
 pub enum Machine {
     Local(Manager),

@@ -37,6 +37,16 @@ impl TokenStore {
         TokenStore { file: settings.with_extension("token"), account: format!("hub-token@{}", settings.display()) }
     }
 
+    /// The token of another machine (`url`) the settings file at `settings` names.
+    pub fn for_machine(settings: &Path, url: &str) -> TokenStore {
+        // FNV-1a: one file name per address, the same in every build.
+        let hash = url.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+        TokenStore {
+            file: settings.with_file_name(format!("machine-{hash:016x}.token")),
+            account: format!("machine-token:{url}@{}", settings.display()),
+        }
+    }
+
     fn keyring_allowed() -> bool {
         !std::env::var("MM_KEYRING").is_ok_and(|v| matches!(v.trim(), "0" | "off" | "false" | "no"))
     }

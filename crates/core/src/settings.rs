@@ -54,6 +54,18 @@ pub struct Settings {
     pub active: BTreeMap<String, ActiveModel>,
     /// Model files and folders imported from elsewhere on disk (dropped on the window or `mm import`).
     pub imports: Vec<crate::model::ImportedModel>,
+    /// Other machines' `mm serve` the window can drive (their tokens kept like the hub token).
+    pub machines: Vec<MachineEntry>,
+}
+
+/// Another machine's `mm serve`, as the user added it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MachineEntry {
+    /// What the user calls it ("gpu-server").
+    pub name: String,
+    /// `http://host:8765`.
+    pub url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -85,6 +97,7 @@ impl Default for Settings {
             model_types: BTreeMap::new(),
             active: BTreeMap::new(),
             imports: Vec::new(),
+            machines: Vec::new(),
         }
     }
 }
@@ -122,6 +135,8 @@ pub struct SettingsView {
     pub keep_in_tray: bool,
     pub notify_downloads: bool,
     pub copy_imports: bool,
+    /// Other machines the window can drive.
+    pub machines: Vec<MachineEntry>,
     /// Set when the file was unreadable and was replaced by defaults.
     pub warning: Option<String>,
 }
@@ -200,6 +215,7 @@ impl Settings {
             keep_in_tray: self.keep_in_tray,
             notify_downloads: self.notify_downloads,
             copy_imports: self.copy_imports,
+            machines: self.machines.clone(),
             warning,
         }
     }

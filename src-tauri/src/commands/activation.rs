@@ -15,16 +15,16 @@ pub async fn activate_model(
     model_type: Option<String>,
     revision: Option<String>,
 ) -> Result<ActiveEntry, ErrorPayload> {
-    Ok(state.manager.activate(&id, model_type.as_deref(), revision.as_deref()).await?.0)
+    state.machine().activate(&id, model_type.as_deref(), revision.as_deref()).await
 }
 
 #[tauri::command]
 pub async fn deactivate_type(state: State<'_, AppState>, model_type: String) -> Result<(), ErrorPayload> {
-    state.manager.deactivate(&model_type).map(|_| ())
+    state.machine().deactivate(&model_type).await
 }
 
 /// The active model of each type, as `active.json` says.
 #[tauri::command]
 pub async fn active_models(state: State<'_, AppState>) -> Result<BTreeMap<ModelType, ActiveEntry>, ErrorPayload> {
-    Ok(state.manager.active())
+    state.machine().active().await
 }

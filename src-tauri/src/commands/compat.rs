@@ -9,7 +9,7 @@ use tauri::State;
 
 #[tauri::command]
 pub async fn system_info(state: State<'_, AppState>) -> Result<HardwareInfo, ErrorPayload> {
-    state.manager.system().await
+    state.machine().system().await
 }
 
 /// Whether a model will run here: a library model (its files on disk) or a hub repo (its headers, read remotely).
@@ -20,12 +20,12 @@ pub async fn check_compatibility(
     revision: Option<String>,
     context: Option<u64>,
 ) -> Result<CompatReport, ErrorPayload> {
-    state.manager.compat(&target, revision.as_deref(), context).await
+    state.machine().compat(&target, revision.as_deref(), context).await
 }
 
 /// The fit of every model in the library, from one hardware probe: Ollama's models from the files the server
 /// names for them.
 #[tauri::command]
 pub async fn library_fit(state: State<'_, AppState>) -> Result<BTreeMap<String, ModelFit>, ErrorPayload> {
-    state.manager.fit().await
+    state.machine().fit().await
 }

@@ -1,4 +1,4 @@
-//! Commands about downloads: preview, start, pause, resume, cancel, list.
+//! Commands about downloads: preview, start, pause, resume, cancel, list; on the machine the window drives.
 
 use crate::AppState;
 use mm_core::download::{DownloadPreview, DownloadProgress, DownloadRequest};
@@ -11,33 +11,33 @@ pub async fn preview_download(
     state: State<'_, AppState>,
     request: DownloadRequest,
 ) -> Result<DownloadPreview, ErrorPayload> {
-    state.manager.preview(request).await
+    state.machine().preview(request).await
 }
 
 /// Queues a download and returns its id (the existing one when the same download is already queued or running).
 #[tauri::command]
 pub async fn start_download(state: State<'_, AppState>, request: DownloadRequest) -> Result<u64, ErrorPayload> {
-    state.manager.start(request)
+    state.machine().start(request).await
 }
 
 #[tauri::command]
 pub async fn pause_download(state: State<'_, AppState>, id: u64) -> Result<(), ErrorPayload> {
-    state.manager.pause(id)
+    state.machine().pause(id).await
 }
 
 #[tauri::command]
 pub async fn resume_download(state: State<'_, AppState>, id: u64) -> Result<(), ErrorPayload> {
-    state.manager.resume(id)
+    state.machine().resume(id).await
 }
 
 #[tauri::command]
 pub async fn cancel_download(state: State<'_, AppState>, id: u64) -> Result<(), ErrorPayload> {
-    state.manager.cancel(id)
+    state.machine().cancel(id).await
 }
 
 #[tauri::command]
 pub async fn list_downloads(state: State<'_, AppState>) -> Result<Vec<DownloadProgress>, ErrorPayload> {
-    Ok(state.manager.downloads())
+    state.machine().downloads().await
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use mm_core::library::delete::DeleteReport;
 use mm_core::library::storage::{CleanReport, StorageReport};
 use mm_core::library::verify::VerifyReport;
 use mm_core::library::{LibraryModel, LibraryQuery, ModelDetails};
+use mm_core::machine::Machine;
 use mm_core::ErrorPayload;
 use tauri::{AppHandle, Emitter, Runtime, State};
 
@@ -14,12 +15,12 @@ pub async fn list_library(
     state: State<'_, AppState>,
     query: Option<LibraryQuery>,
 ) -> Result<Vec<LibraryModel>, ErrorPayload> {
-    state.manager.models(query.unwrap_or_default()).await
+    state.machine().models(query.unwrap_or_default()).await
 }
 
 #[tauri::command]
 pub async fn model_details(state: State<'_, AppState>, id: String) -> Result<ModelDetails, ErrorPayload> {
-    state.manager.model(&id).await
+    state.machine().model(&id).await
 }
 
 /// Deletes a model or one revision; with `dryRun`, says what would be freed.
@@ -30,7 +31,7 @@ pub async fn delete_model(
     revision: Option<String>,
     dry_run: Option<bool>,
 ) -> Result<DeleteReport, ErrorPayload> {
-    state.manager.delete(&id, revision.as_deref(), dry_run.unwrap_or(false)).await
+    state.machine().delete(&id, revision.as_deref(), dry_run.unwrap_or(false)).await
 }
 
 /// Re-hashes a model's files (with `verify-progress` events); with `repair`, downloads the bad ones again.
@@ -42,12 +43,17 @@ pub async fn verify_model<R: Runtime>(
     revision: Option<String>,
     repair: Option<bool>,
 ) -> Result<VerifyReport, ErrorPayload> {
+    let manager = match state.machine() {
+        Machine::Local(manager) => manager,
+        // Another machine verifies there, without progress events.
+        remote => return remote.verify(&id, revision.as_deref(), repair.unwrap_or(false)).await,
+    };
     let on_progress = move |progress| {
         let _ = app.emit(events::VERIFY_PROGRESS, progress);
     };
-    let report = state.manager.verify(&id, revision.as_deref(), on_progress).await?;
+    let report = manager.verify(&id, revision.as_deref(), on_progress).await?;
     if repair.unwrap_or(false) && !report.ok {
-        return Ok(state.manager.repair(&report).await?.1);
+        return Ok(manager.repair(&report).await?.1);
     }
     Ok(report)
 }
@@ -59,23 +65,29 @@ pub async fn set_model_type(
     id: String,
     model_type: Option<String>,
 ) -> Result<(), ErrorPayload> {
-    state.manager.set_type(&id, model_type.as_deref())
+    state.machine().set_type(&id, model_type.as_deref()).await
 }
 
 #[tauri::command]
 pub async fn storage_report(state: State<'_, AppState>) -> Result<StorageReport, ErrorPayload> {
-    state.manager.storage().await
+    state.machine().storage().await
 }
 
 /// Deletes orphan blobs and partial downloads no one is resuming.
 #[tauri::command]
 pub async fn clean_storage(state: State<'_, AppState>) -> Result<CleanReport, ErrorPayload> {
-    state.manager.clean().await
+    state.machine().clean().await
 }
 
 /// Opens a model's folder in the file manager. Only folders inside the library's caches are opened.
 #[tauri::command]
 pub async fn open_folder(state: State<'_, AppState>, path: String) -> Result<(), ErrorPayload> {
+    if !state.is_local() {
+        return Err(ErrorPayload {
+            code: mm_core::ErrorCode::InvalidInput,
+            message: format!("{path} is on {}: open it there", state.machine().name()),
+        });
+    }
     super::open_in_file_manager(&state.manager.model_folder(&path)?)
 }
 

@@ -7,6 +7,7 @@ pub mod compat;
 pub mod discover;
 pub mod downloads;
 pub mod library;
+pub mod machines;
 pub mod models;
 pub mod settings;
 pub mod sources;

@@ -113,3 +113,37 @@ describe('logs and diagnostics', () => {
     expect(backend.actions).toContain('open logs');
   });
 });
+
+describe('machines', () => {
+  it('adds a machine that answers, refuses one that does not, and switches the window to it', async () => {
+    const backend = new MemoryBackend({ models: [], reachable: ['http://gpu:8765'] });
+    render(App, { backend });
+    await fireEvent.click(screen.getByTestId('settings-tab'));
+    expect(await screen.findByTestId('no-machines')).toBeTruthy();
+    expect(screen.queryByTestId('machine-switcher')).toBeNull();
+
+    await fireEvent.input(screen.getByTestId('machine-url'), { target: { value: 'http://nowhere:8765' } });
+    await fireEvent.click(screen.getByTestId('add-machine'));
+    expect((await screen.findByTestId('machine-error')).textContent).toContain('cannot be reached');
+
+    await fireEvent.input(screen.getByTestId('machine-name'), { target: { value: 'gpu' } });
+    await fireEvent.input(screen.getByTestId('machine-url'), { target: { value: 'http://gpu:8765' } });
+    await fireEvent.input(screen.getByTestId('machine-token'), { target: { value: 'secret-token' } });
+    await fireEvent.click(screen.getByTestId('add-machine'));
+    await tick();
+    expect(backend.actions).toContain('add machine http://gpu:8765 with a token');
+    expect((await screen.findByTestId('machine-list')).textContent).toContain('gpu');
+    expect((screen.getByTestId('machine-token') as HTMLInputElement).value).toBe('', 'the token is not kept in the form');
+
+    // The switcher in the header drives the other machine, and the library is read again from there.
+    const switcher = (await screen.findByTestId('machine-switcher')) as HTMLSelectElement;
+    const calls = backend.queries.length;
+    await fireEvent.change(switcher, { target: { value: 'http://gpu:8765' } });
+    await tick();
+    expect(backend.actions).toContain('select http://gpu:8765');
+    expect(backend.queries.length).toBeGreaterThan(calls);
+    await fireEvent.change(switcher, { target: { value: '' } });
+    await tick();
+    expect(backend.actions).toContain('select this machine');
+  });
+});

@@ -314,6 +314,10 @@ export type SettingsView = { cacheDir: string | null, libraryFolders: Array<stri
  */
 tokenHint: string | null, maxConcurrentDownloads: number, bandwidthLimit: number | null, connectionsPerFile: number, useXet: boolean, verifyOnDownload: boolean, keepInTray: boolean, notifyDownloads: boolean, copyImports: boolean, 
 /**
+ * Other machines the window can drive.
+ */
+machines: Array<MachineEntry>, 
+/**
  * Set when the file was unreadable and was replaced by defaults.
  */
 warning: string | null, };
@@ -601,3 +605,25 @@ index: number, count: number, };
  * Whether the Ollama server answers, and where it is looked for.
  */
 export type OllamaStatus = { host: string, available: boolean, };
+
+/**
+ * Another machine's `mm serve`, as the user added it.
+ */
+export type MachineEntry = { 
+/**
+ * What the user calls it ("gpu-server").
+ */
+name: string, 
+/**
+ * `http://host:8765`.
+ */
+url: string, };
+
+/**
+ * The machines a face can drive, and which one it drives now.
+ */
+export type MachineList = { 
+/**
+ * The address of the machine driven now; none for this machine.
+ */
+current: string | null, machines: Array<MachineEntry>, };

@@ -26,6 +26,13 @@ export class DownloadList extends Actions {
     return stop;
   }
 
+  /** The list of the machine driven now, from scratch (after switching machines). */
+  async reload() {
+    const list = await this.backend.listDownloads();
+    this.items = [];
+    for (const p of list) this.apply(p);
+  }
+
   apply(progress: DownloadProgress) {
     const i = this.items.findIndex((d) => d.id === progress.id);
     if (i === -1) this.items.unshift(progress);

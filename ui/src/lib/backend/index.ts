@@ -22,6 +22,8 @@ import type {
   ErrorPayload,
   LibraryModel,
   LibraryQuery,
+  MachineEntry,
+  MachineList,
   ModelDetails,
   ModelLifecycle,
   ModelType,
@@ -107,6 +109,15 @@ export interface Backend {
   copyDiagnostics(): Promise<string>;
   /** Something done outside a command failed (a tray click). */
   onAppError(handler: (error: ErrorPayload) => void): Promise<Unsubscribe>;
+  /** Other machines' `mm serve` the window can drive, and the one it drives now (null: this machine). */
+  listMachines(): Promise<MachineList>;
+  /** Adds a machine by its address and token, once it answers with them. */
+  addMachine(name: string, url: string, token: string | null): Promise<MachineEntry>;
+  removeMachine(url: string): Promise<void>;
+  /** Library, Downloads, System, Activation and Discover's download act on this machine from now on. */
+  selectMachine(url: string | null): Promise<void>;
+  /** The window drives another machine now: read everything again. */
+  onMachineChanged(handler: (url: string | null) => void): Promise<Unsubscribe>;
 }
 
 /** A failed command: the code to branch on and the message to show. */

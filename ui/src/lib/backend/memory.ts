@@ -22,6 +22,8 @@ import type {
   ErrorPayload,
   LibraryModel,
   LibraryQuery,
+  MachineEntry,
+  MachineList,
   ModelDetails,
   ModelLifecycle,
   ModelType,
@@ -61,6 +63,8 @@ export interface MemoryBackendOptions {
   /** What importPaths answers, per path (default: imported as local/{file name}). */
   importOutcome?: (path: string) => ImportOutcome;
   ollama?: OllamaStatus;
+  /** Machines that answer addMachine, by address (anything else is unreachable). */
+  reachable?: string[];
 }
 
 export const emptyScan = (cacheDir = '/home/user/.cache/huggingface/hub'): CacheScan => ({
@@ -84,6 +88,7 @@ export const defaultSettings = (): SettingsView => ({
   keepInTray: true,
   notifyDownloads: true,
   copyImports: false,
+  machines: [],
   warning: null,
 });
 
@@ -432,5 +437,42 @@ export class MemoryBackend implements Backend {
 
   emitVerify(progress: VerifyProgress) {
     this.verifyHandlers.forEach((h) => h(progress));
+  }
+
+  private machines: MachineList = { current: null, machines: [] };
+  private machineHandlers = new Set<(url: string | null) => void>();
+
+  async listMachines(): Promise<MachineList> {
+    this.check();
+    return structuredClone(this.machines);
+  }
+
+  async addMachine(name: string, url: string, token: string | null): Promise<MachineEntry> {
+    this.check();
+    if (!(this.options.reachable ?? []).includes(url)) {
+      throw new BackendError({ code: 'network', message: `the machine at ${url} cannot be reached` });
+    }
+    this.actions.push(`add machine ${url}${token ? ' with a token' : ''}`);
+    const entry = { name: name || url, url };
+    this.machines.machines = [...this.machines.machines.filter((m) => m.url !== url), entry];
+    return structuredClone(entry);
+  }
+
+  async removeMachine(url: string) {
+    this.check();
+    this.machines.machines = this.machines.machines.filter((m) => m.url !== url);
+    if (this.machines.current === url) await this.selectMachine(null);
+  }
+
+  async selectMachine(url: string | null) {
+    this.check();
+    this.actions.push(`select ${url ?? 'this machine'}`);
+    this.machines.current = url;
+    this.machineHandlers.forEach((h) => h(url));
+  }
+
+  async onMachineChanged(handler: (url: string | null) => void): Promise<Unsubscribe> {
+    this.machineHandlers.add(handler);
+    return () => this.machineHandlers.delete(handler);
   }
 }

@@ -22,6 +22,8 @@ import type {
   DownloadRequest,
   LibraryModel,
   LibraryQuery,
+  MachineEntry,
+  MachineList,
   ModelDetails,
   ModelLifecycle,
   ModelType,
@@ -87,4 +89,9 @@ export const tauriBackend: Backend = {
   copyDiagnostics: () => call<string>('copy_diagnostics'),
   onSettingsChanged: (handler) => listen('settings-changed', () => handler()),
   onAppError: (handler) => listen<ErrorPayload>('app-error', (e) => handler(e.payload)),
+  listMachines: () => call<MachineList>('list_machines'),
+  addMachine: (name: string, url: string, token: string | null) => call<MachineEntry>('add_machine', { name, url, token }),
+  removeMachine: (url: string) => call<void>('remove_machine', { url }),
+  selectMachine: (url: string | null) => call<void>('select_machine', { url }),
+  onMachineChanged: (handler) => listen<string | null>('machine-changed', (e) => handler(e.payload)),
 };

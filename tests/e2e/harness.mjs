@@ -99,6 +99,32 @@ export async function startFakeHub({ files = 2, fileMb = 4, throttle, discover =
   return endpoint;
 }
 
+/** A `mm serve` on loopback over a cache of its own (another machine, for the window to drive): its URL and cache. */
+export async function startServe(endpoint) {
+  const MM = path.join(ROOT, 'target/debug/mm');
+  if (!fs.existsSync(MM)) throw new Error(`${MM} is not built: run scripts/test first`);
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'mm-e2e-serve-'));
+  const env = {
+    PATH: process.env.PATH,
+    HOME: home,
+    XDG_DATA_HOME: path.join(home, 'data'),
+    HF_HUB_CACHE: path.join(home, 'cache'),
+    HF_ENDPOINT: endpoint,
+    MM_KEYRING: '0',
+    OLLAMA_HOST: '127.0.0.1:9',
+  };
+  const serve = start(MM, ['serve', '--listen', '127.0.0.1:0', '--json'], env);
+  const url = await new Promise((resolve, reject) => {
+    let buffer = '';
+    serve.stdout.on('data', (d) => {
+      buffer += d;
+      if (buffer.includes('\n')) resolve(JSON.parse(buffer.split('\n')[0]).listening);
+    });
+    serve.on('exit', () => reject(new Error(`mm serve exited:\n${serve.output()}`)));
+  });
+  return { url, cache: env.HF_HUB_CACHE, home };
+}
+
 /**
  * Launches the app with `env` added to a clean temporary environment and returns a WebDriver session on it.
  */

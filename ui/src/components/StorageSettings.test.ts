@@ -133,7 +133,8 @@ describe('machines', () => {
     await tick();
     expect(backend.actions).toContain('add machine http://gpu:8765 with a token');
     expect((await screen.findByTestId('machine-list')).textContent).toContain('gpu');
-    expect((screen.getByTestId('machine-token') as HTMLInputElement).value).toBe('', 'the token is not kept in the form');
+    // The token is not kept in the form.
+    expect((screen.getByTestId('machine-token') as HTMLInputElement).value).toBe('');
 
     // The switcher in the header drives the other machine, and the library is read again from there.
     const switcher = (await screen.findByTestId('machine-switcher')) as HTMLSelectElement;

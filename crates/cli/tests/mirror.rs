@@ -199,6 +199,13 @@ async fn pull_through_fetches_once_for_two_clients_at_once() {
     let again = http.get(&url).send().await.unwrap();
     assert_eq!(again.headers()["x-repo-commit"], commit.as_str());
     assert_eq!(again.bytes().await.unwrap().as_ref(), big.content.as_slice(), "served from the cache now");
+    // An upstream listing a path out of the snapshot gets nothing served, from anywhere.
+    hub.add_repo("acme/hostile", vec![HubFile::new("config.json", b"{}".to_vec(), false)]);
+    hub.list_hostile("acme/hostile", "../../../../etc/passwd", b"x".to_vec());
+    let hostile = http.get(format!("{}/api/models/acme/hostile", mirror.url)).send().await.unwrap();
+    assert_eq!(hostile.status().as_u16(), 502);
+    let hostile = http.get(format!("{}/acme/hostile/resolve/main/..%2F..%2F..%2F..%2Fetc%2Fpasswd", mirror.url));
+    assert_eq!(hostile.send().await.unwrap().status().as_u16(), 502);
     let fetched: Vec<_> = hub.requests().into_iter().filter(|r| r.host == Host::Cdn).collect();
     assert_eq!(fetched.len(), 1, "one upstream fetch for three requests: {fetched:?}");
     assert_eq!(std::fs::read(&stored).unwrap(), *big.content, "stored, verified, in the cache");
@@ -244,6 +251,11 @@ async fn the_mirror_keeps_the_servers_token_unless_it_is_an_open_lan_mirror_and_
     assert_eq!(get(format!("{}/api/models/acme/tiny", open.url), None).await, 200, "open to the LAN");
     assert_eq!(get(format!("{}/acme/tiny/resolve/main/config.json", open.url), None).await, 200);
     assert_eq!(get(format!("{}/mm/v1/models", open.url), None).await, 401, "the API is not");
+    // A model fetched by another tool (no word from the hub on whether it is gated) is not handed out either.
+    let unknown = server.path().join("cache/models--acme--tiny/.model-manager");
+    std::fs::rename(&unknown, server.path().join("record-aside")).unwrap();
+    assert_eq!(get(format!("{}/api/models/acme/tiny", open.url), None).await, 401);
+    std::fs::rename(server.path().join("record-aside"), &unknown).unwrap();
     let gated = format!("{}/api/models/acme/gated", open.url);
     assert_eq!(get(gated.clone(), None).await, 401, "a gated model still needs the token");
     assert_eq!(get(gated, Some("mirror-token-0123456789")).await, 200);

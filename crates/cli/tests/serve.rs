@@ -235,6 +235,16 @@ async fn a_program_starts_joins_follows_and_cancels_downloads_with_clear_errors(
     assert!(!view.to_string().contains("secret0123456789"), "{view}");
     assert_eq!(view["tokenHint"], "hf_…6789");
 
+    // Where the hub is and where models go are not changed over the network.
+    let patch = http.patch(server.at("/mm/v1/settings")).json(&json!({ "endpoint": "http://evil.example" }));
+    let (status, err) = json_of(patch.send().await.unwrap()).await;
+    assert_eq!((status, &err["code"]), (StatusCode::BAD_REQUEST, &json!("invalid-input")), "{err}");
+    // Without a token, a web page (it sends Origin) or a rebound name (another Host) is refused.
+    let page = http.get(server.at("/mm/v1/models")).header("origin", "http://evil.example").send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    let rebound = http.get(server.at("/mm/v1/models")).header("host", "evil.example:8765").send().await.unwrap();
+    assert_eq!(rebound.status(), StatusCode::FORBIDDEN);
+
     // A path to read on the server is checked.
     let compat = http.post(server.at("/mm/v1/compat")).json(&json!({ "target": "/proc/self/environ" }));
     let (status, err) = json_of(compat.send().await.unwrap()).await;

@@ -272,7 +272,15 @@ impl Remote {
     /// Reads `/mm/v1/events` into `sender` until no one listens, reconnecting after a cut.
     async fn follow(&self, sender: broadcast::Sender<DownloadEvent>) {
         let mut last_id: Option<u64> = None;
-        while sender.receiver_count() > 0 {
+        loop {
+            {
+                // Checked and cleared under the lock `subscribe` takes: no subscriber is left with a dead sender.
+                let mut events = self.events.lock().unwrap();
+                if sender.receiver_count() == 0 {
+                    *events = None;
+                    return;
+                }
+            }
             let mut request = self.request(Method::GET, "mm/v1/events");
             if let Some(id) = last_id {
                 request = request.header("Last-Event-ID", id.to_string());
@@ -296,7 +304,6 @@ impl Remote {
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        *self.events.lock().unwrap() = None;
     }
 }
 

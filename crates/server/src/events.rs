@@ -85,8 +85,8 @@ impl EventLog {
         let oldest = recent.front().map(|e| e.id);
         let newest = recent.back().map(|e| e.id).unwrap_or(0);
         if last_id >= newest {
-            // Nothing after it (or an id from another run of the server, newer than any here).
-            return (last_id == newest || oldest.is_none()).then(Vec::new);
+            // Nothing after it; an id newer than any here is from another run of the server: start again.
+            return (last_id == newest && oldest.is_some()).then(Vec::new);
         }
         match oldest {
             Some(oldest) if oldest <= last_id + 1 => Some(recent.iter().filter(|e| e.id > last_id).cloned().collect()),

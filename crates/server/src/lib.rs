@@ -109,14 +109,40 @@ pub fn router(manager: Manager, access: Access, stop: CancellationToken) -> Rout
         .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))
         .fallback(not_found)
         .with_state(served);
-    let api = match token {
-        Some(expected) => api.layer(axum::middleware::from_fn(move |request: Request, next: Next| {
+    let api = match &token {
+        Some(expected) => {
             let expected = expected.clone();
-            async move { authorize(&expected, request, next).await }
-        })),
+            api.layer(axum::middleware::from_fn(move |request: Request, next: Next| {
+                let expected = expected.clone();
+                async move { authorize(&expected, request, next).await }
+            }))
+        }
         None => api,
     };
-    hub.merge(api).layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    let all = hub.merge(api).layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    match token {
+        Some(_) => all,
+        // Without a token, only programs of this machine: not a web page (it would send `Origin`), nor a name
+        // that a page's domain could be rebound to.
+        None => all.layer(axum::middleware::from_fn(local_only)),
+    }
+}
+
+/// Refuses requests that a web page could make to a server without a token: any with an `Origin`, and any whose
+/// `Host` is not this machine's loopback name.
+async fn local_only(request: Request, next: Next) -> Response {
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let loopback = matches!(name, "localhost" | "127.0.0.1" | "[::1]" | "") || name.starts_with("127.");
+    if loopback && !request.headers().contains_key(header::ORIGIN) {
+        return next.run(request).await;
+    }
+    let message = "a server without a token answers only programs of this machine, by a loopback address, not web pages: give `mm serve` a token (--token-file) to serve anything else";
+    (StatusCode::FORBIDDEN, axum::Json(mm_core::ErrorPayload { code: ErrorCode::Permission, message: message.into() }))
+        .into_response()
 }
 
 /// Whether a request carries `Authorization: Bearer <token>` with the token whose SHA-256 is `expected`.
@@ -176,13 +202,23 @@ pub async fn serve(
     tracing::info!(%address, "serving the API");
     ready(address);
     let stopping = stop.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("stopping: no new requests, event streams end, downloads pause");
-            stopping.cancel();
-        })
-        .await?;
+    let pausing = manager.clone();
+    let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("stopping: no new requests, event streams end, downloads pause");
+        stopping.cancel();
+        // Paused first (their journal kept), so that no answer waits on a download.
+        pausing.shutdown().await;
+    });
+    // Answers still streaming (a large file to a slow client) get a few seconds to finish, then are cut.
+    let drained = async {
+        stop.cancelled().await;
+        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    };
+    tokio::select! {
+        served = serving => served?,
+        _ = drained => tracing::warn!("answers still running after 10 s were cut"),
+    }
     manager.shutdown().await;
     Ok(())
 }

@@ -406,6 +406,12 @@ pub async fn settings(State(s): S) -> Json<SettingsView> {
 #[utoipa::path(patch, path = "/mm/v1/settings", tag = "settings", request_body = SettingsPatch,
     responses((status = 200, body = SettingsView), (status = 400, body = ErrorPayload)))]
 pub async fn update_settings(State(s): S, Body(patch): Body<SettingsPatch>) -> ApiResult<Json<SettingsView>> {
+    // Where the hub is and where models go are the machine owner's to change, on the machine: over the network
+    // they would send the hub token, or the models, anywhere.
+    if patch.endpoint.is_some() || patch.cache_dir.is_some() || patch.library_folders.is_some() {
+        let message = "endpoint, cacheDir and libraryFolders are changed on the machine itself (`mm config set`), not over the API";
+        return Err(ApiError::new(ErrorCode::InvalidInput, message));
+    }
     Ok(Json(s.manager.update_settings(patch)?))
 }
 

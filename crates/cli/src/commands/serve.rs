@@ -84,8 +84,10 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
         }
         let (settings, _) = config.store.load().map_err(|e| ErrorPayload { code: e.code(), message: e.to_string() })?;
         let from_settings = mm_core::hub::HubConfig::from_settings(&settings);
-        config.hub =
-            Some(mm_core::hub::HubConfig { endpoint: upstream.trim_end_matches('/').to_string(), ..from_settings });
+        // The hub token is for the hub: another upstream gets none.
+        let endpoint = upstream.trim_end_matches('/').to_string();
+        let token = if endpoint == from_settings.endpoint { from_settings.token.clone() } else { None };
+        config.hub = Some(mm_core::hub::HubConfig { endpoint, token, ..from_settings });
     }
     let manager = crate::context::Context::open(config)?.manager;
     // Downloads a previous run left unfinished carry on.

@@ -210,6 +210,10 @@ impl PartedFetch {
             .write(true)
             .open(&part)
             .map_err(|e| io_error("opening", e))?;
+        // The record is on disk before the file is sized: whoever reads the partial file (a mirror streaming it as
+        // it arrives) and finds no record is reading bytes written in order.
+        let record_bytes = serde_json::to_vec(&record).expect("a record serialises");
+        crate::disk::write_atomic(&record_path(&part), &record_bytes, 0o644).map_err(|e| io_error("recording", e))?;
         file.set_len(self.size).map_err(|e| io_error("sizing", e))?;
         let already = record.bytes();
         if already > 0 {

@@ -28,6 +28,8 @@ pub struct RepoInfo {
     pub commit: String,
     pub files: Vec<RemoteFile>,
     pub gated: bool,
+    /// Readable only with a token that may (what a mirror must not hand out).
+    pub private: bool,
     pub pipeline_tag: Option<String>,
     pub tags: Vec<String>,
     pub library_name: Option<String>,
@@ -308,6 +310,7 @@ impl HubClient {
             commit,
             files,
             gated,
+            private: body.private,
             pipeline_tag: body.pipeline_tag,
             tags: body.tags,
             library_name: body.library_name,
@@ -523,6 +526,8 @@ impl HubClient {
 #[derive(Deserialize)]
 struct InfoBody {
     sha: Option<String>,
+    #[serde(default)]
+    private: bool,
     #[serde(default)]
     siblings: Vec<Sibling>,
     gated: Option<serde_json::Value>,

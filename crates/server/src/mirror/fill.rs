@@ -35,8 +35,18 @@ pub(crate) async fn listing(s: &Served, repo: &str, revision: &str) -> Result<Li
         return Err(HubError::repo(repo));
     }
     let info = s.manager.hub_listing(repo, revision).await.map_err(|e| hub_error(repo, revision, e))?;
+    // What the upstream lists becomes paths served from this machine: a path out of the snapshot or a blob name
+    // that is not a hash is refused, whole.
+    let hex = |b: &str| matches!(b.len(), 40 | 64) && b.bytes().all(|c| c.is_ascii_hexdigit());
+    if let Some(bad) =
+        info.files.iter().find(|f| mm_core::cache::write::check_repo_path(&f.path).is_err() || !hex(&f.blob))
+    {
+        let message = format!("the upstream hub listed {:?} ({}) for {repo}: refused", bad.path, bad.blob);
+        return Err(HubError::new(StatusCode::BAD_GATEWAY, "UpstreamError", message));
+    }
     let folder = info.repo.folder_name(mm_core::cache::RepoKind::Model);
     Ok(Listing {
+        restricted: info.gated || info.private,
         repo: info.repo.to_string(),
         snapshot: s.manager.cache_dir().join(folder).join("snapshots").join(&info.commit),
         commit: info.commit,
@@ -51,10 +61,18 @@ pub(crate) async fn listing(s: &Served, repo: &str, revision: &str) -> Result<Li
 }
 
 /// The bytes `start..end` of a file of `listing` that is not here yet, as they arrive: its download is started
-/// (or joined), and the body follows the partial file while the download writes it in order. The last bytes are
-/// held back until the download has verified the file and placed it, so a client never receives a whole file
-/// that failed its hash; a download in pieces (not written in order) is followed once placed.
-pub(crate) fn follow(s: &Served, listing: &Listing, file: &CachedFile, start: u64, end: u64) -> Result<Body, HubError> {
+/// (or joined) into this machine's cache, and the body follows the partial file while the download writes it in
+/// order. The answer waits for the first bytes (or the download's failure, answered as the Hub would), so a refused
+/// file is never a 200. The last bytes are held back until the download has verified the file and placed it, so a
+/// client never receives a whole file that failed its hash; a download in pieces (not written in order) is
+/// followed once placed.
+pub(crate) async fn follow(
+    s: &Served,
+    listing: &Listing,
+    file: &CachedFile,
+    start: u64,
+    end: u64,
+) -> Result<Body, HubError> {
     let missing = |why: String| HubError::new(StatusCode::NOT_FOUND, "EntryNotFound", why);
     if !s.pull_through {
         return Err(missing(format!("{} of {} is not on this mirror", file.path, listing.repo)));
@@ -65,17 +83,43 @@ pub(crate) fn follow(s: &Served, listing: &Listing, file: &CachedFile, start: u6
         files: vec![file.path.clone()],
         ..DownloadRequest::default()
     };
-    let id = s.manager.start(request).map_err(|e| match e.code {
+    let refused = |e: mm_core::ErrorPayload| match e.code {
         mm_core::ErrorCode::NotFound => missing(e.message),
+        mm_core::ErrorCode::Auth => HubError::new(StatusCode::FORBIDDEN, "GatedRepo", e.message),
         _ => HubError::new(StatusCode::BAD_GATEWAY, "UpstreamError", e.message),
-    })?;
+    };
+    let id = s.manager.start(request).map_err(refused)?;
     tracing::info!(repo = %listing.repo, path = %file.path, download = id, "pulling through from the upstream hub");
-    let blobs = listing.snapshot.parent().and_then(|p| p.parent()).map(|repo| repo.join("blobs")).unwrap_or_default();
+    // Downloads land in this machine's cache, whatever folder the listing came from.
+    let repo = mm_core::cache::RepoId::parse(&listing.repo).map_err(|_| HubError::repo(&listing.repo))?;
+    let blobs = s.manager.cache_dir().join(repo.folder_name(mm_core::cache::RepoKind::Model)).join("blobs");
     let blob = file.blob.clone().unwrap_or_default();
+    let at = Landing {
+        placed: blobs.join(&blob),
+        partial: blobs.join(format!("{blob}.incomplete")),
+        pieces: blobs.join(format!("{blob}.incomplete{}", mm_core::cache::layout::PIECES_SUFFIX)),
+    };
+    // The first bytes, or why there will be none.
+    loop {
+        let state = s.manager.download(id).map_err(refused)?;
+        if at.placed.is_file() || std::fs::metadata(&at.partial).is_ok_and(|m| m.len() > start) {
+            break;
+        }
+        match state.state {
+            DownloadState::Failed | DownloadState::Cancelled => {
+                return Err(refused(state.error.unwrap_or(mm_core::ErrorPayload {
+                    code: mm_core::ErrorCode::Network,
+                    message: format!("the upstream fetch of {} stopped", file.path),
+                })))
+            }
+            DownloadState::Completed => break,
+            _ => tokio::time::sleep(std::time::Duration::from_millis(25)).await,
+        }
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
     let manager = s.manager.clone();
     tokio::spawn(async move {
-        if let Err(err) = copy_as_it_lands(&manager, id, &blobs, &blob, start, end, &tx).await {
+        if let Err(err) = copy_as_it_lands(&manager, id, &at, start, end, &tx).await {
             let _ = tx.send(Err(err)).await;
         }
     });
@@ -83,57 +127,65 @@ pub(crate) fn follow(s: &Served, listing: &Listing, file: &CachedFile, start: u6
     Ok(Body::from_stream(body))
 }
 
-/// Sends `start..end` of blob `blob` to `tx`: from its partial file while download `id` writes it in order, the
-/// rest from the placed blob once verified. Ends early, without stopping the download, when the client has gone.
+/// Where a blob being fetched is on disk: placed, partial, and the record of a download in pieces.
+struct Landing {
+    placed: std::path::PathBuf,
+    partial: std::path::PathBuf,
+    pieces: std::path::PathBuf,
+}
+
+/// Sends `start..end` of the blob to `tx`: from its partial file while download `id` writes it in order, the rest
+/// from the placed blob once verified. Ends, without stopping the download, when the client has gone.
 async fn copy_as_it_lands(
     manager: &mm_core::Manager,
     id: u64,
-    blobs: &std::path::Path,
-    blob: &str,
+    at: &Landing,
     start: u64,
     end: u64,
     tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
 ) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let placed = blobs.join(blob);
-    let partial = blobs.join(format!("{blob}.incomplete"));
-    let pieces = blobs.join(format!("{blob}.incomplete{}", mm_core::cache::layout::PIECES_SUFFIX));
     let mut pos = start;
     let mut following: Option<tokio::fs::File> = None;
     let mut buffer = vec![0u8; 256 * 1024];
-    while pos < end {
-        if placed.is_file() {
+    while pos < end && !tx.is_closed() {
+        if at.placed.is_file() {
             // Verified and placed: the rest from the blob itself.
-            let mut file = tokio::fs::File::open(&placed).await?;
+            let mut file = tokio::fs::File::open(&at.placed).await?;
             file.seek(std::io::SeekFrom::Start(pos)).await?;
             let mut rest = file.take(end - pos);
             loop {
                 let n = rest.read(&mut buffer).await?;
-                if n == 0 {
-                    return Ok(());
-                }
-                if tx.send(Ok(Bytes::copy_from_slice(&buffer[..n]))).await.is_err() {
+                if n == 0 || tx.send(Ok(Bytes::copy_from_slice(&buffer[..n]))).await.is_err() {
                     return Ok(());
                 }
             }
         }
-        let state = manager.download(id).map(|d| d.state).ok();
-        if matches!(state, Some(DownloadState::Failed | DownloadState::Cancelled)) {
-            let why = manager.download(id).ok().and_then(|d| d.error).map(|e| e.message).unwrap_or_default();
-            return Err(std::io::Error::other(format!("the upstream fetch failed: {why}")));
+        let download = manager.download(id).map_err(|e| std::io::Error::other(e.message))?;
+        match download.state {
+            DownloadState::Failed | DownloadState::Cancelled => {
+                let why = download.error.map(|e| e.message).unwrap_or_default();
+                return Err(std::io::Error::other(format!("the upstream fetch failed: {why}")));
+            }
+            // Ended, and still not placed: it will not be.
+            DownloadState::Completed if !at.placed.is_file() => {
+                return Err(std::io::Error::other("the fetched file was not placed in the cache"));
+            }
+            _ => {}
         }
-        if following.is_none() && !pieces.exists() {
-            following = tokio::fs::File::open(&partial).await.ok();
+        if following.is_none() && !at.pieces.exists() {
+            following = tokio::fs::File::open(&at.partial).await.ok();
         }
         // In order on disk: what is there up to the last byte, which waits for the verified file.
         let mut sent = false;
         if let Some(file) = following.as_mut() {
             let available = file.metadata().await?.len().min(end.saturating_sub(1));
-            if available > pos && !pieces.exists() {
+            if available > pos && !at.pieces.exists() {
                 file.seek(std::io::SeekFrom::Start(pos)).await?;
                 let want = (available - pos).min(buffer.len() as u64) as usize;
                 let n = file.read(&mut buffer[..want]).await?;
-                if n > 0 {
+                // A record that appeared meanwhile means pieces, maybe not yet written: these bytes are dropped.
+                if n > 0 && !at.pieces.exists() {
                     pos += n as u64;
                     sent = true;
                     if tx.send(Ok(Bytes::copy_from_slice(&buffer[..n]))).await.is_err() {

@@ -65,6 +65,9 @@ pub(crate) struct Listing {
     commit: String,
     files: Vec<CachedFile>,
     gated: bool,
+    /// Not known to be public (gated, private, or kept here without the hub's word on it): an open mirror still
+    /// asks for the token.
+    restricted: bool,
     tags: Vec<String>,
     pipeline_tag: Option<String>,
     library_name: Option<String>,
@@ -82,6 +85,7 @@ impl Listing {
             commit: revision.commit.clone(),
             files: revision.files.clone(),
             gated: m.gated,
+            restricted: restricted_here(details),
             tags: m.tags.clone(),
             pipeline_tag: m.pipeline_tag.clone(),
             library_name: m.library_name.clone(),
@@ -102,17 +106,24 @@ fn names(r: &CachedRevision, revision: &str) -> bool {
 }
 
 /// The caller may read a repo under the server's token policy for the Hub protocol: with a token, only its
-/// bearers may, unless the server is an open LAN mirror; then only gated models still need it.
-fn allowed(s: &Served, headers: &HeaderMap, gated: bool) -> Result<(), HubError> {
+/// bearers may, unless the server is an open LAN mirror; then only repos not known to be public still need it.
+fn allowed(s: &Served, headers: &HeaderMap, restricted: bool) -> Result<(), HubError> {
     let Some(expected) = &s.token else { return Ok(()) };
-    if (s.open_mirror && !gated) || crate::bearer_matches(expected, headers) {
+    if (s.open_mirror && !restricted) || crate::bearer_matches(expected, headers) {
         return Ok(());
     }
     Err(HubError::new(
         StatusCode::UNAUTHORIZED,
-        if gated { "GatedRepo" } else { "RepoNotFound" },
+        if restricted { "GatedRepo" } else { "RepoNotFound" },
         "this mirror needs its token: set HF_TOKEN to the token `mm serve` printed or was given",
     ))
+}
+
+/// Whether a repo kept here may be gated or private: gated by the hub's word, or with no word from the hub at all
+/// (fetched by another tool, which records nothing).
+fn restricted_here(details: &ModelDetails) -> bool {
+    let recorded = std::path::Path::new(&details.model.path).join(mm_core::cache::layout::HUB_INFO_RECORD);
+    details.model.gated || !recorded.is_file()
 }
 
 /// A repo in the Hugging Face cache layout of this machine (the cache or a library folder), not a local file.
@@ -129,7 +140,7 @@ async fn find(s: &Served, headers: &HeaderMap, repo: &str, revision: &str) -> Re
     }
     let local = s.manager.model(repo).await.ok().filter(in_hub_layout);
     if let Some(details) = &local {
-        allowed(s, headers, details.model.gated)?;
+        allowed(s, headers, restricted_here(details))?;
         if let Some(r) = details.revisions.iter().find(|r| names(r, revision)) {
             return Ok(Listing::cached(details, r));
         }
@@ -143,8 +154,8 @@ async fn find(s: &Served, headers: &HeaderMap, repo: &str, revision: &str) -> Re
         }
         _ => e,
     })?;
-    // The upstream says the repo is gated: its token policy applies here too.
-    allowed(s, headers, listing.gated)?;
+    // The upstream says the repo is gated or private: the token policy applies here too.
+    allowed(s, headers, listing.restricted)?;
     Ok(listing)
 }
 
@@ -354,22 +365,33 @@ fn percent_encode(s: &str) -> String {
         .collect()
 }
 
-/// One `bytes=` range of a file of `size` bytes: `start..end` (end exclusive), or `None` when unsatisfiable.
-fn byte_range(value: &str, size: u64) -> Option<(u64, u64)> {
-    let spec = value.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
-    }
-    let (first, last) = spec.split_once('-')?;
-    let (start, end) = match (first.trim(), last.trim()) {
-        ("", suffix) => {
-            let n: u64 = suffix.parse().ok()?;
-            (size.saturating_sub(n), size)
-        }
-        (a, "") => (a.parse().ok()?, size),
-        (a, b) => (a.parse().ok()?, b.parse::<u64>().ok()?.saturating_add(1).min(size)),
+/// What a `Range` header asks of a file of `size` bytes.
+#[derive(Debug, PartialEq)]
+enum Asked {
+    /// `start..end`, end exclusive.
+    Part(u64, u64),
+    /// Starts past the end: 416.
+    Unsatisfiable,
+    /// Several ranges, another unit or nonsense: ignored, the whole file is sent (RFC 9110).
+    Whole,
+}
+
+fn byte_range(value: &str, size: u64) -> Asked {
+    let Some(spec) = value.trim().strip_prefix("bytes=").filter(|s| !s.contains(',')) else { return Asked::Whole };
+    let Some((first, last)) = spec.split_once('-') else { return Asked::Whole };
+    let parsed = match (first.trim(), last.trim()) {
+        ("", suffix) => suffix.parse::<u64>().ok().map(|n| (size.saturating_sub(n), size)),
+        (a, "") => a.parse().ok().map(|a| (a, size)),
+        (a, b) => match (a.parse::<u64>(), b.parse::<u64>()) {
+            (Ok(a), Ok(b)) if b >= a => Some((a, b.saturating_add(1).min(size))),
+            _ => None,
+        },
     };
-    (start < end && start < size).then_some((start, end))
+    match parsed {
+        None => Asked::Whole,
+        Some((start, _)) if start >= size => Asked::Unsatisfiable,
+        Some((start, end)) => Asked::Part(start, end),
+    }
 }
 
 pub(crate) async fn resolve(
@@ -406,18 +428,17 @@ pub(crate) async fn resolve(
     }
     put(&mut response_headers, "accept-ranges", "bytes".into());
     put(&mut response_headers, "content-type", "application/octet-stream".into());
-    let (status, start, end) = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        Some(range) => match byte_range(range, size) {
-            Some((start, end)) => {
-                put(&mut response_headers, "content-range", format!("bytes {start}-{}/{size}", end - 1));
-                (StatusCode::PARTIAL_CONTENT, start, end)
-            }
-            None => {
-                put(&mut response_headers, "content-range", format!("bytes */{size}"));
-                return Ok((StatusCode::RANGE_NOT_SATISFIABLE, response_headers).into_response());
-            }
-        },
-        None => (StatusCode::OK, 0, size),
+    let asked = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(|r| byte_range(r, size));
+    let (status, start, end) = match asked.unwrap_or(Asked::Whole) {
+        Asked::Part(start, end) => {
+            put(&mut response_headers, "content-range", format!("bytes {start}-{}/{size}", end - 1));
+            (StatusCode::PARTIAL_CONTENT, start, end)
+        }
+        Asked::Unsatisfiable => {
+            put(&mut response_headers, "content-range", format!("bytes */{size}"));
+            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, response_headers).into_response());
+        }
+        Asked::Whole => (StatusCode::OK, 0, size),
     };
     put(&mut response_headers, "content-length", (end - start).to_string());
     if method == Method::HEAD {
@@ -427,7 +448,7 @@ pub(crate) async fn resolve(
     if !on_disk.is_file() {
         // Listed upstream, not here yet: fetched once, verified, stored, for every client asking; streamed to
         // this one as it arrives.
-        return Ok((status, response_headers, fill::follow(&s, &listing, file, start, end)?).into_response());
+        return Ok((status, response_headers, fill::follow(&s, &listing, file, start, end).await?).into_response());
     }
     let mut opened = tokio::fs::File::open(&on_disk).await.map_err(|e| {
         HubError::new(StatusCode::NOT_FOUND, "EntryNotFound", format!("{path} of {repo} cannot be read here: {e}"))
@@ -446,14 +467,15 @@ mod tests {
 
     #[test]
     fn byte_ranges_as_http_means_them() {
-        assert_eq!(byte_range("bytes=0-9", 100), Some((0, 10)));
-        assert_eq!(byte_range("bytes=90-", 100), Some((90, 100)));
-        assert_eq!(byte_range("bytes=-10", 100), Some((90, 100)));
-        assert_eq!(byte_range("bytes=50-500", 100), Some((50, 100)));
-        assert_eq!(byte_range("bytes=100-", 100), None);
-        assert_eq!(byte_range("bytes=5-2", 100), None);
-        assert_eq!(byte_range("bytes=0-1,5-6", 100), None);
-        assert_eq!(byte_range("items=0-1", 100), None);
+        assert_eq!(byte_range("bytes=0-9", 100), Asked::Part(0, 10));
+        assert_eq!(byte_range("bytes=90-", 100), Asked::Part(90, 100));
+        assert_eq!(byte_range("bytes=-10", 100), Asked::Part(90, 100));
+        assert_eq!(byte_range("bytes=50-500", 100), Asked::Part(50, 100));
+        assert_eq!(byte_range("bytes=100-", 100), Asked::Unsatisfiable);
+        // Ignored, as RFC 9110 says: the whole file.
+        assert_eq!(byte_range("bytes=5-2", 100), Asked::Whole);
+        assert_eq!(byte_range("bytes=0-1,5-6", 100), Asked::Whole);
+        assert_eq!(byte_range("items=0-1", 100), Asked::Whole);
     }
 
     #[test]

@@ -42,9 +42,10 @@ impl SecretService {
             .expect("gnome-keyring-daemon runs (scripts/setup installs gnome-keyring)");
         keyring.stdin.take().unwrap().write_all(b"a test password").unwrap();
         let service = SecretService { bus, keyring, address };
-        // Ready once the Secret Service's name is on the bus.
-        for _ in 0..100 {
-            if service.lookup("nothing").is_some() || service.has_name() {
+        // Ready once the Secret Service's name is on the bus. Only asked whether it is there: a lookup before the
+        // daemon took the name would have the bus start another, locked, keyring in its place.
+        for _ in 0..200 {
+            if service.has_name() {
                 return service;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));

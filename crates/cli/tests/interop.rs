@@ -3,16 +3,8 @@
 //! Python client that `scripts/setup test` installs into target/py-venv (or MM_TEST_PYTHON).
 
 use fake_hub::{noise, FakeHub, HubFile};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn python() -> PathBuf {
-    let path = std::env::var_os("MM_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/py-venv/bin/python"));
-    assert!(path.exists(), "{} is missing: run `scripts/setup test` to install huggingface_hub", path.display());
-    path
-}
 
 fn files() -> Vec<HubFile> {
     vec![
@@ -63,7 +55,7 @@ async fn huggingface_hub_reads_what_mm_downloads_offline() {
     let commit = hub.add_repo("acme/tiny", files());
     run(mm(&hub, cache.path(), &["download", "acme/tiny"])).await;
 
-    let mut py = Command::new(python());
+    let mut py = Command::new(common::python());
     py.args(["-c", READ_BACK]).arg(cache.path()).env("HF_HUB_OFFLINE", "1").env_remove("HF_ENDPOINT");
     let out = run(py).await;
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -82,7 +74,7 @@ async fn mm_reuses_what_huggingface_hub_downloaded() {
     let hub = FakeHub::start().await;
     let cache = tempfile::tempdir().unwrap();
     hub.add_repo("acme/tiny", files());
-    let mut py = Command::new(python());
+    let mut py = Command::new(common::python());
     py.args(["-c", "import sys; from huggingface_hub import snapshot_download; snapshot_download('acme/tiny', cache_dir=sys.argv[1])"])
         .arg(cache.path())
         .env("HF_ENDPOINT", hub.endpoint())
@@ -121,7 +113,7 @@ async fn a_cache_written_by_huggingface_hub_is_listed_and_stays_valid_after_mm_r
         "acme/tiny",
         vec![HubFile::new("config.json", br#"{"architectures":["BertModel"],"v":2}"#.to_vec(), false), shared.clone()],
     );
-    let mut py = Command::new(python());
+    let mut py = Command::new(common::python());
     py.args([
         "-c",
         "import sys; from huggingface_hub import snapshot_download as d; d('acme/tiny', revision='v1', cache_dir=sys.argv[1]); d('acme/tiny', cache_dir=sys.argv[1])",
@@ -147,7 +139,7 @@ async fn a_cache_written_by_huggingface_hub_is_listed_and_stays_valid_after_mm_r
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["bytesFreed"], 31, "only the old config goes; the shared weights stay");
 
-    let mut scan = Command::new(python());
+    let mut scan = Command::new(common::python());
     scan.args([
         "-c",
         "import json, sys; from huggingface_hub import scan_cache_dir; i = scan_cache_dir(sys.argv[1]); \

@@ -6,18 +6,10 @@
 use fake_hub::{noise, FakeHub, Host, HubFile};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 mod common;
-
-fn python() -> PathBuf {
-    let path = std::env::var_os("MM_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/py-venv/bin/python"));
-    assert!(path.exists(), "{} is missing: run `scripts/setup test` to install huggingface_hub", path.display());
-    path
-}
 
 /// A running `mm serve` over `home`'s cache, killed when dropped.
 struct Mirror {
@@ -107,7 +99,7 @@ async fn huggingface_hub_downloads_from_the_mirror_and_reads_it_offline() {
 
     // The second machine: huggingface_hub with the mirror as its endpoint.
     let client = tempfile::tempdir().unwrap();
-    let mut py = Command::new(python());
+    let mut py = Command::new(common::python());
     py.args(["-c", DOWNLOAD, &mirror.url, client.path().join("hf").to_str().unwrap()])
         .env("HF_HUB_DISABLE_TELEMETRY", "1")
         .env_remove("HF_TOKEN");
@@ -119,7 +111,7 @@ async fn huggingface_hub_downloads_from_the_mirror_and_reads_it_offline() {
     assert!(hub.requests().is_empty(), "the upstream hub was never asked: {:?}", hub.requests());
 
     // The tree API and a Range read (a resume), as huggingface_hub makes them.
-    let mut py = Command::new(python());
+    let mut py = Command::new(common::python());
     py.args(["-c", TREE_AND_RANGE, &mirror.url]).env("HF_HUB_DISABLE_TELEMETRY", "1");
     let out: Value = serde_json::from_slice(&run(py).await.stdout).unwrap();
     assert_eq!(

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// `mm` over the cache `cache`, with `home` as HOME and its hidden `.mm-data` as XDG_DATA_HOME (hidden, so that a
@@ -26,4 +26,13 @@ pub fn mm(cache: &Path, home: &Path) -> Command {
 /// Runs `cmd` off the async runtime (the fake servers keep serving meanwhile).
 pub async fn run(mut cmd: Command) -> Output {
     tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+}
+
+/// The Python with `huggingface_hub` that `scripts/setup test` installs into target/py-venv (or MM_TEST_PYTHON).
+pub fn python() -> PathBuf {
+    let path = std::env::var_os("MM_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/py-venv/bin/python"));
+    assert!(path.exists(), "{} is missing: run `scripts/setup test` to install huggingface_hub", path.display());
+    path
 }

@@ -1,8 +1,12 @@
-//! Model Manager's core: everything the app and the `mm` command line do, as plain Rust with no UI.
+//! Model Manager's core: everything the app, `mm` and `mm serve` do, as plain Rust with no UI and no web framework.
 //!
-//! The Tauri shell (`src-tauri/`) and the CLI (`crates/cli`) are thin callers of this crate. Each module is one
-//! concept: [`cache`] is the Hugging Face cache on disk, [`error`] the error codes every surface shows, and
-//! [`bindings`] the TypeScript declarations of the types that cross into the web UI.
+//! The Tauri shell (`src-tauri/`), the CLI (`crates/cli`) and the HTTP face (`crates/server`) are thin callers of
+//! one facade, [`Manager`]; [`remote::Remote`] offers the same operations for another machine's `mm serve`, and
+//! [`machine::Machine`] is either. Each module is one concept, and the import graph is a tree: [`model`] (the
+//! domain types) and the foundations ([`error`], [`disk`], [`cache`], ...) at the bottom, [`settings`] above them,
+//! each source ([`hub`], [`compat`], [`local`], [`ollama`], [`download`]), the [`library`] merging them,
+//! [`activation`] and [`discover`], and [`manager`] on top. [`bindings`] declares the types that cross into the
+//! web UI in TypeScript.
 
 pub mod activation;
 pub mod bindings;

@@ -34,40 +34,34 @@ pub fn remote() -> Option<Remote> {
 pub fn machine() -> Result<Machine, ErrorPayload> {
     match REMOTE.get() {
         Some(remote) => Ok(Machine::Remote(remote.clone())),
-        None => Ok(Machine::Local(Context::load()?.manager)),
+        None => Ok(Machine::Local(load()?)),
     }
 }
 
-pub struct Context {
-    pub manager: Manager,
+/// This machine's core over this user's settings (a warning on stderr when the file had to be replaced) and the
+/// cache they name, else the one `HF_HUB_CACHE`/`HF_HOME` name.
+pub fn load() -> Result<Manager, ErrorPayload> {
+    with(DownloadOptions::default())
 }
 
-impl Context {
-    /// Opens the core over this user's settings (warning on stderr when the file had to be replaced) and the
-    /// cache they name, else the one `HF_HUB_CACHE`/`HF_HOME` name.
-    pub fn load() -> Result<Context, ErrorPayload> {
-        Context::with(DownloadOptions::default())
-    }
+/// The same, with the download queue's options (`mm download --parallel`).
+pub fn with(download_options: DownloadOptions) -> Result<Manager, ErrorPayload> {
+    open(ManagerConfig { download_options, ..ManagerConfig::from_env() })
+}
 
-    /// The same, with the download queue's options (`mm download --parallel`).
-    pub fn with(download_options: DownloadOptions) -> Result<Context, ErrorPayload> {
-        Context::open(ManagerConfig { download_options, ..ManagerConfig::from_env() })
+/// Over `config`; a settings file that cannot be read stops the command (the app would replace it). A command that
+/// only runs on this machine says so when `--remote` was given.
+pub fn open(config: ManagerConfig) -> Result<Manager, ErrorPayload> {
+    if let Some(remote) = REMOTE.get() {
+        return Err(ErrorPayload {
+            code: ErrorCode::InvalidInput,
+            message: format!("this command runs on this machine only, not on {}: drop --remote", remote.url()),
+        });
     }
-
-    /// Over `config`; a settings file that cannot be read stops the command (the app would replace it). A command
-    /// that only runs on this machine says so when `--remote` was given.
-    pub fn open(config: ManagerConfig) -> Result<Context, ErrorPayload> {
-        if let Some(remote) = REMOTE.get() {
-            return Err(ErrorPayload {
-                code: ErrorCode::InvalidInput,
-                message: format!("this command runs on this machine only, not on {}: drop --remote", remote.url()),
-            });
-        }
-        if let (_, Some(warning)) = config.store.load().map_err(|e| e.payload())? {
-            esay!("warning: {warning}");
-        }
-        Ok(Context { manager: Manager::open(config) })
+    if let (_, Some(warning)) = config.store.load().map_err(|e| e.payload())? {
+        esay!("warning: {warning}");
     }
+    Ok(Manager::open(config))
 }
 
 /// A module error as the one wire shape.

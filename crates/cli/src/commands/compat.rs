@@ -1,6 +1,5 @@
 //! `mm system` and `mm compat`: the machine, and whether a model (on the hub, on disk, or a file) will run on it.
 
-use crate::context::Context;
 use crate::output;
 use crate::table::Table;
 use mm_core::compat::{CompatReport, Fit};
@@ -18,7 +17,7 @@ pub struct SystemArgs {
 
 pub async fn system(args: SystemArgs, json: bool) -> Result<(), ErrorPayload> {
     if args.diagnostics {
-        let manager = Context::load()?.manager;
+        let manager = crate::context::load()?;
         let report = manager.diagnostics(concat!("mm ", env!("CARGO_PKG_VERSION"))).await?;
         match json {
             true => output::json(&serde_json::json!({ "diagnostics": report })),

@@ -1,6 +1,6 @@
 //! `mm config get [KEY]` and `mm config set KEY VALUE`: the settings the app uses, from the same file.
 
-use crate::context::{payload, Context};
+use crate::context::payload;
 use crate::output;
 use mm_core::settings::Settings;
 use mm_core::ErrorPayload;
@@ -17,7 +17,7 @@ const KEYS: [&str; 7] =
     ["cacheDir", "libraryFolders", "endpoint", "token", "maxConcurrentDownloads", "bandwidthLimit", "verifyOnDownload"];
 
 pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
-    let manager = Context::load()?.manager;
+    let manager = crate::context::load()?;
     let settings = manager.settings();
     match args {
         Args::Get { key: Some(key) } => {

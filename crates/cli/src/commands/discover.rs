@@ -1,6 +1,5 @@
 //! `mm search` and `mm catalog`: find models on the hub, and the starter catalog, before downloading anything.
 
-use crate::context::Context;
 use crate::output;
 use crate::table::Table;
 use mm_core::discover::{SearchQuery, SearchSort};
@@ -36,7 +35,7 @@ pub struct SearchArgs {
 }
 
 pub async fn search(args: SearchArgs, json: bool) -> Result<(), ErrorPayload> {
-    let ctx = Context::load()?;
+    let manager = crate::context::load()?;
     let Some(sort) = SearchSort::parse(&args.sort) else {
         return Err(ErrorPayload {
             code: ErrorCode::InvalidInput,
@@ -52,7 +51,7 @@ pub async fn search(args: SearchArgs, json: bool) -> Result<(), ErrorPayload> {
         sort,
         limit: Some(args.limit),
     };
-    let page = ctx.manager.search(&query, args.next.as_deref()).await?;
+    let page = manager.search(&query, args.next.as_deref()).await?;
     if json {
         output::json(&page);
         return Ok(());
@@ -85,7 +84,7 @@ pub async fn search(args: SearchArgs, json: bool) -> Result<(), ErrorPayload> {
 pub struct CatalogArgs {}
 
 pub async fn catalog(_args: CatalogArgs, json: bool) -> Result<(), ErrorPayload> {
-    let starter = Context::load()?.manager.catalog().await?;
+    let starter = crate::context::load()?.catalog().await?;
     if json {
         output::json(&starter);
         return Ok(());

@@ -55,7 +55,7 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
         return run_there(&Machine::Remote(remote), args, json).await;
     }
     let options = DownloadOptions { files_in_parallel: args.parallel.max(1), ..Default::default() };
-    let manager = crate::context::Context::with(options)?.manager;
+    let manager = crate::context::with(options)?;
     if is_direct_url(&args, &HubConfig::from_settings(&manager.settings()).endpoint) {
         let source = UrlSource { url: args.repo.clone(), sha256: args.sha256, md5: args.md5, name: args.name };
         let request = DownloadRequest { repo: String::new(), url: Some(source), ..DownloadRequest::default() };

@@ -1,6 +1,5 @@
 //! `mm list`: every model on the machine, with filters; `--revisions` shows each cached revision instead.
 
-use crate::context::Context;
 use crate::output;
 use crate::table::Table;
 use mm_core::cache::{self, CacheScan, CacheStatus};
@@ -42,7 +41,7 @@ fn parse<T: serde::de::DeserializeOwned>(what: &str, value: &str, known: &str) -
 
 pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
     if args.revisions {
-        let scan = Context::load()?.manager.scan_cache().await?;
+        let scan = crate::context::load()?.scan_cache().await?;
         if json {
             output::json(&scan);
         } else {

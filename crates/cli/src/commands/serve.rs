@@ -89,7 +89,7 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
         let token = if endpoint == from_settings.endpoint { from_settings.token.clone() } else { None };
         config.hub = Some(mm_core::hub::HubConfig { endpoint, token, ..from_settings });
     }
-    let manager = crate::context::Context::open(config)?.manager;
+    let manager = crate::context::open(config)?;
     // Downloads a previous run left unfinished carry on.
     for download in manager.downloads() {
         if download.state == mm_core::download::DownloadState::Paused {

@@ -1,6 +1,6 @@
 //! `mm import` (files and folders from elsewhere on disk) and `mm ollama` (the local Ollama server's models).
 
-use crate::context::{payload, Context};
+use crate::context::payload;
 use crate::output;
 use mm_core::format::bytes;
 use mm_core::library::ModelType;
@@ -23,7 +23,7 @@ pub struct ImportArgs {
 }
 
 pub async fn import(args: ImportArgs, json: bool) -> Result<(), ErrorPayload> {
-    let ctx = Context::load()?;
+    let manager = crate::context::load()?;
     let model_type = match args.model_type.as_deref() {
         Some(t) => Some(ModelType::parse(t).ok_or_else(|| ErrorPayload {
             code: ErrorCode::InvalidInput,
@@ -33,7 +33,6 @@ pub async fn import(args: ImportArgs, json: bool) -> Result<(), ErrorPayload> {
     };
     let options = ImportOptions { copy: args.copy, model_type };
     let tty = std::io::stderr().is_terminal() && !json;
-    let manager = ctx.manager;
     // Ctrl-C stops the file being read or copied (its partial copy removed) and skips the rest.
     let on_interrupt = manager.clone();
     // Listening starts here, before any byte is read (`ctrl_c()` would start only when first polled).
@@ -112,7 +111,7 @@ pub enum OllamaArgs {
 }
 
 pub async fn ollama(args: OllamaArgs, json: bool) -> Result<(), ErrorPayload> {
-    let manager = Context::load()?.manager;
+    let manager = crate::context::load()?;
     let server = manager.ollama();
     match args {
         OllamaArgs::List => {

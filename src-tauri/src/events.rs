@@ -48,28 +48,8 @@ pub const MACHINE_CHANGED: &str = "machine-changed";
 /// Sends every event of this machine's core (downloads' progress, every model's lifecycle) to the window while it
 /// drives this machine, until the app ends, with a desktop notification when a download finishes or fails.
 pub fn forward<R: Runtime>(app: AppHandle<R>, manager: &Manager) {
-    let mut events = manager.subscribe();
-    tauri::async_runtime::spawn(async move {
-        loop {
-            let shown = || app.try_state::<AppState>().is_none_or(|s| s.is_local());
-            match events.recv().await {
-                Ok(DownloadEvent::Progress(progress)) => {
-                    if shown() {
-                        let _ = app.emit(DOWNLOAD_PROGRESS, progress);
-                    }
-                }
-                Ok(DownloadEvent::Lifecycle(lifecycle)) => {
-                    notify(&app, &lifecycle);
-                    if shown() {
-                        let _ = app.emit(MODEL_LIFECYCLE, lifecycle);
-                    }
-                }
-                // A slow window missed some progress; the next update carries the totals.
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => break,
-            }
-        }
-    });
+    let events = manager.subscribe();
+    tauri::async_runtime::spawn(relay(app, events, true));
 }
 
 /// Sends another machine's events to the window while it drives that machine: what `select_machine` starts and
@@ -78,19 +58,35 @@ pub fn forward_remote<R: Runtime>(
     app: AppHandle<R>,
     machine: &mm_core::machine::Machine,
 ) -> tauri::async_runtime::JoinHandle<()> {
-    let mut events = machine.subscribe();
-    tauri::async_runtime::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(DownloadEvent::Progress(progress)) => {
+    tauri::async_runtime::spawn(relay(app, machine.subscribe(), false))
+}
+
+/// Relays `events` to the window until they end. This machine's (`local`) notify the desktop, and reach the window
+/// only while it drives this machine.
+async fn relay<R: Runtime>(
+    app: AppHandle<R>,
+    mut events: tokio::sync::broadcast::Receiver<DownloadEvent>,
+    local: bool,
+) {
+    let shown = |app: &AppHandle<R>| !local || app.try_state::<AppState>().is_none_or(|s| s.is_local());
+    loop {
+        match events.recv().await {
+            Ok(DownloadEvent::Progress(progress)) => {
+                if shown(&app) {
                     let _ = app.emit(DOWNLOAD_PROGRESS, progress);
                 }
-                Ok(DownloadEvent::Lifecycle(lifecycle)) => {
+            }
+            Ok(DownloadEvent::Lifecycle(lifecycle)) => {
+                if local {
+                    notify(&app, &lifecycle);
+                }
+                if shown(&app) {
                     let _ = app.emit(MODEL_LIFECYCLE, lifecycle);
                 }
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => break,
             }
+            // A slow window missed some progress; the next update carries the totals.
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => break,
         }
-    })
+    }
 }

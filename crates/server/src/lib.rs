@@ -227,5 +227,5 @@ pub async fn serve(
 pub fn new_token() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(mm_core::format::hex(&bytes))
 }

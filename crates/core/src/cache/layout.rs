@@ -115,6 +115,12 @@ pub fn is_commit_hash(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// A sha256 (64 hex digits) for LFS files, a git sha1 (40) for the rest: anything else could name a path.
+pub fn is_blob_name(blob: &str, lfs: bool) -> bool {
+    let len = if lfs { 64 } else { 40 };
+    blob.len() == len && blob.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Appended to a partial file's name: the record of which of its pieces are on disk (a file fetched over several
 /// connections), which belongs to that partial file and goes with it.
 pub const PIECES_SUFFIX: &str = ".ranges";

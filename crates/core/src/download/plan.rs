@@ -3,7 +3,9 @@
 
 use super::filter;
 use super::{DownloadError, DownloadRequest};
-use crate::cache::layout::{tree_record_path, HubInfoRecord, RepoKind, TreeRecord, TreeRecordFile, HUB_INFO_RECORD};
+use crate::cache::layout::{
+    is_blob_name, tree_record_path, HubInfoRecord, RepoKind, TreeRecord, TreeRecordFile, HUB_INFO_RECORD,
+};
 use crate::cache::write::{self, check_repo_path};
 use crate::cache::RepoId;
 use crate::hub::{HubClient, RemoteFile};
@@ -143,12 +145,6 @@ pub async fn preview(
         bytes_to_download: plan.bytes_remaining(),
         free_space,
     })
-}
-
-/// A sha256 (64 hex digits) for LFS files, a git sha1 (40) for the rest: anything else could name a path.
-fn is_blob_name(blob: &str, lfs: bool) -> bool {
-    let len = if lfs { 64 } else { 40 };
-    blob.len() == len && blob.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Adds the plan's files to the commit's tree record (a selection made earlier stays). Two downloads of one repo,

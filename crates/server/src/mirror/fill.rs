@@ -37,10 +37,11 @@ pub(crate) async fn listing(s: &Served, repo: &str, revision: &str) -> Result<Li
     let info = s.manager.hub_listing(repo, revision).await.map_err(|e| hub_error(repo, revision, e))?;
     // What the upstream lists becomes paths served from this machine: a path out of the snapshot or a blob name
     // that is not a hash is refused, whole.
-    let hex = |b: &str| matches!(b.len(), 40 | 64) && b.bytes().all(|c| c.is_ascii_hexdigit());
-    if let Some(bad) =
-        info.files.iter().find(|f| mm_core::cache::write::check_repo_path(&f.path).is_err() || !hex(&f.blob))
-    {
+    let unsafe_file = |f: &mm_core::hub::RemoteFile| {
+        mm_core::cache::write::check_repo_path(&f.path).is_err()
+            || !mm_core::cache::layout::is_blob_name(&f.blob, f.lfs)
+    };
+    if let Some(bad) = info.files.iter().find(|f| unsafe_file(f)) {
         let message = format!("the upstream hub listed {:?} ({}) for {repo}: refused", bad.path, bad.blob);
         return Err(HubError::new(StatusCode::BAD_GATEWAY, "UpstreamError", message));
     }

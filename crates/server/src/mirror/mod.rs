@@ -170,7 +170,7 @@ fn pointer_oid(sha256: &str, size: u64) -> (String, u64) {
     let mut hasher = sha1::Sha1::new();
     hasher.update(format!("blob {}\0", pointer.len()).as_bytes());
     hasher.update(pointer.as_bytes());
-    (hasher.finalize().iter().map(|b| format!("{b:02x}")).collect(), pointer.len() as u64)
+    (mm_core::format::hex(&hasher.finalize()), pointer.len() as u64)
 }
 
 fn sibling(file: &CachedFile, blobs: bool) -> Value {

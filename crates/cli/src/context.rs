@@ -58,10 +58,11 @@ pub fn open(config: ManagerConfig) -> Result<Manager, ErrorPayload> {
             message: format!("this command runs on this machine only, not on {}: drop --remote", remote.url()),
         });
     }
-    if let (_, Some(warning)) = config.store.load().map_err(|e| e.payload())? {
+    let manager = Manager::try_open(config)?;
+    if let Some(warning) = manager.settings_view().warning {
         esay!("warning: {warning}");
     }
-    Ok(Manager::open(config))
+    Ok(manager)
 }
 
 /// A module error as the one wire shape.

@@ -118,8 +118,19 @@ impl Manager {
     /// Opens the core over `config`. A settings file that cannot be read is replaced by defaults, and the
     /// warning kept for [`Manager::settings_view`].
     pub fn open(config: ManagerConfig) -> Manager {
+        let loaded = config.store.load().unwrap_or_else(|e| (Settings::default(), Some(e.to_string())));
+        Manager::with_settings(config, loaded)
+    }
+
+    /// The same, failing when the settings file cannot be read at all (`mm` stops rather than run on defaults).
+    pub fn try_open(config: ManagerConfig) -> Result<Manager, ErrorPayload> {
+        let loaded = config.store.load().map_err(payload)?;
+        Ok(Manager::with_settings(config, loaded))
+    }
+
+    /// Over settings already read, with the warning of a file that had to be replaced.
+    fn with_settings(config: ManagerConfig, (settings, warning): (Settings, Option<String>)) -> Manager {
         let ManagerConfig { store, data_dir, cache_dir, hub, journal, ollama, download_options } = config;
-        let (settings, warning) = store.load().unwrap_or_else(|e| (Settings::default(), Some(e.to_string())));
         let cache_dir = cache_dir
             .or_else(|| settings.cache_dir.as_ref().map(PathBuf::from))
             .unwrap_or_else(crate::cache::hub_cache_dir);

@@ -121,13 +121,14 @@ async fn import_reports_each_path_and_refuses_what_is_not_a_model() {
 async fn ctrl_c_stops_an_import_and_leaves_no_partial_copy() {
     let home = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
-    // A GGUF header before a 4 GiB hole: seconds of copying and hashing, little disk.
+    // A GGUF header before a 2 GiB hole: a second or more of copying and hashing, and a copy that fits on a
+    // nearly full disk (the import checks the room first).
     let big = files.path().join("big.gguf");
     std::fs::write(&big, gguf_model("llama", 2, 4096, 4)).unwrap();
-    std::fs::File::options().write(true).open(&big).unwrap().set_len(4 << 30).unwrap();
+    std::fs::File::options().write(true).open(&big).unwrap().set_len(2 << 30).unwrap();
     let mut cmd = mm(home.path());
     cmd.args(["import", "--copy"]).arg(&big).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
+    let mut child = cmd.spawn().unwrap();
     // Once the hidden copy exists, the copy is under way: interrupt it as a terminal's Ctrl-C does.
     let models = models_dir(home.path());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -137,6 +138,10 @@ async fn ctrl_c_stops_an_import_and_leaves_no_partial_copy() {
             .unwrap_or(false)
     };
     while !copying() {
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            panic!("mm import ended before it was interrupted: {}", String::from_utf8_lossy(&out.stderr));
+        }
         assert!(std::time::Instant::now() < deadline, "the copy never started");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }

@@ -24,7 +24,7 @@ impl AppState {
     /// the one `huggingface_hub` finds; its hub endpoint and token, else `HF_ENDPOINT` and `HF_TOKEN`. `journal`
     /// keeps unfinished downloads across restarts.
     pub fn from_env(journal: Option<PathBuf>) -> AppState {
-        AppState::open(ManagerConfig { journal, ..ManagerConfig::from_env() })
+        AppState::open(ManagerConfig { journal, runtime_owner: "app", ..ManagerConfig::from_env() })
     }
 
     pub fn open(config: ManagerConfig) -> AppState {

@@ -76,11 +76,20 @@ enum Command {
     /// The local Ollama server's models: list, pull, rm.
     #[command(subcommand)]
     Ollama(commands::sources::OllamaArgs),
+    /// Serve the active model of a type (default text-generation), or activate a model and serve it, on a local
+    /// OpenAI-compatible endpoint; returns once it answers and leaves it running.
+    Load(commands::runtime::LoadArgs),
+    /// Stop serving a type or model, or everything loaded.
+    Unload(commands::runtime::UnloadArgs),
+    /// The loaded models: state, endpoint, memory measured beside the estimate, requests.
+    Ps(commands::runtime::PsArgs),
     /// Serve the same operations as an HTTP API (REST, live events, OpenAPI at /openapi.json) until SIGTERM.
     Serve(commands::serve::Args),
 }
 
 fn main() -> ExitCode {
+    // Started by a load as the runtime host: that is all this process does.
+    mm_core::runtime::host::run_if_asked();
     let cli = Cli::parse();
     mm_core::logs::to_stderr(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -115,6 +124,9 @@ fn main() -> ExitCode {
             Command::Catalog(args) => commands::discover::catalog(args, cli.json).await,
             Command::Import(args) => commands::sources::import(args, cli.json).await,
             Command::Ollama(args) => commands::sources::ollama(args, cli.json).await,
+            Command::Load(args) => commands::runtime::load(args, cli.json).await,
+            Command::Unload(args) => commands::runtime::unload(args, cli.json).await,
+            Command::Ps(args) => commands::runtime::ps(args, cli.json).await,
             Command::Serve(args) => commands::serve::run(args, cli.json).await,
         }
     });

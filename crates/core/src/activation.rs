@@ -5,8 +5,11 @@
 //!
 //! ```text
 //! active/{type}   a symlink to the model's snapshot folder, replaced atomically (a new link, then a rename)
-//! active.json     {type: {id, revision, path, format, primaryFile}} for every active type
+//! active.json     {type: {id, revision, path, format, primaryFile, endpoint}} for every active type
 //! ```
+//!
+//! `endpoint` is there while the type is loaded: the runtime host ([`crate::runtime`]) names it through
+//! [`Activation::set_endpoints`], which keeps it in `runtime/endpoints.json`.
 //!
 //! A switch is one step: the new model is checked first (complete, on disk), and only then does one settings
 //! write replace the old choice. A model deleted outside the app loses its mark at the next [`reconcile`].
@@ -40,6 +43,9 @@ pub struct ActiveEntry {
     /// The largest weight file (the one to load for single-file formats such as GGUF), if any.
     pub primary_file: Option<String>,
     pub activated_at: Option<u64>,
+    /// While it is loaded: the OpenAI-compatible endpoint serving this type (`http://127.0.0.1:PORT/v1`), the
+    /// same across switches of the type's model.
+    pub endpoint: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -246,8 +252,29 @@ impl Activation {
         Ok(removed.iter().map(|a| lifecycle(LifecycleKind::Deactivated, &a.id, &a.revision)).collect())
     }
 
+    /// Records the endpoint of each loaded type and rewrites `active.json` with them.
+    pub fn set_endpoints(&self, endpoints: &BTreeMap<ModelType, String>) -> Result<(), ActivationError> {
+        let path = self.endpoints_path();
+        let (_, (), published) = self.store.update_then(
+            |_| Ok(()),
+            |s| {
+                let bytes = serde_json::to_vec_pretty(endpoints).expect("endpoints serialise");
+                crate::disk::write_atomic(&path, &bytes, 0o644)
+                    .map_err(|source| ActivationError::Io { path: path.clone(), source })?;
+                self.publish(s)
+            },
+        )?;
+        published
+    }
+
+    fn endpoints_path(&self) -> PathBuf {
+        self.data_dir.join("runtime").join("endpoints.json")
+    }
+
     /// The entries of every active type, as `active.json` holds them.
     pub fn entries(&self, settings: &Settings) -> BTreeMap<ModelType, ActiveEntry> {
+        let mut endpoints: BTreeMap<ModelType, String> =
+            fs::read(self.endpoints_path()).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
         let mut out = BTreeMap::new();
         for (t, active) in &settings.active {
             let (Some(model_type), Some(snapshot)) = (ModelType::parse(t), self.snapshot_of(settings, active)) else {
@@ -277,6 +304,7 @@ impl Activation {
                             .map(|(p, _)| snapshot.join(p).display().to_string()),
                     },
                     activated_at: active.activated_at,
+                    endpoint: endpoints.remove(&model_type),
                 },
             );
         }

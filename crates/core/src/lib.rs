@@ -5,7 +5,7 @@
 //! [`machine::Machine`] is either. Each module is one concept, and the import graph is a tree: [`model`] (the
 //! domain types) and the foundations ([`error`], [`disk`], [`cache`], ...) at the bottom, [`settings`] above them,
 //! each source ([`hub`], [`compat`], [`local`], [`ollama`], [`download`]), the [`library`] merging them,
-//! [`activation`] and [`discover`], and [`manager`] on top. [`bindings`] declares the types that cross into the
+//! [`activation`] and [`discover`], [`runtime`] (loading the active models), and [`manager`] on top. [`bindings`] declares the types that cross into the
 //! web UI in TypeScript.
 
 pub mod activation;
@@ -29,6 +29,7 @@ pub mod model;
 pub mod ollama;
 pub mod paths;
 pub mod remote;
+pub mod runtime;
 pub mod secret;
 pub mod settings;
 

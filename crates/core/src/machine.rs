@@ -13,6 +13,7 @@ use crate::library::verify::VerifyReport;
 use crate::library::{LibraryQuery, ModelDetails};
 use crate::model::{LibraryModel, ModelType};
 use crate::remote::Remote;
+use crate::runtime::LoadedModel;
 use crate::Manager;
 use std::collections::BTreeMap;
 use tokio::sync::broadcast;
@@ -150,11 +151,26 @@ impl Machine {
     }
 
     pub async fn deactivate(&self, model_type: &str) -> Result<(), ErrorPayload> {
-        either!(self, m => m.deactivate(model_type).map(|_| ()), r => r.deactivate(model_type_of(model_type)?).await)
+        either!(self, m => m.deactivate(model_type).await.map(|_| ()), r => r.deactivate(model_type_of(model_type)?).await)
     }
 
     pub async fn system(&self) -> Result<HardwareInfo, ErrorPayload> {
         either!(self, m => m.system().await, r => r.system().await)
+    }
+
+    /// Loads a type's active model, or activates a model and loads it; answered once it is ready.
+    pub async fn load(&self, target: Option<&str>, context: Option<u64>) -> Result<LoadedModel, ErrorPayload> {
+        either!(self, m => m.load(target, context).await, r => r.load(target, context).await)
+    }
+
+    /// Unloads a type or model, or everything loaded.
+    pub async fn unload(&self, target: Option<&str>) -> Result<Vec<LoadedModel>, ErrorPayload> {
+        either!(self, m => m.unload(target).await, r => r.unload(target).await)
+    }
+
+    /// What is loaded, with state, endpoint and memory.
+    pub async fn loaded(&self) -> Result<Vec<LoadedModel>, ErrorPayload> {
+        either!(self, m => Ok(m.loaded().await), r => r.loaded().await)
     }
 
     pub async fn compat(

@@ -6,6 +6,7 @@ use crate::activation::ActiveEntry;
 use crate::compat::local::ModelFit;
 use crate::compat::{CompatReport, HardwareInfo};
 use crate::download::{DownloadEvent, DownloadPreview, DownloadProgress, DownloadRequest, ModelLifecycle};
+use crate::runtime::LoadedModel;
 use crate::error::{ErrorCode, ErrorPayload};
 use crate::library::delete::DeleteReport;
 use crate::library::storage::{CleanReport, StorageReport};
@@ -234,6 +235,18 @@ impl Remote {
 
     pub async fn deactivate(&self, model_type: ModelType) -> Result<(), ErrorPayload> {
         self.call::<Value>(Method::DELETE, &format!("mm/v1/active/{}", model_type.as_str()), None).await.map(|_| ())
+    }
+
+    pub async fn load(&self, target: Option<&str>, context: Option<u64>) -> Result<LoadedModel, ErrorPayload> {
+        self.call(Method::POST, "mm/v1/runtime/load", Some(json!({ "target": target, "context": context }))).await
+    }
+
+    pub async fn unload(&self, target: Option<&str>) -> Result<Vec<LoadedModel>, ErrorPayload> {
+        self.call(Method::POST, "mm/v1/runtime/unload", Some(json!({ "target": target }))).await
+    }
+
+    pub async fn loaded(&self) -> Result<Vec<LoadedModel>, ErrorPayload> {
+        self.get("mm/v1/runtime").await
     }
 
     pub async fn system(&self) -> Result<HardwareInfo, ErrorPayload> {

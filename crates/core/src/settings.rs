@@ -56,6 +56,16 @@ pub struct Settings {
     pub imports: Vec<crate::model::ImportedModel>,
     /// Other machines' `mm serve` the window can drive (their tokens kept like the hub token).
     pub machines: Vec<MachineEntry>,
+    /// The `llama-server` program that loads GGUF models; empty: the one on `PATH`.
+    pub llama_server: Option<String>,
+    /// The largest context a load chooses by itself (tokens); the model's own and the free memory may lower it.
+    pub max_context: u64,
+    /// Unload a model nobody sent a request for this many minutes; 0: never.
+    pub idle_unload_minutes: u64,
+    /// Models loaded at once; loading one more unloads the least recently used.
+    pub max_loaded: u32,
+    /// Times a runtime that died is started again (after 1, 2, 4... seconds) before it is left stopped.
+    pub restart_attempts: u32,
 }
 
 /// Another machine's `mm serve`, as the user added it.
@@ -98,6 +108,11 @@ impl Default for Settings {
             active: BTreeMap::new(),
             imports: Vec::new(),
             machines: Vec::new(),
+            llama_server: None,
+            max_context: 8192,
+            idle_unload_minutes: 0,
+            max_loaded: 2,
+            restart_attempts: 3,
         }
     }
 }
@@ -137,6 +152,11 @@ pub struct SettingsView {
     pub copy_imports: bool,
     /// Other machines the window can drive.
     pub machines: Vec<MachineEntry>,
+    pub llama_server: Option<String>,
+    pub max_context: u64,
+    pub idle_unload_minutes: u64,
+    pub max_loaded: u32,
+    pub restart_attempts: u32,
     /// Set when the file was unreadable and was replaced by defaults.
     pub warning: Option<String>,
 }
@@ -157,13 +177,19 @@ pub struct SettingsPatch {
     pub keep_in_tray: Option<bool>,
     pub notify_downloads: Option<bool>,
     pub copy_imports: Option<bool>,
+    /// "" for the one on `PATH`.
+    pub llama_server: Option<String>,
+    pub max_context: Option<u64>,
+    pub idle_unload_minutes: Option<u64>,
+    pub max_loaded: Option<u32>,
+    pub restart_attempts: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("{key} {problem}")]
     Invalid { key: &'static str, problem: String },
-    #[error("unknown setting \"{0}\": known are cacheDir, libraryFolders, endpoint, token, maxConcurrentDownloads, bandwidthLimit, connectionsPerFile, useXet, verifyOnDownload, keepInTray, notifyDownloads, copyImports")]
+    #[error("unknown setting \"{0}\": known are cacheDir, libraryFolders, endpoint, token, maxConcurrentDownloads, bandwidthLimit, connectionsPerFile, useXet, verifyOnDownload, keepInTray, notifyDownloads, copyImports, llamaServer, maxContext, idleUnloadMinutes, maxLoaded, restartAttempts")]
     UnknownKey(String),
     #[error("cannot {what} the settings file {}: {source}", .path.display())]
     Io {
@@ -216,6 +242,11 @@ impl Settings {
             notify_downloads: self.notify_downloads,
             copy_imports: self.copy_imports,
             machines: self.machines.clone(),
+            llama_server: self.llama_server.clone(),
+            max_context: self.max_context,
+            idle_unload_minutes: self.idle_unload_minutes,
+            max_loaded: self.max_loaded,
+            restart_attempts: self.restart_attempts,
             warning,
         }
     }
@@ -295,6 +326,33 @@ impl Settings {
         if let Some(copy) = patch.copy_imports {
             next.copy_imports = copy;
         }
+        if let Some(path) = patch.llama_server {
+            next.llama_server = blank(path);
+            if let Some(p) = next.llama_server.as_deref().filter(|p| !Path::new(p).is_absolute()) {
+                return Err(invalid("llamaServer", format!("must be an absolute path, not \"{p}\"")));
+            }
+        }
+        if let Some(n) = patch.max_context {
+            if !(256..=1 << 24).contains(&n) {
+                return Err(invalid("maxContext", format!("must be from 256 to 16777216 tokens, not {n}")));
+            }
+            next.max_context = n;
+        }
+        if let Some(n) = patch.idle_unload_minutes {
+            next.idle_unload_minutes = n;
+        }
+        if let Some(n) = patch.max_loaded {
+            if !(1..=16).contains(&n) {
+                return Err(invalid("maxLoaded", format!("must be from 1 to 16, not {n}")));
+            }
+            next.max_loaded = n;
+        }
+        if let Some(n) = patch.restart_attempts {
+            if n > 100 {
+                return Err(invalid("restartAttempts", format!("must be from 0 to 100, not {n}")));
+            }
+            next.restart_attempts = n;
+        }
         *self = next;
         Ok(())
     }
@@ -315,6 +373,11 @@ impl Settings {
             "keepInTray" => self.keep_in_tray.to_string(),
             "notifyDownloads" => self.notify_downloads.to_string(),
             "copyImports" => self.copy_imports.to_string(),
+            "llamaServer" => opt(&self.llama_server),
+            "maxContext" => self.max_context.to_string(),
+            "idleUnloadMinutes" => self.idle_unload_minutes.to_string(),
+            "maxLoaded" => self.max_loaded.to_string(),
+            "restartAttempts" => self.restart_attempts.to_string(),
             other => return Err(SettingsError::UnknownKey(other.to_string())),
         })
     }
@@ -344,6 +407,11 @@ impl Settings {
             "keepInTray" => patch.keep_in_tray = Some(boolean("keepInTray", value)?),
             "notifyDownloads" => patch.notify_downloads = Some(boolean("notifyDownloads", value)?),
             "copyImports" => patch.copy_imports = Some(boolean("copyImports", value)?),
+            "llamaServer" => patch.llama_server = Some(value.into()),
+            "maxContext" => patch.max_context = Some(number("maxContext")?),
+            "idleUnloadMinutes" => patch.idle_unload_minutes = Some(number("idleUnloadMinutes")?),
+            "maxLoaded" => patch.max_loaded = Some(number("maxLoaded")?.min(u32::MAX as u64) as u32),
+            "restartAttempts" => patch.restart_attempts = Some(number("restartAttempts")?.min(u32::MAX as u64) as u32),
             other => return Err(SettingsError::UnknownKey(other.to_string())),
         }
         Ok(patch)

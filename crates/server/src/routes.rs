@@ -7,6 +7,7 @@ use crate::Served;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use mm_core::runtime::LoadedModel;
 use mm_core::activation::ActiveEntry;
 use mm_core::compat::local::ModelFit;
 use mm_core::compat::{CompatReport, HardwareInfo};
@@ -248,8 +249,52 @@ pub async fn activate(
 #[utoipa::path(delete, path = "/mm/v1/active/{type}", tag = "activation", params(("type" = ModelType, Path)),
     responses((status = 204), (status = 400, body = ErrorPayload), (status = 404, body = ErrorPayload)))]
 pub async fn deactivate(State(s): S, Path(kind): Path<String>) -> ApiResult<StatusCode> {
-    s.manager.deactivate(model_type(&kind)?.as_str())?;
+    s.manager.deactivate(model_type(&kind)?.as_str()).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+// --- Loading ---
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Load {
+    /// A model type (its active model; default text-generation) or a model id (activated, then loaded).
+    #[serde(default)]
+    target: Option<String>,
+    /// The context in tokens (default: the largest that fits the memory free now).
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    context: Option<u64>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Unload {
+    /// A model type or a loaded model's id (default: everything loaded).
+    #[serde(default)]
+    target: Option<String>,
+}
+
+/// The loaded models: state, endpoint, memory measured beside the estimate, requests.
+#[utoipa::path(get, path = "/mm/v1/runtime", tag = "loading",
+    responses((status = 200, body = Vec<LoadedModel>)))]
+pub async fn loaded(State(s): S) -> Json<Vec<LoadedModel>> {
+    Json(s.manager.loaded().await)
+}
+
+/// Serves a type's active model (or activates a model and serves it) on a local OpenAI-compatible endpoint;
+/// answered once it is ready. What `mm serve` loads stops when it stops.
+#[utoipa::path(post, path = "/mm/v1/runtime/load", tag = "loading", request_body = Load,
+    responses((status = 200, body = LoadedModel), (status = 404, body = ErrorPayload), (status = 400, body = ErrorPayload)))]
+pub async fn load(State(s): S, Body(ask): Body<Load>) -> ApiResult<Json<LoadedModel>> {
+    Ok(Json(s.manager.load(ask.target.as_deref(), ask.context).await?))
+}
+
+/// Stops serving a type or model, or everything loaded; answers what was unloaded.
+#[utoipa::path(post, path = "/mm/v1/runtime/unload", tag = "loading", request_body = Unload,
+    responses((status = 200, body = Vec<LoadedModel>), (status = 404, body = ErrorPayload)))]
+pub async fn unload(State(s): S, Body(ask): Body<Unload>) -> ApiResult<Json<Vec<LoadedModel>>> {
+    Ok(Json(s.manager.unload(ask.target.as_deref()).await?))
 }
 
 // --- Compatibility and the machine ---

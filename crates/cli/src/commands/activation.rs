@@ -48,7 +48,7 @@ pub struct DeactivateArgs {
 pub async fn deactivate(args: DeactivateArgs, json: bool) -> Result<(), ErrorPayload> {
     let model_type = parse_type(&args.model_type).map_err(payload)?;
     let events = match crate::context::machine()? {
-        Machine::Local(manager) => manager.deactivate(model_type.as_str())?,
+        Machine::Local(manager) => manager.deactivate(model_type.as_str()).await?,
         remote => {
             remote.deactivate(model_type.as_str()).await?;
             Vec::new()

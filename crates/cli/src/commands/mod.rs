@@ -8,5 +8,6 @@ pub mod discover;
 pub mod download;
 pub mod library;
 pub mod list;
+pub mod runtime;
 pub mod serve;
 pub mod sources;

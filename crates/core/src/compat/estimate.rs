@@ -149,6 +149,11 @@ fn finish(mut r: Requirements, context: Option<u64>) -> Requirements {
     r
 }
 
+/// The same model's needs at another context.
+pub fn with_context(r: &Requirements, context: u64) -> Requirements {
+    finish(r.clone(), Some(context))
+}
+
 pub fn from_gguf(s: &GgufSummary, context: Option<u64>) -> Requirements {
     let head_dim = match (s.embedding_length, s.head_count) {
         (Some(e), Some(h)) if h > 0 => Some(e / h),

@@ -94,6 +94,23 @@ fn nvidia_gpus() -> Result<Vec<GpuInfo>, String> {
     Ok(out)
 }
 
+/// The GPU memory process `pid` holds, summed over every NVIDIA GPU; none without NVML or when it holds none.
+pub fn gpu_memory_of(pid: u32) -> Option<u64> {
+    use nvml_wrapper::enums::device::UsedGpuMemory;
+    let nvml = nvml().as_ref().ok()?;
+    let mut total = None;
+    for i in 0..nvml.device_count().ok()? {
+        let Ok(device) = nvml.device_by_index(i) else { continue };
+        // A process may be listed as both; it is counted once per GPU.
+        let mut listed = device.running_compute_processes().unwrap_or_default();
+        listed.extend(device.running_graphics_processes().unwrap_or_default());
+        if let Some(UsedGpuMemory::Used(bytes)) = listed.into_iter().find(|p| p.pid == pid).map(|p| p.used_gpu_memory) {
+            total = Some(total.unwrap_or(0) + bytes);
+        }
+    }
+    total
+}
+
 fn cpu_features() -> Vec<String> {
     let mut out = Vec::new();
     #[cfg(target_arch = "x86_64")]

@@ -122,6 +122,8 @@ pub fn assess_path(path: &Path, context: Option<u64>, hw: &HardwareInfo) -> Resu
 pub struct ModelFit {
     pub fit: super::Fit,
     pub summary: String,
+    /// What it took the last time it was loaded here, beside the estimate.
+    pub measured: Option<super::measured::Measurement>,
 }
 
 /// The verdict that speaks for a model: with several GGUF quantisations, the best of them.
@@ -134,7 +136,7 @@ pub fn best_fit(report: &CompatReport) -> Option<ModelFit> {
         super::Fit::TooLarge => 4,
     };
     let best = report.entries.iter().min_by_key(|e| rank(e.now.fit))?;
-    Some(ModelFit { fit: best.now.fit, summary: best.now.summary.clone() })
+    Some(ModelFit { fit: best.now.fit, summary: best.now.summary.clone(), measured: None })
 }
 
 /// The requirements of an Ollama model, read from the GGUF file its Modelfile names (`/api/show`), reported

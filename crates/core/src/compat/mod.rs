@@ -1,11 +1,13 @@
 //! "Will it run here?": the machine's memory ([`hardware`]), a model's needs read from its own headers
 //! ([`safetensors`], [`gguf`], `config.json`), and a verdict people understand ([`estimate`]), before a download
-//! (ranged reads from the hub, [`remote`]) and after it (the files on disk, [`local`]).
+//! (ranged reads from the hub, [`remote`]) and after it (the files on disk, [`local`]); and, once a model was
+//! loaded, what it really took beside the estimate ([`measured`]).
 
 pub mod estimate;
 pub mod gguf;
 pub mod hardware;
 pub mod local;
+pub mod measured;
 pub mod remote;
 pub mod safetensors;
 

@@ -24,6 +24,8 @@ use crate::local::{ImportOptions, ImportOutcome, ImportProgress, ImportStatus};
 use crate::model::{LibraryModel, ModelType};
 use crate::ollama::{Ollama, OllamaStatus, OLLAMA_PREFIX};
 use crate::remote::Remote;
+use crate::runtime::host::HostConfig;
+use crate::runtime::{LoadedModel, RuntimeChange, RuntimeClient};
 use crate::settings::{MachineEntry, Settings, SettingsPatch, SettingsStore, SettingsView};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,6 +49,9 @@ pub struct ManagerConfig {
     /// The Ollama server; default: `OLLAMA_HOST`.
     pub ollama: Option<Ollama>,
     pub download_options: DownloadOptions,
+    /// Who this face is to the runtime host: "app" and "serve" unload what they loaded when they quit; "mm"'s
+    /// loads stay.
+    pub runtime_owner: &'static str,
 }
 
 impl ManagerConfig {
@@ -64,6 +69,7 @@ impl ManagerConfig {
             journal: None,
             ollama: None,
             download_options: DownloadOptions::default(),
+            runtime_owner: "mm",
         }
     }
 }
@@ -88,6 +94,10 @@ struct Inner {
     pulls: pulls::Pulls,
     /// What stops the imports running now (all of them: a face has one Cancel); renewed once used.
     imports: Mutex<CancellationToken>,
+    runtime: RuntimeClient,
+    runtime_owner: &'static str,
+    /// The runtime host's changes, relayed while someone listens ([`Manager::watch_runtime`]).
+    runtime_changes: broadcast::Sender<RuntimeChange>,
 }
 
 /// A blocking task's panic as an internal error.
@@ -130,7 +140,7 @@ impl Manager {
 
     /// Over settings already read, with the warning of a file that had to be replaced.
     fn with_settings(config: ManagerConfig, (settings, warning): (Settings, Option<String>)) -> Manager {
-        let ManagerConfig { store, data_dir, cache_dir, hub, journal, ollama, download_options } = config;
+        let ManagerConfig { store, data_dir, cache_dir, hub, journal, ollama, download_options, runtime_owner } = config;
         let cache_dir = cache_dir
             .or_else(|| settings.cache_dir.as_ref().map(PathBuf::from))
             .unwrap_or_else(crate::cache::hub_cache_dir);
@@ -142,6 +152,13 @@ impl Manager {
             None => Downloads::new(hub, cache_dir.clone(), download_options),
         };
         downloads.apply_settings(&settings);
+        let ollama = ollama.unwrap_or_else(Ollama::from_env);
+        let runtime = RuntimeClient::new(HostConfig {
+            data_dir: data_dir.clone(),
+            settings: store.path().to_path_buf(),
+            cache_dir: cache_dir.clone(),
+            ollama: ollama.host().to_string(),
+        });
         let activation = Activation { cache_dir: cache_dir.clone(), data_dir, store: store.clone() };
         Manager {
             inner: Arc::new(Inner {
@@ -152,9 +169,12 @@ impl Manager {
                 downloads,
                 activation,
                 discover,
-                ollama: ollama.unwrap_or_else(Ollama::from_env),
+                ollama,
                 pulls: pulls::Pulls::default(),
                 imports: Mutex::new(CancellationToken::new()),
+                runtime,
+                runtime_owner,
+                runtime_changes: broadcast::channel(64).0,
             }),
         }
     }
@@ -417,14 +437,16 @@ impl Manager {
         let (entry, changes) =
             self.inner.activation.activate_any(&self.inner.ollama, id, model_type, revision).await.map_err(payload)?;
         self.changed(changes.clone());
+        self.inner.runtime.sync().await;
         Ok((entry, changes))
     }
 
     /// Clears the active model of a type; the change published.
-    pub fn deactivate(&self, model_type: &str) -> Result<Vec<ModelLifecycle>, ErrorPayload> {
+    pub async fn deactivate(&self, model_type: &str) -> Result<Vec<ModelLifecycle>, ErrorPayload> {
         let model_type = parse_type(model_type).map_err(payload)?;
         let changes = self.inner.activation.deactivate(model_type).map_err(payload)?;
         self.changed(changes.clone());
+        self.inner.runtime.sync().await;
         Ok(changes)
     }
 
@@ -445,6 +467,73 @@ impl Manager {
     /// Where a type's active-model link is.
     pub fn active_link(&self, model_type: ModelType) -> PathBuf {
         self.inner.activation.link_path(model_type)
+    }
+
+    // --- Loading ---
+
+    /// Loads a type's active model (`target` a type; none: text generation), or activates a model and loads it
+    /// (`target` a model id); answered once it is ready. A loaded type whose model is the active one answers as
+    /// it is; another model of the type loaded is swapped on the same endpoint.
+    pub async fn load(&self, target: Option<&str>, context: Option<u64>) -> Result<LoadedModel, ErrorPayload> {
+        let model_type = match target {
+            None => ModelType::TextGeneration,
+            Some(t) => match ModelType::parse(t) {
+                Some(model_type) => model_type,
+                None => {
+                    let (entry, _) = self.activate(t, None, None).await?;
+                    entry.model_type
+                }
+            },
+        };
+        // Said here, so that no host is started for nothing.
+        if !self.active().contains_key(&model_type) {
+            return Err(ErrorPayload {
+                code: ErrorCode::NotFound,
+                message: format!("no {model_type} model is active: activate one first (mm activate MODEL)"),
+            });
+        }
+        self.inner.runtime.load(model_type, context, self.inner.runtime_owner).await
+    }
+
+    /// Unloads a type (`target` a type, or a loaded model's id), or every loaded model (none).
+    pub async fn unload(&self, target: Option<&str>) -> Result<Vec<LoadedModel>, ErrorPayload> {
+        let model_type = match target {
+            None => None,
+            Some(t) => Some(match ModelType::parse(t) {
+                Some(model_type) => model_type,
+                None => self.loaded().await.into_iter().find(|m| m.id == t).map(|m| m.model_type).ok_or_else(|| {
+                    ErrorPayload { code: ErrorCode::NotFound, message: format!("{t} is not loaded (mm ps lists what is)") }
+                })?,
+            }),
+        };
+        self.inner.runtime.unload(model_type, None).await
+    }
+
+    /// What is loaded now, with its state, endpoint and memory.
+    pub async fn loaded(&self) -> Vec<LoadedModel> {
+        self.inner.runtime.status().await
+    }
+
+    /// The runtime host's changes (loads, swaps, health, memory), for a face that shows them; relayed while the
+    /// host runs, with [`Manager::watch_runtime`] started once.
+    pub fn subscribe_runtime(&self) -> broadcast::Receiver<RuntimeChange> {
+        self.inner.runtime_changes.subscribe()
+    }
+
+    /// Relays the runtime host's changes to [`Manager::subscribe_runtime`] for as long as this process lives,
+    /// reconnecting when a host starts again.
+    pub fn watch_runtime(&self) {
+        let manager = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Some(mut watch) = manager.inner.runtime.watch().await {
+                    while let Some(change) = watch.next().await {
+                        let _ = manager.inner.runtime_changes.send(change);
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        });
     }
 
     // --- Compatibility ---
@@ -501,6 +590,19 @@ impl Manager {
         )?;
         let ollama_models = self.inner.ollama.models(&self.settings()).await;
         fits.extend(local::ollama_fit(&self.inner.ollama, &ollama_models, &hw).await);
+        // How far the estimate was off for the models loaded here before.
+        let mut latest: BTreeMap<String, crate::compat::measured::Measurement> = BTreeMap::new();
+        for m in crate::compat::measured::read_all(self.data_dir()) {
+            if latest.get(&m.id).is_none_or(|o| o.at < m.at) {
+                latest.insert(m.id.clone(), m);
+            }
+        }
+        for (id, m) in latest {
+            if let Some(fit) = fits.get_mut(&id) {
+                fit.summary = format!("{}. {}", fit.summary.trim_end_matches('.'), m.summary());
+                fit.measured = Some(m);
+            }
+        }
         Ok(fits)
     }
 
@@ -638,6 +740,10 @@ impl Manager {
     /// Stops transfers cleanly: partial files (and the journal) stay for the next start.
     pub async fn shutdown(&self) {
         self.inner.downloads.shutdown().await;
+        // The app and `mm serve` stop the runtimes they started; `mm load`'s stay, as `lms load`'s do.
+        if self.inner.runtime_owner != "mm" {
+            let _ = self.inner.runtime.unload(None, Some(self.inner.runtime_owner)).await;
+        }
     }
 
     // --- Other sources ---

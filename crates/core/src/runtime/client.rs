@@ -1,0 +1,148 @@
+//! A face's side of the runtime host: starts it when a load needs it, and asks it over its socket.
+
+use super::host::HostConfig;
+use super::{socket_path, HostReply, HostRequest, LoadedModel, RuntimeChange};
+use crate::error::{ErrorCode, ErrorPayload};
+use crate::model::ModelType;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+/// How long a started host has to open its socket.
+const HOST_START: Duration = Duration::from_secs(10);
+
+/// The host of one data folder, as a face reaches it.
+#[derive(Debug, Clone)]
+pub struct RuntimeClient {
+    config: HostConfig,
+    /// The program that becomes the host (this face's own, which calls [`super::host::run_if_asked`]).
+    program: Option<PathBuf>,
+}
+
+fn unreachable(e: impl std::fmt::Display) -> ErrorPayload {
+    ErrorPayload { code: ErrorCode::Io, message: format!("the runtime host did not answer: {e}") }
+}
+
+impl RuntimeClient {
+    pub fn new(config: HostConfig) -> RuntimeClient {
+        RuntimeClient { config, program: std::env::current_exe().ok() }
+    }
+
+    /// The running host, if any.
+    async fn connect(&self) -> Option<UnixStream> {
+        UnixStream::connect(socket_path(&self.config.data_dir)).await.ok()
+    }
+
+    /// The running host, else one started now (detached: it outlives this process).
+    async fn connect_or_start(&self) -> Result<UnixStream, ErrorPayload> {
+        if let Some(stream) = self.connect().await {
+            return Ok(stream);
+        }
+        let program = self.program.clone().ok_or_else(|| unreachable("this program's path is unknown"))?;
+        let dir = super::runtime_dir(&self.config.data_dir);
+        std::fs::create_dir_all(&dir).map_err(unreachable)?;
+        let log = std::fs::File::options().create(true).append(true).open(dir.join("host.log")).map_err(unreachable)?;
+        let mut cmd = std::process::Command::new(&program);
+        cmd.envs(self.config.env())
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().map_err(unreachable)?)
+            .stderr(log);
+        // Its own process group: a terminal's Ctrl-C on `mm` does not reach it.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd.spawn().map_err(|e| unreachable(format!("cannot start {}: {e}", program.display())))?;
+        // Reaped by a thread, so that it never lingers as a zombie of a long-lived face.
+        let deadline = tokio::time::Instant::now() + HOST_START;
+        loop {
+            if let Some(stream) = self.connect().await {
+                std::thread::spawn(move || child.wait());
+                return Ok(stream);
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                // Another host may have won the race to start.
+                if let Some(stream) = self.connect().await {
+                    return Ok(stream);
+                }
+                return Err(unreachable(format!("it exited ({status}); see {}", dir.join("host.log").display())));
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(unreachable(format!("it did not start in {} s", HOST_START.as_secs())));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn ask(mut stream: UnixStream, request: &HostRequest) -> Result<HostReply, ErrorPayload> {
+        let mut line = serde_json::to_vec(request).expect("serialises");
+        line.push(b'\n');
+        stream.write_all(&line).await.map_err(unreachable)?;
+        let mut reply = String::new();
+        BufReader::new(stream).read_line(&mut reply).await.map_err(unreachable)?;
+        if reply.is_empty() {
+            return Err(unreachable("it closed the connection"));
+        }
+        serde_json::from_str::<Result<HostReply, ErrorPayload>>(&reply).map_err(unreachable)?
+    }
+
+    /// Loads the active model of `model_type` (starting the host), answered once it is ready.
+    pub async fn load(&self, model_type: ModelType, context: Option<u64>, owner: &str) -> Result<LoadedModel, ErrorPayload> {
+        let stream = self.connect_or_start().await?;
+        match Self::ask(stream, &HostRequest::Load { model_type, context, owner: owner.to_string() }).await? {
+            HostReply::Loaded(m) => Ok(m),
+            other => Err(unreachable(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    /// Unloads a type, or every type (of `owner`); nothing to do without a host.
+    pub async fn unload(&self, model_type: Option<ModelType>, owner: Option<&str>) -> Result<Vec<LoadedModel>, ErrorPayload> {
+        let Some(stream) = self.connect().await else { return Ok(Vec::new()) };
+        match Self::ask(stream, &HostRequest::Unload { model_type, owner: owner.map(str::to_string) }).await? {
+            HostReply::Unloaded(m) => Ok(m),
+            other => Err(unreachable(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    /// What is loaded (nothing without a host).
+    pub async fn status(&self) -> Vec<LoadedModel> {
+        let Some(stream) = self.connect().await else { return Vec::new() };
+        match Self::ask(stream, &HostRequest::Status).await {
+            Ok(HostReply::Status(m)) => m,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Tells the host the active models changed; the swap follows in the host, without waiting for it here.
+    pub async fn sync(&self) {
+        if let Some(mut stream) = self.connect().await {
+            let mut line = serde_json::to_vec(&HostRequest::Sync).expect("serialises");
+            line.push(b'\n');
+            let _ = stream.write_all(&line).await;
+        }
+    }
+
+    /// The host's changes while it runs; `None` when no host runs.
+    pub async fn watch(&self) -> Option<RuntimeWatch> {
+        let mut stream = self.connect().await?;
+        let mut line = serde_json::to_vec(&HostRequest::Watch).expect("serialises");
+        line.push(b'\n');
+        stream.write_all(&line).await.ok()?;
+        Some(RuntimeWatch { lines: BufReader::new(stream).lines() })
+    }
+}
+
+/// The host's changes, as they happen.
+pub struct RuntimeWatch {
+    lines: tokio::io::Lines<BufReader<UnixStream>>,
+}
+
+impl RuntimeWatch {
+    /// The next change; `None` once the host is gone.
+    pub async fn next(&mut self) -> Option<RuntimeChange> {
+        loop {
+            let line = self.lines.next_line().await.ok()??;
+            if let Ok(change) = serde_json::from_str(&line) {
+                return Some(change);
+            }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Loading: the active model of a type served by a local runtime on a stable endpoint.
+//!
+//! One **runtime host** per data folder owns every loaded model: a small process of this app's own program
+//! (started by whichever face loads first, and ending when nothing is loaded) that the window, `mm` and
+//! `mm serve` all talk to over a Unix socket (`{data}/runtime/host.sock`, one JSON line a request). So the app and
+//! `mm` see and control the same loaded set, and `mm load` returns while the model keeps running, as `lms load`
+//! does. For each loaded type the host keeps:
+//!
+//! - an **endpoint**: a port of this machine (the same for that type across loads, kept in
+//!   `{data}/runtime/ports.json`) whose requests it passes to the runtime serving the type now ([`proxy`]). Its
+//!   OpenAI-compatible address (`http://127.0.0.1:PORT/v1`) is written into `active.json`.
+//! - a **runtime**: `llama-server` on a port of its own for a GGUF model, started with the context and GPU layers
+//!   of [`plan`]; or the Ollama server, told to keep the model in memory (`keep_alive`).
+//!
+//! **Hot-swap.** Switching the active model of a loaded type starts the new runtime beside the old, waits until it
+//! answers `/health`, then points the endpoint at it; the old one stops once its last request is answered. A
+//! request that arrives during the switch is served by the old model; none is refused. A load that fails leaves
+//! the old model serving, and says why.
+//!
+//! **Health.** The host polls each runtime (`/health` and its process, or Ollama's `/api/ps`): loading, ready,
+//! unhealthy, stopped. A runtime that dies is restarted with backoff, up to the `restartAttempts` setting; idle
+//! models unload after `idleUnloadMinutes` (off by default); at most `maxLoaded` stay loaded (the least recently
+//! used goes first). It measures what each runtime really takes ([`crate::compat::measured`]) and keeps it beside the estimate.
+
+pub mod client;
+pub mod host;
+pub mod plan;
+mod proxy;
+
+pub use client::RuntimeClient;
+pub use crate::compat::measured::{Measurement, MemoryUse};
+pub use plan::LaunchPlan;
+
+use crate::model::ModelType;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use ts_rs::TS;
+
+/// What serves a loaded model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuntimeKind {
+    LlamaServer,
+    Ollama,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuntimeState {
+    /// Started, not answering yet.
+    Loading,
+    Ready,
+    /// Its process is alive but it stopped answering, or it died and is being restarted.
+    Unhealthy,
+    /// It died and will not be restarted (the attempts are spent).
+    Stopped,
+}
+
+/// One loaded model, as `mm ps` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadedModel {
+    pub model_type: ModelType,
+    pub id: String,
+    pub runtime: RuntimeKind,
+    pub state: RuntimeState,
+    /// The OpenAI-compatible endpoint that serves this type, whichever model it is: `http://127.0.0.1:PORT/v1`.
+    pub endpoint: String,
+    /// The runtime's process (llama-server).
+    pub pid: Option<u32>,
+    /// The command line it was started with.
+    pub command: Option<String>,
+    /// The context and GPU layers it runs with, and the estimate for them.
+    pub plan: Option<LaunchPlan>,
+    pub estimate_bytes: u64,
+    /// The most it was seen to take (the peak since it was loaded).
+    pub measured: Option<MemoryUse>,
+    /// Requests the endpoint passed to it.
+    pub requests: u64,
+    pub restarts: u32,
+    /// Unix seconds.
+    pub loaded_at: u64,
+    pub last_used: u64,
+    /// Who loaded it: "app" (stopped when the app quits), "mm", "serve".
+    pub owner: String,
+    /// Why it is unhealthy or stopped.
+    pub error: Option<String>,
+}
+
+/// A change to the loaded set: the model of a type now, or none when it was unloaded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeChange {
+    pub model_type: ModelType,
+    pub loaded: Option<LoadedModel>,
+}
+
+/// Where the host keeps its socket, ports, measurements and runtime logs.
+pub fn runtime_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("runtime")
+}
+
+fn socket_path(data_dir: &Path) -> PathBuf {
+    runtime_dir(data_dir).join("host.sock")
+}
+
+/// A request to the host (one JSON line).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+enum HostRequest {
+    /// Load the active model of a type (swap when another is loaded); answered once it is ready.
+    Load { model_type: ModelType, context: Option<u64>, owner: String },
+    /// Unload one type, or every type (of one owner, when named).
+    Unload { model_type: Option<ModelType>, owner: Option<String> },
+    Status,
+    /// The active models changed: swap or unload the loaded types whose active model is no longer the loaded one.
+    Sync,
+    /// Every change, one line each, until the connection closes.
+    Watch,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum HostReply {
+    Loaded(LoadedModel),
+    Unloaded(Vec<LoadedModel>),
+    Status(Vec<LoadedModel>),
+    Synced,
+}

@@ -1,0 +1,182 @@
+//! How a GGUF model is started: the context and the layers on the GPU from this app's own estimate
+//! ([`crate::compat::estimate`]) against the memory free now, and the `llama-server` command line.
+//!
+//! ```text
+//! per_token = 2 × layers × kv_heads × head_dim × 2 bytes         (the f16 KV cache of one token)
+//! room      = free − weights − compute (− the GPU reserve)        (GPU memory when all layers fit, else RAM)
+//! context   = min(the model's own, the max-context setting, room / per_token), in steps of 256, at least 256
+//! gpu       = every layer when weights + KV cache + compute fit the GPU, else the layers the verdict names
+//! ```
+
+use crate::compat::estimate::{self, Requirements, GPU_RESERVE};
+use crate::compat::{Fit, HardwareInfo};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+/// Contexts are chosen in steps of this many tokens.
+const CONTEXT_STEP: u64 = 256;
+
+/// What a model is started with, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchPlan {
+    pub context: u64,
+    /// Layers on the GPU (0: the CPU only).
+    pub gpu_layers: u64,
+    pub layers: Option<u64>,
+    /// What the estimate says the model takes at this context: weights + KV cache + compute.
+    pub estimate_bytes: u64,
+    /// One sentence: where it runs and why this context.
+    pub reason: String,
+}
+
+/// The plan for a model whose requirements were read from its file; `asked` is a context the user named.
+pub fn plan(model: &Requirements, hw: &HardwareInfo, max_context: u64, asked: Option<u64>) -> Result<LaunchPlan, String> {
+    let own = model.max_context.unwrap_or(model.context).max(1);
+    let per_token = match (model.layers, model.kv_heads, model.head_dim) {
+        (Some(l), Some(h), Some(d)) => 2 * l * h * d * 2,
+        _ => 0,
+    };
+    let at = |context: u64| estimate::with_context(model, context);
+    let gpu = hw.gpus.iter().max_by_key(|g| g.vram_free).map(|g| (g.label(), g.vram_free));
+    let cap = own.min(max_context.max(CONTEXT_STEP));
+    // The largest context within `free` for a model of `base` bytes before its cache.
+    let fitting = |free: u64, base: u64| -> u64 {
+        let room = free.saturating_sub(base);
+        let tokens = if per_token == 0 { cap } else { room / per_token };
+        (tokens.min(cap) / CONTEXT_STEP * CONTEXT_STEP).min(cap)
+    };
+    if let Some(context) = asked {
+        if context == 0 || context > own {
+            return Err(format!("a context of {context} tokens is outside what the model takes (1 to {own})"));
+        }
+    }
+    let small = at(CONTEXT_STEP.min(cap));
+    if let Some((name, vram)) = &gpu {
+        let base = small.weights_bytes + small.compute_bytes + GPU_RESERVE;
+        let context = asked.unwrap_or_else(|| fitting(*vram, base));
+        let r = at(context.max(1));
+        if context >= CONTEXT_STEP.min(cap) && r.total_bytes + GPU_RESERVE <= *vram {
+            let layers = r.layers.unwrap_or(0);
+            return Ok(LaunchPlan {
+                context: r.context,
+                gpu_layers: layers.max(1) + 1,
+                layers: r.layers,
+                estimate_bytes: r.total_bytes,
+                reason: format!("every layer on {name}, the largest context that fits its free memory"),
+            });
+        }
+    }
+    let ram = hw.ram_available;
+    let base = small.weights_bytes + small.compute_bytes;
+    let context = asked.unwrap_or_else(|| fitting(ram + gpu.as_ref().map_or(0, |g| g.1.saturating_sub(GPU_RESERVE)), base));
+    if context == 0 {
+        return Err(format!(
+            "it needs {:.1} GB before any context and this machine has {:.1} GB of RAM free",
+            base as f64 / 1e9,
+            ram as f64 / 1e9
+        ));
+    }
+    let r = at(context);
+    let verdict = estimate::judge(&r, gpu.as_ref().map(|(n, v)| (n.as_str(), *v)), ram, 0, u64::MAX);
+    let (gpu_layers, reason) = match (verdict.fit, verdict.gpu_layers) {
+        (Fit::PartialOffload, Some(n)) => (n, format!("{n} of {} layers on the GPU, the rest in RAM", r.layers.unwrap_or(0))),
+        (Fit::TooLarge, _) => return Err(verdict.summary),
+        _ => (0, "on the CPU, the largest context that fits the RAM free now".to_string()),
+    };
+    Ok(LaunchPlan { context: r.context, gpu_layers, layers: r.layers, estimate_bytes: r.total_bytes, reason })
+}
+
+/// The `llama-server` arguments for `file` served on `port` of this machine only.
+pub fn llama_server_args(file: &str, port: u16, plan: &LaunchPlan, alias: &str) -> Vec<String> {
+    [
+        "--model", file, "--host", "127.0.0.1", "--port", &port.to_string(), "--ctx-size", &plan.context.to_string(),
+        "--n-gpu-layers", &plan.gpu_layers.to_string(), "--alias", alias, "--parallel", "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compat::hardware::{CpuInfo, GpuInfo};
+
+    const GB: u64 = 1_000_000_000;
+
+    fn model() -> Requirements {
+        let s = crate::compat::gguf::GgufSummary {
+            architecture: Some("llama".into()),
+            block_count: Some(32),
+            context_length: Some(32768),
+            embedding_length: Some(4096),
+            head_count: Some(32),
+            head_count_kv: Some(8),
+            data_bytes: 4 * GB,
+            ..Default::default()
+        };
+        estimate::from_gguf(&s, None)
+    }
+
+    fn machine(vram_free: Option<u64>, ram: u64) -> HardwareInfo {
+        HardwareInfo {
+            gpus: vram_free
+                .map(|v| GpuInfo {
+                    name: "H100".into(),
+                    vendor: "NVIDIA".into(),
+                    vram_total: v,
+                    vram_free: v,
+                    driver: None,
+                    cuda_version: None,
+                    compute_capability: None,
+                })
+                .into_iter()
+                .collect(),
+            nvidia_note: None,
+            ram_total: ram,
+            ram_available: ram,
+            cpu: CpuInfo { brand: String::new(), physical_cores: 1, threads: 1, features: vec![] },
+            os: String::new(),
+            disk_free: 0,
+            disk_total: 0,
+            probe_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_roomy_gpu_takes_every_layer_and_the_capped_context() {
+        let p = plan(&model(), &machine(Some(80 * GB), 64 * GB), 8192, None).unwrap();
+        assert_eq!((p.context, p.gpu_layers), (8192, 33), "{p:?}");
+        let p = plan(&model(), &machine(Some(80 * GB), 64 * GB), 65536, None).unwrap();
+        assert_eq!(p.context, 32768, "the model's own context caps the setting");
+    }
+
+    #[test]
+    fn the_context_shrinks_to_the_free_memory() {
+        // 4 GB of weights + 256 MiB compute; the KV cache is 128 KiB a token: 1 GB free after them is ~7.6k tokens.
+        let r = model();
+        let free = r.weights_bytes + r.compute_bytes + GB;
+        let p = plan(&r, &machine(None, free), 32768, None).unwrap();
+        assert_eq!(p.gpu_layers, 0);
+        assert_eq!(p.context % CONTEXT_STEP, 0);
+        assert!(p.context >= 7168 && p.context <= 7680, "{p:?}");
+        assert!(p.estimate_bytes <= free, "the plan fits what it measured against");
+    }
+
+    #[test]
+    fn too_little_memory_or_an_impossible_context_says_why() {
+        let err = plan(&model(), &machine(None, GB), 8192, None).unwrap_err();
+        assert!(err.contains("before any context"), "{err}");
+        let err = plan(&model(), &machine(None, 64 * GB), 8192, Some(100_000)).unwrap_err();
+        assert!(err.contains("outside what the model takes (1 to 32768)"), "{err}");
+        assert_eq!(plan(&model(), &machine(None, 64 * GB), 8192, Some(1000)).unwrap().context, 1000);
+    }
+
+    #[test]
+    fn a_small_gpu_takes_part_of_the_layers() {
+        let p = plan(&model(), &machine(Some(3 * GB), 64 * GB), 4096, None).unwrap();
+        assert!(p.gpu_layers > 0 && p.gpu_layers < 32, "{p:?}");
+        assert!(p.reason.contains("layers on the GPU"));
+    }
+}

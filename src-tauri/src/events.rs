@@ -42,6 +42,9 @@ fn notify<R: Runtime>(app: &AppHandle<R>, event: &ModelLifecycle) {
     }
 }
 
+/// A loaded model's state, memory or endpoint changed, or it was unloaded. Payload: `RuntimeChange`.
+pub const RUNTIME_CHANGED: &str = "runtime-changed";
+
 /// The window drives another machine now (or this one again). Payload: its address, or null for this one.
 pub const MACHINE_CHANGED: &str = "machine-changed";
 
@@ -49,7 +52,25 @@ pub const MACHINE_CHANGED: &str = "machine-changed";
 /// drives this machine, until the app ends, with a desktop notification when a download finishes or fails.
 pub fn forward<R: Runtime>(app: AppHandle<R>, manager: &Manager) {
     let events = manager.subscribe();
-    tauri::async_runtime::spawn(relay(app, events, true));
+    tauri::async_runtime::spawn(relay(app.clone(), events, true));
+    // The runtime host's changes (this machine's loaded models), from whichever face loaded them.
+    let mut changes = manager.subscribe_runtime();
+    let watcher = manager.clone();
+    tauri::async_runtime::spawn(async move { watcher.watch_runtime() });
+    tauri::async_runtime::spawn(async move {
+        loop {
+            match changes.recv().await {
+                Ok(change) => {
+                    if app.try_state::<AppState>().is_none_or(|s| s.is_local()) {
+                        let _ = app.emit(RUNTIME_CHANGED, change);
+                    }
+                    crate::tray::refresh(&app);
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => break,
+            }
+        }
+    });
 }
 
 /// Sends another machine's events to the window while it drives that machine: what `select_machine` starts and

@@ -1,10 +1,12 @@
 //! The system tray: installed models grouped by type with a check mark on the active one (one click switches),
-//! a line per running download with its percent, "Open Model Manager" and "Quit". The menu is a plain
+//! Load or Unload for each active model with its state, a line per running download with its percent, "Open
+//! Model Manager" and "Quit". The menu is a plain
 //! [`TrayModel`] built from the library first (tested without a window), then turned into Tauri menus.
 
 use crate::{events, AppState};
 use mm_core::download::{DownloadEvent, DownloadProgress, DownloadState};
 use mm_core::library::{LibraryModel, ModelStatus, ModelType};
+use mm_core::runtime::{LoadedModel, RuntimeState};
 use mm_core::settings::ActiveModel;
 use std::collections::BTreeMap;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
@@ -17,6 +19,8 @@ pub const TRAY_ID: &str = "main";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrayModel {
     pub groups: Vec<TrayGroup>,
+    /// "Load acme/model" or "Unload acme/model (ready)" per active model: `load:{type}` or `unload:{type}`.
+    pub runtime: Vec<TrayItem>,
     /// "acme/model 45%" per running or queued download.
     pub downloads: Vec<String>,
 }
@@ -40,6 +44,7 @@ pub struct TrayItem {
 pub fn model(
     models: &[LibraryModel],
     active: &BTreeMap<String, ActiveModel>,
+    loaded: &[LoadedModel],
     downloads: &[DownloadProgress],
 ) -> TrayModel {
     let groups = ModelType::ALL
@@ -69,7 +74,30 @@ pub fn model(
             }
         })
         .collect();
-    TrayModel { groups, downloads }
+    let runtime = ModelType::ALL
+        .into_iter()
+        .filter_map(|t| {
+            let chosen = active.get(t.as_str())?;
+            Some(match loaded.iter().find(|m| m.model_type == t) {
+                Some(m) => TrayItem {
+                    id: format!("unload:{}", t.as_str()),
+                    label: format!("Unload {} ({})", m.id, state_label(m.state)),
+                    checked: true,
+                },
+                None => TrayItem { id: format!("load:{}", t.as_str()), label: format!("Load {}", chosen.id), checked: false },
+            })
+        })
+        .collect();
+    TrayModel { groups, runtime, downloads }
+}
+
+fn state_label(state: RuntimeState) -> &'static str {
+    match state {
+        RuntimeState::Loading => "loading",
+        RuntimeState::Ready => "ready",
+        RuntimeState::Unhealthy => "unhealthy",
+        RuntimeState::Stopped => "stopped",
+    }
 }
 
 /// Parses a menu id back into (type, model id) for an activation click.
@@ -90,6 +118,12 @@ fn build_menu<R: Runtime>(app: &AppHandle<R>, tray: &TrayModel) -> tauri::Result
             submenu.append(&CheckMenuItem::with_id(app, &item.id, &item.label, true, item.checked, None::<&str>)?)?;
         }
         menu.append(&submenu)?;
+    }
+    if !tray.runtime.is_empty() {
+        menu.append(&PredefinedMenuItem::separator(app)?)?;
+        for item in &tray.runtime {
+            menu.append(&MenuItem::with_id(app, &item.id, &item.label, true, None::<&str>)?)?;
+        }
     }
     if !tray.downloads.is_empty() {
         menu.append(&PredefinedMenuItem::separator(app)?)?;
@@ -112,7 +146,7 @@ fn build_menu<R: Runtime>(app: &AppHandle<R>, tray: &TrayModel) -> tauri::Result
 /// The tray model of the app's current library (Ollama's models as last listed: the menu never waits on a server).
 fn current<R: Runtime>(app: &AppHandle<R>) -> TrayModel {
     let manager = &app.state::<AppState>().manager;
-    model(&manager.models_now(), &manager.settings().active, &manager.downloads())
+    model(&manager.models_now(), &manager.settings().active, &manager.loaded_now(), &manager.downloads())
 }
 
 /// Creates the tray icon with its menu.
@@ -164,6 +198,21 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
     match id {
         "open" => crate::show_main_window(app),
         "quit" => app.exit(0),
+        other if other.starts_with("load:") || other.starts_with("unload:") => {
+            let (app, target) = (app.clone(), other.to_string());
+            tauri::async_runtime::spawn(async move {
+                let manager = &app.state::<AppState>().manager;
+                let done = match target.split_once(':') {
+                    Some(("load", t)) => manager.load(Some(t), None).await.map(|_| ()),
+                    Some((_, t)) => manager.unload(Some(t)).await.map(|_| ()),
+                    None => Ok(()),
+                };
+                if let Err(err) = done {
+                    let _ = app.emit(events::APP_ERROR, err);
+                }
+                refresh(&app);
+            });
+        }
         other => {
             if let Some((model_type, model_id)) = activation_target(other) {
                 // An Ollama model asks the server for its file: off the menu's thread.
@@ -256,7 +305,7 @@ mod tests {
                 transport: None,
             },
         ];
-        let tray = model(&models, &active, &downloads);
+        let tray = model(&models, &active, &[], &downloads);
         let shape: Vec<(String, Vec<(String, bool)>)> = tray
             .groups
             .iter()
@@ -272,5 +321,17 @@ mod tests {
         assert_eq!(tray.downloads, ["x/dl 45%"]);
         assert_eq!(activation_target(&tray.groups[1].items[0].id), Some((ModelType::Embedding, "e/embed")));
         assert_eq!(activation_target("open"), None);
+        // The active model can be loaded; once loaded, unloaded, with its state.
+        let load: Vec<(&str, &str)> = tray.runtime.iter().map(|i| (i.id.as_str(), i.label.as_str())).collect();
+        assert_eq!(load, [("load:text-generation", "Load a/llm")]);
+        let loaded: LoadedModel = serde_json::from_value(serde_json::json!({
+            "modelType": "text-generation", "id": "a/llm", "runtime": "llama-server", "state": "ready",
+            "endpoint": "http://127.0.0.1:1/v1", "pid": 1, "command": null, "plan": null, "estimateBytes": 0,
+            "measured": null, "requests": 0, "restarts": 0, "loadedAt": 0, "lastUsed": 0, "owner": "app", "error": null
+        }))
+        .unwrap();
+        let tray = model(&models, &active, &[loaded], &downloads);
+        assert_eq!(tray.runtime[0].id, "unload:text-generation");
+        assert_eq!(tray.runtime[0].label, "Unload a/llm (ready)");
     }
 }

@@ -26,6 +26,7 @@ use crate::library::{
 use crate::local::{ImportOptions, ImportOutcome, ImportPhase, ImportProgress, ImportStatus};
 use crate::machine::MachineList;
 use crate::ollama::OllamaStatus;
+use crate::runtime::{LaunchPlan, LoadedModel, Measurement, MemoryUse, RuntimeChange, RuntimeKind, RuntimeState};
 use crate::settings::{MachineEntry, SettingsPatch, SettingsView};
 use ts_rs::{Config, TS};
 
@@ -115,6 +116,13 @@ pub fn typescript() -> String {
         OllamaStatus,
         MachineEntry,
         MachineList,
+        RuntimeKind,
+        RuntimeState,
+        MemoryUse,
+        Measurement,
+        LaunchPlan,
+        LoadedModel,
+        RuntimeChange,
     );
     out
 }

@@ -60,8 +60,8 @@ pub struct Settings {
     pub llama_server: Option<String>,
     /// The largest context a load chooses by itself (tokens); the model's own and the free memory may lower it.
     pub max_context: u64,
-    /// Unload a model nobody sent a request for this many minutes; 0: never.
-    pub idle_unload_minutes: u64,
+    /// Unload a model nobody sent a request for this many seconds; 0: never.
+    pub idle_unload_seconds: u64,
     /// Models loaded at once; loading one more unloads the least recently used.
     pub max_loaded: u32,
     /// Times a runtime that died is started again (after 1, 2, 4... seconds) before it is left stopped.
@@ -110,7 +110,7 @@ impl Default for Settings {
             machines: Vec::new(),
             llama_server: None,
             max_context: 8192,
-            idle_unload_minutes: 0,
+            idle_unload_seconds: 0,
             max_loaded: 2,
             restart_attempts: 3,
         }
@@ -154,7 +154,7 @@ pub struct SettingsView {
     pub machines: Vec<MachineEntry>,
     pub llama_server: Option<String>,
     pub max_context: u64,
-    pub idle_unload_minutes: u64,
+    pub idle_unload_seconds: u64,
     pub max_loaded: u32,
     pub restart_attempts: u32,
     /// Set when the file was unreadable and was replaced by defaults.
@@ -180,7 +180,7 @@ pub struct SettingsPatch {
     /// "" for the one on `PATH`.
     pub llama_server: Option<String>,
     pub max_context: Option<u64>,
-    pub idle_unload_minutes: Option<u64>,
+    pub idle_unload_seconds: Option<u64>,
     pub max_loaded: Option<u32>,
     pub restart_attempts: Option<u32>,
 }
@@ -189,7 +189,7 @@ pub struct SettingsPatch {
 pub enum SettingsError {
     #[error("{key} {problem}")]
     Invalid { key: &'static str, problem: String },
-    #[error("unknown setting \"{0}\": known are cacheDir, libraryFolders, endpoint, token, maxConcurrentDownloads, bandwidthLimit, connectionsPerFile, useXet, verifyOnDownload, keepInTray, notifyDownloads, copyImports, llamaServer, maxContext, idleUnloadMinutes, maxLoaded, restartAttempts")]
+    #[error("unknown setting \"{0}\": known are cacheDir, libraryFolders, endpoint, token, maxConcurrentDownloads, bandwidthLimit, connectionsPerFile, useXet, verifyOnDownload, keepInTray, notifyDownloads, copyImports, llamaServer, maxContext, idleUnloadSeconds, maxLoaded, restartAttempts")]
     UnknownKey(String),
     #[error("cannot {what} the settings file {}: {source}", .path.display())]
     Io {
@@ -244,7 +244,7 @@ impl Settings {
             machines: self.machines.clone(),
             llama_server: self.llama_server.clone(),
             max_context: self.max_context,
-            idle_unload_minutes: self.idle_unload_minutes,
+            idle_unload_seconds: self.idle_unload_seconds,
             max_loaded: self.max_loaded,
             restart_attempts: self.restart_attempts,
             warning,
@@ -338,8 +338,8 @@ impl Settings {
             }
             next.max_context = n;
         }
-        if let Some(n) = patch.idle_unload_minutes {
-            next.idle_unload_minutes = n;
+        if let Some(n) = patch.idle_unload_seconds {
+            next.idle_unload_seconds = n;
         }
         if let Some(n) = patch.max_loaded {
             if !(1..=16).contains(&n) {
@@ -375,7 +375,7 @@ impl Settings {
             "copyImports" => self.copy_imports.to_string(),
             "llamaServer" => opt(&self.llama_server),
             "maxContext" => self.max_context.to_string(),
-            "idleUnloadMinutes" => self.idle_unload_minutes.to_string(),
+            "idleUnloadSeconds" => self.idle_unload_seconds.to_string(),
             "maxLoaded" => self.max_loaded.to_string(),
             "restartAttempts" => self.restart_attempts.to_string(),
             other => return Err(SettingsError::UnknownKey(other.to_string())),
@@ -409,7 +409,7 @@ impl Settings {
             "copyImports" => patch.copy_imports = Some(boolean("copyImports", value)?),
             "llamaServer" => patch.llama_server = Some(value.into()),
             "maxContext" => patch.max_context = Some(number("maxContext")?),
-            "idleUnloadMinutes" => patch.idle_unload_minutes = Some(number("idleUnloadMinutes")?),
+            "idleUnloadSeconds" => patch.idle_unload_seconds = Some(number("idleUnloadSeconds")?),
             "maxLoaded" => patch.max_loaded = Some(number("maxLoaded")?.min(u32::MAX as u64) as u32),
             "restartAttempts" => patch.restart_attempts = Some(number("restartAttempts")?.min(u32::MAX as u64) as u32),
             other => return Err(SettingsError::UnknownKey(other.to_string())),

@@ -1,6 +1,9 @@
 //! A local Ollama server for tests: `GET /api/tags`, `POST /api/pull` streaming newline-delimited JSON progress
 //! (pulling manifest, layer bytes, verifying, writing manifest, success), `DELETE /api/delete`. A model named
 //! `broken*` fails mid-stream with an `error` line; an unknown namespace `missing/*` fails at the manifest.
+//! Loading as Ollama does it: `POST /api/generate` with no prompt loads a model (`keep_alive` 0 unloads it),
+//! `GET /api/ps` lists the loaded ones with their memory, and `POST /v1/chat/completions` answers naming the model
+//! it was asked for (a loaded one only).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,8 +21,12 @@ pub struct FakeOllama {
     addr: std::net::SocketAddr,
     models: Arc<Mutex<Vec<OllamaModel>>>,
     blobs: Arc<Mutex<Option<std::path::PathBuf>>>,
+    loaded: Loaded,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// The models in memory, with their `keep_alive` as asked.
+type Loaded = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
 
 impl Drop for FakeOllama {
     fn drop(&mut self) {
@@ -33,17 +40,18 @@ impl FakeOllama {
         let addr = listener.local_addr().unwrap();
         let models = Arc::new(Mutex::new(Vec::new()));
         let blobs = Arc::new(Mutex::new(None));
-        let (shared, shared_blobs) = (models.clone(), blobs.clone());
+        let loaded: Loaded = Arc::default();
+        let (shared, shared_blobs, shared_loaded) = (models.clone(), blobs.clone(), loaded.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
-                let (models, blobs) = (shared.clone(), shared_blobs.clone());
+                let (models, blobs, loaded) = (shared.clone(), shared_blobs.clone(), shared_loaded.clone());
                 tokio::spawn(async move {
-                    let _ = handle(stream, models, blobs).await;
+                    let _ = handle(stream, models, blobs, loaded).await;
                 });
             }
         });
-        FakeOllama { addr, models, blobs, task }
+        FakeOllama { addr, models, blobs, loaded, task }
     }
 
     /// `OLLAMA_HOST` for clients: `127.0.0.1:{port}`.
@@ -65,6 +73,11 @@ impl FakeOllama {
         format!("sha256-{size:064x}")
     }
 
+    /// The models in memory now, with the `keep_alive` each was loaded with.
+    pub fn loaded(&self) -> Vec<(String, serde_json::Value)> {
+        self.loaded.lock().unwrap().clone()
+    }
+
     pub fn names(&self) -> Vec<String> {
         self.models.lock().unwrap().iter().map(|m| m.name.clone()).collect()
     }
@@ -74,6 +87,7 @@ async fn handle(
     mut stream: TcpStream,
     models: Arc<Mutex<Vec<OllamaModel>>>,
     blobs: Arc<Mutex<Option<std::path::PathBuf>>>,
+    loaded: Loaded,
 ) -> std::io::Result<()> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -134,6 +148,49 @@ async fn handle(
             }
         }
         ("POST", "/api/pull") => pull(&mut stream, &name, models).await,
+        ("POST", "/api/generate") => {
+            let size = models.lock().unwrap().iter().find(|m| m.name == name).map(|m| m.size);
+            let Some(_) = size else {
+                return reply(&mut stream, 404, &format!("{{\"error\":\"model '{name}' not found\"}}")).await;
+            };
+            let keep = body.get("keep_alive").cloned().unwrap_or(serde_json::json!("5m"));
+            let unload = keep == serde_json::json!(0);
+            {
+                let mut list = loaded.lock().unwrap();
+                list.retain(|(n, _)| *n != name);
+                if !unload {
+                    list.push((name.clone(), keep));
+                }
+            }
+            let reason = if unload { "unload" } else { "load" };
+            let answer = serde_json::json!({"model": name, "created_at": "2026-06-30T12:00:00Z", "response": "",
+                                            "done": true, "done_reason": reason});
+            reply(&mut stream, 200, &answer.to_string()).await
+        }
+        ("GET", "/api/ps") => {
+            let all = models.lock().unwrap().clone();
+            let list: Vec<serde_json::Value> = loaded
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|(n, _)| all.iter().find(|m| m.name == *n))
+                .map(|m| {
+                    serde_json::json!({"name": m.name, "model": m.name, "size": m.size + 100_000_000,
+                                       "digest": format!("{:064x}", m.size), "expires_at": "2318-01-01T00:00:00Z",
+                                       "size_vram": 0, "details": {"family": m.family}})
+                })
+                .collect();
+            reply(&mut stream, 200, &serde_json::json!({ "models": list }).to_string()).await
+        }
+        ("POST", "/v1/chat/completions") => {
+            let is_loaded = loaded.lock().unwrap().iter().any(|(n, _)| *n == name);
+            if !is_loaded {
+                return reply(&mut stream, 404, &format!("{{\"error\":{{\"message\":\"model \\\"{name}\\\" not found\"}}}}")).await;
+            }
+            let answer = serde_json::json!({"object": "chat.completion", "model": name,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]});
+            reply(&mut stream, 200, &answer.to_string()).await
+        }
         ("POST", "/api/show") => {
             let size = models.lock().unwrap().iter().find(|m| m.name == name).map(|m| m.size);
             let dir = blobs.lock().unwrap().clone().unwrap_or_else(|| "/usr/share/ollama/.ollama/models/blobs".into());

@@ -51,3 +51,13 @@ export function formatCount(n: number): string {
 
 /** The date part of an ISO 8601 time, as `2026-06-30`. */
 export const isoDate = (iso: string | null) => (iso ? iso.slice(0, 10) : '');
+
+/** What a loaded model takes, measured, beside what the estimate said: "1.10 GB measured · estimate 1.30 GB (-15%)". */
+export function memoryLine(m: { measured: { ram: number; gpu: number | null } | null; estimateBytes: number }): string {
+  const estimate = m.estimateBytes > 0 ? `estimate ${formatBytes(m.estimateBytes)}` : 'no estimate';
+  if (!m.measured) return `measuring… · ${estimate}`;
+  const used = m.measured.ram + (m.measured.gpu ?? 0);
+  const gpu = m.measured.gpu ? ` (${formatBytes(m.measured.gpu)} on the GPU)` : '';
+  const off = m.estimateBytes > 0 ? ` (${used >= m.estimateBytes ? '+' : ''}${Math.round((used / m.estimateBytes - 1) * 100)}%)` : '';
+  return `${formatBytes(used)} measured${gpu} · ${estimate}${off}`;
+}

@@ -1,5 +1,5 @@
 // Words for the core's enum values, as people read them.
-import type { Fit, ModelFormat, ModelSource, ModelStatus, ModelType, TypeOrigin } from './bindings';
+import type { Fit, ModelFormat, ModelSource, ModelStatus, ModelType, RuntimeState, TypeOrigin } from './bindings';
 
 export const TYPE_LABELS: Record<ModelType, string> = {
   'text-generation': 'Text generation',
@@ -54,4 +54,11 @@ export const SOURCE_LABELS: Record<ModelSource, string> = {
   imported: 'imported',
   url: 'URL',
   ollama: 'Ollama',
+};
+
+export const RUNTIME_STATE_LABELS: Record<RuntimeState, string> = {
+  loading: 'Loading',
+  ready: 'Serving',
+  unhealthy: 'Unhealthy',
+  stopped: 'Stopped',
 };

@@ -5,9 +5,11 @@ import type {
   DeleteReport,
   LibraryModel,
   LibraryQuery,
+  LoadedModel,
   ModelFit,
   ModelDetails,
   ModelType,
+  RuntimeChange,
   VerifyProgress,
   VerifyReport,
 } from './bindings';
@@ -43,6 +45,10 @@ export class Library extends Actions {
   fit: Record<string, ModelFit> = $state({});
   /** The active model of each type. */
   active: Partial<Record<ModelType, ActiveEntry>> = $state({});
+  /** What is loaded in a runtime, by type (one model per type). */
+  loaded: Partial<Record<ModelType, LoadedModel>> = $state({});
+  /** Types whose load was asked and has not answered yet. */
+  loading: ModelType[] = $state([]);
   /** A delete waiting for confirmation: what it would free. */
   pendingDelete: DeleteReport | null = $state(null);
   private loads = 0;
@@ -55,13 +61,15 @@ export class Library extends Actions {
     const ticket = ++this.loads;
     if (this.models.length === 0) this.state = 'loading';
     try {
-      const [models, active] = await Promise.all([
+      const [models, active, loaded] = await Promise.all([
         this.backend.listLibrary($state.snapshot(this.query)),
         this.backend.activeModels(),
+        this.backend.loadedModels(),
       ]);
       if (ticket !== this.loads) return; // a newer query answered first
       this.models = models;
       this.active = active;
+      this.loaded = Object.fromEntries(loaded.map((m) => [m.modelType, m]));
       this.backend.libraryFit().then((fit) => (this.fit = fit), () => {});
       this.error = null;
       this.state = 'ready';
@@ -161,6 +169,39 @@ export class Library extends Actions {
       await this.backend.deactivateType(modelType);
       await Promise.all([this.load(), this.refreshDetails()]);
     });
+  }
+
+  /** Serves the active model of `modelType` on its local endpoint. */
+  async loadType(modelType: ModelType) {
+    this.loading = [...this.loading, modelType];
+    try {
+      await this.act(async () => {
+        const loaded = await this.backend.loadModel(modelType, null);
+        this.loaded = { ...this.loaded, [modelType]: loaded };
+      });
+    } finally {
+      this.loading = this.loading.filter((t) => t !== modelType);
+    }
+  }
+
+  async unloadType(modelType: ModelType) {
+    await this.act(async () => {
+      await this.backend.unloadModel(modelType);
+      const { [modelType]: _gone, ...rest } = this.loaded;
+      this.loaded = rest;
+    });
+  }
+
+  /** A change the runtime host reported (from this window, `mm`, the tray, a crash, a measurement). */
+  onRuntimeChanged(change: RuntimeChange) {
+    if (change.loaded) {
+      this.loaded = { ...this.loaded, [change.modelType]: change.loaded };
+    } else {
+      const { [change.modelType]: _gone, ...rest } = this.loaded;
+      this.loaded = rest;
+    }
+    // A swap changes which model is active and loaded.
+    if (change.loaded && this.active[change.modelType]?.id !== change.loaded.id) this.load();
   }
 
   openFolder(path: string) {

@@ -36,3 +36,28 @@ pub fn python() -> PathBuf {
     assert!(path.exists(), "{} is missing: run `scripts/setup test` to install huggingface_hub", path.display());
     path
 }
+
+/// llama.cpp's `llama-server` that `scripts/llama-server` builds once per machine (`scripts/test` exports its path
+/// as MM_TEST_LLAMA_SERVER).
+pub fn llama_server() -> PathBuf {
+    let path = std::env::var_os("MM_TEST_LLAMA_SERVER").map(PathBuf::from).unwrap_or_else(|| {
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"));
+        cache.join("model-manager-build/llama-server-11434.0.0/llama-server")
+    });
+    assert!(path.exists(), "{} is missing: build it with scripts/llama-server", path.display());
+    path
+}
+
+/// Writes a tiny llama GGUF model llama.cpp loads (tests/fixtures/tiny_llama.py); `seed` varies its weights.
+pub fn tiny_llama(path: &Path, seed: u32, broken: bool) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny_llama.py");
+    let mut cmd = Command::new(python());
+    cmd.arg(script).arg(path).arg(seed.to_string());
+    if broken {
+        cmd.arg("broken");
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "tiny_llama.py: {}", String::from_utf8_lossy(&out.stderr));
+}

@@ -98,6 +98,8 @@ struct Inner {
     runtime_owner: &'static str,
     /// The runtime host's changes, relayed while someone listens ([`Manager::watch_runtime`]).
     runtime_changes: broadcast::Sender<RuntimeChange>,
+    /// The loaded models as last heard, for what must not wait on the host (the tray's menu).
+    last_loaded: Mutex<Vec<LoadedModel>>,
 }
 
 /// A blocking task's panic as an internal error.
@@ -175,6 +177,7 @@ impl Manager {
                 runtime,
                 runtime_owner,
                 runtime_changes: broadcast::channel(64).0,
+                last_loaded: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -492,7 +495,17 @@ impl Manager {
                 message: format!("no {model_type} model is active: activate one first (mm activate MODEL)"),
             });
         }
-        self.inner.runtime.load(model_type, context, self.inner.runtime_owner).await
+        let loaded = self.inner.runtime.load(model_type, context, self.inner.runtime_owner).await?;
+        self.heard(RuntimeChange { model_type, loaded: Some(loaded.clone()) });
+        Ok(loaded)
+    }
+
+    /// Keeps the last-heard loaded set in step with a change.
+    fn heard(&self, change: RuntimeChange) {
+        let mut last = self.inner.last_loaded.lock().expect("loaded");
+        last.retain(|m| m.model_type != change.model_type);
+        last.extend(change.loaded);
+        last.sort_by_key(|m| m.model_type);
     }
 
     /// Unloads a type (`target` a type, or a loaded model's id), or every loaded model (none).
@@ -506,12 +519,23 @@ impl Manager {
                 })?,
             }),
         };
-        self.inner.runtime.unload(model_type, None).await
+        let unloaded = self.inner.runtime.unload(model_type, None).await?;
+        for m in &unloaded {
+            self.heard(RuntimeChange { model_type: m.model_type, loaded: None });
+        }
+        Ok(unloaded)
     }
 
     /// What is loaded now, with its state, endpoint and memory.
     pub async fn loaded(&self) -> Vec<LoadedModel> {
-        self.inner.runtime.status().await
+        let loaded = self.inner.runtime.status().await;
+        *self.inner.last_loaded.lock().expect("loaded") = loaded.clone();
+        loaded
+    }
+
+    /// What was loaded when last heard, without asking the host.
+    pub fn loaded_now(&self) -> Vec<LoadedModel> {
+        self.inner.last_loaded.lock().expect("loaded").clone()
     }
 
     /// The runtime host's changes (loads, swaps, health, memory), for a face that shows them; relayed while the
@@ -527,8 +551,17 @@ impl Manager {
         tokio::spawn(async move {
             loop {
                 if let Some(mut watch) = manager.inner.runtime.watch().await {
+                    // What happened while no one listened.
+                    manager.loaded().await;
                     while let Some(change) = watch.next().await {
+                        manager.heard(change.clone());
                         let _ = manager.inner.runtime_changes.send(change);
+                    }
+                    // The host ended: whatever it had not said it unloaded is gone with it.
+                    let before = manager.loaded_now();
+                    let now = manager.loaded().await;
+                    for gone in before.iter().filter(|m| !now.iter().any(|n| n.model_type == m.model_type)) {
+                        let _ = manager.inner.runtime_changes.send(RuntimeChange { model_type: gone.model_type, loaded: None });
                     }
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;

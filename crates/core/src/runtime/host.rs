@@ -626,8 +626,16 @@ impl Host {
             tick += 1;
             let settings = if tick % 5 == 0 { Some(self.settings()) } else { None };
             for (t, slot) in self.slots() {
-                let Some(backend) = slot.current() else { continue };
                 let before = slot.view();
+                if let Some(idle) = settings.as_ref().map(|s| s.idle_unload_seconds).filter(|m| *m > 0) {
+                    if crate::format::now_unix().saturating_sub(before.last_used) >= idle {
+                        tracing::info!("{} was idle for {idle} s: unloading it", before.id);
+                        self.unload(Some(t), None).await;
+                        continue;
+                    }
+                }
+                // Held for this look only: a runtime being retired waits until no one holds it.
+                let Some(backend) = slot.current() else { continue };
                 match &backend.process {
                     Some(process) => {
                         let exited = process.child.lock().await.try_wait().ok().flatten();
@@ -674,13 +682,6 @@ impl Host {
                         }
                     }
                     None => {}
-                }
-                if let Some(minutes) = settings.as_ref().map(|s| s.idle_unload_minutes).filter(|m| *m > 0) {
-                    if crate::format::now_unix().saturating_sub(slot.view().last_used) >= minutes * 60 {
-                        tracing::info!("{} was idle for {minutes} min: unloading it", before.id);
-                        self.unload(Some(t), None).await;
-                        continue;
-                    }
                 }
                 let after = slot.view();
                 if (after.state, &after.error, after.measured) != (before.state, &before.error, before.measured) {
@@ -739,7 +740,14 @@ impl Host {
             tries += 1;
             let settings = self.settings();
             let entry = self.activation.entries(&settings).remove(&model_type);
-            let Some(entry) = entry.filter(|e| e.id == dead.id) else { return };
+            let Some(entry) = entry.filter(|e| e.id == dead.id) else {
+                slot.update(|v| {
+                    v.state = RuntimeState::Stopped;
+                    v.error = Some(format!("{why}; not restarted: it is no longer the active {model_type} model"));
+                });
+                self.changed(model_type);
+                return;
+            };
             match self.start(&entry, context, &settings).await {
                 Ok(backend) => {
                     self.swap_in(&slot, backend, &view.owner, tries);

@@ -19,7 +19,7 @@
 //!
 //! **Health.** The host polls each runtime (`/health` and its process, or Ollama's `/api/ps`): loading, ready,
 //! unhealthy, stopped. A runtime that dies is restarted with backoff, up to the `restartAttempts` setting; idle
-//! models unload after `idleUnloadMinutes` (off by default); at most `maxLoaded` stay loaded (the least recently
+//! models unload after `idleUnloadSeconds` (off by default); at most `maxLoaded` stay loaded (the least recently
 //! used goes first). It measures what each runtime really takes ([`crate::compat::measured`]) and keeps it beside the estimate.
 
 pub mod client;

@@ -22,11 +22,13 @@ import type {
   ErrorPayload,
   LibraryModel,
   LibraryQuery,
+  LoadedModel,
   MachineEntry,
   MachineList,
   ModelDetails,
   ModelLifecycle,
   ModelType,
+  RuntimeChange,
   SettingsPatch,
   SettingsView,
   StorageReport,
@@ -67,6 +69,13 @@ export interface Backend {
   activateModel(id: string, modelType: ModelType | null): Promise<ActiveEntry>;
   deactivateType(modelType: ModelType): Promise<void>;
   activeModels(): Promise<Partial<Record<ModelType, ActiveEntry>>>;
+  /** Serves a type's active model (or activates a model and serves it) on a local endpoint; resolves once ready. */
+  loadModel(target: string | null, context: number | null): Promise<LoadedModel>;
+  /** Stops serving a type or model (or everything, with null). */
+  unloadModel(target: string | null): Promise<LoadedModel[]>;
+  loadedModels(): Promise<LoadedModel[]>;
+  /** A loaded model's state, memory or endpoint changed, or it was unloaded (from any face). */
+  onRuntimeChanged(handler: (change: RuntimeChange) => void): Promise<Unsubscribe>;
   /** The settings file changed outside the window (`mm config set`, `mm activate`). */
   onSettingsChanged(handler: () => void): Promise<Unsubscribe>;
   systemInfo(): Promise<HardwareInfo>;

@@ -3,32 +3,34 @@
 import type {
   ActiveEntry,
   CacheScan,
-  CompatReport,
-  HardwareInfo,
-  ModelFit,
-  ImportOutcome,
-  ImportProgress,
-  OllamaStatus,
-  RepoDetails,
-  SearchHit,
-  SearchPage,
-  SearchQuery,
-  StarterCatalog,
   CleanReport,
+  CompatReport,
   DeleteReport,
   DownloadPreview,
   DownloadProgress,
   DownloadRequest,
   ErrorPayload,
+  HardwareInfo,
+  ImportOutcome,
+  ImportProgress,
   LibraryModel,
   LibraryQuery,
+  LoadedModel,
   MachineEntry,
   MachineList,
   ModelDetails,
+  ModelFit,
   ModelLifecycle,
   ModelType,
+  OllamaStatus,
+  RepoDetails,
+  RuntimeChange,
+  SearchHit,
+  SearchPage,
+  SearchQuery,
   SettingsPatch,
   SettingsView,
+  StarterCatalog,
   StorageReport,
   VerifyProgress,
   VerifyReport,
@@ -65,7 +67,20 @@ export interface MemoryBackendOptions {
   ollama?: OllamaStatus;
   /** Machines that answer addMachine, by address (anything else is unreachable). */
   reachable?: string[];
+  /** The loaded models. */
+  loaded?: LoadedModel[];
+  /** When set, loadModel fails with this error. */
+  loadError?: ErrorPayload;
 }
+
+/** A loaded model as the runtime host reports it, for tests. */
+export const loadedModel = (id: string, modelType: ModelType, over: Partial<LoadedModel> = {}): LoadedModel => ({
+  modelType, id, runtime: 'llama-server', state: 'ready', endpoint: 'http://127.0.0.1:8770/v1', pid: 4242,
+  command: `llama-server --model /models/${id}.gguf --ctx-size 4096`,
+  plan: { context: 4096, gpuLayers: 0, layers: 16, estimateBytes: 1_300_000_000, reason: 'on the CPU' },
+  estimateBytes: 1_300_000_000, measured: { ram: 1_100_000_000, gpu: null }, requests: 3, restarts: 0,
+  loadedAt: 1_700_000_000, lastUsed: 1_700_000_100, owner: 'app', error: null, ...over,
+});
 
 export const emptyScan = (cacheDir = '/home/user/.cache/huggingface/hub'): CacheScan => ({
   cacheDir,
@@ -89,6 +104,11 @@ export const defaultSettings = (): SettingsView => ({
   notifyDownloads: true,
   copyImports: false,
   machines: [],
+  llamaServer: null,
+  maxContext: 8192,
+  idleUnloadSeconds: 0,
+  maxLoaded: 2,
+  restartAttempts: 3,
   warning: null,
 });
 
@@ -239,6 +259,7 @@ export class MemoryBackend implements Backend {
     const entry: ActiveEntry = {
       modelType: type, id, revision: m?.commit ?? '', path: `${m?.path ?? ''}/snapshots/${m?.commit ?? ''}`,
       link: `/data/active/${type}`, format: m?.format ?? 'other', primaryFile: null, activatedAt: 1_700_000_000,
+      endpoint: null,
     };
     this.options.active = { ...this.options.active, [type]: entry };
     this.options.models = this.options.models?.map((x) =>
@@ -258,6 +279,45 @@ export class MemoryBackend implements Backend {
   async activeModels(): Promise<Partial<Record<ModelType, ActiveEntry>>> {
     this.check();
     return structuredClone(this.options.active ?? {});
+  }
+
+  async loadModel(target: string | null, context: number | null): Promise<LoadedModel> {
+    this.check();
+    this.actions.push(`load ${target ?? 'text-generation'}${context ? ` --context ${context}` : ''}`);
+    if (this.options.loadError) throw new BackendError(this.options.loadError);
+    const type = (target && this.options.active?.[target as ModelType] ? target : 'text-generation') as ModelType;
+    const id = this.options.active?.[type]?.id;
+    if (!id) throw new BackendError({ code: 'not-found', message: `no ${type} model is active` });
+    const loaded = loadedModel(id, type);
+    this.options.loaded = [...(this.options.loaded ?? []).filter((m) => m.modelType !== type), loaded];
+    this.runtimeHandlers.forEach((h) => h({ modelType: type, loaded }));
+    return structuredClone(loaded);
+  }
+
+  async unloadModel(target: string | null): Promise<LoadedModel[]> {
+    this.check();
+    this.actions.push(`unload ${target ?? 'all'}`);
+    const gone = (this.options.loaded ?? []).filter((m) => target === null || m.modelType === target || m.id === target);
+    this.options.loaded = (this.options.loaded ?? []).filter((m) => !gone.includes(m));
+    gone.forEach((m) => this.runtimeHandlers.forEach((h) => h({ modelType: m.modelType, loaded: null })));
+    return structuredClone(gone);
+  }
+
+  async loadedModels(): Promise<LoadedModel[]> {
+    this.check();
+    return structuredClone(this.options.loaded ?? []);
+  }
+
+  private runtimeHandlers = new Set<(change: RuntimeChange) => void>();
+
+  async onRuntimeChanged(handler: (change: RuntimeChange) => void): Promise<Unsubscribe> {
+    this.runtimeHandlers.add(handler);
+    return () => this.runtimeHandlers.delete(handler);
+  }
+
+  /** A change the runtime host reports (a crash, memory measured), as the Rust side would send it. */
+  emitRuntimeChanged(change: RuntimeChange) {
+    this.runtimeHandlers.forEach((h) => h(change));
   }
 
   async systemInfo(): Promise<HardwareInfo> {

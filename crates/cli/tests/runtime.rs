@@ -1,0 +1,286 @@
+//! `mm load`, `mm unload`, `mm ps` with the real runtimes: tiny llama models in llama.cpp's `llama-server`, and
+//! Ollama's loading API (the fake Ollama). The endpoint in `active.json` answers completions, a switch of model
+//! under a stream of requests refuses none, a crashed runtime comes back, a failed load leaves the old model
+//! serving, and unloading stops the processes.
+
+mod common;
+
+use common::{llama_server, mm, run, tiny_llama};
+use fake_hub::ollama::FakeOllama;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A test's own machine: a cache, a home, models, and llama-server in the settings; everything it loaded is
+/// unloaded when it ends, pass or fail.
+struct Machine {
+    cache: tempfile::TempDir,
+    home: tempfile::TempDir,
+    ollama: Option<String>,
+}
+
+impl Machine {
+    async fn new(ollama: Option<String>) -> Machine {
+        let machine = Machine { cache: tempfile::tempdir().unwrap(), home: tempfile::tempdir().unwrap(), ollama };
+        let server = llama_server();
+        machine.ok(&["config", "set", "llamaServer", server.to_str().unwrap()]).await;
+        machine
+    }
+
+    fn cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = mm(self.cache.path(), self.home.path());
+        cmd.args(args);
+        if let Some(host) = &self.ollama {
+            cmd.env("OLLAMA_HOST", host);
+        }
+        cmd
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = run(self.cmd(args)).await;
+        assert!(out.status.success(), "mm {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    async fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        serde_json::from_str(&self.ok(&all).await).unwrap()
+    }
+
+    fn data(&self) -> PathBuf {
+        self.home.path().join(".mm-data/dev.model-manager.app")
+    }
+
+    fn model(&self, name: &str, seed: u32, broken: bool) -> PathBuf {
+        let path = self.home.path().join(name);
+        tiny_llama(&path, seed, broken);
+        path
+    }
+
+    /// `mm ps --json` until `done` says so (or fails after `secs`).
+    async fn ps_until(&self, secs: u64, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let ps = self.json(&["ps"]).await;
+            let list = ps.as_array().unwrap().clone();
+            if done(&list) {
+                return list;
+            }
+            assert!(Instant::now() < deadline, "{what} within {secs} s: {ps:#}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn active_endpoint(&self) -> Option<String> {
+        let manifest: Value = serde_json::from_slice(&std::fs::read(self.data().join("active.json")).unwrap()).unwrap();
+        manifest["text-generation"]["endpoint"].as_str().map(str::to_string)
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["unload"]).output();
+    }
+}
+
+fn alive(pid: u64) -> bool {
+    // A zombie is gone for our purposes: its memory is freed.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+async fn wait_gone(pid: u64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while alive(pid) {
+        assert!(Instant::now() < deadline, "{what} (pid {pid}) is still running");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn complete(http: &reqwest::Client, endpoint: &str) -> Result<String, String> {
+    let body = serde_json::json!({"prompt": "hello world", "max_tokens": 4});
+    let res = http.post(format!("{endpoint}/completions")).json(&body).send().await.map_err(|e| e.to_string())?;
+    let status = res.status();
+    let answer: Value = res.json().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("{status}: {answer}"));
+    }
+    assert!(answer["choices"][0]["text"].is_string(), "{answer}");
+    Ok(answer["model"].as_str().unwrap_or_default().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn load_switch_crash_and_unload_with_the_real_llama_server() {
+    let m = Machine::new(None).await;
+    let (a, b, broken) = (m.model("a.gguf", 1, false), m.model("b.gguf", 2, false), m.model("bad.gguf", 3, true));
+    for file in [&a, &b, &broken] {
+        m.ok(&["import", file.to_str().unwrap()]).await;
+    }
+
+    // Loading activates the model, starts llama-server sized by the estimate, and answers once it is ready.
+    let loaded = m.json(&["load", "local/a.gguf"]).await;
+    assert_eq!(loaded["state"], "ready", "{loaded:#}");
+    assert_eq!(loaded["runtime"], "llama-server");
+    assert_eq!(loaded["plan"]["context"], 2048, "the tiny model's own context fits: {loaded:#}");
+    assert_eq!(loaded["plan"]["gpuLayers"], 0, "no GPU here");
+    let command = loaded["command"].as_str().unwrap();
+    assert!(command.contains("--ctx-size 2048") && command.contains(a.to_str().unwrap()), "{command}");
+    let endpoint = loaded["endpoint"].as_str().unwrap().to_string();
+    assert_eq!(m.active_endpoint().as_deref(), Some(endpoint.as_str()), "active.json names the endpoint");
+    let first_pid = loaded["pid"].as_u64().unwrap();
+    assert!(alive(first_pid));
+
+    let http = reqwest::Client::new();
+    assert_eq!(complete(&http, &endpoint).await.unwrap(), "local/a.gguf");
+    let again = m.json(&["load"]).await;
+    assert_eq!(again["pid"], loaded["pid"], "loading what is loaded changes nothing");
+
+    // A switch under a stream of requests: every one is answered, by the old model or the new.
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let answered = Arc::new(AtomicU64::new(0));
+    let seen = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let (stop, failures, answered, seen) = (stop.clone(), failures.clone(), answered.clone(), seen.clone());
+        let (http, endpoint) = (http.clone(), endpoint.clone());
+        clients.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                match complete(&http, &endpoint).await {
+                    Ok(model) => {
+                        answered.fetch_add(1, Ordering::Relaxed);
+                        seen.lock().unwrap().insert(model);
+                    }
+                    Err(e) => failures.lock().unwrap().push(e),
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    m.ok(&["activate", "local/b.gguf"]).await;
+    let ps = m.ps_until(60, "local/b.gguf serves", |l| l[0]["id"] == "local/b.gguf" && l[0]["state"] == "ready").await;
+    let before = answered.load(Ordering::Relaxed);
+    while answered.load(Ordering::Relaxed) < before + 20 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.await.unwrap();
+    }
+    assert!(failures.lock().unwrap().is_empty(), "requests failed during the switch: {:?}", failures.lock().unwrap());
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["local/a.gguf".to_string(), "local/b.gguf".to_string()].into(),
+        "answered by both"
+    );
+    assert_eq!(ps[0]["endpoint"], endpoint.as_str(), "the same endpoint after the switch");
+    wait_gone(first_pid, "the old llama-server").await;
+
+    // What it really takes is measured and kept beside the estimate.
+    let ps = m.ps_until(15, "memory measured", |l| l[0]["measured"]["ram"].as_u64().is_some_and(|r| r > 0)).await;
+    assert!(ps[0]["requests"].as_u64().unwrap() >= before + 20, "{ps:?}");
+    let kept: Value = serde_json::from_slice(&std::fs::read(m.data().join("runtime/measured.json")).unwrap()).unwrap();
+    let b_measured = kept.as_array().unwrap().iter().find(|x| x["id"] == "local/b.gguf").expect("b measured");
+    assert!(b_measured["estimateBytes"].as_u64().unwrap() > 0 && b_measured["measured"]["ram"].as_u64().unwrap() > 0);
+
+    // A runtime that dies is reported and started again.
+    let pid = ps[0]["pid"].as_u64().unwrap();
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let ps = m.ps_until(30, "the crashed runtime restarted", |l| l[0]["restarts"] == 1 && l[0]["state"] == "ready").await;
+    assert_ne!(ps[0]["pid"].as_u64().unwrap(), pid);
+    assert_eq!(complete(&http, &endpoint).await.unwrap(), "local/b.gguf");
+
+    // A model llama.cpp refuses: the load fails, says why, and the old model keeps serving.
+    let out = run(m.cmd(&["load", "local/bad.gguf"])).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("llama-server exited") && stderr.contains("local/b.gguf keeps serving"), "{stderr}");
+    assert_eq!(complete(&http, &endpoint).await.unwrap(), "local/b.gguf");
+
+    // Unloading stops the runtime and the host, and takes the endpoint out of active.json.
+    let pid = m.json(&["ps"]).await[0]["pid"].as_u64().unwrap();
+    let unloaded = m.json(&["unload"]).await;
+    assert_eq!(unloaded[0]["id"], "local/b.gguf");
+    wait_gone(pid, "the unloaded llama-server").await;
+    assert_eq!(m.active_endpoint(), None);
+    assert!(complete(&http, &endpoint).await.is_err(), "nothing answers on the endpoint");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while m.data().join("runtime/host.sock").exists() {
+        assert!(Instant::now() < deadline, "the runtime host stays after everything was unloaded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(m.ok(&["ps"]).await, "Nothing is loaded. Load the active model with `mm load`.\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_n_loaded_and_idle_models_unload() {
+    let m = Machine::new(None).await;
+    let (a, b) = (m.model("a.gguf", 1, false), m.model("b.gguf", 2, false));
+    m.ok(&["import", a.to_str().unwrap(), b.to_str().unwrap()]).await;
+    m.ok(&["config", "set", "maxLoaded", "1"]).await;
+    m.ok(&["activate", "local/b.gguf", "--type", "embedding"]).await;
+    let first = m.json(&["load", "local/a.gguf"]).await;
+    let second = m.json(&["load", "embedding"]).await;
+    assert_eq!(second["id"], "local/b.gguf");
+    let ps = m.json(&["ps"]).await;
+    assert_eq!(ps.as_array().unwrap().len(), 1, "the least recently used was unloaded: {ps:#}");
+    assert_eq!(ps[0]["modelType"], "embedding");
+    wait_gone(first["pid"].as_u64().unwrap(), "the evicted llama-server").await;
+
+    m.ok(&["config", "set", "idleUnloadSeconds", "2"]).await;
+    m.ps_until(20, "the idle model unloaded", |l| l.is_empty()).await;
+    wait_gone(second["pid"].as_u64().unwrap(), "the idle llama-server").await;
+}
+
+#[tokio::test]
+async fn ollama_models_load_with_keep_alive_and_answer_on_the_endpoint() {
+    let ollama = FakeOllama::start().await;
+    ollama.add("llama3.2:1b", 1_300_000, "llama");
+    let m = Machine::new(Some(ollama.host())).await;
+    // Activation reads the file the server names.
+    let blobs = m.home.path().join("blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    ollama.blobs_dir(&blobs);
+    std::fs::copy(m.model("o.gguf", 4, false), blobs.join(FakeOllama::blob_name(1_300_000))).unwrap();
+
+    let loaded = m.json(&["load", "ollama/llama3.2:1b"]).await;
+    assert_eq!(loaded["runtime"], "ollama");
+    assert_eq!(ollama.loaded(), vec![("llama3.2:1b".to_string(), serde_json::json!(-1))], "kept loaded for good");
+    let endpoint = loaded["endpoint"].as_str().unwrap();
+    // Whatever model a request names, the endpoint's is the one asked of Ollama.
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{endpoint}/chat/completions"))
+        .json(&serde_json::json!({"model": "whatever", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["model"], "llama3.2:1b", "{answer}");
+    let ps = m.ps_until(15, "Ollama's report read", |l| l[0]["measured"]["ram"].as_u64().is_some()).await;
+    assert_eq!(ps[0]["measured"]["ram"], 101_300_000, "the size /api/ps reports");
+
+    m.ok(&["unload", "ollama/llama3.2:1b"]).await;
+    assert!(ollama.loaded().is_empty(), "keep_alive 0 unloaded it");
+}
+
+#[tokio::test]
+async fn load_errors_name_the_problem() {
+    let m = Machine::new(None).await;
+    let out = run(m.cmd(&["load"])).await;
+    assert_eq!(out.status.code(), Some(3), "not-found");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no text-generation model is active: activate one first"));
+    let a = m.model("a.gguf", 1, false);
+    m.ok(&["import", a.to_str().unwrap()]).await;
+    m.ok(&["config", "set", "llamaServer", "/nonexistent/llama-server"]).await;
+    let out = run(m.cmd(&["load", "local/a.gguf"])).await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("llama-server is not at /nonexistent/llama-server"));
+    m.ok(&["config", "set", "llamaServer", llama_server().to_str().unwrap()]).await;
+    let out = run(m.cmd(&["load", "--context", "999999"])).await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("outside what the model takes (1 to 2048)"));
+    let out = run(m.cmd(&["unload", "local/nothing"])).await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("local/nothing is not loaded"));
+}

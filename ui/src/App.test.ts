@@ -183,6 +183,54 @@ describe('activation', () => {
   });
 });
 
+describe('loading', () => {
+  it('loads the active model, shows its endpoint and memory beside the estimate, follows a crash, unloads', async () => {
+    const m = model('acme/llm');
+    const backend = new MemoryBackend({ models: [m], details: detailsOf(m) });
+    await backend.activateModel('acme/llm', null);
+    backend.actions = [];
+    render(App, { backend });
+    await fireEvent.click((await screen.findAllByTestId('model-row'))[0]);
+    await fireEvent.click(await screen.findByTestId('load-button'));
+    await tick();
+    expect(backend.actions).toEqual(['load text-generation']);
+    expect((await screen.findByTestId('runtime-endpoint')).textContent).toBe('http://127.0.0.1:8770/v1');
+    expect(screen.getByTestId('runtime-state').textContent).toBe('Serving');
+    expect(screen.getByTestId('runtime-memory').textContent).toBe('1.10 GB measured · estimate 1.30 GB (-15%)');
+    expect(screen.getByTestId('served-mark').textContent).toContain('serving');
+
+    // The runtime crashed; the host restarts it: the window says so.
+    const crashed = (await backend.loadedModels())[0];
+    backend.emitRuntimeChanged({
+      modelType: 'text-generation',
+      loaded: { ...crashed, state: 'unhealthy', error: 'llama-server exited (signal: 9); restarting' },
+    });
+    expect((await screen.findByText(/exited \(signal: 9\); restarting/)).getAttribute('role')).toBe('alert');
+    expect(screen.getByTestId('runtime-state').textContent).toBe('Unhealthy');
+
+    await fireEvent.click(screen.getByTestId('unload-button'));
+    await tick();
+    expect(backend.actions).toEqual(['load text-generation', 'unload text-generation']);
+    expect(screen.queryByTestId('runtime-status')).toBeNull();
+    expect(await screen.findByTestId('load-button')).toBeTruthy();
+  });
+
+  it('says why a load failed', async () => {
+    const m = model('acme/llm');
+    const backend = new MemoryBackend({
+      models: [m],
+      details: detailsOf(m),
+      loadError: { code: 'not-found', message: 'llama-server was not found on PATH: install llama.cpp' },
+    });
+    await backend.activateModel('acme/llm', null);
+    render(App, { backend });
+    await fireEvent.click((await screen.findAllByTestId('model-row'))[0]);
+    await fireEvent.click(await screen.findByTestId('load-button'));
+    expect((await screen.findByText(/llama-server was not found on PATH/)).getAttribute('role')).toBe('alert');
+    expect((screen.getByTestId('load-button') as HTMLButtonElement).disabled).toBe(false);
+  });
+});
+
 describe('keyboard', () => {
   it('arrows move between rows, Enter opens one, Escape closes it, / searches, N starts a download', async () => {
     const a = model('acme/a');

@@ -78,8 +78,8 @@ describe('compatibility', () => {
     const backend = new MemoryBackend({
       models: [model('acme/a'), model('acme/b')],
       fit: {
-        'acme/a': { fit: 'fits-gpu', summary: 'Fits on the GPU: needs 5.8 GB of 20.0 GB VRAM' },
-        'acme/b': { fit: 'too-large', summary: 'Too large: needs 90.0 GB' },
+        'acme/a': { fit: 'fits-gpu', summary: 'Fits on the GPU: needs 5.8 GB of 20.0 GB VRAM', measured: null },
+        'acme/b': { fit: 'too-large', summary: 'Too large: needs 90.0 GB', measured: null },
       },
     });
     render(App, { backend });

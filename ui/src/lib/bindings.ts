@@ -316,7 +316,7 @@ tokenHint: string | null, maxConcurrentDownloads: number, bandwidthLimit: number
 /**
  * Other machines the window can drive.
  */
-machines: Array<MachineEntry>, 
+machines: Array<MachineEntry>, llamaServer: string | null, maxContext: number, idleUnloadSeconds: number, maxLoaded: number, restartAttempts: number, 
 /**
  * Set when the file was unreadable and was replaced by defaults.
  */
@@ -325,7 +325,11 @@ warning: string | null, };
 /**
  * A change to some settings; absent fields stay. `token: ""` clears the token.
  */
-export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, token: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, connectionsPerFile: number | null, useXet: boolean | null, verifyOnDownload: boolean | null, keepInTray: boolean | null, notifyDownloads: boolean | null, copyImports: boolean | null, };
+export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, token: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, connectionsPerFile: number | null, useXet: boolean | null, verifyOnDownload: boolean | null, keepInTray: boolean | null, notifyDownloads: boolean | null, copyImports: boolean | null, 
+/**
+ * "" for the one on `PATH`.
+ */
+llamaServer: string | null, maxContext: number | null, idleUnloadSeconds: number | null, maxLoaded: number | null, restartAttempts: number | null, };
 
 /**
  * What `active.json` says of one type.
@@ -346,7 +350,12 @@ link: string, format: ModelFormat,
 /**
  * The largest weight file (the one to load for single-file formats such as GGUF), if any.
  */
-primaryFile: string | null, activatedAt: number | null, };
+primaryFile: string | null, activatedAt: number | null, 
+/**
+ * While it is loaded: the OpenAI-compatible endpoint serving this type (`http://127.0.0.1:PORT/v1`), the
+ * same across switches of the type's model.
+ */
+endpoint: string | null, };
 
 export type HardwareInfo = { gpus: Array<GpuInfo>, 
 /**
@@ -433,7 +442,11 @@ downloadBytes: number, diskFree: number, };
 /**
  * The fit of one library model, for its badge.
  */
-export type ModelFit = { fit: Fit, summary: string, };
+export type ModelFit = { fit: Fit, summary: string, 
+/**
+ * What it took the last time it was loaded here, beside the estimate.
+ */
+measured: Measurement | null, };
 
 export type SearchSort = "downloads" | "likes" | "trending" | "updated";
 
@@ -627,3 +640,103 @@ export type MachineList = {
  * The address of the machine driven now; none for this machine.
  */
 current: string | null, machines: Array<MachineEntry>, };
+
+/**
+ * What serves a loaded model.
+ */
+export type RuntimeKind = "llama-server" | "ollama";
+
+export type RuntimeState = "loading" | "ready" | "unhealthy" | "stopped";
+
+/**
+ * What a runtime takes.
+ */
+export type MemoryUse = { 
+/**
+ * Resident memory of the runtime's process (for Ollama: the model's size in RAM as the server reports it).
+ */
+ram: number, 
+/**
+ * GPU memory it holds (NVML, or Ollama's report), when there is a GPU.
+ */
+gpu: number | null, };
+
+/**
+ * One model's estimate against what it took, the last time it was loaded here.
+ */
+export type Measurement = { id: string, 
+/**
+ * The weight file it ran from.
+ */
+file: string, context: number, gpuLayers: number, estimateBytes: number, 
+/**
+ * The peak seen while it was loaded.
+ */
+measured: MemoryUse, 
+/**
+ * Unix seconds.
+ */
+at: number, };
+
+/**
+ * What a model is started with, and why.
+ */
+export type LaunchPlan = { context: number, 
+/**
+ * Layers on the GPU (0: the CPU only).
+ */
+gpuLayers: number, layers: number | null, 
+/**
+ * What the estimate says the model takes at this context: weights + KV cache + compute.
+ */
+estimateBytes: number, 
+/**
+ * One sentence: where it runs and why this context.
+ */
+reason: string, };
+
+/**
+ * One loaded model, as `mm ps` lists it.
+ */
+export type LoadedModel = { modelType: ModelType, id: string, runtime: RuntimeKind, state: RuntimeState, 
+/**
+ * The OpenAI-compatible endpoint that serves this type, whichever model it is: `http://127.0.0.1:PORT/v1`.
+ */
+endpoint: string, 
+/**
+ * The runtime's process (llama-server).
+ */
+pid: number | null, 
+/**
+ * The command line it was started with.
+ */
+command: string | null, 
+/**
+ * The context and GPU layers it runs with, and the estimate for them.
+ */
+plan: LaunchPlan | null, estimateBytes: number, 
+/**
+ * The most it was seen to take (the peak since it was loaded).
+ */
+measured: MemoryUse | null, 
+/**
+ * Requests the endpoint passed to it.
+ */
+requests: number, restarts: number, 
+/**
+ * Unix seconds.
+ */
+loadedAt: number, lastUsed: number, 
+/**
+ * Who loaded it: "app" (stopped when the app quits), "mm", "serve".
+ */
+owner: string, 
+/**
+ * Why it is unhealthy or stopped.
+ */
+error: string | null, };
+
+/**
+ * A change to the loaded set: the model of a type now, or none when it was unloaded.
+ */
+export type RuntimeChange = { modelType: ModelType, loaded: LoadedModel | null, };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatAgo, formatBytes, gpuLabel, shortCommit } from './format';
+import { formatAgo, formatBytes, gpuLabel, memoryLine, shortCommit } from './format';
 
 // The same cases as crates/core/src/format.rs, so the window and the CLI print sizes alike.
 describe('formatBytes', () => {
@@ -38,5 +38,18 @@ describe('gpuLabel', () => {
     expect(gpuLabel({ name: 'NVIDIA H100 80GB HBM3', vendor: 'NVIDIA' })).toBe('NVIDIA H100 80GB HBM3');
     expect(gpuLabel({ name: 'RTX 4090', vendor: 'NVIDIA' })).toBe('NVIDIA RTX 4090');
     expect(gpuLabel({ name: 'nvidia GeForce', vendor: 'NVIDIA' })).toBe('nvidia GeForce');
+  });
+});
+
+describe('memoryLine', () => {
+  it('puts what was measured beside the estimate, with how far off it was', () => {
+    expect(memoryLine({ measured: null, estimateBytes: 269_000_000 })).toBe('measuring… · estimate 269 MB');
+    expect(memoryLine({ measured: { ram: 18_500_000, gpu: null }, estimateBytes: 269_000_000 })).toBe(
+      '18.5 MB measured · estimate 269 MB (-93%)',
+    );
+    expect(memoryLine({ measured: { ram: 1_000_000_000, gpu: 5_000_000_000 }, estimateBytes: 5_000_000_000 })).toBe(
+      '6.00 GB measured (5.00 GB on the GPU) · estimate 5.00 GB (+20%)',
+    );
+    expect(memoryLine({ measured: { ram: 100, gpu: null }, estimateBytes: 0 })).toBe('100 B measured · no estimate');
   });
 });

@@ -495,7 +495,9 @@ impl Manager {
                 message: format!("no {model_type} model is active: activate one first (mm activate MODEL)"),
             });
         }
-        let loaded = self.inner.runtime.load(model_type, context, self.inner.runtime_owner).await?;
+        let owner = self.inner.runtime_owner;
+        let owner_pid = (owner != "mm").then(std::process::id);
+        let loaded = self.inner.runtime.load(model_type, context, owner, owner_pid).await?;
         self.heard(RuntimeChange { model_type, loaded: Some(loaded.clone()) });
         Ok(loaded)
     }

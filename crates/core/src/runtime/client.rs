@@ -85,9 +85,17 @@ impl RuntimeClient {
     }
 
     /// Loads the active model of `model_type` (starting the host), answered once it is ready.
-    pub async fn load(&self, model_type: ModelType, context: Option<u64>, owner: &str) -> Result<LoadedModel, ErrorPayload> {
+    /// `owner_pid`: a process whose end unloads it (the app's, `mm serve`'s); none for a load that stays.
+    pub async fn load(
+        &self,
+        model_type: ModelType,
+        context: Option<u64>,
+        owner: &str,
+        owner_pid: Option<u32>,
+    ) -> Result<LoadedModel, ErrorPayload> {
         let stream = self.connect_or_start().await?;
-        match Self::ask(stream, &HostRequest::Load { model_type, context, owner: owner.to_string() }).await? {
+        let request = HostRequest::Load { model_type, context, owner: owner.to_string(), owner_pid };
+        match Self::ask(stream, &request).await? {
             HostReply::Loaded(m) => Ok(m),
             other => Err(unreachable(format!("unexpected answer {other:?}"))),
         }

@@ -131,6 +131,8 @@ pub(super) struct Slot {
     view: Mutex<LoadedModel>,
     requests: AtomicU64,
     last_used: AtomicU64,
+    /// The process whose end unloads it (the app that loaded it).
+    owner_pid: Mutex<Option<u32>>,
     proxy: tokio::task::JoinHandle<()>,
 }
 
@@ -296,9 +298,13 @@ impl Host {
                     }
                 }
                 HostRequest::Status => Ok(HostReply::Status(self.status())),
-                HostRequest::Load { model_type, context, owner } => {
+                HostRequest::Load { model_type, context, owner, owner_pid } => {
                     let _op = self.ops.lock().await;
-                    self.load(model_type, context, &owner).await.map(HostReply::Loaded)
+                    let loaded = self.load(model_type, context, &owner).await;
+                    if let Some(slot) = self.slots().get(&model_type).filter(|_| loaded.is_ok()) {
+                        *slot.owner_pid.lock().expect("owner") = owner_pid;
+                    }
+                    loaded.map(HostReply::Loaded)
                 }
                 HostRequest::Unload { model_type, owner } => {
                     Ok(HostReply::Unloaded(self.unload(model_type, owner.as_deref()).await))
@@ -427,6 +433,7 @@ impl Host {
                 }),
                 requests: AtomicU64::new(0),
                 last_used: AtomicU64::new(now),
+                owner_pid: Mutex::new(None),
                 proxy,
             }
         });
@@ -627,6 +634,12 @@ impl Host {
             let settings = if tick % 5 == 0 { Some(self.settings()) } else { None };
             for (t, slot) in self.slots() {
                 let before = slot.view();
+                let owner_pid = *slot.owner_pid.lock().expect("owner");
+                if let Some(pid) = owner_pid.filter(|pid| !alive(*pid)) {
+                    tracing::info!("{} ({pid}) ended: unloading {} it loaded", before.owner, before.id);
+                    self.unload(Some(t), None).await;
+                    continue;
+                }
                 if let Some(idle) = settings.as_ref().map(|s| s.idle_unload_seconds).filter(|m| *m > 0) {
                     if crate::format::now_unix().saturating_sub(before.last_used) >= idle {
                         tracing::info!("{} was idle for {idle} s: unloading it", before.id);
@@ -840,6 +853,12 @@ pub fn find_llama_server(settings: &Settings) -> Result<PathBuf, ErrorPayload> {
                 "llama-server was not found on PATH: install llama.cpp, or set its path (mm config set llamaServer PATH)",
             )
         })
+}
+
+/// Whether a process runs (a zombie does not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
 }
 
 fn free_port() -> std::io::Result<u16> {

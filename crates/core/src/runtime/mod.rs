@@ -109,7 +109,8 @@ fn socket_path(data_dir: &Path) -> PathBuf {
 #[serde(tag = "op", rename_all = "kebab-case")]
 enum HostRequest {
     /// Load the active model of a type (swap when another is loaded); answered once it is ready.
-    Load { model_type: ModelType, context: Option<u64>, owner: String },
+    /// `owner_pid`: the app or `mm serve` that asked; its models are unloaded when it ends, however it ends.
+    Load { model_type: ModelType, context: Option<u64>, owner: String, owner_pid: Option<u32> },
     /// Unload one type, or every type (of one owner, when named).
     Unload { model_type: Option<ModelType>, owner: Option<String> },
     Status,

@@ -84,7 +84,11 @@ pub fn model(
                     label: format!("Unload {} ({})", m.id, state_label(m.state)),
                     checked: true,
                 },
-                None => TrayItem { id: format!("load:{}", t.as_str()), label: format!("Load {}", chosen.id), checked: false },
+                None => TrayItem {
+                    id: format!("load:{}", t.as_str()),
+                    label: format!("Load {}", chosen.id),
+                    checked: false,
+                },
             })
         })
         .collect();

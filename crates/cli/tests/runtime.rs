@@ -188,7 +188,8 @@ async fn load_switch_crash_and_unload_with_the_real_llama_server() {
     // A runtime that dies is reported and started again.
     let pid = ps[0]["pid"].as_u64().unwrap();
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-    let ps = m.ps_until(30, "the crashed runtime restarted", |l| l[0]["restarts"] == 1 && l[0]["state"] == "ready").await;
+    let ps =
+        m.ps_until(30, "the crashed runtime restarted", |l| l[0]["restarts"] == 1 && l[0]["state"] == "ready").await;
     assert_ne!(ps[0]["pid"].as_u64().unwrap(), pid);
     assert_eq!(complete(&http, &endpoint).await.unwrap(), "local/b.gguf");
 

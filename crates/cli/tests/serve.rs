@@ -383,3 +383,48 @@ async fn mm_remote_drives_another_machines_models_with_its_token() {
     let refused = common::run(wrong).await;
     assert_eq!(refused.status.code(), Some(4), "{}", String::from_utf8_lossy(&refused.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_loads_the_active_model_reports_it_live_and_stops_it_with_the_server() {
+    let hub = FakeHub::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let model = home.path().join("tiny.gguf");
+    common::tiny_llama(&model, 1, false);
+    let mut setup = common::mm(&home.path().join("cache"), home.path());
+    setup.args(["config", "set", "llamaServer", common::llama_server().to_str().unwrap()]);
+    assert!(common::run(setup).await.status.success());
+    let mut import = common::mm(&home.path().join("cache"), home.path());
+    import.arg("import").arg(&model);
+    assert!(common::run(import).await.status.success());
+    let server = Server::start(&hub, home.path(), &[]);
+    let client = reqwest::Client::new();
+    let mut events = Events::open(&client, &server.at("/mm/v1/events"), None).await;
+
+    let (status, loaded) = json_of(
+        client.post(server.at("/mm/v1/runtime/load")).json(&json!({"target": "local/tiny.gguf"})).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{loaded}");
+    assert_eq!((loaded["state"].as_str(), loaded["owner"].as_str()), (Some("ready"), Some("serve")));
+    let change = events
+        .until("the load's change", |e| e.event == "runtime-changed" && e.data["loaded"]["state"] == "ready")
+        .await;
+    assert_eq!(change.data["loaded"]["id"], "local/tiny.gguf");
+    let (_, listed) = json_of(client.get(server.at("/mm/v1/runtime")).send().await.unwrap()).await;
+    assert_eq!(listed[0]["endpoint"], loaded["endpoint"]);
+    let answer = client
+        .post(format!("{}/completions", loaded["endpoint"].as_str().unwrap()))
+        .json(&json!({"prompt": "hello", "max_tokens": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+
+    // What `mm serve` loaded ends with it.
+    let pid = loaded["pid"].as_u64().unwrap();
+    assert!(server.stop().await.success());
+    wait_until("the runtime mm serve loaded to stop", async || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
+    })
+    .await;
+}

@@ -1,5 +1,5 @@
 //! `GET /mm/v1/events`: the core's events as Server-Sent Events, the same the window receives (`download-progress`,
-//! throttled at the source, and `model-lifecycle`). Each has an increasing id; the last few minutes are kept, so a
+//! throttled at the source, `model-lifecycle`, and `runtime-changed` for loaded models). Each has an increasing id; the last few minutes are kept, so a
 //! client that reconnects with `Last-Event-ID` gets what it missed (or a `reset` when that is gone). A client that
 //! falls behind is sent `dropped` and disconnected: it never slows a download, which only ever writes to a
 //! broadcast channel.
@@ -46,20 +46,27 @@ impl EventLog {
         let (live, _) = broadcast::channel(CLIENT_BACKLOG);
         let log = Arc::new(EventLog { recent: Mutex::new(VecDeque::new()), live, stop });
         let mut events = manager.subscribe();
+        let mut runtime = manager.subscribe_runtime();
+        manager.watch_runtime();
         let writer = log.clone();
         tokio::spawn(async move {
             let mut next_id = 1u64;
             loop {
-                let event = tokio::select! {
-                    event = events.recv() => event,
+                let (name, data) = tokio::select! {
+                    event = events.recv() => match event {
+                        Ok(DownloadEvent::Progress(p)) => ("download-progress", serde_json::to_string(&p)),
+                        Ok(DownloadEvent::Lifecycle(l)) => ("model-lifecycle", serde_json::to_string(&l)),
+                        // This task is far behind the core (it never waits on a client): the kept past has a gap.
+                        Err(broadcast::error::RecvError::Lagged(n)) => ("reset", Ok(gap(n))),
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    },
+                    change = runtime.recv() => match change {
+                        Ok(change) => ("runtime-changed", serde_json::to_string(&change)),
+                        // A later change carries the whole state of its type.
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    },
                     _ = writer.stop.cancelled() => break,
-                };
-                let (name, data) = match event {
-                    Ok(DownloadEvent::Progress(p)) => ("download-progress", serde_json::to_string(&p)),
-                    Ok(DownloadEvent::Lifecycle(l)) => ("model-lifecycle", serde_json::to_string(&l)),
-                    // This task is far behind the core (it never waits on a client): the kept past has a gap.
-                    Err(broadcast::error::RecvError::Lagged(n)) => ("reset", Ok(gap(n))),
-                    Err(broadcast::error::RecvError::Closed) => break,
                 };
                 let sent = Sent { id: next_id, name, data: data.unwrap_or_default().into(), at: Instant::now() };
                 next_id += 1;

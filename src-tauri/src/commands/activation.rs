@@ -42,7 +42,10 @@ pub async fn load_model(
 
 /// Stops serving a type or model (or everything, with no target).
 #[tauri::command]
-pub async fn unload_model(state: State<'_, AppState>, target: Option<String>) -> Result<Vec<LoadedModel>, ErrorPayload> {
+pub async fn unload_model(
+    state: State<'_, AppState>,
+    target: Option<String>,
+) -> Result<Vec<LoadedModel>, ErrorPayload> {
     state.machine().unload(target.as_deref()).await
 }
 

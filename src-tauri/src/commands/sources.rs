@@ -163,7 +163,7 @@ mod tests {
         assert_eq!(models[0]["id"], "ollama/qwen:0.5b");
         // The tray's menu has it too, from the last listing, and its click parses back to the model.
         let cached = app.handle().state::<AppState>().manager.ollama().cached_models();
-        let tray = crate::tray::model(&cached, &Default::default(), &[]);
+        let tray = crate::tray::model(&cached, &Default::default(), &[], &[]);
         let item = &tray.groups[0].items[0];
         assert_eq!(item.id, "activate:text-generation:ollama/qwen:0.5b");
         assert_eq!(

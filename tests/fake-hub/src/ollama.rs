@@ -185,7 +185,12 @@ async fn handle(
         ("POST", "/v1/chat/completions") => {
             let is_loaded = loaded.lock().unwrap().iter().any(|(n, _)| *n == name);
             if !is_loaded {
-                return reply(&mut stream, 404, &format!("{{\"error\":{{\"message\":\"model \\\"{name}\\\" not found\"}}}}")).await;
+                return reply(
+                    &mut stream,
+                    404,
+                    &format!("{{\"error\":{{\"message\":\"model \\\"{name}\\\" not found\"}}}}"),
+                )
+                .await;
             }
             let answer = serde_json::json!({"object": "chat.completion", "model": name,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]});

@@ -75,12 +75,11 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
     let data_dir = mm_core::paths::app_data_dir();
     let token = token(&args, &data_dir)?;
     // Its own journal: the app may run beside it, with its own downloads.
-    let mut config =
-        ManagerConfig {
-            journal: Some(data_dir.join("serve-downloads.json")),
-            runtime_owner: "serve",
-            ..ManagerConfig::from_env()
-        };
+    let mut config = ManagerConfig {
+        journal: Some(data_dir.join("serve-downloads.json")),
+        runtime_owner: "serve",
+        ..ManagerConfig::from_env()
+    };
     if let Some(upstream) = &args.upstream {
         let valid = reqwest::Url::parse(upstream).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
         if !valid {

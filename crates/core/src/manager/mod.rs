@@ -142,7 +142,8 @@ impl Manager {
 
     /// Over settings already read, with the warning of a file that had to be replaced.
     fn with_settings(config: ManagerConfig, (settings, warning): (Settings, Option<String>)) -> Manager {
-        let ManagerConfig { store, data_dir, cache_dir, hub, journal, ollama, download_options, runtime_owner } = config;
+        let ManagerConfig { store, data_dir, cache_dir, hub, journal, ollama, download_options, runtime_owner } =
+            config;
         let cache_dir = cache_dir
             .or_else(|| settings.cache_dir.as_ref().map(PathBuf::from))
             .unwrap_or_else(crate::cache::hub_cache_dir);
@@ -517,7 +518,10 @@ impl Manager {
             Some(t) => Some(match ModelType::parse(t) {
                 Some(model_type) => model_type,
                 None => self.loaded().await.into_iter().find(|m| m.id == t).map(|m| m.model_type).ok_or_else(|| {
-                    ErrorPayload { code: ErrorCode::NotFound, message: format!("{t} is not loaded (mm ps lists what is)") }
+                    ErrorPayload {
+                        code: ErrorCode::NotFound,
+                        message: format!("{t} is not loaded (mm ps lists what is)"),
+                    }
                 })?,
             }),
         };
@@ -563,7 +567,10 @@ impl Manager {
                     let before = manager.loaded_now();
                     let now = manager.loaded().await;
                     for gone in before.iter().filter(|m| !now.iter().any(|n| n.model_type == m.model_type)) {
-                        let _ = manager.inner.runtime_changes.send(RuntimeChange { model_type: gone.model_type, loaded: None });
+                        let _ = manager
+                            .inner
+                            .runtime_changes
+                            .send(RuntimeChange { model_type: gone.model_type, loaded: None });
                     }
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;

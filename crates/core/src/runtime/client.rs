@@ -96,13 +96,17 @@ impl RuntimeClient {
         let stream = self.connect_or_start().await?;
         let request = HostRequest::Load { model_type, context, owner: owner.to_string(), owner_pid };
         match Self::ask(stream, &request).await? {
-            HostReply::Loaded(m) => Ok(m),
+            HostReply::Loaded(m) => Ok(*m),
             other => Err(unreachable(format!("unexpected answer {other:?}"))),
         }
     }
 
     /// Unloads a type, or every type (of `owner`); nothing to do without a host.
-    pub async fn unload(&self, model_type: Option<ModelType>, owner: Option<&str>) -> Result<Vec<LoadedModel>, ErrorPayload> {
+    pub async fn unload(
+        &self,
+        model_type: Option<ModelType>,
+        owner: Option<&str>,
+    ) -> Result<Vec<LoadedModel>, ErrorPayload> {
         let Some(stream) = self.connect().await else { return Ok(Vec::new()) };
         match Self::ask(stream, &HostRequest::Unload { model_type, owner: owner.map(str::to_string) }).await? {
             HostReply::Unloaded(m) => Ok(m),

@@ -2,11 +2,11 @@
 //! program becomes the host when started with `MM_RUNTIME_HOST` set ([`run_if_asked`], first thing in `main`);
 //! [`super::RuntimeClient`] starts it so, detached, and talks to it over its socket.
 
-use crate::compat::measured::{self as memory, Measurement, MemoryUse};
 use super::plan::{self, LaunchPlan};
 use super::{proxy, runtime_dir, socket_path, HostReply, HostRequest, LoadedModel, RuntimeChange};
 use super::{RuntimeKind, RuntimeState};
 use crate::activation::{Activation, ActiveEntry};
+use crate::compat::measured::{self as memory, Measurement, MemoryUse};
 use crate::compat::{estimate, hardware, local};
 use crate::error::{ErrorCode, ErrorPayload};
 use crate::model::ModelType;
@@ -163,7 +163,10 @@ impl Slot {
     pub(super) fn unavailable_reason(&self) -> String {
         let view = self.view();
         let why = view.error.unwrap_or_else(|| "it is not running".into());
-        format!("{} ({}) is not being served: {why}. Load it again: mm load {}", view.id, self.model_type, self.model_type)
+        format!(
+            "{} ({}) is not being served: {why}. Load it again: mm load {}",
+            view.id, self.model_type, self.model_type
+        )
     }
 
     fn view(&self) -> LoadedModel {
@@ -226,8 +229,7 @@ fn err(code: ErrorCode, message: impl Into<String>) -> ErrorPayload {
 impl Host {
     fn new(config: HostConfig) -> Host {
         let store = SettingsStore::new(config.settings.clone());
-        let activation =
-            Activation { cache_dir: config.cache_dir.clone(), data_dir: config.data_dir.clone(), store };
+        let activation = Activation { cache_dir: config.cache_dir.clone(), data_dir: config.data_dir.clone(), store };
         let ollama = crate::ollama::Ollama::new(&config.ollama).host().to_string();
         let http = reqwest::Client::builder().no_proxy().build().expect("a plain HTTP client builds");
         Host {
@@ -300,7 +302,7 @@ impl Host {
                 HostRequest::Status => Ok(HostReply::Status(self.status())),
                 HostRequest::Load { model_type, context, owner, owner_pid } => {
                     let _op = self.ops.lock().await;
-                    let loaded = self.load(model_type, context, &owner).await;
+                    let loaded = self.load(model_type, context, &owner).await.map(Box::new);
                     if let Some(slot) = self.slots().get(&model_type).filter(|_| loaded.is_ok()) {
                         *slot.owner_pid.lock().expect("owner") = owner_pid;
                     }
@@ -322,7 +324,12 @@ impl Host {
 
     /// Loads the active model of `model_type` (under the ops lock): already loaded, the same answer; another model
     /// of the type loaded, a swap; a failure leaves what was serving.
-    async fn load(&self, model_type: ModelType, context: Option<u64>, owner: &str) -> Result<LoadedModel, ErrorPayload> {
+    async fn load(
+        &self,
+        model_type: ModelType,
+        context: Option<u64>,
+        owner: &str,
+    ) -> Result<LoadedModel, ErrorPayload> {
         let settings = self.settings();
         let entry = self.activation.entries(&settings).remove(&model_type).ok_or_else(|| {
             err(ErrorCode::NotFound, format!("no {model_type} model is active: activate one first (mm activate MODEL)"))
@@ -390,7 +397,12 @@ impl Host {
     }
 
     /// A new endpoint for `model_type`, on the port it had before when it is free.
-    async fn open_slot(&self, model_type: ModelType, entry: &ActiveEntry, owner: &str) -> Result<Arc<Slot>, ErrorPayload> {
+    async fn open_slot(
+        &self,
+        model_type: ModelType,
+        entry: &ActiveEntry,
+        owner: &str,
+    ) -> Result<Arc<Slot>, ErrorPayload> {
         let ports_file = runtime_dir(&self.config.data_dir).join("ports.json");
         let mut ports: BTreeMap<String, u16> =
             std::fs::read(&ports_file).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
@@ -466,18 +478,23 @@ impl Host {
     }
 
     /// Starts the runtime for `entry` and waits until it answers.
-    async fn start(&self, entry: &ActiveEntry, context: Option<u64>, settings: &Settings) -> Result<Arc<Backend>, ErrorPayload> {
+    async fn start(
+        &self,
+        entry: &ActiveEntry,
+        context: Option<u64>,
+        settings: &Settings,
+    ) -> Result<Arc<Backend>, ErrorPayload> {
         if let Some(name) = entry.id.strip_prefix(crate::ollama::OLLAMA_PREFIX) {
             return self.start_ollama(entry, name).await;
         }
-        let file = entry
-            .primary_file
-            .clone()
-            .filter(|f| f.to_ascii_lowercase().ends_with(".gguf"))
-            .ok_or_else(|| {
+        let file =
+            entry.primary_file.clone().filter(|f| f.to_ascii_lowercase().ends_with(".gguf")).ok_or_else(|| {
                 err(
                     ErrorCode::InvalidInput,
-                    format!("{} has no GGUF file: llama-server runs GGUF models (this one is {:?})", entry.id, entry.format),
+                    format!(
+                        "{} has no GGUF file: llama-server runs GGUF models (this one is {:?})",
+                        entry.id, entry.format
+                    ),
                 )
             })?;
         let program = find_llama_server(settings)?;
@@ -493,9 +510,14 @@ impl Host {
             .map_err(|why| err(ErrorCode::InvalidInput, format!("{} cannot be loaded here: {why}", entry.id)))?;
         let port = free_port().map_err(|e| err(ErrorCode::Io, format!("no free local port: {e}")))?;
         let args = plan::llama_server_args(&file, port, &plan, &entry.id);
-        let command = std::iter::once(program.display().to_string()).chain(args.iter().cloned()).map(quote).collect::<Vec<_>>().join(" ");
+        let command = std::iter::once(program.display().to_string())
+            .chain(args.iter().cloned())
+            .map(quote)
+            .collect::<Vec<_>>()
+            .join(" ");
         let log = runtime_dir(&self.config.data_dir).join(format!("llama-server-{}.log", entry.model_type));
-        let out = std::fs::File::create(&log).map_err(|e| err(ErrorCode::Io, format!("cannot write {}: {e}", log.display())))?;
+        let out = std::fs::File::create(&log)
+            .map_err(|e| err(ErrorCode::Io, format!("cannot write {}: {e}", log.display())))?;
         let mut cmd = tokio::process::Command::new(&program);
         cmd.args(&args)
             .stdin(std::process::Stdio::null())
@@ -510,7 +532,8 @@ impl Host {
             });
         }
         tracing::info!("starting {command}");
-        let mut child = cmd.spawn().map_err(|e| err(ErrorCode::Io, format!("cannot start {}: {e}", program.display())))?;
+        let mut child =
+            cmd.spawn().map_err(|e| err(ErrorCode::Io, format!("cannot start {}: {e}", program.display())))?;
         let pid = child.id().unwrap_or(0);
         let base = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
@@ -526,7 +549,10 @@ impl Host {
             }
             if started.elapsed() > LOAD_TIMEOUT {
                 let _ = child.kill().await;
-                return Err(err(ErrorCode::Io, format!("llama-server did not become ready in {} s: {}", LOAD_TIMEOUT.as_secs(), last_lines(&log))));
+                return Err(err(
+                    ErrorCode::Io,
+                    format!("llama-server did not become ready in {} s: {}", LOAD_TIMEOUT.as_secs(), last_lines(&log)),
+                ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -631,7 +657,7 @@ impl Host {
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
             tick += 1;
-            let settings = if tick % 5 == 0 { Some(self.settings()) } else { None };
+            let settings = if tick.is_multiple_of(5) { Some(self.settings()) } else { None };
             for (t, slot) in self.slots() {
                 let before = slot.view();
                 let owner_pid = *slot.owner_pid.lock().expect("owner");
@@ -839,7 +865,10 @@ pub fn find_llama_server(settings: &Settings) -> Result<PathBuf, ErrorPayload> {
         return if path.is_file() {
             Ok(path)
         } else {
-            Err(err(ErrorCode::NotFound, format!("llama-server is not at {} (the llamaServer setting)", path.display())))
+            Err(err(
+                ErrorCode::NotFound,
+                format!("llama-server is not at {} (the llamaServer setting)", path.display()),
+            ))
         };
     }
     std::env::var_os("PATH")
@@ -885,7 +914,10 @@ fn last_lines(log: &Path) -> String {
     }
 }
 
-async fn write_line<T: serde::Serialize>(write: &mut tokio::net::unix::OwnedWriteHalf, value: &T) -> std::io::Result<()> {
+async fn write_line<T: serde::Serialize>(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    value: &T,
+) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(value).expect("serialises");
     line.push(b'\n');
     write.write_all(&line).await

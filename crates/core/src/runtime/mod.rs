@@ -27,8 +27,8 @@ pub mod host;
 pub mod plan;
 mod proxy;
 
-pub use client::RuntimeClient;
 pub use crate::compat::measured::{Measurement, MemoryUse};
+pub use client::RuntimeClient;
 pub use plan::LaunchPlan;
 
 use crate::model::ModelType;
@@ -110,9 +110,17 @@ fn socket_path(data_dir: &Path) -> PathBuf {
 enum HostRequest {
     /// Load the active model of a type (swap when another is loaded); answered once it is ready.
     /// `owner_pid`: the app or `mm serve` that asked; its models are unloaded when it ends, however it ends.
-    Load { model_type: ModelType, context: Option<u64>, owner: String, owner_pid: Option<u32> },
+    Load {
+        model_type: ModelType,
+        context: Option<u64>,
+        owner: String,
+        owner_pid: Option<u32>,
+    },
     /// Unload one type, or every type (of one owner, when named).
-    Unload { model_type: Option<ModelType>, owner: Option<String> },
+    Unload {
+        model_type: Option<ModelType>,
+        owner: Option<String>,
+    },
     Status,
     /// The active models changed: swap or unload the loaded types whose active model is no longer the loaded one.
     Sync,
@@ -123,7 +131,7 @@ enum HostRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 enum HostReply {
-    Loaded(LoadedModel),
+    Loaded(Box<LoadedModel>),
     Unloaded(Vec<LoadedModel>),
     Status(Vec<LoadedModel>),
     Synced,

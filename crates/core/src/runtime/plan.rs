@@ -31,7 +31,12 @@ pub struct LaunchPlan {
 }
 
 /// The plan for a model whose requirements were read from its file; `asked` is a context the user named.
-pub fn plan(model: &Requirements, hw: &HardwareInfo, max_context: u64, asked: Option<u64>) -> Result<LaunchPlan, String> {
+pub fn plan(
+    model: &Requirements,
+    hw: &HardwareInfo,
+    max_context: u64,
+    asked: Option<u64>,
+) -> Result<LaunchPlan, String> {
     let own = model.max_context.unwrap_or(model.context).max(1);
     let per_token = match (model.layers, model.kv_heads, model.head_dim) {
         (Some(l), Some(h), Some(d)) => 2 * l * h * d * 2,
@@ -43,7 +48,7 @@ pub fn plan(model: &Requirements, hw: &HardwareInfo, max_context: u64, asked: Op
     // The largest context within `free` for a model of `base` bytes before its cache.
     let fitting = |free: u64, base: u64| -> u64 {
         let room = free.saturating_sub(base);
-        let tokens = if per_token == 0 { cap } else { room / per_token };
+        let tokens = room.checked_div(per_token).unwrap_or(cap);
         (tokens.min(cap) / CONTEXT_STEP * CONTEXT_STEP).min(cap)
     };
     if let Some(context) = asked {
@@ -69,7 +74,8 @@ pub fn plan(model: &Requirements, hw: &HardwareInfo, max_context: u64, asked: Op
     }
     let ram = hw.ram_available;
     let base = small.weights_bytes + small.compute_bytes;
-    let context = asked.unwrap_or_else(|| fitting(ram + gpu.as_ref().map_or(0, |g| g.1.saturating_sub(GPU_RESERVE)), base));
+    let context =
+        asked.unwrap_or_else(|| fitting(ram + gpu.as_ref().map_or(0, |g| g.1.saturating_sub(GPU_RESERVE)), base));
     if context == 0 {
         return Err(format!(
             "it needs {:.1} GB before any context and this machine has {:.1} GB of RAM free",
@@ -80,7 +86,9 @@ pub fn plan(model: &Requirements, hw: &HardwareInfo, max_context: u64, asked: Op
     let r = at(context);
     let verdict = estimate::judge(&r, gpu.as_ref().map(|(n, v)| (n.as_str(), *v)), ram, 0, u64::MAX);
     let (gpu_layers, reason) = match (verdict.fit, verdict.gpu_layers) {
-        (Fit::PartialOffload, Some(n)) => (n, format!("{n} of {} layers on the GPU, the rest in RAM", r.layers.unwrap_or(0))),
+        (Fit::PartialOffload, Some(n)) => {
+            (n, format!("{n} of {} layers on the GPU, the rest in RAM", r.layers.unwrap_or(0)))
+        }
         (Fit::TooLarge, _) => return Err(verdict.summary),
         _ => (0, "on the CPU, the largest context that fits the RAM free now".to_string()),
     };
@@ -90,8 +98,20 @@ pub fn plan(model: &Requirements, hw: &HardwareInfo, max_context: u64, asked: Op
 /// The `llama-server` arguments for `file` served on `port` of this machine only.
 pub fn llama_server_args(file: &str, port: u16, plan: &LaunchPlan, alias: &str) -> Vec<String> {
     [
-        "--model", file, "--host", "127.0.0.1", "--port", &port.to_string(), "--ctx-size", &plan.context.to_string(),
-        "--n-gpu-layers", &plan.gpu_layers.to_string(), "--alias", alias, "--parallel", "1",
+        "--model",
+        file,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--ctx-size",
+        &plan.context.to_string(),
+        "--n-gpu-layers",
+        &plan.gpu_layers.to_string(),
+        "--alias",
+        alias,
+        "--parallel",
+        "1",
     ]
     .iter()
     .map(|s| s.to_string())

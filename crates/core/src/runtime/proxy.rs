@@ -91,7 +91,10 @@ async fn forward(
     let answer = match client.request(Request::from_parts(parts, body)).await {
         Ok(answer) => answer,
         Err(e) => {
-            return Ok(refuse(StatusCode::BAD_GATEWAY, format!("the runtime serving {} did not answer: {e}", backend.id)))
+            return Ok(refuse(
+                StatusCode::BAD_GATEWAY,
+                format!("the runtime serving {} did not answer: {e}", backend.id),
+            ))
         }
     };
     if counted {

@@ -235,6 +235,40 @@ async fn at_most_n_loaded_and_idle_models_unload() {
     wait_gone(second["pid"].as_u64().unwrap(), "the idle llama-server").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_that_dies_with_no_restarts_left_is_stopped_and_its_endpoint_says_why() {
+    let m = Machine::new(None).await;
+    let a = m.model("a.gguf", 1, false);
+    m.ok(&["import", a.to_str().unwrap()]).await;
+    m.ok(&["config", "set", "restartAttempts", "0"]).await;
+    let loaded = m.json(&["load", "local/a.gguf"]).await;
+    unsafe { libc::kill(loaded["pid"].as_u64().unwrap() as i32, libc::SIGKILL) };
+    let ps = m.ps_until(15, "the runtime reported stopped", |l| l[0]["state"] == "stopped").await;
+    let error = ps[0]["error"].as_str().unwrap();
+    assert!(error.contains("llama-server exited") && error.contains("no more attempts"), "{error}");
+    // A request is answered at once, with the reason, rather than left waiting for a restart that will not come.
+    let started = Instant::now();
+    let res = reqwest::Client::new()
+        .post(format!("{}/completions", loaded["endpoint"].as_str().unwrap()))
+        .json(&serde_json::json!({"prompt": "hi", "max_tokens": 2}))
+        .send()
+        .await;
+    match res {
+        Ok(res) => {
+            assert_eq!(res.status(), 503);
+            let body: Value = res.json().await.unwrap();
+            assert!(body["error"]["message"].as_str().unwrap().contains("no more attempts"), "{body}");
+        }
+        // The endpoint closed with the runtime: refused outright, which is as prompt.
+        Err(e) => assert!(e.is_connect(), "{e}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // `mm load` starts it again.
+    let again = m.json(&["load"]).await;
+    assert_eq!(again["state"], "ready");
+    assert_ne!(again["pid"], loaded["pid"]);
+}
+
 #[tokio::test]
 async fn ollama_models_load_with_keep_alive_and_answer_on_the_endpoint() {
     let ollama = FakeOllama::start().await;

@@ -784,7 +784,9 @@ impl Manager {
         self.inner.downloads.shutdown().await;
         // The app and `mm serve` stop the runtimes they started; `mm load`'s stay, as `lms load`'s do.
         if self.inner.runtime_owner != "mm" {
-            let _ = self.inner.runtime.unload(None, Some(self.inner.runtime_owner)).await;
+            let unload = self.inner.runtime.unload(None, Some(self.inner.runtime_owner));
+            // Quitting never hangs on the host: if it does not answer, it notices this process is gone.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), unload).await;
         }
     }
 

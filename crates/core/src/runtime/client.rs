@@ -9,8 +9,12 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-/// How long a started host has to open its socket.
-const HOST_START: Duration = Duration::from_secs(10);
+/// How long a started host has to open its socket (it may first wait for a host that is stopping).
+const HOST_START: Duration = Duration::from_secs(30);
+/// How long a load may take to answer (the host's own limit on a runtime's start, and some).
+const LOAD_ANSWER: Duration = Duration::from_secs(660);
+/// How long any other request may take.
+const ANSWER: Duration = Duration::from_secs(60);
 
 /// The host of one data folder, as a face reaches it.
 #[derive(Debug, Clone)]
@@ -66,7 +70,13 @@ impl RuntimeClient {
                 return Err(unreachable(format!("it exited ({status}); see {}", dir.join("host.log").display())));
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(unreachable(format!("it did not start in {} s", HOST_START.as_secs())));
+                let _ = child.kill();
+                std::thread::spawn(move || child.wait());
+                return Err(unreachable(format!(
+                    "it did not start in {} s; see {}",
+                    HOST_START.as_secs(),
+                    dir.join("host.log").display()
+                )));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -77,7 +87,11 @@ impl RuntimeClient {
         line.push(b'\n');
         stream.write_all(&line).await.map_err(unreachable)?;
         let mut reply = String::new();
-        BufReader::new(stream).read_line(&mut reply).await.map_err(unreachable)?;
+        let limit = if matches!(request, HostRequest::Load { .. }) { LOAD_ANSWER } else { ANSWER };
+        tokio::time::timeout(limit, BufReader::new(stream).read_line(&mut reply))
+            .await
+            .map_err(|_| unreachable(format!("no answer in {} s", limit.as_secs())))?
+            .map_err(unreachable)?;
         if reply.is_empty() {
             return Err(unreachable("it closed the connection"));
         }

@@ -3,6 +3,7 @@
 //! [`super::RuntimeClient`] starts it so, detached, and talks to it over its socket.
 
 use super::plan::{self, LaunchPlan};
+use super::slot::{Backend, Process, Slot};
 use super::{proxy, runtime_dir, socket_path, HostReply, HostRequest, LoadedModel, RuntimeChange};
 use super::{RuntimeKind, RuntimeState};
 use crate::activation::{Activation, ActiveEntry};
@@ -31,6 +32,10 @@ const LOAD_TIMEOUT: Duration = Duration::from_secs(600);
 const IDLE_EXIT: Duration = Duration::from_secs(30);
 /// Failed `/health` polls in a row before a running runtime is called unhealthy.
 const HEALTH_FAILURES: u32 = 3;
+/// How long a new host waits for the one before it to finish stopping.
+const HOST_HANDOFF: Duration = Duration::from_secs(20);
+/// How long a stopping host waits for its runtimes to stop (answers in flight first).
+const STOP_GRACE: Duration = Duration::from_secs(30);
 
 /// What the host runs over: the same data folder, settings, cache and Ollama as the face that started it.
 #[derive(Debug, Clone)]
@@ -78,14 +83,19 @@ pub fn run_if_asked() {
 pub async fn serve(config: HostConfig) -> std::io::Result<()> {
     let dir = runtime_dir(&config.data_dir);
     std::fs::create_dir_all(&dir)?;
-    // One host per data folder: the lock is held for the host's life; a second host leaves at once.
+    // One host per data folder: the lock is held for the host's life. A host that is still stopping (its socket
+    // gone, its runtimes being stopped) is waited for; one that serves makes this one leave.
     let lock = std::fs::File::options().create(true).truncate(false).write(true).open(dir.join("host.lock"))?;
-    use std::os::fd::AsRawFd;
-    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        tracing::info!("another runtime host serves {}", config.data_dir.display());
-        return Ok(());
-    }
     let socket = socket_path(&config.data_dir);
+    use std::os::fd::AsRawFd;
+    let waiting = Instant::now();
+    while unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        if tokio::net::UnixStream::connect(&socket).await.is_ok() || waiting.elapsed() > HOST_HANDOFF {
+            tracing::info!("another runtime host serves {}", config.data_dir.display());
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let _ = std::fs::remove_file(&socket);
     let listener = tokio::net::UnixListener::bind(&socket)?;
     crate::paths::restrict(&socket, 0o600)?;
@@ -99,19 +109,25 @@ pub async fn serve(config: HostConfig) -> std::io::Result<()> {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                if let Ok((stream, _)) = accepted {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
                     idle_since = None;
                     tokio::spawn(host.clone().connection(stream));
                 }
-            }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            },
             _ = term.recv() => break,
             _ = tick.tick() => {
-                let empty = host.slots().is_empty() && host.ops.try_lock().is_ok();
-                match (empty, idle_since) {
+                // Nothing served (a model whose restarts are spent serves nothing) and nothing being done.
+                // A stopped model stays listed a while, with why, before the host goes.
+                let slots = host.slots();
+                let serving = slots.values().any(|s| s.view().state != RuntimeState::Stopped);
+                let quiet = !serving && host.ops.try_lock().is_ok();
+                let unloaded = slots.is_empty() && host.loaded_once();
+                match (quiet, idle_since) {
                     (false, _) => idle_since = None,
                     (true, None) => idle_since = Some(Instant::now()),
-                    (true, Some(t)) if t.elapsed() >= IDLE_EXIT || host.loaded_once() => break,
+                    (true, Some(t)) if t.elapsed() >= IDLE_EXIT || unloaded => break,
                     _ => {}
                 }
             }
@@ -119,95 +135,17 @@ pub async fn serve(config: HostConfig) -> std::io::Result<()> {
     }
     let _ = std::fs::remove_file(&socket);
     host.unload(None, None).await;
+    // The runtimes stop after their last answers; then the host may go.
+    let retiring: Vec<_> = host.retiring.lock().expect("retiring").drain(..).collect();
+    let _ = tokio::time::timeout(STOP_GRACE, async {
+        for task in retiring {
+            let _ = task.await;
+        }
+    })
+    .await;
     tracing::info!("runtime host {} done", std::process::id());
     drop(lock);
     Ok(())
-}
-
-/// One loaded type: its endpoint and the runtime behind it.
-pub(super) struct Slot {
-    model_type: ModelType,
-    backend: watch::Sender<Option<Arc<Backend>>>,
-    view: Mutex<LoadedModel>,
-    requests: AtomicU64,
-    last_used: AtomicU64,
-    /// The process whose end unloads it (the app that loaded it).
-    owner_pid: Mutex<Option<u32>>,
-    proxy: tokio::task::JoinHandle<()>,
-}
-
-impl Slot {
-    pub(super) fn touch(&self) {
-        self.last_used.store(crate::format::now_unix(), Ordering::Relaxed);
-    }
-
-    pub(super) fn served(&self) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The runtime serving now; while the first one loads, waits for it up to `limit`.
-    pub(super) async fn wait_for_backend(&self, limit: Duration) -> Option<Arc<Backend>> {
-        let mut rx = self.backend.subscribe();
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            if let Some(b) = rx.borrow_and_update().clone() {
-                return Some(b);
-            }
-            let waiting = matches!(self.view().state, RuntimeState::Loading | RuntimeState::Unhealthy);
-            if !waiting || tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
-                return None;
-            }
-        }
-    }
-
-    pub(super) fn unavailable_reason(&self) -> String {
-        let view = self.view();
-        let why = view.error.unwrap_or_else(|| "it is not running".into());
-        format!(
-            "{} ({}) is not being served: {why}. Load it again: mm load {}",
-            view.id, self.model_type, self.model_type
-        )
-    }
-
-    fn view(&self) -> LoadedModel {
-        let mut v = self.view.lock().expect("slot view").clone();
-        v.requests = self.requests.load(Ordering::Relaxed);
-        v.last_used = self.last_used.load(Ordering::Relaxed);
-        v
-    }
-
-    fn update(&self, f: impl FnOnce(&mut LoadedModel)) {
-        f(&mut self.view.lock().expect("slot view"));
-    }
-
-    fn current(&self) -> Option<Arc<Backend>> {
-        self.backend.borrow().clone()
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.proxy.abort();
-    }
-}
-
-/// A runtime serving one model.
-pub(super) struct Backend {
-    pub(super) id: String,
-    /// `http://127.0.0.1:PORT` of the runtime.
-    pub(super) base: String,
-    /// For Ollama: the model's name there, put in each request.
-    pub(super) ollama_name: Option<String>,
-    file: String,
-    plan: Option<LaunchPlan>,
-    process: Option<Process>,
-}
-
-struct Process {
-    child: tokio::sync::Mutex<tokio::process::Child>,
-    pid: u32,
-    command: String,
-    log: PathBuf,
 }
 
 struct Host {
@@ -220,6 +158,8 @@ struct Host {
     ops: tokio::sync::Mutex<()>,
     changes: broadcast::Sender<RuntimeChange>,
     loaded_once: std::sync::atomic::AtomicBool,
+    /// Runtimes swapped out or unloaded, stopping once their last answer is sent; awaited before the host ends.
+    retiring: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 fn err(code: ErrorCode, message: impl Into<String>) -> ErrorPayload {
@@ -241,7 +181,16 @@ impl Host {
             ops: tokio::sync::Mutex::new(()),
             changes: broadcast::channel(256).0,
             loaded_once: Default::default(),
+            retiring: Mutex::default(),
         }
+    }
+
+    /// Stops `backend` once no answer holds it, in the background (awaited when the host ends).
+    fn retire(&self, backend: Arc<Backend>) {
+        let task = tokio::spawn(retire(backend, self.ollama.clone(), self.http.clone()));
+        let mut retiring = self.retiring.lock().expect("retiring");
+        retiring.retain(|t| !t.is_finished());
+        retiring.push(task);
     }
 
     fn slots(&self) -> BTreeMap<ModelType, Arc<Slot>> {
@@ -302,11 +251,13 @@ impl Host {
                 HostRequest::Status => Ok(HostReply::Status(self.status())),
                 HostRequest::Load { model_type, context, owner, owner_pid } => {
                     let _op = self.ops.lock().await;
-                    let loaded = self.load(model_type, context, &owner).await.map(Box::new);
-                    if let Some(slot) = self.slots().get(&model_type).filter(|_| loaded.is_ok()) {
+                    // The last to load a model owns it: a load by `mm` keeps it after the app quits.
+                    self.load(model_type, context, &owner).await.map(|_| {
+                        let slot = self.slots().get(&model_type).cloned().expect("just loaded");
+                        slot.update(|v| v.owner = owner.clone());
                         *slot.owner_pid.lock().expect("owner") = owner_pid;
-                    }
-                    loaded.map(HostReply::Loaded)
+                        HostReply::Loaded(Box::new(slot.view()))
+                    })
                 }
                 HostRequest::Unload { model_type, owner } => {
                     Ok(HostReply::Unloaded(self.unload(model_type, owner.as_deref()).await))
@@ -338,7 +289,8 @@ impl Host {
         if let Some(slot) = &existing {
             let view = slot.view();
             let same_context = context.is_none_or(|c| view.plan.as_ref().is_some_and(|p| p.context == c));
-            if slot.current().is_some_and(|b| b.id == entry.id) && same_context && view.state != RuntimeState::Stopped {
+            let serving = matches!(view.state, RuntimeState::Ready | RuntimeState::Loading);
+            if slot.current().is_some_and(|b| b.id == entry.id) && same_context && serving {
                 return Ok(view);
             }
         }
@@ -358,7 +310,9 @@ impl Host {
             }
         });
         self.changed(model_type);
-        match self.start(&entry, context, &settings).await {
+        // A swap plans with the memory the model it replaces will give back.
+        let reclaim = slot.current().and(slot.view().measured);
+        match self.start(&entry, context, &settings, reclaim).await {
             Ok(backend) => {
                 self.swap_in(&slot, backend, owner, restarts);
                 self.loaded_once.store(true, Ordering::Relaxed);
@@ -369,6 +323,7 @@ impl Host {
             Err(e) => {
                 if slot.current().is_none() {
                     self.slots.lock().expect("slots").remove(&model_type);
+                    slot.close(Some(e.message.clone()));
                     self.publish_endpoints();
                 } else {
                     let serving = slot.view().id;
@@ -473,7 +428,7 @@ impl Host {
         });
         slot.touch();
         if let Some(old) = old.filter(|o| !Arc::ptr_eq(o, &backend)) {
-            tokio::spawn(retire(old, self.ollama.clone(), self.http.clone()));
+            self.retire(old);
         }
     }
 
@@ -483,6 +438,7 @@ impl Host {
         entry: &ActiveEntry,
         context: Option<u64>,
         settings: &Settings,
+        reclaim: Option<MemoryUse>,
     ) -> Result<Arc<Backend>, ErrorPayload> {
         if let Some(name) = entry.id.strip_prefix(crate::ollama::OLLAMA_PREFIX) {
             return self.start_ollama(entry, name).await;
@@ -505,6 +461,13 @@ impl Host {
                 .map_err(|e| err(ErrorCode::Internal, e.to_string()))?
         };
         let summary = summary.map_err(|e| err(ErrorCode::InvalidInput, format!("cannot read {file}: {e}")))?;
+        let mut hw = hw;
+        if let Some(back) = reclaim {
+            hw.ram_available += back.ram;
+            if let (Some(gpu), Some(freed)) = (hw.gpus.iter_mut().max_by_key(|g| g.vram_free), back.gpu) {
+                gpu.vram_free += freed;
+            }
+        }
         let model = estimate::from_gguf(&summary, None);
         let plan = plan::plan(&model, &hw, settings.max_context, context)
             .map_err(|why| err(ErrorCode::InvalidInput, format!("{} cannot be loaded here: {why}", entry.id)))?;
@@ -515,7 +478,8 @@ impl Host {
             .map(quote)
             .collect::<Vec<_>>()
             .join(" ");
-        let log = runtime_dir(&self.config.data_dir).join(format!("llama-server-{}.log", entry.model_type));
+        // One log per start: a swap's new runtime does not write over the log of the one still serving.
+        let log = runtime_dir(&self.config.data_dir).join(format!("llama-server-{}-{port}.log", entry.model_type));
         let out = std::fs::File::create(&log)
             .map_err(|e| err(ErrorCode::Io, format!("cannot write {}: {e}", log.display())))?;
         let mut cmd = tokio::process::Command::new(&program);
@@ -618,11 +582,10 @@ impl Host {
 
     async fn unload_type(&self, model_type: ModelType) -> Option<LoadedModel> {
         let slot = self.slots.lock().expect("slots").remove(&model_type)?;
-        let mut view = slot.view();
-        view.state = RuntimeState::Stopped;
-        if let Some(backend) = slot.backend.send_replace(None) {
-            retire(backend, self.ollama.clone(), self.http.clone()).await;
+        if let Some(backend) = slot.close(None) {
+            self.retire(backend);
         }
+        let view = slot.view();
         self.publish_endpoints();
         self.changed(model_type);
         tracing::info!("unloaded {} ({model_type})", view.id);
@@ -660,16 +623,16 @@ impl Host {
             let settings = if tick.is_multiple_of(5) { Some(self.settings()) } else { None };
             for (t, slot) in self.slots() {
                 let before = slot.view();
-                let owner_pid = *slot.owner_pid.lock().expect("owner");
-                if let Some(pid) = owner_pid.filter(|pid| !alive(*pid)) {
-                    tracing::info!("{} ({pid}) ended: unloading {} it loaded", before.owner, before.id);
-                    self.unload(Some(t), None).await;
+                // Unloads wait for the ops lock in their own task (the monitor keeps watching the others), and
+                // check again under it: a load may have changed the slot meanwhile.
+                if owner_gone(&slot) {
+                    tokio::spawn(self.clone().unload_if(t, owner_gone));
                     continue;
                 }
                 if let Some(idle) = settings.as_ref().map(|s| s.idle_unload_seconds).filter(|m| *m > 0) {
-                    if crate::format::now_unix().saturating_sub(before.last_used) >= idle {
-                        tracing::info!("{} was idle for {idle} s: unloading it", before.id);
-                        self.unload(Some(t), None).await;
+                    let idle_for = move |s: &Slot| crate::format::now_unix().saturating_sub(s.view().last_used) >= idle;
+                    if idle_for(&slot) {
+                        tokio::spawn(self.clone().unload_if(t, idle_for));
                         continue;
                     }
                 }
@@ -679,8 +642,15 @@ impl Host {
                     Some(process) => {
                         let exited = process.child.lock().await.try_wait().ok().flatten();
                         if let Some(status) = exited {
+                            // Taken out of service here, so that the next look does not see it again.
+                            slot.backend.send_replace(None);
                             let why = format!("llama-server exited ({status}): {}", last_lines(&process.log));
-                            tokio::spawn(self.clone().restart(t, backend.clone(), why));
+                            slot.update(|v| {
+                                v.state = RuntimeState::Unhealthy;
+                                v.error = Some(format!("{why}; restarting"));
+                            });
+                            self.changed(t);
+                            tokio::spawn(self.clone().restart(t, backend.id.clone(), backend.plan.clone(), why));
                             continue;
                         }
                         let healthy = self.health(&backend.base).await;
@@ -748,48 +718,52 @@ impl Host {
         }
     }
 
-    /// A runtime that died: reported, then started again after 1, 2, 4... s, up to the `restartAttempts` setting.
-    async fn restart(self: Arc<Self>, model_type: ModelType, dead: Arc<Backend>, why: String) {
+    /// Unloads `model_type` if `still` holds under the ops lock (the monitor's decisions, made without it).
+    async fn unload_if(self: Arc<Self>, model_type: ModelType, still: impl Fn(&Slot) -> bool) {
         let _op = self.ops.lock().await;
-        let Some(slot) = self.slots().get(&model_type).cloned() else { return };
-        if !slot.current().is_some_and(|b| Arc::ptr_eq(&b, &dead)) {
-            return;
+        if let Some(slot) = self.slots().get(&model_type).filter(|s| still(s)) {
+            tracing::info!("unloading {} ({model_type}): its owner ended or it was idle", slot.view().id);
+            self.unload_type(model_type).await;
         }
-        slot.backend.send_replace(None);
-        let attempts = self.settings().restart_attempts;
-        let view = slot.view();
-        tracing::warn!("{} ({model_type}) crashed: {why}", view.id);
-        let context = dead.plan.as_ref().map(|p| p.context);
-        let mut tries = view.restarts;
+    }
+
+    /// A runtime that died (already out of service): started again after 1, 2, 4... s, up to the
+    /// `restartAttempts` setting, each attempt under the ops lock and each wait without it.
+    async fn restart(self: Arc<Self>, model_type: ModelType, id: String, plan: Option<LaunchPlan>, why: String) {
+        let context = plan.map(|p| p.context);
         loop {
-            if tries >= attempts {
+            let Some(slot) = self.slots().get(&model_type).cloned() else { return };
+            let tries = slot.view().restarts;
+            if tries >= self.settings().restart_attempts {
                 slot.update(|v| {
                     v.state = RuntimeState::Stopped;
                     v.error = Some(format!("{why} (restarted {tries} times; no more attempts)"));
                 });
+                // Requests waiting for the restart are answered now.
+                slot.backend.send_replace(None);
                 self.changed(model_type);
                 return;
             }
-            slot.update(|v| {
-                v.state = RuntimeState::Unhealthy;
-                v.error = Some(format!("{why}; restarting"));
-            });
-            self.changed(model_type);
             tokio::time::sleep(Duration::from_secs(1 << tries.min(6))).await;
-            tries += 1;
+            let _op = self.ops.lock().await;
+            // Unloaded, or loaded again, while this waited.
+            let Some(slot) = self.slots().get(&model_type).cloned().filter(|s| s.current().is_none()) else { return };
             let settings = self.settings();
-            let entry = self.activation.entries(&settings).remove(&model_type);
-            let Some(entry) = entry.filter(|e| e.id == dead.id) else {
+            let entry = self.activation.entries(&settings).remove(&model_type).filter(|e| e.id == id);
+            let Some(entry) = entry else {
                 slot.update(|v| {
                     v.state = RuntimeState::Stopped;
                     v.error = Some(format!("{why}; not restarted: it is no longer the active {model_type} model"));
                 });
+                slot.backend.send_replace(None);
                 self.changed(model_type);
                 return;
             };
-            match self.start(&entry, context, &settings).await {
+            slot.update(|v| v.restarts = tries + 1);
+            match self.start(&entry, context, &settings, None).await {
                 Ok(backend) => {
-                    self.swap_in(&slot, backend, &view.owner, tries);
+                    let owner = slot.view().owner;
+                    self.swap_in(&slot, backend, &owner, tries + 1);
                     self.changed(model_type);
                     return;
                 }
@@ -808,10 +782,14 @@ async fn retire(backend: Arc<Backend>, ollama: String, http: reqwest::Client) {
     match &backend.process {
         Some(process) => {
             let mut child = process.child.lock().await;
-            unsafe { libc::kill(process.pid as i32, libc::SIGTERM) };
-            if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
-                let _ = child.kill().await;
+            // A process already reaped is not signalled: its number may be another's now.
+            if matches!(child.try_wait(), Ok(None)) {
+                unsafe { libc::kill(process.pid as i32, libc::SIGTERM) };
+                if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
+                    let _ = child.kill().await;
+                }
             }
+            let _ = std::fs::remove_file(&process.log);
         }
         None => {
             if let Err(e) = keep_alive(&http, &ollama, backend.ollama_name.as_deref().unwrap_or_default(), 0).await {
@@ -824,7 +802,9 @@ async fn retire(backend: Arc<Backend>, ollama: String, http: reqwest::Client) {
 /// `POST /api/generate {model, keep_alive}` with no prompt: loads (−1: for good) or unloads (0) a model.
 async fn keep_alive(http: &reqwest::Client, base: &str, name: &str, keep: i64) -> Result<(), ErrorPayload> {
     let body = serde_json::json!({"model": name, "keep_alive": keep});
-    let res = http.post(format!("{base}/api/generate")).json(&body).send().await.map_err(|e| {
+    // Loading a large model takes a while; unloading does not.
+    let limit = if keep == 0 { Duration::from_secs(30) } else { LOAD_TIMEOUT };
+    let res = http.post(format!("{base}/api/generate")).json(&body).timeout(limit).send().await.map_err(|e| {
         err(ErrorCode::Network, format!("Ollama at {base} did not answer: {e}. Start it (ollama serve) and try again"))
     })?;
     if res.status().is_success() {
@@ -882,6 +862,11 @@ pub fn find_llama_server(settings: &Settings) -> Result<PathBuf, ErrorPayload> {
                 "llama-server was not found on PATH: install llama.cpp, or set its path (mm config set llamaServer PATH)",
             )
         })
+}
+
+/// Whether the app (or `mm serve`) that loaded a model has ended.
+fn owner_gone(slot: &Slot) -> bool {
+    slot.owner_pid.lock().expect("owner").is_some_and(|pid| !alive(pid))
 }
 
 /// Whether a process runs (a zombie does not).

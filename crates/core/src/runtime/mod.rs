@@ -26,6 +26,7 @@ pub mod client;
 pub mod host;
 pub mod plan;
 mod proxy;
+mod slot;
 
 pub use crate::compat::measured::{Measurement, MemoryUse};
 pub use client::RuntimeClient;

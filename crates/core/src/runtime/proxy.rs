@@ -3,7 +3,7 @@
 //! a runtime swapped out stops only after its last answer. While the first runtime of a type is still loading,
 //! requests wait for it; with nothing to serve them, they get a 503 whose JSON names the problem.
 
-use super::host::{Backend, Slot};
+use super::slot::{Backend, Slot};
 use bytes::Bytes;
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming};
@@ -27,7 +27,11 @@ const MAX_REWRITE: usize = 16 << 20;
 pub(super) async fn serve(listener: tokio::net::TcpListener, slot: std::sync::Weak<Slot>) {
     let client: Client<HttpConnector, ProxyBody> = Client::builder(TokioExecutor::new()).build_http();
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors, say: wait rather than spin.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
         if slot.strong_count() == 0 {
             return;
         }

@@ -185,9 +185,13 @@ impl Host {
         }
     }
 
-    /// Stops `backend` once no answer holds it, in the background (awaited when the host ends).
-    fn retire(&self, backend: Arc<Backend>) {
-        let task = tokio::spawn(retire(backend, self.ollama.clone(), self.http.clone()));
+    /// Stops `backend` once no answer holds it, in the background.
+    fn retire(&self, backend: Arc<Backend>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(retire(backend, self.ollama.clone(), self.http.clone()))
+    }
+
+    /// Keeps a stopping runtime's task for the host to await before it ends.
+    fn track(&self, task: tokio::task::JoinHandle<()>) {
         let mut retiring = self.retiring.lock().expect("retiring");
         retiring.retain(|t| !t.is_finished());
         retiring.push(task);
@@ -347,7 +351,9 @@ impl Host {
         let oldest = slots.iter().filter(|(t, _)| **t != model_type).min_by_key(|(_, s)| s.view().last_used);
         if let Some((t, _)) = oldest {
             tracing::info!("unloading {t} to keep at most {max_loaded} loaded");
-            self.unload_type(*t).await;
+            if let Some((_, Some(stopping))) = self.unload_type(*t) {
+                self.track(stopping);
+            }
         }
     }
 
@@ -428,7 +434,7 @@ impl Host {
         });
         slot.touch();
         if let Some(old) = old.filter(|o| !Arc::ptr_eq(o, &backend)) {
-            self.retire(old);
+            self.track(self.retire(old));
         }
     }
 
@@ -564,32 +570,39 @@ impl Host {
         Some(res.status().is_success())
     }
 
-    /// Unloads one type, or all (of `owner`, when named); returns what was unloaded.
+    /// Unloads one type, or all (of `owner`, when named), and answers once their runtimes have stopped (after
+    /// their last answers, without holding up other requests meanwhile); returns what was unloaded.
     async fn unload(&self, model_type: Option<ModelType>, owner: Option<&str>) -> Vec<LoadedModel> {
-        let _op = self.ops.lock().await;
-        let chosen: Vec<ModelType> = self
-            .slots()
-            .iter()
-            .filter(|(t, s)| model_type.is_none_or(|m| m == **t) && owner.is_none_or(|o| s.view().owner == o))
-            .map(|(t, _)| *t)
-            .collect();
-        let mut out = Vec::new();
-        for t in chosen {
-            out.extend(self.unload_type(t).await);
-        }
+        let matches =
+            |t: ModelType, s: &Slot| model_type.is_none_or(|m| m == t) && owner.is_none_or(|o| s.view().owner == o);
+        self.unload_where(|t, s| matches(t, s)).await
+    }
+
+    /// Unloads each type `chosen` picks (asked under the ops lock), then waits for their runtimes to stop.
+    async fn unload_where(&self, chosen: impl Fn(ModelType, &Slot) -> bool) -> Vec<LoadedModel> {
+        let (out, stopping): (Vec<_>, Vec<_>) = {
+            let _op = self.ops.lock().await;
+            let picked: Vec<ModelType> = self.slots().iter().filter(|(t, s)| chosen(**t, s)).map(|(t, _)| *t).collect();
+            picked.into_iter().filter_map(|t| self.unload_type(t)).unzip()
+        };
+        let _ = tokio::time::timeout(STOP_GRACE, async {
+            for task in stopping.into_iter().flatten() {
+                let _ = task.await;
+            }
+        })
+        .await;
         out
     }
 
-    async fn unload_type(&self, model_type: ModelType) -> Option<LoadedModel> {
+    /// Takes a type out of service (under the ops lock): its endpoint closed, its runtime stopping.
+    fn unload_type(&self, model_type: ModelType) -> Option<(LoadedModel, Option<tokio::task::JoinHandle<()>>)> {
         let slot = self.slots.lock().expect("slots").remove(&model_type)?;
-        if let Some(backend) = slot.close(None) {
-            self.retire(backend);
-        }
+        let stopping = slot.close(None).map(|backend| self.retire(backend));
         let view = slot.view();
         self.publish_endpoints();
         self.changed(model_type);
         tracing::info!("unloaded {} ({model_type})", view.id);
-        Some(view)
+        Some((view, stopping))
     }
 
     /// After a change of the active models: a loaded type whose active model changed is swapped, one no longer
@@ -601,7 +614,9 @@ impl Host {
             let view = slot.view();
             match active.get(&t) {
                 None => {
-                    self.unload_type(t).await;
+                    if let Some((_, Some(stopping))) = self.unload_type(t) {
+                        self.track(stopping);
+                    }
                 }
                 Some(entry) if entry.id != view.id => {
                     if let Err(e) = self.load(t, None, &view.owner).await {
@@ -720,10 +735,8 @@ impl Host {
 
     /// Unloads `model_type` if `still` holds under the ops lock (the monitor's decisions, made without it).
     async fn unload_if(self: Arc<Self>, model_type: ModelType, still: impl Fn(&Slot) -> bool) {
-        let _op = self.ops.lock().await;
-        if let Some(slot) = self.slots().get(&model_type).filter(|s| still(s)) {
-            tracing::info!("unloading {} ({model_type}): its owner ended or it was idle", slot.view().id);
-            self.unload_type(model_type).await;
+        for gone in self.unload_where(|t, s| t == model_type && still(s)).await {
+            tracing::info!("unloaded {} ({model_type}): its owner ended or it was idle", gone.id);
         }
     }
 

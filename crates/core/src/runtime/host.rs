@@ -748,12 +748,7 @@ impl Host {
             let Some(slot) = self.slots().get(&model_type).cloned() else { return };
             let tries = slot.view().restarts;
             if tries >= self.settings().restart_attempts {
-                slot.update(|v| {
-                    v.state = RuntimeState::Stopped;
-                    v.error = Some(format!("{why} (restarted {tries} times; no more attempts)"));
-                });
-                // Requests waiting for the restart are answered now.
-                slot.backend.send_replace(None);
+                slot.stop(Some(format!("{why} (restarted {tries} times; no more attempts)")));
                 self.changed(model_type);
                 return;
             }
@@ -764,11 +759,7 @@ impl Host {
             let settings = self.settings();
             let entry = self.activation.entries(&settings).remove(&model_type).filter(|e| e.id == id);
             let Some(entry) = entry else {
-                slot.update(|v| {
-                    v.state = RuntimeState::Stopped;
-                    v.error = Some(format!("{why}; not restarted: it is no longer the active {model_type} model"));
-                });
-                slot.backend.send_replace(None);
+                slot.stop(Some(format!("{why}; not restarted: it is no longer the active {model_type} model")));
                 self.changed(model_type);
                 return;
             };

@@ -66,17 +66,22 @@ impl Slot {
         f(&mut self.view.lock().expect("slot view"));
     }
 
-    /// Ends the endpoint: it stops accepting, requests waiting for a runtime are answered at once, and the state
-    /// says why; returns the runtime that was serving, for the caller to retire.
-    pub(super) fn close(&self, why: Option<String>) -> Option<Arc<Backend>> {
+    /// Marks it stopped, with why, and answers the requests waiting for a runtime at once; returns the runtime
+    /// that was serving, for the caller to retire. The endpoint stays, saying why (a load starts it again).
+    pub(super) fn stop(&self, why: Option<String>) -> Option<Arc<Backend>> {
         self.update(|v| {
             v.state = RuntimeState::Stopped;
             if why.is_some() {
                 v.error = why;
             }
         });
-        self.proxy.abort();
         self.backend.send_replace(None)
+    }
+
+    /// [`Slot::stop`], and the endpoint stops accepting.
+    pub(super) fn close(&self, why: Option<String>) -> Option<Arc<Backend>> {
+        self.proxy.abort();
+        self.stop(why)
     }
 
     pub(super) fn current(&self) -> Option<Arc<Backend>> {

@@ -100,6 +100,8 @@ struct Inner {
     runtime_changes: broadcast::Sender<RuntimeChange>,
     /// The loaded models as last heard, for what must not wait on the host (the tray's menu).
     last_loaded: Mutex<Vec<LoadedModel>>,
+    /// Wakes [`Manager::watch_runtime`] when this process has just started a host (a load).
+    runtime_started: tokio::sync::Notify,
 }
 
 /// A blocking task's panic as an internal error.
@@ -179,6 +181,7 @@ impl Manager {
                 runtime_owner,
                 runtime_changes: broadcast::channel(64).0,
                 last_loaded: Mutex::new(Vec::new()),
+                runtime_started: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -500,6 +503,7 @@ impl Manager {
         let owner_pid = (owner != "mm").then(std::process::id);
         let loaded = self.inner.runtime.load(model_type, context, owner, owner_pid).await?;
         self.heard(RuntimeChange { model_type, loaded: Some(loaded.clone()) });
+        self.inner.runtime_started.notify_one();
         Ok(loaded)
     }
 
@@ -551,7 +555,8 @@ impl Manager {
     }
 
     /// Relays the runtime host's changes to [`Manager::subscribe_runtime`] for as long as this process lives,
-    /// reconnecting when a host starts again.
+    /// reconnecting when a host starts again: at once after a load of this process, within 5 s after one of
+    /// another (`mm load`), so that an idle app does not wake up more than that.
     pub fn watch_runtime(&self) {
         let manager = self.clone();
         tokio::spawn(async move {
@@ -573,7 +578,11 @@ impl Manager {
                             .send(RuntimeChange { model_type: gone.model_type, loaded: None });
                     }
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                let idle = tokio::time::sleep(std::time::Duration::from_secs(5));
+                tokio::select! {
+                    _ = idle => {}
+                    _ = manager.inner.runtime_started.notified() => {}
+                }
             }
         });
     }

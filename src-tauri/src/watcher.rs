@@ -56,6 +56,8 @@ pub fn active_changes(
 pub struct Touched {
     pub settings: bool,
     pub folders: bool,
+    /// `active.json` beside the settings: the runtime host rewrites it when it starts and on every load.
+    pub runtime: bool,
 }
 
 /// Sorts event paths: the settings file itself (written by rename, so its folder is watched and the journal and
@@ -66,6 +68,8 @@ pub fn touched<'a>(paths: impl IntoIterator<Item = &'a Path>, settings_file: &Pa
     for path in paths {
         if path == settings_file {
             touched.settings = true;
+        } else if settings_file.parent().is_some_and(|d| path == d.join("active.json")) {
+            touched.runtime = true;
         } else if folders
             .iter()
             .any(|f| path.strip_prefix(f).is_ok_and(|rest| !rest.iter().any(|c| c.to_string_lossy().starts_with('.'))))
@@ -224,7 +228,7 @@ async fn watch<R: Runtime>(
             }
         }
         let touched = if changes.iter().any(|c| matches!(c, Change::Everything)) {
-            Touched { settings: true, folders: true }
+            Touched { settings: true, folders: true, runtime: true }
         } else {
             let paths = changes.iter().flat_map(|c| match c {
                 Change::Paths(paths) => paths.as_slice(),
@@ -235,6 +239,10 @@ async fn watch<R: Runtime>(
         if touched.settings {
             settings_changed(&app);
             folders = library_folders(&app);
+        }
+        if touched.runtime {
+            // A runtime host may have started (`mm load`): the window follows it at once.
+            app.state::<AppState>().manager.runtime_started();
         }
         if stale(&watched, &folders) || (touched.settings && touched.folders) {
             if let Err(err) = rewatch(&mut watcher, &mut watched, &settings_dir, &folders) {
@@ -293,11 +301,15 @@ mod tests {
         let settings = Path::new("/d/app/settings.json");
         let folders = [PathBuf::from("/models"), PathBuf::from("/d/app/models")];
         let t = |paths: &[&str]| touched(paths.iter().map(Path::new), settings, &folders);
-        assert_eq!(t(&["/d/app/settings.json"]), Touched { settings: true, folders: false });
+        assert_eq!(t(&["/d/app/settings.json"]), Touched { settings: true, ..Default::default() });
+        assert_eq!(t(&["/d/app/active.json"]), Touched { runtime: true, ..Default::default() });
         // The journal and the log beside the settings file are not its changes.
         assert_eq!(t(&["/d/app/downloads.json", "/d/app/.settings.json.tmp1", "/d/app/logs"]), Touched::default());
-        assert_eq!(t(&["/models/a/b.gguf"]), Touched { settings: false, folders: true });
-        assert_eq!(t(&["/d/app/models/x.gguf", "/d/app/settings.json"]), Touched { settings: true, folders: true });
+        assert_eq!(t(&["/models/a/b.gguf"]), Touched { folders: true, ..Default::default() });
+        assert_eq!(
+            t(&["/d/app/models/x.gguf", "/d/app/settings.json"]),
+            Touched { settings: true, folders: true, ..Default::default() }
+        );
         assert_eq!(t(&["/modelsX/a.gguf"]), Touched::default());
         assert_eq!(t(&["/d/app/models/.partial/3f2a.part", "/models/a/.b.gguf.tmp"]), Touched::default());
     }

@@ -108,6 +108,15 @@ test('switching the active model swaps it on the same endpoint without a failed 
   saveArtifact('runtime-switched.png', await wd.paintedScreenshot());
 });
 
+test('a load or unload from mm in a terminal shows in the window', async () => {
+  const mm = (...args) => execFileSync(path.join(ROOT, 'target/debug/mm'), args, { env: { ...wd.env, MM_KEYRING: '0' } });
+  const state = () => wd.execute('return document.querySelector("[data-testid=runtime-state]")?.textContent ?? null');
+  mm('unload');
+  await wd.until('the window shows it unloaded', async () => (await state()) === null, 15000);
+  mm('load');
+  await wd.until('the window shows it served again', async () => (await state()) === 'Serving', 15000);
+});
+
 test('Unload stops the runtime; a load the app made ends with the app', async () => {
   const [loaded] = await wd.execute('return window.__TAURI_INTERNALS__.invoke("loaded_models")');
   await wd.click(await wd.one('[data-testid="unload-button"]'));

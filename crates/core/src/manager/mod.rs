@@ -503,7 +503,7 @@ impl Manager {
         let owner_pid = (owner != "mm").then(std::process::id);
         let loaded = self.inner.runtime.load(model_type, context, owner, owner_pid).await?;
         self.heard(RuntimeChange { model_type, loaded: Some(loaded.clone()) });
-        self.inner.runtime_started.notify_one();
+        self.runtime_started();
         Ok(loaded)
     }
 
@@ -554,16 +554,25 @@ impl Manager {
         self.inner.runtime_changes.subscribe()
     }
 
+    /// Says a runtime host may have just started (this process loaded, or the window saw `active.json` change):
+    /// [`Manager::watch_runtime`] connects at once.
+    pub fn runtime_started(&self) {
+        self.inner.runtime_started.notify_one();
+    }
+
     /// Relays the runtime host's changes to [`Manager::subscribe_runtime`] for as long as this process lives,
-    /// reconnecting when a host starts again: at once after a load of this process, within 5 s after one of
-    /// another (`mm load`), so that an idle app does not wake up more than that.
+    /// reconnecting when a host starts again: at once when told ([`Manager::runtime_started`]), else within a
+    /// minute, so that an idle app does not wake up for it.
     pub fn watch_runtime(&self) {
         let manager = self.clone();
         tokio::spawn(async move {
             loop {
                 if let Some(mut watch) = manager.inner.runtime.watch().await {
                     // What happened while no one listened.
-                    manager.loaded().await;
+                    for loaded in manager.loaded().await {
+                        let change = RuntimeChange { model_type: loaded.model_type, loaded: Some(loaded) };
+                        let _ = manager.inner.runtime_changes.send(change);
+                    }
                     while let Some(change) = watch.next().await {
                         manager.heard(change.clone());
                         let _ = manager.inner.runtime_changes.send(change);
@@ -578,7 +587,7 @@ impl Manager {
                             .send(RuntimeChange { model_type: gone.model_type, loaded: None });
                     }
                 }
-                let idle = tokio::time::sleep(std::time::Duration::from_secs(5));
+                let idle = tokio::time::sleep(std::time::Duration::from_secs(60));
                 tokio::select! {
                     _ = idle => {}
                     _ = manager.inner.runtime_started.notified() => {}

@@ -54,8 +54,7 @@ impl Measurement {
     }
 }
 
-/// The resident memory of a process and of its children (llama-server runs as one process; the sum keeps a
-/// runtime that forks honest).
+/// The resident memory of one process (llama-server runs as one).
 pub fn process_ram(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kib: u64 =
@@ -63,14 +62,9 @@ pub fn process_ram(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// The GPU memory a process holds on every NVIDIA GPU (none without NVML).
-pub fn process_gpu(pid: u32) -> Option<u64> {
-    super::hardware::gpu_memory_of(pid)
-}
-
-/// A process's memory now.
+/// A process's memory now: resident, and what it holds on every NVIDIA GPU (none without NVML).
 pub fn of_process(pid: u32) -> Option<MemoryUse> {
-    Some(MemoryUse { ram: process_ram(pid)?, gpu: process_gpu(pid) })
+    Some(MemoryUse { ram: process_ram(pid)?, gpu: super::hardware::gpu_memory_of(pid) })
 }
 
 /// The larger of two readings, field by field (a peak).

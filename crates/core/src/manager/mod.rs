@@ -494,10 +494,7 @@ impl Manager {
         };
         // Said here, so that no host is started for nothing.
         if !self.active().contains_key(&model_type) {
-            return Err(ErrorPayload {
-                code: ErrorCode::NotFound,
-                message: format!("no {model_type} model is active: activate one first (mm activate MODEL)"),
-            });
+            return Err(crate::runtime::nothing_active(model_type));
         }
         let owner = self.inner.runtime_owner;
         let owner_pid = (owner != "mm").then(std::process::id);

@@ -286,9 +286,8 @@ impl Host {
         owner: &str,
     ) -> Result<LoadedModel, ErrorPayload> {
         let settings = self.settings();
-        let entry = self.activation.entries(&settings).remove(&model_type).ok_or_else(|| {
-            err(ErrorCode::NotFound, format!("no {model_type} model is active: activate one first (mm activate MODEL)"))
-        })?;
+        let entry =
+            self.activation.entries(&settings).remove(&model_type).ok_or_else(|| super::nothing_active(model_type))?;
         let existing = self.slots().get(&model_type).cloned();
         if let Some(slot) = &existing {
             let view = slot.view();
@@ -318,7 +317,7 @@ impl Host {
         let reclaim = slot.current().and(slot.view().measured);
         match self.start(&entry, context, &settings, reclaim).await {
             Ok(backend) => {
-                self.swap_in(&slot, backend, owner, restarts);
+                self.swap_in(&slot, backend, restarts);
                 self.loaded_once.store(true, Ordering::Relaxed);
                 self.publish_endpoints();
                 self.changed(model_type);
@@ -415,7 +414,8 @@ impl Host {
     }
 
     /// Points the endpoint at `backend`; the runtime it replaces stops after its last answer.
-    fn swap_in(&self, slot: &Arc<Slot>, backend: Arc<Backend>, owner: &str, restarts: u32) {
+    /// (Who owns it is the request's to say: the load request sets it once the load succeeds.)
+    fn swap_in(&self, slot: &Arc<Slot>, backend: Arc<Backend>, restarts: u32) {
         let old = slot.backend.send_replace(Some(backend.clone()));
         let now = crate::format::now_unix();
         slot.update(|v| {
@@ -429,7 +429,6 @@ impl Host {
             v.measured = None;
             v.restarts = restarts;
             v.loaded_at = now;
-            v.owner = owner.to_string();
             v.error = None;
         });
         slot.touch();
@@ -766,8 +765,7 @@ impl Host {
             slot.update(|v| v.restarts = tries + 1);
             match self.start(&entry, context, &settings, None).await {
                 Ok(backend) => {
-                    let owner = slot.view().owner;
-                    self.swap_in(&slot, backend, &owner, tries + 1);
+                    self.swap_in(&slot, backend, tries + 1);
                     self.changed(model_type);
                     return;
                 }

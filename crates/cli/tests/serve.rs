@@ -238,7 +238,7 @@ async fn a_program_starts_joins_follows_and_cancels_downloads_with_clear_errors(
     // Where the hub is and where models go are not changed over the network.
     let patch = http.patch(server.at("/mm/v1/settings")).json(&json!({ "endpoint": "http://evil.example" }));
     let (status, err) = json_of(patch.send().await.unwrap()).await;
-    assert_eq!((status, &err["code"]), (StatusCode::BAD_REQUEST, &json!("invalid-input")), "{err}");
+    assert_eq!((status, &err["code"]), (StatusCode::FORBIDDEN, &json!("permission")), "{err}");
     // Without a token, a web page (it sends Origin) or a rebound name (another Host) is refused.
     let page = http.get(server.at("/mm/v1/models")).header("origin", "http://evil.example").send().await.unwrap();
     assert_eq!(page.status(), StatusCode::FORBIDDEN);

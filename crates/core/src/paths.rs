@@ -22,6 +22,12 @@ pub fn app_data_dir_with(xdg_data_home: Option<PathBuf>, home: Option<PathBuf>) 
     base.join(APP_ID)
 }
 
+/// Where `mm serve` keeps the token it made (0600), in the data folder `data_dir`: the app and `mm --remote` of
+/// the same user read it to reach a server on this machine that asks for it on loopback too.
+pub fn serve_token_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("serve-token")
+}
+
 /// The file that keeps unfinished downloads across restarts.
 pub fn download_journal() -> PathBuf {
     app_data_dir().join("downloads.json")

@@ -35,6 +35,21 @@ pub struct Remote {
     events: Arc<Mutex<Option<broadcast::Sender<DownloadEvent>>>>,
 }
 
+/// For a server on this machine (a loopback address), the token `mm serve` of this user keeps in its 0600 file:
+/// one that asks for its token on loopback too is reached without handing it around.
+fn local_server_token(base: &Url) -> Option<String> {
+    let host = base.host_str()?;
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let loopback =
+        host.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let file = crate::paths::serve_token_file(&crate::paths::app_data_dir());
+    loopback
+        .then(|| std::fs::read_to_string(file).ok())
+        .flatten()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
 /// A path segment, percent-encoded (model ids hold `/`).
 fn segment(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
@@ -58,7 +73,7 @@ impl Remote {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| ErrorPayload { code: ErrorCode::Internal, message: e.to_string() })?;
-        let token = token.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+        let token = token.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).or_else(|| local_server_token(&base));
         Ok(Remote { http, base, token, events: Arc::new(Mutex::new(None)) })
     }
 

@@ -66,6 +66,9 @@ pub struct Settings {
     pub max_loaded: u32,
     /// Times a runtime that died is started again (after 1, 2, 4... seconds) before it is left stopped.
     pub restart_attempts: u32,
+    /// `mm serve` asks for its token on loopback too (for a machine other users share); the app and `mm` on this
+    /// machine read it from its 0600 file.
+    pub serve_require_token: bool,
 }
 
 /// Another machine's `mm serve`, as the user added it.
@@ -113,6 +116,7 @@ impl Default for Settings {
             idle_unload_seconds: 0,
             max_loaded: 2,
             restart_attempts: 3,
+            serve_require_token: false,
         }
     }
 }
@@ -157,6 +161,7 @@ pub struct SettingsView {
     pub idle_unload_seconds: u64,
     pub max_loaded: u32,
     pub restart_attempts: u32,
+    pub serve_require_token: bool,
     /// Set when the file was unreadable and was replaced by defaults.
     pub warning: Option<String>,
 }
@@ -183,13 +188,33 @@ pub struct SettingsPatch {
     pub idle_unload_seconds: Option<u64>,
     pub max_loaded: Option<u32>,
     pub restart_attempts: Option<u32>,
+    pub serve_require_token: Option<bool>,
+}
+
+/// The settings that name a program, a folder or an address, or guard the server itself: changed on the machine
+/// only (the window, `mm config set`), never over `mm serve`'s API, whose clients could otherwise make this machine
+/// run a program of their choosing, send the hub token elsewhere, or open the server.
+pub const MACHINE_ONLY: &[&str] = &["cacheDir", "libraryFolders", "endpoint", "llamaServer", "serveRequireToken"];
+
+impl SettingsPatch {
+    /// The keys of [`MACHINE_ONLY`] this patch would change.
+    pub fn machine_only(&self) -> Vec<&'static str> {
+        let set = [
+            self.cache_dir.is_some(),
+            self.library_folders.is_some(),
+            self.endpoint.is_some(),
+            self.llama_server.is_some(),
+            self.serve_require_token.is_some(),
+        ];
+        MACHINE_ONLY.iter().zip(set).filter(|(_, set)| *set).map(|(key, _)| *key).collect()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("{key} {problem}")]
     Invalid { key: &'static str, problem: String },
-    #[error("unknown setting \"{0}\": known are cacheDir, libraryFolders, endpoint, token, maxConcurrentDownloads, bandwidthLimit, connectionsPerFile, useXet, verifyOnDownload, keepInTray, notifyDownloads, copyImports, llamaServer, maxContext, idleUnloadSeconds, maxLoaded, restartAttempts")]
+    #[error("unknown setting \"{0}\": known are cacheDir, libraryFolders, endpoint, token, maxConcurrentDownloads, bandwidthLimit, connectionsPerFile, useXet, verifyOnDownload, keepInTray, notifyDownloads, copyImports, llamaServer, maxContext, idleUnloadSeconds, maxLoaded, restartAttempts, serveRequireToken")]
     UnknownKey(String),
     #[error("cannot {what} the settings file {}: {source}", .path.display())]
     Io {
@@ -247,6 +272,7 @@ impl Settings {
             idle_unload_seconds: self.idle_unload_seconds,
             max_loaded: self.max_loaded,
             restart_attempts: self.restart_attempts,
+            serve_require_token: self.serve_require_token,
             warning,
         }
     }
@@ -353,6 +379,9 @@ impl Settings {
             }
             next.restart_attempts = n;
         }
+        if let Some(required) = patch.serve_require_token {
+            next.serve_require_token = required;
+        }
         *self = next;
         Ok(())
     }
@@ -378,6 +407,7 @@ impl Settings {
             "idleUnloadSeconds" => self.idle_unload_seconds.to_string(),
             "maxLoaded" => self.max_loaded.to_string(),
             "restartAttempts" => self.restart_attempts.to_string(),
+            "serveRequireToken" => self.serve_require_token.to_string(),
             other => return Err(SettingsError::UnknownKey(other.to_string())),
         })
     }
@@ -412,6 +442,7 @@ impl Settings {
             "idleUnloadSeconds" => patch.idle_unload_seconds = Some(number("idleUnloadSeconds")?),
             "maxLoaded" => patch.max_loaded = Some(number("maxLoaded")?.min(u32::MAX as u64) as u32),
             "restartAttempts" => patch.restart_attempts = Some(number("restartAttempts")?.min(u32::MAX as u64) as u32),
+            "serveRequireToken" => patch.serve_require_token = Some(boolean("serveRequireToken", value)?),
             other => return Err(SettingsError::UnknownKey(other.to_string())),
         }
         Ok(patch)

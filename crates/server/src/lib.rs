@@ -38,10 +38,37 @@ pub(crate) struct Served {
     events: Arc<EventLog>,
     /// The SHA-256 of the token every request must carry, when the server has one.
     token: Option<Arc<[u8; 32]>>,
+    /// The SHA-256 of the mirror's own token, which opens the Hub's read protocol and nothing else.
+    mirror_token: Option<Arc<[u8; 32]>>,
     /// The Hub protocol is open to anyone on the network (gated models excepted).
     open_mirror: bool,
     /// A file or repo the mirror has not got is fetched from the upstream hub.
     pull_through: bool,
+    /// Blobs whose pull-through failed: a `Range` resume of one is refused (its client may hold wrong bytes), for
+    /// as long as the server runs.
+    failed_fills: Arc<FailedFills>,
+}
+
+/// The blobs whose pull-through failed, newest last, at most [`FailedFills::MAX`] of them.
+#[derive(Default)]
+pub(crate) struct FailedFills(std::sync::Mutex<std::collections::VecDeque<String>>);
+
+impl FailedFills {
+    const MAX: usize = 4096;
+
+    pub(crate) fn add(&self, blob: &str) {
+        let mut blobs = self.0.lock().unwrap();
+        if !blobs.iter().any(|b| b == blob) {
+            if blobs.len() == Self::MAX {
+                blobs.pop_front();
+            }
+            blobs.push_back(blob.to_string());
+        }
+    }
+
+    pub(crate) fn contains(&self, blob: &str) -> bool {
+        self.0.lock().unwrap().iter().any(|b| b == blob)
+    }
 }
 
 /// Who may ask what of a server.
@@ -49,6 +76,8 @@ pub(crate) struct Served {
 pub struct Access {
     /// Required on every request when set (on the Hub protocol too, unless `open_mirror`).
     pub token: Option<String>,
+    /// Opens the Hub protocol only (what a laptop's `HF_TOKEN` holds), never the `/mm/v1` API.
+    pub mirror_token: Option<String>,
     /// The Hub protocol needs no token, except for gated models.
     pub open_mirror: bool,
     /// What the mirror has not got is fetched from the upstream hub.
@@ -60,13 +89,16 @@ pub struct Access {
 pub fn router(manager: Manager, access: Access, stop: CancellationToken) -> Router {
     use routes::*;
     let events = EventLog::start(&manager, stop);
-    let token = access.token.map(|t| Arc::new(<[u8; 32]>::from(Sha256::digest(t.trim().as_bytes()))));
+    let digest = |t: String| Arc::new(<[u8; 32]>::from(Sha256::digest(t.trim().as_bytes())));
+    let token = access.token.map(digest);
     let served = Served {
         manager,
         events,
         token: token.clone(),
+        mirror_token: access.mirror_token.map(digest),
         open_mirror: access.open_mirror,
         pull_through: access.pull_through,
+        failed_fills: Arc::default(),
     };
     // The Hub's protocol checks its own token policy (an open mirror still guards gated models).
     let hub = Router::new()
@@ -131,21 +163,43 @@ pub fn router(manager: Manager, access: Access, stop: CancellationToken) -> Rout
     }
 }
 
-/// Refuses requests that a web page could make to a server without a token: any with an `Origin`, and any whose
-/// `Host` is not this machine's loopback name.
+/// Refuses requests that a web page could make to a server without a token: any with an `Origin`, any a browser
+/// marks as sent for another site (an `<img>` or a link: `Sec-Fetch-Site`, `Sec-Fetch-Mode: no-cors`), and any whose
+/// `Host` is not this machine by a loopback name or address (DNS rebinding).
 async fn local_only(request: Request, next: Next) -> Response {
-    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    let name = match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
-    };
-    let loopback = matches!(name, "localhost" | "127.0.0.1" | "[::1]" | "") || name.starts_with("127.");
-    if loopback && !request.headers().contains_key(header::ORIGIN) {
+    let headers = request.headers();
+    if is_loopback_host(headers) && !headers.contains_key(header::ORIGIN) && !from_another_site(headers) {
         return next.run(request).await;
     }
     let message = "a server without a token answers only programs of this machine, by a loopback address, not web pages: give `mm serve` a token (--token-file) to serve anything else";
     (StatusCode::FORBIDDEN, axum::Json(mm_core::ErrorPayload { code: ErrorCode::Permission, message: message.into() }))
         .into_response()
+}
+
+/// Whether `Host` names this machine: `localhost`, or a loopback address written as one (`127.0.0.1`, `[::1]`),
+/// with or without a port; not a name that merely starts like one (`127.0.0.1.nip.io`). No `Host` (HTTP/1.0) is
+/// a program, not a browser.
+pub(crate) fn is_loopback_host(headers: &axum::http::HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST) else { return true };
+    let Ok(host) = host.to_str() else { return false };
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    if name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let bare = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')).unwrap_or(name);
+    bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether a browser says it sends this request for another site or as a page's subresource (`<img>`,
+/// `<script>`): what a web page can make a browser send without being able to read the answer, to cause its side
+/// effects.
+pub(crate) fn from_another_site(headers: &axum::http::HeaderMap) -> bool {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_ascii_lowercase());
+    matches!(value("sec-fetch-site").as_deref(), Some("cross-site" | "same-site"))
+        || value("sec-fetch-mode").as_deref() == Some("no-cors")
 }
 
 /// Whether a request carries `Authorization: Bearer <token>` with the token whose SHA-256 is `expected`.

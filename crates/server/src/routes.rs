@@ -447,15 +447,21 @@ pub async fn settings(State(s): S) -> Json<SettingsView> {
     Json(s.manager.settings_view())
 }
 
-/// Changes settings (the token can be set, never read back).
+/// Changes settings (the token can be set, never read back). Those that name a program, a folder or an address
+/// (`cacheDir`, `libraryFolders`, `endpoint`, `llamaServer`) and `serveRequireToken` are refused (403): they are
+/// changed on the machine only.
 #[utoipa::path(patch, path = "/mm/v1/settings", tag = "settings", request_body = SettingsPatch,
-    responses((status = 200, body = SettingsView), (status = 400, body = ErrorPayload)))]
+    responses((status = 200, body = SettingsView), (status = 400, body = ErrorPayload), (status = 403, body = ErrorPayload)))]
 pub async fn update_settings(State(s): S, Body(patch): Body<SettingsPatch>) -> ApiResult<Json<SettingsView>> {
-    // Where the hub is and where models go are the machine owner's to change, on the machine: over the network
-    // they would send the hub token, or the models, anywhere.
-    if patch.endpoint.is_some() || patch.cache_dir.is_some() || patch.library_folders.is_some() {
-        let message = "endpoint, cacheDir and libraryFolders are changed on the machine itself (`mm config set`), not over the API";
-        return Err(ApiError::new(ErrorCode::InvalidInput, message));
+    // What names a program, a folder or an address, and what guards this server, is the machine owner's to change,
+    // on the machine: over the API it would run a client's program, send the hub token or the models anywhere.
+    let refused = patch.machine_only();
+    if !refused.is_empty() {
+        let message = format!(
+            "{} cannot be changed over the API: change it on the machine itself (`mm config set`, or the window)",
+            refused.join(", ")
+        );
+        return Err(ApiError::new(ErrorCode::Permission, message));
     }
     Ok(Json(s.manager.update_settings(patch)?))
 }

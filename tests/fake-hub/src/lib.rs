@@ -117,6 +117,9 @@ struct Repo {
     refs: HashMap<String, String>,
     /// When set, requests need `Authorization: Bearer {token}`.
     gated_token: Option<String>,
+    /// With `gated_token`: the repo is private rather than gated (listed `private: true`, and a request without
+    /// the token is told the repo does not exist, as the Hub tells it).
+    private: bool,
     meta: Option<RepoMeta>,
 }
 
@@ -275,6 +278,7 @@ impl FakeHub {
             commits: HashMap::new(),
             refs: HashMap::new(),
             gated_token: None,
+            private: false,
             meta: None,
         });
         entry.commits.insert(commit.clone(), files);
@@ -377,6 +381,13 @@ impl FakeHub {
     pub fn set_ref(&self, repo: &str, revision: &str, commit: &str) {
         let mut state = self.state.lock().unwrap();
         state.repos.get_mut(repo).expect("repo").refs.insert(revision.into(), commit.into());
+    }
+
+    /// Makes `repo` private to the holder of `token`: listed `private: true`, and not found for anyone else.
+    pub fn make_private(&self, repo: &str, token: &str) {
+        let mut state = self.state.lock().unwrap();
+        let repo = state.repos.get_mut(repo).expect("repo");
+        (repo.gated_token, repo.private) = (Some(token.into()), true);
     }
 
     /// Makes `repo` gated: only `Authorization: Bearer {token}` gets in.
@@ -728,6 +739,11 @@ fn authorize(request: &Request, repo_id: &str, state: &State) -> Result<(), Repl
         });
     };
     match (&repo.gated_token, given) {
+        (Some(token), given) if repo.private && given.as_deref() != Some(token.as_str()) => Err(Reply::error(
+            401,
+            "RepoNotFound",
+            &format!("Repository Not Found for url: {repo_id}. Please make sure you are authenticated."),
+        )),
         (Some(_), None) => Err(Reply::error(401, "GatedRepo", &format!("Access to model {repo_id} is restricted. You must have access to it and be authenticated to access it. Please log in."))),
         (Some(token), Some(given)) if *token != given => Err(Reply::error(403, "GatedRepo", &format!("Access to model {repo_id} is restricted and you are not in the authorized list."))),
         _ => Ok(()),
@@ -816,8 +832,8 @@ fn api(request: &Request, rest: &str, query: &str, state: &State) -> Reply {
     Reply::json(
         200,
         serde_json::json!({
-            "_id": commit, "id": repo_id, "modelId": repo_id, "sha": commit, "private": false,
-            "gated": if repo.gated_token.is_some() { serde_json::json!("manual") } else { serde_json::json!(false) },
+            "_id": commit, "id": repo_id, "modelId": repo_id, "sha": commit, "private": repo.private,
+            "gated": if repo.gated_token.is_some() && !repo.private { serde_json::json!("manual") } else { serde_json::json!(false) },
             "disabled": false, "downloads": meta.downloads, "likes": meta.likes, "tags": meta.tags,
             "pipeline_tag": meta.pipeline_tag.as_deref().unwrap_or("text-generation"),
             "library_name": meta.library_name.as_deref().unwrap_or("transformers"),

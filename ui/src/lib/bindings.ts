@@ -316,7 +316,7 @@ tokenHint: string | null, maxConcurrentDownloads: number, bandwidthLimit: number
 /**
  * Other machines the window can drive.
  */
-machines: Array<MachineEntry>, llamaServer: string | null, maxContext: number, idleUnloadSeconds: number, maxLoaded: number, restartAttempts: number, 
+machines: Array<MachineEntry>, llamaServer: string | null, maxContext: number, idleUnloadSeconds: number, maxLoaded: number, restartAttempts: number, serveRequireToken: boolean, 
 /**
  * Set when the file was unreadable and was replaced by defaults.
  */
@@ -329,7 +329,7 @@ export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<str
 /**
  * "" for the one on `PATH`.
  */
-llamaServer: string | null, maxContext: number | null, idleUnloadSeconds: number | null, maxLoaded: number | null, restartAttempts: number | null, };
+llamaServer: string | null, maxContext: number | null, idleUnloadSeconds: number | null, maxLoaded: number | null, restartAttempts: number | null, serveRequireToken: boolean | null, };
 
 /**
  * What `active.json` says of one type.

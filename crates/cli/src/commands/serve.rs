@@ -11,12 +11,22 @@ pub struct Args {
     /// The address and port to listen on. Any address but loopback needs a token.
     #[arg(long, default_value = "127.0.0.1:8765")]
     listen: SocketAddr,
-    /// A file holding the token every request must carry (`Authorization: Bearer <token>`). Off loopback without
-    /// one, a token is generated, printed once, and kept (0600) in the app's data folder for the next start.
+    /// A file holding the token every request must carry (`Authorization: Bearer <token>`). Off loopback (or with
+    /// --require-token) without one, a token is generated, printed once, and kept (0600) in the app's data folder
+    /// (`serve-token`), where the app and `mm --remote` on this machine find it.
     #[arg(long)]
     token_file: Option<PathBuf>,
-    /// Serve the Hub protocol (for `HF_ENDPOINT`) to anyone who can reach this server, without the token; gated
-    /// models still need it. The `/mm/v1` API always needs the token when there is one.
+    /// Ask for the token on loopback too: on a machine other users share, any of them could otherwise drive this
+    /// server (the `serveRequireToken` setting does the same).
+    #[arg(long)]
+    require_token: bool,
+    /// A file holding the mirror's own token, which opens the Hub protocol only (what laptops set as `HF_TOKEN`),
+    /// never the `/mm/v1` API. Without one, a server with a token generates it and keeps it beside the server's
+    /// (`mirror-token`).
+    #[arg(long)]
+    mirror_token_file: Option<PathBuf>,
+    /// Serve the Hub protocol (for `HF_ENDPOINT`) to anyone who can reach this server, without the token; gated,
+    /// private and unknown models still need it. The `/mm/v1` API always needs the token when there is one.
     #[arg(long)]
     open_mirror: bool,
     /// The hub a model or file the mirror has not got is fetched from (default: the hub this machine downloads
@@ -32,28 +42,25 @@ fn invalid(message: String) -> ErrorPayload {
     ErrorPayload { code: ErrorCode::InvalidInput, message }
 }
 
-/// The token of `--token-file`; else, off loopback, the one kept in the data folder (generated and printed the
-/// first time); else none.
-fn token(args: &Args, data_dir: &Path) -> Result<Option<String>, ErrorPayload> {
-    if let Some(file) = &args.token_file {
-        let token = std::fs::read_to_string(file).map_err(|e| ErrorPayload {
-            code: ErrorCode::of_io(&e),
-            message: format!("cannot read {}: {e}", file.display()),
-        })?;
-        let token = token.trim();
-        if token.len() < 16 {
-            return Err(invalid(format!("the token in {} is shorter than 16 characters", file.display())));
-        }
-        return Ok(Some(token.to_string()));
+/// A token read from `file` (at least 16 characters).
+fn token_from(file: &Path) -> Result<String, ErrorPayload> {
+    let token = std::fs::read_to_string(file).map_err(|e| ErrorPayload {
+        code: ErrorCode::of_io(&e),
+        message: format!("cannot read {}: {e}", file.display()),
+    })?;
+    let token = token.trim();
+    if token.len() < 16 {
+        return Err(invalid(format!("the token in {} is shorter than 16 characters", file.display())));
     }
-    if args.listen.ip().is_loopback() {
-        return Ok(None);
-    }
-    let kept = data_dir.join("serve-token");
-    if let Ok(token) = std::fs::read_to_string(&kept) {
+    Ok(token.to_string())
+}
+
+/// The token kept (0600) at `kept`, made and printed once the first time; `what` says what it opens.
+fn kept_token(kept: &Path, what: &str) -> Result<String, ErrorPayload> {
+    if let Ok(token) = std::fs::read_to_string(kept) {
         if !token.trim().is_empty() {
-            esay!("Requests need the token kept in {}", kept.display());
-            return Ok(Some(token.trim().to_string()));
+            esay!("{what} need the token kept in {}", kept.display());
+            return Ok(token.trim().to_string());
         }
     }
     let token = mm_server::new_token()
@@ -62,18 +69,37 @@ fn token(args: &Args, data_dir: &Path) -> Result<Option<String>, ErrorPayload> {
         code: ErrorCode::of_io(&e),
         message: format!("cannot keep the token in {}: {e}", kept.display()),
     };
-    mm_core::paths::private_dir(data_dir).map_err(io)?;
-    mm_core::disk::write_atomic(&kept, token.as_bytes(), 0o600).map_err(io)?;
-    esay!(
-        "A token was made for this server; requests need `Authorization: Bearer {token}` (kept in {})",
-        kept.display()
-    );
-    Ok(Some(token))
+    if let Some(folder) = kept.parent() {
+        mm_core::paths::private_dir(folder).map_err(io)?;
+    }
+    mm_core::disk::write_atomic(kept, token.as_bytes(), 0o600).map_err(io)?;
+    esay!("A token was made: {what} need `Authorization: Bearer {token}` (kept in {})", kept.display());
+    Ok(token)
+}
+
+/// The server's token and the mirror's: the server's from `--token-file`, else, off loopback or when asked for on
+/// loopback too, the one kept in the data folder; the mirror's whenever the server has one.
+fn tokens(args: &Args, required: bool, data_dir: &Path) -> Result<(Option<String>, Option<String>), ErrorPayload> {
+    let token = match &args.token_file {
+        Some(file) => Some(token_from(file)?),
+        None if required || !args.listen.ip().is_loopback() => {
+            Some(kept_token(&mm_core::paths::serve_token_file(data_dir), "Requests")?)
+        }
+        None => None,
+    };
+    let mirror = match (&token, &args.mirror_token_file) {
+        (None, _) => None,
+        (Some(_), Some(file)) => Some(token_from(file)?),
+        (Some(_), None) => Some(kept_token(&data_dir.join("mirror-token"), "Mirror clients (HF_TOKEN)")?),
+    };
+    if mirror.is_some() && mirror == token {
+        return Err(invalid("the mirror's token must differ from the server's: it opens less".into()));
+    }
+    Ok((token, mirror))
 }
 
 pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
     let data_dir = mm_core::paths::app_data_dir();
-    let token = token(&args, &data_dir)?;
     // Its own journal: the app may run beside it, with its own downloads.
     let mut config = ManagerConfig {
         journal: Some(data_dir.join("serve-downloads.json")),
@@ -93,6 +119,7 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
         config.hub = Some(mm_core::hub::HubConfig { endpoint, token, ..from_settings });
     }
     let manager = crate::context::open(config)?;
+    let (token, mirror_token) = tokens(&args, args.require_token || manager.settings().serve_require_token, &data_dir)?;
     // Downloads a previous run left unfinished carry on.
     for download in manager.downloads() {
         if download.state == mm_core::download::DownloadState::Paused {
@@ -115,7 +142,8 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
             say!("Serving Model Manager's API on {url} (OpenAPI: {url}/openapi.json; events: {url}/mm/v1/events)");
         }
     };
-    let access = mm_server::Access { token, open_mirror: args.open_mirror, pull_through: !args.no_upstream };
+    let access =
+        mm_server::Access { token, mirror_token, open_mirror: args.open_mirror, pull_through: !args.no_upstream };
     let options = mm_server::ServeOptions { listen: args.listen, access };
     mm_server::serve(manager, options, ready, shutdown).await.map_err(|e| ErrorPayload {
         code: match e.kind() {

@@ -144,10 +144,17 @@ pub struct HubInfoRecord {
     pub tags: Vec<String>,
     pub library_name: Option<String>,
     pub gated: bool,
+    /// Whether the hub said the repo is private; none in a record an older version wrote (not known to be public).
+    pub private: Option<bool>,
     /// The model card's metadata block (license, language, base_model, ...), as the hub returned it.
     pub card_data: Option<serde_json::Value>,
     /// When the last download of this repo started, in Unix seconds.
     pub downloaded_at: Option<u64>,
+}
+
+/// The hub's word on a repo kept in `repo_dir`, if this app recorded one (another tool records nothing).
+pub fn read_hub_info(repo_dir: &Path) -> Option<HubInfoRecord> {
+    std::fs::read(repo_dir.join(HUB_INFO_RECORD)).ok().and_then(|b| serde_json::from_slice(&b).ok())
 }
 
 /// The complete file list of one commit, as the hub listed it when this app resolved a download.

@@ -442,12 +442,12 @@ fn walk_snapshot(
                     Some(b) => files.push(CachedFile { path: rel, size: b.size, blob: Some(blob) }),
                     None => missing.push(rel),
                 },
-                // A link that points elsewhere: follow it (never into a folder, which could loop).
-                None => match fs::metadata(&path) {
-                    Ok(meta) if meta.is_file() => files.push(CachedFile { path: rel, size: meta.len(), blob: None }),
-                    Ok(_) => problems.push(problem(&path, "a link to a folder inside a snapshot".into())),
-                    Err(_) => missing.push(rel),
-                },
+                // A link that points anywhere but this repo's blobs (planted in a shared cache or a library
+                // folder: `notes.txt -> ~/.ssh/id_ed25519`) is never taken for a file of the model.
+                None => problems.push(problem(
+                    &path,
+                    format!("a link out of the repo's blobs (to {}): not a file of this model", target.display()),
+                )),
             }
         } else if file_type.is_file() {
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);

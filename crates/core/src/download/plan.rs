@@ -83,6 +83,7 @@ pub async fn resolve(hub: &HubClient, cache_dir: &Path, request: &DownloadReques
         tags: info.tags.clone(),
         library_name: info.library_name.clone(),
         gated: info.gated,
+        private: Some(info.private),
         card_data: info.card_data.clone(),
         downloaded_at: Some(crate::format::now_unix()),
     };

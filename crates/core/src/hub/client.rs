@@ -268,6 +268,38 @@ impl HubClient {
         Ok(out)
     }
 
+    /// The bytes `[start, end)` of a file as the hub sends them, for a reader who wants them now and unstored (a
+    /// mirror's client reading a header): the answer is checked to start where asked, a `200` is skipped forward.
+    pub async fn open_range(
+        &self,
+        repo: &RepoId,
+        revision: &str,
+        path: &str,
+        start: u64,
+        end: u64,
+    ) -> Result<RangeBody, HubError> {
+        let url = self.resolve_url(repo, revision, path);
+        let response = self
+            .retrying(|| async {
+                let response = self.send(url.clone(), Some(format!("bytes={start}-{}", end.saturating_sub(1)))).await?;
+                if !response.status().is_success() {
+                    return Err(self.status_error(&response, repo, Some(revision), Some(path)));
+                }
+                Ok(response)
+            })
+            .await?;
+        let partial = response.status() == StatusCode::PARTIAL_CONTENT;
+        if partial
+            && crate::http::ContentRange::of(response.headers()).and_then(|c| c.range).map(|r| r.0) != Some(start)
+        {
+            return Err(HubError::Protocol {
+                what: format!("{path} of {repo}"),
+                reason: format!("the server did not send the range from byte {start} that was asked for"),
+            });
+        }
+        Ok(RangeBody { response, skip: if partial { 0 } else { start }, left: end.saturating_sub(start) })
+    }
+
     /// A whole small file (such as `config.json`), at most `limit` bytes.
     pub async fn fetch_small(
         &self,
@@ -608,5 +640,42 @@ mod tests {
             client.resolve_url(&repo, "refs/pr/1", "a b/c#d.bin").as_str(),
             "http://hub:8/acme/m/resolve/refs%2Fpr%2F1/a%20b/c%23d.bin"
         );
+    }
+}
+
+/// A range of a file being read from the hub ([`HubClient::open_range`]).
+pub struct RangeBody {
+    response: Response,
+    /// Bytes still to drop (a server that sent the whole file).
+    skip: u64,
+    /// Bytes still to hand out.
+    left: u64,
+}
+
+impl RangeBody {
+    /// The next bytes of the range; an error when the hub ends short or the connection fails, `None` at its end.
+    pub async fn chunk(&mut self) -> Option<std::io::Result<bytes::Bytes>> {
+        while self.left > 0 {
+            let mut chunk = match self.response.chunk().await {
+                Err(e) => return Some(Err(std::io::Error::other(format!("the upstream hub failed mid-answer: {e}")))),
+                Ok(None) => {
+                    let why = format!("the upstream hub ended the answer {} bytes short", self.left);
+                    return Some(Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, why)));
+                }
+                Ok(Some(chunk)) => chunk,
+            };
+            if self.skip > 0 {
+                let n = self.skip.min(chunk.len() as u64) as usize;
+                chunk = chunk.slice(n..);
+                self.skip -= n as u64;
+            }
+            if chunk.is_empty() {
+                continue;
+            }
+            let n = self.left.min(chunk.len() as u64) as usize;
+            self.left -= n as u64;
+            return Some(Ok(chunk.slice(..n)));
+        }
+        None
     }
 }

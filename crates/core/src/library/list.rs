@@ -2,7 +2,7 @@
 //! downloads not in the cache yet join as queued or downloading; filters and sorting apply on top.
 
 use super::LibraryError;
-use crate::cache::layout::{HubInfoRecord, HUB_INFO_RECORD};
+use crate::cache::layout::HubInfoRecord;
 use crate::cache::{scan_blocking, CacheScan, CacheStatus, CachedRepo, CachedRevision, RepoKind};
 use crate::download::{DownloadProgress, DownloadState};
 use crate::model::kind::{infer_type, TypeEvidence};
@@ -165,10 +165,7 @@ fn architectures(snapshot: &Path) -> Vec<String> {
 }
 
 pub(crate) fn hub_info(repo_path: &Path) -> HubInfoRecord {
-    std::fs::read(repo_path.join(HUB_INFO_RECORD))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+    crate::cache::layout::read_hub_info(repo_path).unwrap_or_default()
 }
 
 pub(crate) fn model_of(repo: &CachedRepo, source: ModelSource, settings: &Settings) -> LibraryModel {

@@ -730,6 +730,22 @@ impl Manager {
         self.inner.downloads.hub().repo_info(&repo, revision).await
     }
 
+    /// The bytes `[start, end)` of a file of `repo` at `revision` as the upstream hub sends them, not stored: what a
+    /// mirror forwards for a ranged read of a file it has not got (a header reader never makes it fetch 40 GB).
+    pub async fn hub_range(
+        &self,
+        repo: &str,
+        revision: &str,
+        path: &str,
+        start: u64,
+        end: u64,
+    ) -> Result<crate::hub::RangeBody, crate::hub::HubError> {
+        let Ok((repo, _)) = crate::hub::parse_repo_reference(repo) else {
+            return Err(crate::hub::HubError::RepoNotFound { repo: repo.to_string(), endpoint: String::new() });
+        };
+        self.inner.downloads.hub().open_range(&repo, revision, path, start, end).await
+    }
+
     /// The downloads of this session (and those the journal brought back), Ollama pulls included.
     pub fn downloads(&self) -> Vec<DownloadProgress> {
         let mut list = self.inner.downloads.list();

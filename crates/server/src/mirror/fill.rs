@@ -7,7 +7,7 @@
 use super::{HubError, Listing};
 use crate::Served;
 use axum::body::{Body, Bytes};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use mm_core::cache::CachedFile;
 use mm_core::download::{DownloadRequest, DownloadState};
 use mm_core::hub::HubError as Upstream;
@@ -29,11 +29,24 @@ fn hub_error(repo: &str, revision: &str, err: Upstream) -> HubError {
     }
 }
 
+/// Refuses to reach the upstream for a request a browser marks as a web page's (an `<img>` of a resolve URL,
+/// a link from another site) unless it carries a token: a page must not make this machine download anything.
+fn upstream_allowed(s: &Served, headers: &HeaderMap, what: &str) -> Result<(), HubError> {
+    if crate::from_another_site(headers) && !super::has_token(s, headers) {
+        let message = format!(
+            "{what} is not on this mirror, and a request a web page made does not fetch it from the upstream hub"
+        );
+        return Err(HubError::new(StatusCode::FORBIDDEN, "CrossSiteRefused", message));
+    }
+    Ok(())
+}
+
 /// `repo` at `revision` as the upstream lists it.
-pub(crate) async fn listing(s: &Served, repo: &str, revision: &str) -> Result<Listing, HubError> {
+pub(crate) async fn listing(s: &Served, headers: &HeaderMap, repo: &str, revision: &str) -> Result<Listing, HubError> {
     if !s.pull_through {
         return Err(HubError::repo(repo));
     }
+    upstream_allowed(s, headers, repo)?;
     let info = s.manager.hub_listing(repo, revision).await.map_err(|e| hub_error(repo, revision, e))?;
     // What the upstream lists becomes paths served from this machine: a path out of the snapshot or a blob name
     // that is not a hash is refused, whole.
@@ -48,6 +61,7 @@ pub(crate) async fn listing(s: &Served, repo: &str, revision: &str) -> Result<Li
     let folder = info.repo.folder_name(mm_core::cache::RepoKind::Model);
     Ok(Listing {
         restricted: info.gated || info.private,
+        private: info.private,
         repo: info.repo.to_string(),
         snapshot: s.manager.cache_dir().join(folder).join("snapshots").join(&info.commit),
         commit: info.commit,
@@ -69,6 +83,7 @@ pub(crate) async fn listing(s: &Served, repo: &str, revision: &str) -> Result<Li
 /// followed once placed.
 pub(crate) async fn follow(
     s: &Served,
+    headers: &HeaderMap,
     listing: &Listing,
     file: &CachedFile,
     start: u64,
@@ -78,6 +93,7 @@ pub(crate) async fn follow(
     if !s.pull_through {
         return Err(missing(format!("{} of {} is not on this mirror", file.path, listing.repo)));
     }
+    upstream_allowed(s, headers, &format!("{} of {}", file.path, listing.repo))?;
     let request = DownloadRequest {
         repo: listing.repo.clone(),
         revision: Some(listing.commit.clone()),
@@ -108,23 +124,54 @@ pub(crate) async fn follow(
         }
         match state.state {
             DownloadState::Failed | DownloadState::Cancelled => {
+                s.failed_fills.add(&blob);
                 return Err(refused(state.error.unwrap_or(mm_core::ErrorPayload {
                     code: mm_core::ErrorCode::Network,
                     message: format!("the upstream fetch of {} stopped", file.path),
-                })))
+                })));
             }
             DownloadState::Completed => break,
             _ => tokio::time::sleep(std::time::Duration::from_millis(25)).await,
         }
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
-    let manager = s.manager.clone();
+    let (manager, failed) = (s.manager.clone(), s.failed_fills.clone());
     tokio::spawn(async move {
         if let Err(err) = copy_as_it_lands(&manager, id, &at, start, end, &tx).await {
+            // The client has bytes of an answer that will not be completed: a resume of it is refused, and the
+            // answer ends in an error (the connection is cut short of its length), never a clean close.
+            failed.add(&blob);
+            tracing::warn!(download = id, error = %err, "a pulled-through answer failed mid-way");
             let _ = tx.send(Err(err)).await;
         }
     });
     let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Ok(Body::from_stream(body))
+}
+
+/// The bytes `start..end` of a file of `listing` that is not here, forwarded from the upstream as they come and
+/// not stored: a part of a file is what a header reader asks for, and it must not make the mirror fetch the whole.
+pub(crate) async fn forward(
+    s: &Served,
+    headers: &HeaderMap,
+    listing: &Listing,
+    file: &CachedFile,
+    start: u64,
+    end: u64,
+) -> Result<Body, HubError> {
+    if !s.pull_through {
+        let why = format!("{} of {} is not on this mirror", file.path, listing.repo);
+        return Err(HubError::new(StatusCode::NOT_FOUND, "EntryNotFound", why));
+    }
+    upstream_allowed(s, headers, &format!("{} of {}", file.path, listing.repo))?;
+    let part = s
+        .manager
+        .hub_range(&listing.repo, &listing.commit, &file.path, start, end)
+        .await
+        .map_err(|e| hub_error(&listing.repo, &listing.commit, e))?;
+    tracing::info!(repo = %listing.repo, path = %file.path, start, end, "forwarding a range from the upstream hub");
+    let body =
+        futures_util::stream::unfold(part, |mut part| async move { part.chunk().await.map(|item| (item, part)) });
     Ok(Body::from_stream(body))
 }
 

@@ -65,6 +65,7 @@ pub(crate) struct Listing {
     commit: String,
     files: Vec<CachedFile>,
     gated: bool,
+    private: bool,
     /// Not known to be public (gated, private, or kept here without the hub's word on it): an open mirror still
     /// asks for the token.
     restricted: bool,
@@ -78,13 +79,17 @@ pub(crate) struct Listing {
 }
 
 impl Listing {
+    /// A revision kept here. Only the files that are links into the repo's own blobs are listed: a snapshot entry
+    /// that is a plain file has no hash to serve it by, and a link elsewhere is never a file of the repo.
     fn cached(details: &ModelDetails, revision: &CachedRevision) -> Listing {
         let m = &details.model;
+        let record = hub_record(details);
         Listing {
             repo: m.id.clone(),
             commit: revision.commit.clone(),
-            files: revision.files.clone(),
+            files: revision.files.iter().filter(|f| f.blob.is_some()).cloned().collect(),
             gated: m.gated,
+            private: record.as_ref().and_then(|r| r.private).unwrap_or(false),
             restricted: restricted_here(details),
             tags: m.tags.clone(),
             pipeline_tag: m.pipeline_tag.clone(),
@@ -93,6 +98,11 @@ impl Listing {
             last_modified: revision.last_modified,
             snapshot: std::path::Path::new(&m.path).join("snapshots").join(&revision.commit),
         }
+    }
+
+    /// The repo folder's `blobs/`, where every file served from this machine is read.
+    fn blobs(&self) -> std::path::PathBuf {
+        self.snapshot.parent().and_then(|s| s.parent()).map(|r| r.join("blobs")).unwrap_or_default()
     }
 }
 
@@ -105,25 +115,36 @@ fn names(r: &CachedRevision, revision: &str) -> bool {
         || (revision.len() >= 7 && revision.chars().all(|c| c.is_ascii_hexdigit()) && r.commit.starts_with(revision))
 }
 
+/// Whether the request carries the server's token or the mirror's own.
+pub(crate) fn has_token(s: &Served, headers: &HeaderMap) -> bool {
+    [&s.token, &s.mirror_token].into_iter().flatten().any(|expected| crate::bearer_matches(expected, headers))
+}
+
 /// The caller may read a repo under the server's token policy for the Hub protocol: with a token, only its
-/// bearers may, unless the server is an open LAN mirror; then only repos not known to be public still need it.
+/// bearers (the server's token or the mirror's) may, unless the server is an open LAN mirror; then only repos not
+/// known to be public still need it.
 fn allowed(s: &Served, headers: &HeaderMap, restricted: bool) -> Result<(), HubError> {
-    let Some(expected) = &s.token else { return Ok(()) };
-    if (s.open_mirror && !restricted) || crate::bearer_matches(expected, headers) {
+    if s.token.is_none() || (s.open_mirror && !restricted) || has_token(s, headers) {
         return Ok(());
     }
     Err(HubError::new(
         StatusCode::UNAUTHORIZED,
         if restricted { "GatedRepo" } else { "RepoNotFound" },
-        "this mirror needs its token: set HF_TOKEN to the token `mm serve` printed or was given",
+        "this mirror needs its token: set HF_TOKEN to the mirror token `mm serve` printed (or its own token)",
     ))
 }
 
-/// Whether a repo kept here may be gated or private: gated by the hub's word, or with no word from the hub at all
-/// (fetched by another tool, which records nothing).
+/// What the hub said about a repo kept here, when this app recorded it.
+fn hub_record(details: &ModelDetails) -> Option<mm_core::cache::layout::HubInfoRecord> {
+    mm_core::cache::layout::read_hub_info(std::path::Path::new(&details.model.path))
+}
+
+/// Whether a repo kept here may be gated or private: gated or private by the hub's word, or with no word from the
+/// hub on it (fetched by another tool, which records nothing, or recorded by a version that did not keep
+/// `private`).
 fn restricted_here(details: &ModelDetails) -> bool {
-    let recorded = std::path::Path::new(&details.model.path).join(mm_core::cache::layout::HUB_INFO_RECORD);
-    details.model.gated || !recorded.is_file()
+    let known_public = hub_record(details).is_some_and(|r| !r.gated && r.private == Some(false));
+    details.model.gated || !known_public
 }
 
 /// A repo in the Hugging Face cache layout of this machine (the cache or a library folder), not a local file.
@@ -133,27 +154,28 @@ fn in_hub_layout(details: &ModelDetails) -> bool {
         && std::path::Path::new(&details.model.path).join("snapshots").is_dir()
 }
 
-/// A repo's revision as this machine has it, else as the upstream hub lists it.
+/// A repo's revision as this machine has it, else as the upstream hub lists it. Once the upstream is asked, a repo
+/// kept here takes the upstream's restriction too.
 async fn find(s: &Served, headers: &HeaderMap, repo: &str, revision: &str) -> Result<Listing, HubError> {
     if mm_core::hub::parse_repo_reference(repo).is_err() {
         return Err(HubError::repo(repo));
     }
     let local = s.manager.model(repo).await.ok().filter(in_hub_layout);
+    let restricted_here = local.as_ref().is_some_and(restricted_here);
+    allowed(s, headers, restricted_here)?;
     if let Some(details) = &local {
-        allowed(s, headers, restricted_here(details))?;
         if let Some(r) = details.revisions.iter().find(|r| names(r, revision)) {
             return Ok(Listing::cached(details, r));
         }
-    } else {
-        allowed(s, headers, false)?;
     }
-    let listing = fill::listing(s, repo, revision).await.map_err(|e| match (&local, e.code) {
+    let mut listing = fill::listing(s, headers, repo, revision).await.map_err(|e| match (&local, e.code) {
         // The repo is here, not that revision.
         (Some(_), "RepoNotFound") => {
             HubError::new(StatusCode::NOT_FOUND, "RevisionNotFound", format!("Invalid rev id: {revision}"))
         }
         _ => e,
     })?;
+    listing.restricted |= restricted_here;
     // The upstream says the repo is gated or private: the token policy applies here too.
     allowed(s, headers, listing.restricted)?;
     Ok(listing)
@@ -201,7 +223,7 @@ fn info(listing: &Listing, blobs: bool) -> Value {
         "author": listing.repo.split_once('/').map(|(a, _)| a),
         "sha": listing.commit,
         "lastModified": listing.last_modified.map(iso8601),
-        "private": false,
+        "private": listing.private,
         "disabled": false,
         "gated": if listing.gated { Value::from("auto") } else { Value::Bool(false) },
         "tags": listing.tags,
@@ -403,9 +425,17 @@ pub(crate) async fn resolve(
     let repo = repo_of(&org, &name);
     let mut listing = find(&s, &headers, &repo, &revision).await?;
     if !listing.files.iter().any(|f| f.path == path) && s.pull_through {
-        // Part of a revision is here, not this file: the upstream's listing of the same commit may have it.
-        if let Ok(upstream) = fill::listing(&s, &repo, &listing.commit).await {
-            listing = upstream;
+        // Part of a revision is here, not this file: the upstream's listing of the same commit may have it, under
+        // the restriction of both (a gated file is not pulled through for a client without the token).
+        match fill::listing(&s, &headers, &repo, &listing.commit).await {
+            Ok(mut upstream) => {
+                upstream.restricted |= listing.restricted;
+                allowed(&s, &headers, upstream.restricted)?;
+                listing = upstream;
+            }
+            // The upstream refused: that is the answer, not "no such file".
+            Err(e) if e.status == StatusCode::FORBIDDEN || e.status == StatusCode::UNAUTHORIZED => return Err(e),
+            Err(_) => {}
         }
     }
     // Only a file the revision lists is opened: the client's path never reaches the file system unchecked.
@@ -444,21 +474,72 @@ pub(crate) async fn resolve(
     if method == Method::HEAD {
         return Ok((status, response_headers).into_response());
     }
-    let on_disk = listing.snapshot.join(&file.path);
-    if !on_disk.is_file() {
+    let blobs = listing.blobs();
+    let placed = match open_blob(&blobs, &blob) {
+        Ok(file) => Some(file),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            let why =
+                format!("{path} of {repo} is not served: its blob in {} cannot be opened safely: {e}", blobs.display());
+            return Err(HubError::new(StatusCode::NOT_FOUND, "EntryNotFound", why));
+        }
+    };
+    // An earlier answer of this file failed after bytes were sent (its hash, or the upstream): a client resuming
+    // it would splice those bytes with good ones, so it starts over instead, even once the good blob is here.
+    if start > 0 && s.failed_fills.contains(&blob) {
+        return Err(HubError::new(
+            StatusCode::CONFLICT,
+            "ResumeRefused",
+            format!("an earlier answer of {path} of {repo} from this mirror failed, so the bytes a client kept from it may be wrong: download it again from the start"),
+        ));
+    }
+    let Some(placed) = placed else {
+        if status == StatusCode::PARTIAL_CONTENT {
+            // A part of a file not here (a header read): forwarded from the upstream as asked, not stored.
+            return Ok((status, response_headers, fill::forward(&s, &headers, &listing, file, start, end).await?)
+                .into_response());
+        }
         // Listed upstream, not here yet: fetched once, verified, stored, for every client asking; streamed to
         // this one as it arrives.
-        return Ok((status, response_headers, fill::follow(&s, &listing, file, start, end).await?).into_response());
-    }
-    let mut opened = tokio::fs::File::open(&on_disk).await.map_err(|e| {
-        HubError::new(StatusCode::NOT_FOUND, "EntryNotFound", format!("{path} of {repo} cannot be read here: {e}"))
-    })?;
+        return Ok(
+            (status, response_headers, fill::follow(&s, &headers, &listing, file, start, end).await?).into_response()
+        );
+    };
+    let mut opened = tokio::fs::File::from_std(placed);
     opened
         .seek(SeekFrom::Start(start))
         .await
         .map_err(|e| HubError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal", format!("{path} of {repo}: {e}")))?;
     let stream = tokio_util::io::ReaderStream::with_capacity(opened.take(end - start), 256 * 1024);
     Ok((status, response_headers, Body::from_stream(stream)).into_response())
+}
+
+/// Opens `blobs/{blob}` of a repo without following a link at either step (a `blobs` folder or a blob that is a
+/// link planted in a shared cache could point anywhere): the folder with `O_NOFOLLOW | O_DIRECTORY`, the blob
+/// below it with `openat(O_NOFOLLOW)`, and only a regular file is served.
+pub(crate) fn open_blob(blobs: &std::path::Path, blob: &str) -> std::io::Result<std::fs::File> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::fs::OpenOptionsExt;
+    let hashed = matches!(blob.len(), 40 | 64) && blob.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hashed {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{blob:?} is not a blob name")));
+    }
+    let folder = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(blobs)?;
+    let name = std::ffi::CString::new(blob).map_err(std::io::Error::other)?;
+    // SAFETY: a valid folder descriptor and a NUL-terminated name; the descriptor returned is owned by the File.
+    let fd =
+        unsafe { libc::openat(folder.as_raw_fd(), name.as_ptr(), libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let file = unsafe { std::fs::File::from_raw_fd(fd) };
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "not a regular file"));
+    }
+    Ok(file)
 }
 
 #[cfg(test)]

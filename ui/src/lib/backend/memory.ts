@@ -109,6 +109,7 @@ export const defaultSettings = (): SettingsView => ({
   idleUnloadSeconds: 0,
   maxLoaded: 2,
   restartAttempts: 3,
+  serveRequireToken: false,
   warning: null,
 });
 

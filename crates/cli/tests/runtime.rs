@@ -134,6 +134,30 @@ async fn load_switch_crash_and_unload_with_the_real_llama_server() {
 
     let http = reqwest::Client::new();
     assert_eq!(complete(&http, &endpoint).await.unwrap(), "local/a.gguf");
+    // Programs of this machine only: a page of another site or a rebound name is refused, and the runtime's own
+    // CORS answer (llama-server echoes any Origin, credentials allowed) never reaches a browser.
+    let models = format!("{endpoint}/models");
+    let address = endpoint.trim_start_matches("http://").split('/').next().unwrap().to_string();
+    let page = http.get(&models).header("origin", "http://evil.example").send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 403);
+    let port = address.rsplit(':').next().unwrap();
+    let rebound = http.get(&models).header("host", format!("127.0.0.1.nip.io:{port}")).send().await.unwrap();
+    assert_eq!(rebound.status().as_u16(), 403);
+    let img = http.get(&models).header("sec-fetch-site", "cross-site").header("sec-fetch-mode", "no-cors");
+    assert_eq!(img.send().await.unwrap().status().as_u16(), 403);
+    let own_page = http.get(&models).header("origin", format!("http://{address}")).send().await.unwrap();
+    assert_eq!(own_page.status().as_u16(), 200, "llama-server's own web page, on the endpoint's origin");
+    assert!(own_page.headers().keys().all(|k| !k.as_str().starts_with("access-control-")), "{:?}", own_page.headers());
+    // 300 connections that never finish their request keep nobody else from an answer.
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.write_all(b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").await.unwrap();
+        held.push(stream);
+    }
+    assert_eq!(complete(&http, &endpoint).await.unwrap(), "local/a.gguf");
+    drop(held);
     let again = m.json(&["load"]).await;
     assert_eq!(again["pid"], loaded["pid"], "loading what is loaded changes nothing");
 

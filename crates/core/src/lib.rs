@@ -21,6 +21,7 @@ pub mod format;
 pub mod http;
 pub mod hub;
 pub mod library;
+pub mod listen;
 pub mod local;
 pub mod logs;
 pub mod machine;

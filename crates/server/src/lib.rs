@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use events::EventLog;
+use mm_core::listen;
 use mm_core::{ErrorCode, Manager};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
@@ -168,38 +169,13 @@ pub fn router(manager: Manager, access: Access, stop: CancellationToken) -> Rout
 /// `Host` is not this machine by a loopback name or address (DNS rebinding).
 async fn local_only(request: Request, next: Next) -> Response {
     let headers = request.headers();
-    if is_loopback_host(headers) && !headers.contains_key(header::ORIGIN) && !from_another_site(headers) {
+    if listen::is_loopback_host(headers) && !headers.contains_key(header::ORIGIN) && !listen::from_another_site(headers)
+    {
         return next.run(request).await;
     }
     let message = "a server without a token answers only programs of this machine, by a loopback address, not web pages: give `mm serve` a token (--token-file) to serve anything else";
     (StatusCode::FORBIDDEN, axum::Json(mm_core::ErrorPayload { code: ErrorCode::Permission, message: message.into() }))
         .into_response()
-}
-
-/// Whether `Host` names this machine: `localhost`, or a loopback address written as one (`127.0.0.1`, `[::1]`),
-/// with or without a port; not a name that merely starts like one (`127.0.0.1.nip.io`). No `Host` (HTTP/1.0) is
-/// a program, not a browser.
-pub(crate) fn is_loopback_host(headers: &axum::http::HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST) else { return true };
-    let Ok(host) = host.to_str() else { return false };
-    let name = match host.rsplit_once(':') {
-        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
-    };
-    if name.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    let bare = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')).unwrap_or(name);
-    bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-/// Whether a browser says it sends this request for another site or as a page's subresource (`<img>`,
-/// `<script>`): what a web page can make a browser send without being able to read the answer, to cause its side
-/// effects.
-pub(crate) fn from_another_site(headers: &axum::http::HeaderMap) -> bool {
-    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_ascii_lowercase());
-    matches!(value("sec-fetch-site").as_deref(), Some("cross-site" | "same-site"))
-        || value("sec-fetch-mode").as_deref() == Some("no-cors")
 }
 
 /// Whether a request carries `Authorization: Bearer <token>` with the token whose SHA-256 is `expected`.
@@ -258,23 +234,24 @@ pub async fn serve(
     let app = router(manager.clone(), options.access, stop.clone());
     tracing::info!(%address, "serving the API");
     ready(address);
-    let stopping = stop.clone();
-    let pausing = manager.clone();
-    let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("stopping: no new requests, event streams end, downloads pause");
-        stopping.cancel();
-        // Paused first (their journal kept), so that no answer waits on a download.
-        pausing.shutdown().await;
-    });
-    // Answers still streaming (a large file to a slow client) get a few seconds to finish, then are cut.
-    let drained = async {
-        stop.cancelled().await;
-        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
-    };
+    // Slow clients are cut off and connections capped (`mm_core::listen`), here as on every runtime endpoint.
+    let serving = mm_core::listen::serve(
+        listener,
+        mm_core::listen::Limits::default(),
+        stop.clone(),
+        hyper_util::service::TowerToHyperService::new(app),
+    );
+    tokio::pin!(serving);
     tokio::select! {
-        served = serving => served?,
-        _ = drained => tracing::warn!("answers still running after 10 s were cut"),
+        () = &mut serving => {}
+        () = shutdown => {
+            tracing::info!("stopping: no new requests, event streams end, downloads pause");
+            stop.cancel();
+            // Paused first (their journal kept), so that no answer waits on a download; then answers still
+            // streaming (a large file to a slow client) get a few seconds to finish before they are cut.
+            manager.shutdown().await;
+            serving.await;
+        }
     }
     manager.shutdown().await;
     Ok(())

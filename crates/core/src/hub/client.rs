@@ -622,27 +622,6 @@ struct TreeLfs {
     oid: String,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_encode_revisions_and_paths_per_segment() {
-        let client = HubClient::new(HubConfig {
-            endpoint: "http://hub:8/".into(),
-            token: None,
-            offline: false,
-            ..HubConfig::default()
-        })
-        .unwrap();
-        let repo = RepoId::parse("acme/m").unwrap();
-        assert_eq!(
-            client.resolve_url(&repo, "refs/pr/1", "a b/c#d.bin").as_str(),
-            "http://hub:8/acme/m/resolve/refs%2Fpr%2F1/a%20b/c%23d.bin"
-        );
-    }
-}
-
 /// A range of a file being read from the hub ([`HubClient::open_range`]).
 pub struct RangeBody {
     response: Response,
@@ -677,5 +656,26 @@ impl RangeBody {
             return Some(Ok(chunk.slice(..n)));
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_encode_revisions_and_paths_per_segment() {
+        let client = HubClient::new(HubConfig {
+            endpoint: "http://hub:8/".into(),
+            token: None,
+            offline: false,
+            ..HubConfig::default()
+        })
+        .unwrap();
+        let repo = RepoId::parse("acme/m").unwrap();
+        assert_eq!(
+            client.resolve_url(&repo, "refs/pr/1", "a b/c#d.bin").as_str(),
+            "http://hub:8/acme/m/resolve/refs%2Fpr%2F1/a%20b/c%23d.bin"
+        );
     }
 }

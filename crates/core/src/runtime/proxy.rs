@@ -4,12 +4,13 @@
 //! requests wait for it; with nothing to serve them, they get a 503 whose JSON names the problem.
 
 use super::slot::{Backend, Slot};
+use crate::listen::IdleBody;
 use bytes::Bytes;
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -23,24 +24,18 @@ const WAIT_FOR_LOAD: Duration = Duration::from_secs(300);
 /// The largest request body rewritten for Ollama (its `model` field named).
 const MAX_REWRITE: usize = 16 << 20;
 
-/// Serves `slot`'s endpoint on `listener` until the slot is gone (its drop aborts this task).
+/// Serves `slot`'s endpoint on `listener` until the slot is gone (its drop aborts this task), slow clients cut off
+/// and connections capped as on every port of this app ([`crate::listen`]).
 pub(super) async fn serve(listener: tokio::net::TcpListener, slot: std::sync::Weak<Slot>) {
     let client: Client<HttpConnector, ProxyBody> = Client::builder(TokioExecutor::new()).build_http();
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            // Out of file descriptors, say: wait rather than spin.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
-        if slot.strong_count() == 0 {
-            return;
-        }
-        let (slot, client) = (slot.clone(), client.clone());
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| forward(slot.clone(), client.clone(), req));
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-        });
-    }
+    let service = hyper::service::service_fn(move |req| forward(slot.clone(), client.clone(), req));
+    crate::listen::serve(
+        listener,
+        crate::listen::Limits::default(),
+        tokio_util::sync::CancellationToken::new(),
+        service,
+    )
+    .await;
 }
 
 fn full(bytes: impl Into<Bytes>) -> ProxyBody {
@@ -59,8 +54,24 @@ fn refuse(status: StatusCode, message: String) -> Response<ProxyBody> {
 async fn forward(
     slot: std::sync::Weak<Slot>,
     client: Client<HttpConnector, ProxyBody>,
-    req: Request<Incoming>,
+    req: Request<IdleBody>,
 ) -> Result<Response<ProxyBody>, std::convert::Infallible> {
+    // Programs of this machine only, as `mm serve` without a token: no page of another site (an `Origin` other than
+    // this endpoint's own, as llama-server's web UI sends; a browser's cross-site marks), no rebound name.
+    let headers = req.headers();
+    let own_page = |origin: &hyper::header::HeaderValue| {
+        let host = headers.get(hyper::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+        origin.to_str().is_ok_and(|o| o.strip_prefix("http://") == Some(host))
+    };
+    if !crate::listen::is_loopback_host(headers)
+        || headers.get(hyper::header::ORIGIN).is_some_and(|o| !own_page(o))
+        || crate::listen::from_another_site(headers)
+    {
+        return Ok(refuse(
+            StatusCode::FORBIDDEN,
+            "this endpoint answers programs of this machine by a loopback address, not web pages of other sites".into(),
+        ));
+    }
     let Some(slot) = slot.upgrade() else {
         return Ok(refuse(StatusCode::SERVICE_UNAVAILABLE, "this endpoint's model was unloaded".into()));
     };
@@ -90,7 +101,7 @@ async fn forward(
             }
             Err(message) => return Ok(refuse(StatusCode::BAD_REQUEST, message)),
         },
-        _ => body.map_err(BoxError::from).boxed_unsync(),
+        _ => body.boxed_unsync(),
     };
     let answer = match client.request(Request::from_parts(parts, body)).await {
         Ok(answer) => answer,
@@ -104,7 +115,13 @@ async fn forward(
     if counted {
         slot.served();
     }
-    let (parts, body) = answer.into_parts();
+    let (mut parts, body) = answer.into_parts();
+    // The runtime's own CORS answer (llama-server echoes any `Origin` and allows credentials) never leaves here.
+    let cors: Vec<_> =
+        parts.headers.keys().filter(|name| name.as_str().starts_with("access-control-")).cloned().collect();
+    for name in cors {
+        parts.headers.remove(name);
+    }
     Ok(Response::from_parts(parts, Held { body, _backend: backend }.boxed_unsync()))
 }
 
@@ -112,7 +129,7 @@ fn json(headers: &hyper::HeaderMap) -> bool {
     headers.get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("json"))
 }
 
-async fn rename_model(body: Incoming, name: &str) -> Result<Bytes, String> {
+async fn rename_model(body: IdleBody, name: &str) -> Result<Bytes, String> {
     let limited = http_body_util::Limited::new(body, MAX_REWRITE);
     let bytes = limited.collect().await.map_err(|e| format!("the request body could not be read: {e}"))?.to_bytes();
     let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&bytes) else { return Ok(bytes) };

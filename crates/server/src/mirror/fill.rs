@@ -32,7 +32,7 @@ fn hub_error(repo: &str, revision: &str, err: Upstream) -> HubError {
 /// Refuses to reach the upstream for a request a browser marks as a web page's (an `<img>` of a resolve URL,
 /// a link from another site) unless it carries a token: a page must not make this machine download anything.
 fn upstream_allowed(s: &Served, headers: &HeaderMap, what: &str) -> Result<(), HubError> {
-    if crate::from_another_site(headers) && !super::has_token(s, headers) {
+    if mm_core::listen::from_another_site(headers) && !super::has_token(s, headers) {
         let message = format!(
             "{what} is not on this mirror, and a request a web page made does not fetch it from the upstream hub"
         );

@@ -138,3 +138,30 @@ fn a_token_an_older_version_kept_in_the_settings_file_moves_out_of_it() {
     assert_eq!(std::fs::metadata(&settings).unwrap().permissions().mode() & 0o777, 0o600);
     assert_eq!(std::fs::read_to_string(settings.with_extension("token")).unwrap(), "hf_OLDVERSIONold9999");
 }
+
+#[test]
+fn a_token_replaced_or_cleared_while_the_keyring_is_silent_never_comes_back_from_it() {
+    let home = tempfile::tempdir().unwrap();
+    let settings = home.path().join(".mm-data/dev.model-manager.app/settings.json");
+    let account = format!("hub-token@{}", settings.display());
+    let service = SecretService::start(home.path());
+    let shown = |bus: Option<&str>| {
+        String::from_utf8_lossy(&mm(home.path(), bus, &["config", "get", "token"]).stdout).trim().to_string()
+    };
+
+    mm(home.path(), Some(&service.address), &["config", "set", "token", "hf_OLDrevoked1111"]);
+    // Over ssh: no keyring answers, and the token is replaced.
+    mm(home.path(), None, &["config", "set", "token", "hf_NEWreplaced2222"]);
+    assert_eq!(service.lookup(&account).as_deref(), Some("hf_OLDrevoked1111"), "the keyring could not be told");
+    // Back at the desktop: the newer token, and the revoked one is gone from the keyring.
+    assert_eq!(shown(Some(&service.address)), "hf_…2222");
+    assert_eq!(service.lookup(&account), None, "the stale entry was cleaned");
+
+    // The same for a token cleared while the keyring is silent.
+    mm(home.path(), Some(&service.address), &["config", "set", "token", "hf_KEPTkeyring3333"]);
+    assert!(!settings.with_extension("token").exists(), "in the keyring only");
+    mm(home.path(), None, &["config", "set", "token", ""]);
+    assert_eq!(shown(Some(&service.address)), "", "cleared stays cleared");
+    assert_eq!(service.lookup(&account), None);
+    assert_eq!(shown(None), "");
+}

@@ -2,6 +2,11 @@
 //! KWallet) when one answers, else in a file only this user can read (`settings.token`, 0600, beside the settings
 //! in their 0700 folder). A keyring that does not answer within a few seconds (none running, a locked one waiting
 //! on a prompt nobody sees) counts as none. `MM_KEYRING=0` skips the keyring altogether.
+//!
+//! Which store holds the token is recorded by the file's existence: a token set or cleared while the keyring did
+//! not answer (over ssh, say) is written to the file (an empty file for "cleared"), which then wins over whatever
+//! the keyring still holds, and that stale entry is deleted once the keyring answers. A token set while the keyring
+//! answers goes there and the file goes. So a revoked token never comes back.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -75,26 +80,35 @@ impl TokenStore {
         }
     }
 
-    /// The token, from the keyring or else the file; `None` when none is kept.
+    /// The token, from the file when there is one (it was set or cleared while the keyring did not answer, and is
+    /// the newer word; the keyring's entry is stale and deleted once it answers), else from the keyring; `None`
+    /// when none is kept.
     pub fn get(&self) -> io::Result<Option<String>> {
-        // Any other answer of the keyring (an ambiguous or unreadable entry) falls back to the file: the settings
-        // must stay readable, and a new token set then replaces it.
-        if let Some(Ok(token)) = self.keyring(|e| e.get_password()) {
-            return Ok(Some(token));
-        }
         match std::fs::read_to_string(&self.file) {
-            Ok(text) => Ok(Some(text.trim().to_string()).filter(|t| !t.is_empty())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+            Ok(text) => {
+                if let Some(Err(e)) = self.keyring(forget) {
+                    tracing::warn!(error = %e, "the keyring kept a token that was since replaced; it could not be deleted");
+                }
+                return Ok(Some(text.trim().to_string()).filter(|t| !t.is_empty()));
+            }
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            Err(_) => {}
         }
+        // Any other answer of the keyring (an ambiguous or unreadable entry) counts as none: the settings must stay
+        // readable, and a new token set then replaces it.
+        Ok(self.keyring(|e| e.get_password()).and_then(Result::ok))
     }
 
     /// Keeps `token` (or forgets it, with `None`): in the keyring when one answers (and then nowhere else), else in
-    /// the private file. Says where it went.
+    /// the private file, which then wins over the keyring's stale entry (an empty file: forgotten). Says where it
+    /// went.
     pub fn set(&self, token: Option<&str>) -> io::Result<Option<TokenHome>> {
         let Some(token) = token else {
-            let _ = self.keyring(|e| e.delete_credential());
-            return remove(&self.file).map(|()| None);
+            return match self.keyring(forget) {
+                Some(Ok(())) => remove(&self.file).map(|()| None),
+                // The keyring may still hold it: the empty file says it is gone.
+                _ => crate::disk::write_atomic(&self.file, b"", 0o600).map(|()| None),
+            };
         };
         let owned = token.to_string();
         if let Some(Ok(())) = self.keyring(move |e| e.set_password(&owned)) {
@@ -103,6 +117,14 @@ impl TokenStore {
         }
         crate::disk::write_atomic(&self.file, token.as_bytes(), 0o600)?;
         Ok(Some(TokenHome::File))
+    }
+}
+
+/// Deletes the keyring's entry; none there is as good.
+fn forget(entry: &keyring::Entry) -> keyring::Result<()> {
+    match entry.delete_credential() {
+        Err(keyring::Error::NoEntry) => Ok(()),
+        other => other,
     }
 }
 

@@ -242,7 +242,12 @@ impl Manager {
     /// Validates and saves a change; the queue and the hub clients take it at once (the cache folder at the next
     /// start).
     pub fn update_settings(&self, patch: SettingsPatch) -> Result<SettingsView, ErrorPayload> {
+        let clearing = patch.token.as_deref().is_some_and(|t| t.trim().is_empty());
         let (settings, ()) = self.inner.store.update(|s| s.apply(patch)).map_err(payload)?;
+        if clearing {
+            // Even when no token was seen: a keyring that did not answer may hold one, which must not come back.
+            self.inner.store.forget_token().map_err(payload)?;
+        }
         self.settings_changed(settings.clone());
         Ok(settings.view(None))
     }

@@ -420,3 +420,74 @@ async fn closed_by_server(stream: &mut tokio::net::TcpStream) -> bool {
     };
     tokio::time::timeout(std::time::Duration::from_secs(60), read).await.is_ok()
 }
+
+/// `mm` in `home` with `args`: its exit code and what it printed.
+async fn mm_in(home: &Path, args: &[&str]) -> (i32, String) {
+    let mut cmd = common::mm(&home.join("cache"), home);
+    cmd.args(args);
+    let out = common::run(cmd).await;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_delete_or_clean_up_loses_what_is_active_downloading_or_paused() {
+    let hub = FakeHub::start().await;
+    let big = HubFile::new("model.safetensors", noise(6_000_000, 34), true);
+    hub.add_repo("acme/slow", vec![HubFile::new("config.json", b"{}".to_vec(), false), big.clone()]);
+    let home = tempfile::tempdir().unwrap();
+
+    // An active imported copy is not deleted from under active.json.
+    let file = home.path().join("tiny.gguf");
+    std::fs::write(&file, fake_hub::gguf_model("llama", 1, 4096, 1)).unwrap();
+    assert_eq!(mm_in(home.path(), &["import", "--copy", file.to_str().unwrap()]).await.0, 0);
+    assert_eq!(mm_in(home.path(), &["activate", "local/tiny.gguf"]).await.0, 0);
+    let (code, said) = mm_in(home.path(), &["rm", "local/tiny.gguf"]).await;
+    assert_eq!(code, 11, "conflict: {said}");
+    assert!(said.contains("active text-generation model"), "{said}");
+    let active: Value =
+        serde_json::from_slice(&std::fs::read(data_dir(home.path()).join("active.json")).unwrap()).unwrap();
+    let path = active["text-generation"]["path"].as_str().unwrap();
+    assert!(Path::new(path).exists(), "the active file is still there: {active}");
+
+    // A download running in another process (mm serve's queue) is not deleted under it.
+    hub.throttle(Some(1_500_000));
+    let server = Server::start(&hub, home.path(), &[]);
+    let http = reqwest::Client::new();
+    let started: Value = http
+        .post(server.at("/mm/v1/downloads"))
+        .json(&json!({ "repo": "acme/slow" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = started["id"].as_u64().unwrap();
+    let partial = home.path().join("cache/models--acme--slow/blobs").join(format!("{}.incomplete", big.sha256));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !std::fs::metadata(&partial).is_ok_and(|m| m.len() > 0) {
+        assert!(std::time::Instant::now() < deadline, "the download wrote nothing");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (code, said) = mm_in(home.path(), &["rm", "acme/slow"]).await;
+    assert_eq!(code, 11, "conflict: {said}");
+    assert!(said.contains("being downloaded"), "{said}");
+
+    // Paused there, its partial file is not "reclaimable" here.
+    let paused = http.post(server.at(&format!("/mm/v1/downloads/{id}/pause"))).send().await.unwrap();
+    assert!(paused.status().is_success());
+    let (code, said) = mm_in(home.path(), &["du", "--clean"]).await;
+    assert_eq!(code, 0, "{said}");
+    assert!(partial.exists(), "the paused download's bytes are kept: {said}");
+    hub.throttle(None);
+    let resumed = http.post(server.at(&format!("/mm/v1/downloads/{id}/resume"))).send().await.unwrap();
+    assert!(resumed.status().is_success());
+    let blob = home.path().join("cache/models--acme--slow/blobs").join(&big.sha256);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !blob.exists() {
+        assert!(std::time::Instant::now() < deadline, "the resumed download did not finish");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(std::fs::read(&blob).unwrap(), *big.content);
+}

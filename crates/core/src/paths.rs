@@ -28,9 +28,15 @@ pub fn serve_token_file(data_dir: &Path) -> PathBuf {
     data_dir.join("serve-token")
 }
 
-/// The file that keeps unfinished downloads across restarts.
+/// The file that keeps the app's unfinished downloads across restarts.
 pub fn download_journal() -> PathBuf {
-    app_data_dir().join("downloads.json")
+    download_journals(&app_data_dir())[0].clone()
+}
+
+/// The journals of unfinished downloads in the data folder `data_dir`: the app's and `mm serve`'s (each keeps its
+/// own queue).
+pub fn download_journals(data_dir: &Path) -> [PathBuf; 2] {
+    [data_dir.join("downloads.json"), data_dir.join("serve-downloads.json")]
 }
 
 /// A path a client asked this machine to read (to import, or to assess), as the real path it names: absolute,

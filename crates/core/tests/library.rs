@@ -320,7 +320,7 @@ fn storage_reports_usage_and_cleans_orphans_and_stale_partials() {
     assert_eq!(report.reclaimable_bytes, 1000);
     assert!(report.disk_total >= report.disk_free && report.disk_free > 0);
 
-    let cleaned = storage::clean(cache).unwrap();
+    let cleaned = storage::clean(cache, &[]).unwrap();
     assert_eq!((cleaned.files_removed, cleaned.bytes_freed), (2, 1000));
     assert!(blobs.join(&busy).exists());
     assert_eq!(storage::report(cache).unwrap().reclaimable_bytes, 0);

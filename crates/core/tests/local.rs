@@ -289,6 +289,14 @@ fn copies_go_into_the_models_folder_and_deleting_one_removes_it() {
     assert_eq!(std::fs::read_link(s.data.join("active/embedding")).unwrap(), copy);
     assert_eq!(entry.primary_file.as_deref(), Some(copy.to_str().unwrap()));
 
+    // Active, it is not deleted from under active.json; once deactivated, it is.
+    let err = mm_core::local::list::delete(&s.store, &s.data, "local/emb.gguf").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "local/emb.gguf is the active embedding model: activate another one or deactivate it first"
+    );
+    assert!(copy.exists());
+    activation.deactivate(ModelType::Embedding).unwrap();
     mm_core::local::list::delete(&s.store, &s.data, "local/emb.gguf").unwrap();
     assert!(!copy.exists() && original.exists());
 }

@@ -74,7 +74,8 @@ pub struct DeleteParams {
 /// Deletes a model or one revision of it.
 #[utoipa::path(delete, path = "/mm/v1/models/{id}", tag = "models",
     params(("id" = String, Path, description = "The model id, percent-encoded"), DeleteParams),
-    responses((status = 200, body = DeleteReport), (status = 400, body = ErrorPayload), (status = 404, body = ErrorPayload)))]
+    responses((status = 200, body = DeleteReport), (status = 400, body = ErrorPayload), (status = 404, body = ErrorPayload),
+        (status = 409, body = ErrorPayload)))]
 pub async fn delete_model(
     State(s): S,
     Path(id): Path<String>,

@@ -102,7 +102,7 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
     let data_dir = mm_core::paths::app_data_dir();
     // Its own journal: the app may run beside it, with its own downloads.
     let mut config = ManagerConfig {
-        journal: Some(data_dir.join("serve-downloads.json")),
+        journal: Some(mm_core::paths::download_journals(&data_dir)[1].clone()),
         runtime_owner: "serve",
         ..ManagerConfig::from_env()
     };

@@ -22,6 +22,16 @@ pub fn try_lock(cache_dir: &Path, repo_folder: &str, blob: &str) -> io::Result<O
     try_lock_at(&lock_path(cache_dir, repo_folder, blob))
 }
 
+/// Whether any blob of the repo folder `repo_folder` is being written right now (by this app in any process, or
+/// by `huggingface_hub`): one of its locks is held.
+pub fn any_held(cache_dir: &Path, repo_folder: &std::ffi::OsStr) -> bool {
+    let Ok(entries) = fs::read_dir(cache_dir.join(".locks").join(repo_folder)) else { return false };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".lock"))
+        .any(|e| matches!(try_lock_at(&e.path()), Ok(None)))
+}
+
 /// Takes the `flock` on the file at `path` (created if missing) if it is free.
 pub fn try_lock_at(path: &Path) -> io::Result<Option<BlobLock>> {
     fs::create_dir_all(path.parent().unwrap())?;

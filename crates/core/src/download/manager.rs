@@ -11,7 +11,7 @@ use super::{
 use crate::cache::write;
 use crate::error::{Coded, ErrorPayload};
 use crate::hub::HubClient;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -157,12 +157,14 @@ impl Downloads {
     /// back paused: [`Downloads::resume`] continues each from the bytes already on disk. An unreadable journal
     /// is set aside as `*.corrupt` and the queue starts empty.
     pub fn with_journal(hub: HubClient, cache_dir: PathBuf, options: DownloadOptions, journal: PathBuf) -> Downloads {
-        let pending: Vec<DownloadRequest> = match std::fs::read(&journal) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                let _ = std::fs::rename(&journal, journal.with_extension("corrupt"));
+        let pending = match read_journal(&journal) {
+            Some(pending) => pending,
+            None => {
+                if journal.exists() {
+                    let _ = std::fs::rename(&journal, journal.with_extension("corrupt"));
+                }
                 Vec::new()
-            }),
-            Err(_) => Vec::new(),
+            }
         };
         let downloads = Downloads::build(hub, cache_dir, options, Some(journal));
         {
@@ -423,6 +425,11 @@ fn new_job(id: u64, request: DownloadRequest) -> Job {
         bytes_per_second: 0,
         watch,
     }
+}
+
+/// The unfinished requests a journal keeps (another process's, say); `None` when it is missing or unreadable.
+pub fn read_journal(journal: &Path) -> Option<Vec<DownloadRequest>> {
+    serde_json::from_slice(&std::fs::read(journal).ok()?).ok()
 }
 
 /// Rewrites the journal with the requests not finished yet, atomically and durably. Writers take turns, and each

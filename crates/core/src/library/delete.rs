@@ -54,7 +54,14 @@ pub fn delete(
     if source == ModelSource::Folder {
         return Err(LibraryError::ReadOnly { id: repo.repo_id.clone(), folder: dir.display().to_string() });
     }
-    if downloads.iter().any(|d| d.repo == repo.repo_id && !d.state.is_finished()) {
+    // This process's queue, and any other process downloading into the same cache: `mm download` (its marker),
+    // the app, `mm serve` or `huggingface_hub` (a blob lock held).
+    let elsewhere = || {
+        crate::cache::RepoId::parse(&repo.repo_id)
+            .is_ok_and(|id| !crate::download::marker::running(&dir, &id).is_empty())
+            || crate::cache::lock::any_held(&dir, Path::new(&repo.path).file_name().unwrap_or_default())
+    };
+    if downloads.iter().any(|d| d.repo == repo.repo_id && !d.state.is_finished()) || elsewhere() {
         return Err(LibraryError::Downloading { id: repo.repo_id.clone() });
     }
     let target = match revision {

@@ -55,9 +55,9 @@ impl Coded for LibraryError {
     fn code(&self) -> ErrorCode {
         match self {
             LibraryError::NotFound(_) | LibraryError::RevisionNotFound { .. } => ErrorCode::NotFound,
-            LibraryError::InUse { .. } | LibraryError::Downloading { .. } | LibraryError::UnknownType(_) => {
-                ErrorCode::InvalidInput
-            }
+            // Not in a state that allows it: active, or being downloaded.
+            LibraryError::InUse { .. } | LibraryError::Downloading { .. } => ErrorCode::Conflict,
+            LibraryError::UnknownType(_) => ErrorCode::InvalidInput,
             LibraryError::ReadOnly { .. } => ErrorCode::Permission,
             LibraryError::Cache(e) => e.code(),
             LibraryError::Settings(e) => e.code(),

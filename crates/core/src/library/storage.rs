@@ -98,11 +98,21 @@ pub fn report(cache_dir: &Path) -> Result<StorageReport, LibraryError> {
 }
 
 /// Deletes the orphan blobs and the partial downloads no one is writing.
-pub fn clean(cache_dir: &Path) -> Result<CleanReport, LibraryError> {
+pub fn clean(cache_dir: &Path, pending: &[String]) -> Result<CleanReport, LibraryError> {
     let report = report(cache_dir)?;
     let mut done = CleanReport { files_removed: 0, bytes_freed: 0 };
+    // The folders of repos with a download still to finish (paused, or queued in a process not running now).
+    let kept: std::collections::HashSet<String> = pending
+        .iter()
+        .filter_map(|repo| crate::hub::parse_repo_reference(repo).ok().map(|(id, _)| id))
+        .map(|repo| repo.folder_name(crate::cache::RepoKind::Model))
+        .collect();
     for file in report.orphan_blobs.iter().chain(&report.partial_downloads) {
         let path = Path::new(&file.path);
+        let repo_folder = path.parent().and_then(Path::parent).and_then(Path::file_name).unwrap_or_default();
+        if kept.contains(repo_folder.to_string_lossy().as_ref()) {
+            continue;
+        }
         // Partial files are re-checked under their lock, in case a download started meanwhile.
         let _held = match path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".incomplete")) {
             Some(blob) => {

@@ -224,6 +224,9 @@ pub fn delete(store: &crate::settings::SettingsStore, data_dir: &Path, id: &str)
     if m.model.source == ModelSource::Folder {
         return Err(super::LocalError::ReadOnly(id.to_string()));
     }
+    if let Some((model_type, _)) = settings.active.iter().find(|(_, a)| a.id == id) {
+        return Err(super::LocalError::InUse { id: id.to_string(), model_type: model_type.clone() });
+    }
     let mut freed = 0;
     if m.owned {
         freed = m.model.size;

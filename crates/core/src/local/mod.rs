@@ -48,6 +48,8 @@ pub enum LocalError {
     Settings(#[from] crate::settings::SettingsError),
     #[error("the import of {0} was cancelled: nothing of it was added")]
     Cancelled(String),
+    #[error("{id} is the active {model_type} model: activate another one or deactivate it first")]
+    InUse { id: String, model_type: String },
 }
 
 impl LocalError {
@@ -69,6 +71,7 @@ impl Coded for LocalError {
             LocalError::Io { source, .. } => ErrorCode::of_io(source),
             LocalError::Settings(e) => e.code(),
             LocalError::Cancelled(_) => ErrorCode::Cancelled,
+            LocalError::InUse { .. } => ErrorCode::Conflict,
         }
     }
 }

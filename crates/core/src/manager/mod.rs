@@ -404,7 +404,13 @@ impl Manager {
     /// Deletes orphan blobs and partial downloads no one is resuming.
     pub async fn clean(&self) -> Result<CleanReport, ErrorPayload> {
         let cache_dir = self.inner.cache_dir.clone();
-        blocking(move || storage::clean(&cache_dir)).await
+        // A paused download's partial files are work to resume, in this process or another (its journal).
+        let mut pending: Vec<String> =
+            self.inner.downloads.list().into_iter().filter(|d| !d.state.is_finished()).map(|d| d.repo).collect();
+        for journal in crate::paths::download_journals(self.data_dir()) {
+            pending.extend(crate::download::manager::read_journal(&journal).into_iter().flatten().map(|r| r.repo));
+        }
+        blocking(move || storage::clean(&cache_dir, &pending)).await
     }
 
     /// `path` when it is a model's folder (or file) of this library, as a real path; else why not. What a face

@@ -105,6 +105,16 @@ async fn relay<R: Runtime>(
                     let _ = app.emit(MODEL_LIFECYCLE, lifecycle);
                 }
             }
+            // The other machine's stream had a gap: everything the window shows of it is read again.
+            Ok(DownloadEvent::Stale) => {
+                if shown(&app) {
+                    let url = app.try_state::<AppState>().and_then(|s| match s.machine() {
+                        mm_core::machine::Machine::Remote(remote) => Some(remote.url().to_string()),
+                        mm_core::machine::Machine::Local(_) => None,
+                    });
+                    let _ = app.emit(MACHINE_CHANGED, url);
+                }
+            }
             // A slow window missed some progress; the next update carries the totals.
             Err(RecvError::Lagged(_)) => continue,
             Err(RecvError::Closed) => break,

@@ -59,7 +59,8 @@ impl Drop for Server {
 /// One Server-Sent Event.
 #[derive(Debug, Default, Clone)]
 struct Sse {
-    id: Option<u64>,
+    /// `{run}-{n}`.
+    id: Option<String>,
     event: String,
     data: Value,
 }
@@ -71,10 +72,10 @@ struct Events {
 }
 
 impl Events {
-    async fn open(client: &reqwest::Client, url: &str, last_id: Option<u64>) -> Events {
+    async fn open(client: &reqwest::Client, url: &str, last_id: Option<&str>) -> Events {
         let mut request = client.get(url);
         if let Some(id) = last_id {
-            request = request.header("Last-Event-ID", id.to_string());
+            request = request.header("Last-Event-ID", id);
         }
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
@@ -90,7 +91,7 @@ impl Events {
                 let mut event = Sse::default();
                 for line in block.lines() {
                     if let Some(v) = line.strip_prefix("id:") {
-                        event.id = v.trim().parse().ok();
+                        event.id = Some(v.trim().to_string());
                     } else if let Some(v) = line.strip_prefix("event:") {
                         event.event = v.trim().to_string();
                     } else if let Some(v) = line.strip_prefix("data:") {
@@ -258,10 +259,17 @@ async fn a_program_starts_joins_follows_and_cancels_downloads_with_clear_errors(
     assert_eq!(served, mm_server::openapi::document());
 
     // A client that comes back with Last-Event-ID gets what it missed.
-    let seen = moving.id.unwrap();
-    let mut resumed = Events::open(&http, &server.at("/mm/v1/events"), Some(seen)).await;
+    let seen = moving.id.clone().unwrap();
+    let (run, n) = seen.split_once('-').unwrap();
+    let n: u64 = n.parse().unwrap();
+    let mut resumed = Events::open(&http, &server.at("/mm/v1/events"), Some(&seen)).await;
     let next = resumed.next().await.unwrap();
-    assert_eq!(next.id, Some(seen + 1), "{next:?}");
+    assert_eq!(next.id, Some(format!("{run}-{}", n + 1)), "{next:?}");
+    // An id of another run of the server (or a bare number) cannot be replayed from: `reset`, read the state again.
+    for other in [format!("0{run}-{n}"), n.to_string()] {
+        let mut other_run = Events::open(&http, &server.at("/mm/v1/events"), Some(&other)).await;
+        assert_eq!(other_run.next().await.unwrap().event, "reset", "{other}");
+    }
 
     // SIGTERM: the event streams end and the process exits 0.
     let status = server.stop().await;

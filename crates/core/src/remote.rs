@@ -21,6 +21,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
+/// How long a call may take in all before the machine is taken for stuck: a load waits for the model to answer,
+/// a verify hashes every byte and an import copies them; everything else answers in moments.
+fn patience(path: &str) -> Duration {
+    let long = ["runtime/", "/verify", "imports"].iter().any(|p| path.contains(p));
+    Duration::from_secs(if long { 3600 } else { 120 })
+}
+
 /// The largest answer read (a library of many thousands of models stays well under it).
 const MAX_ANSWER: usize = 64 << 20;
 
@@ -98,7 +105,7 @@ impl Remote {
         path: &str,
         body: Option<Value>,
     ) -> Result<T, ErrorPayload> {
-        let mut request = self.request(method, path);
+        let mut request = self.request(method, path).timeout(patience(path));
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -297,9 +304,11 @@ impl Remote {
         receiver
     }
 
-    /// Reads `/mm/v1/events` into `sender` until no one listens, reconnecting after a cut.
+    /// Reads `/mm/v1/events` into `sender` until no one listens, reconnecting after a cut (with `Last-Event-ID`).
+    /// A `reset` or `dropped` from the machine, or a stream that breaks the rules, tells the subscribers the state
+    /// they show is stale.
     async fn follow(&self, sender: broadcast::Sender<DownloadEvent>) {
-        let mut last_id: Option<u64> = None;
+        let mut last_id: Option<String> = None;
         loop {
             {
                 // Checked and cleared under the lock `subscribe` takes: no subscriber is left with a dead sender.
@@ -310,18 +319,22 @@ impl Remote {
                 }
             }
             let mut request = self.request(Method::GET, "mm/v1/events");
-            if let Some(id) = last_id {
-                request = request.header("Last-Event-ID", id.to_string());
+            if let Some(id) = &last_id {
+                request = request.header("Last-Event-ID", id.as_str());
             }
             if let Ok(mut response) = request.send().await {
-                let mut buffer = String::new();
-                while let Ok(Some(chunk)) = response.chunk().await {
-                    buffer.push_str(&String::from_utf8_lossy(&chunk));
-                    while let Some(end) = buffer.find("\n\n") {
-                        let block: String = buffer.drain(..end + 2).collect();
-                        let (id, event) = parse_event(&block);
-                        last_id = id.or(last_id);
-                        if let Some(event) = event {
+                let mut stream = EventStream::default();
+                // The machine sends a keep-alive every 15 s: a minute of silence is a dead connection.
+                while let Ok(Ok(Some(chunk))) = tokio::time::timeout(EVENT_SILENCE, response.chunk()).await {
+                    let Some(blocks) = stream.push(&chunk) else {
+                        tracing::warn!(machine = %self.url(), "an event longer than {MAX_EVENT} bytes: reconnecting");
+                        let _ = sender.send(DownloadEvent::Stale);
+                        break;
+                    };
+                    for block in blocks {
+                        let parsed = parse_event(&block);
+                        last_id = parsed.id.or(last_id);
+                        if let Some(event) = parsed.event {
                             let _ = sender.send(event);
                         }
                     }
@@ -335,12 +348,45 @@ impl Remote {
     }
 }
 
-/// One Server-Sent Event block: its id, and the event when it is one of the core's.
-fn parse_event(block: &str) -> (Option<u64>, Option<DownloadEvent>) {
+/// The longest one event may be; a stream that sends more without ending an event is cut.
+const MAX_EVENT: usize = 4 << 20;
+/// How long an event stream may say nothing (not even its keep-alive) before it is taken for dead.
+const EVENT_SILENCE: Duration = Duration::from_secs(60);
+
+/// The bytes of an event stream as they arrive, cut into whole event blocks: a block is decoded only once it is
+/// complete, so a character split across chunks arrives whole.
+#[derive(Default)]
+struct EventStream {
+    buffer: Vec<u8>,
+}
+
+impl EventStream {
+    /// The blocks `chunk` completes; `None` when the unfinished one grew past [`MAX_EVENT`].
+    fn push(&mut self, chunk: &[u8]) -> Option<Vec<String>> {
+        self.buffer.extend_from_slice(chunk);
+        let mut blocks = Vec::new();
+        while let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+            let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
+            blocks.push(String::from_utf8_lossy(&block).into_owned());
+        }
+        (self.buffer.len() <= MAX_EVENT).then_some(blocks)
+    }
+}
+
+/// One Server-Sent Event block, read.
+#[derive(Debug, PartialEq)]
+struct Parsed {
+    id: Option<String>,
+    /// The core's event it carries: progress, a lifecycle change, or (for `reset` and `dropped`) word that the
+    /// state shown is stale.
+    event: Option<DownloadEvent>,
+}
+
+fn parse_event(block: &str) -> Parsed {
     let (mut id, mut name, mut data) = (None, "", String::new());
     for line in block.lines() {
         if let Some(v) = line.strip_prefix("id:") {
-            id = v.trim().parse().ok();
+            id = Some(v.trim().to_string()).filter(|v| !v.is_empty());
         } else if let Some(v) = line.strip_prefix("event:") {
             name = v.trim();
         } else if let Some(v) = line.strip_prefix("data:") {
@@ -350,9 +396,10 @@ fn parse_event(block: &str) -> (Option<u64>, Option<DownloadEvent>) {
     let event = match name {
         "download-progress" => serde_json::from_str::<DownloadProgress>(&data).ok().map(DownloadEvent::Progress),
         "model-lifecycle" => serde_json::from_str::<ModelLifecycle>(&data).ok().map(DownloadEvent::Lifecycle),
+        "reset" | "dropped" => Some(DownloadEvent::Stale),
         _ => None,
     };
-    (id, event)
+    Parsed { id, event }
 }
 
 /// The wire name of a unit enum, as serde writes it.
@@ -364,10 +411,25 @@ fn wire<T: serde::Serialize>(value: &T) -> String {
 mod tests {
     #[test]
     fn server_sent_events_parse_into_the_cores_events() {
-        let block = "id: 7\nevent: model-lifecycle\ndata: {\"kind\":\"completed\",\"repo\":\"a/b\",\"revision\":\"main\",\"downloadId\":1,\"error\":null}\n\n";
-        let (id, event) = super::parse_event(block);
-        assert_eq!(id, Some(7));
-        assert!(matches!(event, Some(crate::download::DownloadEvent::Lifecycle(l)) if l.repo == "a/b"));
-        assert_eq!(super::parse_event(": keep-alive\n\n"), (None, None));
+        let block = "id: 1a2b-7\nevent: model-lifecycle\ndata: {\"kind\":\"completed\",\"repo\":\"a/b\",\"revision\":\"main\",\"downloadId\":1,\"error\":null}\n\n";
+        let parsed = super::parse_event(block);
+        assert_eq!(parsed.id.as_deref(), Some("1a2b-7"));
+        assert!(matches!(parsed.event, Some(crate::download::DownloadEvent::Lifecycle(l)) if l.repo == "a/b"));
+        assert_eq!(super::parse_event(": keep-alive\n\n"), super::Parsed { id: None, event: None });
+        for stale in ["event: reset\ndata: {}\n\n", "event: dropped\ndata: {}\n\n"] {
+            assert_eq!(super::parse_event(stale).event, Some(crate::download::DownloadEvent::Stale));
+        }
+    }
+
+    #[test]
+    fn a_character_split_across_chunks_arrives_whole_and_an_endless_event_is_cut() {
+        let text = "id: r-1\nevent: x\ndata: {\"name\":\"modèle\"}\n\n".as_bytes();
+        let cut = text.iter().position(|&b| b == 0xc3).unwrap() + 1;
+        let mut stream = super::EventStream::default();
+        assert_eq!(stream.push(&text[..cut]), Some(vec![]));
+        let blocks = stream.push(&text[cut..]).unwrap();
+        assert_eq!(blocks.len(), 1);
+        assert!(blocks[0].contains("modèle"), "{blocks:?}");
+        assert_eq!(stream.push(&vec![b'x'; super::MAX_EVENT + 1]), None);
     }
 }

@@ -106,7 +106,9 @@ impl TokenStore {
         let Some(token) = token else {
             return match self.keyring(forget) {
                 Some(Ok(())) => remove(&self.file).map(|()| None),
-                // The keyring may still hold it: the empty file says it is gone.
+                // No keyring is used here at all (`MM_KEYRING=0`): the file was the only store.
+                None if !TokenStore::keyring_allowed() => remove(&self.file).map(|()| None),
+                // The keyring did not answer and may still hold it: the empty file says it is gone.
                 _ => crate::disk::write_atomic(&self.file, b"", 0o600).map(|()| None),
             };
         };

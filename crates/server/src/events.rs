@@ -1,6 +1,7 @@
 //! `GET /mm/v1/events`: the core's events as Server-Sent Events, the same the window receives (`download-progress`,
-//! throttled at the source, `model-lifecycle`, and `runtime-changed` for loaded models). Each has an increasing id; the last few minutes are kept, so a
-//! client that reconnects with `Last-Event-ID` gets what it missed (or a `reset` when that is gone). A client that
+//! throttled at the source, `model-lifecycle`, and `runtime-changed` for loaded models). Each has an id, `{run}-{n}`:
+//! this run of the server, then an increasing number. The last few minutes are kept, so a client that reconnects
+//! with `Last-Event-ID` gets what it missed, or a `reset` when that is gone or the id is from another run. A client that
 //! falls behind is sent `dropped` and disconnected: it never slows a download, which only ever writes to a
 //! broadcast channel.
 
@@ -34,6 +35,8 @@ pub struct Sent {
 
 /// The numbered stream every client reads from, and the recent past.
 pub struct EventLog {
+    /// This run of the server, the first part of every id.
+    run: String,
     recent: Mutex<VecDeque<Sent>>,
     live: broadcast::Sender<Sent>,
     /// Ends every stream when the server stops.
@@ -44,7 +47,11 @@ impl EventLog {
     /// Starts numbering the manager's events.
     pub fn start(manager: &Manager, stop: CancellationToken) -> Arc<EventLog> {
         let (live, _) = broadcast::channel(CLIENT_BACKLOG);
-        let log = Arc::new(EventLog { recent: Mutex::new(VecDeque::new()), live, stop });
+        let run = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| format!("{:x}", d.as_nanos()))
+            .unwrap_or_default();
+        let log = Arc::new(EventLog { run, recent: Mutex::new(VecDeque::new()), live, stop });
         let mut events = manager.subscribe();
         let mut runtime = manager.subscribe_runtime();
         manager.watch_runtime();
@@ -56,6 +63,7 @@ impl EventLog {
                     event = events.recv() => match event {
                         Ok(DownloadEvent::Progress(p)) => ("download-progress", serde_json::to_string(&p)),
                         Ok(DownloadEvent::Lifecycle(l)) => ("model-lifecycle", serde_json::to_string(&l)),
+                        Ok(DownloadEvent::Stale) => ("reset", Ok(r#"{"reason":"events were missed: read the state again"}"#.to_string())),
                         // This task is far behind the core (it never waits on a client): the kept past has a gap.
                         Err(broadcast::error::RecvError::Lagged(n)) => ("reset", Ok(gap(n))),
                         Err(broadcast::error::RecvError::Closed) => break,
@@ -103,16 +111,24 @@ impl EventLog {
 
     /// The stream for one client.
     pub fn stream(self: &Arc<Self>, headers: &HeaderMap) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-        let last_id = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
+        // An id of this run: what the client missed is replayed. Any other (an earlier run's, a bare number, junk):
+        // it cannot be, so the client is told to read the state again.
+        let last_id = headers.get("last-event-id").map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|v| v.trim().split_once('-'))
+                .filter(|(run, _)| *run == self.run)
+                .and_then(|(_, n)| n.parse::<u64>().ok())
+        });
         // Subscribed before reading the past, so nothing falls between the two.
         let live = self.live.subscribe();
         let mut first: VecDeque<Event> = VecDeque::new();
         let mut seen = 0;
         if let Some(last_id) = last_id {
-            match self.since(last_id) {
-                Some(missed) => {
+            match last_id.and_then(|id| self.since(id).map(|missed| (id, missed))) {
+                Some((last_id, missed)) => {
                     seen = missed.last().map(|e| e.id).unwrap_or(last_id);
-                    first.extend(missed.iter().map(to_event));
+                    first.extend(missed.iter().map(|e| to_event(&self.run, e)));
                 }
                 None => {
                     first.push_back(Event::default().event("reset").data(
@@ -121,7 +137,7 @@ impl EventLog {
                 }
             }
         }
-        let state = Client { first, live, seen, stop: self.stop.clone(), done: false };
+        let state = Client { first, live, seen, run: self.run.clone(), stop: self.stop.clone(), done: false };
         let events = stream::unfold(state, |mut client| async move {
             if client.done {
                 return None;
@@ -136,7 +152,7 @@ impl EventLog {
                 };
                 match received {
                     Ok(sent) if sent.id <= client.seen => continue,
-                    Ok(sent) => return Some((Ok(to_event(&sent)), client)),
+                    Ok(sent) => return Some((Ok(to_event(&client.run, &sent)), client)),
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         client.done = true;
                         tracing::info!(missed = n, "an event client fell behind and was dropped");
@@ -158,12 +174,13 @@ struct Client {
     live: broadcast::Receiver<Sent>,
     /// The id of the last event replayed: live events up to it were already sent.
     seen: u64,
+    run: String,
     stop: CancellationToken,
     done: bool,
 }
 
-fn to_event(sent: &Sent) -> Event {
-    Event::default().id(sent.id.to_string()).event(sent.name).data(&*sent.data)
+fn to_event(run: &str, sent: &Sent) -> Event {
+    Event::default().id(format!("{run}-{}", sent.id)).event(sent.name).data(&*sent.data)
 }
 
 fn gap(missed: u64) -> String {

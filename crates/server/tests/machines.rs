@@ -60,3 +60,59 @@ async fn a_machine_is_kept_only_once_it_answers_with_its_token_which_stays_out_o
     assert!(!token_files[0].exists(), "its token went with it");
     assert_eq!(laptop.remote(&url).err().map(|e| e.code), Some(ErrorCode::NotFound));
 }
+
+/// Serves `manager` on `listener` until the task is aborted; the token ends its event streams.
+fn serve(
+    manager: &Manager,
+    listener: tokio::net::TcpListener,
+) -> (tokio::task::JoinHandle<()>, tokio_util::sync::CancellationToken) {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let app = mm_server::router(manager.clone(), mm_server::Access::default(), stop.clone());
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (task, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_machine_that_restarted_tells_its_remote_subscribers_to_read_the_state_again() {
+    use mm_core::download::DownloadEvent;
+    let dir = tempfile::tempdir().unwrap();
+    let server = manager(dir.path());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (running, stop) = serve(&server, listener);
+    let remote = mm_core::remote::Remote::new(&format!("http://{address}"), None).unwrap();
+    let mut events = remote.subscribe();
+    let model = dir.path().join("tiny.gguf");
+    std::fs::write(&model, fake_hub::gguf_model("llama", 1, 4096, 1)).unwrap();
+    let next = |events: &mut tokio::sync::broadcast::Receiver<DownloadEvent>| {
+        let mut events = events.resubscribe();
+        async move { tokio::time::timeout(std::time::Duration::from_secs(20), events.recv()).await.unwrap().unwrap() }
+    };
+    // An event arrives as itself (the stream is open once one has come through).
+    let mut seen = None;
+    for _ in 0..100 {
+        let waiting = tokio::spawn(next(&mut events));
+        server.import(vec![model.clone()], None, |_| {}).await;
+        let _ = server.delete("local/tiny.gguf", None, false).await;
+        if let Ok(Ok(event)) = tokio::time::timeout(std::time::Duration::from_secs(2), waiting).await {
+            seen = Some(event);
+            break;
+        }
+    }
+    assert!(matches!(seen, Some(DownloadEvent::Lifecycle(_))), "{seen:?}");
+    // The machine restarts (a new run of its server, on the same address): the stream comes back with a reset,
+    // which reaches the subscriber as word that what it shows is stale.
+    stop.cancel();
+    running.abort();
+    let _ = running.await;
+    let listener = tokio::net::TcpListener::bind(address).await.unwrap();
+    let _again = serve(&server, listener);
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(20), events.recv()).await.unwrap().unwrap() {
+            DownloadEvent::Stale => break,
+            _ => continue,
+        }
+    }
+}

@@ -166,7 +166,7 @@ export type ModelLifecycle = { kind: LifecycleKind, repo: string, revision: stri
 /**
  * What a [`Downloads`] subscriber receives.
  */
-export type DownloadEvent = { "type": "progress", "payload": DownloadProgress } | { "type": "lifecycle", "payload": ModelLifecycle };
+export type DownloadEvent = { "type": "progress", "payload": DownloadProgress } | { "type": "lifecycle", "payload": ModelLifecycle } | { "type": "stale" };
 
 export type ModelType = "text-generation" | "text-to-image" | "image-to-text" | "audio-to-text" | "text-to-audio" | "embedding" | "classification" | "other";
 

@@ -148,6 +148,9 @@ pub struct ModelLifecycle {
 pub enum DownloadEvent {
     Progress(DownloadProgress),
     Lifecycle(ModelLifecycle),
+    /// Events were missed (another machine's stream was reset, or dropped this client): whoever shows state read
+    /// it again.
+    Stale,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -36,5 +36,5 @@ cd "$work"
 "$ROOT/target/py-venv/bin/schemathesis" run "$url/openapi.json" \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
   --max-examples "$examples" --generation-deterministic --phases examples,coverage,fuzzing \
-  --exclude-path /mm/v1/imports --exclude-path /mm/v1/storage/clean \
+  --exclude-path /mm/v1/imports --exclude-path /mm/v1/storage/clean --exclude-path /mm/v1/events \
   --suppress-health-check filter_too_much --request-timeout 30 --workers 2 --no-color

@@ -241,13 +241,15 @@ async fn a_planted_link_in_a_snapshot_or_the_blobs_is_never_served() {
     let snapshot = std::fs::read_dir(repo.join("snapshots")).unwrap().next().unwrap().unwrap().path();
     std::os::unix::fs::symlink(&secret, snapshot.join("notes.txt")).unwrap();
     std::os::unix::fs::symlink("../../../../id_ed25519", snapshot.join("relative.txt")).unwrap();
+    // A plain file in a snapshot (no blob, so no hash to serve it by: it would go out with `ETag: ""`).
+    std::fs::write(snapshot.join("plain.txt"), "not a blob").unwrap();
     // And the blob of a listed file replaced by a link out.
     let config_blob = repo.join("blobs").join(fake_hub::git_blob_sha1(&files()[0].content));
     std::fs::remove_file(&config_blob).unwrap();
     std::os::unix::fs::symlink(&secret, &config_blob).unwrap();
     let server = Server::start(&hub, home.path(), &["--no-upstream"]);
     let http = reqwest::Client::new();
-    for path in ["notes.txt", "relative.txt", "config.json"] {
+    for path in ["notes.txt", "relative.txt", "config.json", "plain.txt"] {
         let answer = http.get(server.at(&format!("/acme/tiny/resolve/main/{path}"))).send().await.unwrap();
         let status = answer.status().as_u16();
         let body = answer.text().await.unwrap();
@@ -490,4 +492,26 @@ async fn no_delete_or_clean_up_loses_what_is_active_downloading_or_paused() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(std::fs::read(&blob).unwrap(), *big.content);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_asking_again_and_again_for_a_missing_file_asks_the_upstream_once() {
+    let hub = FakeHub::start().await;
+    hub.add_repo("acme/tiny", files());
+    let home = tempfile::tempdir().unwrap();
+    download(&hub, home.path(), "acme/tiny", None, None).await;
+    let server = Server::start(&hub, home.path(), &[]);
+    let http = reqwest::Client::new();
+    hub.clear_requests();
+    for _ in 0..5 {
+        let answer = http.get(server.at("/acme/tiny/resolve/main/nothing.bin")).send().await.unwrap();
+        assert_eq!(
+            (answer.status().as_u16(), answer.headers()["x-error-code"].to_str().unwrap()),
+            (404, "EntryNotFound")
+        );
+        let revision = http.get(server.at("/api/models/acme/tiny/revision/v9")).send().await.unwrap();
+        assert_eq!(revision.headers()["x-error-code"], "RevisionNotFound");
+    }
+    let asked: Vec<_> = hub.requests().into_iter().filter(|r| r.path.starts_with("/api/models")).collect();
+    assert_eq!(asked.len(), 2, "one listing of the commit, one of v9: {asked:?}");
 }

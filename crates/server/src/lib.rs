@@ -15,7 +15,7 @@ mod routes;
 
 pub use error::status_of;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -36,7 +36,7 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 #[derive(Clone)]
 pub(crate) struct Served {
     pub manager: Manager,
-    events: Arc<EventLog>,
+    pub events: Arc<EventLog>,
     /// The SHA-256 of the token every request must carry, when the server has one.
     token: Option<Arc<[u8; 32]>>,
     /// The SHA-256 of the mirror's own token, which opens the Hub's read protocol and nothing else.
@@ -48,6 +48,8 @@ pub(crate) struct Served {
     /// Blobs whose pull-through failed: a `Range` resume of one is refused (its client may hold wrong bytes), for
     /// as long as the server runs.
     failed_fills: Arc<FailedFills>,
+    /// What the upstream said is not there, for a short while.
+    misses: Arc<mirror::Misses>,
 }
 
 /// The blobs whose pull-through failed, newest last, at most [`FailedFills::MAX`] of them.
@@ -100,6 +102,7 @@ pub fn router(manager: Manager, access: Access, stop: CancellationToken) -> Rout
         open_mirror: access.open_mirror,
         pull_through: access.pull_through,
         failed_fills: Arc::default(),
+        misses: Arc::default(),
     };
     // The Hub's protocol checks its own token policy (an open mirror still guards gated models).
     let hub = Router::new()
@@ -138,10 +141,7 @@ pub fn router(manager: Manager, access: Access, stop: CancellationToken) -> Rout
         .route("/mm/v1/ollama", get(ollama))
         .route("/mm/v1/ollama/pull", post(ollama_pull))
         .route("/mm/v1/settings", get(settings).patch(update_settings))
-        .route(
-            "/mm/v1/events",
-            get(|State(s): State<Served>, headers: axum::http::HeaderMap| async move { s.events.stream(&headers) }),
-        )
+        .route("/mm/v1/events", get(routes::events))
         .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))
         .fallback(not_found)
         .with_state(served);

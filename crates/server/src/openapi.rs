@@ -50,6 +50,7 @@ use utoipa::OpenApi;
         routes::ollama_pull,
         routes::settings,
         routes::update_settings,
+        routes::events,
     ),
     components(schemas(
         mm_core::download::DownloadEvent,

@@ -440,6 +440,20 @@ pub async fn ollama_pull(State(s): S, Body(pull): Body<Pull>) -> ApiResult<(Stat
     Ok((StatusCode::ACCEPTED, Json(Started { id, joined: false, download })))
 }
 
+// --- Events ---
+
+/// Live events as Server-Sent Events: `download-progress`, `model-lifecycle`, `runtime-changed`, each with an id
+/// `{run}-{n}`. Reconnect with `Last-Event-ID` within 2 minutes to get what was missed; an id that cannot be
+/// replayed (too old, another run of the server) gets `reset`, and a client over 1,024 events behind gets
+/// `dropped` and is disconnected: either means read the state again.
+#[utoipa::path(get, path = "/mm/v1/events", tag = "server",
+    params(("Last-Event-ID" = Option<String>, Header, description = "The id of the last event seen")),
+    responses((status = 200, description = "A `text/event-stream` that lasts until the server stops",
+        content_type = "text/event-stream", body = String)))]
+pub async fn events(State(s): S, headers: axum::http::HeaderMap) -> impl axum::response::IntoResponse {
+    s.events.stream(&headers)
+}
+
 // --- Settings ---
 
 /// The settings; the token is never returned, only a hint of it.

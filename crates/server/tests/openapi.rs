@@ -34,6 +34,8 @@ fn the_document_is_openapi_3_1_and_documents_every_error_with_the_error_shape() 
             }
         }
     }
+    // The event stream is described too.
+    assert!(doc["paths"]["/mm/v1/events"]["get"]["responses"]["200"]["content"]["text/event-stream"].is_object());
     // The hub token can be set, and is never part of what the settings return.
     let view = &doc["components"]["schemas"]["SettingsView"]["properties"];
     assert!(view.get("token").is_none() && view.get("tokenHint").is_some(), "{view}");

@@ -44,9 +44,11 @@ pub fn header_len(first8: &[u8], file_size: u64) -> Result<u64, CompatError> {
         .ok_or_else(|| CompatError::invalid("safetensors", "shorter than 8 bytes"))?;
     let n = u64::from_le_bytes(bytes);
     if !(2..=MAX_HEADER).contains(&n) || n > file_size.saturating_sub(8) {
+        // The number is not said: for a file that is no model, it would be its first 8 bytes, echoed to whoever
+        // asked (a client of `mm serve` naming any readable file).
         return Err(CompatError::invalid(
             "safetensors",
-            format!("a header of {n} bytes in a file of {file_size} bytes"),
+            format!("it does not start with a header length that fits its {file_size} bytes (not a safetensors file)"),
         ));
     }
     Ok(n)
@@ -322,13 +324,13 @@ mod tests {
         let ok = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#;
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (vec![1, 2, 3], "shorter than 8 bytes"),
-            ((u64::MAX).to_le_bytes().to_vec(), "a header of"),
+            ((u64::MAX).to_le_bytes().to_vec(), "not a safetensors file"),
             (file("not json", 0), "not a JSON object"),
             (file(r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}}"#, 4), "do not fit"),
             (file(r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,4]}}"#, 4), "overflows"),
             (file(r#"{"a":{"dtype":"Q9","shape":[1],"data_offsets":[0,4]}}"#, 4), "unknown dtype"),
             (file(r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}}"#, 4), "do not fit"),
-            (file(ok, 4)[..20].to_vec(), "a header of"),
+            (file(ok, 4)[..20].to_vec(), "not a safetensors file"),
         ];
         for (bytes, message) in cases {
             let err = parse(&bytes, bytes.len() as u64).unwrap_err();

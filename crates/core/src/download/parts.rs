@@ -60,7 +60,7 @@ impl Connections {
 const GROWTH_WINDOW: Duration = Duration::from_millis(500);
 const GROWTH: f64 = 1.10;
 /// The ranges file is rewritten at most this often.
-const SAVE_EVERY: Duration = Duration::from_millis(500);
+const SAVE_EVERY: Duration = Duration::from_secs(1);
 
 /// The size of a piece: enough of them for every connection several times over, none tiny or huge.
 fn piece_size(size: u64, max_connections: usize) -> u64 {
@@ -485,7 +485,10 @@ fn spawn_writer(
 ) -> tokio::task::JoinHandle<io::Result<(Record, Option<Digests>)>> {
     tokio::task::spawn_blocking(move || {
         let saved_at = record_path(&part);
+        // The record says which bytes are on disk: those bytes are made durable first, so that after a power cut
+        // it never names ranges still holding the zeros of a sparse file (a URL without a checksum would keep them).
         let save = |record: &Record| {
+            file.sync_data()?;
             crate::disk::write_atomic(&saved_at, &serde_json::to_vec(record).expect("a record serialises"), 0o644)
         };
         let mut hashed = record.prefix();

@@ -741,6 +741,11 @@ impl Manager {
         self.inner.downloads.hub().repo_info(&repo, revision).await
     }
 
+    /// Whether this machine is told not to use the network for the hub (`HF_HUB_OFFLINE`).
+    pub fn hub_offline(&self) -> bool {
+        self.inner.discover.offline()
+    }
+
     /// The bytes `[start, end)` of a file of `repo` at `revision` as the upstream hub sends them, not stored: what a
     /// mirror forwards for a ranged read of a file it has not got (a header reader never makes it fetch 40 GB).
     pub async fn hub_range(

@@ -12,8 +12,48 @@ use mm_core::cache::CachedFile;
 use mm_core::download::{DownloadRequest, DownloadState};
 use mm_core::hub::HubError as Upstream;
 
+/// What the upstream said was not there, for a short while: a client asking again and again for a file or
+/// revision that does not exist (a probe, a retry loop) does not make this mirror ask the hub again each time, with
+/// its owner's token.
+#[derive(Default)]
+pub(crate) struct Misses(std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, HubError)>>);
+
+impl Misses {
+    const FOR: std::time::Duration = std::time::Duration::from_secs(30);
+    const MAX: usize = 4096;
+
+    pub(crate) fn get(&self, key: &str) -> Option<HubError> {
+        let misses = self.0.lock().unwrap();
+        misses.get(key).filter(|(at, _)| at.elapsed() < Self::FOR).map(|(_, e)| e.clone())
+    }
+
+    pub(crate) fn put(&self, key: String, error: &HubError) {
+        if error.status != StatusCode::NOT_FOUND {
+            return;
+        }
+        let mut misses = self.0.lock().unwrap();
+        if misses.len() >= Self::MAX {
+            misses.retain(|_, (at, _)| at.elapsed() < Self::FOR);
+            if misses.len() >= Self::MAX {
+                misses.clear();
+            }
+        }
+        misses.insert(key, (std::time::Instant::now(), error.clone()));
+    }
+}
+
+/// A failure to reach the upstream: a failing gateway (502), or, when this machine is told not to use the network
+/// (`HF_HUB_OFFLINE`), a service that is not there (503) rather than a broken one.
+fn upstream_failed(s: &Served, message: String) -> HubError {
+    if s.manager.hub_offline() {
+        let message = format!("this mirror is offline (HF_HUB_OFFLINE): it serves only what it has ({message})");
+        return HubError::new(StatusCode::SERVICE_UNAVAILABLE, "Offline", message);
+    }
+    HubError::new(StatusCode::BAD_GATEWAY, "UpstreamError", message)
+}
+
 /// The upstream's error, as the Hub would have answered it.
-fn hub_error(repo: &str, revision: &str, err: Upstream) -> HubError {
+fn hub_error(s: &Served, repo: &str, revision: &str, err: Upstream) -> HubError {
     match err {
         Upstream::RepoNotFound { .. } | Upstream::Offline { .. } => HubError::repo(repo),
         Upstream::RevisionNotFound { .. } => {
@@ -25,7 +65,7 @@ fn hub_error(repo: &str, revision: &str, err: Upstream) -> HubError {
         Upstream::TokenRequired { .. } | Upstream::AccessDenied { .. } | Upstream::TokenInvalid { .. } => {
             HubError::new(StatusCode::FORBIDDEN, "GatedRepo", format!("the upstream hub refused {repo}: {err}"))
         }
-        other => HubError::new(StatusCode::BAD_GATEWAY, "UpstreamError", other.to_string()),
+        other => upstream_failed(s, other.to_string()),
     }
 }
 
@@ -47,7 +87,15 @@ pub(crate) async fn listing(s: &Served, headers: &HeaderMap, repo: &str, revisio
         return Err(HubError::repo(repo));
     }
     upstream_allowed(s, headers, repo)?;
-    let info = s.manager.hub_listing(repo, revision).await.map_err(|e| hub_error(repo, revision, e))?;
+    let key = format!("{repo}@{revision}");
+    if let Some(miss) = s.misses.get(&key) {
+        return Err(miss);
+    }
+    let info = s.manager.hub_listing(repo, revision).await.map_err(|e| {
+        let error = hub_error(s, repo, revision, e);
+        s.misses.put(key, &error);
+        error
+    })?;
     // What the upstream lists becomes paths served from this machine: a path out of the snapshot or a blob name
     // that is not a hash is refused, whole.
     let unsafe_file = |f: &mm_core::hub::RemoteFile| {
@@ -103,7 +151,7 @@ pub(crate) async fn follow(
     let refused = |e: mm_core::ErrorPayload| match e.code {
         mm_core::ErrorCode::NotFound => missing(e.message),
         mm_core::ErrorCode::Auth => HubError::new(StatusCode::FORBIDDEN, "GatedRepo", e.message),
-        _ => HubError::new(StatusCode::BAD_GATEWAY, "UpstreamError", e.message),
+        _ => upstream_failed(s, e.message),
     };
     let id = s.manager.start(request).map_err(refused)?;
     tracing::info!(repo = %listing.repo, path = %file.path, download = id, "pulling through from the upstream hub");
@@ -168,7 +216,7 @@ pub(crate) async fn forward(
         .manager
         .hub_range(&listing.repo, &listing.commit, &file.path, start, end)
         .await
-        .map_err(|e| hub_error(&listing.repo, &listing.commit, e))?;
+        .map_err(|e| hub_error(s, &listing.repo, &listing.commit, e))?;
     tracing::info!(repo = %listing.repo, path = %file.path, start, end, "forwarding a range from the upstream hub");
     let body =
         futures_util::stream::unfold(part, |mut part| async move { part.chunk().await.map(|item| (item, part)) });

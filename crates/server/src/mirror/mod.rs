@@ -26,11 +26,13 @@ use std::io::SeekFrom;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 mod fill;
+pub(crate) use fill::Misses;
 
 /// Entries per page of the tree API, as the Hub pages it.
 const TREE_PAGE: usize = 1000;
 
 /// An answer in the Hub's error shape.
+#[derive(Clone, Debug)]
 pub(crate) struct HubError {
     status: StatusCode,
     code: &'static str,
@@ -424,6 +426,13 @@ pub(crate) async fn resolve(
 ) -> Result<Response, HubError> {
     let repo = repo_of(&org, &name);
     let mut listing = find(&s, &headers, &repo, &revision).await?;
+    let miss = format!("{repo}@{}/{path}", listing.commit);
+    let entry_missing = || {
+        HubError::new(StatusCode::NOT_FOUND, "EntryNotFound", format!("{path} does not exist on {revision} of {repo}"))
+    };
+    if !listing.files.iter().any(|f| f.path == path) && s.misses.get(&miss).is_some() {
+        return Err(entry_missing());
+    }
     if !listing.files.iter().any(|f| f.path == path) && s.pull_through {
         // Part of a revision is here, not this file: the upstream's listing of the same commit may have it, under
         // the restriction of both (a gated file is not pulled through for a client without the token).
@@ -439,9 +448,11 @@ pub(crate) async fn resolve(
         }
     }
     // Only a file the revision lists is opened: the client's path never reaches the file system unchecked.
-    let file = listing.files.iter().find(|f| f.path == path).ok_or_else(|| {
-        HubError::new(StatusCode::NOT_FOUND, "EntryNotFound", format!("{path} does not exist on {revision} of {repo}"))
-    })?;
+    let Some(file) = listing.files.iter().find(|f| f.path == path) else {
+        let error = entry_missing();
+        s.misses.put(miss, &error);
+        return Err(error);
+    };
     let blob = file.blob.clone().unwrap_or_default();
     let size = file.size;
     let mut response_headers = HeaderMap::new();

@@ -101,12 +101,14 @@ where
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            biased;
             () = stop.cancelled() => break,
+            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
         };
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            biased;
             () = stop.cancelled() => break,
+            accepted = listener.accept() => accepted,
         };
         let Ok((stream, _)) = accepted else {
             // Out of file descriptors, say: wait rather than spin.
@@ -137,7 +139,10 @@ where
     // Every connection holds a permit until it ends: all of them back means all answered.
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     if tokio::time::timeout(limits.drain, permits.acquire_many(all)).await.is_err() {
-        tracing::warn!("answers still running {} s after the stop were cut", limits.drain.as_secs());
+        tracing::warn!(
+            "answers still running {} s after the stop are left to end with the process",
+            limits.drain.as_secs()
+        );
     }
 }
 

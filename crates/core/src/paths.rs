@@ -28,6 +28,11 @@ pub fn serve_token_file(data_dir: &Path) -> PathBuf {
     data_dir.join("serve-token")
 }
 
+/// Where `mm serve` says which address it listens on, in the data folder `data_dir`: the port its kept token is for.
+pub fn serve_address_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("serve-address")
+}
+
 /// The file that keeps the app's unfinished downloads across restarts.
 pub fn download_journal() -> PathBuf {
     download_journals(&app_data_dir())[0].clone()

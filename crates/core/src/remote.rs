@@ -43,18 +43,45 @@ pub struct Remote {
 }
 
 /// For a server on this machine (a loopback address), the token `mm serve` of this user keeps in its 0600 file:
-/// one that asks for its token on loopback too is reached without handing it around.
+/// one that asks for its token on loopback too is reached without handing it around. Only to the port that server
+/// said it listens on, and only while that port is held by this user: a port another user took (or a tunnel to
+/// elsewhere) is not handed the token.
 fn local_server_token(base: &Url) -> Option<String> {
     let host = base.host_str()?;
     let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
     let loopback =
         host.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    let file = crate::paths::serve_token_file(&crate::paths::app_data_dir());
-    loopback
-        .then(|| std::fs::read_to_string(file).ok())
-        .flatten()
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty())
+    let port = base.port_or_known_default()?;
+    let data_dir = crate::paths::app_data_dir();
+    let served_on = std::fs::read_to_string(crate::paths::serve_address_file(&data_dir)).ok()?;
+    let served_port = served_on.trim().parse::<std::net::SocketAddr>().ok()?.port();
+    if !loopback || served_port != port || !listener_is_ours(port) {
+        return None;
+    }
+    let token = std::fs::read_to_string(crate::paths::serve_token_file(&data_dir)).ok()?;
+    Some(token.trim().to_string()).filter(|t| !t.is_empty())
+}
+
+/// Whether every socket listening on `port` (IPv4 and IPv6, this network namespace) belongs to this user, and one
+/// does: what the kernel's `/proc/net/tcp*` tables say.
+fn listener_is_ours(port: u16) -> bool {
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let mut owners = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else { continue };
+        for line in text.lines().skip(1) {
+            // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid ...
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let listening = fields.get(3) == Some(&"0A");
+            let on_port =
+                fields.get(1).and_then(|a| a.rsplit(':').next()).and_then(|p| u16::from_str_radix(p, 16).ok());
+            if listening && on_port == Some(port) {
+                owners.push(fields.get(7).and_then(|u| u.parse::<u32>().ok()));
+            }
+        }
+    }
+    !owners.is_empty() && owners.iter().all(|owner| *owner == Some(uid))
 }
 
 /// A path segment, percent-encoded (model ids hold `/`).
@@ -358,6 +385,8 @@ const EVENT_SILENCE: Duration = Duration::from_secs(60);
 #[derive(Default)]
 struct EventStream {
     buffer: Vec<u8>,
+    /// How far the buffer is known to hold no block end: each byte is looked at once, however the chunks come.
+    scanned: usize,
 }
 
 impl EventStream {
@@ -365,10 +394,13 @@ impl EventStream {
     fn push(&mut self, chunk: &[u8]) -> Option<Vec<String>> {
         self.buffer.extend_from_slice(chunk);
         let mut blocks = Vec::new();
-        while let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
-            let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
+        while let Some(at) = self.buffer[self.scanned.saturating_sub(1)..].windows(2).position(|w| w == b"\n\n") {
+            let end = self.scanned.saturating_sub(1) + at + 2;
+            let block: Vec<u8> = self.buffer.drain(..end).collect();
             blocks.push(String::from_utf8_lossy(&block).into_owned());
+            self.scanned = 0;
         }
+        self.scanned = self.buffer.len();
         (self.buffer.len() <= MAX_EVENT).then_some(blocks)
     }
 }
@@ -419,6 +451,15 @@ mod tests {
         for stale in ["event: reset\ndata: {}\n\n", "event: dropped\ndata: {}\n\n"] {
             assert_eq!(super::parse_event(stale).event, Some(crate::download::DownloadEvent::Stale));
         }
+    }
+
+    #[test]
+    fn the_kept_token_goes_only_to_a_port_this_user_listens_on() {
+        let ours = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(super::listener_is_ours(ours.local_addr().unwrap().port()));
+        let port = ours.local_addr().unwrap().port();
+        drop(ours);
+        assert!(!super::listener_is_ours(port), "nobody listens there now");
     }
 
     #[test]

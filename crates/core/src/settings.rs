@@ -191,22 +191,22 @@ pub struct SettingsPatch {
     pub serve_require_token: Option<bool>,
 }
 
-/// The settings that name a program, a folder or an address, or guard the server itself: changed on the machine
-/// only (the window, `mm config set`), never over `mm serve`'s API, whose clients could otherwise make this machine
-/// run a program of their choosing, send the hub token elsewhere, or open the server.
-pub const MACHINE_ONLY: &[&str] = &["cacheDir", "libraryFolders", "endpoint", "llamaServer", "serveRequireToken"];
-
 impl SettingsPatch {
-    /// The keys of [`MACHINE_ONLY`] this patch would change.
+    /// The keys this patch would change that name a program, a folder or an address, or guard the server itself:
+    /// those are changed on the machine only (the window, `mm config set`), never over `mm serve`'s API, whose
+    /// clients could otherwise make this machine run a program of their choosing, send the hub token or the
+    /// models elsewhere, or open the server.
     pub fn machine_only(&self) -> Vec<&'static str> {
-        let set = [
-            self.cache_dir.is_some(),
-            self.library_folders.is_some(),
-            self.endpoint.is_some(),
-            self.llama_server.is_some(),
-            self.serve_require_token.is_some(),
-        ];
-        MACHINE_ONLY.iter().zip(set).filter(|(_, set)| *set).map(|(key, _)| *key).collect()
+        [
+            ("cacheDir", self.cache_dir.is_some()),
+            ("libraryFolders", self.library_folders.is_some()),
+            ("endpoint", self.endpoint.is_some()),
+            ("llamaServer", self.llama_server.is_some()),
+            ("serveRequireToken", self.serve_require_token.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, set)| set.then_some(key))
+        .collect()
     }
 }
 

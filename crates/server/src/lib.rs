@@ -41,15 +41,15 @@ pub(crate) struct Served {
     token: Option<Arc<[u8; 32]>>,
     /// The SHA-256 of the mirror's own token, which opens the Hub's read protocol and nothing else.
     mirror_token: Option<Arc<[u8; 32]>>,
-    /// The Hub protocol is open to anyone on the network (gated models excepted).
+    /// The Hub protocol is open to anyone on the network (restricted repos excepted: gated, private, unknown).
     open_mirror: bool,
     /// A file or repo the mirror has not got is fetched from the upstream hub.
     pull_through: bool,
     /// Blobs whose pull-through failed: a `Range` resume of one is refused (its client may hold wrong bytes), for
     /// as long as the server runs.
     failed_fills: Arc<FailedFills>,
-    /// What the upstream said is not there, for a short while.
-    misses: Arc<mirror::Misses>,
+    /// What the upstream said lately.
+    recent: Arc<mirror::Recent>,
 }
 
 /// The blobs whose pull-through failed, newest last, at most [`FailedFills::MAX`] of them.
@@ -81,7 +81,7 @@ pub struct Access {
     pub token: Option<String>,
     /// Opens the Hub protocol only (what a laptop's `HF_TOKEN` holds), never the `/mm/v1` API.
     pub mirror_token: Option<String>,
-    /// The Hub protocol needs no token, except for gated models.
+    /// The Hub protocol needs no token, except for restricted repos (gated, private, or not known to be public).
     pub open_mirror: bool,
     /// What the mirror has not got is fetched from the upstream hub.
     pub pull_through: bool,
@@ -102,7 +102,7 @@ pub fn router(manager: Manager, access: Access, stop: CancellationToken) -> Rout
         open_mirror: access.open_mirror,
         pull_through: access.pull_through,
         failed_fills: Arc::default(),
-        misses: Arc::default(),
+        recent: Arc::default(),
     };
     // The Hub's protocol checks its own token policy (an open mirror still guards gated models).
     let hub = Router::new()
@@ -243,7 +243,7 @@ pub async fn serve(
     );
     tokio::pin!(serving);
     tokio::select! {
-        () = &mut serving => {}
+        () = &mut serving => manager.shutdown().await,
         () = shutdown => {
             tracing::info!("stopping: no new requests, event streams end, downloads pause");
             stop.cancel();
@@ -253,7 +253,6 @@ pub async fn serve(
             serving.await;
         }
     }
-    manager.shutdown().await;
     Ok(())
 }
 

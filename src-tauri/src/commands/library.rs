@@ -170,7 +170,7 @@ mod tests {
         assert_eq!(manifest["text-generation"]["id"], "acme/m");
         assert_eq!(app.invoke("list_library", json!({})).unwrap()[0]["status"], "active");
         let err = app.invoke("delete_model", json!({ "id": "acme/m" })).unwrap_err();
-        assert_eq!(err["code"], "invalid-input");
+        assert_eq!(err["code"], "conflict");
         assert_eq!(app.invoke("active_models", json!({})).unwrap()["text-generation"]["id"], "acme/m");
         app.invoke("deactivate_type", json!({ "modelType": "text-generation" })).unwrap();
         let err = app.invoke("deactivate_type", json!({ "modelType": "text-generation" })).unwrap_err();

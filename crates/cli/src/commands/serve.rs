@@ -88,7 +88,12 @@ fn tokens(args: &Args, required: bool, data_dir: &Path) -> Result<(Option<String
         None => None,
     };
     let mirror = match (&token, &args.mirror_token_file) {
-        (None, _) => None,
+        (None, Some(_)) => {
+            return Err(invalid(
+                "--mirror-token-file needs a server with a token: on loopback, add --require-token".into(),
+            ))
+        }
+        (None, None) => None,
         (Some(_), Some(file)) => Some(token_from(file)?),
         (Some(_), None) => Some(kept_token(&data_dir.join("mirror-token"), "Mirror clients (HF_TOKEN)")?),
     };
@@ -134,7 +139,14 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
             _ = async { match int.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
         }
     };
+    let served_on = mm_core::paths::serve_address_file(&data_dir);
     let ready = |address: SocketAddr| {
+        // Where the kept token is for: `mm --remote` and the window on this machine hand it to this port only.
+        let noted = mm_core::paths::private_dir(&data_dir)
+            .and_then(|()| mm_core::disk::write_atomic(&served_on, address.to_string().as_bytes(), 0o600));
+        if let Err(e) = noted {
+            esay!("warning: cannot note the address in {}: {e}", served_on.display());
+        }
         let url = format!("http://{address}");
         if json {
             output::json_line(&serde_json::json!({ "listening": url, "openapi": format!("{url}/openapi.json") }));

@@ -12,34 +12,59 @@ use mm_core::cache::CachedFile;
 use mm_core::download::{DownloadRequest, DownloadState};
 use mm_core::hub::HubError as Upstream;
 
-/// What the upstream said was not there, for a short while: a client asking again and again for a file or
-/// revision that does not exist (a probe, a retry loop) does not make this mirror ask the hub again each time, with
-/// its owner's token.
+/// What the upstream said, for a short while: what is not there (30 s), so a client asking again and again for a
+/// file or revision that does not exist (a probe, a retry loop) does not make this mirror ask the hub each time
+/// with its owner's token; and the listing of a commit (5 min; a commit never changes), so asking for one missing
+/// path after another asks once.
 #[derive(Default)]
-pub(crate) struct Misses(std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, HubError)>>);
+pub(crate) struct Recent {
+    misses: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, HubError)>>,
+    commits: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Listing)>>,
+}
 
-impl Misses {
-    const FOR: std::time::Duration = std::time::Duration::from_secs(30);
-    const MAX: usize = 4096;
+impl Recent {
+    const MISSES_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+    const COMMITS_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+    const MAX_MISSES: usize = 4096;
+    const MAX_COMMITS: usize = 64;
 
-    pub(crate) fn get(&self, key: &str) -> Option<HubError> {
-        let misses = self.0.lock().unwrap();
-        misses.get(key).filter(|(at, _)| at.elapsed() < Self::FOR).map(|(_, e)| e.clone())
+    pub(crate) fn miss(&self, key: &str) -> Option<HubError> {
+        let misses = self.misses.lock().unwrap();
+        misses.get(key).filter(|(at, _)| at.elapsed() < Self::MISSES_FOR).map(|(_, e)| e.clone())
     }
 
-    pub(crate) fn put(&self, key: String, error: &HubError) {
-        if error.status != StatusCode::NOT_FOUND {
-            return;
+    /// Remembers `error` for `key` when it says "not found" (a failure to ask is asked again).
+    pub(crate) fn put_miss(&self, key: String, error: &HubError) {
+        if error.status == StatusCode::NOT_FOUND {
+            bounded_insert(&mut self.misses.lock().unwrap(), key, error.clone(), Self::MAX_MISSES, Self::MISSES_FOR);
         }
-        let mut misses = self.0.lock().unwrap();
-        if misses.len() >= Self::MAX {
-            misses.retain(|_, (at, _)| at.elapsed() < Self::FOR);
-            if misses.len() >= Self::MAX {
-                misses.clear();
-            }
-        }
-        misses.insert(key, (std::time::Instant::now(), error.clone()));
     }
+
+    fn commit(&self, key: &str) -> Option<Listing> {
+        let commits = self.commits.lock().unwrap();
+        commits.get(key).filter(|(at, _)| at.elapsed() < Self::COMMITS_FOR).map(|(_, l)| l.clone())
+    }
+
+    fn put_commit(&self, key: String, listing: &Listing) {
+        bounded_insert(&mut self.commits.lock().unwrap(), key, listing.clone(), Self::MAX_COMMITS, Self::COMMITS_FOR);
+    }
+}
+
+/// Inserts into a map of at most `max` entries, dropping the expired ones first, then all, when it is full.
+fn bounded_insert<T>(
+    map: &mut std::collections::HashMap<String, (std::time::Instant, T)>,
+    key: String,
+    value: T,
+    max: usize,
+    ttl: std::time::Duration,
+) {
+    if map.len() >= max {
+        map.retain(|_, (at, _)| at.elapsed() < ttl);
+        if map.len() >= max {
+            map.clear();
+        }
+    }
+    map.insert(key, (std::time::Instant::now(), value));
 }
 
 /// A failure to reach the upstream: a failing gateway (502), or, when this machine is told not to use the network
@@ -88,12 +113,16 @@ pub(crate) async fn listing(s: &Served, headers: &HeaderMap, repo: &str, revisio
     }
     upstream_allowed(s, headers, repo)?;
     let key = format!("{repo}@{revision}");
-    if let Some(miss) = s.misses.get(&key) {
+    if let Some(miss) = s.recent.miss(&key) {
         return Err(miss);
+    }
+    let is_commit = revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit());
+    if let Some(listing) = s.recent.commit(&key).filter(|_| is_commit) {
+        return Ok(listing);
     }
     let info = s.manager.hub_listing(repo, revision).await.map_err(|e| {
         let error = hub_error(s, repo, revision, e);
-        s.misses.put(key, &error);
+        s.recent.put_miss(key.clone(), &error);
         error
     })?;
     // What the upstream lists becomes paths served from this machine: a path out of the snapshot or a blob name
@@ -107,7 +136,7 @@ pub(crate) async fn listing(s: &Served, headers: &HeaderMap, repo: &str, revisio
         return Err(HubError::new(StatusCode::BAD_GATEWAY, "UpstreamError", message));
     }
     let folder = info.repo.folder_name(mm_core::cache::RepoKind::Model);
-    Ok(Listing {
+    let listing = Listing {
         restricted: info.gated || info.private,
         private: info.private,
         repo: info.repo.to_string(),
@@ -120,7 +149,11 @@ pub(crate) async fn listing(s: &Served, headers: &HeaderMap, repo: &str, revisio
         library_name: info.library_name,
         card: info.card_data,
         last_modified: None,
-    })
+    };
+    if is_commit {
+        s.recent.put_commit(key, &listing);
+    }
+    Ok(listing)
 }
 
 /// The bytes `start..end` of a file of `listing` that is not here yet, as they arrive: its download is started
@@ -160,19 +193,19 @@ pub(crate) async fn follow(
     let blobs = s.manager.cache_dir().join(repo.folder_name(mm_core::cache::RepoKind::Model)).join("blobs");
     let blob = file.blob.clone().unwrap_or_default();
     let at = Landing {
-        placed: blobs.join(&blob),
-        partial: blobs.join(format!("{blob}.incomplete")),
         pieces: blobs.join(format!("{blob}.incomplete{}", mm_core::cache::layout::PIECES_SUFFIX)),
+        partial: format!("{blob}.incomplete"),
+        blobs,
+        blob: blob.clone(),
     };
-    // The first bytes, or why there will be none.
+    // The first bytes, or why there will be none. Nothing was sent yet: a failure here taints no resume.
     loop {
         let state = s.manager.download(id).map_err(refused)?;
-        if at.placed.is_file() || std::fs::metadata(&at.partial).is_ok_and(|m| m.len() > start) {
+        if at.placed().is_some() || at.open_partial().is_some_and(|f| f.metadata().is_ok_and(|m| m.len() > start)) {
             break;
         }
         match state.state {
             DownloadState::Failed | DownloadState::Cancelled => {
-                s.failed_fills.add(&blob);
                 return Err(refused(state.error.unwrap_or(mm_core::ErrorPayload {
                     code: mm_core::ErrorCode::Network,
                     message: format!("the upstream fetch of {} stopped", file.path),
@@ -185,10 +218,13 @@ pub(crate) async fn follow(
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
     let (manager, failed) = (s.manager.clone(), s.failed_fills.clone());
     tokio::spawn(async move {
-        if let Err(err) = copy_as_it_lands(&manager, id, &at, start, end, &tx).await {
-            // The client has bytes of an answer that will not be completed: a resume of it is refused, and the
-            // answer ends in an error (the connection is cut short of its length), never a clean close.
-            failed.add(&blob);
+        let mut pos = start;
+        if let Err(err) = copy_as_it_lands(&manager, id, &at, &mut pos, end, &tx).await {
+            // The answer ends in an error (the connection is cut short of its length), never a clean close; and
+            // when the client got bytes of it, which may be wrong, a resume of it is refused.
+            if pos > start {
+                failed.add(&blob);
+            }
             tracing::warn!(download = id, error = %err, "a pulled-through answer failed mid-way");
             let _ = tx.send(Err(err)).await;
         }
@@ -223,33 +259,46 @@ pub(crate) async fn forward(
     Ok(Body::from_stream(body))
 }
 
-/// Where a blob being fetched is on disk: placed, partial, and the record of a download in pieces.
+/// Where a blob being fetched is on disk: its folder, its name, the name of its partial file, and the record of a
+/// download in pieces. Both files are opened without following a link (see [`super::open_in`]): a link planted
+/// in a shared cache in their place is never read.
 struct Landing {
-    placed: std::path::PathBuf,
-    partial: std::path::PathBuf,
+    blobs: std::path::PathBuf,
+    blob: String,
+    partial: String,
     pieces: std::path::PathBuf,
+}
+
+impl Landing {
+    fn placed(&self) -> Option<std::fs::File> {
+        super::open_in(&self.blobs, &self.blob).ok()
+    }
+
+    fn open_partial(&self) -> Option<std::fs::File> {
+        super::open_in(&self.blobs, &self.partial).ok()
+    }
 }
 
 /// Sends `start..end` of the blob to `tx`: from its partial file while download `id` writes it in order, the rest
 /// from the placed blob once verified. Ends, without stopping the download, when the client has gone.
+/// `pos` is where the answer is: past `start` once bytes were sent.
 async fn copy_as_it_lands(
     manager: &mm_core::Manager,
     id: u64,
     at: &Landing,
-    start: u64,
+    pos: &mut u64,
     end: u64,
     tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
 ) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let mut pos = start;
     let mut following: Option<tokio::fs::File> = None;
     let mut buffer = vec![0u8; 256 * 1024];
-    while pos < end && !tx.is_closed() {
-        if at.placed.is_file() {
+    while *pos < end && !tx.is_closed() {
+        if let Some(placed) = at.placed() {
             // Verified and placed: the rest from the blob itself.
-            let mut file = tokio::fs::File::open(&at.placed).await?;
-            file.seek(std::io::SeekFrom::Start(pos)).await?;
-            let mut rest = file.take(end - pos);
+            let mut file = tokio::fs::File::from_std(placed);
+            file.seek(std::io::SeekFrom::Start(*pos)).await?;
+            let mut rest = file.take(end - *pos);
             loop {
                 let n = rest.read(&mut buffer).await?;
                 if n == 0 || tx.send(Ok(Bytes::copy_from_slice(&buffer[..n]))).await.is_err() {
@@ -264,25 +313,25 @@ async fn copy_as_it_lands(
                 return Err(std::io::Error::other(format!("the upstream fetch failed: {why}")));
             }
             // Ended, and still not placed: it will not be.
-            DownloadState::Completed if !at.placed.is_file() => {
+            DownloadState::Completed if at.placed().is_none() => {
                 return Err(std::io::Error::other("the fetched file was not placed in the cache"));
             }
             _ => {}
         }
         if following.is_none() && !at.pieces.exists() {
-            following = tokio::fs::File::open(&at.partial).await.ok();
+            following = at.open_partial().map(tokio::fs::File::from_std);
         }
         // In order on disk: what is there up to the last byte, which waits for the verified file.
         let mut sent = false;
         if let Some(file) = following.as_mut() {
             let available = file.metadata().await?.len().min(end.saturating_sub(1));
-            if available > pos && !at.pieces.exists() {
-                file.seek(std::io::SeekFrom::Start(pos)).await?;
-                let want = (available - pos).min(buffer.len() as u64) as usize;
+            if available > *pos && !at.pieces.exists() {
+                file.seek(std::io::SeekFrom::Start(*pos)).await?;
+                let want = (available - *pos).min(buffer.len() as u64) as usize;
                 let n = file.read(&mut buffer[..want]).await?;
                 // A record that appeared meanwhile means pieces, maybe not yet written: these bytes are dropped.
                 if n > 0 && !at.pieces.exists() {
-                    pos += n as u64;
+                    *pos += n as u64;
                     sent = true;
                     if tx.send(Ok(Bytes::copy_from_slice(&buffer[..n]))).await.is_err() {
                         return Ok(());

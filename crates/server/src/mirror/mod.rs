@@ -26,7 +26,13 @@ use std::io::SeekFrom;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 mod fill;
-pub(crate) use fill::Misses;
+pub(crate) use fill::Recent;
+
+/// The largest range of a file the mirror has not got that is forwarded from the upstream rather than pulled
+/// through: a header's worth.
+const FORWARD_AT_MOST: u64 = 16 << 20;
+/// The longest revision or path a request may name (longer ones exist on no hub).
+const MAX_NAME: usize = 1024;
 
 /// Entries per page of the tree API, as the Hub pages it.
 const TREE_PAGE: usize = 1000;
@@ -62,6 +68,7 @@ impl IntoResponse for HubError {
 
 /// A revision of a repo, with its files: as this machine has it, or as the upstream hub lists it (its files then
 /// land in the cache when fetched).
+#[derive(Clone)]
 pub(crate) struct Listing {
     repo: String,
     commit: String,
@@ -159,12 +166,12 @@ fn in_hub_layout(details: &ModelDetails) -> bool {
 /// A repo's revision as this machine has it, else as the upstream hub lists it. Once the upstream is asked, a repo
 /// kept here takes the upstream's restriction too.
 async fn find(s: &Served, headers: &HeaderMap, repo: &str, revision: &str) -> Result<Listing, HubError> {
-    if mm_core::hub::parse_repo_reference(repo).is_err() {
+    if mm_core::hub::parse_repo_reference(repo).is_err() || revision.len() > MAX_NAME {
         return Err(HubError::repo(repo));
     }
     let local = s.manager.model(repo).await.ok().filter(in_hub_layout);
-    let restricted_here = local.as_ref().is_some_and(restricted_here);
-    allowed(s, headers, restricted_here)?;
+    let kept_restricted = local.as_ref().is_some_and(restricted_here);
+    allowed(s, headers, kept_restricted)?;
     if let Some(details) = &local {
         if let Some(r) = details.revisions.iter().find(|r| names(r, revision)) {
             return Ok(Listing::cached(details, r));
@@ -177,7 +184,7 @@ async fn find(s: &Served, headers: &HeaderMap, repo: &str, revision: &str) -> Re
         }
         _ => e,
     })?;
-    listing.restricted |= restricted_here;
+    listing.restricted |= kept_restricted;
     // The upstream says the repo is gated or private: the token policy applies here too.
     allowed(s, headers, listing.restricted)?;
     Ok(listing)
@@ -425,12 +432,15 @@ pub(crate) async fn resolve(
     headers: HeaderMap,
 ) -> Result<Response, HubError> {
     let repo = repo_of(&org, &name);
+    if path.len() > MAX_NAME {
+        return Err(HubError::new(StatusCode::NOT_FOUND, "EntryNotFound", "no file has so long a path"));
+    }
     let mut listing = find(&s, &headers, &repo, &revision).await?;
     let miss = format!("{repo}@{}/{path}", listing.commit);
     let entry_missing = || {
         HubError::new(StatusCode::NOT_FOUND, "EntryNotFound", format!("{path} does not exist on {revision} of {repo}"))
     };
-    if !listing.files.iter().any(|f| f.path == path) && s.misses.get(&miss).is_some() {
+    if !listing.files.iter().any(|f| f.path == path) && s.recent.miss(&miss).is_some() {
         return Err(entry_missing());
     }
     if !listing.files.iter().any(|f| f.path == path) && s.pull_through {
@@ -442,15 +452,15 @@ pub(crate) async fn resolve(
                 allowed(&s, &headers, upstream.restricted)?;
                 listing = upstream;
             }
-            // The upstream refused: that is the answer, not "no such file".
-            Err(e) if e.status == StatusCode::FORBIDDEN || e.status == StatusCode::UNAUTHORIZED => return Err(e),
+            // The upstream refused or failed: that is the answer, not "no such file".
+            Err(e) if e.status != StatusCode::NOT_FOUND => return Err(e),
             Err(_) => {}
         }
     }
     // Only a file the revision lists is opened: the client's path never reaches the file system unchecked.
     let Some(file) = listing.files.iter().find(|f| f.path == path) else {
         let error = entry_missing();
-        s.misses.put(miss, &error);
+        s.recent.put_miss(miss, &error);
         return Err(error);
     };
     let blob = file.blob.clone().unwrap_or_default();
@@ -490,8 +500,8 @@ pub(crate) async fn resolve(
         Ok(file) => Some(file),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
-            let why =
-                format!("{path} of {repo} is not served: its blob in {} cannot be opened safely: {e}", blobs.display());
+            tracing::warn!(%repo, %path, blobs = %blobs.display(), error = %e, "a blob not opened safely");
+            let why = format!("{path} of {repo} is not served: its blob is not a regular file of the repo");
             return Err(HubError::new(StatusCode::NOT_FOUND, "EntryNotFound", why));
         }
     };
@@ -505,8 +515,9 @@ pub(crate) async fn resolve(
         ));
     }
     let Some(placed) = placed else {
-        if status == StatusCode::PARTIAL_CONTENT {
-            // A part of a file not here (a header read): forwarded from the upstream as asked, not stored.
+        if status == StatusCode::PARTIAL_CONTENT && end - start <= FORWARD_AT_MOST {
+            // A part of a file not here (a header read): forwarded from the upstream as asked, not stored. A larger
+            // part is pulled through and stored like a whole file: the mirror is no unmetered proxy.
             return Ok((status, response_headers, fill::forward(&s, &headers, &listing, file, start, end).await?)
                 .into_response());
         }
@@ -525,24 +536,33 @@ pub(crate) async fn resolve(
     Ok((status, response_headers, Body::from_stream(stream)).into_response())
 }
 
-/// Opens `blobs/{blob}` of a repo without following a link at either step (a `blobs` folder or a blob that is a
-/// link planted in a shared cache could point anywhere): the folder with `O_NOFOLLOW | O_DIRECTORY`, the blob
-/// below it with `openat(O_NOFOLLOW)`, and only a regular file is served.
+/// Opens `blobs/{blob}` of a repo without following a link: see [`open_in`]. Only a hash names a blob.
 pub(crate) fn open_blob(blobs: &std::path::Path, blob: &str) -> std::io::Result<std::fs::File> {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    use std::os::unix::fs::OpenOptionsExt;
     let hashed = matches!(blob.len(), 40 | 64) && blob.bytes().all(|b| b.is_ascii_hexdigit());
     if !hashed {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{blob:?} is not a blob name")));
     }
+    open_in(blobs, blob)
+}
+
+/// Opens the regular file `name` in the folder `dir` without following a link at either step (a folder or a file
+/// that is a link planted in a shared cache could point anywhere): the folder with `O_NOFOLLOW | O_DIRECTORY`, the
+/// file below it with `openat(O_NOFOLLOW | O_NONBLOCK)`, so a planted FIFO does not block the open either; only a
+/// regular file is returned (on which `O_NONBLOCK` changes nothing).
+pub(crate) fn open_in(dir: &std::path::Path, name: &str) -> std::io::Result<std::fs::File> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::fs::OpenOptionsExt;
+    if name.contains('/') {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{name:?} is not a file name")));
+    }
     let folder = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(blobs)?;
-    let name = std::ffi::CString::new(blob).map_err(std::io::Error::other)?;
+        .open(dir)?;
+    let name = std::ffi::CString::new(name).map_err(std::io::Error::other)?;
+    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
     // SAFETY: a valid folder descriptor and a NUL-terminated name; the descriptor returned is owned by the File.
-    let fd =
-        unsafe { libc::openat(folder.as_raw_fd(), name.as_ptr(), libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+    let fd = unsafe { libc::openat(folder.as_raw_fd(), name.as_ptr(), flags) };
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -575,6 +595,26 @@ mod tests {
         // `git lfs pointer --file` of an empty file, then `git hash-object` of the pointer.
         let (oid, size) = pointer_oid("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", 0);
         assert_eq!((oid.as_str(), size), ("fc8e42b32efb9a9bf3ae0234a18a948e499490f8", 126));
+    }
+
+    #[test]
+    fn only_a_regular_file_below_a_real_folder_is_opened() {
+        let tmp = tempfile::tempdir().unwrap();
+        let blobs = tmp.path().join("blobs");
+        std::fs::create_dir(&blobs).unwrap();
+        let (blob, secret) = ("a".repeat(64), tmp.path().join("secret"));
+        std::fs::write(&secret, "key").unwrap();
+        std::fs::write(blobs.join(&blob), "weights").unwrap();
+        assert!(open_blob(&blobs, &blob).is_ok());
+        assert!(open_blob(&blobs, "../secret").is_err(), "a name that is not a hash");
+        std::os::unix::fs::symlink(&secret, blobs.join("b".repeat(64))).unwrap();
+        assert!(open_blob(&blobs, &"b".repeat(64)).is_err(), "a link");
+        let fifo = std::ffi::CString::new(blobs.join("c".repeat(64)).to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        assert!(open_blob(&blobs, &"c".repeat(64)).is_err(), "a FIFO, refused without blocking");
+        let linked = tmp.path().join("linked-blobs");
+        std::os::unix::fs::symlink(&blobs, &linked).unwrap();
+        assert!(open_blob(&linked, &blob).is_err(), "a folder that is a link");
     }
 
     #[test]

@@ -190,7 +190,12 @@ async fn an_open_mirror_keeps_private_and_unknown_repos_closed_even_by_commit() 
         format!("/acme/secret/resolve/{}/config.json", &commit[..7]),
         format!("/api/models/acme/secret/tree/{commit}"),
     ] {
-        assert_eq!(status(get(path.clone())).await, 401, "{path}");
+        // Answered as a repo that does not exist: nothing tells a private repo from none.
+        let answer = get(path.clone()).send().await.unwrap();
+        let code = answer.headers()["x-error-code"].to_str().unwrap().to_string();
+        let none = get("/api/models/acme/no-such-repo".into()).send().await.unwrap();
+        assert_eq!((answer.status().as_u16(), code.as_str()), (none.status().as_u16(), "RepoNotFound"), "{path}");
+        assert_ne!(answer.status().as_u16(), 200, "{path}");
     }
     let mirror = std::fs::read_to_string(data_dir(home.path()).join("mirror-token")).unwrap();
     let info: Value =
@@ -514,4 +519,24 @@ async fn a_client_asking_again_and_again_for_a_missing_file_asks_the_upstream_on
     }
     let asked: Vec<_> = hub.requests().into_iter().filter(|r| r.path.starts_with("/api/models")).collect();
     assert_eq!(asked.len(), 2, "one listing of the commit, one of v9: {asked:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_file_planted_as_a_link_is_never_written_through() {
+    let hub = FakeHub::start().await;
+    let big = HubFile::new("model.safetensors", noise(3_000_000, 35), true);
+    hub.add_repo("acme/planted", vec![big.clone()]);
+    let home = tempfile::tempdir().unwrap();
+    // Another user of a shared cache plants the partial file as a link to one of ours.
+    let victim = home.path().join(".bashrc");
+    std::fs::write(&victim, "export PATH=$PATH\n").unwrap();
+    let blobs = home.path().join("cache/models--acme--planted/blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    std::os::unix::fs::symlink(&victim, blobs.join(format!("{}.incomplete", big.sha256))).unwrap();
+    let mut cmd = common::mm(&home.path().join("cache"), home.path());
+    cmd.env("HF_ENDPOINT", hub.endpoint()).args(["download", "acme/planted"]);
+    let out = common::run(cmd).await;
+    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "export PATH=$PATH\n", "nothing written through the link");
+    assert!(!blobs.join(&big.sha256).exists());
 }

@@ -79,6 +79,17 @@ fn parent_of(path: &Path) -> &Path {
 /// Writes `bytes` as the whole of `path`, atomically and durably, with permission `mode` (`0o600` for anything
 /// that holds a secret, `0o644` otherwise): a temporary file of its own, synced, renamed over `path`, and the folder
 /// synced. Creates the folder when missing.
+/// Opens (creating it if missing) a partial file a download writes, never through a link: one planted in its place
+/// in a shared cache (`….incomplete -> ~/.bashrc`) would have the download write into whatever it names.
+pub fn open_partial(path: &Path) -> io::Result<fs::File> {
+    OpenOptions::new().create(true).truncate(false).read(true).write(true).custom_flags(libc::O_NOFOLLOW).open(path)
+}
+
+/// Opens an existing partial file to cut it short, never through a link (see [`open_partial`]).
+pub fn open_partial_to_cut(path: &Path) -> io::Result<fs::File> {
+    OpenOptions::new().write(true).custom_flags(libc::O_NOFOLLOW).open(path)
+}
+
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     fs::create_dir_all(parent_of(path))?;
     let temp = temp_beside(path);

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Seek};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -203,13 +203,7 @@ impl PartedFetch {
             }
         };
         let io_error = |what: &str, e| DownloadError::io(format!("{what} {}", part.display()), e);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&part)
-            .map_err(|e| io_error("opening", e))?;
+        let file = crate::disk::open_partial(&part).map_err(|e| io_error("opening", e))?;
         // The record is on disk before the file is sized: whoever reads the partial file (a mirror streaming it as
         // it arrives) and finds no record is reading bytes written in order.
         let record_bytes = serde_json::to_vec(&record).expect("a record serialises");
@@ -263,7 +257,7 @@ pub(crate) fn abandon(part: &Path) {
     let record = record_path(part);
     let Ok(text) = fs::read(&record) else { return };
     let prefix = serde_json::from_slice::<Record>(&text).map(|r| r.prefix()).unwrap_or(0);
-    if let Ok(file) = OpenOptions::new().write(true).open(part) {
+    if let Ok(file) = crate::disk::open_partial_to_cut(part) {
         let _ = file.set_len(prefix);
     }
     let _ = fs::remove_file(record);

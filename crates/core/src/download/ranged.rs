@@ -17,7 +17,7 @@ use crate::hub::RetryPolicy;
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, ETAG, LAST_MODIFIED};
 use reqwest::StatusCode;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -500,7 +500,7 @@ pub(crate) fn spawn_writer(
     counters: Arc<Counters>,
 ) -> tokio::task::JoinHandle<io::Result<(u64, Digests)>> {
     tokio::task::spawn_blocking(move || {
-        let mut file = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path)?;
+        let mut file = crate::disk::open_partial(&path)?;
         let mut len = 0u64;
         if resume_from > 0 {
             counters.verifying.fetch_add(1, Ordering::Relaxed);

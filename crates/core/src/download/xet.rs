@@ -182,7 +182,7 @@ impl XetFetch {
         };
         match result {
             Err(XetStop::Disagrees(reason)) => {
-                let _ = fs::OpenOptions::new().write(true).open(&self.part).and_then(|f| f.set_len(offset));
+                let _ = crate::disk::open_partial_to_cut(&self.part).and_then(|f| f.set_len(offset));
                 self.counters.bytes_done.fetch_sub(at, Ordering::Relaxed);
                 Err(XetStop::Fallback(reason))
             }

@@ -132,9 +132,14 @@ pub(crate) fn has_token(s: &Served, headers: &HeaderMap) -> bool {
 /// The caller may read a repo under the server's token policy for the Hub protocol: with a token, only its
 /// bearers (the server's token or the mirror's) may, unless the server is an open LAN mirror; then only repos not
 /// known to be public still need it.
-fn allowed(s: &Served, headers: &HeaderMap, restricted: bool) -> Result<(), HubError> {
+/// A private repo (`private` names it) refused is answered as a repo that does not exist, as the Hub answers it:
+/// a client without the token learns nothing of what the owner's token can see.
+fn allowed(s: &Served, headers: &HeaderMap, restricted: bool, private: Option<&str>) -> Result<(), HubError> {
     if s.token.is_none() || (s.open_mirror && !restricted) || has_token(s, headers) {
         return Ok(());
+    }
+    if let Some(repo) = private {
+        return Err(HubError::repo(repo));
     }
     Err(HubError::new(
         StatusCode::UNAUTHORIZED,
@@ -171,7 +176,8 @@ async fn find(s: &Served, headers: &HeaderMap, repo: &str, revision: &str) -> Re
     }
     let local = s.manager.model(repo).await.ok().filter(in_hub_layout);
     let kept_restricted = local.as_ref().is_some_and(restricted_here);
-    allowed(s, headers, kept_restricted)?;
+    let kept_private = local.as_ref().and_then(hub_record).and_then(|r| r.private) == Some(true);
+    allowed(s, headers, kept_restricted, kept_private.then_some(repo))?;
     if let Some(details) = &local {
         if let Some(r) = details.revisions.iter().find(|r| names(r, revision)) {
             return Ok(Listing::cached(details, r));
@@ -186,7 +192,7 @@ async fn find(s: &Served, headers: &HeaderMap, repo: &str, revision: &str) -> Re
     })?;
     listing.restricted |= kept_restricted;
     // The upstream says the repo is gated or private: the token policy applies here too.
-    allowed(s, headers, listing.restricted)?;
+    allowed(s, headers, listing.restricted, (kept_private || listing.private).then_some(repo))?;
     Ok(listing)
 }
 
@@ -449,7 +455,7 @@ pub(crate) async fn resolve(
         match fill::listing(&s, &headers, &repo, &listing.commit).await {
             Ok(mut upstream) => {
                 upstream.restricted |= listing.restricted;
-                allowed(&s, &headers, upstream.restricted)?;
+                allowed(&s, &headers, upstream.restricted, (listing.private || upstream.private).then_some(&repo))?;
                 listing = upstream;
             }
             // The upstream refused or failed: that is the answer, not "no such file".

@@ -227,6 +227,34 @@ impl HubClient {
         }
     }
 
+    /// One ranged GET of `[start, end)`: the answer checked to be a success that starts where asked (a `206`
+    /// saying so, or a `200` to be skipped forward).
+    async fn open_range_once(
+        &self,
+        url: &Url,
+        repo: &RepoId,
+        revision: &str,
+        path: &str,
+        start: u64,
+        end: u64,
+    ) -> Result<RangeBody, HubError> {
+        let response = self.send(url.clone(), Some(format!("bytes={start}-{}", end.saturating_sub(1)))).await?;
+        if !response.status().is_success() {
+            return Err(self.status_error(&response, repo, Some(revision), Some(path)));
+        }
+        let partial = response.status() == StatusCode::PARTIAL_CONTENT;
+        if partial
+            && crate::http::ContentRange::of(response.headers()).and_then(|c| c.range).map(|r| r.0) != Some(start)
+        {
+            return Err(HubError::Protocol {
+                what: format!("{path} of {repo}"),
+                reason: format!("the server did not send the range from byte {start} that was asked for"),
+            });
+        }
+        let target = response.url().clone();
+        Ok(RangeBody { response, target, skip: if partial { 0 } else { start }, left: end.saturating_sub(start) })
+    }
+
     async fn fetch_range_once(
         &self,
         url: &Url,
@@ -236,34 +264,17 @@ impl HubClient {
         start: u64,
         end: u64,
     ) -> Result<Vec<u8>, HubError> {
-        let mut response = self.send(url.clone(), Some(format!("bytes={start}-{}", end.saturating_sub(1)))).await?;
-        let target = response.url().clone();
-        let status = response.status();
-        if !status.is_success() {
-            return Err(self.status_error(&response, repo, Some(revision), Some(path)));
-        }
-        // 206 starts at `start` (and must say so); a 200 starts at 0 and is skipped forward.
-        if status == StatusCode::PARTIAL_CONTENT
-            && crate::http::ContentRange::of(response.headers()).and_then(|c| c.range).map(|r| r.0) != Some(start)
+        let mut body = self.open_range_once(url, repo, revision, path, start, end).await?;
+        let mut out = Vec::with_capacity(((end - start) as usize).min(64 << 20));
+        // A server that ignores the range is read only as far as needed, and one that ends short gives what it sent.
+        while let Some(chunk) =
+            body.response.chunk().await.map_err(|e| self.network_error(&body.target, &e)).transpose()
         {
-            return Err(HubError::Protocol {
-                what: format!("{path} of {repo}"),
-                reason: format!("the server did not send the range from byte {start} that was asked for"),
-            });
-        }
-        let mut skip = if status == StatusCode::PARTIAL_CONTENT { 0 } else { start };
-        let want = (end - start) as usize;
-        let mut out = Vec::with_capacity(want.min(64 << 20));
-        while out.len() < want {
-            let Some(chunk) = response.chunk().await.map_err(|e| self.network_error(&target, &e))? else { break };
-            let mut chunk: &[u8] = &chunk;
-            if skip > 0 {
-                let n = (skip as usize).min(chunk.len());
-                chunk = &chunk[n..];
-                skip -= n as u64;
+            let Some(bytes) = body.take(chunk?) else { continue };
+            out.extend_from_slice(&bytes);
+            if body.left == 0 {
+                break;
             }
-            let n = chunk.len().min(want - out.len());
-            out.extend_from_slice(&chunk[..n]);
         }
         Ok(out)
     }
@@ -279,25 +290,7 @@ impl HubClient {
         end: u64,
     ) -> Result<RangeBody, HubError> {
         let url = self.resolve_url(repo, revision, path);
-        let response = self
-            .retrying(|| async {
-                let response = self.send(url.clone(), Some(format!("bytes={start}-{}", end.saturating_sub(1)))).await?;
-                if !response.status().is_success() {
-                    return Err(self.status_error(&response, repo, Some(revision), Some(path)));
-                }
-                Ok(response)
-            })
-            .await?;
-        let partial = response.status() == StatusCode::PARTIAL_CONTENT;
-        if partial
-            && crate::http::ContentRange::of(response.headers()).and_then(|c| c.range).map(|r| r.0) != Some(start)
-        {
-            return Err(HubError::Protocol {
-                what: format!("{path} of {repo}"),
-                reason: format!("the server did not send the range from byte {start} that was asked for"),
-            });
-        }
-        Ok(RangeBody { response, skip: if partial { 0 } else { start }, left: end.saturating_sub(start) })
+        self.retrying(|| self.open_range_once(&url, repo, revision, path, start, end)).await
     }
 
     /// A whole small file (such as `config.json`), at most `limit` bytes.
@@ -625,6 +618,8 @@ struct TreeLfs {
 /// A range of a file being read from the hub ([`HubClient::open_range`]).
 pub struct RangeBody {
     response: Response,
+    /// Where the bytes come from (after redirects), for messages.
+    target: Url,
     /// Bytes still to drop (a server that sent the whole file).
     skip: u64,
     /// Bytes still to hand out.
@@ -632,28 +627,33 @@ pub struct RangeBody {
 }
 
 impl RangeBody {
+    /// What of `chunk` belongs to the range: none while skipping forward, at most what is left.
+    fn take(&mut self, mut chunk: bytes::Bytes) -> Option<bytes::Bytes> {
+        if self.skip > 0 {
+            let n = self.skip.min(chunk.len() as u64) as usize;
+            chunk = chunk.slice(n..);
+            self.skip -= n as u64;
+        }
+        let n = self.left.min(chunk.len() as u64) as usize;
+        self.left -= n as u64;
+        (n > 0).then(|| chunk.slice(..n))
+    }
+
     /// The next bytes of the range; an error when the hub ends short or the connection fails, `None` at its end.
     pub async fn chunk(&mut self) -> Option<std::io::Result<bytes::Bytes>> {
         while self.left > 0 {
-            let mut chunk = match self.response.chunk().await {
+            match self.response.chunk().await {
                 Err(e) => return Some(Err(std::io::Error::other(format!("the upstream hub failed mid-answer: {e}")))),
                 Ok(None) => {
                     let why = format!("the upstream hub ended the answer {} bytes short", self.left);
                     return Some(Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, why)));
                 }
-                Ok(Some(chunk)) => chunk,
-            };
-            if self.skip > 0 {
-                let n = self.skip.min(chunk.len() as u64) as usize;
-                chunk = chunk.slice(n..);
-                self.skip -= n as u64;
+                Ok(Some(chunk)) => {
+                    if let Some(bytes) = self.take(chunk) {
+                        return Some(Ok(bytes));
+                    }
+                }
             }
-            if chunk.is_empty() {
-                continue;
-            }
-            let n = self.left.min(chunk.len() as u64) as usize;
-            self.left -= n as u64;
-            return Some(Ok(chunk.slice(..n)));
         }
         None
     }

@@ -106,6 +106,16 @@ fn upstream_allowed(s: &Served, headers: &HeaderMap, what: &str) -> Result<(), H
     Ok(())
 }
 
+/// Whether a file of `listing` that is not here may be fetched from the upstream for this request: the mirror
+/// pulls through, and the request is no web page's.
+fn may_fetch(s: &Served, headers: &HeaderMap, listing: &Listing, file: &CachedFile) -> Result<(), HubError> {
+    let what = format!("{} of {}", file.path, listing.repo);
+    if !s.pull_through {
+        return Err(HubError::new(StatusCode::NOT_FOUND, "EntryNotFound", format!("{what} is not on this mirror")));
+    }
+    upstream_allowed(s, headers, &what)
+}
+
 /// `repo` at `revision` as the upstream lists it.
 pub(crate) async fn listing(s: &Served, headers: &HeaderMap, repo: &str, revision: &str) -> Result<Listing, HubError> {
     if !s.pull_through {
@@ -171,10 +181,7 @@ pub(crate) async fn follow(
     end: u64,
 ) -> Result<Body, HubError> {
     let missing = |why: String| HubError::new(StatusCode::NOT_FOUND, "EntryNotFound", why);
-    if !s.pull_through {
-        return Err(missing(format!("{} of {} is not on this mirror", file.path, listing.repo)));
-    }
-    upstream_allowed(s, headers, &format!("{} of {}", file.path, listing.repo))?;
+    may_fetch(s, headers, listing, file)?;
     let request = DownloadRequest {
         repo: listing.repo.clone(),
         revision: Some(listing.commit.clone()),
@@ -243,11 +250,7 @@ pub(crate) async fn forward(
     start: u64,
     end: u64,
 ) -> Result<Body, HubError> {
-    if !s.pull_through {
-        let why = format!("{} of {} is not on this mirror", file.path, listing.repo);
-        return Err(HubError::new(StatusCode::NOT_FOUND, "EntryNotFound", why));
-    }
-    upstream_allowed(s, headers, &format!("{} of {}", file.path, listing.repo))?;
+    may_fetch(s, headers, listing, file)?;
     let part = s
         .manager
         .hub_range(&listing.repo, &listing.commit, &file.path, start, end)

@@ -136,6 +136,20 @@ fn config_and_types_persist_in_the_shared_settings_file() {
     );
     let unknown = env.mm(&["config", "get", "colour"]);
     assert_eq!(unknown.status.code(), Some(2));
+    // Every setting is listed, with what it is and its environment variable.
+    let listed = String::from_utf8(env.mm(&["config", "get"]).stdout).unwrap();
+    for setting in mm_core::settings::table() {
+        assert!(listed.contains(&format!("{} = ", setting.key)) && listed.contains(&setting.env_var()), "{listed}");
+    }
+    // The environment overrides a setting for one process, and the file keeps what was set.
+    let overridden = common::mm(env.cache.path(), env.data.path())
+        .args(["config", "get", "maxConcurrentDownloads"])
+        .env("XDG_DATA_HOME", env.data.path())
+        .env("MM_MAX_CONCURRENT_DOWNLOADS", "7")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(overridden.stdout).unwrap().trim(), "7");
+    assert_eq!(String::from_utf8(env.mm(&["config", "get", "maxConcurrentDownloads"]).stdout).unwrap().trim(), "5");
 
     assert!(env.mm(&["type", "acme/m", "embedding"]).status.success());
     let listed = env.json(&["list", "--json"]);

@@ -27,7 +27,7 @@ use crate::local::{ImportOptions, ImportOutcome, ImportPhase, ImportProgress, Im
 use crate::machine::MachineList;
 use crate::ollama::OllamaStatus;
 use crate::runtime::{LaunchPlan, LoadedModel, Measurement, MemoryUse, RuntimeChange, RuntimeKind, RuntimeState};
-use crate::settings::{MachineEntry, SettingsPatch, SettingsView};
+use crate::settings::{Kind, MachineEntry, SettingInfo, SettingsPatch, SettingsView};
 use ts_rs::{Config, TS};
 
 /// The whole bindings file.
@@ -88,6 +88,8 @@ pub fn typescript() -> String {
         CleanReport,
         SettingsView,
         SettingsPatch,
+        Kind,
+        SettingInfo,
         ActiveEntry,
         HardwareInfo,
         GpuInfo,
@@ -124,5 +126,12 @@ pub fn typescript() -> String {
         LoadedModel,
         RuntimeChange,
     );
+    // The settings table itself, so the window checks the same bounds and shows the same help.
+    out.push_str(
+        "\n/** Every setting: its kind and bounds, default, whether the API may change it, label and help. */\n",
+    );
+    out.push_str("export const SETTINGS: SettingInfo[] = ");
+    out.push_str(&serde_json::to_string_pretty(&crate::settings::table()).expect("the table serialises"));
+    out.push_str(";\n");
     out
 }

@@ -308,28 +308,114 @@ export type CleanReport = { filesRemoved: number, bytesFreed: number, };
 /**
  * The settings as the UI sees them: the token masked.
  */
-export type SettingsView = { cacheDir: string | null, libraryFolders: Array<string>, endpoint: string | null, 
+export type SettingsView = { 
+/**
+ * The Hugging Face cache to use; empty for the one `HF_HUB_CACHE`/`HF_HOME` name.
+ */
+cacheDir: string | null, 
+/**
+ * More Hugging Face caches to list, read-only (a shared or older cache).
+ */
+libraryFolders: Array<string>, 
+/**
+ * The hub endpoint; empty for `HF_ENDPOINT` or huggingface.co.
+ */
+endpoint: string | null, 
+/**
+ * Downloads running at once.
+ */
+maxConcurrentDownloads: number, 
+/**
+ * Download speed limit in bytes per second, for all downloads together; none for no limit.
+ */
+bandwidthLimit: number | null, 
+/**
+ * Connections one large file may use at once (1 for a single stream).
+ */
+connectionsPerFile: number, 
+/**
+ * Fetch Xet-backed files from the Hub's Xet storage (`HF_HUB_DISABLE_XET=1` turns it off too).
+ */
+useXet: boolean, 
+/**
+ * Check each file's hash while downloading (sizes are always checked).
+ */
+verifyOnDownload: boolean, 
+/**
+ * Closing the window keeps the app running in the system tray.
+ */
+keepInTray: boolean, 
+/**
+ * A desktop notification when a download finishes or fails.
+ */
+notifyDownloads: boolean, 
+/**
+ * Files dropped on the window are copied into the app's models folder (else referenced where they are).
+ */
+copyImports: boolean, 
+/**
+ * The `llama-server` program that loads GGUF models; empty: the one on `PATH`.
+ */
+llamaServer: string | null, 
+/**
+ * The largest context a load chooses by itself (tokens); the model's own and the free memory may lower it.
+ */
+maxContext: number, 
+/**
+ * Unload a model nobody sent a request for this many seconds; 0: never.
+ */
+idleUnloadSeconds: number, 
+/**
+ * Models loaded at once; loading one more unloads the least recently used.
+ */
+maxLoaded: number, 
+/**
+ * Times a runtime that died is started again (after 1, 2, 4... seconds) before it is left stopped.
+ */
+restartAttempts: number, 
+/**
+ * `mm serve` asks for its token on loopback too (for a machine other users share); the app and `mm` on this
+ * machine read it from its 0600 file.
+ */
+serveRequireToken: boolean, 
 /**
  * `hf_…wxyz`, or none when no token is set here.
  */
-tokenHint: string | null, maxConcurrentDownloads: number, bandwidthLimit: number | null, connectionsPerFile: number, useXet: boolean, verifyOnDownload: boolean, keepInTray: boolean, notifyDownloads: boolean, copyImports: boolean, 
+tokenHint: string | null, 
 /**
  * Other machines the window can drive.
  */
-machines: Array<MachineEntry>, llamaServer: string | null, maxContext: number, idleUnloadSeconds: number, maxLoaded: number, restartAttempts: number, serveRequireToken: boolean, 
+machines: Array<MachineEntry>, 
 /**
  * Set when the file was unreadable and was replaced by defaults.
  */
 warning: string | null, };
 
 /**
- * A change to some settings; absent fields stay. `token: ""` clears the token.
+ * A change to some settings; absent fields stay, an empty text or 0 limit resets. `token: ""` clears the
+ * token.
  */
-export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, token: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, connectionsPerFile: number | null, useXet: boolean | null, verifyOnDownload: boolean | null, keepInTray: boolean | null, notifyDownloads: boolean | null, copyImports: boolean | null, 
+export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, connectionsPerFile: number | null, useXet: boolean | null, verifyOnDownload: boolean | null, keepInTray: boolean | null, notifyDownloads: boolean | null, copyImports: boolean | null, llamaServer: string | null, maxContext: number | null, idleUnloadSeconds: number | null, maxLoaded: number | null, restartAttempts: number | null, serveRequireToken: boolean | null, token: string | null, };
+
 /**
- * "" for the one on `PATH`.
+ * What a setting holds, with its bounds.
  */
-llamaServer: string | null, maxContext: number | null, idleUnloadSeconds: number | null, maxLoaded: number | null, restartAttempts: number | null, serveRequireToken: boolean | null, };
+export type Kind = { "kind": "flag" } | { "kind": "count", min: number, max: number, } | { "kind": "limit", min: number, } | { "kind": "path" } | { "kind": "paths" } | { "kind": "url" };
+
+/**
+ * One setting as `mm config`, the window and the README describe it.
+ */
+export type SettingInfo = { key: string, kind: Kind, 
+/**
+ * The default, as `mm config get` shows it (empty: none, or what the environment says).
+ */
+default: string, 
+/**
+ * Whether `mm serve`'s API may change it: not one that names a program, a folder or an address (over the API
+ * it would run a client's program, or send the hub token or the models anywhere), nor one that guards the
+ * server itself.
+ */
+api: boolean, label: string, help: string, };
 
 /**
  * What `active.json` says of one type.
@@ -740,3 +826,190 @@ error: string | null, };
  * A change to the loaded set: the model of a type now, or none when it was unloaded.
  */
 export type RuntimeChange = { modelType: ModelType, loaded: LoadedModel | null, };
+
+/** Every setting: its kind and bounds, default, whether the API may change it, label and help. */
+export const SETTINGS: SettingInfo[] = [
+  {
+    "key": "cacheDir",
+    "kind": {
+      "kind": "path"
+    },
+    "default": "",
+    "api": false,
+    "label": "Cache folder",
+    "help": "the Hugging Face cache (default: HF_HUB_CACHE, HF_HOME)"
+  },
+  {
+    "key": "libraryFolders",
+    "kind": {
+      "kind": "paths"
+    },
+    "default": "",
+    "api": false,
+    "label": "Library folders",
+    "help": "more caches and model folders, read-only"
+  },
+  {
+    "key": "endpoint",
+    "kind": {
+      "kind": "url"
+    },
+    "default": "",
+    "api": false,
+    "label": "Hub endpoint",
+    "help": "the hub (default: HF_ENDPOINT, else huggingface.co)"
+  },
+  {
+    "key": "maxConcurrentDownloads",
+    "kind": {
+      "kind": "count",
+      "min": 1,
+      "max": 16
+    },
+    "default": "3",
+    "api": true,
+    "label": "Downloads at once",
+    "help": "downloads running at once"
+  },
+  {
+    "key": "bandwidthLimit",
+    "kind": {
+      "kind": "limit",
+      "min": 10000
+    },
+    "default": "",
+    "api": true,
+    "label": "Speed limit",
+    "help": "bytes per second for all downloads together (0: none)"
+  },
+  {
+    "key": "connectionsPerFile",
+    "kind": {
+      "kind": "count",
+      "min": 1,
+      "max": 64
+    },
+    "default": "16",
+    "api": true,
+    "label": "Connections per large file",
+    "help": "connections one large file uses at most"
+  },
+  {
+    "key": "useXet",
+    "kind": {
+      "kind": "flag"
+    },
+    "default": "true",
+    "api": true,
+    "label": "Download from the Hub's Xet storage",
+    "help": "fetch Xet-backed files from the Hub's Xet storage"
+  },
+  {
+    "key": "verifyOnDownload",
+    "kind": {
+      "kind": "flag"
+    },
+    "default": "true",
+    "api": true,
+    "label": "Verify while downloading",
+    "help": "hash each file as it arrives"
+  },
+  {
+    "key": "keepInTray",
+    "kind": {
+      "kind": "flag"
+    },
+    "default": "true",
+    "api": true,
+    "label": "Keep running in the tray",
+    "help": "closing the window keeps the app in the tray"
+  },
+  {
+    "key": "notifyDownloads",
+    "kind": {
+      "kind": "flag"
+    },
+    "default": "true",
+    "api": true,
+    "label": "Notify when a download ends",
+    "help": "a desktop notification when a download finishes or fails"
+  },
+  {
+    "key": "copyImports",
+    "kind": {
+      "kind": "flag"
+    },
+    "default": "false",
+    "api": true,
+    "label": "Copy dropped files",
+    "help": "dropped files are copied into the library, else used where they are"
+  },
+  {
+    "key": "llamaServer",
+    "kind": {
+      "kind": "path"
+    },
+    "default": "",
+    "api": false,
+    "label": "llama-server program",
+    "help": "the program that loads GGUF models (default: llama-server on PATH)"
+  },
+  {
+    "key": "maxContext",
+    "kind": {
+      "kind": "count",
+      "min": 256,
+      "max": 16777216
+    },
+    "default": "8192",
+    "api": true,
+    "label": "Largest context (tokens)",
+    "help": "the largest context a load picks by itself"
+  },
+  {
+    "key": "idleUnloadSeconds",
+    "kind": {
+      "kind": "count",
+      "min": 0,
+      "max": 18446744073709551615
+    },
+    "default": "0",
+    "api": true,
+    "label": "Unload after idle (seconds)",
+    "help": "unload a model idle this long (0: never)"
+  },
+  {
+    "key": "maxLoaded",
+    "kind": {
+      "kind": "count",
+      "min": 1,
+      "max": 16
+    },
+    "default": "2",
+    "api": true,
+    "label": "Models loaded at once",
+    "help": "models loaded at once; one more unloads the least recently used"
+  },
+  {
+    "key": "restartAttempts",
+    "kind": {
+      "kind": "count",
+      "min": 0,
+      "max": 100
+    },
+    "default": "3",
+    "api": true,
+    "label": "Restarts after a crash",
+    "help": "restarts of a runtime that died"
+  },
+  {
+    "key": "serveRequireToken",
+    "kind": {
+      "kind": "flag"
+    },
+    "default": "false",
+    "api": false,
+    "label": "mm serve asks for its token on this machine too",
+    "help": "mm serve needs its token on loopback too"
+  }
+];

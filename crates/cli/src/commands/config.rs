@@ -7,14 +7,11 @@ use mm_core::ErrorPayload;
 
 #[derive(clap::Subcommand)]
 pub enum Args {
-    /// Show one setting, or all of them (the token masked).
+    /// Show one setting, or all of them with what each is (the token masked).
     Get { key: Option<String> },
-    /// Change a setting; an empty value resets it.
+    /// Change a setting; an empty value resets it. `mm config get` lists the keys.
     Set { key: String, value: String },
 }
-
-const KEYS: [&str; 7] =
-    ["cacheDir", "libraryFolders", "endpoint", "token", "maxConcurrentDownloads", "bandwidthLimit", "verifyOnDownload"];
 
 pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
     let manager = crate::context::load()?;
@@ -32,8 +29,10 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
             if json {
                 output::json(&settings.view(None));
             } else {
-                for key in KEYS {
-                    say!("{key} = {}", settings.get(key).unwrap_or_default());
+                say!("token = {}", settings.get("token").unwrap_or_default());
+                for setting in mm_core::settings::table() {
+                    let value = settings.get(setting.key).unwrap_or_default();
+                    say!("{} = {value}    # {} ({})", setting.key, setting.help, setting.env_var());
                 }
                 say!("(file: {})", manager.store().path().display());
             }

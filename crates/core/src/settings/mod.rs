@@ -1,75 +1,22 @@
-//! The user's intent, kept in one JSON file in the app's data folder (`settings.json`, a flat object as
-//! tauri-plugin-store writes it): settings with defaults and validation, the model types the user assigned, and
-//! the active model per type. The app and `mm` both read and write it through [`SettingsStore`], which changes it
+//! The user's intent, kept in one JSON file in the app's data folder (`settings.json`, a flat object): the
+//! settings, each declared once in [`schema`] with its default, bounds and help, the model types the user
+//! assigned, and the active model per type. The app and `mm` both read and write it through [`SettingsStore`], which changes it
 //! under an `flock` with a read-modify-write and an atomic rename, so concurrent writers lose nothing. A file that
 //! does not parse is set aside as `settings.json.corrupt-{time}` and replaced by defaults, with a warning.
 
 use crate::error::{Coded, ErrorCode};
 use crate::model::{ModelType, TypeOrigin};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use ts_rs::TS;
 
-/// Everything kept in the settings file.
-/// Connections one large file uses at most unless the settings say otherwise.
-pub const DEFAULT_CONNECTIONS_PER_FILE: u32 = 16;
-
-#[derive(Clone, PartialEq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Settings {
-    /// The Hugging Face cache to use; empty for the one `HF_HUB_CACHE`/`HF_HOME` name.
-    pub cache_dir: Option<String>,
-    /// More Hugging Face caches to list, read-only (a shared or older cache).
-    pub library_folders: Vec<String>,
-    /// The hub endpoint; empty for `HF_ENDPOINT` or huggingface.co.
-    pub endpoint: Option<String>,
-    /// The hub token; empty for `HF_TOKEN` or `$HF_HOME/token`. Never logged, masked in the UI, never written to
-    /// the settings file: it lives in the keyring or a private file ([`crate::secret`]). Read from the file only
-    /// to move a token an older version kept there.
-    #[serde(skip_serializing)]
-    pub token: Option<String>,
-    /// Downloads running at once (1 to 16).
-    pub max_concurrent_downloads: u32,
-    /// Download speed limit in bytes per second, for all downloads together; none for no limit.
-    pub bandwidth_limit: Option<u64>,
-    /// Connections one large file may use at once (1 to 64; 1 for a single stream).
-    pub connections_per_file: u32,
-    /// Fetch Xet-backed files from the Hub's Xet storage (`HF_HUB_DISABLE_XET=1` turns it off too).
-    pub use_xet: bool,
-    /// Check each file's hash while downloading (sizes are always checked).
-    pub verify_on_download: bool,
-    /// Closing the window keeps the app running in the system tray.
-    pub keep_in_tray: bool,
-    /// A desktop notification when a download finishes or fails.
-    pub notify_downloads: bool,
-    /// Files dropped on the window are copied into the app's models folder (else referenced where they are).
-    pub copy_imports: bool,
-    /// Model types the user chose, by model id; they win over inferred types.
-    pub model_types: BTreeMap<String, String>,
-    /// The active model per type (set by activation).
-    pub active: BTreeMap<String, ActiveModel>,
-    /// Model files and folders imported from elsewhere on disk (dropped on the window or `mm import`).
-    pub imports: Vec<crate::model::ImportedModel>,
-    /// Other machines' `mm serve` the window can drive (their tokens kept like the hub token).
-    pub machines: Vec<MachineEntry>,
-    /// The `llama-server` program that loads GGUF models; empty: the one on `PATH`.
-    pub llama_server: Option<String>,
-    /// The largest context a load chooses by itself (tokens); the model's own and the free memory may lower it.
-    pub max_context: u64,
-    /// Unload a model nobody sent a request for this many seconds; 0: never.
-    pub idle_unload_seconds: u64,
-    /// Models loaded at once; loading one more unloads the least recently used.
-    pub max_loaded: u32,
-    /// Times a runtime that died is started again (after 1, 2, 4... seconds) before it is left stopped.
-    pub restart_attempts: u32,
-    /// `mm serve` asks for its token on loopback too (for a machine other users share); the app and `mm` on this
-    /// machine read it from its 0600 file.
-    pub serve_require_token: bool,
-}
+pub mod schema;
+pub use schema::{
+    readme_table, table, Kind, SettingInfo, Settings, SettingsPatch, SettingsView, DEFAULT_CONNECTIONS_PER_FILE,
+};
 
 /// Another machine's `mm serve`, as the user added it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
@@ -92,129 +39,11 @@ pub struct ActiveModel {
     pub activated_at: Option<u64>,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            cache_dir: None,
-            library_folders: Vec::new(),
-            endpoint: None,
-            token: None,
-            max_concurrent_downloads: 3,
-            bandwidth_limit: None,
-            connections_per_file: DEFAULT_CONNECTIONS_PER_FILE,
-            use_xet: true,
-            verify_on_download: true,
-            keep_in_tray: true,
-            notify_downloads: true,
-            copy_imports: false,
-            model_types: BTreeMap::new(),
-            active: BTreeMap::new(),
-            imports: Vec::new(),
-            machines: Vec::new(),
-            llama_server: None,
-            max_context: 8192,
-            idle_unload_seconds: 0,
-            max_loaded: 2,
-            restart_attempts: 3,
-            serve_require_token: false,
-        }
-    }
-}
-
-impl std::fmt::Debug for Settings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Settings")
-            .field("cache_dir", &self.cache_dir)
-            .field("library_folders", &self.library_folders)
-            .field("endpoint", &self.endpoint)
-            .field("token", &self.token.as_ref().map(|_| "<set>"))
-            .field("max_concurrent_downloads", &self.max_concurrent_downloads)
-            .field("bandwidth_limit", &self.bandwidth_limit)
-            .field("connections_per_file", &self.connections_per_file)
-            .field("use_xet", &self.use_xet)
-            .field("verify_on_download", &self.verify_on_download)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The settings as the UI sees them: the token masked.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SettingsView {
-    pub cache_dir: Option<String>,
-    pub library_folders: Vec<String>,
-    pub endpoint: Option<String>,
-    /// `hf_…wxyz`, or none when no token is set here.
-    pub token_hint: Option<String>,
-    pub max_concurrent_downloads: u32,
-    pub bandwidth_limit: Option<u64>,
-    pub connections_per_file: u32,
-    pub use_xet: bool,
-    pub verify_on_download: bool,
-    pub keep_in_tray: bool,
-    pub notify_downloads: bool,
-    pub copy_imports: bool,
-    /// Other machines the window can drive.
-    pub machines: Vec<MachineEntry>,
-    pub llama_server: Option<String>,
-    pub max_context: u64,
-    pub idle_unload_seconds: u64,
-    pub max_loaded: u32,
-    pub restart_attempts: u32,
-    pub serve_require_token: bool,
-    /// Set when the file was unreadable and was replaced by defaults.
-    pub warning: Option<String>,
-}
-
-/// A change to some settings; absent fields stay. `token: ""` clears the token.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", default)]
-pub struct SettingsPatch {
-    pub cache_dir: Option<String>,
-    pub library_folders: Option<Vec<String>>,
-    pub endpoint: Option<String>,
-    pub token: Option<String>,
-    pub max_concurrent_downloads: Option<u32>,
-    pub bandwidth_limit: Option<u64>,
-    pub connections_per_file: Option<u32>,
-    pub use_xet: Option<bool>,
-    pub verify_on_download: Option<bool>,
-    pub keep_in_tray: Option<bool>,
-    pub notify_downloads: Option<bool>,
-    pub copy_imports: Option<bool>,
-    /// "" for the one on `PATH`.
-    pub llama_server: Option<String>,
-    pub max_context: Option<u64>,
-    pub idle_unload_seconds: Option<u64>,
-    pub max_loaded: Option<u32>,
-    pub restart_attempts: Option<u32>,
-    pub serve_require_token: Option<bool>,
-}
-
-impl SettingsPatch {
-    /// The keys this patch would change that name a program, a folder or an address, or guard the server itself:
-    /// those are changed on the machine only (the window, `mm config set`), never over `mm serve`'s API, whose
-    /// clients could otherwise make this machine run a program of their choosing, send the hub token or the
-    /// models elsewhere, or open the server.
-    pub fn machine_only(&self) -> Vec<&'static str> {
-        [
-            ("cacheDir", self.cache_dir.is_some()),
-            ("libraryFolders", self.library_folders.is_some()),
-            ("endpoint", self.endpoint.is_some()),
-            ("llamaServer", self.llama_server.is_some()),
-            ("serveRequireToken", self.serve_require_token.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(key, set)| set.then_some(key))
-        .collect()
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("{key} {problem}")]
     Invalid { key: &'static str, problem: String },
-    #[error("unknown setting \"{0}\": known are cacheDir, libraryFolders, endpoint, token, maxConcurrentDownloads, bandwidthLimit, connectionsPerFile, useXet, verifyOnDownload, keepInTray, notifyDownloads, copyImports, llamaServer, maxContext, idleUnloadSeconds, maxLoaded, restartAttempts, serveRequireToken")]
+    #[error("unknown setting \"{0}\": known are {known}, token", known = schema::table().iter().map(|s| s.key).collect::<Vec<_>>().join(", "))]
     UnknownKey(String),
     #[error("cannot {what} the settings file {}: {source}", .path.display())]
     Io {
@@ -234,10 +63,6 @@ impl Coded for SettingsError {
     }
 }
 
-fn invalid(key: &'static str, problem: impl Into<String>) -> SettingsError {
-    SettingsError::Invalid { key, problem: problem.into() }
-}
-
 impl Settings {
     /// What the settings say about a model: the user's type over the inferred one, whether it is active, and
     /// when it was last activated.
@@ -250,211 +75,15 @@ impl Settings {
         let last_used = self.active.values().filter(|a| a.id == id).filter_map(|a| a.activated_at).max();
         (model_type, type_origin, active, last_used)
     }
-
-    /// The masked view for the UI, with the recovery warning if any.
-    pub fn view(&self, warning: Option<String>) -> SettingsView {
-        SettingsView {
-            cache_dir: self.cache_dir.clone(),
-            library_folders: self.library_folders.clone(),
-            endpoint: self.endpoint.clone(),
-            token_hint: self.token.as_deref().map(mask_token),
-            max_concurrent_downloads: self.max_concurrent_downloads,
-            bandwidth_limit: self.bandwidth_limit,
-            connections_per_file: self.connections_per_file,
-            use_xet: self.use_xet,
-            verify_on_download: self.verify_on_download,
-            keep_in_tray: self.keep_in_tray,
-            notify_downloads: self.notify_downloads,
-            copy_imports: self.copy_imports,
-            machines: self.machines.clone(),
-            llama_server: self.llama_server.clone(),
-            max_context: self.max_context,
-            idle_unload_seconds: self.idle_unload_seconds,
-            max_loaded: self.max_loaded,
-            restart_attempts: self.restart_attempts,
-            serve_require_token: self.serve_require_token,
-            warning,
-        }
-    }
-
-    /// Applies `patch` after validating every field; nothing changes when any field is invalid.
-    pub fn apply(&mut self, patch: SettingsPatch) -> Result<(), SettingsError> {
-        let mut next = self.clone();
-        let blank = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
-        if let Some(dir) = patch.cache_dir {
-            next.cache_dir = blank(dir);
-            if let Some(dir) = &next.cache_dir {
-                if !Path::new(dir).is_absolute() {
-                    return Err(invalid("cacheDir", format!("must be an absolute path, not \"{dir}\"")));
-                }
-            }
-        }
-        if let Some(folders) = patch.library_folders {
-            let folders: Vec<String> = folders.into_iter().filter_map(blank).collect();
-            if let Some(bad) = folders.iter().find(|f| !Path::new(f).is_absolute()) {
-                return Err(invalid("libraryFolders", format!("must hold absolute paths, not \"{bad}\"")));
-            }
-            next.library_folders = folders;
-        }
-        if let Some(endpoint) = patch.endpoint {
-            next.endpoint = blank(endpoint).map(|e| e.trim_end_matches('/').to_string());
-            if let Some(e) = &next.endpoint {
-                let ok = reqwest::Url::parse(e)
-                    .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-                    .unwrap_or(false);
-                if !ok {
-                    return Err(invalid(
-                        "endpoint",
-                        format!("must be an http(s) URL such as https://huggingface.co, not \"{e}\""),
-                    ));
-                }
-            }
-        }
-        if let Some(token) = patch.token {
-            next.token = blank(token);
-            if next.token.as_deref().is_some_and(|t| t.chars().any(char::is_whitespace)) {
-                return Err(invalid("token", "must not contain spaces"));
-            }
-        }
-        if let Some(n) = patch.max_concurrent_downloads {
-            if !(1..=16).contains(&n) {
-                return Err(invalid("maxConcurrentDownloads", format!("must be from 1 to 16, not {n}")));
-            }
-            next.max_concurrent_downloads = n;
-        }
-        if let Some(limit) = patch.bandwidth_limit {
-            next.bandwidth_limit = (limit > 0).then_some(limit);
-            if limit > 0 && limit < 10_000 {
-                return Err(invalid(
-                    "bandwidthLimit",
-                    format!("must be at least 10000 bytes per second (or 0 for none), not {limit}"),
-                ));
-            }
-        }
-        if let Some(n) = patch.connections_per_file {
-            if !(1..=64).contains(&n) {
-                return Err(invalid("connectionsPerFile", format!("must be from 1 to 64, not {n}")));
-            }
-            next.connections_per_file = n;
-        }
-        if let Some(xet) = patch.use_xet {
-            next.use_xet = xet;
-        }
-        if let Some(verify) = patch.verify_on_download {
-            next.verify_on_download = verify;
-        }
-        if let Some(keep) = patch.keep_in_tray {
-            next.keep_in_tray = keep;
-        }
-        if let Some(notify) = patch.notify_downloads {
-            next.notify_downloads = notify;
-        }
-        if let Some(copy) = patch.copy_imports {
-            next.copy_imports = copy;
-        }
-        if let Some(path) = patch.llama_server {
-            next.llama_server = blank(path);
-            if let Some(p) = next.llama_server.as_deref().filter(|p| !Path::new(p).is_absolute()) {
-                return Err(invalid("llamaServer", format!("must be an absolute path, not \"{p}\"")));
-            }
-        }
-        if let Some(n) = patch.max_context {
-            if !(256..=1 << 24).contains(&n) {
-                return Err(invalid("maxContext", format!("must be from 256 to 16777216 tokens, not {n}")));
-            }
-            next.max_context = n;
-        }
-        if let Some(n) = patch.idle_unload_seconds {
-            next.idle_unload_seconds = n;
-        }
-        if let Some(n) = patch.max_loaded {
-            if !(1..=16).contains(&n) {
-                return Err(invalid("maxLoaded", format!("must be from 1 to 16, not {n}")));
-            }
-            next.max_loaded = n;
-        }
-        if let Some(n) = patch.restart_attempts {
-            if n > 100 {
-                return Err(invalid("restartAttempts", format!("must be from 0 to 100, not {n}")));
-            }
-            next.restart_attempts = n;
-        }
-        if let Some(required) = patch.serve_require_token {
-            next.serve_require_token = required;
-        }
-        *self = next;
-        Ok(())
-    }
-
-    /// One setting as text, for `mm config get KEY` (the token masked).
-    pub fn get(&self, key: &str) -> Result<String, SettingsError> {
-        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-        Ok(match key {
-            "cacheDir" => opt(&self.cache_dir),
-            "libraryFolders" => self.library_folders.join(","),
-            "endpoint" => opt(&self.endpoint),
-            "token" => self.token.as_deref().map(mask_token).unwrap_or_default(),
-            "maxConcurrentDownloads" => self.max_concurrent_downloads.to_string(),
-            "bandwidthLimit" => self.bandwidth_limit.map(|b| b.to_string()).unwrap_or_default(),
-            "connectionsPerFile" => self.connections_per_file.to_string(),
-            "useXet" => self.use_xet.to_string(),
-            "verifyOnDownload" => self.verify_on_download.to_string(),
-            "keepInTray" => self.keep_in_tray.to_string(),
-            "notifyDownloads" => self.notify_downloads.to_string(),
-            "copyImports" => self.copy_imports.to_string(),
-            "llamaServer" => opt(&self.llama_server),
-            "maxContext" => self.max_context.to_string(),
-            "idleUnloadSeconds" => self.idle_unload_seconds.to_string(),
-            "maxLoaded" => self.max_loaded.to_string(),
-            "restartAttempts" => self.restart_attempts.to_string(),
-            "serveRequireToken" => self.serve_require_token.to_string(),
-            other => return Err(SettingsError::UnknownKey(other.to_string())),
-        })
-    }
-
-    /// A patch that sets one key from text, for `mm config set KEY VALUE`.
-    pub fn patch_from_text(key: &str, value: &str) -> Result<SettingsPatch, SettingsError> {
-        let number = |key: &'static str| {
-            value.trim().parse::<u64>().map_err(|_| invalid(key, format!("must be a whole number, not \"{value}\"")))
-        };
-        let mut patch = SettingsPatch::default();
-        match key {
-            "cacheDir" => patch.cache_dir = Some(value.into()),
-            "libraryFolders" => patch.library_folders = Some(value.split(',').map(str::to_owned).collect()),
-            "endpoint" => patch.endpoint = Some(value.into()),
-            "token" => patch.token = Some(value.into()),
-            "maxConcurrentDownloads" => {
-                patch.max_concurrent_downloads = Some(number("maxConcurrentDownloads")?.min(u32::MAX as u64) as u32)
-            }
-            "bandwidthLimit" => {
-                patch.bandwidth_limit = Some(if value.trim().is_empty() { 0 } else { number("bandwidthLimit")? })
-            }
-            "connectionsPerFile" => {
-                patch.connections_per_file = Some(number("connectionsPerFile")?.min(u32::MAX as u64) as u32)
-            }
-            "useXet" => patch.use_xet = Some(boolean("useXet", value)?),
-            "verifyOnDownload" => patch.verify_on_download = Some(boolean("verifyOnDownload", value)?),
-            "keepInTray" => patch.keep_in_tray = Some(boolean("keepInTray", value)?),
-            "notifyDownloads" => patch.notify_downloads = Some(boolean("notifyDownloads", value)?),
-            "copyImports" => patch.copy_imports = Some(boolean("copyImports", value)?),
-            "llamaServer" => patch.llama_server = Some(value.into()),
-            "maxContext" => patch.max_context = Some(number("maxContext")?),
-            "idleUnloadSeconds" => patch.idle_unload_seconds = Some(number("idleUnloadSeconds")?),
-            "maxLoaded" => patch.max_loaded = Some(number("maxLoaded")?.min(u32::MAX as u64) as u32),
-            "restartAttempts" => patch.restart_attempts = Some(number("restartAttempts")?.min(u32::MAX as u64) as u32),
-            "serveRequireToken" => patch.serve_require_token = Some(boolean("serveRequireToken", value)?),
-            other => return Err(SettingsError::UnknownKey(other.to_string())),
-        }
-        Ok(patch)
-    }
 }
 
-fn boolean(key: &'static str, value: &str) -> Result<bool, SettingsError> {
-    match value.trim() {
-        "true" | "on" | "yes" | "1" => Ok(true),
-        "false" | "off" | "no" | "0" => Ok(false),
-        _ => Err(invalid(key, format!("must be true or false, not \"{value}\""))),
+/// `settings` with this process's `MM_*` overrides (never written to the file); one that does not apply is logged.
+fn in_effect(settings: Settings) -> Settings {
+    let (settings, problems) = settings.overridden_by(|name| std::env::var(name).ok());
+    for problem in problems {
+        tracing::warn!("{problem}");
     }
+    settings
 }
 
 /// `hf_…wxyz`: enough to tell tokens apart, never enough to use one.
@@ -493,10 +122,12 @@ impl SettingsStore {
         &self.path
     }
 
-    /// The settings, and a warning when the file was unreadable and has been set aside for defaults.
+    /// The settings in effect (the file's, with this process's `MM_*` overrides), and a warning when the file was
+    /// unreadable and has been set aside for defaults.
     pub fn load(&self) -> Result<(Settings, Option<String>), SettingsError> {
         let _lock = self.lock()?;
-        self.read_locked()
+        let (settings, warning) = self.read_locked()?;
+        Ok((in_effect(settings), warning))
     }
 
     /// Where this settings file's token is kept.
@@ -607,7 +238,7 @@ impl SettingsStore {
             })?;
         }
         let derived = then(&settings);
-        Ok((settings, out, derived))
+        Ok((in_effect(settings), out, derived))
     }
 }
 

@@ -108,7 +108,7 @@ fn state_label(state: RuntimeState) -> &'static str {
 pub fn activation_target(menu_id: &str) -> Option<(ModelType, &str)> {
     let rest = menu_id.strip_prefix("activate:")?;
     let (t, id) = rest.split_once(':')?;
-    Some((ModelType::parse(t)?, id))
+    Some((t.parse::<ModelType>().ok()?, id))
 }
 
 fn build_menu<R: Runtime>(app: &AppHandle<R>, tray: &TrayModel) -> tauri::Result<Menu<R>> {

@@ -15,9 +15,11 @@ static REMOTE: OnceLock<Remote> = OnceLock::new();
 pub fn choose_remote(url: Option<&str>, token_file: Option<&std::path::Path>) -> Result<(), ErrorPayload> {
     let Some(url) = url.filter(|u| !u.trim().is_empty()) else { return Ok(()) };
     let token = match token_file {
-        Some(file) => Some(std::fs::read_to_string(file).map_err(|e| ErrorPayload {
-            code: ErrorCode::of_io(&e),
-            message: format!("cannot read the remote token from {}: {e}", file.display()),
+        Some(file) => Some(std::fs::read_to_string(file).map_err(|e| {
+            ErrorPayload::new(
+                ErrorCode::of_io(&e),
+                format!("cannot read the remote token from {}: {e}", file.display()),
+            )
         })?),
         None => std::env::var("MM_REMOTE_TOKEN").ok(),
     };
@@ -53,10 +55,10 @@ pub fn with(download_options: DownloadOptions) -> Result<Manager, ErrorPayload> 
 /// only runs on this machine says so when `--remote` was given.
 pub fn open(config: ManagerConfig) -> Result<Manager, ErrorPayload> {
     if let Some(remote) = REMOTE.get() {
-        return Err(ErrorPayload {
-            code: ErrorCode::InvalidInput,
-            message: format!("this command runs on this machine only, not on {}: drop --remote", remote.url()),
-        });
+        return Err(ErrorPayload::new(
+            ErrorCode::InvalidInput,
+            format!("this command runs on this machine only, not on {}: drop --remote", remote.url()),
+        ));
     }
     let manager = Manager::try_open(config)?;
     if let Some(warning) = manager.settings_view().warning {

@@ -95,10 +95,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
-            return output::fail(
-                &mm_core::ErrorPayload { code: mm_core::ErrorCode::Internal, message: err.to_string() },
-                cli.json,
-            )
+            return output::fail(&mm_core::ErrorPayload::new(mm_core::ErrorCode::Internal, err.to_string()), cli.json)
         }
     };
     if let Err(err) = context::choose_remote(cli.remote.as_deref(), cli.remote_token_file.as_deref()) {

@@ -182,7 +182,10 @@ async fn load_switch_crash_and_unload_with_the_real_llama_server() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The switch comes once requests are flowing.
+    while answered.load(Ordering::Relaxed) < 3 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     m.ok(&["activate", "local/b.gguf"]).await;
     let ps = m.ps_until(60, "local/b.gguf serves", |l| l[0]["id"] == "local/b.gguf" && l[0]["state"] == "ready").await;
     let before = answered.load(Ordering::Relaxed);

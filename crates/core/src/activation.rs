@@ -54,8 +54,8 @@ pub enum ActivationError {
     NotActivatable { id: String, reason: String },
     #[error("no {0} model is active")]
     NothingActive(String),
-    #[error("\"{0}\" is not a model type: use one of text-generation, text-to-image, image-to-text, audio-to-text, text-to-audio, embedding, classification, other")]
-    UnknownType(String),
+    #[error(transparent)]
+    UnknownType(#[from] crate::model::UnknownType),
     #[error(transparent)]
     Library(#[from] crate::library::LibraryError),
     #[error(transparent)]
@@ -92,7 +92,7 @@ pub struct Activation {
 }
 
 pub fn parse_type(s: &str) -> Result<ModelType, ActivationError> {
-    ModelType::parse(s).ok_or_else(|| ActivationError::UnknownType(s.to_string()))
+    Ok(s.parse::<ModelType>()?)
 }
 
 impl Activation {
@@ -277,7 +277,8 @@ impl Activation {
             fs::read(self.endpoints_path()).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
         let mut out = BTreeMap::new();
         for (t, active) in &settings.active {
-            let (Some(model_type), Some(snapshot)) = (ModelType::parse(t), self.snapshot_of(settings, active)) else {
+            let (Some(model_type), Some(snapshot)) = (t.parse::<ModelType>().ok(), self.snapshot_of(settings, active))
+            else {
                 continue;
             };
             // A local model may be one file: it is its own primary file.

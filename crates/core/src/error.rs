@@ -108,12 +108,19 @@ pub struct ErrorPayload {
     pub message: String,
 }
 
+impl ErrorPayload {
+    /// An error with `code`, saying `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ErrorPayload {
+        ErrorPayload { code, message: message.into() }
+    }
+}
+
 /// A module error that knows its [`ErrorCode`].
 pub trait Coded: std::error::Error {
     fn code(&self) -> ErrorCode;
 
     fn payload(&self) -> ErrorPayload {
-        ErrorPayload { code: self.code(), message: self.to_string() }
+        ErrorPayload::new(self.code(), self.to_string())
     }
 }
 
@@ -140,7 +147,7 @@ mod tests {
 
     #[test]
     fn payload_wire_format_is_code_and_message() {
-        let payload = ErrorPayload { code: ErrorCode::NotFound, message: "gone".into() };
+        let payload = ErrorPayload::new(ErrorCode::NotFound, "gone");
         assert_eq!(serde_json::to_string(&payload).unwrap(), r#"{"code":"not-found","message":"gone"}"#);
     }
 

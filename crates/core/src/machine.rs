@@ -6,7 +6,7 @@ use crate::activation::ActiveEntry;
 use crate::compat::local::ModelFit;
 use crate::compat::{CompatReport, HardwareInfo};
 use crate::download::{DownloadEvent, DownloadPreview, DownloadProgress, DownloadRequest};
-use crate::error::{ErrorCode, ErrorPayload};
+use crate::error::ErrorPayload;
 use crate::library::delete::DeleteReport;
 use crate::library::storage::{CleanReport, StorageReport};
 use crate::library::verify::VerifyReport;
@@ -44,10 +44,7 @@ macro_rules! either {
 }
 
 fn model_type_of(name: &str) -> Result<ModelType, ErrorPayload> {
-    ModelType::parse(name).ok_or_else(|| ErrorPayload {
-        code: ErrorCode::InvalidInput,
-        message: format!("\"{name}\" is not a model type: use text-generation, embedding, audio-to-text, ..."),
-    })
+    name.parse::<ModelType>().map_err(|e| crate::error::Coded::payload(&e))
 }
 
 impl Machine {

@@ -48,13 +48,12 @@ pub fn download_journals(data_dir: &Path) -> [PathBuf; 2] {
 /// existing, a regular file or a folder, and not in the kernel's or devices' pseudo file systems. Anything else is
 /// refused with what is wrong.
 pub fn checked_input_path(path: &str) -> Result<PathBuf, crate::ErrorPayload> {
-    let refused =
-        |why: &str| crate::ErrorPayload { code: crate::ErrorCode::InvalidInput, message: format!("{path}: {why}") };
+    let refused = |why: &str| crate::ErrorPayload::new(crate::ErrorCode::InvalidInput, format!("{path}: {why}"));
     if path.contains('\0') || !Path::new(path).is_absolute() {
         return Err(refused("not an absolute path (give the full path, from /)"));
     }
     let real = fs::canonicalize(path)
-        .map_err(|e| crate::ErrorPayload { code: crate::ErrorCode::of_io(&e), message: format!("{path}: {e}") })?;
+        .map_err(|e| crate::ErrorPayload::new(crate::ErrorCode::of_io(&e), format!("{path}: {e}")))?;
     if ["/proc", "/sys", "/dev", "/run"].iter().any(|p| real.starts_with(p)) {
         return Err(refused("a system folder, not a model"));
     }

@@ -92,9 +92,11 @@ fn segment(s: &str) -> String {
 impl Remote {
     /// A machine at `url` (`http://host:8765`), with its token when it has one.
     pub fn new(url: &str, token: Option<String>) -> Result<Remote, ErrorPayload> {
-        let invalid = |why: &str| ErrorPayload {
-            code: ErrorCode::InvalidInput,
-            message: format!("{url} is not a machine's address ({why}): give http://host:port, as `mm serve` printed"),
+        let invalid = |why: &str| {
+            ErrorPayload::new(
+                ErrorCode::InvalidInput,
+                format!("{url} is not a machine's address ({why}): give http://host:port, as `mm serve` printed"),
+            )
         };
         let mut base = Url::parse(url.trim()).map_err(|e| invalid(&e.to_string()))?;
         if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
@@ -106,7 +108,7 @@ impl Remote {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .build()
-            .map_err(|e| ErrorPayload { code: ErrorCode::Internal, message: e.to_string() })?;
+            .map_err(|e| ErrorPayload::new(ErrorCode::Internal, e.to_string()))?;
         let token = token.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).or_else(|| local_server_token(&base));
         Ok(Remote { http, base, token, events: Arc::new(Mutex::new(None)) })
     }
@@ -136,29 +138,34 @@ impl Remote {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let unreachable = |e: reqwest::Error| ErrorPayload {
-            code: ErrorCode::Network,
-            message: format!("the machine at {} cannot be reached: {e} (is `mm serve` running there?)", self.url()),
+        let unreachable = |e: reqwest::Error| {
+            ErrorPayload::new(
+                ErrorCode::Network,
+                format!("the machine at {} cannot be reached: {e} (is `mm serve` running there?)", self.url()),
+            )
         };
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
-        let bytes = crate::http::read_capped(response, MAX_ANSWER).await.map_err(|e| ErrorPayload {
-            code: ErrorCode::Network,
-            message: format!("the machine at {} answered badly: {e}", self.url()),
+        let bytes = crate::http::read_capped(response, MAX_ANSWER).await.map_err(|e| {
+            ErrorPayload::new(ErrorCode::Network, format!("the machine at {} answered badly: {e}", self.url()))
         })?;
         if !status.is_success() {
-            return Err(serde_json::from_slice::<ErrorPayload>(&bytes).unwrap_or_else(|_| ErrorPayload {
-                code: if status.as_u16() == 401 { ErrorCode::Auth } else { ErrorCode::Network },
-                message: format!("the machine at {} answered {status}", self.url()),
+            return Err(serde_json::from_slice::<ErrorPayload>(&bytes).unwrap_or_else(|_| {
+                ErrorPayload::new(
+                    if status.as_u16() == 401 { ErrorCode::Auth } else { ErrorCode::Network },
+                    format!("the machine at {} answered {status}", self.url()),
+                )
             }));
         }
         let bytes = if bytes.is_empty() { b"null".to_vec() } else { bytes };
-        serde_json::from_slice(&bytes).map_err(|e| ErrorPayload {
-            code: ErrorCode::Network,
-            message: format!(
-                "the machine at {} answered what this version cannot read ({e}): is it a Model Manager?",
-                self.url()
-            ),
+        serde_json::from_slice(&bytes).map_err(|e| {
+            ErrorPayload::new(
+                ErrorCode::Network,
+                format!(
+                    "the machine at {} answered what this version cannot read ({e}): is it a Model Manager?",
+                    self.url()
+                ),
+            )
         })
     }
 
@@ -171,10 +178,10 @@ impl Remote {
         let health: Value = self.get("mm/v1/health").await?;
         // An API that is not ours would not have this.
         if health.get("version").is_none() {
-            return Err(ErrorPayload {
-                code: ErrorCode::InvalidInput,
-                message: format!("{} answers, but is not a Model Manager (`mm serve`)", self.url()),
-            });
+            return Err(ErrorPayload::new(
+                ErrorCode::InvalidInput,
+                format!("{} answers, but is not a Model Manager (`mm serve`)", self.url()),
+            ));
         }
         // The health check is open to anyone on loopback: a token is checked on what needs it.
         self.get::<Value>("mm/v1/settings").await?;
@@ -242,9 +249,11 @@ impl Remote {
     /// Starts a download there (or joins the same one): its id.
     pub async fn start(&self, request: DownloadRequest) -> Result<u64, ErrorPayload> {
         let started: Value = self.call(Method::POST, "mm/v1/downloads", Some(json!(request))).await?;
-        started["id"].as_u64().ok_or_else(|| ErrorPayload {
-            code: ErrorCode::Network,
-            message: format!("the machine at {} started a download without an id", self.url()),
+        started["id"].as_u64().ok_or_else(|| {
+            ErrorPayload::new(
+                ErrorCode::Network,
+                format!("the machine at {} started a download without an id", self.url()),
+            )
         })
     }
 

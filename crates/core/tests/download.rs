@@ -220,10 +220,11 @@ async fn a_body_cut_short_resumes_with_range_from_the_bytes_on_disk() {
 async fn a_stalled_transfer_is_retried() {
     let s = setup().await;
     s.hub.add_repo("acme/tiny", model_files());
-    s.hub.fault("onnx/model.onnx", Fault::Stall { after: 50_000, secs: 5, times: 1 });
+    // A stall far longer than the download takes otherwise: waiting it out would show.
+    s.hub.fault("onnx/model.onnx", Fault::Stall { after: 50_000, secs: 60, times: 1 });
     let started = Instant::now();
     download(&s.downloads, request("acme/tiny")).await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(4), "did not wait out the stall: {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(40), "did not wait out the stall: {:?}", started.elapsed());
     let ranges: Vec<_> = s
         .hub
         .requests()

@@ -31,6 +31,15 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     p
 }
 
+/// Runs `f` on a thread of its own and fails if it has not returned within 30 s: a hang, never a slow machine.
+fn at_once<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(30)).expect("it returned instead of hanging")
+}
+
 #[test]
 fn formats_are_told_by_content_not_by_name() {
     let dir = tempfile::tempdir().unwrap();
@@ -83,9 +92,8 @@ fn hostile_files_get_a_clear_error_and_never_hang() {
     short.extend(8u32.to_le_bytes());
     short.extend(5u64.to_le_bytes());
     short.extend(b"llama");
-    let started = Instant::now();
-    let result = detect(&write(d, "short.gguf", &short), true);
-    assert!(started.elapsed() < Duration::from_secs(1));
+    let short = write(d, "short.gguf", &short);
+    let result = at_once(move || detect(&short, true));
     if let Err(e) = &result {
         assert!(matches!(e, LocalError::Invalid { .. }), "{e}");
     }
@@ -96,9 +104,8 @@ fn hostile_files_get_a_clear_error_and_never_hang() {
     huge.extend(0u64.to_le_bytes());
     huge.extend((1u64 << 60).to_le_bytes());
     huge.extend([0u8; 64]);
-    let started = Instant::now();
-    assert!(matches!(detect(&write(d, "huge.gguf", &huge), true), Err(LocalError::Invalid { .. })));
-    assert!(started.elapsed() < Duration::from_secs(1));
+    let huge = write(d, "huge.gguf", &huge);
+    assert!(matches!(at_once(move || detect(&huge, true)), Err(LocalError::Invalid { .. })));
 
     std::os::unix::fs::symlink(d.join("loop-b"), d.join("loop-a")).unwrap();
     std::os::unix::fs::symlink(d.join("loop-a"), d.join("loop-b")).unwrap();
@@ -111,10 +118,9 @@ fn hostile_files_get_a_clear_error_and_never_hang() {
     let fifo = d.join("pipe.gguf");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
-    let started = Instant::now();
-    let err = detect(&fifo, true).unwrap_err();
+    // A FIFO is never opened: that would wait for a writer forever.
+    let err = at_once(move || detect(&fifo, true)).unwrap_err();
     assert!(err.to_string().contains("it is a named pipe (FIFO), not a file"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(1), "a FIFO is never opened");
 
     let folder = d.join("no-config");
     std::fs::create_dir(&folder).unwrap();
@@ -426,10 +432,8 @@ async fn ollama_models_list_pull_with_progress_fail_mid_stream_and_delete() {
     drop(server);
     tokio::time::sleep(Duration::from_millis(50)).await;
     let gone = Ollama::new(&port);
-    let started = Instant::now();
     assert!(gone.models(&Default::default()).await.is_empty());
     assert_eq!(gone.available(), Some(false));
-    assert!(started.elapsed() < Duration::from_secs(2));
     let err = gone.pull("x", |_| {}, Default::default()).await.unwrap_err();
     assert!(err.to_string().starts_with(&format!("Ollama is not running at http://{port}")), "{err}");
 
@@ -437,9 +441,12 @@ async fn ollama_models_list_pull_with_progress_fail_mid_stream_and_delete() {
     // within a while do not wait at all.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let host = silent.local_addr().unwrap().to_string();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = accepted.clone();
     let _hold = tokio::spawn(async move {
         let mut open = Vec::new();
         while let Ok((s, _)) = silent.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             open.push(s);
         }
     });
@@ -447,8 +454,9 @@ async fn ollama_models_list_pull_with_progress_fail_mid_stream_and_delete() {
     let started = Instant::now();
     assert!(hung.models(&Default::default()).await.is_empty());
     assert!(started.elapsed() >= Duration::from_secs(1), "it did wait the first time");
-    let started = Instant::now();
+    let asked = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(asked > 0, "the first listing asked the host");
     assert!(hung.models(&Default::default()).await.is_empty());
-    assert!(started.elapsed() < Duration::from_millis(100), "not the second time");
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), asked, "the second did not ask again");
     assert_eq!(hung.available(), Some(false));
 }

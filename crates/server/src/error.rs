@@ -18,7 +18,7 @@ impl From<ErrorPayload> for ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError(ErrorPayload { code, message: message.into() })
+        ApiError(ErrorPayload::new(code, message))
     }
 }
 

@@ -174,8 +174,7 @@ async fn local_only(request: Request, next: Next) -> Response {
         return next.run(request).await;
     }
     let message = "a server without a token answers only programs of this machine, by a loopback address, not web pages: give `mm serve` a token (--token-file) to serve anything else";
-    (StatusCode::FORBIDDEN, axum::Json(mm_core::ErrorPayload { code: ErrorCode::Permission, message: message.into() }))
-        .into_response()
+    (StatusCode::FORBIDDEN, axum::Json(mm_core::ErrorPayload::new(ErrorCode::Permission, message))).into_response()
 }
 
 /// Whether a request carries `Authorization: Bearer <token>` with the token whose SHA-256 is `expected`.
@@ -198,11 +197,8 @@ async fn authorize(expected: &[u8; 32], request: Request, next: Next) -> Respons
         None => "this server needs `Authorization: Bearer <token>` (the token `mm serve` printed or was given)",
         Some(_) => "the bearer token is not this server's",
     };
-    let mut response = (
-        StatusCode::UNAUTHORIZED,
-        axum::Json(mm_core::ErrorPayload { code: ErrorCode::Auth, message: message.into() }),
-    )
-        .into_response();
+    let mut response =
+        (StatusCode::UNAUTHORIZED, axum::Json(mm_core::ErrorPayload::new(ErrorCode::Auth, message))).into_response();
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
 }

@@ -212,12 +212,7 @@ pub struct Activate {
 }
 
 fn model_type(name: &str) -> ApiResult<ModelType> {
-    ModelType::parse(name).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::InvalidInput,
-            format!("\"{name}\" is not a model type: use text-generation, embedding, ..."),
-        )
-    })
+    name.parse::<ModelType>().map_err(|e| ApiError::new(ErrorCode::InvalidInput, e.to_string()))
 }
 
 /// The active model of one type.

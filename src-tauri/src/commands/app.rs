@@ -35,9 +35,8 @@ pub fn log_folder(state: State<'_, AppState>) -> String {
 #[tauri::command]
 pub fn open_log_folder(state: State<'_, AppState>) -> Result<(), ErrorPayload> {
     let dir = state.manager.log_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| ErrorPayload {
-        code: ErrorCode::of_io(&e),
-        message: format!("cannot create the log folder {}: {e}", dir.display()),
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        ErrorPayload::new(ErrorCode::of_io(&e), format!("cannot create the log folder {}: {e}", dir.display()))
     })?;
     super::open_in_file_manager(&dir)
 }
@@ -51,9 +50,8 @@ pub async fn copy_diagnostics<R: Runtime>(
 ) -> Result<String, ErrorPayload> {
     let text = state.manager.diagnostics(concat!("Model Manager ", env!("CARGO_PKG_VERSION"))).await?;
     let copy = text.clone();
-    let unavailable = |e: &dyn std::fmt::Display| ErrorPayload {
-        code: ErrorCode::Internal,
-        message: format!("the clipboard is not available: {e}"),
+    let unavailable = |e: &dyn std::fmt::Display| {
+        ErrorPayload::new(ErrorCode::Internal, format!("the clipboard is not available: {e}"))
     };
     // On GTK's thread; the answer waits until the text is on the clipboard.
     let (done, copied) = tokio::sync::oneshot::channel();

@@ -36,16 +36,14 @@ pub async fn starter_catalog(state: State<'_, AppState>) -> Result<StarterCatalo
 #[tauri::command]
 pub async fn open_url(url: String) -> Result<(), ErrorPayload> {
     let parsed = reqwest_url(&url)?;
-    std::process::Command::new("xdg-open").arg(parsed.as_str()).spawn().map(|_| ()).map_err(|e| ErrorPayload {
-        code: ErrorCode::of_io(&e),
-        message: format!("cannot open {url}: {e} (is xdg-open installed?)"),
+    std::process::Command::new("xdg-open").arg(parsed.as_str()).spawn().map(|_| ()).map_err(|e| {
+        ErrorPayload::new(ErrorCode::of_io(&e), format!("cannot open {url}: {e} (is xdg-open installed?)"))
     })
 }
 
 fn reqwest_url(url: &str) -> Result<tauri::Url, ErrorPayload> {
-    let refused = || ErrorPayload {
-        code: ErrorCode::InvalidInput,
-        message: format!("{url} is not a web link (only http and https links open)"),
+    let refused = || {
+        ErrorPayload::new(ErrorCode::InvalidInput, format!("{url} is not a web link (only http and https links open)"))
     };
     let parsed = tauri::Url::parse(url).map_err(|_| refused())?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {

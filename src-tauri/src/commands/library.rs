@@ -83,10 +83,10 @@ pub async fn clean_storage(state: State<'_, AppState>) -> Result<CleanReport, Er
 #[tauri::command]
 pub async fn open_folder(state: State<'_, AppState>, path: String) -> Result<(), ErrorPayload> {
     if !state.is_local() {
-        return Err(ErrorPayload {
-            code: mm_core::ErrorCode::InvalidInput,
-            message: format!("{path} is on {}: open it there", state.machine().name()),
-        });
+        return Err(ErrorPayload::new(
+            mm_core::ErrorCode::InvalidInput,
+            format!("{path} is on {}: open it there", state.machine().name()),
+        ));
     }
     super::open_in_file_manager(&state.manager.model_folder(&path)?)
 }

@@ -17,8 +17,10 @@ pub(crate) mod test_support;
 
 /// Opens `folder` in the desktop's file manager.
 pub(crate) fn open_in_file_manager(folder: &std::path::Path) -> Result<(), mm_core::ErrorPayload> {
-    std::process::Command::new("xdg-open").arg(folder).spawn().map(|_| ()).map_err(|e| mm_core::ErrorPayload {
-        code: mm_core::ErrorCode::of_io(&e),
-        message: format!("cannot open {}: {e} (is xdg-open installed?)", folder.display()),
+    std::process::Command::new("xdg-open").arg(folder).spawn().map(|_| ()).map_err(|e| {
+        mm_core::ErrorPayload::new(
+            mm_core::ErrorCode::of_io(&e),
+            format!("cannot open {}: {e} (is xdg-open installed?)", folder.display()),
+        )
     })
 }

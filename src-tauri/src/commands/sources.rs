@@ -34,7 +34,7 @@ pub async fn import_paths<R: Runtime>(
     paths: Vec<String>,
 ) -> Result<Vec<ImportOutcome>, ErrorPayload> {
     if paths.is_empty() {
-        return Err(ErrorPayload { code: ErrorCode::InvalidInput, message: "no path to import".into() });
+        return Err(ErrorPayload::new(ErrorCode::InvalidInput, "no path to import"));
     }
     Ok(import(&app, paths.into_iter().map(PathBuf::from).collect()).await)
 }

@@ -140,6 +140,8 @@ struct State {
     search_fault: Option<u16>,
     /// Wait this long before answering a search.
     search_delay: Option<Duration>,
+    /// Searches that have arrived, answered or not (a delayed one is logged only once answered).
+    searches_arrived: usize,
     /// CDN links stop being accepted (`403`, as an expired signature) after this many requests each.
     link_uses: Option<u32>,
     used_links: HashMap<String, u32>,
@@ -411,6 +413,11 @@ impl FakeHub {
     }
 
     /// Makes every search wait this long before answering.
+    /// How many searches have arrived, a delayed one included.
+    pub fn searches_arrived(&self) -> usize {
+        self.state.lock().unwrap().searches_arrived
+    }
+
     pub fn search_delay(&self, delay: Option<Duration>) {
         self.state.lock().unwrap().search_delay = delay;
     }
@@ -539,7 +546,13 @@ impl Reply {
 
 async fn handle(mut stream: TcpStream, host: Host, state: Arc<Mutex<State>>, cdn_port: u16) -> std::io::Result<()> {
     let Some(mut request) = read_request(&mut stream).await else { return Ok(()) };
-    let delay = state.lock().unwrap().search_delay;
+    let delay = {
+        let mut state = state.lock().unwrap();
+        if request.target.starts_with("/api/models?") {
+            state.searches_arrived += 1;
+        }
+        state.search_delay
+    };
     if let (Some(delay), true) = (delay, request.target.starts_with("/api/models?")) {
         tokio::time::sleep(delay).await;
     }

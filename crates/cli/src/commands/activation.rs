@@ -85,10 +85,10 @@ pub async fn active(args: ActiveArgs, json: bool) -> Result<(), ErrorPayload> {
     };
     let Some(t) = args.model_type else {
         if args.path {
-            return Err(ErrorPayload {
-                code: ErrorCode::InvalidInput,
-                message: "--path needs a type, e.g. `mm active text-generation --path`".into(),
-            });
+            return Err(ErrorPayload::new(
+                ErrorCode::InvalidInput,
+                "--path needs a type, e.g. `mm active text-generation --path`",
+            ));
         }
         if json {
             output::json(&manifest);
@@ -109,9 +109,11 @@ pub async fn active(args: ActiveArgs, json: bool) -> Result<(), ErrorPayload> {
         return Ok(());
     };
     let model_type = parse_type(&t).map_err(payload)?;
-    let entry = manifest.get(model_type.as_str()).ok_or_else(|| ErrorPayload {
-        code: ErrorCode::NotFound,
-        message: format!("no {model_type} model is active: activate one with `mm activate ORG/NAME`"),
+    let entry = manifest.get(model_type.as_str()).ok_or_else(|| {
+        ErrorPayload::new(
+            ErrorCode::NotFound,
+            format!("no {model_type} model is active: activate one with `mm activate ORG/NAME`"),
+        )
     })?;
     if args.path {
         say!("{}", entry.path);

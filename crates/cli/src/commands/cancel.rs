@@ -14,17 +14,16 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
-    let (repo, _) = parse_repo_reference(&args.repo)
-        .map_err(|e| ErrorPayload { code: ErrorCode::InvalidInput, message: e.to_string() })?;
+    let (repo, _) =
+        parse_repo_reference(&args.repo).map_err(|e| ErrorPayload::new(ErrorCode::InvalidInput, e.to_string()))?;
     let manager = match crate::context::machine()? {
         Machine::Local(manager) => manager,
         remote => return cancel_there(&remote, &repo.to_string(), json).await,
     };
     let cache_dir = manager.cache_dir().to_path_buf();
     let stopped = marker::stop(&cache_dir, &repo, Duration::from_secs(10)).await;
-    let freed = marker::discard_partials(&cache_dir, &repo).map_err(|e| ErrorPayload {
-        code: ErrorCode::of_io(&e),
-        message: format!("cannot delete the partial files of {repo}: {e}"),
+    let freed = marker::discard_partials(&cache_dir, &repo).map_err(|e| {
+        ErrorPayload::new(ErrorCode::of_io(&e), format!("cannot delete the partial files of {repo}: {e}"))
     })?;
     if json {
         output::json(&serde_json::json!({

@@ -37,10 +37,10 @@ pub struct SearchArgs {
 pub async fn search(args: SearchArgs, json: bool) -> Result<(), ErrorPayload> {
     let manager = crate::context::load()?;
     let Some(sort) = SearchSort::parse(&args.sort) else {
-        return Err(ErrorPayload {
-            code: ErrorCode::InvalidInput,
-            message: format!("--sort {} is not one of downloads, likes, trending, updated", args.sort),
-        });
+        return Err(ErrorPayload::new(
+            ErrorCode::InvalidInput,
+            format!("--sort {} is not one of downloads, likes, trending, updated", args.sort),
+        ));
     };
     let query = SearchQuery {
         text: args.query,

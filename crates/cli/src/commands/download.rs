@@ -66,8 +66,8 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
         }
         return Ok(());
     }
-    let (repo, url_revision) = parse_repo_reference(&args.repo)
-        .map_err(|e| ErrorPayload { code: ErrorCode::InvalidInput, message: e.to_string() })?;
+    let (repo, url_revision) =
+        parse_repo_reference(&args.repo).map_err(|e| ErrorPayload::new(ErrorCode::InvalidInput, e.to_string()))?;
     let cache_dir = manager.cache_dir().to_path_buf();
     let request = DownloadRequest {
         repo: repo.to_string(),
@@ -77,9 +77,8 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
         files: Vec::new(),
         url: None,
     };
-    let _marker = marker::mark(&cache_dir, &repo).map_err(|e| ErrorPayload {
-        code: ErrorCode::of_io(&e),
-        message: format!("cannot write to the cache {}: {e}", cache_dir.display()),
+    let _marker = marker::mark(&cache_dir, &repo).map_err(|e| {
+        ErrorPayload::new(ErrorCode::of_io(&e), format!("cannot write to the cache {}: {e}", cache_dir.display()))
     })?;
     let done = follow(&manager, request, json).await?;
     if !json {
@@ -117,13 +116,13 @@ async fn follow(manager: &Manager, request: DownloadRequest, json: bool) -> Resu
                 let _ = manager.pause(id);
                 let _ = (&mut wait).await;
                 bar.clear();
-                return Err(ErrorPayload { code: ErrorCode::Cancelled, message: "interrupted; the partial files are kept: run the same command to resume".into() });
+                return Err(ErrorPayload::new(ErrorCode::Cancelled, "interrupted; the partial files are kept: run the same command to resume"));
             }
             _ = terminate.recv() => {
                 let _ = manager.cancel(id);
                 let _ = (&mut wait).await;
                 bar.clear();
-                return Err(ErrorPayload { code: ErrorCode::Cancelled, message: "cancelled; the partial files were deleted".into() });
+                return Err(ErrorPayload::new(ErrorCode::Cancelled, "cancelled; the partial files were deleted"));
             }
         }
     };
@@ -143,8 +142,8 @@ async fn run_there(machine: &Machine, args: Args, json: bool) -> Result<(), Erro
         let source = UrlSource { url: args.repo.clone(), sha256: args.sha256, md5: args.md5, name: args.name };
         DownloadRequest { repo: String::new(), url: Some(source), ..DownloadRequest::default() }
     } else {
-        let (repo, url_revision) = parse_repo_reference(&args.repo)
-            .map_err(|e| ErrorPayload { code: ErrorCode::InvalidInput, message: e.to_string() })?;
+        let (repo, url_revision) =
+            parse_repo_reference(&args.repo).map_err(|e| ErrorPayload::new(ErrorCode::InvalidInput, e.to_string()))?;
         DownloadRequest {
             repo: repo.to_string(),
             revision: args.revision.or(url_revision),
@@ -170,12 +169,12 @@ async fn run_there(machine: &Machine, args: Args, json: bool) -> Result<(), Erro
             _ = interrupt.recv() => {
                 let _ = machine.pause(id).await;
                 bar.clear();
-                return Err(ErrorPayload { code: ErrorCode::Cancelled, message: format!("interrupted; the download is paused on {}: run the same command to resume", machine.name()) });
+                return Err(ErrorPayload::new(ErrorCode::Cancelled, format!("interrupted; the download is paused on {}: run the same command to resume", machine.name())));
             }
             _ = terminate.recv() => {
                 let _ = machine.cancel(id).await;
                 bar.clear();
-                return Err(ErrorPayload { code: ErrorCode::Cancelled, message: format!("cancelled on {}; its partial files were deleted", machine.name()) });
+                return Err(ErrorPayload::new(ErrorCode::Cancelled, format!("cancelled on {}; its partial files were deleted", machine.name())));
             }
         }
         let now = machine.download(id).await?;
@@ -191,14 +190,14 @@ async fn run_there(machine: &Machine, args: Args, json: bool) -> Result<(), Erro
                     }
                     Ok(())
                 }
-                DownloadState::Cancelled => Err(ErrorPayload {
-                    code: ErrorCode::Cancelled,
-                    message: format!("the download of {} was cancelled on {}", now.repo, machine.name()),
-                }),
-                _ => Err(now.error.unwrap_or(ErrorPayload {
-                    code: ErrorCode::Internal,
-                    message: format!("the download of {} failed on {}", now.repo, machine.name()),
-                })),
+                DownloadState::Cancelled => Err(ErrorPayload::new(
+                    ErrorCode::Cancelled,
+                    format!("the download of {} was cancelled on {}", now.repo, machine.name()),
+                )),
+                _ => Err(now.error.unwrap_or(ErrorPayload::new(
+                    ErrorCode::Internal,
+                    format!("the download of {} failed on {}", now.repo, machine.name()),
+                ))),
             };
         }
     }

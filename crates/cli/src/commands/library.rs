@@ -164,10 +164,10 @@ pub async fn verify(args: VerifyArgs, json: bool) -> Result<(), ErrorPayload> {
         }
     }
     if !report.ok && repaired.is_none() {
-        return Err(ErrorPayload {
-            code: mm_core::ErrorCode::ChecksumMismatch,
-            message: format!("{} has {} bad files", report.id, report.bad().count()),
-        });
+        return Err(ErrorPayload::new(
+            mm_core::ErrorCode::ChecksumMismatch,
+            format!("{} has {} bad files", report.id, report.bad().count()),
+        ));
     }
     Ok(())
 }

@@ -33,9 +33,8 @@ pub struct Args {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(what: &str, value: &str, known: &str) -> Result<T, ErrorPayload> {
-    serde_json::from_value(serde_json::Value::String(value.to_string())).map_err(|_| ErrorPayload {
-        code: ErrorCode::InvalidInput,
-        message: format!("\"{value}\" is not a {what}: use one of {known}"),
+    serde_json::from_value(serde_json::Value::String(value.to_string())).map_err(|_| {
+        ErrorPayload::new(ErrorCode::InvalidInput, format!("\"{value}\" is not a {what}: use one of {known}"))
     })
 }
 
@@ -53,9 +52,21 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
         return Ok(());
     }
     let query = LibraryQuery {
-        model_type: args.model_type.as_deref().map(|t| parse::<ModelType>("model type", t, "text-generation, text-to-image, image-to-text, audio-to-text, text-to-audio, embedding, classification, other")).transpose()?,
-        status: args.status.as_deref().map(|s| parse::<ModelStatus>("status", s, "queued, downloading, available, partial, error, active")).transpose()?,
-        source: args.source.as_deref().map(|s| parse::<ModelSource>("source", s, "hugging-face, folder, imported, url, ollama")).transpose()?,
+        model_type: args
+            .model_type
+            .as_deref()
+            .map(|t| t.parse::<ModelType>().map_err(|e| mm_core::error::Coded::payload(&e)))
+            .transpose()?,
+        status: args
+            .status
+            .as_deref()
+            .map(|s| parse::<ModelStatus>("status", s, "queued, downloading, available, partial, error, active"))
+            .transpose()?,
+        source: args
+            .source
+            .as_deref()
+            .map(|s| parse::<ModelSource>("source", s, "hugging-face, folder, imported, url, ollama"))
+            .transpose()?,
         text: args.search,
         sort: parse::<SortKey>("sort order", &args.sort, "name, size, date")?,
         descending: args.desc,

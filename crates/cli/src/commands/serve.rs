@@ -39,15 +39,13 @@ pub struct Args {
 }
 
 fn invalid(message: String) -> ErrorPayload {
-    ErrorPayload { code: ErrorCode::InvalidInput, message }
+    ErrorPayload::new(ErrorCode::InvalidInput, message)
 }
 
 /// A token read from `file` (at least 16 characters).
 fn token_from(file: &Path) -> Result<String, ErrorPayload> {
-    let token = std::fs::read_to_string(file).map_err(|e| ErrorPayload {
-        code: ErrorCode::of_io(&e),
-        message: format!("cannot read {}: {e}", file.display()),
-    })?;
+    let token = std::fs::read_to_string(file)
+        .map_err(|e| ErrorPayload::new(ErrorCode::of_io(&e), format!("cannot read {}: {e}", file.display())))?;
     let token = token.trim();
     if token.len() < 16 {
         return Err(invalid(format!("the token in {} is shorter than 16 characters", file.display())));
@@ -64,10 +62,9 @@ fn kept_token(kept: &Path, what: &str) -> Result<String, ErrorPayload> {
         }
     }
     let token = mm_server::new_token()
-        .map_err(|e| ErrorPayload { code: ErrorCode::Internal, message: format!("no randomness for a token: {e}") })?;
-    let io = |e: std::io::Error| ErrorPayload {
-        code: ErrorCode::of_io(&e),
-        message: format!("cannot keep the token in {}: {e}", kept.display()),
+        .map_err(|e| ErrorPayload::new(ErrorCode::Internal, format!("no randomness for a token: {e}")))?;
+    let io = |e: std::io::Error| {
+        ErrorPayload::new(ErrorCode::of_io(&e), format!("cannot keep the token in {}: {e}", kept.display()))
     };
     if let Some(folder) = kept.parent() {
         mm_core::paths::private_dir(folder).map_err(io)?;
@@ -116,7 +113,7 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
         if !valid {
             return Err(invalid(format!("--upstream {upstream} is not an http(s) URL")));
         }
-        let (settings, _) = config.store.load().map_err(|e| ErrorPayload { code: e.code(), message: e.to_string() })?;
+        let (settings, _) = config.store.load().map_err(|e| ErrorPayload::new(e.code(), e.to_string()))?;
         let from_settings = mm_core::hub::HubConfig::from_settings(&settings);
         // The hub token is for the hub: another upstream gets none.
         let endpoint = upstream.trim_end_matches('/').to_string();
@@ -157,12 +154,14 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
     let access =
         mm_server::Access { token, mirror_token, open_mirror: args.open_mirror, pull_through: !args.no_upstream };
     let options = mm_server::ServeOptions { listen: args.listen, access };
-    mm_server::serve(manager, options, ready, shutdown).await.map_err(|e| ErrorPayload {
-        code: match e.kind() {
-            std::io::ErrorKind::InvalidInput => ErrorCode::InvalidInput,
-            std::io::ErrorKind::AddrInUse => ErrorCode::Conflict,
-            _ => ErrorCode::of_io(&e),
-        },
-        message: format!("cannot serve on {}: {e}", args.listen),
+    mm_server::serve(manager, options, ready, shutdown).await.map_err(|e| {
+        ErrorPayload::new(
+            match e.kind() {
+                std::io::ErrorKind::InvalidInput => ErrorCode::InvalidInput,
+                std::io::ErrorKind::AddrInUse => ErrorCode::Conflict,
+                _ => ErrorCode::of_io(&e),
+            },
+            format!("cannot serve on {}: {e}", args.listen),
+        )
     })
 }

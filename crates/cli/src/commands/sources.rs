@@ -25,10 +25,7 @@ pub struct ImportArgs {
 pub async fn import(args: ImportArgs, json: bool) -> Result<(), ErrorPayload> {
     let manager = crate::context::load()?;
     let model_type = match args.model_type.as_deref() {
-        Some(t) => Some(ModelType::parse(t).ok_or_else(|| ErrorPayload {
-            code: ErrorCode::InvalidInput,
-            message: format!("\"{t}\" is not a model type: use text-generation, embedding, audio-to-text, ..."),
-        })?),
+        Some(t) => Some(t.parse::<ModelType>().map_err(|e| mm_core::error::Coded::payload(&e))?),
         None => None,
     };
     let options = ImportOptions { copy: args.copy, model_type };
@@ -87,15 +84,15 @@ pub async fn import(args: ImportArgs, json: bool) -> Result<(), ErrorPayload> {
     }
     if cancelled > 0 {
         let done = outcomes.iter().filter(|o| o.status == ImportStatus::Imported).count();
-        return Err(ErrorPayload {
-            code: ErrorCode::Cancelled,
-            message: format!("the import was cancelled: {done} imported before it stopped, {cancelled} not imported"),
-        });
+        return Err(ErrorPayload::new(
+            ErrorCode::Cancelled,
+            format!("the import was cancelled: {done} imported before it stopped, {cancelled} not imported"),
+        ));
     }
     // The batch fails when nothing in it could be imported; each problem is listed either way.
     if failed > 0 && failed == outcomes.len() {
         let first = outcomes[0].error.clone().expect("a failed outcome has its error");
-        return Err(ErrorPayload { code: first.code, message: format!("nothing was imported: {}", first.message) });
+        return Err(ErrorPayload::new(first.code, format!("nothing was imported: {}", first.message)));
     }
     Ok(())
 }

@@ -1,24 +1,27 @@
-//! Downloads from the hub into the cache: resolved to one commit ([`plan`]), fetched file by file with resume,
-//! retries and sha256 / git-sha1 verification while streaming ([`transfer`]), and queued with a concurrency
-//! limit, pause, resume and cancel ([`manager`]). A file is visible under `snapshots/` only once verified.
+//! Downloads into the cache. A hub repo is resolved to one commit and its files chosen ([`plan`], with
+//! [`filter`]'s globs), then fetched file by file ([`transfer`]): through the Xet CAS ([`xet`]) where the hub says
+//! so, else over HTTP, as one stream ([`ranged`]) or in pieces over several connections for a large file
+//! ([`parts`]), both from one origin ([`origin`]), hashed as they are written ([`hasher`]), counted and throttled
+//! ([`progress`]). A file is visible under `snapshots/` only once verified. A URL takes [`url`] instead of plan and
+//! transfer. [`queue`] runs them: a concurrency limit, pause, resume, cancel, a journal across restarts;
+//! [`marker`] tells other processes that `mm download` is fetching a repo.
 
 pub mod filter;
 mod hasher;
-pub mod manager;
 pub mod marker;
 mod origin;
 mod parts;
 pub mod plan;
-pub mod xet;
-
-pub use crate::settings::DEFAULT_CONNECTIONS_PER_FILE;
 mod progress;
+pub mod queue;
 mod ranged;
 mod transfer;
 pub mod url;
+pub mod xet;
 
-pub use manager::{DownloadOptions, Downloads};
+pub use crate::settings::DEFAULT_CONNECTIONS_PER_FILE;
 pub use plan::{preview, DownloadPreview, PreviewFile};
+pub use queue::{DownloadOptions, Downloads};
 
 use crate::cache::layout::InvalidRepoId;
 use crate::error::{Coded, ErrorCode, ErrorPayload};

@@ -294,7 +294,7 @@ pub fn set_type(
     model_type: Option<&str>,
 ) -> Result<(), LibraryError> {
     let chosen = match model_type {
-        Some(t) => Some(ModelType::parse(t).ok_or_else(|| LibraryError::UnknownType(t.to_string()))?),
+        Some(t) => Some(t.parse::<ModelType>()?),
         None => None,
     };
     store.update(|s| {

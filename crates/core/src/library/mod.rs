@@ -27,8 +27,8 @@ pub enum LibraryError {
     Downloading { id: String },
     #[error("{id} lives in the read-only library folder {folder}: remove it there")]
     ReadOnly { id: String, folder: String },
-    #[error("\"{0}\" is not a model type: use one of text-generation, text-to-image, image-to-text, audio-to-text, text-to-audio, embedding, classification, other")]
-    UnknownType(String),
+    #[error(transparent)]
+    UnknownType(#[from] crate::model::UnknownType),
     #[error(transparent)]
     Cache(#[from] crate::cache::CacheError),
     #[error(transparent)]

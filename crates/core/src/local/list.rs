@@ -76,10 +76,10 @@ fn imported(m: &ImportedModel, settings: &Settings) -> LocalModel {
     model.downloaded_at = Some(m.added_at);
     if std::fs::metadata(&path).is_err() {
         model.status = ModelStatus::Error;
-        model.error = Some(ErrorPayload {
-            code: ErrorCode::NotFound,
-            message: format!("{} was moved or deleted: import it again from where it is now", m.path),
-        });
+        model.error = Some(ErrorPayload::new(
+            ErrorCode::NotFound,
+            format!("{} was moved or deleted: import it again from where it is now", m.path),
+        ));
     }
     LocalModel { model, path, sha256: Some(m.sha256.clone()), owned: m.copied }
 }

@@ -106,7 +106,7 @@ struct Inner {
 
 /// A blocking task's panic as an internal error.
 fn joined<T>(result: Result<T, tokio::task::JoinError>) -> Result<T, ErrorPayload> {
-    result.map_err(|e| ErrorPayload { code: ErrorCode::Internal, message: e.to_string() })
+    result.map_err(|e| ErrorPayload::new(ErrorCode::Internal, e.to_string()))
 }
 
 /// Runs `f` on a blocking thread and maps its module error to the wire shape.
@@ -318,9 +318,11 @@ impl Manager {
     pub async fn model(&self, id: &str) -> Result<ModelDetails, ErrorPayload> {
         if id.starts_with(OLLAMA_PREFIX) {
             let models = self.inner.ollama.models(&self.settings()).await;
-            let model = models.into_iter().find(|m| m.id == id).ok_or_else(|| ErrorPayload {
-                code: ErrorCode::NotFound,
-                message: format!("{id} is not on the Ollama server at {}", self.inner.ollama.host()),
+            let model = models.into_iter().find(|m| m.id == id).ok_or_else(|| {
+                ErrorPayload::new(
+                    ErrorCode::NotFound,
+                    format!("{id} is not on the Ollama server at {}", self.inner.ollama.host()),
+                )
             })?;
             return Ok(ModelDetails { model, revisions: Vec::new(), card: None });
         }
@@ -408,7 +410,7 @@ impl Manager {
         let mut pending: Vec<String> =
             self.inner.downloads.list().into_iter().filter(|d| !d.state.is_finished()).map(|d| d.repo).collect();
         for journal in crate::paths::download_journals(self.data_dir()) {
-            pending.extend(crate::download::manager::read_journal(&journal).into_iter().flatten().map(|r| r.repo));
+            pending.extend(crate::download::queue::read_journal(&journal).into_iter().flatten().map(|r| r.repo));
         }
         blocking(move || storage::clean(&cache_dir, &pending)).await
     }
@@ -435,9 +437,8 @@ impl Manager {
                 a.to_path_buf()
             }
         });
-        folder.filter(|f| f.is_dir()).ok_or_else(|| ErrorPayload {
-            code: ErrorCode::InvalidInput,
-            message: format!("{path} is not a model folder of this library"),
+        folder.filter(|f| f.is_dir()).ok_or_else(|| {
+            ErrorPayload::new(ErrorCode::InvalidInput, format!("{path} is not a model folder of this library"))
         })
     }
 
@@ -495,9 +496,9 @@ impl Manager {
     pub async fn load(&self, target: Option<&str>, context: Option<u64>) -> Result<LoadedModel, ErrorPayload> {
         let model_type = match target {
             None => ModelType::TextGeneration,
-            Some(t) => match ModelType::parse(t) {
-                Some(model_type) => model_type,
-                None => {
+            Some(t) => match t.parse::<ModelType>() {
+                Ok(model_type) => model_type,
+                Err(_) => {
                     let (entry, _) = self.activate(t, None, None).await?;
                     entry.model_type
                 }
@@ -527,14 +528,13 @@ impl Manager {
     pub async fn unload(&self, target: Option<&str>) -> Result<Vec<LoadedModel>, ErrorPayload> {
         let model_type = match target {
             None => None,
-            Some(t) => Some(match ModelType::parse(t) {
-                Some(model_type) => model_type,
-                None => self.loaded().await.into_iter().find(|m| m.id == t).map(|m| m.model_type).ok_or_else(|| {
-                    ErrorPayload {
-                        code: ErrorCode::NotFound,
-                        message: format!("{t} is not loaded (mm ps lists what is)"),
-                    }
-                })?,
+            Some(t) => Some(match t.parse::<ModelType>() {
+                Ok(model_type) => model_type,
+                Err(_) => {
+                    self.loaded().await.into_iter().find(|m| m.id == t).map(|m| m.model_type).ok_or_else(|| {
+                        ErrorPayload::new(ErrorCode::NotFound, format!("{t} is not loaded (mm ps lists what is)"))
+                    })?
+                }
             }),
         };
         let unloaded = self.inner.runtime.unload(model_type, None).await?;
@@ -716,16 +716,16 @@ impl Manager {
             // A download of this repo under way has its bytes on disk already: the queue sorts that out.
             let underway = running.iter().any(|d| d.repo == preview.repo);
             if preview.bytes_to_download > preview.free_space && !underway {
-                return Err(ErrorPayload {
-                    code: ErrorCode::InsufficientSpace,
-                    message: format!(
+                return Err(ErrorPayload::new(
+                    ErrorCode::InsufficientSpace,
+                    format!(
                         "{} needs {} but {} has {} free: free some space (`mm du --clean`) or choose fewer files",
                         preview.repo,
                         crate::format::bytes(preview.bytes_to_download),
                         self.inner.cache_dir.display(),
                         crate::format::bytes(preview.free_space)
                     ),
-                });
+                ));
             }
         }
         let id = self.start(request)?;
@@ -780,11 +780,10 @@ impl Manager {
     pub fn pause(&self, id: u64) -> Result<(), ErrorPayload> {
         self.refuse_finished(id, "pause")?;
         if self.inner.pulls.get(id).is_some() {
-            return Err(ErrorPayload {
-                code: ErrorCode::InvalidInput,
-                message: "an Ollama pull cannot pause: cancel it, and pull again later (Ollama keeps what it has)"
-                    .into(),
-            });
+            return Err(ErrorPayload::new(
+                ErrorCode::InvalidInput,
+                "an Ollama pull cannot pause: cancel it, and pull again later (Ollama keeps what it has)",
+            ));
         }
         self.inner.downloads.pause(id).map_err(payload)
     }
@@ -800,14 +799,14 @@ impl Manager {
     fn refuse_finished(&self, id: u64, action: &str) -> Result<(), ErrorPayload> {
         let download = self.download(id)?;
         match download.state {
-            DownloadState::Completed | DownloadState::Cancelled => Err(ErrorPayload {
-                code: ErrorCode::Conflict,
-                message: format!(
+            DownloadState::Completed | DownloadState::Cancelled => Err(ErrorPayload::new(
+                ErrorCode::Conflict,
+                format!(
                     "cannot {action} download {id} of {}: it is {}",
                     download.repo,
                     if download.state == DownloadState::Completed { "complete" } else { "cancelled" }
                 ),
-            }),
+            )),
             _ => Ok(()),
         }
     }
@@ -919,9 +918,8 @@ impl Manager {
                 Ok(())
             })
             .map_err(payload)?;
-        self.machine_tokens(&entry.url).set(token.filter(|t| !t.trim().is_empty())).map_err(|e| ErrorPayload {
-            code: ErrorCode::of_io(&e),
-            message: format!("cannot keep the token of {}: {e}", entry.url),
+        self.machine_tokens(&entry.url).set(token.filter(|t| !t.trim().is_empty())).map_err(|e| {
+            ErrorPayload::new(ErrorCode::of_io(&e), format!("cannot keep the token of {}: {e}", entry.url))
         })?;
         self.changed(Vec::new());
         Ok(entry)
@@ -940,7 +938,7 @@ impl Manager {
             })
             .map_err(payload)?;
         if !found {
-            return Err(ErrorPayload { code: ErrorCode::NotFound, message: format!("no machine {url} was added") });
+            return Err(ErrorPayload::new(ErrorCode::NotFound, format!("no machine {url} was added")));
         }
         let _ = self.machine_tokens(&url).set(None);
         self.changed(Vec::new());
@@ -951,10 +949,10 @@ impl Manager {
     pub fn remote(&self, url: &str) -> Result<Remote, ErrorPayload> {
         let known = self.settings().machines.into_iter().any(|m| m.url == url);
         if !known {
-            return Err(ErrorPayload {
-                code: ErrorCode::NotFound,
-                message: format!("no machine {url} was added: add it in Settings → Machines first"),
-            });
+            return Err(ErrorPayload::new(
+                ErrorCode::NotFound,
+                format!("no machine {url} was added: add it in Settings → Machines first"),
+            ));
         }
         let token = self.machine_tokens(url).get().ok().flatten();
         Remote::new(url, token)

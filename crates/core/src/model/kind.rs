@@ -57,10 +57,6 @@ impl ModelType {
         }
     }
 
-    pub fn parse(s: &str) -> Option<ModelType> {
-        ModelType::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-
     /// The type a hub `pipeline_tag` (or a task tag) stands for.
     pub fn from_pipeline_tag(tag: &str) -> Option<ModelType> {
         Some(match tag {
@@ -211,6 +207,25 @@ impl ModelFormat {
     }
 }
 
+/// A name that is no model type, said once for every face.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("\"{0}\" is not a model type: use one of {known}", known = ModelType::ALL.map(|t| t.as_str()).join(", "))]
+pub struct UnknownType(pub String);
+
+impl crate::error::Coded for UnknownType {
+    fn code(&self) -> crate::error::ErrorCode {
+        crate::error::ErrorCode::InvalidInput
+    }
+}
+
+impl std::str::FromStr for ModelType {
+    type Err = UnknownType;
+
+    fn from_str(s: &str) -> Result<ModelType, UnknownType> {
+        ModelType::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| UnknownType(s.to_string()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,7 +298,7 @@ mod tests {
     #[test]
     fn type_names_round_trip() {
         for t in ModelType::ALL {
-            assert_eq!(ModelType::parse(t.as_str()), Some(t));
+            assert_eq!(t.as_str().parse::<ModelType>(), Ok(t));
             assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{t}\""));
         }
     }

@@ -3,7 +3,7 @@
 
 pub mod kind;
 
-pub use kind::{ModelFormat, ModelType, TypeOrigin};
+pub use kind::{ModelFormat, ModelType, TypeOrigin, UnknownType};
 
 use crate::error::ErrorPayload;
 use serde::{Deserialize, Serialize};

@@ -25,7 +25,7 @@ pub struct RuntimeClient {
 }
 
 fn unreachable(e: impl std::fmt::Display) -> ErrorPayload {
-    ErrorPayload { code: ErrorCode::Io, message: format!("the runtime host did not answer: {e}") }
+    ErrorPayload::new(ErrorCode::Io, format!("the runtime host did not answer: {e}"))
 }
 
 impl RuntimeClient {

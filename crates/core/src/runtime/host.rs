@@ -163,7 +163,7 @@ struct Host {
 }
 
 fn err(code: ErrorCode, message: impl Into<String>) -> ErrorPayload {
-    ErrorPayload { code, message: message.into() }
+    ErrorPayload::new(code, message)
 }
 
 impl Host {

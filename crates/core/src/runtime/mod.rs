@@ -98,10 +98,10 @@ pub struct RuntimeChange {
 
 /// Loading a type with no active model: said by the face before it starts a host, and by the host.
 pub fn nothing_active(model_type: ModelType) -> crate::ErrorPayload {
-    crate::ErrorPayload {
-        code: crate::ErrorCode::NotFound,
-        message: format!("no {model_type} model is active: activate one first (mm activate MODEL)"),
-    }
+    crate::ErrorPayload::new(
+        crate::ErrorCode::NotFound,
+        format!("no {model_type} model is active: activate one first (mm activate MODEL)"),
+    )
 }
 
 /// Where the host keeps its socket, ports, measurements and runtime logs.

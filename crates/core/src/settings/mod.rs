@@ -67,7 +67,7 @@ impl Settings {
     /// What the settings say about a model: the user's type over the inferred one, whether it is active, and
     /// when it was last activated.
     pub fn user_view(&self, id: &str, inferred: (ModelType, TypeOrigin)) -> (ModelType, TypeOrigin, bool, Option<u64>) {
-        let (model_type, type_origin) = match self.model_types.get(id).and_then(|t| ModelType::parse(t)) {
+        let (model_type, type_origin) = match self.model_types.get(id).and_then(|t| t.parse::<ModelType>().ok()) {
             Some(chosen) => (chosen, TypeOrigin::User),
             None => inferred,
         };

@@ -213,10 +213,10 @@ pub(crate) async fn follow(
         }
         match state.state {
             DownloadState::Failed | DownloadState::Cancelled => {
-                return Err(refused(state.error.unwrap_or(mm_core::ErrorPayload {
-                    code: mm_core::ErrorCode::Network,
-                    message: format!("the upstream fetch of {} stopped", file.path),
-                })));
+                return Err(refused(state.error.unwrap_or(mm_core::ErrorPayload::new(
+                    mm_core::ErrorCode::Network,
+                    format!("the upstream fetch of {} stopped", file.path),
+                ))));
             }
             DownloadState::Completed => break,
             _ => tokio::time::sleep(std::time::Duration::from_millis(25)).await,

@@ -366,17 +366,13 @@ impl Downloads {
             match progress.state {
                 DownloadState::Completed => return Ok(progress),
                 DownloadState::Failed => {
-                    return Err(progress.error.unwrap_or(ErrorPayload {
-                        code: crate::ErrorCode::Internal,
-                        message: "the download failed".into(),
-                    }))
+                    return Err(progress
+                        .error
+                        .unwrap_or(ErrorPayload::new(crate::ErrorCode::Internal, "the download failed")))
                 }
                 DownloadState::Cancelled => return Err(DownloadError::Cancelled.payload()),
                 DownloadState::Paused => {
-                    return Err(ErrorPayload {
-                        code: crate::ErrorCode::Cancelled,
-                        message: "the download was paused".into(),
-                    })
+                    return Err(ErrorPayload::new(crate::ErrorCode::Cancelled, "the download was paused"))
                 }
                 _ => {}
             }

@@ -113,6 +113,7 @@ describe('model details', () => {
         commit: 'c',
         ok: false,
         bytesChecked: 2048,
+        repaired: [],
         files: [{ path: 'model.gguf', blob: 'a'.repeat(64), size: 2000, status: 'corrupt', actual: 'b'.repeat(64) }],
       },
     });

@@ -436,3 +436,40 @@ async fn the_api_loads_the_active_model_reports_it_live_and_stops_it_with_the_se
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_and_repair_says_the_same_on_this_machine_and_through_mm_serve() {
+    let hub = FakeHub::start().await;
+    let weights = HubFile::new("model.safetensors", noise(200_000, 41), true);
+    hub.add_repo("acme/fixme", vec![HubFile::new("config.json", b"{}".to_vec(), false), weights.clone()]);
+    let home = tempfile::tempdir().unwrap();
+    let mm = |args: &[&str]| {
+        let mut cmd = common::mm(&home.path().join("cache"), home.path());
+        cmd.env("HF_ENDPOINT", hub.endpoint()).args(args);
+        cmd
+    };
+    assert!(common::run(mm(&["download", "acme/fixme"])).await.status.success());
+    let blob = home.path().join("cache/models--acme--fixme/blobs").join(&weights.sha256);
+    let corrupt = || {
+        let mut bytes = std::fs::read(&blob).unwrap();
+        bytes[1000] ^= 0xff;
+        let _ = std::fs::remove_file(&blob);
+        std::fs::write(&blob, bytes).unwrap();
+    };
+    // The report a face ends with: of after the repair, naming what was fetched again.
+    let report = |out: std::process::Output| -> Value {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let last = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_string();
+        serde_json::from_str::<Value>(&last).unwrap()["report"].clone()
+    };
+    corrupt();
+    let here = report(common::run(mm(&["verify", "acme/fixme", "--repair", "--json"])).await);
+    assert_eq!((here["ok"].clone(), here["repaired"].clone()), (json!(true), json!(["model.safetensors"])), "{here}");
+    assert_eq!(std::fs::read(&blob).unwrap(), *weights.content);
+
+    corrupt();
+    let server = Server::start(&hub, home.path(), &["--listen", "127.0.0.1:0"]);
+    let there = report(common::run(mm(&["--remote", &server.url, "verify", "acme/fixme", "--repair", "--json"])).await);
+    assert_eq!(there, here, "the same operation, the same report");
+    assert_eq!(std::fs::read(&blob).unwrap(), *weights.content);
+}

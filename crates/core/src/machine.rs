@@ -76,16 +76,7 @@ impl Machine {
 
     /// Verifies a model, and with `repair` downloads its bad files again: the report after.
     pub async fn verify(&self, id: &str, revision: Option<&str>, repair: bool) -> Result<VerifyReport, ErrorPayload> {
-        match self {
-            Machine::Local(m) => {
-                let report = m.verify(id, revision, |_| {}).await?;
-                match repair && !report.ok {
-                    true => Ok(m.repair(&report).await?.1),
-                    false => Ok(report),
-                }
-            }
-            Machine::Remote(r) => r.verify(id, revision, repair).await,
-        }
+        either!(self, m => m.verify_and_repair(id, revision, repair, |_| {}).await, r => r.verify(id, revision, repair).await)
     }
 
     pub async fn storage(&self) -> Result<StorageReport, ErrorPayload> {
@@ -100,8 +91,10 @@ impl Machine {
         either!(self, m => m.preview(request).await, r => r.preview(request).await)
     }
 
+    /// Queues a download through the checked queue on either machine: a repo, revision or file that does not
+    /// exist (404) or does not fit (507) is refused before anything is queued; the same download running is joined.
     pub async fn start(&self, request: DownloadRequest) -> Result<u64, ErrorPayload> {
-        either!(self, m => m.start(request), r => r.start(request).await)
+        either!(self, m => m.queue(request).await.map(|(id, _)| id), r => r.start(request).await)
     }
 
     pub async fn downloads(&self) -> Result<Vec<DownloadProgress>, ErrorPayload> {

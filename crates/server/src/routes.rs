@@ -114,11 +114,7 @@ pub struct VerifyAsk {
     params(("id" = String, Path, description = "The model id, percent-encoded")),
     responses((status = 200, body = VerifyReport), (status = 404, body = ErrorPayload)))]
 pub async fn verify(State(s): S, Path(id): Path<String>, Body(ask): Body<VerifyAsk>) -> ApiResult<Json<VerifyReport>> {
-    let report = s.manager.verify(&id, ask.revision.as_deref(), |_| {}).await?;
-    if ask.repair && !report.ok {
-        return Ok(Json(s.manager.repair(&report).await?.1));
-    }
-    Ok(Json(report))
+    Ok(Json(s.manager.verify_and_repair(&id, ask.revision.as_deref(), ask.repair, |_| {}).await?))
 }
 
 // --- Downloads ---

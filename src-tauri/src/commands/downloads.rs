@@ -102,6 +102,12 @@ mod tests {
 
         let err = app.invoke("start_download", json!({ "request": { "repo": "bad id" } })).unwrap_err();
         assert_eq!(err["code"], "invalid-input");
+        // The checked queue, as on another machine: a repo the hub does not have is refused before anything is
+        // queued, not queued to fail later.
+        let queued = app.invoke("list_downloads", json!({})).unwrap().as_array().unwrap().len();
+        let err = app.invoke("start_download", json!({ "request": { "repo": "acme/none" } })).unwrap_err();
+        assert_eq!(err["code"], "not-found", "{err}");
+        assert_eq!(app.invoke("list_downloads", json!({})).unwrap().as_array().unwrap().len(), queued);
         let err = app.invoke("cancel_download", json!({ "id": 999 })).unwrap_err();
         assert_eq!(err["code"], "not-found");
     }

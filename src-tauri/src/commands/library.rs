@@ -51,11 +51,7 @@ pub async fn verify_model<R: Runtime>(
     let on_progress = move |progress| {
         let _ = app.emit(events::VERIFY_PROGRESS, progress);
     };
-    let report = manager.verify(&id, revision.as_deref(), on_progress).await?;
-    if repair.unwrap_or(false) && !report.ok {
-        return Ok(manager.repair(&report).await?.1);
-    }
-    Ok(report)
+    manager.verify_and_repair(&id, revision.as_deref(), repair.unwrap_or(false), on_progress).await
 }
 
 /// Remembers the type the user chose (`null` goes back to the inferred one).

@@ -282,7 +282,11 @@ export type VerifyReport = { id: string, commit: string, files: Array<FileCheck>
 /**
  * No file is corrupt or missing.
  */
-ok: boolean, };
+ok: boolean, 
+/**
+ * The files this check downloaded again (a repair): they were corrupt or missing, and the report is of after.
+ */
+repaired: Array<string>, };
 
 /**
  * Where a verification stands; sent about every 64 MiB and at the end.

@@ -115,25 +115,20 @@ pub struct VerifyArgs {
 }
 
 pub async fn verify(args: VerifyArgs, json: bool) -> Result<(), ErrorPayload> {
-    let (report, repaired) = match crate::context::machine()? {
+    let report = match crate::context::machine()? {
         Machine::Local(manager) => {
             let on_progress = move |p| {
                 if json {
                     output::json_line(&serde_json::json!({ "event": "progress", "progress": p }));
                 }
             };
-            let report = manager.verify(&args.id, args.revision.as_deref(), on_progress).await?;
-            let repaired = match args.repair && !report.ok {
-                true => manager.repair(&report).await?.0,
-                false => None,
-            };
-            (report, repaired)
+            manager.verify_and_repair(&args.id, args.revision.as_deref(), args.repair, on_progress).await?
         }
         // The other machine verifies (and repairs) there, and says how it ended.
-        remote => (remote.verify(&args.id, args.revision.as_deref(), args.repair).await?, None),
+        remote => remote.verify(&args.id, args.revision.as_deref(), args.repair).await?,
     };
     if json {
-        output::json_line(&serde_json::json!({ "event": "done", "report": report, "repaired": repaired }));
+        output::json_line(&serde_json::json!({ "event": "done", "report": report }));
     } else {
         for f in report.bad() {
             let what = match f.status {
@@ -146,16 +141,18 @@ pub async fn verify(args: VerifyArgs, json: bool) -> Result<(), ErrorPayload> {
             };
             say!("{}: {what}", f.path);
         }
-        let bad = report.bad().count();
-        match (bad, &repaired) {
-            (0, _) => say!(
+        let (bad, repaired) = (report.bad().count(), report.repaired.len());
+        if repaired > 0 {
+            say!("{}: repaired {repaired} file{}", report.id, if repaired == 1 { "" } else { "s" });
+        }
+        match bad {
+            0 => say!(
                 "{}: all {} files match their hashes ({} checked)",
                 report.id,
                 report.files.len(),
                 format::bytes(report.bytes_checked)
             ),
-            (n, Some(_)) => say!("{}: repaired {n} file{}", report.id, if n == 1 { "" } else { "s" }),
-            (n, None) => say!(
+            n => say!(
                 "{}: {n} bad file{}; run `mm verify {} --repair` to download them again",
                 report.id,
                 if n == 1 { "" } else { "s" },
@@ -163,7 +160,7 @@ pub async fn verify(args: VerifyArgs, json: bool) -> Result<(), ErrorPayload> {
             ),
         }
     }
-    if !report.ok && repaired.is_none() {
+    if !report.ok {
         return Err(ErrorPayload::new(
             mm_core::ErrorCode::ChecksumMismatch,
             format!("{} has {} bad files", report.id, report.bad().count()),

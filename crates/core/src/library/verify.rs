@@ -43,6 +43,9 @@ pub struct VerifyReport {
     pub bytes_checked: u64,
     /// No file is corrupt or missing.
     pub ok: bool,
+    /// The files this check downloaded again (a repair): they were corrupt or missing, and the report is of after.
+    #[serde(default)]
+    pub repaired: Vec<String>,
 }
 
 impl VerifyReport {
@@ -164,6 +167,7 @@ pub fn verify(
         files,
         bytes_checked: state.bytes_done,
         ok,
+        repaired: Vec::new(),
     })
 }
 

@@ -381,13 +381,28 @@ impl Manager {
 
     /// Downloads the bad files of a verification again, and verifies once more: the repair's download (none when
     /// nothing was bad) and the new report.
-    pub async fn repair(
+    async fn repair(&self, report: &VerifyReport) -> Result<VerifyReport, ErrorPayload> {
+        verify::repair(&self.inner.cache_dir, &self.inner.downloads, report).await.map_err(payload)?;
+        let mut after = self.verify(&report.id, Some(&report.commit), |_| {}).await?;
+        after.repaired = report.bad().map(|f| f.path.clone()).collect();
+        Ok(after)
+    }
+
+    /// Verifies a model (with `progress`) and, with `repair` and something bad, downloads exactly the bad files
+    /// again and verifies once more: the one verify-then-repair every face offers. The report is of after, and
+    /// names what was fetched again.
+    pub async fn verify_and_repair(
         &self,
-        report: &VerifyReport,
-    ) -> Result<(Option<DownloadProgress>, VerifyReport), ErrorPayload> {
-        let repaired = verify::repair(&self.inner.cache_dir, &self.inner.downloads, report).await.map_err(payload)?;
-        let after = self.verify(&report.id, Some(&report.commit), |_| {}).await?;
-        Ok((repaired, after))
+        id: &str,
+        revision: Option<&str>,
+        repair: bool,
+        progress: impl FnMut(VerifyProgress) + Send + 'static,
+    ) -> Result<VerifyReport, ErrorPayload> {
+        let report = self.verify(id, revision, progress).await?;
+        match repair && !report.ok {
+            true => self.repair(&report).await,
+            false => Ok(report),
+        }
     }
 
     /// Remembers the type the user chose (`None` goes back to the inferred one).

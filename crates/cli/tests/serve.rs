@@ -376,6 +376,11 @@ async fn mm_remote_drives_another_machines_models_with_its_token() {
     let shown = json_of(&common::run(mm(&["active", "--json"])).await);
     assert_eq!(shown["text-generation"]["id"], "acme/tiny");
     json_of(&common::run(mm(&["deactivate", "text-generation", "--json"])).await);
+    // Without --type, the machine that has the model says which type it is: here the one its user chose there.
+    assert!(common::run(mm(&["type", "acme/tiny", "embedding"])).await.status.success());
+    let active = json_of(&common::run(mm(&["activate", "acme/tiny", "--json"])).await);
+    assert_eq!(active["active"]["modelType"], "embedding", "{active}");
+    json_of(&common::run(mm(&["deactivate", "embedding", "--json"])).await);
     let system = json_of(&common::run(mm(&["system", "--json"])).await);
     assert!(system["ramTotal"].as_u64() > Some(0), "{system}");
     let removed = json_of(&common::run(mm(&["rm", "acme/tiny", "--json"])).await);

@@ -128,16 +128,10 @@ impl Machine {
         model_type: Option<&str>,
         revision: Option<&str>,
     ) -> Result<ActiveEntry, ErrorPayload> {
-        match self {
-            Machine::Local(m) => Ok(m.activate(id, model_type, revision).await?.0),
-            Machine::Remote(r) => {
-                let kind = match model_type {
-                    Some(t) => model_type_of(t)?,
-                    None => r.model(id).await?.model.model_type,
-                };
-                r.activate(id, kind, revision).await
-            }
-        }
+        // Without a type, the machine that has the model says which it is.
+        either!(self,
+            m => Ok(m.activate(id, model_type, revision).await?.0),
+            r => r.activate(id, model_type.map(model_type_of).transpose()?, revision).await)
     }
 
     pub async fn deactivate(&self, model_type: &str) -> Result<(), ErrorPayload> {

@@ -281,13 +281,17 @@ impl Remote {
         self.get("mm/v1/active").await
     }
 
+    /// Makes `id` the active model of `model_type`, or of its own type as that machine's library gives it.
     pub async fn activate(
         &self,
         id: &str,
-        model_type: ModelType,
+        model_type: Option<ModelType>,
         revision: Option<&str>,
     ) -> Result<ActiveEntry, ErrorPayload> {
-        let path = format!("mm/v1/active/{}", model_type.as_str());
+        let path = match model_type {
+            Some(model_type) => format!("mm/v1/active/{}", model_type.as_str()),
+            None => "mm/v1/active".to_string(),
+        };
         self.call(Method::PUT, &path, Some(json!({ "id": id, "revision": revision }))).await
     }
 

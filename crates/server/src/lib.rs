@@ -123,7 +123,7 @@ pub fn router(manager: Manager, access: Access, stop: CancellationToken) -> Rout
         .route("/mm/v1/downloads/{id}", get(download).delete(cancel))
         .route("/mm/v1/downloads/{id}/pause", post(pause))
         .route("/mm/v1/downloads/{id}/resume", post(resume))
-        .route("/mm/v1/active", get(active))
+        .route("/mm/v1/active", get(active).put(activate_own))
         .route("/mm/v1/active/{type}", get(active_of).put(activate).delete(deactivate))
         .route("/mm/v1/runtime", get(loaded))
         .route("/mm/v1/runtime/load", post(load))

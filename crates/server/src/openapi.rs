@@ -32,6 +32,7 @@ use utoipa::OpenApi;
         routes::active,
         routes::active_of,
         routes::activate,
+        routes::activate_own,
         routes::deactivate,
         routes::loaded,
         routes::load,

@@ -237,6 +237,14 @@ pub async fn activate(
     Ok(Json(s.manager.activate(&ask.id, Some(kind.as_str()), ask.revision.as_deref()).await?.0))
 }
 
+/// Makes a model the active one of its own type: the type this server's library gives it (the user's choice, else
+/// the one inferred), resolved here rather than by the client.
+#[utoipa::path(put, path = "/mm/v1/active", tag = "activation", request_body = Activate,
+    responses((status = 200, body = ActiveEntry), (status = 400, body = ErrorPayload), (status = 404, body = ErrorPayload)))]
+pub async fn activate_own(State(s): S, Body(ask): Body<Activate>) -> ApiResult<Json<ActiveEntry>> {
+    Ok(Json(s.manager.activate(&ask.id, None, ask.revision.as_deref()).await?.0))
+}
+
 /// Clears the active model of a type.
 #[utoipa::path(delete, path = "/mm/v1/active/{type}", tag = "activation", params(("type" = ModelType, Path)),
     responses((status = 204), (status = 400, body = ErrorPayload), (status = 404, body = ErrorPayload)))]

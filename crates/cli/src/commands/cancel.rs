@@ -1,11 +1,9 @@
 //! `mm cancel REPO`: stops a running `mm download` of the repo and deletes the partial files it leaves.
 
 use crate::output;
-use mm_core::download::marker;
 use mm_core::hub::parse_repo_reference;
 use mm_core::machine::Machine;
 use mm_core::{format, ErrorCode, ErrorPayload};
-use std::time::Duration;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -14,20 +12,19 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
-    let (repo, _) =
-        parse_repo_reference(&args.repo).map_err(|e| ErrorPayload::new(ErrorCode::InvalidInput, e.to_string()))?;
     let manager = match crate::context::machine()? {
         Machine::Local(manager) => manager,
-        remote => return cancel_there(&remote, &repo.to_string(), json).await,
+        remote => {
+            let (repo, _) = parse_repo_reference(&args.repo)
+                .map_err(|e| ErrorPayload::new(ErrorCode::InvalidInput, e.to_string()))?;
+            return cancel_there(&remote, &repo.to_string(), json).await;
+        }
     };
-    let cache_dir = manager.cache_dir().to_path_buf();
-    let stopped = marker::stop(&cache_dir, &repo, Duration::from_secs(10)).await;
-    let freed = marker::discard_partials(&cache_dir, &repo).map_err(|e| {
-        ErrorPayload::new(ErrorCode::of_io(&e), format!("cannot delete the partial files of {repo}: {e}"))
-    })?;
+    let cancelled = manager.cancel_repo(&args.repo).await?;
+    let (repo, stopped, freed) = (cancelled.repo, cancelled.stopped, cancelled.bytes_freed);
     if json {
         output::json(&serde_json::json!({
-            "repo": repo.to_string(),
+            "repo": repo,
             "stoppedPid": stopped.first(),
             "stoppedPids": stopped,
             "bytesFreed": freed,

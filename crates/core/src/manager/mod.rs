@@ -33,6 +33,17 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+/// What cancelling every download of a repo did ([`Manager::cancel_repo`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepoCancelled {
+    pub repo: String,
+    /// The `mm download` processes stopped.
+    pub stopped: Vec<u32>,
+    /// The partial files deleted.
+    pub bytes_freed: u64,
+}
+
 /// What a [`Manager`] is opened over. Every field but `store` and `data_dir` may be left to the settings and the
 /// environment.
 pub struct ManagerConfig {
@@ -898,6 +909,24 @@ impl Manager {
 
     /// Stops the imports running now: the file being read or copied (its partial copy removed) and the rest of
     /// each batch, which report `cancelled`.
+    /// Stops every download of `repo` into this cache, in this process and in any `mm download` (through its
+    /// marker), and deletes the partial files they leave: what `mm cancel REPO` does.
+    pub async fn cancel_repo(&self, repo: &str) -> Result<RepoCancelled, ErrorPayload> {
+        let (repo, _) = crate::hub::parse_repo_reference(repo)
+            .map_err(|e| ErrorPayload::new(ErrorCode::InvalidInput, e.to_string()))?;
+        for download in self.inner.downloads.list() {
+            if download.repo == repo.as_str() && !download.state.is_finished() {
+                let _ = self.inner.downloads.cancel(download.id);
+            }
+        }
+        let cache_dir = self.inner.cache_dir.clone();
+        let stopped = crate::download::marker::stop(&cache_dir, &repo, std::time::Duration::from_secs(10)).await;
+        let freed = crate::download::marker::discard_partials(&cache_dir, &repo).map_err(|e| {
+            ErrorPayload::new(ErrorCode::of_io(&e), format!("cannot delete the partial files of {repo}: {e}"))
+        })?;
+        Ok(RepoCancelled { repo: repo.to_string(), stopped, bytes_freed: freed })
+    }
+
     pub fn cancel_imports(&self) {
         self.inner.imports.lock().unwrap().cancel();
     }

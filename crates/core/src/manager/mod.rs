@@ -3,6 +3,8 @@
 //! and its pulls) and one event stream, and offers each operation once, with the one error shape
 //! ([`ErrorPayload`]) every face maps to its own (an exit code, an HTTP status, a rejected promise).
 
+mod loading;
+mod machines;
 mod pulls;
 
 use crate::activation::{parse_type, Activation, ActiveEntry};
@@ -514,122 +516,6 @@ impl Manager {
         self.inner.activation.link_path(model_type)
     }
 
-    // --- Loading ---
-
-    /// Loads a type's active model (`target` a type; none: text generation), or activates a model and loads it
-    /// (`target` a model id); answered once it is ready. A loaded type whose model is the active one answers as
-    /// it is; another model of the type loaded is swapped on the same endpoint.
-    pub async fn load(&self, target: Option<&str>, context: Option<u64>) -> Result<LoadedModel, ErrorPayload> {
-        let model_type = match target {
-            None => ModelType::TextGeneration,
-            Some(t) => match t.parse::<ModelType>() {
-                Ok(model_type) => model_type,
-                Err(_) => {
-                    let (entry, _) = self.activate(t, None, None).await?;
-                    entry.model_type
-                }
-            },
-        };
-        // Said here, so that no host is started for nothing.
-        if !self.active().contains_key(&model_type) {
-            return Err(crate::runtime::nothing_active(model_type));
-        }
-        let owner = self.inner.runtime_owner;
-        let owner_pid = (owner != "mm").then(std::process::id);
-        let loaded = self.inner.runtime.load(model_type, context, owner, owner_pid).await?;
-        self.heard(RuntimeChange { model_type, loaded: Some(loaded.clone()) });
-        self.runtime_started();
-        Ok(loaded)
-    }
-
-    /// Keeps the last-heard loaded set in step with a change.
-    fn heard(&self, change: RuntimeChange) {
-        let mut last = self.inner.last_loaded.lock().expect("loaded");
-        last.retain(|m| m.model_type != change.model_type);
-        last.extend(change.loaded);
-        last.sort_by_key(|m| m.model_type);
-    }
-
-    /// Unloads a type (`target` a type, or a loaded model's id), or every loaded model (none).
-    pub async fn unload(&self, target: Option<&str>) -> Result<Vec<LoadedModel>, ErrorPayload> {
-        let model_type = match target {
-            None => None,
-            Some(t) => Some(match t.parse::<ModelType>() {
-                Ok(model_type) => model_type,
-                Err(_) => {
-                    self.loaded().await.into_iter().find(|m| m.id == t).map(|m| m.model_type).ok_or_else(|| {
-                        ErrorPayload::new(ErrorCode::NotFound, format!("{t} is not loaded (mm ps lists what is)"))
-                    })?
-                }
-            }),
-        };
-        let unloaded = self.inner.runtime.unload(model_type, None).await?;
-        for m in &unloaded {
-            self.heard(RuntimeChange { model_type: m.model_type, loaded: None });
-        }
-        Ok(unloaded)
-    }
-
-    /// What is loaded now, with its state, endpoint and memory.
-    pub async fn loaded(&self) -> Vec<LoadedModel> {
-        let loaded = self.inner.runtime.status().await;
-        *self.inner.last_loaded.lock().expect("loaded") = loaded.clone();
-        loaded
-    }
-
-    /// What was loaded when last heard, without asking the host.
-    pub fn loaded_now(&self) -> Vec<LoadedModel> {
-        self.inner.last_loaded.lock().expect("loaded").clone()
-    }
-
-    /// The runtime host's changes (loads, swaps, health, memory), for a face that shows them; relayed while the
-    /// host runs, with [`Manager::watch_runtime`] started once.
-    pub fn subscribe_runtime(&self) -> broadcast::Receiver<RuntimeChange> {
-        self.inner.runtime_changes.subscribe()
-    }
-
-    /// Says a runtime host may have just started (this process loaded, or the window saw `active.json` change):
-    /// [`Manager::watch_runtime`] connects at once.
-    pub fn runtime_started(&self) {
-        self.inner.runtime_started.notify_one();
-    }
-
-    /// Relays the runtime host's changes to [`Manager::subscribe_runtime`] for as long as this process lives,
-    /// reconnecting when a host starts again: at once when told ([`Manager::runtime_started`]), else within a
-    /// minute, so that an idle app does not wake up for it.
-    pub fn watch_runtime(&self) {
-        let manager = self.clone();
-        tokio::spawn(async move {
-            loop {
-                if let Some(mut watch) = manager.inner.runtime.watch().await {
-                    // What happened while no one listened.
-                    for loaded in manager.loaded().await {
-                        let change = RuntimeChange { model_type: loaded.model_type, loaded: Some(loaded) };
-                        let _ = manager.inner.runtime_changes.send(change);
-                    }
-                    while let Some(change) = watch.next().await {
-                        manager.heard(change.clone());
-                        let _ = manager.inner.runtime_changes.send(change);
-                    }
-                    // The host ended: whatever it had not said it unloaded is gone with it.
-                    let before = manager.loaded_now();
-                    let now = manager.loaded().await;
-                    for gone in before.iter().filter(|m| !now.iter().any(|n| n.model_type == m.model_type)) {
-                        let _ = manager
-                            .inner
-                            .runtime_changes
-                            .send(RuntimeChange { model_type: gone.model_type, loaded: None });
-                    }
-                }
-                let idle = tokio::time::sleep(std::time::Duration::from_secs(60));
-                tokio::select! {
-                    _ = idle => {}
-                    _ = manager.inner.runtime_started.notified() => {}
-                }
-            }
-        });
-    }
-
     // --- Compatibility ---
 
     /// This machine: GPUs and VRAM, RAM, CPU and its features, OS, free disk where the cache is.
@@ -939,71 +825,6 @@ impl Manager {
     /// Starts pulling a model into Ollama; it shows among the downloads, with its layer's bytes as progress.
     pub fn ollama_pull(&self, name: &str) -> Result<u64, ErrorPayload> {
         pulls::start(self, name)
-    }
-
-    // --- Other machines ---
-
-    /// Adds (or updates) another machine's `mm serve`, after checking that it answers with this token; the token
-    /// is kept like the hub token (the keyring, else a 0600 file), never in the settings file.
-    pub async fn add_machine(&self, name: &str, url: &str, token: Option<&str>) -> Result<MachineEntry, ErrorPayload> {
-        let remote = Remote::new(url, token.map(str::to_string))?;
-        remote.health().await?;
-        let host = remote.url().split("://").nth(1).unwrap_or(remote.url()).to_string();
-        let entry = MachineEntry {
-            name: Some(name.trim()).filter(|n| !n.is_empty()).map(str::to_string).unwrap_or(host),
-            url: remote.url().to_string(),
-        };
-        let kept = entry.clone();
-        self.inner
-            .store
-            .update(move |s| {
-                s.machines.retain(|m| m.url != kept.url);
-                s.machines.push(kept);
-                Ok(())
-            })
-            .map_err(payload)?;
-        self.machine_tokens(&entry.url).set(token.filter(|t| !t.trim().is_empty())).map_err(|e| {
-            ErrorPayload::new(ErrorCode::of_io(&e), format!("cannot keep the token of {}: {e}", entry.url))
-        })?;
-        self.changed(Vec::new());
-        Ok(entry)
-    }
-
-    /// Forgets another machine and its token.
-    pub fn remove_machine(&self, url: &str) -> Result<(), ErrorPayload> {
-        let url = url.to_string();
-        let (_, found) = self
-            .inner
-            .store
-            .update(|s| {
-                let before = s.machines.len();
-                s.machines.retain(|m| m.url != url);
-                Ok(s.machines.len() != before)
-            })
-            .map_err(payload)?;
-        if !found {
-            return Err(ErrorPayload::new(ErrorCode::NotFound, format!("no machine {url} was added")));
-        }
-        let _ = self.machine_tokens(&url).set(None);
-        self.changed(Vec::new());
-        Ok(())
-    }
-
-    /// Another machine the user added, with its kept token.
-    pub fn remote(&self, url: &str) -> Result<Remote, ErrorPayload> {
-        let known = self.settings().machines.into_iter().any(|m| m.url == url);
-        if !known {
-            return Err(ErrorPayload::new(
-                ErrorCode::NotFound,
-                format!("no machine {url} was added: add it in Settings → Machines first"),
-            ));
-        }
-        let token = self.machine_tokens(url).get().ok().flatten();
-        Remote::new(url, token)
-    }
-
-    fn machine_tokens(&self, url: &str) -> crate::secret::TokenStore {
-        crate::secret::TokenStore::for_machine(self.inner.store.path(), url)
     }
 
     // --- The app itself ---

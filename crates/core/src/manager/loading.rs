@@ -1,0 +1,120 @@
+//! The facade's loading operations: load, unload, what is loaded, and the watcher that follows the runtime host
+//! for the faces (what `runtime` does, for a face).
+
+use super::*;
+
+impl Manager {
+    /// Loads a type's active model (`target` a type; none: text generation), or activates a model and loads it
+    /// (`target` a model id); answered once it is ready. A loaded type whose model is the active one answers as
+    /// it is; another model of the type loaded is swapped on the same endpoint.
+    pub async fn load(&self, target: Option<&str>, context: Option<u64>) -> Result<LoadedModel, ErrorPayload> {
+        let model_type = match target {
+            None => ModelType::TextGeneration,
+            Some(t) => match t.parse::<ModelType>() {
+                Ok(model_type) => model_type,
+                Err(_) => {
+                    let (entry, _) = self.activate(t, None, None).await?;
+                    entry.model_type
+                }
+            },
+        };
+        // Said here, so that no host is started for nothing.
+        if !self.active().contains_key(&model_type) {
+            return Err(crate::runtime::nothing_active(model_type));
+        }
+        let owner = self.inner.runtime_owner;
+        let owner_pid = (owner != "mm").then(std::process::id);
+        let loaded = self.inner.runtime.load(model_type, context, owner, owner_pid).await?;
+        self.heard(RuntimeChange { model_type, loaded: Some(loaded.clone()) });
+        self.runtime_started();
+        Ok(loaded)
+    }
+
+    /// Keeps the last-heard loaded set in step with a change.
+    fn heard(&self, change: RuntimeChange) {
+        let mut last = self.inner.last_loaded.lock().expect("loaded");
+        last.retain(|m| m.model_type != change.model_type);
+        last.extend(change.loaded);
+        last.sort_by_key(|m| m.model_type);
+    }
+
+    /// Unloads a type (`target` a type, or a loaded model's id), or every loaded model (none).
+    pub async fn unload(&self, target: Option<&str>) -> Result<Vec<LoadedModel>, ErrorPayload> {
+        let model_type = match target {
+            None => None,
+            Some(t) => Some(match t.parse::<ModelType>() {
+                Ok(model_type) => model_type,
+                Err(_) => {
+                    self.loaded().await.into_iter().find(|m| m.id == t).map(|m| m.model_type).ok_or_else(|| {
+                        ErrorPayload::new(ErrorCode::NotFound, format!("{t} is not loaded (mm ps lists what is)"))
+                    })?
+                }
+            }),
+        };
+        let unloaded = self.inner.runtime.unload(model_type, None).await?;
+        for m in &unloaded {
+            self.heard(RuntimeChange { model_type: m.model_type, loaded: None });
+        }
+        Ok(unloaded)
+    }
+
+    /// What is loaded now, with its state, endpoint and memory.
+    pub async fn loaded(&self) -> Vec<LoadedModel> {
+        let loaded = self.inner.runtime.status().await;
+        *self.inner.last_loaded.lock().expect("loaded") = loaded.clone();
+        loaded
+    }
+
+    /// What was loaded when last heard, without asking the host.
+    pub fn loaded_now(&self) -> Vec<LoadedModel> {
+        self.inner.last_loaded.lock().expect("loaded").clone()
+    }
+
+    /// The runtime host's changes (loads, swaps, health, memory), for a face that shows them; relayed while the
+    /// host runs, with [`Manager::watch_runtime`] started once.
+    pub fn subscribe_runtime(&self) -> broadcast::Receiver<RuntimeChange> {
+        self.inner.runtime_changes.subscribe()
+    }
+
+    /// Says a runtime host may have just started (this process loaded, or the window saw `active.json` change):
+    /// [`Manager::watch_runtime`] connects at once.
+    pub fn runtime_started(&self) {
+        self.inner.runtime_started.notify_one();
+    }
+
+    /// Relays the runtime host's changes to [`Manager::subscribe_runtime`] for as long as this process lives,
+    /// reconnecting when a host starts again: at once when told ([`Manager::runtime_started`]), else within a
+    /// minute, so that an idle app does not wake up for it.
+    pub fn watch_runtime(&self) {
+        let manager = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Some(mut watch) = manager.inner.runtime.watch().await {
+                    // What happened while no one listened.
+                    for loaded in manager.loaded().await {
+                        let change = RuntimeChange { model_type: loaded.model_type, loaded: Some(loaded) };
+                        let _ = manager.inner.runtime_changes.send(change);
+                    }
+                    while let Some(change) = watch.next().await {
+                        manager.heard(change.clone());
+                        let _ = manager.inner.runtime_changes.send(change);
+                    }
+                    // The host ended: whatever it had not said it unloaded is gone with it.
+                    let before = manager.loaded_now();
+                    let now = manager.loaded().await;
+                    for gone in before.iter().filter(|m| !now.iter().any(|n| n.model_type == m.model_type)) {
+                        let _ = manager
+                            .inner
+                            .runtime_changes
+                            .send(RuntimeChange { model_type: gone.model_type, loaded: None });
+                    }
+                }
+                let idle = tokio::time::sleep(std::time::Duration::from_secs(60));
+                tokio::select! {
+                    _ = idle => {}
+                    _ = manager.inner.runtime_started.notified() => {}
+                }
+            }
+        });
+    }
+}

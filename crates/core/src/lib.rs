@@ -27,6 +27,7 @@ pub mod logs;
 pub mod machine;
 pub mod manager;
 pub mod model;
+pub mod models_folder;
 pub mod ollama;
 pub mod paths;
 pub mod remote;

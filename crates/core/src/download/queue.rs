@@ -644,7 +644,7 @@ fn url_client(timeout: Duration) -> reqwest::Client {
 }
 
 fn models_dir(options: &DownloadOptions) -> PathBuf {
-    options.models_dir.clone().unwrap_or_else(|| crate::local::models_dir(&crate::paths::app_data_dir()))
+    options.models_dir.clone().unwrap_or_else(|| crate::models_folder::models_dir(&crate::paths::app_data_dir()))
 }
 
 fn discard_all(plan: &Plan, cache_dir: &std::path::Path) {

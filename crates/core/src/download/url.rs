@@ -12,7 +12,7 @@ use super::ranged::RangedFetch;
 use super::DownloadError;
 use crate::cache::lock;
 use crate::hub::RetryPolicy;
-use crate::local::{self, FileRecord};
+use crate::models_folder::{self as local, FileRecord};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -185,9 +185,8 @@ impl UrlJob {
             if crate::disk::place_new(part, &target).map_err(place)? {
                 let record =
                     FileRecord { sha256, md5, url: Some(self.source.url.clone()), added_at: crate::format::now_unix() };
-                local::write_record(&self.models, &candidate, &record).map_err(|e| {
-                    DownloadError::io(format!("record {candidate}"), std::io::Error::other(e.to_string()))
-                })?;
+                local::write_record(&self.models, &candidate, &record)
+                    .map_err(|e| DownloadError::io(format!("record {candidate}"), e))?;
                 let _ = fs::remove_file(validator_path(part));
                 self.counters.files_done.fetch_add(1, Ordering::Relaxed);
                 return Ok(target);

@@ -11,14 +11,12 @@ pub mod list;
 
 use crate::error::{Coded, ErrorCode};
 pub use crate::model::ImportedModel;
-use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+pub use crate::models_folder::{models_dir, read_record, record_path, sanitize_file_name, FileRecord, LOCAL_PREFIX};
 pub use detect::{detect, Detected};
 pub use import::{import_paths, ImportOptions, ImportOutcome, ImportPhase, ImportProgress, ImportStatus};
 
-/// The prefix of ids of imported and downloaded-by-URL models: `local/{name}`.
-pub const LOCAL_PREFIX: &str = "local/";
 /// The prefix of ids of loose files in library folders: `folder/{folder name}/{path}`.
 pub const FOLDER_PREFIX: &str = "folder/";
 
@@ -74,58 +72,6 @@ impl Coded for LocalError {
             LocalError::InUse { .. } => ErrorCode::Conflict,
         }
     }
-}
-
-/// What is recorded beside a file in the models folder: where it came from and its hashes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FileRecord {
-    pub sha256: String,
-    #[serde(default)]
-    pub md5: Option<String>,
-    /// The URL it was downloaded from, if it was.
-    #[serde(default)]
-    pub url: Option<String>,
-    pub added_at: u64,
-}
-
-/// The app's own models folder: URL downloads and copied imports.
-pub fn models_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("models")
-}
-
-/// Where the record of `name` in the models folder is kept.
-pub fn record_path(models_dir: &Path, name: &str) -> PathBuf {
-    models_dir.join(".model-manager").join(format!("{name}.json"))
-}
-
-pub fn read_record(models_dir: &Path, name: &str) -> Option<FileRecord> {
-    serde_json::from_slice(&std::fs::read(record_path(models_dir, name)).ok()?).ok()
-}
-
-pub fn write_record(models_dir: &Path, name: &str, record: &FileRecord) -> Result<(), LocalError> {
-    let path = record_path(models_dir, name);
-    crate::disk::write_atomic(&path, &serde_json::to_vec_pretty(record).unwrap(), 0o644)
-        .map_err(|e| LocalError::io(format!("record {}", path.display()), e))
-}
-
-/// A file name made safe to create in a folder: no path separators, no control characters, not hidden, not
-/// empty, at most 200 bytes.
-pub fn sanitize_file_name(name: &str) -> Option<String> {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    let cleaned: String = base
-        .chars()
-        .map(|c| if c.is_control() || matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') { '_' } else { c })
-        .collect();
-    let cleaned = cleaned.trim().trim_start_matches('.').trim().to_string();
-    if cleaned.is_empty() {
-        return None;
-    }
-    let mut cut = cleaned.len().min(200);
-    while !cleaned.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    Some(cleaned[..cut].to_string())
 }
 
 /// The sha256 of a file, reporting bytes read as it goes; an error from `progress` stops it.

@@ -378,18 +378,6 @@ async fn a_resume_after_a_bad_upstream_answer_is_refused_rather_than_spliced() {
     assert_eq!(whole.bytes().await.unwrap().as_ref(), big.content.as_slice());
 }
 
-/// `count` connections to `address` that each send half a request and then nothing, kept open until dropped.
-async fn half_sent(address: &str, count: usize, head: &str) -> Vec<tokio::net::TcpStream> {
-    use tokio::io::AsyncWriteExt;
-    let mut held = Vec::with_capacity(count);
-    for _ in 0..count {
-        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-        stream.write_all(head.as_bytes()).await.unwrap();
-        held.push(stream);
-    }
-    held
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_hundred_slow_connections_do_not_stop_the_server_answering() {
     let hub = FakeHub::start().await;
@@ -397,9 +385,9 @@ async fn three_hundred_slow_connections_do_not_stop_the_server_answering() {
     let server = Server::start(&hub, home.path(), &[]);
     let address = server.url.trim_start_matches("http://").to_string();
     // Headers never finished, and a body promised and never sent.
-    let mut held = half_sent(&address, 200, "GET /mm/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").await;
+    let mut held = common::half_sent(&address, 200, "GET /mm/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").await;
     let body = "PATCH /mm/v1/settings HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{";
-    held.extend(half_sent(&address, 100, body).await);
+    held.extend(common::half_sent(&address, 100, body).await);
     let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build().unwrap();
     for _ in 0..3 {
         let answer =

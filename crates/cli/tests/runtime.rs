@@ -149,13 +149,7 @@ async fn load_switch_crash_and_unload_with_the_real_llama_server() {
     assert_eq!(own_page.status().as_u16(), 200, "llama-server's own web page, on the endpoint's origin");
     assert!(own_page.headers().keys().all(|k| !k.as_str().starts_with("access-control-")), "{:?}", own_page.headers());
     // 300 connections that never finish their request keep nobody else from an answer.
-    let mut held = Vec::new();
-    for _ in 0..300 {
-        use tokio::io::AsyncWriteExt;
-        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
-        stream.write_all(b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").await.unwrap();
-        held.push(stream);
-    }
+    let held = common::half_sent(&address, 300, "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").await;
     assert_eq!(complete(&http, &endpoint).await.unwrap(), "local/a.gguf");
     drop(held);
     let again = m.json(&["load"]).await;

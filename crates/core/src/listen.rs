@@ -156,11 +156,14 @@ pub fn is_loopback_host(headers: &hyper::HeaderMap) -> bool {
         Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
         _ => host,
     };
-    if name.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
+    is_loopback_name(name)
+}
+
+/// Whether a host name, as a URL or a `Host` header writes it without its port, is this machine: `localhost`, or a
+/// loopback address (`127.0.0.1`, `[::1]`).
+pub fn is_loopback_name(name: &str) -> bool {
     let bare = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')).unwrap_or(name);
-    bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    name.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Whether a browser says it sends this request for another site or as a page's subresource (an `<img>`, a

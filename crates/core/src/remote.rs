@@ -47,10 +47,7 @@ pub struct Remote {
 /// said it listens on, and only while that port is held by this user: a port another user took (or a tunnel to
 /// elsewhere) is not handed the token.
 fn local_server_token(base: &Url) -> Option<String> {
-    let host = base.host_str()?;
-    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-    let loopback =
-        host.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let loopback = crate::listen::is_loopback_name(base.host_str()?);
     let port = base.port_or_known_default()?;
     let data_dir = crate::paths::app_data_dir();
     let served_on = std::fs::read_to_string(crate::paths::serve_address_file(&data_dir)).ok()?;

@@ -23,6 +23,18 @@ pub fn mm(cache: &Path, home: &Path) -> Command {
     cmd
 }
 
+/// `count` connections to `address` that each send half a request and then nothing, kept open until dropped.
+pub async fn half_sent(address: &str, count: usize, head: &str) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let mut held = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        held.push(stream);
+    }
+    held
+}
+
 /// Runs `cmd` off the async runtime (the fake servers keep serving meanwhile).
 pub async fn run(mut cmd: Command) -> Output {
     tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()

@@ -90,16 +90,15 @@ pub(crate) struct Listing {
 impl Listing {
     /// A revision kept here. Only the files that are links into the repo's own blobs are listed: a snapshot entry
     /// that is a plain file has no hash to serve it by, and a link elsewhere is never a file of the repo.
-    fn cached(details: &ModelDetails, revision: &CachedRevision) -> Listing {
+    fn cached(details: &ModelDetails, revision: &CachedRevision, kept: &Kept) -> Listing {
         let m = &details.model;
-        let record = hub_record(details);
         Listing {
             repo: m.id.clone(),
             commit: revision.commit.clone(),
             files: revision.files.iter().filter(|f| f.blob.is_some()).cloned().collect(),
             gated: m.gated,
-            private: record.as_ref().and_then(|r| r.private).unwrap_or(false),
-            restricted: restricted_here(details),
+            private: kept.private,
+            restricted: kept.restricted,
             tags: m.tags.clone(),
             pipeline_tag: m.pipeline_tag.clone(),
             library_name: m.library_name.clone(),
@@ -148,17 +147,21 @@ fn allowed(s: &Served, headers: &HeaderMap, restricted: bool, private: Option<&s
     ))
 }
 
-/// What the hub said about a repo kept here, when this app recorded it.
-fn hub_record(details: &ModelDetails) -> Option<mm_core::cache::layout::HubInfoRecord> {
-    mm_core::cache::layout::read_hub_info(std::path::Path::new(&details.model.path))
+/// What the hub's word recorded beside a repo kept here says of who may read it.
+#[derive(Default)]
+struct Kept {
+    /// It may be gated or private: gated or private by the hub's word, or with no word from the hub on it (fetched
+    /// by another tool, which records nothing, or recorded by a version that did not keep `private`).
+    restricted: bool,
+    /// The hub said it is private.
+    private: bool,
 }
 
-/// Whether a repo kept here may be gated or private: gated or private by the hub's word, or with no word from the
-/// hub on it (fetched by another tool, which records nothing, or recorded by a version that did not keep
-/// `private`).
-fn restricted_here(details: &ModelDetails) -> bool {
-    let known_public = hub_record(details).is_some_and(|r| !r.gated && r.private == Some(false));
-    details.model.gated || !known_public
+/// The hub's word on a repo kept here, its record read once.
+fn kept(details: &ModelDetails) -> Kept {
+    let record = mm_core::cache::layout::read_hub_info(std::path::Path::new(&details.model.path));
+    let known_public = record.as_ref().is_some_and(|r| !r.gated && r.private == Some(false));
+    Kept { restricted: details.model.gated || !known_public, private: record.and_then(|r| r.private) == Some(true) }
 }
 
 /// A repo in the Hugging Face cache layout of this machine (the cache or a library folder), not a local file.
@@ -175,12 +178,11 @@ async fn find(s: &Served, headers: &HeaderMap, repo: &str, revision: &str) -> Re
         return Err(HubError::repo(repo));
     }
     let local = s.manager.model(repo).await.ok().filter(in_hub_layout);
-    let kept_restricted = local.as_ref().is_some_and(restricted_here);
-    let kept_private = local.as_ref().and_then(hub_record).and_then(|r| r.private) == Some(true);
-    allowed(s, headers, kept_restricted, kept_private.then_some(repo))?;
+    let here = local.as_ref().map(kept).unwrap_or_default();
+    allowed(s, headers, here.restricted, here.private.then_some(repo))?;
     if let Some(details) = &local {
         if let Some(r) = details.revisions.iter().find(|r| names(r, revision)) {
-            return Ok(Listing::cached(details, r));
+            return Ok(Listing::cached(details, r, &here));
         }
     }
     let mut listing = fill::listing(s, headers, repo, revision).await.map_err(|e| match (&local, e.code) {
@@ -190,9 +192,9 @@ async fn find(s: &Served, headers: &HeaderMap, repo: &str, revision: &str) -> Re
         }
         _ => e,
     })?;
-    listing.restricted |= kept_restricted;
+    listing.restricted |= here.restricted;
     // The upstream says the repo is gated or private: the token policy applies here too.
-    allowed(s, headers, listing.restricted, (kept_private || listing.private).then_some(repo))?;
+    allowed(s, headers, listing.restricted, (here.private || listing.private).then_some(repo))?;
     Ok(listing)
 }
 

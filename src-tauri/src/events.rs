@@ -19,8 +19,8 @@ pub const APP_ERROR: &str = "app-error";
 pub const SETTINGS_CHANGED: &str = "settings-changed";
 /// Models appeared or went in a library folder or the models folder. No payload: read the library again.
 pub const LIBRARY_CHANGED: &str = "library-changed";
-/// A verification's progress. Payload: `VerifyProgress`.
-pub const VERIFY_PROGRESS: &str = "verify-progress";
+// A verification's progress (`verify-progress`, payload `VerifyProgress`) is the `verify` row's event, sent by
+// `commands::operations`.
 
 /// A desktop notification when a download finishes or fails, unless turned off in Settings.
 fn notify<R: Runtime>(app: &AppHandle<R>, event: &ModelLifecycle) {

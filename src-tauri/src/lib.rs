@@ -12,7 +12,7 @@ use tauri::{Manager, Runtime};
 
 /// The app as a builder, shared by [`run`] and the command tests (which use Tauri's mock runtime).
 pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri::Builder<R> {
-    use commands::{activation, app, compat, discover, downloads, library, machines, models, settings, sources};
+    use commands::{app, discover, library, machines, models, operations, settings, sources};
     builder
         .plugin(tauri_plugin_notification::init())
         .on_window_event(|window, event| {
@@ -37,40 +37,14 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri
         })
         .manage(state)
         .invoke_handler(tauri::generate_handler![
+            operations::operation,
             models::list_models,
-            downloads::preview_download,
-            downloads::start_download,
-            downloads::pause_download,
-            downloads::resume_download,
-            downloads::cancel_download,
-            downloads::list_downloads,
-            library::list_library,
-            library::model_details,
-            library::delete_model,
-            library::verify_model,
-            library::set_model_type,
-            library::storage_report,
-            library::clean_storage,
             library::open_folder,
             settings::get_settings,
             settings::update_settings,
-            activation::activate_model,
-            activation::deactivate_type,
-            activation::active_models,
-            activation::load_model,
-            activation::unload_model,
-            activation::loaded_models,
-            compat::system_info,
-            compat::check_compatibility,
-            compat::library_fit,
-            discover::search_models,
-            discover::repo_details,
-            discover::starter_catalog,
             discover::open_url,
             sources::import_paths,
             sources::cancel_imports,
-            sources::ollama_status,
-            sources::ollama_pull,
             app::window_ready,
             app::log_folder,
             app::open_log_folder,

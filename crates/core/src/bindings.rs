@@ -26,6 +26,10 @@ use crate::library::{
 use crate::local::{ImportOptions, ImportOutcome, ImportPhase, ImportProgress, ImportStatus};
 use crate::machine::MachineList;
 use crate::ollama::OllamaStatus;
+use crate::operations::{
+    Activate, CancelRepo, CompatAsk, DeleteOptions, Load, Pull, RepoCancelled, Revision, SearchAsk, Started,
+    TypeChange, Unload, VerifyOptions,
+};
 use crate::runtime::{LaunchPlan, LoadedModel, Measurement, MemoryUse, RuntimeChange, RuntimeKind, RuntimeState};
 use crate::settings::{Kind, MachineEntry, SettingInfo, SettingsPatch, SettingsView};
 use ts_rs::{Config, TS};
@@ -125,7 +129,28 @@ pub fn typescript() -> String {
         LaunchPlan,
         LoadedModel,
         RuntimeChange,
+        DeleteOptions,
+        TypeChange,
+        VerifyOptions,
+        Started,
+        CancelRepo,
+        RepoCancelled,
+        Activate,
+        Load,
+        Unload,
+        CompatAsk,
+        SearchAsk,
+        Revision,
+        Pull,
     );
+    // The operations' names, which the window's one `operation` command takes.
+    out.push_str(
+        "\n/** The operations of the table (`crates/core/src/operations.rs`), by name. */\nexport type OperationName =",
+    );
+    for op in crate::operations::OPERATIONS {
+        out.push_str(&format!("\n  | '{}'", op.name));
+    }
+    out.push_str(";\n");
     // The settings table itself, so the window checks the same bounds and shows the same help.
     out.push_str(
         "\n/** Every setting: its kind and bounds, default, whether the API may change it, label and help. */\n",

@@ -29,6 +29,7 @@ pub mod manager;
 pub mod model;
 pub mod models_folder;
 pub mod ollama;
+pub mod operations;
 pub mod paths;
 pub mod remote;
 pub mod runtime;
@@ -37,3 +38,4 @@ pub mod settings;
 
 pub use error::{ErrorCode, ErrorPayload};
 pub use manager::{Manager, ManagerConfig};
+pub use operations::Operations;

@@ -2,29 +2,20 @@
 //! [`crate::Manager`], with the same types and the same errors, and its live events followed over Server-Sent
 //! Events (reconnecting with `Last-Event-ID`). What `mm --remote` and the window's machine switcher drive.
 
-use crate::activation::ActiveEntry;
-use crate::compat::local::ModelFit;
-use crate::compat::{CompatReport, HardwareInfo};
-use crate::download::{DownloadEvent, DownloadPreview, DownloadProgress, DownloadRequest, ModelLifecycle};
+use crate::download::{DownloadEvent, DownloadProgress, ModelLifecycle};
 use crate::error::{ErrorCode, ErrorPayload};
-use crate::library::delete::DeleteReport;
-use crate::library::storage::{CleanReport, StorageReport};
-use crate::library::verify::VerifyReport;
-use crate::library::{LibraryQuery, ModelDetails};
-use crate::model::{LibraryModel, ModelType};
-use crate::runtime::LoadedModel;
+use crate::operations::Operations;
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
-/// How long a call may take in all before the machine is taken for stuck: a load waits for the model to answer,
-/// a verify hashes every byte and an import copies them; everything else answers in moments.
+/// How long a call may take in all before the machine is taken for stuck: a load waits for the model to answer
+/// and a verify hashes every byte (and a repair downloads); everything else answers in moments.
 fn patience(path: &str) -> Duration {
-    let long = ["runtime/", "/verify", "imports"].iter().any(|p| path.contains(p));
+    let long = ["runtime/", "/verify"].iter().any(|p| path.contains(p));
     Duration::from_secs(if long { 3600 } else { 120 })
 }
 
@@ -81,11 +72,6 @@ fn listener_is_ours(port: u16) -> bool {
     !owners.is_empty() && owners.iter().all(|owner| *owner == Some(uid))
 }
 
-/// A path segment, percent-encoded (model ids hold `/`).
-fn segment(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
 impl Remote {
     /// A machine at `url` (`http://host:8765`), with its token when it has one.
     pub fn new(url: &str, token: Option<String>) -> Result<Remote, ErrorPayload> {
@@ -125,23 +111,14 @@ impl Remote {
     }
 
     /// One call: the answer as `T`, or the machine's own `{code, message}`, or a network error naming it.
-    async fn call<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<T, ErrorPayload> {
-        let mut request = self.request(method, path).timeout(patience(path));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
+    async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder, path: &str) -> Result<T, ErrorPayload> {
         let unreachable = |e: reqwest::Error| {
             ErrorPayload::new(
                 ErrorCode::Network,
                 format!("the machine at {} cannot be reached: {e} (is `mm serve` running there?)", self.url()),
             )
         };
-        let response = request.send().await.map_err(unreachable)?;
+        let response = request.timeout(patience(path)).send().await.map_err(unreachable)?;
         let status = response.status();
         let bytes = crate::http::read_capped(response, MAX_ANSWER).await.map_err(|e| {
             ErrorPayload::new(ErrorCode::Network, format!("the machine at {} answered badly: {e}", self.url()))
@@ -167,7 +144,7 @@ impl Remote {
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ErrorPayload> {
-        self.call(Method::GET, path, None).await
+        self.send(self.request(Method::GET, path), path).await
     }
 
     /// The machine answers, with this token: its version and cache, as `/mm/v1/health` says.
@@ -183,147 +160,6 @@ impl Remote {
         // The health check is open to anyone on loopback: a token is checked on what needs it.
         self.get::<Value>("mm/v1/settings").await?;
         Ok(health)
-    }
-
-    pub async fn models(&self, query: LibraryQuery) -> Result<Vec<LibraryModel>, ErrorPayload> {
-        let mut params = Vec::new();
-        if let Some(t) = query.model_type {
-            params.push(("modelType", wire(&t)));
-        }
-        if let Some(s) = query.status {
-            params.push(("status", wire(&s)));
-        }
-        if let Some(s) = query.source {
-            params.push(("source", wire(&s)));
-        }
-        if let Some(t) = query.text.filter(|t| !t.is_empty()) {
-            params.push(("text", t));
-        }
-        params.push(("sort", wire(&query.sort)));
-        params.push(("descending", query.descending.to_string()));
-        let mut url = Url::parse("http://x/mm/v1/models").expect("parses");
-        url.query_pairs_mut().extend_pairs(params);
-        self.get(&format!("mm/v1/models?{}", url.query().unwrap_or(""))).await
-    }
-
-    pub async fn model(&self, id: &str) -> Result<ModelDetails, ErrorPayload> {
-        self.get(&format!("mm/v1/models/{}", segment(id))).await
-    }
-
-    pub async fn delete(&self, id: &str, revision: Option<&str>, dry_run: bool) -> Result<DeleteReport, ErrorPayload> {
-        let mut url = Url::parse("http://x/").expect("parses");
-        url.query_pairs_mut().append_pair("dryRun", &dry_run.to_string());
-        if let Some(r) = revision {
-            url.query_pairs_mut().append_pair("revision", r);
-        }
-        let path = format!("mm/v1/models/{}?{}", segment(id), url.query().unwrap_or(""));
-        self.call(Method::DELETE, &path, None).await
-    }
-
-    pub async fn set_type(&self, id: &str, model_type: Option<&str>) -> Result<(), ErrorPayload> {
-        let path = format!("mm/v1/models/{}/type", segment(id));
-        self.call::<Value>(Method::PUT, &path, Some(json!({ "modelType": model_type }))).await.map(|_| ())
-    }
-
-    /// Verifies (and with `repair`, repairs) a model there.
-    pub async fn verify(&self, id: &str, revision: Option<&str>, repair: bool) -> Result<VerifyReport, ErrorPayload> {
-        let path = format!("mm/v1/models/{}/verify", segment(id));
-        self.call(Method::POST, &path, Some(json!({ "revision": revision, "repair": repair }))).await
-    }
-
-    pub async fn storage(&self) -> Result<StorageReport, ErrorPayload> {
-        self.get("mm/v1/storage").await
-    }
-
-    pub async fn clean(&self) -> Result<CleanReport, ErrorPayload> {
-        self.call(Method::POST, "mm/v1/storage/clean", None).await
-    }
-
-    pub async fn preview(&self, request: DownloadRequest) -> Result<DownloadPreview, ErrorPayload> {
-        self.call(Method::POST, "mm/v1/downloads/preview", Some(json!(request))).await
-    }
-
-    /// Starts a download there (or joins the same one): its id.
-    pub async fn start(&self, request: DownloadRequest) -> Result<u64, ErrorPayload> {
-        let started: Value = self.call(Method::POST, "mm/v1/downloads", Some(json!(request))).await?;
-        started["id"].as_u64().ok_or_else(|| {
-            ErrorPayload::new(
-                ErrorCode::Network,
-                format!("the machine at {} started a download without an id", self.url()),
-            )
-        })
-    }
-
-    pub async fn downloads(&self) -> Result<Vec<DownloadProgress>, ErrorPayload> {
-        self.get("mm/v1/downloads").await
-    }
-
-    pub async fn download(&self, id: u64) -> Result<DownloadProgress, ErrorPayload> {
-        self.get(&format!("mm/v1/downloads/{id}")).await
-    }
-
-    pub async fn pause(&self, id: u64) -> Result<(), ErrorPayload> {
-        self.call::<Value>(Method::POST, &format!("mm/v1/downloads/{id}/pause"), None).await.map(|_| ())
-    }
-
-    pub async fn resume(&self, id: u64) -> Result<(), ErrorPayload> {
-        self.call::<Value>(Method::POST, &format!("mm/v1/downloads/{id}/resume"), None).await.map(|_| ())
-    }
-
-    pub async fn cancel(&self, id: u64) -> Result<(), ErrorPayload> {
-        self.call::<Value>(Method::DELETE, &format!("mm/v1/downloads/{id}"), None).await.map(|_| ())
-    }
-
-    pub async fn active(&self) -> Result<BTreeMap<ModelType, ActiveEntry>, ErrorPayload> {
-        self.get("mm/v1/active").await
-    }
-
-    /// Makes `id` the active model of `model_type`, or of its own type as that machine's library gives it.
-    pub async fn activate(
-        &self,
-        id: &str,
-        model_type: Option<ModelType>,
-        revision: Option<&str>,
-    ) -> Result<ActiveEntry, ErrorPayload> {
-        let path = match model_type {
-            Some(model_type) => format!("mm/v1/active/{}", model_type.as_str()),
-            None => "mm/v1/active".to_string(),
-        };
-        self.call(Method::PUT, &path, Some(json!({ "id": id, "revision": revision }))).await
-    }
-
-    pub async fn deactivate(&self, model_type: ModelType) -> Result<(), ErrorPayload> {
-        self.call::<Value>(Method::DELETE, &format!("mm/v1/active/{}", model_type.as_str()), None).await.map(|_| ())
-    }
-
-    pub async fn load(&self, target: Option<&str>, context: Option<u64>) -> Result<LoadedModel, ErrorPayload> {
-        self.call(Method::POST, "mm/v1/runtime/load", Some(json!({ "target": target, "context": context }))).await
-    }
-
-    pub async fn unload(&self, target: Option<&str>) -> Result<Vec<LoadedModel>, ErrorPayload> {
-        self.call(Method::POST, "mm/v1/runtime/unload", Some(json!({ "target": target }))).await
-    }
-
-    pub async fn loaded(&self) -> Result<Vec<LoadedModel>, ErrorPayload> {
-        self.get("mm/v1/runtime").await
-    }
-
-    pub async fn system(&self) -> Result<HardwareInfo, ErrorPayload> {
-        self.get("mm/v1/system").await
-    }
-
-    pub async fn compat(
-        &self,
-        target: &str,
-        revision: Option<&str>,
-        context: Option<u64>,
-    ) -> Result<CompatReport, ErrorPayload> {
-        let body = json!({ "target": target, "revision": revision, "context": context });
-        self.call(Method::POST, "mm/v1/compat", Some(body)).await
-    }
-
-    pub async fn fit(&self) -> Result<BTreeMap<String, ModelFit>, ErrorPayload> {
-        self.get("mm/v1/fit").await
     }
 
     /// The machine's events: download progress and every model's lifecycle, as its window would see them. The
@@ -385,6 +221,74 @@ impl Remote {
     }
 }
 
+/// Each operation as one HTTP call of the machine's `mm serve`: the row's method and path, its path parameters as
+/// segments, its query and its body; the answer or the machine's own error.
+macro_rules! over_http {
+    ([] $(
+        $(#[$meta:meta])*
+        $name:ident $method:ident $path:literal $tag:literal
+        path[$( $(#[$pmeta:meta])* $p:ident: $pt:ty ),*]
+        query[$($q:ident: $qt:ty)?]
+        body[$($b:ident: $bt:ty)?]
+        progress[$($prt:ty, $event:literal)?]
+        answer[$answer:ty] ok[$($ok:literal),+] errors[$($err:literal),*];
+    )*) => {
+        impl Operations for Remote {
+            $(
+                async fn $name(
+                    &self,
+                    $($p: $pt,)*
+                    $($q: $qt,)?
+                    $($b: $bt,)?
+                    $(_on_progress: impl FnMut($prt) + Send + 'static,)?
+                ) -> Result<$answer, ErrorPayload> {
+                    let path = crate::operations::fill_path($path, &[$((stringify!($p), $p.to_string())),*]);
+                    $(let path = with_query(path, &$q);)?
+                    let method = Method::from_bytes(stringify!($method).to_ascii_uppercase().as_bytes())
+                        .expect("the table's methods are HTTP methods");
+                    let request = self.request(method, &path);
+                    $(let request = request.json(&$b);)?
+                    self.send(request, &path).await
+                }
+            )*
+        }
+    };
+}
+
+crate::operations!(over_http);
+
+/// `path` with `query` (a struct of plain fields) as its query string, as `mm serve` reads it: absent fields left
+/// out, lists as repeated keys.
+fn with_query(path: String, query: &impl serde::Serialize) -> String {
+    let mut url = Url::parse("http://x/").expect("parses");
+    {
+        let mut pairs = url.query_pairs_mut();
+        if let Ok(Value::Object(fields)) = serde_json::to_value(query) {
+            for (key, value) in fields {
+                let values = match value {
+                    Value::Array(values) => values,
+                    value => vec![value],
+                };
+                for value in values {
+                    match value {
+                        Value::Null => {}
+                        Value::String(text) => {
+                            pairs.append_pair(&key, &text);
+                        }
+                        other => {
+                            pairs.append_pair(&key, &other.to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    match url.query() {
+        Some(query) if !query.is_empty() => format!("{path}?{query}"),
+        _ => path,
+    }
+}
+
 /// The longest one event may be; a stream that sends more without ending an event is cut.
 const MAX_EVENT: usize = 4 << 20;
 /// How long an event stream may say nothing (not even its keep-alive) before it is taken for dead.
@@ -442,11 +346,6 @@ fn parse_event(block: &str) -> Parsed {
         _ => None,
     };
     Parsed { id, event }
-}
-
-/// The wire name of a unit enum, as serde writes it.
-fn wire<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 #[cfg(test)]

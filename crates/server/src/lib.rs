@@ -11,6 +11,7 @@ mod events;
 mod extract;
 mod mirror;
 pub mod openapi;
+mod operations;
 mod routes;
 
 pub use error::status_of;
@@ -19,7 +20,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use axum::Router;
 use events::EventLog;
 use mm_core::listen;
@@ -112,34 +113,10 @@ pub fn router(manager: Manager, access: Access, stop: CancellationToken) -> Rout
         .route("/api/models/{org}/{name}/tree/{revision}/{*path}", get(mirror::tree))
         .route("/{org}/{name}/resolve/{revision}/{*path}", get(mirror::resolve))
         .with_state(served.clone());
-    let api = Router::new()
+    let api = operations::routes(Router::new())
         .route("/mm/v1/health", get(health))
-        .route("/mm/v1/models", get(models))
-        .route("/mm/v1/models/{id}", get(model).delete(delete_model))
-        .route("/mm/v1/models/{id}/type", put(set_type))
-        .route("/mm/v1/models/{id}/verify", post(verify))
-        .route("/mm/v1/downloads", get(downloads).post(start))
-        .route("/mm/v1/downloads/preview", post(preview))
-        .route("/mm/v1/downloads/{id}", get(download).delete(cancel))
-        .route("/mm/v1/downloads/{id}/pause", post(pause))
-        .route("/mm/v1/downloads/{id}/resume", post(resume))
-        .route("/mm/v1/active", get(active).put(activate_own))
-        .route("/mm/v1/active/{type}", get(active_of).put(activate).delete(deactivate))
-        .route("/mm/v1/runtime", get(loaded))
-        .route("/mm/v1/runtime/load", post(load))
-        .route("/mm/v1/runtime/unload", post(unload))
-        .route("/mm/v1/compat", post(compat))
-        .route("/mm/v1/fit", get(fit))
-        .route("/mm/v1/system", get(system))
-        .route("/mm/v1/storage", get(storage))
-        .route("/mm/v1/storage/clean", post(clean))
-        .route("/mm/v1/search", post(search))
-        .route("/mm/v1/repos/{repo}", get(repo))
-        .route("/mm/v1/catalog", get(catalog))
         .route("/mm/v1/imports", post(import))
         .route("/mm/v1/imports/cancel", post(cancel_imports))
-        .route("/mm/v1/ollama", get(ollama))
-        .route("/mm/v1/ollama/pull", post(ollama_pull))
         .route("/mm/v1/settings", get(settings).patch(update_settings))
         .route("/mm/v1/events", get(routes::events))
         .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))

@@ -3,7 +3,7 @@
 
 use crate::routes;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::OpenApi;
+use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,41 +17,11 @@ use utoipa::OpenApi;
     ),
     paths(
         routes::health,
-        routes::models,
-        routes::model,
-        routes::delete_model,
-        routes::set_type,
-        routes::verify,
-        routes::preview,
-        routes::start,
-        routes::downloads,
-        routes::download,
-        routes::pause,
-        routes::resume,
-        routes::cancel,
-        routes::active,
-        routes::active_of,
-        routes::activate,
-        routes::activate_own,
-        routes::deactivate,
-        routes::loaded,
-        routes::load,
-        routes::unload,
-        routes::compat,
-        routes::fit,
-        routes::system,
-        routes::storage,
-        routes::clean,
-        routes::search,
-        routes::repo,
-        routes::catalog,
         routes::import,
         routes::cancel_imports,
-        routes::ollama,
-        routes::ollama_pull,
+        routes::events,
         routes::settings,
         routes::update_settings,
-        routes::events,
     ),
     components(schemas(
         mm_core::download::DownloadEvent,
@@ -59,13 +29,12 @@ use utoipa::OpenApi;
         mm_core::model::ModelType,
         mm_core::model::ModelStatus,
         mm_core::model::ModelSource,
-    )),
-    modifiers(&BearerToken),
+    ))
 )]
 struct ApiDoc;
 
-/// The bearer token every request carries when the server has one; and the answers every operation may give: `400`
-/// for a path, query or body that does not parse, `401` without the server's token.
+/// The bearer token every request carries when the server has one; the answers every operation may give (`400`
+/// for a path, query or body that does not parse, `401` without the server's token); and no body for a `204`.
 struct BearerToken;
 
 impl utoipa::Modify for BearerToken {
@@ -79,6 +48,9 @@ impl utoipa::Modify for BearerToken {
             let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
             for operation in operations.into_iter().flatten() {
                 let responses = &mut operation.responses.responses;
+                if let Some(utoipa::openapi::RefOr::T(none)) = responses.get_mut("204") {
+                    none.content.clear();
+                }
                 responses.entry("400".into()).or_insert_with(|| error("The path, query or body is not valid").into());
                 responses.entry("401".into()).or_insert_with(|| error("The server's token is missing or wrong").into());
             }
@@ -99,6 +71,8 @@ impl utoipa::Modify for BearerToken {
 /// The document, as JSON.
 pub fn document() -> serde_json::Value {
     let mut doc = ApiDoc::openapi();
+    doc.merge(<crate::operations::Documented as OpenApi>::openapi());
+    BearerToken.modify(&mut doc);
     doc.info.version = env!("CARGO_PKG_VERSION").into();
     serde_json::to_value(&doc).expect("the OpenAPI document serialises")
 }

@@ -4,7 +4,7 @@
 
 use mm_core::machine::Machine;
 use mm_core::settings::SettingsStore;
-use mm_core::{ErrorCode, Manager, ManagerConfig};
+use mm_core::{ErrorCode, Manager, ManagerConfig, Operations};
 use std::os::unix::fs::PermissionsExt;
 
 fn manager(dir: &std::path::Path) -> Manager {

@@ -1,36 +1,7 @@
-//! Commands of the Discover view: the hub's search, a repo's details, the starter catalog, and opening a card's
-//! link in the system browser.
+//! Opening a Discover card's link in the system browser (the hub's search, a repo's details and the starter catalog
+//! are operations: `operations.rs`).
 
-use crate::AppState;
-use mm_core::discover::{RepoDetails, SearchPage, SearchQuery, StarterCatalog};
 use mm_core::{ErrorCode, ErrorPayload};
-use tauri::State;
-
-/// One page of search results; a newer search cancels this one (it then fails with `cancelled`).
-#[tauri::command]
-pub async fn search_models(
-    state: State<'_, AppState>,
-    query: SearchQuery,
-    next: Option<String>,
-) -> Result<SearchPage, ErrorPayload> {
-    state.manager.search(&query, next.as_deref()).await
-}
-
-/// A repo's files, quantisations and card, without downloading it.
-#[tauri::command]
-pub async fn repo_details(
-    state: State<'_, AppState>,
-    repo: String,
-    revision: Option<String>,
-) -> Result<RepoDetails, ErrorPayload> {
-    state.manager.repo_details(&repo, revision.as_deref()).await
-}
-
-/// The starter catalog, marked with what is installed; it needs no network.
-#[tauri::command]
-pub async fn starter_catalog(state: State<'_, AppState>) -> Result<StarterCatalog, ErrorPayload> {
-    state.manager.catalog().await
-}
 
 /// Opens an http(s) link in the system browser; anything else is refused.
 #[tauri::command]
@@ -87,20 +58,20 @@ mod tests {
         ));
         let query = json!({ "text": "tiny", "author": null, "task": null, "library": "gguf", "tags": [],
                             "sort": "downloads", "limit": 10 });
-        let page = app.invoke("search_models", json!({ "query": query })).unwrap();
+        let page = app.operation("search", json!({ "ask": { "query": query } })).unwrap();
         assert_eq!(page["models"][0]["id"], "acme/tiny-GGUF");
         assert_eq!(page["models"][0]["downloads"], 7);
-        let err = app.invoke("search_models", json!({ "query": { "text": "x", "limit": 0 } })).unwrap_err();
+        let err = app.operation("search", json!({ "ask": { "query": { "text": "x", "limit": 0 } } })).unwrap_err();
         assert_eq!(err["code"], "invalid-input");
 
-        let details = app.invoke("repo_details", json!({ "repo": "acme/tiny-GGUF" })).unwrap();
+        let details = app.operation("repo", json!({ "repo": "acme/tiny-GGUF", "at": {} })).unwrap();
         assert_eq!(details["quantisations"][0]["name"], "Q4_K_M");
         let card = details["cardHtml"].as_str().unwrap();
         assert!(card.contains("<h1>Tiny</h1>") && !card.contains("<script") && !card.contains("href"), "{card}");
-        let err = app.invoke("repo_details", json!({ "repo": "no such/repo" })).unwrap_err();
+        let err = app.operation("repo", json!({ "repo": "no such/repo", "at": {} })).unwrap_err();
         assert_eq!(err["code"], "invalid-input");
 
-        let catalog = app.invoke("starter_catalog", json!({})).unwrap();
+        let catalog = app.operation("catalog", json!({})).unwrap();
         assert_eq!(catalog["offline"], false);
         assert!(catalog["entries"].as_array().unwrap().len() >= 10);
 

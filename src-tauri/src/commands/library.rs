@@ -1,79 +1,9 @@
-//! Commands about the library: the list, details, delete, verify and repair, types, storage, opening a folder.
+//! Opening a model's folder in the file manager; and the library's operations as the window runs them (the
+//! commands themselves are `operations.rs`).
 
-use crate::{events, AppState};
-use mm_core::library::delete::DeleteReport;
-use mm_core::library::storage::{CleanReport, StorageReport};
-use mm_core::library::verify::VerifyReport;
-use mm_core::library::{LibraryModel, LibraryQuery, ModelDetails};
-use mm_core::machine::Machine;
+use crate::AppState;
 use mm_core::ErrorPayload;
-use tauri::{AppHandle, Emitter, Runtime, State};
-
-/// Every model, merged with the download queue, filtered and sorted by `query`.
-#[tauri::command]
-pub async fn list_library(
-    state: State<'_, AppState>,
-    query: Option<LibraryQuery>,
-) -> Result<Vec<LibraryModel>, ErrorPayload> {
-    state.machine().models(query.unwrap_or_default()).await
-}
-
-#[tauri::command]
-pub async fn model_details(state: State<'_, AppState>, id: String) -> Result<ModelDetails, ErrorPayload> {
-    state.machine().model(&id).await
-}
-
-/// Deletes a model or one revision; with `dryRun`, says what would be freed.
-#[tauri::command]
-pub async fn delete_model(
-    state: State<'_, AppState>,
-    id: String,
-    revision: Option<String>,
-    dry_run: Option<bool>,
-) -> Result<DeleteReport, ErrorPayload> {
-    state.machine().delete(&id, revision.as_deref(), dry_run.unwrap_or(false)).await
-}
-
-/// Re-hashes a model's files (with `verify-progress` events); with `repair`, downloads the bad ones again.
-#[tauri::command]
-pub async fn verify_model<R: Runtime>(
-    app: AppHandle<R>,
-    state: State<'_, AppState>,
-    id: String,
-    revision: Option<String>,
-    repair: Option<bool>,
-) -> Result<VerifyReport, ErrorPayload> {
-    let manager = match state.machine() {
-        Machine::Local(manager) => manager,
-        // Another machine verifies there, without progress events.
-        remote => return remote.verify(&id, revision.as_deref(), repair.unwrap_or(false)).await,
-    };
-    let on_progress = move |progress| {
-        let _ = app.emit(events::VERIFY_PROGRESS, progress);
-    };
-    manager.verify_and_repair(&id, revision.as_deref(), repair.unwrap_or(false), on_progress).await
-}
-
-/// Remembers the type the user chose (`null` goes back to the inferred one).
-#[tauri::command]
-pub async fn set_model_type(
-    state: State<'_, AppState>,
-    id: String,
-    model_type: Option<String>,
-) -> Result<(), ErrorPayload> {
-    state.machine().set_type(&id, model_type.as_deref()).await
-}
-
-#[tauri::command]
-pub async fn storage_report(state: State<'_, AppState>) -> Result<StorageReport, ErrorPayload> {
-    state.machine().storage().await
-}
-
-/// Deletes orphan blobs and partial downloads no one is resuming.
-#[tauri::command]
-pub async fn clean_storage(state: State<'_, AppState>) -> Result<CleanReport, ErrorPayload> {
-    state.machine().clean().await
-}
+use tauri::State;
 
 /// Opens a model's folder in the file manager. Only folders inside the library's caches are opened.
 #[tauri::command]
@@ -119,20 +49,20 @@ mod tests {
             data.path().join("app"),
         ));
 
-        let models = app.invoke("list_library", json!({})).unwrap();
+        let models = app.operation("models", json!({ "query": {} })).unwrap();
         assert_eq!(models[0]["id"], "acme/m");
         assert_eq!(models[0]["modelType"], "text-generation");
-        let none = app.invoke("list_library", json!({ "query": { "modelType": "embedding" } })).unwrap();
+        let none = app.operation("models", json!({ "query": { "modelType": "embedding" } })).unwrap();
         assert_eq!(none, json!([]));
 
-        app.invoke("set_model_type", json!({ "id": "acme/m", "modelType": "embedding" })).unwrap();
-        assert_eq!(app.invoke("list_library", json!({})).unwrap()[0]["typeOrigin"], "user");
-        let err = app.invoke("set_model_type", json!({ "id": "acme/m", "modelType": "robot" })).unwrap_err();
+        app.operation("set_type", json!({ "id": "acme/m", "change": { "modelType": "embedding" } })).unwrap();
+        assert_eq!(app.operation("models", json!({ "query": {} })).unwrap()[0]["typeOrigin"], "user");
+        let err = app.operation("set_type", json!({ "id": "acme/m", "change": { "modelType": "robot" } })).unwrap_err();
         assert_eq!(err["code"], "invalid-input");
 
-        let details = app.invoke("model_details", json!({ "id": "acme/m" })).unwrap();
+        let details = app.operation("model", json!({ "id": "acme/m" })).unwrap();
         assert_eq!(details["revisions"][0]["files"][0]["blob"], blob);
-        let report = app.invoke("verify_model", json!({ "id": "acme/m" })).unwrap();
+        let report = app.operation("verify", json!({ "id": "acme/m", "options": {} })).unwrap();
         assert_eq!(report["ok"], true);
 
         let view = app
@@ -148,9 +78,9 @@ mod tests {
         assert_eq!(err["code"], "invalid-input");
         assert_eq!(app.invoke("get_settings", json!({})).unwrap()["maxConcurrentDownloads"], 2);
 
-        let dry = app.invoke("delete_model", json!({ "id": "acme/m", "dryRun": true })).unwrap();
+        let dry = app.operation("delete", json!({ "id": "acme/m", "options": { "dryRun": true } })).unwrap();
         assert_eq!(dry["bytesFreed"], 11);
-        let usage = app.invoke("storage_report", json!({})).unwrap();
+        let usage = app.operation("storage", json!({})).unwrap();
         assert_eq!(usage["cacheBytes"], 11);
         let err = app.invoke("open_folder", json!({ "path": "/etc" })).unwrap_err();
         assert_eq!(err["code"], "invalid-input");
@@ -159,20 +89,21 @@ mod tests {
         let err = app.invoke("open_folder", json!({ "path": escape })).unwrap_err();
         assert_eq!(err["code"], "invalid-input", "{err}");
         // Activation through the commands: the manifest is written, and an active model is guarded.
-        let entry = app.invoke("activate_model", json!({ "id": "acme/m", "modelType": "text-generation" })).unwrap();
+        let entry =
+            app.operation("activate", json!({ "ask": { "id": "acme/m", "modelType": "text-generation" } })).unwrap();
         assert_eq!(entry["modelType"], "text-generation");
         let manifest: serde_json::Value =
             serde_json::from_slice(&std::fs::read(data.path().join("app/active.json")).unwrap()).unwrap();
         assert_eq!(manifest["text-generation"]["id"], "acme/m");
-        assert_eq!(app.invoke("list_library", json!({})).unwrap()[0]["status"], "active");
-        let err = app.invoke("delete_model", json!({ "id": "acme/m" })).unwrap_err();
+        assert_eq!(app.operation("models", json!({ "query": {} })).unwrap()[0]["status"], "active");
+        let err = app.operation("delete", json!({ "id": "acme/m", "options": {} })).unwrap_err();
         assert_eq!(err["code"], "conflict");
-        assert_eq!(app.invoke("active_models", json!({})).unwrap()["text-generation"]["id"], "acme/m");
-        app.invoke("deactivate_type", json!({ "modelType": "text-generation" })).unwrap();
-        let err = app.invoke("deactivate_type", json!({ "modelType": "text-generation" })).unwrap_err();
+        assert_eq!(app.operation("active", json!({})).unwrap()["text-generation"]["id"], "acme/m");
+        app.operation("deactivate", json!({ "modelType": "text-generation" })).unwrap();
+        let err = app.operation("deactivate", json!({ "modelType": "text-generation" })).unwrap_err();
         assert_eq!(err["code"], "not-found");
 
-        app.invoke("delete_model", json!({ "id": "acme/m" })).unwrap();
-        assert_eq!(app.invoke("list_library", json!({})).unwrap(), json!([]));
+        app.operation("delete", json!({ "id": "acme/m", "options": {} })).unwrap();
+        assert_eq!(app.operation("models", json!({ "query": {} })).unwrap(), json!([]));
     }
 }

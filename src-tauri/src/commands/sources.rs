@@ -3,7 +3,6 @@
 
 use crate::AppState;
 use mm_core::local::ImportOutcome;
-use mm_core::ollama::OllamaStatus;
 use mm_core::{ErrorCode, ErrorPayload};
 use std::path::PathBuf;
 use tauri::{AppHandle, Emitter, Manager, Runtime, State};
@@ -67,17 +66,6 @@ pub fn on_drag_drop<R: Runtime>(app: &AppHandle<R>, event: &tauri::DragDropEvent
     }
 }
 
-#[tauri::command]
-pub async fn ollama_status(state: State<'_, AppState>) -> Result<OllamaStatus, ErrorPayload> {
-    Ok(state.manager.ollama_status().await)
-}
-
-/// Starts pulling a model into Ollama; it shows in the downloads list, with its layer's bytes as progress.
-#[tauri::command]
-pub async fn ollama_pull(state: State<'_, AppState>, name: String) -> Result<u64, ErrorPayload> {
-    state.manager.ollama_pull(&name)
-}
-
 #[cfg(test)]
 mod tests {
     use crate::commands::test_support::TestApp;
@@ -137,20 +125,21 @@ mod tests {
         let statuses: Vec<&str> = outcomes.as_array().unwrap().iter().map(|o| o["status"].as_str().unwrap()).collect();
         assert_eq!(statuses, ["imported", "failed", "duplicate"]);
         assert!(outcomes[1]["error"]["message"].as_str().unwrap().contains("notes.txt is not a model"));
-        let models = app.invoke("list_library", json!({})).unwrap();
+        let models = app.operation("models", json!({ "query": {} })).unwrap();
         assert_eq!(models[0]["id"], "local/tiny.gguf");
         assert_eq!(models[0]["source"], "imported");
-        let details = app.invoke("model_details", json!({ "id": "local/tiny.gguf" })).unwrap();
+        let details = app.operation("model", json!({ "id": "local/tiny.gguf" })).unwrap();
         assert_eq!(details["revisions"][0]["files"][0]["path"], "tiny.gguf");
         let err = app.invoke("import_paths", json!({ "paths": [] })).unwrap_err();
         assert_eq!(err["code"], "invalid-input");
 
         // Ollama: a pull shows in the downloads list and completes; its model joins the library.
-        assert_eq!(app.invoke("ollama_status", json!({})).unwrap()["available"], true);
-        let id = app.invoke("ollama_pull", json!({ "name": "qwen:0.5b" })).unwrap().as_u64().unwrap();
+        assert_eq!(app.operation("ollama", json!({})).unwrap()["available"], true);
+        let id =
+            app.operation("ollama_pull", json!({ "pull": { "name": "qwen:0.5b" } })).unwrap()["id"].as_u64().unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            let list = app.invoke("list_downloads", json!({})).unwrap();
+            let list = app.operation("downloads", json!({})).unwrap();
             let pull = list.as_array().unwrap().iter().find(|d| d["id"].as_u64() == Some(id)).cloned().unwrap();
             if pull["state"] == "completed" {
                 assert_eq!(pull["bytesDone"], 4_000_000);
@@ -159,7 +148,7 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "{pull}");
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        let models = app.invoke("list_library", json!({ "query": { "source": "ollama" } })).unwrap();
+        let models = app.operation("models", json!({ "query": { "source": "ollama" } })).unwrap();
         assert_eq!(models[0]["id"], "ollama/qwen:0.5b");
         // The tray's menu has it too, from the last listing, and its click parses back to the model.
         let cached = app.handle().state::<AppState>().manager.ollama().cached_models();
@@ -175,26 +164,26 @@ mod tests {
         std::fs::create_dir_all(&blobs).unwrap();
         ollama.blobs_dir(&blobs);
         let blob = blobs.join(FakeOllama::blob_name(4_000_000));
-        let err = app.invoke("activate_model", json!({ "id": "ollama/qwen:0.5b" })).unwrap_err();
+        let err = app.operation("activate", json!({ "ask": { "id": "ollama/qwen:0.5b" } })).unwrap_err();
         assert!(err["message"].as_str().unwrap().contains("is not readable from here"), "{err}");
         std::fs::write(&blob, b"GGUF").unwrap();
-        let entry = app.invoke("activate_model", json!({ "id": "ollama/qwen:0.5b" })).unwrap();
+        let entry = app.operation("activate", json!({ "ask": { "id": "ollama/qwen:0.5b" } })).unwrap();
         assert_eq!(entry["modelType"], "text-generation");
         assert_eq!(entry["primaryFile"], blob.to_str().unwrap());
         assert_eq!(std::fs::read_link(data.path().join("app/active/text-generation")).unwrap(), blob);
-        let listed = app.invoke("list_library", json!({ "query": { "source": "ollama" } })).unwrap();
+        let listed = app.operation("models", json!({ "query": { "source": "ollama" } })).unwrap();
         assert_eq!(listed[0]["status"], "active");
         // Its fit badge and its compatibility report come from that file, as for a model on disk.
         std::fs::write(&blob, fake_hub::gguf_model("qwen2", 3, 1 << 20, 5)).unwrap();
-        let fits = app.invoke("library_fit", json!({})).unwrap();
+        let fits = app.operation("fit", json!({})).unwrap();
         assert!(fits["ollama/qwen:0.5b"]["summary"].as_str().unwrap().contains("needs"), "{fits}");
-        let report = app.invoke("check_compatibility", json!({ "target": "ollama/qwen:0.5b" })).unwrap();
+        let report = app.operation("compat", json!({ "ask": { "target": "ollama/qwen:0.5b" } })).unwrap();
         assert_eq!(report["model"], "ollama/qwen:0.5b");
         assert_eq!(report["entries"][0]["requirements"]["layers"], 3);
-        app.invoke("deactivate_type", json!({ "modelType": "text-generation" })).unwrap();
-        app.invoke("delete_model", json!({ "id": "ollama/qwen:0.5b" })).unwrap();
+        app.operation("deactivate", json!({ "modelType": "text-generation" })).unwrap();
+        app.operation("delete", json!({ "id": "ollama/qwen:0.5b", "options": {} })).unwrap();
         assert!(ollama.names().is_empty());
-        let err = app.invoke("ollama_pull", json!({ "name": "../x" })).unwrap_err();
+        let err = app.operation("ollama_pull", json!({ "pull": { "name": "../x" } })).unwrap_err();
         assert_eq!(err["code"], "invalid-input");
     }
 }

@@ -38,4 +38,9 @@ impl TestApp {
             InvokeResponseBody::Raw(raw) => serde_json::from_slice(&raw).unwrap(),
         })
     }
+
+    /// Runs an operation of the core's table through the window's `operation` command.
+    pub fn operation(&self, name: &str, args: serde_json::Value) -> Result<serde_json::Value, serde_json::Value> {
+        self.invoke("operation", serde_json::json!({ "name": name, "args": args }))
+    }
 }

@@ -831,6 +831,156 @@ error: string | null, };
  */
 export type RuntimeChange = { modelType: ModelType, loaded: LoadedModel | null, };
 
+export type DeleteOptions = { 
+/**
+ * Only this revision (a branch, tag or commit); blobs other revisions use are kept.
+ */
+revision: string | null, 
+/**
+ * Say what would be freed, and delete nothing.
+ */
+dryRun: boolean, };
+
+export type TypeChange = { 
+/**
+ * The type to remember; `null` goes back to the inferred one.
+ */
+modelType: ModelType | null, };
+
+export type VerifyOptions = { 
+/**
+ * The revision to check (default: the main one).
+ */
+revision: string | null, 
+/**
+ * Download the corrupt or missing files again, and check once more.
+ */
+repair: boolean, };
+
+/**
+ * A download queued, or joined.
+ */
+export type Started = { id: number, 
+/**
+ * The same download was already queued or running: this is that one.
+ */
+joined: boolean, download: DownloadProgress, };
+
+export type CancelRepo = { 
+/**
+ * `org/name`, or a hub URL of it.
+ */
+repo: string, };
+
+/**
+ * What cancelling every download of a repo did.
+ */
+export type RepoCancelled = { repo: string, 
+/**
+ * The `mm download` processes stopped.
+ */
+stopped: Array<number>, 
+/**
+ * The downloads of the machine itself that were cancelled.
+ */
+cancelled: Array<number>, 
+/**
+ * The partial files deleted.
+ */
+bytesFreed: number, };
+
+export type Activate = { 
+/**
+ * The model id.
+ */
+id: string, 
+/**
+ * The revision (default: the main one).
+ */
+revision: string | null, 
+/**
+ * The type it serves (default: its own). A type in the path wins over this one.
+ */
+modelType: ModelType | null, };
+
+export type Load = { 
+/**
+ * A model type (its active model; default text-generation) or a model id (activated, then loaded).
+ */
+target: string | null, 
+/**
+ * The context in tokens (default: the largest that fits the memory free now).
+ */
+context: number | null, };
+
+export type Unload = { 
+/**
+ * A model type or a loaded model's id (default: everything loaded).
+ */
+target: string | null, };
+
+export type CompatAsk = { 
+/**
+ * A hub repo (`org/name`), a library id, or an absolute path on the machine.
+ */
+target: string, revision: string | null, 
+/**
+ * The context length to size the KV cache for (default: the model's own, capped).
+ */
+context: number | null, };
+
+export type SearchAsk = { query: SearchQuery, 
+/**
+ * The `next` of the previous page.
+ */
+next: string | null, };
+
+export type Revision = { 
+/**
+ * A branch, tag or commit (default: main).
+ */
+revision: string | null, };
+
+export type Pull = { 
+/**
+ * The model, e.g. `llama3.2:1b`.
+ */
+name: string, };
+
+/** The operations of the table (`crates/core/src/operations.rs`), by name. */
+export type OperationName =
+  | 'models'
+  | 'model'
+  | 'delete'
+  | 'set_type'
+  | 'verify'
+  | 'preview'
+  | 'start'
+  | 'downloads'
+  | 'download'
+  | 'pause'
+  | 'resume'
+  | 'cancel'
+  | 'cancel_repo'
+  | 'active'
+  | 'active_of'
+  | 'activate'
+  | 'activate_as'
+  | 'deactivate'
+  | 'loaded'
+  | 'load'
+  | 'unload'
+  | 'compat'
+  | 'fit'
+  | 'system'
+  | 'storage'
+  | 'clean'
+  | 'search'
+  | 'repo'
+  | 'catalog'
+  | 'ollama'
+  | 'ollama_pull';
+
 /** Every setting: its kind and bounds, default, whether the API may change it, label and help. */
 export const SETTINGS: SettingInfo[] = [
   {

@@ -4,10 +4,10 @@
 use crate::context::payload;
 use crate::output;
 use crate::table::Table;
-use mm_core::activation::{parse_type, read_manifest};
-use mm_core::download::LifecycleKind;
-use mm_core::machine::Machine;
-use mm_core::{ErrorCode, ErrorPayload};
+use mm_core::activation::{parse_type, ActiveEntry};
+use mm_core::operations::Activate;
+use mm_core::{ErrorCode, ErrorPayload, Operations};
+use std::collections::BTreeMap;
 
 #[derive(clap::Args)]
 pub struct ActivateArgs {
@@ -22,17 +22,16 @@ pub struct ActivateArgs {
 }
 
 pub async fn activate(args: ActivateArgs, json: bool) -> Result<(), ErrorPayload> {
-    let (entry, events) = match crate::context::machine()? {
-        Machine::Local(manager) => {
-            manager.activate(&args.id, args.model_type.as_deref(), args.revision.as_deref()).await?
-        }
-        remote => (remote.activate(&args.id, args.model_type.as_deref(), args.revision.as_deref()).await?, Vec::new()),
-    };
+    let machine = crate::context::machine()?;
+    let model_type = args.model_type.as_deref().map(parse_type).transpose().map_err(payload)?;
+    let before = machine.active().await?;
+    let entry = machine.activate(Activate { id: args.id, revision: args.revision, model_type }).await?;
+    let replaced = before.get(&entry.model_type).filter(|old| old.id != entry.id).map(|old| old.id.clone());
     if json {
-        output::json(&serde_json::json!({ "active": entry, "events": events }));
+        output::json(&serde_json::json!({ "active": entry, "replaced": replaced }));
     } else {
-        if let Some(old) = events.iter().find(|e| e.kind == LifecycleKind::Deactivated) {
-            say!("{} is no longer the active {} model", old.repo, entry.model_type);
+        if let Some(old) = replaced {
+            say!("{old} is no longer the active {} model", entry.model_type);
         }
         say!("{} is the active {} model\n  {} -> {}", entry.id, entry.model_type, entry.link, entry.path);
     }
@@ -47,18 +46,14 @@ pub struct DeactivateArgs {
 
 pub async fn deactivate(args: DeactivateArgs, json: bool) -> Result<(), ErrorPayload> {
     let model_type = parse_type(&args.model_type).map_err(payload)?;
-    let events = match crate::context::machine()? {
-        Machine::Local(manager) => manager.deactivate(model_type.as_str()).await?,
-        remote => {
-            remote.deactivate(model_type.as_str()).await?;
-            Vec::new()
-        }
-    };
+    let machine = crate::context::machine()?;
+    let was = machine.active().await?.remove(&model_type).map(|old| old.id);
+    machine.deactivate(model_type).await?;
     if json {
-        output::json(&serde_json::json!({ "events": events }));
+        output::json(&serde_json::json!({ "deactivated": model_type, "was": was }));
     } else {
-        match events.first() {
-            Some(old) => say!("No {model_type} model is active now (was {})", old.repo),
+        match was {
+            Some(old) => say!("No {model_type} model is active now (was {old})"),
             None => say!("No {model_type} model is active now"),
         }
     }
@@ -75,14 +70,8 @@ pub struct ActiveArgs {
 }
 
 pub async fn active(args: ActiveArgs, json: bool) -> Result<(), ErrorPayload> {
-    let manifest = match crate::context::machine()? {
-        Machine::Local(manager) => {
-            // Reading is also when a model deleted behind our back loses its mark.
-            manager.reconcile_activation()?;
-            read_manifest(manager.data_dir())
-        }
-        remote => remote.active().await?.into_iter().map(|(t, e)| (t.as_str().to_string(), e)).collect(),
-    };
+    let manifest: BTreeMap<String, ActiveEntry> =
+        crate::context::machine()?.active().await?.into_iter().map(|(t, e)| (t.as_str().to_string(), e)).collect();
     let Some(t) = args.model_type else {
         if args.path {
             return Err(ErrorPayload::new(

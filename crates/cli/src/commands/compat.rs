@@ -4,7 +4,8 @@ use crate::output;
 use crate::table::Table;
 use mm_core::compat::{CompatReport, Fit};
 use mm_core::format::bytes;
-use mm_core::ErrorPayload;
+use mm_core::operations::CompatAsk;
+use mm_core::{ErrorPayload, Operations};
 use std::path::Path;
 
 #[derive(clap::Args)]
@@ -81,11 +82,11 @@ pub async fn compat(args: CompatArgs, json: bool) -> Result<(), ErrorPayload> {
     let machine = crate::context::machine()?;
     // A file or folder here is assessed as such, whatever the current folder (on another machine, paths are its).
     let path = Path::new(&args.target);
-    let target = match path.exists() && matches!(machine, mm_core::machine::Machine::Local(_)) {
+    let target = match path.exists() && machine.is_this_machine() {
         true => std::path::absolute(path).unwrap_or(path.to_path_buf()).display().to_string(),
         false => args.target.clone(),
     };
-    let report = machine.compat(&target, args.revision.as_deref(), args.context).await?;
+    let report = machine.compat(CompatAsk { target, revision: args.revision.clone(), context: args.context }).await?;
     let hw = machine.system().await?;
     if json {
         output::json(&serde_json::json!({ "report": report, "hardware": hw }));

@@ -7,7 +7,7 @@ use mm_core::download::url::UrlSource;
 use mm_core::download::{marker, DownloadEvent, DownloadOptions, DownloadProgress, DownloadRequest, DownloadState};
 use mm_core::hub::{parse_repo_reference, HubConfig};
 use mm_core::machine::Machine;
-use mm_core::{cache, format, ErrorCode, ErrorPayload, Manager};
+use mm_core::{cache, format, ErrorCode, ErrorPayload, Manager, Operations};
 
 use std::io::{IsTerminal, Write};
 use tokio::signal::unix::{signal, SignalKind};
@@ -102,7 +102,8 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
 /// partial files, SIGTERM cancels and deletes them.
 async fn follow(manager: &Manager, request: DownloadRequest, json: bool) -> Result<DownloadProgress, ErrorPayload> {
     let mut events = manager.subscribe();
-    let id = manager.start(request)?;
+    // The checked queue, as on another machine: what does not exist or does not fit is refused before it is queued.
+    let (id, _) = manager.queue(request).await?;
     let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
     let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut bar = Bar::new(json);
@@ -153,7 +154,7 @@ async fn run_there(machine: &Machine, args: Args, json: bool) -> Result<(), Erro
         }
     };
     let mut events = machine.subscribe();
-    let id = machine.start(request).await?;
+    let id = machine.start(request).await?.id;
     let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
     let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut bar = Bar::new(json);

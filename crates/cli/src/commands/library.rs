@@ -3,8 +3,8 @@
 use crate::output;
 use crate::table::Table;
 use mm_core::library::verify::FileStatus;
-use mm_core::machine::Machine;
-use mm_core::{format, ErrorPayload};
+use mm_core::operations::{DeleteOptions, TypeChange, VerifyOptions};
+use mm_core::{format, ErrorPayload, Operations};
 
 #[derive(clap::Args)]
 pub struct InfoArgs {
@@ -13,7 +13,7 @@ pub struct InfoArgs {
 }
 
 pub async fn info(args: InfoArgs, json: bool) -> Result<(), ErrorPayload> {
-    let details = crate::context::machine()?.model(&args.id).await?;
+    let details = crate::context::machine()?.model(args.id.clone()).await?;
     if json {
         output::json(&details);
         return Ok(());
@@ -66,7 +66,9 @@ pub struct RmArgs {
 }
 
 pub async fn rm(args: RmArgs, json: bool) -> Result<(), ErrorPayload> {
-    let report = crate::context::machine()?.delete(&args.id, args.revision.as_deref(), args.dry_run).await?;
+    let report = crate::context::machine()?
+        .delete(args.id.clone(), DeleteOptions { revision: args.revision.clone(), dry_run: args.dry_run })
+        .await?;
     // A model outside the Hugging Face cache: its file goes when the app owns it, else it is only forgotten.
     let outside_cache = [mm_core::local::LOCAL_PREFIX, mm_core::local::FOLDER_PREFIX, mm_core::ollama::OLLAMA_PREFIX];
     if outside_cache.iter().any(|p| args.id.starts_with(p)) {
@@ -115,18 +117,14 @@ pub struct VerifyArgs {
 }
 
 pub async fn verify(args: VerifyArgs, json: bool) -> Result<(), ErrorPayload> {
-    let report = match crate::context::machine()? {
-        Machine::Local(manager) => {
-            let on_progress = move |p| {
-                if json {
-                    output::json_line(&serde_json::json!({ "event": "progress", "progress": p }));
-                }
-            };
-            manager.verify_and_repair(&args.id, args.revision.as_deref(), args.repair, on_progress).await?
+    let on_progress = move |p| {
+        if json {
+            output::json_line(&serde_json::json!({ "event": "progress", "progress": p }));
         }
-        // The other machine verifies (and repairs) there, and says how it ended.
-        remote => remote.verify(&args.id, args.revision.as_deref(), args.repair).await?,
     };
+    // Another machine verifies (and repairs) there, and says only how it ended.
+    let options = VerifyOptions { revision: args.revision.clone(), repair: args.repair };
+    let report = crate::context::machine()?.verify(args.id.clone(), options, on_progress).await?;
     if json {
         output::json_line(&serde_json::json!({ "event": "done", "report": report }));
     } else {
@@ -229,7 +227,8 @@ pub struct TypeArgs {
 
 pub async fn set_type(args: TypeArgs, json: bool) -> Result<(), ErrorPayload> {
     let chosen = (args.model_type != "auto").then_some(args.model_type.as_str());
-    crate::context::machine()?.set_type(&args.id, chosen).await?;
+    let model_type = chosen.map(mm_core::activation::parse_type).transpose().map_err(crate::context::payload)?;
+    crate::context::machine()?.set_type(args.id.clone(), TypeChange { model_type }).await?;
     if json {
         output::json(&serde_json::json!({ "id": args.id, "type": chosen }));
     } else {

@@ -4,7 +4,7 @@ use crate::output;
 use crate::table::Table;
 use mm_core::cache::{self, CacheScan, CacheStatus};
 use mm_core::library::{LibraryModel, LibraryQuery, ModelSource, ModelStatus, ModelType, SortKey};
-use mm_core::{format, ErrorCode, ErrorPayload};
+use mm_core::{format, ErrorCode, ErrorPayload, Operations};
 
 #[derive(clap::Args)]
 pub struct Args {

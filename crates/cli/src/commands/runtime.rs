@@ -4,8 +4,9 @@
 use crate::output;
 use crate::table::Table;
 use mm_core::format::bytes;
+use mm_core::operations::{Load, Unload};
 use mm_core::runtime::LoadedModel;
-use mm_core::ErrorPayload;
+use mm_core::{ErrorPayload, Operations};
 
 #[derive(clap::Args)]
 pub struct LoadArgs {
@@ -18,7 +19,7 @@ pub struct LoadArgs {
 
 pub async fn load(args: LoadArgs, json: bool) -> Result<(), ErrorPayload> {
     let machine = crate::context::machine()?;
-    let loaded = machine.load(args.target.as_deref(), args.context).await?;
+    let loaded = machine.load(Load { target: args.target.clone(), context: args.context }).await?;
     if json {
         output::json(&loaded);
         return Ok(());
@@ -46,7 +47,7 @@ pub struct UnloadArgs {
 }
 
 pub async fn unload(args: UnloadArgs, json: bool) -> Result<(), ErrorPayload> {
-    let unloaded = crate::context::machine()?.unload(args.target.as_deref()).await?;
+    let unloaded = crate::context::machine()?.unload(Unload { target: args.target.clone() }).await?;
     if json {
         output::json(&unloaded);
     } else if unloaded.is_empty() {

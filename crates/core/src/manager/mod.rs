@@ -5,6 +5,7 @@
 
 mod loading;
 mod machines;
+mod operations;
 mod pulls;
 
 use crate::activation::{parse_type, Activation, ActiveEntry};
@@ -25,6 +26,7 @@ use crate::library::{delete, fit, list, storage, verify, LibraryQuery, ModelDeta
 use crate::local::{ImportOptions, ImportOutcome, ImportProgress, ImportStatus};
 use crate::model::{LibraryModel, ModelType};
 use crate::ollama::{Ollama, OllamaStatus, OLLAMA_PREFIX};
+use crate::operations::RepoCancelled;
 use crate::remote::Remote;
 use crate::runtime::host::HostConfig;
 use crate::runtime::{LoadedModel, RuntimeChange, RuntimeClient};
@@ -34,17 +36,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
-
-/// What cancelling every download of a repo did ([`Manager::cancel_repo`]).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RepoCancelled {
-    pub repo: String,
-    /// The `mm download` processes stopped.
-    pub stopped: Vec<u32>,
-    /// The partial files deleted.
-    pub bytes_freed: u64,
-}
 
 /// What a [`Manager`] is opened over. Every field but `store` and `data_dir` may be left to the settings and the
 /// environment.
@@ -611,9 +602,10 @@ impl Manager {
         self.inner.downloads.preview(request).await.map_err(payload)
     }
 
-    /// Queues a download and returns its id: the existing one when the same download is already queued or
-    /// running.
-    pub fn start(&self, request: DownloadRequest) -> Result<u64, ErrorPayload> {
+    /// Queues a download without the checks of [`Manager::queue`], and returns its id: the existing one when the
+    /// same download is already queued or running. For a caller that has checked already (the mirror's
+    /// pull-through).
+    pub fn enqueue(&self, request: DownloadRequest) -> Result<u64, ErrorPayload> {
         self.inner.downloads.start(request).map_err(payload)
     }
 
@@ -640,7 +632,7 @@ impl Manager {
                 ));
             }
         }
-        let id = self.start(request)?;
+        let id = self.enqueue(request)?;
         Ok((id, running.iter().any(|d| d.id == id)))
     }
 
@@ -793,16 +785,18 @@ impl Manager {
         outcomes
     }
 
-    /// Stops the imports running now: the file being read or copied (its partial copy removed) and the rest of
-    /// each batch, which report `cancelled`.
     /// Stops every download of `repo` into this cache, in this process and in any `mm download` (through its
     /// marker), and deletes the partial files they leave: what `mm cancel REPO` does.
     pub async fn cancel_repo(&self, repo: &str) -> Result<RepoCancelled, ErrorPayload> {
         let (repo, _) = crate::hub::parse_repo_reference(repo)
             .map_err(|e| ErrorPayload::new(ErrorCode::InvalidInput, e.to_string()))?;
+        let mut cancelled = Vec::new();
         for download in self.inner.downloads.list() {
-            if download.repo == repo.as_str() && !download.state.is_finished() {
-                let _ = self.inner.downloads.cancel(download.id);
+            if download.repo == repo.as_str()
+                && !download.state.is_finished()
+                && self.inner.downloads.cancel(download.id).is_ok()
+            {
+                cancelled.push(download.id);
             }
         }
         let cache_dir = self.inner.cache_dir.clone();
@@ -810,9 +804,11 @@ impl Manager {
         let freed = crate::download::marker::discard_partials(&cache_dir, &repo).map_err(|e| {
             ErrorPayload::new(ErrorCode::of_io(&e), format!("cannot delete the partial files of {repo}: {e}"))
         })?;
-        Ok(RepoCancelled { repo: repo.to_string(), stopped, bytes_freed: freed })
+        Ok(RepoCancelled { repo: repo.to_string(), stopped, cancelled, bytes_freed: freed })
     }
 
+    /// Stops the imports running now: the file being read or copied (its partial copy removed) and the rest of
+    /// each batch, which report `cancelled`.
     pub fn cancel_imports(&self) {
         self.inner.imports.lock().unwrap().cancel();
     }

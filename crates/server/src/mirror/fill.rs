@@ -193,7 +193,7 @@ pub(crate) async fn follow(
         mm_core::ErrorCode::Auth => HubError::new(StatusCode::FORBIDDEN, "GatedRepo", e.message),
         _ => upstream_failed(s, e.message),
     };
-    let id = s.manager.start(request).map_err(refused)?;
+    let id = s.manager.enqueue(request).map_err(refused)?;
     tracing::info!(repo = %listing.repo, path = %file.path, download = id, "pulling through from the upstream hub");
     // Downloads land in this machine's cache, whatever folder the listing came from.
     let repo = mm_core::cache::RepoId::parse(&listing.repo).map_err(|_| HubError::repo(&listing.repo))?;

@@ -1,0 +1,431 @@
+//! Every operation a machine offers, declared once: [`operations!`] holds one row per operation (its name, HTTP
+//! method and path, what travels in the path, the query and the body, the progress it reports, its answer and its
+//! errors), and each face expands the rows into what it needs:
+//!
+//! - here, the [`Operations`] trait that [`crate::Manager`] (this machine) and [`crate::remote::Remote`] (another
+//!   machine's `mm serve`) implement, and [`OPERATIONS`], the list a test walks;
+//! - in `remote.rs`, the `Remote` client, one HTTP call per row;
+//! - in `machine.rs`, [`crate::machine::Machine`]'s dispatch to the machine driven;
+//! - in `mm serve`, the axum route, handler and OpenAPI entry of each row;
+//! - in the window, the one command that runs a row by name.
+//!
+//! Adding an operation is its row here, its method in `manager/operations.rs`, and its call in the UI.
+//!
+//! A row, as every expander matches it:
+//!
+//! ```text
+//! /// What it does (the OpenAPI summary and description).
+//! name get "/mm/v1/things/{id}" "tag"
+//!     path[id: String] query[q: Query] body[b: Body] progress[Progress, "event-name"]
+//!     answer[Answer] ok[200] errors[404];
+//! ```
+//!
+//! `query`, `body` and `progress` may be empty; `ok` is the success status (a `202` answer whose `joined` is true
+//! is answered `200`, when `200` is listed after it); `errors` lists the statuses besides `400` and `401`, which
+//! every operation may answer.
+
+use crate::discover::SearchQuery;
+use crate::download::DownloadProgress;
+use crate::model::ModelType;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+/// The operation table: calls `$then!` with every row, after `[$extra]` (what the expander wants passed through).
+#[macro_export]
+macro_rules! operations {
+    ($then:path $(, $($extra:tt)*)?) => {
+        $then! {
+            [$($($extra)*)?]
+
+            // --- The library ---
+
+            /// Every model (the cache, library folders, imports, URL downloads, Ollama), filtered and sorted.
+            models get "/mm/v1/models" "models"
+                path[] query[query: $crate::library::LibraryQuery] body[] progress[]
+                answer[Vec<$crate::model::LibraryModel>] ok[200] errors[];
+
+            /// One model: revisions, files and hashes, card.
+            model get "/mm/v1/models/{id}" "models"
+                path[
+                    /// The model id, percent-encoded (acme%2Fmodel).
+                    id: String
+                ] query[] body[] progress[]
+                answer[$crate::library::ModelDetails] ok[200] errors[404];
+
+            /// Deletes a model or one revision of it.
+            delete delete "/mm/v1/models/{id}" "models"
+                path[
+                    /// The model id, percent-encoded.
+                    id: String
+                ] query[options: $crate::operations::DeleteOptions] body[] progress[]
+                answer[$crate::library::delete::DeleteReport] ok[200] errors[404, 409];
+
+            /// Remembers the type the user chose for a model.
+            set_type put "/mm/v1/models/{id}/type" "models"
+                path[
+                    /// The model id, percent-encoded.
+                    id: String
+                ] query[] body[change: $crate::operations::TypeChange] progress[]
+                answer[()] ok[204] errors[404];
+
+            /// Re-hashes a model's files against their hashes; with `repair`, downloads the corrupt or missing ones
+            /// again and checks once more. The report is the one after.
+            verify post "/mm/v1/models/{id}/verify" "models"
+                path[
+                    /// The model id, percent-encoded.
+                    id: String
+                ] query[] body[options: $crate::operations::VerifyOptions]
+                progress[$crate::library::verify::VerifyProgress, "verify-progress"]
+                answer[$crate::library::verify::VerifyReport] ok[200] errors[404];
+
+            // --- Downloads ---
+
+            /// What downloading would fetch: files, sizes, what is cached already, free space.
+            preview post "/mm/v1/downloads/preview" "downloads"
+                path[] query[] body[request: $crate::download::DownloadRequest] progress[]
+                answer[$crate::download::DownloadPreview] ok[200] errors[403, 404, 502];
+
+            /// Starts a download: `202` with the new job; `200` with the job when the same download is already queued
+            /// or running. A repo or revision that does not exist is `404`, and one that does not fit on the disk
+            /// `507`, before anything is queued.
+            start post "/mm/v1/downloads" "downloads"
+                path[] query[] body[request: $crate::download::DownloadRequest] progress[]
+                answer[$crate::operations::Started] ok[202, 200] errors[403, 404, 502, 507];
+
+            /// The downloads of this machine's lifetime (and those it resumed), Ollama pulls included.
+            downloads get "/mm/v1/downloads" "downloads"
+                path[] query[] body[] progress[]
+                answer[Vec<$crate::download::DownloadProgress>] ok[200] errors[];
+
+            /// One download.
+            download get "/mm/v1/downloads/{id}" "downloads"
+                path[id: u64] query[] body[] progress[]
+                answer[$crate::download::DownloadProgress] ok[200] errors[404];
+
+            /// Pauses a download, keeping its partial files.
+            pause post "/mm/v1/downloads/{id}/pause" "downloads"
+                path[id: u64] query[] body[] progress[]
+                answer[$crate::download::DownloadProgress] ok[200] errors[404, 409];
+
+            /// Puts a paused or failed download back in the queue; it resumes from the bytes on disk.
+            resume post "/mm/v1/downloads/{id}/resume" "downloads"
+                path[id: u64] query[] body[] progress[]
+                answer[$crate::download::DownloadProgress] ok[200] errors[404, 409];
+
+            /// Cancels a download and deletes its partial files.
+            cancel delete "/mm/v1/downloads/{id}" "downloads"
+                path[id: u64] query[] body[] progress[]
+                answer[$crate::download::DownloadProgress] ok[200] errors[404, 409];
+
+            /// Stops every download of a repo on the machine, its own and any `mm download` there, and deletes the
+            /// partial files they leave.
+            cancel_repo post "/mm/v1/downloads/cancel" "downloads"
+                path[] query[] body[ask: $crate::operations::CancelRepo] progress[]
+                answer[$crate::operations::RepoCancelled] ok[200] errors[];
+
+            // --- Activation ---
+
+            /// The active model of each type.
+            active get "/mm/v1/active" "activation"
+                path[] query[] body[] progress[]
+                answer[std::collections::BTreeMap<$crate::model::ModelType, $crate::activation::ActiveEntry>]
+                ok[200] errors[];
+
+            /// The active model of one type.
+            active_of get "/mm/v1/active/{model_type}" "activation"
+                path[model_type: $crate::model::ModelType] query[] body[] progress[]
+                answer[$crate::activation::ActiveEntry] ok[200] errors[404];
+
+            /// Makes a model the active one of its own type (the type the machine's library gives it: the user's
+            /// choice, else the one inferred), or of `modelType`, switching from the one before in one step.
+            activate put "/mm/v1/active" "activation"
+                path[] query[] body[ask: $crate::operations::Activate] progress[]
+                answer[$crate::activation::ActiveEntry] ok[200] errors[404, 409];
+
+            /// Makes a model the active one of a type, switching from the one before in one step.
+            activate_as put "/mm/v1/active/{model_type}" "activation"
+                path[model_type: $crate::model::ModelType] query[] body[ask: $crate::operations::Activate] progress[]
+                answer[$crate::activation::ActiveEntry] ok[200] errors[404, 409];
+
+            /// Clears the active model of a type.
+            deactivate delete "/mm/v1/active/{model_type}" "activation"
+                path[model_type: $crate::model::ModelType] query[] body[] progress[]
+                answer[()] ok[204] errors[404];
+
+            // --- Loading ---
+
+            /// The loaded models: state, endpoint, memory measured beside the estimate, requests.
+            loaded get "/mm/v1/runtime" "loading"
+                path[] query[] body[] progress[]
+                answer[Vec<$crate::runtime::LoadedModel>] ok[200] errors[];
+
+            /// Serves a type's active model (or activates a model and serves it) on a local OpenAI-compatible
+            /// endpoint; answered once it is ready. What `mm serve` loads stops when it stops.
+            load post "/mm/v1/runtime/load" "loading"
+                path[] query[] body[ask: $crate::operations::Load] progress[]
+                answer[$crate::runtime::LoadedModel] ok[200] errors[404, 409, 500];
+
+            /// Stops serving a type or model, or everything loaded; answers what was unloaded.
+            unload post "/mm/v1/runtime/unload" "loading"
+                path[] query[] body[ask: $crate::operations::Unload] progress[]
+                answer[Vec<$crate::runtime::LoadedModel>] ok[200] errors[404];
+
+            // --- Compatibility and the machine ---
+
+            /// Will a model run on the machine.
+            compat post "/mm/v1/compat" "compat"
+                path[] query[] body[ask: $crate::operations::CompatAsk] progress[]
+                answer[$crate::compat::CompatReport] ok[200] errors[404, 502];
+
+            /// The fit of every model of the library on the machine.
+            fit get "/mm/v1/fit" "compat"
+                path[] query[] body[] progress[]
+                answer[std::collections::BTreeMap<String, $crate::compat::local::ModelFit>] ok[200] errors[];
+
+            /// The machine: GPUs and VRAM, RAM, CPU, OS, free disk.
+            system get "/mm/v1/system" "compat"
+                path[] query[] body[] progress[]
+                answer[$crate::compat::HardwareInfo] ok[200] errors[];
+
+            // --- Storage ---
+
+            /// Disk use per model, free space, and what can be reclaimed.
+            storage get "/mm/v1/storage" "storage"
+                path[] query[] body[] progress[]
+                answer[$crate::library::storage::StorageReport] ok[200] errors[];
+
+            /// Deletes orphan blobs and partial downloads no one is resuming.
+            clean post "/mm/v1/storage/clean" "storage"
+                path[] query[] body[] progress[]
+                answer[$crate::library::storage::CleanReport] ok[200] errors[];
+
+            // --- Discover ---
+
+            /// One page of the hub's search; a newer search on the same machine cancels this one.
+            search post "/mm/v1/search" "discover"
+                path[] query[] body[ask: $crate::operations::SearchAsk] progress[]
+                answer[$crate::discover::SearchPage] ok[200] errors[409, 502];
+
+            /// A hub repo's files, quantisations and card, without downloading it.
+            repo get "/mm/v1/repos/{repo}" "discover"
+                path[
+                    /// The repo id, percent-encoded (acme%2Fmodel).
+                    repo: String
+                ] query[at: $crate::operations::Revision] body[] progress[]
+                answer[$crate::discover::RepoDetails] ok[200] errors[404, 502];
+
+            /// The starter catalog, marked with what is installed.
+            catalog get "/mm/v1/catalog" "discover"
+                path[] query[] body[] progress[]
+                answer[$crate::discover::StarterCatalog] ok[200] errors[];
+
+            // --- Ollama ---
+
+            /// Whether the machine's Ollama answers.
+            ollama get "/mm/v1/ollama" "sources"
+                path[] query[] body[] progress[]
+                answer[$crate::ollama::OllamaStatus] ok[200] errors[];
+
+            /// Pulls a model into the machine's Ollama; it shows among the downloads.
+            ollama_pull post "/mm/v1/ollama/pull" "sources"
+                path[] query[] body[pull: $crate::operations::Pull] progress[]
+                answer[$crate::operations::Started] ok[202] errors[];
+        }
+    };
+}
+
+/// An operation as its row names it: what the test that walks the OpenAPI document checks against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation {
+    pub name: &'static str,
+    /// Lower case, as OpenAPI writes it: `get`, `post`, `put`, `delete`.
+    pub method: &'static str,
+    pub path: &'static str,
+}
+
+macro_rules! declare {
+    ([] $(
+        $(#[$meta:meta])*
+        $name:ident $method:ident $path:literal $tag:literal
+        path[$( $(#[$pmeta:meta])* $p:ident: $pt:ty ),*]
+        query[$($q:ident: $qt:ty)?]
+        body[$($b:ident: $bt:ty)?]
+        progress[$($prt:ty, $event:literal)?]
+        answer[$answer:ty] ok[$($ok:literal),+] errors[$($err:literal),*];
+    )*) => {
+        /// The operations of a machine, this one or another: each means the same on both, with the same types and
+        /// the same errors. Progress, where an operation reports it, goes to `on_progress` (on this machine; another
+        /// machine reports only how it ended).
+        pub trait Operations {
+            $(
+                $(#[$meta])*
+                fn $name(
+                    &self,
+                    $($p: $pt,)*
+                    $($q: $qt,)?
+                    $($b: $bt,)?
+                    $(on_progress: impl FnMut($prt) + Send + 'static,)?
+                ) -> impl std::future::Future<Output = Result<$answer, $crate::ErrorPayload>> + Send;
+            )*
+        }
+
+        /// Every row of the table.
+        pub const OPERATIONS: &[Operation] =
+            &[$(Operation { name: stringify!($name), method: stringify!($method), path: $path }),*];
+    };
+}
+
+operations!(declare);
+
+/// Fills a row's path template (`/mm/v1/models/{id}`) with its parameters, each one percent-encoded path segment
+/// (model ids hold `/`).
+pub fn fill_path(template: &str, params: &[(&str, String)]) -> String {
+    let mut path = template.to_string();
+    for (name, value) in params {
+        let segment = percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string();
+        path = path.replace(&format!("{{{name}}}"), &segment);
+    }
+    path
+}
+
+// --- What operations take and answer, beside the core's own types ---
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", default)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteOptions {
+    /// Only this revision (a branch, tag or commit); blobs other revisions use are kept.
+    pub revision: Option<String>,
+    /// Say what would be freed, and delete nothing.
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TypeChange {
+    /// The type to remember; `null` goes back to the inferred one.
+    pub model_type: Option<ModelType>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct VerifyOptions {
+    /// The revision to check (default: the main one).
+    pub revision: Option<String>,
+    /// Download the corrupt or missing files again, and check once more.
+    pub repair: bool,
+}
+
+/// A download queued, or joined.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Started {
+    pub id: u64,
+    /// The same download was already queued or running: this is that one.
+    pub joined: bool,
+    pub download: DownloadProgress,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelRepo {
+    /// `org/name`, or a hub URL of it.
+    pub repo: String,
+}
+
+/// What cancelling every download of a repo did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RepoCancelled {
+    pub repo: String,
+    /// The `mm download` processes stopped.
+    pub stopped: Vec<u32>,
+    /// The downloads of the machine itself that were cancelled.
+    pub cancelled: Vec<u64>,
+    /// The partial files deleted.
+    pub bytes_freed: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Activate {
+    /// The model id.
+    pub id: String,
+    /// The revision (default: the main one).
+    #[serde(default)]
+    pub revision: Option<String>,
+    /// The type it serves (default: its own). A type in the path wins over this one.
+    #[serde(default)]
+    pub model_type: Option<ModelType>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Load {
+    /// A model type (its active model; default text-generation) or a model id (activated, then loaded).
+    pub target: Option<String>,
+    /// The context in tokens (default: the largest that fits the memory free now).
+    #[schema(minimum = 1)]
+    pub context: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Unload {
+    /// A model type or a loaded model's id (default: everything loaded).
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CompatAsk {
+    /// A hub repo (`org/name`), a library id, or an absolute path on the machine.
+    pub target: String,
+    #[serde(default)]
+    pub revision: Option<String>,
+    /// The context length to size the KV cache for (default: the model's own, capped).
+    #[serde(default)]
+    pub context: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SearchAsk {
+    pub query: SearchQuery,
+    /// The `next` of the previous page.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", default)]
+#[into_params(parameter_in = Query)]
+pub struct Revision {
+    /// A branch, tag or commit (default: main).
+    pub revision: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct Pull {
+    /// The model, e.g. `llama3.2:1b`.
+    pub name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_row_has_its_own_method_and_path_and_its_own_name() {
+        let mut seen = std::collections::HashSet::new();
+        for op in super::OPERATIONS {
+            assert!(seen.insert((op.method, op.path)), "two rows for {} {}", op.method, op.path);
+            assert!(op.path.starts_with("/mm/v1/"), "{op:?}");
+        }
+        let names: std::collections::HashSet<_> = super::OPERATIONS.iter().map(|o| o.name).collect();
+        assert_eq!(names.len(), super::OPERATIONS.len());
+    }
+
+    #[test]
+    fn path_parameters_travel_as_one_segment() {
+        let path = super::fill_path("/mm/v1/models/{id}/type", &[("id", "acme/m v2".into())]);
+        assert_eq!(path, "/mm/v1/models/acme%2Fm%20v2/type");
+    }
+}

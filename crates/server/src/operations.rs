@@ -1,0 +1,78 @@
+//! The operations of the core's table ([`mm_core::operations!`]) as HTTP: for each row, an axum handler (its path
+//! parameters, query and body extracted in the API's error shape), its OpenAPI entry, and its route. Each handler
+//! is one call of the core's [`Operations`] on this machine.
+
+use crate::error::ApiResult;
+use crate::extract::{Body, Path, Query};
+use crate::Served;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use mm_core::{ErrorPayload, Operations};
+use serde::Serialize;
+
+/// An operation's answer under its status: the first of `ok`, except that a `202 Accepted` whose answer `joined`
+/// a job already under way is `200` when the row lists it, and a `204` has no body.
+fn reply(ok: &[u16], answer: impl Serialize) -> Response {
+    if ok[0] == 204 {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    let answer = serde_json::to_value(answer).unwrap_or(serde_json::Value::Null);
+    let joined = answer.get("joined") == Some(&serde_json::Value::Bool(true));
+    let status = if ok[0] == 202 && joined && ok.contains(&200) { 200 } else { ok[0] };
+    (StatusCode::from_u16(status).expect("the table's statuses are statuses"), Json(answer)).into_response()
+}
+
+macro_rules! over_http {
+    ([] $(
+        $(#[$meta:meta])*
+        $name:ident $method:ident $path:literal $tag:literal
+        path[$( $(#[$pmeta:meta])* $p:ident: $pt:ty ),*]
+        query[$($q:ident: $qt:ty)?]
+        body[$($b:ident: $bt:ty)?]
+        progress[$($prt:ty, $event:literal)?]
+        answer[$answer:ty] ok[$($ok:literal),+] errors[$($err:literal),*];
+    )*) => {
+        $(
+            pub mod $name {
+                use super::*;
+
+                /// The path's parameters.
+                #[derive(serde::Deserialize, utoipa::IntoParams)]
+                #[into_params(parameter_in = Path)]
+                pub struct Params {
+                    $( $(#[$pmeta])* pub $p: $pt, )*
+                }
+
+                $(#[$meta])*
+                #[utoipa::path($method, path = $path, tag = $tag, params(Params $(, $qt)?), $(request_body = $bt,)?
+                    responses($((status = $ok, body = $answer),)+ $((status = $err, body = ErrorPayload)),*))]
+                pub async fn $name(
+                    State(s): State<Served>,
+                    Path(params): Path<Params>,
+                    $(Query($q): Query<$qt>,)?
+                    $(Body($b): Body<$bt>,)?
+                ) -> ApiResult<Response> {
+                    let Params { $($p),* } = params;
+                    let answer = Operations::$name(
+                        &s.manager, $($p,)* $($q,)? $($b,)? $(|_: $prt| {},)?
+                    ).await?;
+                    Ok(reply(&[$($ok),+], answer))
+                }
+            }
+        )*
+
+        /// Every operation's route.
+        pub fn routes(router: Router<Served>) -> Router<Served> {
+            router $(.route($path, axum::routing::$method($name::$name)))*
+        }
+
+        /// Every operation's OpenAPI entry.
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths($($name::$name),*))]
+        pub struct Documented;
+    };
+}
+
+mm_core::operations!(over_http);

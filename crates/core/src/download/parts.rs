@@ -347,28 +347,25 @@ async fn connection(
 /// Bytes `[start, end)`, retried and resumed within the piece until all of them arrived.
 async fn piece(shared: &Shared, start: u64, end: u64, tx: &mpsc::Sender<(u64, Bytes)>) -> Result<(), Stopped> {
     let fetch = &shared.fetch;
-    let (mut at, mut failures) = (start, 0u32);
+    let mut at = start;
+    let mut failures = crate::hub::retry::Failures::new(fetch.retry, start);
     loop {
-        let before = at;
         match attempt(shared, &mut at, end, tx).await {
             Ok(()) => return Ok(()),
             Err(Interrupt::Fallback(reason)) => return Err(Stopped::Fallback(reason)),
             Err(Interrupt::Fatal(e)) => return Err(Stopped::Failed(e)),
             Err(Interrupt::Retry { reason, wait }) => {
-                // Progress made means the connection is flaky, not dead: start counting again.
-                failures = if at > before { 1 } else { failures + 1 };
-                if failures >= fetch.retry.attempts {
-                    tracing::warn!(attempt = failures, start, end, reason, "giving up on a piece");
-                    return Err(Stopped::Failed(DownloadError::Transfer {
+                let delay = failures.failed(at, wait).map_err(|attempts| {
+                    tracing::warn!(attempt = attempts, start, end, reason, "giving up on a piece");
+                    Stopped::Failed(DownloadError::Transfer {
                         repo: fetch.origin.label(),
                         path: fetch.part.display().to_string(),
-                        reason,
-                        attempts: failures,
-                    }));
-                }
-                let delay = fetch.retry.delay(failures, wait);
+                        reason: reason.clone(),
+                        attempts,
+                    })
+                })?;
                 tracing::info!(
-                    attempt = failures,
+                    attempt = failures.count(),
                     start,
                     at,
                     end,

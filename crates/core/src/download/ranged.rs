@@ -232,10 +232,7 @@ impl RangedFetch {
 
     /// Streams the body into the writer, resuming and retrying until every byte arrived.
     async fn stream(&self, tx: mpsc::Sender<Chunk>, state: &mut Attempt) -> Result<(), DownloadError> {
-        let mut failures = 0u32;
-        // The furthest any attempt got: only bytes past it are progress (a server that restarts and cuts at the
-        // same place again makes none).
-        let mut furthest = state.offset;
+        let mut failures = crate::hub::retry::Failures::new(self.retry, state.offset);
         loop {
             let outcome = tokio::select! {
                 _ = self.cancel.cancelled() => return Err(DownloadError::Cancelled),
@@ -245,21 +242,17 @@ impl RangedFetch {
                 Ok(()) => return Ok(()),
                 Err(Interrupt::Fatal(e)) => return Err(e),
                 Err(Interrupt::Retry { reason, wait }) => {
-                    // Progress made means the connection is flaky, not dead: start counting again.
-                    failures = if state.offset > furthest { 1 } else { failures + 1 };
-                    furthest = furthest.max(state.offset);
-                    if failures >= self.retry.attempts {
-                        tracing::warn!(attempt = failures, reason, "giving up");
-                        return Err(DownloadError::Transfer {
+                    let delay = failures.failed(state.offset, wait).map_err(|attempts| {
+                        tracing::warn!(attempt = attempts, reason, "giving up");
+                        DownloadError::Transfer {
                             repo: self.repo.clone(),
                             path: self.path.clone(),
-                            reason,
-                            attempts: failures,
-                        });
-                    }
-                    let delay = self.retry.delay(failures, wait);
+                            reason: reason.clone(),
+                            attempts,
+                        }
+                    })?;
                     tracing::info!(
-                        attempt = failures,
+                        attempt = failures.count(),
                         offset = state.offset,
                         reason,
                         ?delay,

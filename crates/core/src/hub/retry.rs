@@ -32,6 +32,39 @@ impl RetryPolicy {
     }
 }
 
+/// The failures of a transfer that resumes where it was cut: what both download loops (whole files and pieces)
+/// count. Progress since the last failure means a flaky connection, not a dead one, and starts the count again.
+#[derive(Debug)]
+pub struct Failures {
+    policy: RetryPolicy,
+    count: u32,
+    /// The furthest the transfer got: only bytes past it are progress (a server that cuts at the same place again
+    /// makes none).
+    furthest: u64,
+}
+
+impl Failures {
+    pub fn new(policy: RetryPolicy, at: u64) -> Failures {
+        Failures { policy, count: 0, furthest: at }
+    }
+
+    /// A failure with the transfer at `at`: how long to wait before the next attempt (the server's `Retry-After`
+    /// when it gave one), or `Err` with the attempts made when they are spent.
+    pub fn failed(&mut self, at: u64, retry_after: Option<Duration>) -> Result<Duration, u32> {
+        self.count = if at > self.furthest { 1 } else { self.count + 1 };
+        self.furthest = self.furthest.max(at);
+        match self.count >= self.policy.attempts {
+            true => Err(self.count),
+            false => Ok(self.policy.delay(self.count, retry_after)),
+        }
+    }
+
+    /// The attempt about to be retried (1 for the first retry).
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+}
+
 /// A number in [0, 1) that differs between calls and processes; jitter needs no more.
 fn random_unit() -> f64 {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,6 +92,19 @@ mod tests {
                 assert!(d >= full / 2 && d <= full, "retry {retry}: {d} ms not in [{}, {full}]", full / 2);
             }
         }
+    }
+
+    #[test]
+    fn progress_starts_the_count_again_and_the_attempts_run_out_without_it() {
+        let p = RetryPolicy { attempts: 3, base: Duration::from_millis(1), max: Duration::from_millis(1) };
+        let mut failures = Failures::new(p, 0);
+        assert!(failures.failed(0, None).is_ok());
+        assert!(failures.failed(0, None).is_ok());
+        assert_eq!(failures.count(), 2);
+        assert!(failures.failed(10, None).is_ok(), "progress: the count starts again");
+        assert_eq!(failures.count(), 1);
+        assert!(failures.failed(10, None).is_ok());
+        assert_eq!(failures.failed(4, None), Err(3), "going back is no progress");
     }
 
     #[test]

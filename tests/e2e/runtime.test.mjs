@@ -70,7 +70,7 @@ test('activate and Load serve the model on the endpoint active.json names', asyn
   assert.match(endpoint, /^http:\/\/127\.0\.0\.1:\d+\/v1$/);
   assert.equal(await wd.innerText('[data-testid="runtime-endpoint"]'), endpoint);
   assert.equal(await complete(endpoint), 'local/tiny-a.gguf');
-  const loaded = await wd.execute('return window.__TAURI_INTERNALS__.invoke("loaded_models")');
+  const loaded = await wd.execute('return window.__TAURI_INTERNALS__.invoke("operation", { name: "loaded", args: {} })');
   firstPid = loaded[0].pid;
   assert.ok(alive(firstPid));
   await wd.until('memory measured', async () => /measured/.test(await wd.innerText('[data-testid="runtime-memory"]')), 20000);
@@ -118,7 +118,7 @@ test('a load or unload from mm in a terminal shows in the window', async () => {
 });
 
 test('Unload stops the runtime; a load the app made ends with the app', async () => {
-  const [loaded] = await wd.execute('return window.__TAURI_INTERNALS__.invoke("loaded_models")');
+  const [loaded] = await wd.execute('return window.__TAURI_INTERNALS__.invoke("operation", { name: "loaded", args: {} })');
   await wd.click(await wd.one('[data-testid="unload-button"]'));
   await wd.waitFor('[data-testid="load-button"]');
   await wd.until('the unloaded llama-server is gone', async () => !alive(loaded.pid), 15000);
@@ -127,7 +127,7 @@ test('Unload stops the runtime; a load the app made ends with the app', async ()
   await wd.click(await wd.one('[data-testid="load-button"]'));
   await wd.until('served again', async () => (await wd.execute(
     'return document.querySelector("[data-testid=runtime-state]")?.textContent')) === 'Serving', 60000);
-  const [again] = await wd.execute('return window.__TAURI_INTERNALS__.invoke("loaded_models")');
+  const [again] = await wd.execute('return window.__TAURI_INTERNALS__.invoke("operation", { name: "loaded", args: {} })');
   const home = wd.home;
   await shutdown(wd);
   wd = null;

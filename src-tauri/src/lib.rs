@@ -15,6 +15,7 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri
     use commands::{app, discover, library, machines, models, operations, settings, sources};
     builder
         .plugin(tauri_plugin_notification::init())
+        .plugin(own_pages())
         .on_window_event(|window, event| {
             // Closing the window keeps the app in the tray, unless turned off in Settings.
             match event {
@@ -54,6 +55,28 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri
             machines::remove_machine,
             machines::select_machine,
         ])
+}
+
+/// The window shows the app's own pages only: a link, form or `<meta refresh>` in content that came from elsewhere
+/// (a model card another machine rendered) cannot take it to another page. Links open in the system browser
+/// (`open_url`).
+fn own_pages<R: Runtime>() -> tauri::plugin::TauriPlugin<R> {
+    tauri::plugin::Builder::new("own-pages")
+        .on_navigation(|_, url| {
+            let own = is_own_page(url);
+            if !own {
+                tracing::warn!(%url, "the window was sent to a page that is not the app's: refused");
+            }
+            own
+        })
+        .build()
+}
+
+/// The app's own origin as WebKitGTK loads it (`tauri://localhost`), or a blank page.
+fn is_own_page(url: &tauri::Url) -> bool {
+    (url.scheme() == "tauri" && url.host_str() == Some("localhost"))
+        || (url.scheme() == "http" && url.host_str() == Some("tauri.localhost"))
+        || url.as_str() == "about:blank"
 }
 
 /// Shows, unminimises and focuses the main window (from the tray).
@@ -182,6 +205,16 @@ mod tests {
         let args = ["--flag", "a.gguf", "missing.gguf", "folder", &uri];
         let files = super::opened_files(args.map(String::from), dir.path());
         assert_eq!(files, [dir.path().join("a.gguf"), dir.path().join("b c.gguf")]);
+    }
+
+    #[test]
+    fn the_window_stays_on_the_apps_own_pages() {
+        for own in ["tauri://localhost/", "tauri://localhost/index.html#/library", "about:blank"] {
+            assert!(super::is_own_page(&own.parse().unwrap()), "{own}");
+        }
+        for elsewhere in ["https://evil.example/", "http://localhost:8765/", "file:///etc/passwd", "tauri://evil/"] {
+            assert!(!super::is_own_page(&elsewhere.parse().unwrap()), "{elsewhere}");
+        }
     }
 
     #[test]

@@ -278,14 +278,18 @@ macro_rules! declare {
 operations!(declare);
 
 /// Fills a row's path template (`/mm/v1/models/{id}`) with its parameters, each one percent-encoded path segment
-/// (model ids hold `/`).
-pub fn fill_path(template: &str, params: &[(&str, String)]) -> String {
+/// (model ids hold `/`). `.` and `..` are refused: a URL reads them as steps up the path, encoded or not.
+pub fn fill_path(template: &str, params: &[(&str, String)]) -> Result<String, crate::ErrorPayload> {
     let mut path = template.to_string();
     for (name, value) in params {
+        if value == "." || value == ".." || value.is_empty() {
+            let message = format!("`{value}` is not a {name}: give the whole name, as the machine lists it");
+            return Err(crate::ErrorPayload::new(crate::ErrorCode::InvalidInput, message));
+        }
         let segment = percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string();
         path = path.replace(&format!("{{{name}}}"), &segment);
     }
-    path
+    Ok(path)
 }
 
 // --- What operations take and answer, beside the core's own types ---
@@ -426,6 +430,10 @@ mod tests {
     #[test]
     fn path_parameters_travel_as_one_segment() {
         let path = super::fill_path("/mm/v1/models/{id}/type", &[("id", "acme/m v2".into())]);
-        assert_eq!(path, "/mm/v1/models/acme%2Fm%20v2/type");
+        assert_eq!(path.unwrap(), "/mm/v1/models/acme%2Fm%20v2/type");
+        for climbing in [".", "..", ""] {
+            let err = super::fill_path("/mm/v1/models/{id}/verify", &[("id", climbing.into())]).unwrap_err();
+            assert_eq!(err.code, crate::ErrorCode::InvalidInput);
+        }
     }
 }

@@ -242,7 +242,7 @@ macro_rules! over_http {
                     $($b: $bt,)?
                     $(_on_progress: impl FnMut($prt) + Send + 'static,)?
                 ) -> Result<$answer, ErrorPayload> {
-                    let path = crate::operations::fill_path($path, &[$((stringify!($p), $p.to_string())),*]);
+                    let path = crate::operations::fill_path($path, &[$((stringify!($p), $p.to_string())),*])?;
                     $(let path = with_query(path, &$q);)?
                     let method = Method::from_bytes(stringify!($method).to_ascii_uppercase().as_bytes())
                         .expect("the table's methods are HTTP methods");
@@ -257,19 +257,15 @@ macro_rules! over_http {
 
 crate::operations!(over_http);
 
-/// `path` with `query` (a struct of plain fields) as its query string, as `mm serve` reads it: absent fields left
-/// out, lists as repeated keys.
+/// `path` with `query` as its query string, as `mm serve`'s `Query` reads it: a struct of plain fields (strings,
+/// numbers, booleans, unit enums; absent ones left out). The rows' query types are all such structs.
 fn with_query(path: String, query: &impl serde::Serialize) -> String {
     let mut url = Url::parse("http://x/").expect("parses");
     {
         let mut pairs = url.query_pairs_mut();
         if let Ok(Value::Object(fields)) = serde_json::to_value(query) {
             for (key, value) in fields {
-                let values = match value {
-                    Value::Array(values) => values,
-                    value => vec![value],
-                };
-                for value in values {
+                {
                     match value {
                         Value::Null => {}
                         Value::String(text) => {

@@ -18,7 +18,10 @@ fn reply(ok: &[u16], answer: impl Serialize) -> Response {
     if ok[0] == 204 {
         return StatusCode::NO_CONTENT.into_response();
     }
-    let answer = serde_json::to_value(answer).unwrap_or(serde_json::Value::Null);
+    let answer = match serde_json::to_value(answer) {
+        Ok(answer) => answer,
+        Err(e) => return crate::error::ApiError::new(mm_core::ErrorCode::Internal, e.to_string()).into_response(),
+    };
     let joined = answer.get("joined") == Some(&serde_json::Value::Bool(true));
     let status = if ok[0] == 202 && joined && ok.contains(&200) { 200 } else { ok[0] };
     (StatusCode::from_u16(status).expect("the table's statuses are statuses"), Json(answer)).into_response()

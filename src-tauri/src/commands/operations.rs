@@ -51,7 +51,8 @@ macro_rules! by_name {
                         let app = app.clone();
                         move |progress: $prt| { let _ = app.emit($event, progress); }
                     },)?).await?;
-                    Ok(serde_json::to_value(answer).expect("answers serialise"))
+                    serde_json::to_value(answer)
+                        .map_err(|e| ErrorPayload::new(ErrorCode::Internal, format!("`{name}` answered badly: {e}")))
                 })*
                 _ => Err(ErrorPayload::new(ErrorCode::InvalidInput, format!("there is no operation `{name}`"))),
             }

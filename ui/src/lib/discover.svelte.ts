@@ -115,8 +115,9 @@ export class Discover extends Actions {
       this.state = 'ready';
     } catch (err) {
       const e = BackendError.from(err);
-      // A search the core cancelled was replaced by a newer one, which will answer.
-      if (ticket !== this.searches || e.code === 'cancelled') return;
+      // A newer search of this window will answer. Another client's search on the same machine can cancel this one
+      // too: that shows, rather than a search that never ends.
+      if (ticket !== this.searches) return;
       this.error = e;
       this.state = 'error';
     }

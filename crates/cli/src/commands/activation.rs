@@ -25,7 +25,11 @@ pub async fn activate(args: ActivateArgs, json: bool) -> Result<(), ErrorPayload
     let machine = crate::context::machine()?;
     let model_type = args.model_type.as_deref().map(parse_type).transpose().map_err(payload)?;
     let before = machine.active().await?;
-    let entry = machine.activate(Activate { id: args.id, revision: args.revision, model_type }).await?;
+    let ask = Activate { id: args.id, revision: args.revision, model_type: None };
+    let entry = match model_type {
+        Some(model_type) => machine.activate_as(model_type, ask).await?,
+        None => machine.activate(ask).await?,
+    };
     let replaced = before.get(&entry.model_type).filter(|old| old.id != entry.id).map(|old| old.id.clone());
     if json {
         output::json(&serde_json::json!({ "active": entry, "replaced": replaced }));

@@ -102,10 +102,11 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
 /// partial files, SIGTERM cancels and deletes them.
 async fn follow(manager: &Manager, request: DownloadRequest, json: bool) -> Result<DownloadProgress, ErrorPayload> {
     let mut events = manager.subscribe();
-    // The checked queue, as on another machine: what does not exist or does not fit is refused before it is queued.
-    let (id, _) = manager.queue(request).await?;
+    // Before anything that takes time: `mm cancel` may ask as soon as the marker is there.
     let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
     let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    // The checked queue, as on another machine: what does not exist or does not fit is refused before it is queued.
+    let (id, _) = manager.queue(request).await?;
     let mut bar = Bar::new(json);
     let wait = manager.wait(id);
     tokio::pin!(wait);

@@ -45,6 +45,20 @@ pub fn mark(cache_dir: &Path, repo: &RepoId) -> io::Result<MarkerGuard> {
 /// The pids of the live processes (other than this one) downloading `repo`: those that hold their marker's
 /// lock. Markers that dead processes left are removed on the way.
 pub fn running(cache_dir: &Path, repo: &RepoId) -> Vec<u32> {
+    let mut pids: Vec<u32> = held(cache_dir, repo).into_iter().map(|(pid, _)| pid).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+/// One scan of the markers at a time in this process: a lock is per open file, so a scan that briefly locks a
+/// stale marker (to remove it) would make another scan take it for held, and signal whatever process has that pid
+/// now.
+static SCANNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The live markers of `repo`: each pid with its marker's path.
+fn held(cache_dir: &Path, repo: &RepoId) -> Vec<(u32, std::path::PathBuf)> {
+    let _one = SCANNING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let prefix = format!("{}.", repo.folder_name(RepoKind::Model));
     let Ok(entries) = fs::read_dir(markers_dir(cache_dir)) else { return Vec::new() };
     let mut pids = Vec::new();
@@ -72,23 +86,49 @@ pub fn running(cache_dir: &Path, repo: &RepoId) -> Vec<u32> {
             Ok(Some(_stale)) => {
                 let _ = fs::remove_file(entry.path());
             }
-            Ok(None) if pid != std::process::id() => pids.push(pid),
+            Ok(None) if pid != std::process::id() => pids.push((pid, entry.path())),
             _ => {}
         }
     }
-    pids.sort_unstable();
-    pids.dedup();
     pids
+}
+
+/// Whether `pid` is a process of this user that has `marker` open, as the kernel says (`/proc/{pid}/fd`): what
+/// makes a pid read from a file name safe to signal. A name that says 0, 1 or more than a pid can be, a marker
+/// planted by another user, or a process that only reuses a dead download's pid, is none.
+fn holds(pid: u32, marker: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    if pid <= 1 || pid > i32::MAX as u32 {
+        return false;
+    }
+    let ours = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.uid() == uid);
+    let Ok(canonical) = fs::canonicalize(marker) else { return false };
+    let marker_is_ours = fs::symlink_metadata(marker).is_ok_and(|m| m.is_file() && m.uid() == uid);
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+    if !marker_is_ours || !ours(&proc_dir) {
+        return false;
+    }
+    let Ok(fds) = fs::read_dir(proc_dir.join("fd")) else { return false };
+    fds.flatten().any(|fd| fs::read_link(fd.path()).is_ok_and(|target| target == canonical))
 }
 
 /// Asks the processes downloading `repo` to cancel (SIGTERM), and waits up to `wait` for them to let go.
 /// Returns the pids that were asked.
 pub async fn stop(cache_dir: &Path, repo: &RepoId, wait: std::time::Duration) -> Vec<u32> {
-    let pids = running(cache_dir, repo);
-    for pid in &pids {
-        // SAFETY: a signal to a process that holds the lock on its own marker right now, so it is the download.
-        unsafe { libc::kill(*pid as libc::pid_t, libc::SIGTERM) };
+    let mut pids = Vec::new();
+    for (pid, marker) in held(cache_dir, repo) {
+        if !holds(pid, &marker) {
+            tracing::warn!(pid, marker = %marker.display(), "a marker's pid does not hold it: not signalled");
+            continue;
+        }
+        // SAFETY: a signal to a process of this user that has its marker open and locked: the download.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+        pids.push(pid);
     }
+    pids.sort_unstable();
+    pids.dedup();
     let deadline = std::time::Instant::now() + wait;
     while !pids.is_empty() && !running(cache_dir, repo).is_empty() && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -153,5 +193,25 @@ mod tests {
         assert!(b.path.exists(), "the second run's marker outlives the first");
         drop(b);
         assert_eq!(fs::read_dir(markers_dir(tmp.path())).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_held_marker_that_names_a_process_which_does_not_hold_it_is_not_signalled() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = RepoId::parse("acme/m").unwrap();
+        let mut bystander = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        for pid in [bystander.id(), 0, u32::MAX] {
+            // Planted and held by someone, in the name of a process that is not a download.
+            let planted = markers_dir(tmp.path()).join(format!("models--acme--m.{pid}-0.pid"));
+            fs::create_dir_all(planted.parent().unwrap()).unwrap();
+            fs::write(&planted, b"").unwrap();
+            let _held = lock::try_lock_at(&planted).unwrap().unwrap();
+            assert_eq!(running(tmp.path(), &repo), [pid], "it is held");
+            let asked = stop(tmp.path(), &repo, std::time::Duration::from_millis(50)).await;
+            assert!(asked.is_empty(), "pid {pid} was signalled");
+        }
+        assert!(bystander.try_wait().unwrap().is_none(), "the bystander still runs");
+        bystander.kill().unwrap();
+        bystander.wait().unwrap();
     }
 }

@@ -74,8 +74,11 @@ export const tauriBackend: Backend = {
   cleanStorage: () => run<CleanReport>('clean'),
   getSettings: () => call<SettingsView>('get_settings'),
   updateSettings: (patch: SettingsPatch) => call<SettingsView>('update_settings', { patch }),
+  // A type given goes in the path, where every version of `mm serve` reads it.
   activateModel: (id: string, modelType: ModelType | null) =>
-    run<ActiveEntry>('activate', { ask: { id, revision: null, modelType } }),
+    modelType
+      ? run<ActiveEntry>('activate_as', { modelType, ask: { id, revision: null, modelType: null } })
+      : run<ActiveEntry>('activate', { ask: { id, revision: null, modelType: null } }),
   deactivateType: (modelType: ModelType) => run<void>('deactivate', { modelType }),
   activeModels: () => run<Partial<Record<ModelType, ActiveEntry>>>('active'),
   loadModel: (target: string | null, context: number | null) => run<LoadedModel>('load', { ask: { target, context } }),

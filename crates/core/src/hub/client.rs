@@ -214,14 +214,18 @@ impl HubClient {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, HubError>>,
     {
-        let mut tries = 0;
+        let policy = RetryPolicy { attempts: attempts.min(self.retry.attempts), ..self.retry };
+        // A request makes no progress to count: each failure is one more.
+        let mut failures = super::retry::Failures::new(policy, 0);
         loop {
-            tries += 1;
             match attempt().await {
-                Err(e) if e.is_transient() && tries < attempts.min(self.retry.attempts) => {
-                    tracing::warn!(attempt = tries, error = %e, "hub request failed; trying again");
-                    tokio::time::sleep(self.retry.delay(tries, None)).await
-                }
+                Err(e) if e.is_transient() => match failures.failed(0, None) {
+                    Ok(delay) => {
+                        tracing::warn!(attempt = failures.count(), error = %e, "hub request failed; trying again");
+                        tokio::time::sleep(delay).await
+                    }
+                    Err(_) => return Err(e),
+                },
                 other => return other,
             }
         }

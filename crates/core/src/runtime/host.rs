@@ -739,8 +739,8 @@ impl Host {
         }
     }
 
-    /// A runtime that died (already out of service): started again after 1, 2, 4... s, up to the
-    /// `restartAttempts` setting, each attempt under the ops lock and each wait without it.
+    /// A runtime that died (already out of service): started again after 1, 2, 4... s ([`RESTART_BACKOFF`]), up to
+    /// the `restartAttempts` setting, each attempt under the ops lock and each wait without it.
     async fn restart(self: Arc<Self>, model_type: ModelType, id: String, plan: Option<LaunchPlan>, why: String) {
         let context = plan.map(|p| p.context);
         loop {
@@ -751,7 +751,7 @@ impl Host {
                 self.changed(model_type);
                 return;
             }
-            tokio::time::sleep(Duration::from_secs(1 << tries.min(6))).await;
+            tokio::time::sleep(RESTART_BACKOFF.delay(tries + 1, None)).await;
             let _op = self.ops.lock().await;
             // Unloaded, or loaded again, while this waited.
             let Some(slot) = self.slots().get(&model_type).cloned().filter(|s| s.current().is_none()) else { return };
@@ -774,6 +774,11 @@ impl Host {
         }
     }
 }
+
+/// The waits between a runtime's restarts: the retry policy of every transfer, from a second up to a minute (the
+/// `restartAttempts` setting counts the attempts).
+const RESTART_BACKOFF: crate::hub::retry::RetryPolicy =
+    crate::hub::retry::RetryPolicy { attempts: u32::MAX, base: Duration::from_secs(1), max: Duration::from_secs(64) };
 
 /// Stops a runtime once no answer holds it any more (SIGTERM, then SIGKILL after 5 s; Ollama: `keep_alive: 0`).
 async fn retire(backend: Arc<Backend>, ollama: String, http: reqwest::Client) {

@@ -510,12 +510,26 @@ async fn the_bandwidth_limit_is_shared_by_all_transfers_and_changes_at_once() {
     let took = started.elapsed();
     // 600 kB at 1 MB/s, both files together: about 0.6 s, never much less.
     assert!(took >= Duration::from_millis(500), "{took:?}");
-    settings.bandwidth_limit = None;
+    // A limit lifted during a download frees it at once: under 100 kB/s, 600 kB would take 6 s. Lifted once the
+    // first bytes arrived, the rest comes in far less than the 5 s the old limit would still need.
+    settings.bandwidth_limit = Some(100_000);
     s.downloads.apply_settings(&settings);
     s.hub.add_repo("acme/b", vec![HubFile::new("c.bin", noise(600_000, 23), true)]);
-    let started = Instant::now();
-    download(&s.downloads, request("acme/b")).await.unwrap();
-    assert!(started.elapsed() < took, "no limit is faster");
+    let mut events = s.downloads.subscribe();
+    let id = s.downloads.start(request("acme/b")).unwrap();
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(30), events.recv()).await.unwrap().unwrap();
+        if matches!(event, DownloadEvent::Progress(p) if p.id == id && p.bytes_done > 0) {
+            break;
+        }
+    }
+    let before = s.downloads.progress(id).unwrap().bytes_done;
+    assert!(before < 300_000, "the limit held the start back: {before} bytes at the first progress");
+    settings.bandwidth_limit = None;
+    s.downloads.apply_settings(&settings);
+    let lifted = Instant::now();
+    tokio::time::timeout(Duration::from_secs(60), s.downloads.wait(id)).await.unwrap().unwrap();
+    assert!(lifted.elapsed() < Duration::from_secs(3), "the lifted limit still held: {:?}", lifted.elapsed());
 }
 
 #[tokio::test]

@@ -35,7 +35,6 @@ macro_rules! by_name {
         answer[$answer:ty] ok[$($ok:literal),+] errors[$($err:literal),*];
     )*) => {
         async fn run<R: Runtime>(app: &AppHandle<R>, machine: &Machine, name: &str, args: Value) -> Result<Value, ErrorPayload> {
-            let _ = app;
             match name {
                 $(stringify!($name) => {
                     #[derive(serde::Deserialize)]

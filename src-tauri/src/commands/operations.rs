@@ -131,5 +131,19 @@ mod tests {
         assert_eq!(app.operation("downloads", json!({})).unwrap().as_array().unwrap().len(), queued);
         let err = app.operation("cancel", json!({ "id": 999 })).unwrap_err();
         assert_eq!(err["code"], "not-found");
+        // A name that is no row, and arguments a row does not take, are refused with what was wrong.
+        let err = app.operation("format_disk", json!({})).unwrap_err();
+        assert_eq!(
+            (err["code"].as_str(), err["message"].as_str()),
+            (Some("invalid-input"), Some("there is no operation `format_disk`"))
+        );
+        for bad in [json!({ "id": "seven" }), json!({}), json!({ "id": 1, "extra": true })] {
+            let err = app.operation("cancel", bad.clone()).unwrap_err();
+            assert_eq!(err["code"], "invalid-input", "{bad}");
+            assert!(
+                err["message"].as_str().unwrap().starts_with("the arguments of `cancel` are not what it takes"),
+                "{err}"
+            );
+        }
     }
 }

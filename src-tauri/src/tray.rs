@@ -100,6 +100,7 @@ fn state_label(state: RuntimeState) -> &'static str {
         RuntimeState::Loading => "loading",
         RuntimeState::Ready => "ready",
         RuntimeState::Unhealthy => "unhealthy",
+        RuntimeState::Draining => "unloading",
         RuntimeState::Stopped => "stopped",
     }
 }
@@ -207,7 +208,7 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
             tauri::async_runtime::spawn(async move {
                 let manager = &app.state::<AppState>().manager;
                 let done = match target.split_once(':') {
-                    Some(("load", t)) => manager.load(Some(t), None).await.map(|_| ()),
+                    Some(("load", t)) => manager.load(Some(t), None, false).await.map(|_| ()),
                     Some((_, t)) => manager.unload(Some(t)).await.map(|_| ()),
                     None => Ok(()),
                 };

@@ -203,7 +203,7 @@ describe('loading', () => {
     // The runtime crashed; the host restarts it: the window says so.
     const crashed = (await backend.loadedModels())[0];
     backend.emitRuntimeChanged({
-      modelType: 'text-generation',
+      id: crashed.id,
       loaded: { ...crashed, state: 'unhealthy', error: 'llama-server exited (signal: 9); restarting' },
     });
     expect((await screen.findByText(/exited \(signal: 9\); restarting/)).getAttribute('role')).toBe('alert');
@@ -211,7 +211,7 @@ describe('loading', () => {
 
     await fireEvent.click(screen.getByTestId('unload-button'));
     await tick();
-    expect(backend.actions).toEqual(['load text-generation', 'unload text-generation']);
+    expect(backend.actions).toEqual(['load text-generation', `unload ${crashed.id}`]);
     expect(screen.queryByTestId('runtime-status')).toBeNull();
     expect(await screen.findByTestId('load-button')).toBeTruthy();
   });

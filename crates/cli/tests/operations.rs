@@ -234,7 +234,7 @@ async fn every_operation_of_the_table_answers_the_remote_client_and_the_document
                 assert_eq!(entry.model_type, ModelType::Embedding, "the type travelled in the path");
             }
             Op::load => {
-                let ask = Load { target: Some("text-generation".into()), context: Some(512) };
+                let ask = Load { target: Some("text-generation".into()), context: Some(512), pin: false };
                 assert_eq!(reached(op, remote.load(ask).await, None).unwrap().plan.unwrap().context, 512);
             }
             Op::loaded => assert_eq!(reached(op, remote.loaded().await, None).unwrap().len(), 1),

@@ -201,7 +201,7 @@ async fn load_switch_crash_and_unload_with_the_real_llama_server() {
 
     // What it really takes is measured and kept beside the estimate.
     let ps = m.ps_until(15, "memory measured", |l| l[0]["measured"]["ram"].as_u64().is_some_and(|r| r > 0)).await;
-    assert!(ps[0]["requests"].as_u64().unwrap() >= before + 20, "{ps:?}");
+    assert!(ps[0]["requests"].as_u64().unwrap() >= 20, "b answered at least the 20 after the switch: {ps:?}");
     let kept: Value = serde_json::from_slice(&std::fs::read(m.data().join("runtime/measured.json")).unwrap()).unwrap();
     let b_measured = kept.as_array().unwrap().iter().find(|x| x["id"] == "local/b.gguf").expect("b measured");
     assert!(b_measured["estimateBytes"].as_u64().unwrap() > 0 && b_measured["measured"]["ram"].as_u64().unwrap() > 0);

@@ -37,5 +37,5 @@ pub mod secret;
 pub mod settings;
 
 pub use error::{ErrorCode, ErrorPayload};
-pub use manager::{Manager, ManagerConfig};
+pub use manager::{Manager, ManagerConfig, ServedModel};
 pub use operations::Operations;

@@ -371,6 +371,9 @@ pub struct Load {
     /// The context in tokens (default: the largest that fits the memory free now).
     #[schema(minimum = 1)]
     pub context: Option<u64>,
+    /// Never unloaded for another model until it is unloaded.
+    #[serde(default)]
+    pub pin: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]

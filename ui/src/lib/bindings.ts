@@ -370,9 +370,18 @@ maxContext: number,
  */
 idleUnloadSeconds: number, 
 /**
- * Models loaded at once; loading one more unloads the least recently used.
+ * Models loaded at once at most; memory decides first (one that does not fit unloads the least recently used
+ * idle ones).
  */
 maxLoaded: number, 
+/**
+ * Memory (RAM and GPU) loaded models leave free for everything else, in bytes.
+ */
+memoryReserve: number, 
+/**
+ * The most memory loaded models may take together, in bytes; none: what the machine has free.
+ */
+memoryLimit: number | null, 
 /**
  * Times a runtime that died is started again (after 1, 2, 4... seconds) before it is left stopped.
  */
@@ -399,7 +408,7 @@ warning: string | null, };
  * A change to some settings; absent fields stay, an empty text or 0 limit resets. `token: ""` clears the
  * token.
  */
-export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, connectionsPerFile: number | null, useXet: boolean | null, verifyOnDownload: boolean | null, keepInTray: boolean | null, notifyDownloads: boolean | null, copyImports: boolean | null, llamaServer: string | null, maxContext: number | null, idleUnloadSeconds: number | null, maxLoaded: number | null, restartAttempts: number | null, serveRequireToken: boolean | null, token: string | null, };
+export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, connectionsPerFile: number | null, useXet: boolean | null, verifyOnDownload: boolean | null, keepInTray: boolean | null, notifyDownloads: boolean | null, copyImports: boolean | null, llamaServer: string | null, maxContext: number | null, idleUnloadSeconds: number | null, maxLoaded: number | null, memoryReserve: number | null, memoryLimit: number | null, restartAttempts: number | null, serveRequireToken: boolean | null, token: string | null, };
 
 /**
  * What a setting holds, with its bounds.
@@ -736,7 +745,7 @@ current: string | null, machines: Array<MachineEntry>, };
  */
 export type RuntimeKind = "llama-server" | "ollama";
 
-export type RuntimeState = "loading" | "ready" | "unhealthy" | "stopped";
+export type RuntimeState = "loading" | "ready" | "unhealthy" | "draining" | "stopped";
 
 /**
  * What a runtime takes.
@@ -790,9 +799,10 @@ reason: string, };
  */
 export type LoadedModel = { modelType: ModelType, id: string, runtime: RuntimeKind, state: RuntimeState, 
 /**
- * The OpenAI-compatible endpoint that serves this type, whichever model it is: `http://127.0.0.1:PORT/v1`.
+ * The type's own endpoint, when this model is the one it serves: `http://127.0.0.1:PORT/v1` (every model is
+ * served by name on `mm serve`'s `/v1` too).
  */
-endpoint: string, 
+endpoint: string | null, 
 /**
  * The runtime's process (llama-server).
  */
@@ -810,9 +820,25 @@ plan: LaunchPlan | null, estimateBytes: number,
  */
 measured: MemoryUse | null, 
 /**
- * Requests the endpoint passed to it.
+ * What the scheduler counts it as taking: the estimate, or once measured, its peak and a margin.
  */
-requests: number, restarts: number, 
+needBytes: number, 
+/**
+ * Requests answered.
+ */
+requests: number, 
+/**
+ * Requests being answered now: a busy model is never unloaded for another.
+ */
+busy: number, 
+/**
+ * Never unloaded for another model (the `pinned` list of the settings; `mm load --pin`).
+ */
+pinned: boolean, 
+/**
+ * When it unloads if no request comes (unix seconds; none: it stays).
+ */
+expiresAt: number | null, restarts: number, 
 /**
  * Unix seconds.
  */
@@ -827,9 +853,9 @@ owner: string,
 error: string | null, };
 
 /**
- * A change to the loaded set: the model of a type now, or none when it was unloaded.
+ * A change to the loaded set: a model's state now, or none when it was unloaded.
  */
-export type RuntimeChange = { modelType: ModelType, loaded: LoadedModel | null, };
+export type RuntimeChange = { id: string, loaded: LoadedModel | null, };
 
 export type DeleteOptions = { 
 /**
@@ -911,7 +937,11 @@ target: string | null,
 /**
  * The context in tokens (default: the largest that fits the memory free now).
  */
-context: number | null, };
+context: number | null, 
+/**
+ * Never unloaded for another model until it is unloaded.
+ */
+pin: boolean, };
 
 export type Unload = { 
 /**
@@ -1139,10 +1169,33 @@ export const SETTINGS: SettingInfo[] = [
       "min": 1,
       "max": 16
     },
-    "default": "2",
+    "default": "4",
     "api": true,
     "label": "Models loaded at once",
-    "help": "models loaded at once; one more unloads the least recently used"
+    "help": "models loaded at once at most; memory decides first"
+  },
+  {
+    "key": "memoryReserve",
+    "kind": {
+      "kind": "count",
+      "min": 0,
+      "max": 18446744073709551615
+    },
+    "default": "1073741824",
+    "api": true,
+    "label": "Memory kept free (bytes)",
+    "help": "RAM and GPU memory loaded models leave for everything else"
+  },
+  {
+    "key": "memoryLimit",
+    "kind": {
+      "kind": "limit",
+      "min": 1048576
+    },
+    "default": "",
+    "api": true,
+    "label": "Memory for models (bytes)",
+    "help": "the most loaded models take together (0: what is free)"
   },
   {
     "key": "restartAttempts",

@@ -60,5 +60,6 @@ export const RUNTIME_STATE_LABELS: Record<RuntimeState, string> = {
   loading: 'Loading',
   ready: 'Serving',
   unhealthy: 'Unhealthy',
+  draining: 'Unloading',
   stopped: 'Stopped',
 };

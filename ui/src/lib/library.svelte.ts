@@ -45,8 +45,8 @@ export class Library extends Actions {
   fit: Record<string, ModelFit> = $state({});
   /** The active model of each type. */
   active: Partial<Record<ModelType, ActiveEntry>> = $state({});
-  /** What is loaded in a runtime, by type (one model per type). */
-  loaded: Partial<Record<ModelType, LoadedModel>> = $state({});
+  /** What is loaded in a runtime, by model id (several models may be loaded at once). */
+  loaded: Record<string, LoadedModel> = $state({});
   /** Types whose load was asked and has not answered yet. */
   loading: ModelType[] = $state([]);
   /** A delete waiting for confirmation: what it would free. */
@@ -69,7 +69,7 @@ export class Library extends Actions {
       if (ticket !== this.loads) return; // a newer query answered first
       this.models = models;
       this.active = active;
-      this.loaded = Object.fromEntries(loaded.map((m) => [m.modelType, m]));
+      this.loaded = Object.fromEntries(loaded.map((m) => [m.id, m]));
       this.backend.libraryFit().then((fit) => (this.fit = fit), () => {});
       this.error = null;
       this.state = 'ready';
@@ -177,31 +177,37 @@ export class Library extends Actions {
     try {
       await this.act(async () => {
         const loaded = await this.backend.loadModel(modelType, null);
-        this.loaded = { ...this.loaded, [modelType]: loaded };
+        this.loaded = { ...this.loaded, [loaded.id]: loaded };
       });
     } finally {
       this.loading = this.loading.filter((t) => t !== modelType);
     }
   }
 
-  async unloadType(modelType: ModelType) {
+  /** Unloads a type's models (`target` a type) or one model (its id). */
+  async unload(target: string) {
     await this.act(async () => {
-      await this.backend.unloadModel(modelType);
-      const { [modelType]: _gone, ...rest } = this.loaded;
-      this.loaded = rest;
+      const gone = await this.backend.unloadModel(target);
+      this.loaded = Object.fromEntries(Object.entries(this.loaded).filter(([id]) => !gone.some((m) => m.id === id)));
     });
+  }
+
+  /** The loaded model of a library entry: itself, or one of its quantisations (`org/name:Q4_K_M`). */
+  loadedOf(id: string): LoadedModel | undefined {
+    return this.loaded[id] ?? Object.values(this.loaded).find((m) => m.id.startsWith(`${id}:`));
   }
 
   /** A change the runtime host reported (from this window, `mm`, the tray, a crash, a measurement). */
   onRuntimeChanged(change: RuntimeChange) {
     if (change.loaded) {
-      this.loaded = { ...this.loaded, [change.modelType]: change.loaded };
+      this.loaded = { ...this.loaded, [change.id]: change.loaded };
     } else {
-      const { [change.modelType]: _gone, ...rest } = this.loaded;
+      const { [change.id]: _gone, ...rest } = this.loaded;
       this.loaded = rest;
     }
-    // A swap changes which model is active and loaded.
-    if (change.loaded && this.active[change.modelType]?.id !== change.loaded.id) this.load();
+    // A swap on a type's endpoint changes which model is active.
+    const now = change.loaded;
+    if (now?.endpoint && this.active[now.modelType]?.id !== now.id) this.load();
   }
 
   openFolder(path: string) {

@@ -15,16 +15,25 @@ pub struct LoadArgs {
     /// The context in tokens (default: the largest that fits the memory free now, up to the maxContext setting).
     #[arg(long, short)]
     context: Option<u64>,
+    /// Never unload it for another model (until it is unloaded).
+    #[arg(long)]
+    pin: bool,
 }
 
 pub async fn load(args: LoadArgs, json: bool) -> Result<(), ErrorPayload> {
     let machine = crate::context::machine()?;
-    let loaded = machine.load(Load { target: args.target.clone(), context: args.context }).await?;
+    let loaded = machine.load(Load { target: args.target.clone(), context: args.context, pin: args.pin }).await?;
     if json {
         output::json(&loaded);
         return Ok(());
     }
-    say!("{} is serving {} on {}", loaded.id, loaded.model_type, loaded.endpoint);
+    match &loaded.endpoint {
+        Some(endpoint) => say!("{} is serving {} on {endpoint}", loaded.id, loaded.model_type),
+        None => say!("{} is loaded", loaded.id),
+    }
+    if loaded.pinned {
+        say!("  pinned: it is not unloaded for another model until you unload it");
+    }
     if let Some(plan) = &loaded.plan {
         say!(
             "  context {} tokens, {} GPU layers, estimate {} ({})",
@@ -79,7 +88,7 @@ pub async fn ps(_args: PsArgs, json: bool) -> Result<(), ErrorPayload> {
             m.model_type.to_string(),
             m.id.clone(),
             state(m),
-            m.endpoint.clone(),
+            m.endpoint.clone().unwrap_or_else(|| "-".into()),
             m.measured.map(|u| bytes(u.ram + u.gpu.unwrap_or(0))).unwrap_or_else(|| "-".into()),
             if m.estimate_bytes > 0 { bytes(m.estimate_bytes) } else { "-".into() },
             m.requests.to_string(),
@@ -91,7 +100,13 @@ pub async fn ps(_args: PsArgs, json: bool) -> Result<(), ErrorPayload> {
 }
 
 fn state(m: &LoadedModel) -> String {
-    let state = serde_json::to_value(m.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let mut state = serde_json::to_value(m.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    if m.busy > 0 {
+        state.push_str(&format!(", {} busy", m.busy));
+    }
+    if m.pinned {
+        state.push_str(", pinned");
+    }
     match &m.error {
         Some(e) => format!("{state}: {e}"),
         None => state,

@@ -7,7 +7,13 @@ impl Manager {
     /// Loads a type's active model (`target` a type; none: text generation), or activates a model and loads it
     /// (`target` a model id); answered once it is ready. A loaded type whose model is the active one answers as
     /// it is; another model of the type loaded is swapped on the same endpoint.
-    pub async fn load(&self, target: Option<&str>, context: Option<u64>) -> Result<LoadedModel, ErrorPayload> {
+    /// With `pin`, it is never unloaded for another model until it is unloaded.
+    pub async fn load(
+        &self,
+        target: Option<&str>,
+        context: Option<u64>,
+        pin: bool,
+    ) -> Result<LoadedModel, ErrorPayload> {
         let model_type = match target {
             None => ModelType::TextGeneration,
             Some(t) => match t.parse::<ModelType>() {
@@ -24,36 +30,57 @@ impl Manager {
         }
         let owner = self.inner.runtime_owner;
         let owner_pid = (owner != "mm").then(std::process::id);
-        let loaded = self.inner.runtime.load(model_type, context, owner, owner_pid).await?;
-        self.heard(RuntimeChange { model_type, loaded: Some(loaded.clone()) });
+        let mut loaded = self.inner.runtime.load(model_type, context, owner, owner_pid).await?;
+        if pin {
+            self.set_pinned(&loaded.id, true)?;
+            loaded.pinned = true;
+        }
+        self.heard(RuntimeChange { id: loaded.id.clone(), loaded: Some(loaded.clone()) });
         self.runtime_started();
         Ok(loaded)
+    }
+
+    /// Marks a model pinned (never unloaded for another) or not, in the settings the runtime host reads.
+    fn set_pinned(&self, id: &str, pinned: bool) -> Result<(), ErrorPayload> {
+        let (settings, ()) = self
+            .inner
+            .store
+            .update(|s| {
+                s.pinned.retain(|p| p != id);
+                if pinned {
+                    s.pinned.push(id.to_string());
+                }
+                Ok(())
+            })
+            .map_err(payload)?;
+        self.settings_changed(settings);
+        Ok(())
     }
 
     /// Keeps the last-heard loaded set in step with a change.
     fn heard(&self, change: RuntimeChange) {
         let mut last = self.inner.last_loaded.lock().expect("loaded");
-        last.retain(|m| m.model_type != change.model_type);
+        last.retain(|m| m.id != change.id);
         last.extend(change.loaded);
-        last.sort_by_key(|m| m.model_type);
+        last.sort_by(|a, b| a.id.cmp(&b.id));
     }
 
-    /// Unloads a type (`target` a type, or a loaded model's id), or every loaded model (none).
+    /// Unloads a type (`target` a type: its models, and its endpoint closed), one model (a loaded model's id), or
+    /// every loaded model (none). A pinned model unloaded is no longer pinned.
     pub async fn unload(&self, target: Option<&str>) -> Result<Vec<LoadedModel>, ErrorPayload> {
-        let model_type = match target {
-            None => None,
-            Some(t) => Some(match t.parse::<ModelType>() {
-                Ok(model_type) => model_type,
-                Err(_) => {
-                    self.loaded().await.into_iter().find(|m| m.id == t).map(|m| m.model_type).ok_or_else(|| {
-                        ErrorPayload::new(ErrorCode::NotFound, format!("{t} is not loaded (mm ps lists what is)"))
-                    })?
-                }
-            }),
+        let (model_type, id) = match target {
+            None => (None, None),
+            Some(t) => match t.parse::<ModelType>() {
+                Ok(model_type) => (Some(model_type), None),
+                Err(_) => (None, Some(t)),
+            },
         };
-        let unloaded = self.inner.runtime.unload(model_type, None).await?;
+        let unloaded = self.inner.runtime.unload(model_type, id, None).await?;
         for m in &unloaded {
-            self.heard(RuntimeChange { model_type: m.model_type, loaded: None });
+            if m.pinned {
+                self.set_pinned(&m.id, false)?;
+            }
+            self.heard(RuntimeChange { id: m.id.clone(), loaded: None });
         }
         Ok(unloaded)
     }
@@ -92,7 +119,7 @@ impl Manager {
                 if let Some(mut watch) = manager.inner.runtime.watch().await {
                     // What happened while no one listened.
                     for loaded in manager.loaded().await {
-                        let change = RuntimeChange { model_type: loaded.model_type, loaded: Some(loaded) };
+                        let change = RuntimeChange { id: loaded.id.clone(), loaded: Some(loaded) };
                         let _ = manager.inner.runtime_changes.send(change);
                     }
                     while let Some(change) = watch.next().await {
@@ -102,11 +129,8 @@ impl Manager {
                     // The host ended: whatever it had not said it unloaded is gone with it.
                     let before = manager.loaded_now();
                     let now = manager.loaded().await;
-                    for gone in before.iter().filter(|m| !now.iter().any(|n| n.model_type == m.model_type)) {
-                        let _ = manager
-                            .inner
-                            .runtime_changes
-                            .send(RuntimeChange { model_type: gone.model_type, loaded: None });
+                    for gone in before.iter().filter(|m| !now.iter().any(|n| n.id == m.id)) {
+                        let _ = manager.inner.runtime_changes.send(RuntimeChange { id: gone.id.clone(), loaded: None });
                     }
                 }
                 let idle = tokio::time::sleep(std::time::Duration::from_secs(60));

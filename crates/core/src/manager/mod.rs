@@ -7,6 +7,9 @@ mod loading;
 mod machines;
 mod operations;
 mod pulls;
+mod serving;
+
+pub use serving::ServedModel;
 
 use crate::activation::{parse_type, Activation, ActiveEntry};
 use crate::cache::CacheScan;
@@ -106,6 +109,8 @@ struct Inner {
     last_loaded: Mutex<Vec<LoadedModel>>,
     /// Wakes [`Manager::watch_runtime`] when this process has just started a host (a load).
     runtime_started: tokio::sync::Notify,
+    /// Model names the endpoint resolved, with their models ([`Manager::resolve`]).
+    resolved: Mutex<std::collections::HashMap<String, crate::runtime::Target>>,
 }
 
 /// A blocking task's panic as an internal error.
@@ -186,6 +191,7 @@ impl Manager {
                 runtime_changes: broadcast::channel(64).0,
                 last_loaded: Mutex::new(Vec::new()),
                 runtime_started: tokio::sync::Notify::new(),
+                resolved: Mutex::default(),
             }),
         }
     }
@@ -734,7 +740,7 @@ impl Manager {
         self.inner.downloads.shutdown().await;
         // The app and `mm serve` stop the runtimes they started; `mm load`'s stay, as `lms load`'s do.
         if self.inner.runtime_owner != "mm" {
-            let unload = self.inner.runtime.unload(None, Some(self.inner.runtime_owner));
+            let unload = self.inner.runtime.unload(None, None, Some(self.inner.runtime_owner));
             // Quitting never hangs on the host: if it does not answer, it notices this process is gone.
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), unload).await;
         }

@@ -117,7 +117,7 @@ impl Operations for Manager {
     }
 
     async fn load(&self, ask: Load) -> Result<LoadedModel, ErrorPayload> {
-        Manager::load(self, ask.target.as_deref(), ask.context).await
+        Manager::load(self, ask.target.as_deref(), ask.context, ask.pin).await
     }
 
     async fn unload(&self, ask: Unload) -> Result<Vec<LoadedModel>, ErrorPayload> {

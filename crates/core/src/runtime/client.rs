@@ -1,7 +1,7 @@
 //! A face's side of the runtime host: starts it when a load needs it, and asks it over its socket.
 
 use super::host::HostConfig;
-use super::{socket_path, HostReply, HostRequest, LoadedModel, RuntimeChange};
+use super::{socket_path, Acquired, HostReply, HostRequest, LoadedModel, RuntimeChange, Target};
 use crate::error::{ErrorCode, ErrorPayload};
 use crate::model::ModelType;
 use std::path::PathBuf;
@@ -115,14 +115,62 @@ impl RuntimeClient {
         }
     }
 
-    /// Unloads a type, or every type (of `owner`); nothing to do without a host.
+    /// Holds `target` for one request, loading it first when it is not loaded (starting the host): answered once it
+    /// is ready, and held until the [`ModelHold`] is dropped (when the answer has been sent).
+    pub async fn acquire(
+        &self,
+        target: Target,
+        keep_alive: Option<i64>,
+        owner: &str,
+        owner_pid: Option<u32>,
+    ) -> Result<ModelHold, ErrorPayload> {
+        let mut stream = self.connect_or_start().await?;
+        let request = HostRequest::Acquire { target, keep_alive, owner: owner.to_string(), owner_pid };
+        let mut line = serde_json::to_vec(&request).expect("serialises");
+        line.push(b'\n');
+        stream.write_all(&line).await.map_err(unreachable)?;
+        // The connection stays open as the hold: read the one answer without buffering past it.
+        let mut reply = Vec::new();
+        let mut byte = [0u8; 1];
+        let read = async {
+            loop {
+                let n = tokio::io::AsyncReadExt::read(&mut stream, &mut byte).await?;
+                if n == 0 || byte[0] == b'\n' {
+                    return Ok::<_, std::io::Error>(());
+                }
+                reply.push(byte[0]);
+            }
+        };
+        tokio::time::timeout(LOAD_ANSWER, read)
+            .await
+            .map_err(|_| unreachable(format!("no answer in {} s", LOAD_ANSWER.as_secs())))?
+            .map_err(unreachable)?;
+        if reply.is_empty() {
+            return Err(unreachable("it closed the connection"));
+        }
+        match serde_json::from_slice::<Result<HostReply, ErrorPayload>>(&reply).map_err(unreachable)?? {
+            HostReply::Acquired(acquired) => Ok(ModelHold { acquired: *acquired, _stream: stream }),
+            other => Err(unreachable(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    /// Unloads one model (`id`), a type, or everything (of `owner`); nothing to do without a host.
     pub async fn unload(
         &self,
         model_type: Option<ModelType>,
+        id: Option<&str>,
         owner: Option<&str>,
     ) -> Result<Vec<LoadedModel>, ErrorPayload> {
-        let Some(stream) = self.connect().await else { return Ok(Vec::new()) };
-        match Self::ask(stream, &HostRequest::Unload { model_type, owner: owner.map(str::to_string) }).await? {
+        let Some(stream) = self.connect().await else {
+            return match id {
+                Some(id) => {
+                    Err(ErrorPayload::new(ErrorCode::NotFound, format!("{id} is not loaded (mm ps lists what is)")))
+                }
+                None => Ok(Vec::new()),
+            };
+        };
+        let request = HostRequest::Unload { model_type, id: id.map(str::to_string), owner: owner.map(str::to_string) };
+        match Self::ask(stream, &request).await? {
             HostReply::Unloaded(m) => Ok(m),
             other => Err(unreachable(format!("unexpected answer {other:?}"))),
         }
@@ -154,6 +202,13 @@ impl RuntimeClient {
         stream.write_all(&line).await.ok()?;
         Some(RuntimeWatch { lines: BufReader::new(stream).lines() })
     }
+}
+
+/// A model held for one request (see [`RuntimeClient::acquire`]): its runtime is not unloaded while this lives.
+#[derive(Debug)]
+pub struct ModelHold {
+    pub acquired: Acquired,
+    _stream: UnixStream,
 }
 
 /// The host's changes, as they happen.

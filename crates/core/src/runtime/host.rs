@@ -2,11 +2,14 @@
 //! program becomes the host when started with `MM_RUNTIME_HOST` set ([`run_if_asked`], first thing in `main`);
 //! [`super::RuntimeClient`] starts it so, detached, and talks to it over its socket.
 
+use super::alias::{self, Alias};
 use super::plan::{self, LaunchPlan};
-use super::slot::{Backend, Process, Slot};
-use super::{proxy, runtime_dir, socket_path, HostReply, HostRequest, LoadedModel, RuntimeChange};
+use super::process::{Backend, Keep, Lease, Process, Spawned};
+use super::router::Router;
+use super::scheduler::{self, Budget, Decision, Resident};
+use super::{runtime_dir, socket_path, Acquired, HostReply, HostRequest, LoadedModel, RuntimeChange, Target};
 use super::{RuntimeKind, RuntimeState};
-use crate::activation::{Activation, ActiveEntry};
+use crate::activation::Activation;
 use crate::compat::measured::{self as memory, Measurement, MemoryUse};
 use crate::compat::{estimate, hardware, local};
 use crate::error::{ErrorCode, ErrorPayload};
@@ -14,11 +17,11 @@ use crate::model::ModelType;
 use crate::settings::{Settings, SettingsStore};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, Notify};
 
 /// The environment that makes a program the host, and what it is given.
 pub(super) const ENV_DATA: &str = "MM_RUNTIME_HOST";
@@ -99,7 +102,7 @@ pub async fn serve(config: HostConfig) -> std::io::Result<()> {
     let _ = std::fs::remove_file(&socket);
     let listener = tokio::net::UnixListener::bind(&socket)?;
     crate::paths::restrict(&socket, 0o600)?;
-    let host = Arc::new(Host::new(config));
+    let host = Host::new(config);
     // Endpoints a host that died left in `active.json` are no longer served.
     host.publish_endpoints();
     tracing::info!("runtime host {} serving {}", std::process::id(), socket.display());
@@ -118,12 +121,12 @@ pub async fn serve(config: HostConfig) -> std::io::Result<()> {
             },
             _ = term.recv() => break,
             _ = tick.tick() => {
-                // Nothing served (a model whose restarts are spent serves nothing) and nothing being done.
-                // A stopped model stays listed a while, with why, before the host goes.
-                let slots = host.slots();
-                let serving = slots.values().any(|s| s.view().state != RuntimeState::Stopped);
-                let quiet = !serving && host.ops.try_lock().is_ok();
-                let unloaded = slots.is_empty() && host.loaded_once();
+                // Nothing served (a model whose restarts are spent serves nothing) and nothing being loaded.
+                // A stopped model stays listed a while, with why, before the host goes; a type's endpoint with
+                // nothing loaded behind it keeps the host that long too.
+                let processes = host.router.all();
+                let quiet = processes.iter().all(|p| p.state() == RuntimeState::Stopped);
+                let unloaded = processes.is_empty() && host.aliases().is_empty() && host.loaded_once();
                 match (quiet, idle_since) {
                     (false, _) => idle_since = None,
                     (true, None) => idle_since = Some(Instant::now()),
@@ -134,71 +137,112 @@ pub async fn serve(config: HostConfig) -> std::io::Result<()> {
         }
     }
     let _ = std::fs::remove_file(&socket);
-    host.unload(None, None).await;
+    let _ = host.unload(None, None, None).await;
     // The runtimes stop after their last answers; then the host may go.
-    let retiring: Vec<_> = host.retiring.lock().expect("retiring").drain(..).collect();
-    let _ = tokio::time::timeout(STOP_GRACE, async {
-        for task in retiring {
-            let _ = task.await;
-        }
-    })
-    .await;
+    host.retiring.close();
+    let _ = tokio::time::timeout(STOP_GRACE, host.retiring.wait()).await;
     tracing::info!("runtime host {} done", std::process::id());
     drop(lock);
     Ok(())
 }
+
+/// How long a request waits for its model to load (and for room to load it).
+const WAIT_FOR_LOAD: Duration = Duration::from_secs(600);
+/// How long a load waits for busy models to make room, before it is refused with why.
+const WAIT_FOR_ROOM: Duration = Duration::from_secs(120);
+/// Loads waiting for room at once; one more is refused at once.
+const MAX_WAITING: usize = 16;
 
 struct Host {
     config: HostConfig,
     activation: Activation,
     ollama: String,
     http: reqwest::Client,
-    slots: Mutex<BTreeMap<ModelType, Arc<Slot>>>,
-    /// One load, unload or sync at a time.
+    /// Every model loaded, loading or stopped, by id.
+    router: Router,
+    /// The types' own endpoints.
+    aliases: Mutex<BTreeMap<ModelType, Arc<Alias>>>,
+    /// One room decision (and unload choice) at a time.
     ops: tokio::sync::Mutex<()>,
+    /// Told when an answer ends or a model stops: the loads waiting for room look again.
+    room: Arc<Notify>,
+    /// Loads waiting for room now.
+    waiting: AtomicUsize,
     changes: broadcast::Sender<RuntimeChange>,
-    loaded_once: std::sync::atomic::AtomicBool,
+    loaded_once: AtomicBool,
     /// Runtimes swapped out or unloaded, stopping once their last answer is sent; awaited before the host ends.
-    retiring: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    retiring: tokio_util::task::TaskTracker,
+    me: Weak<Host>,
 }
 
 fn err(code: ErrorCode, message: impl Into<String>) -> ErrorPayload {
     ErrorPayload::new(code, message)
 }
 
+/// How a model is asked for.
+struct Ask {
+    /// A context the user named (an explicit load only).
+    context: Option<u64>,
+    /// `mm load`: it may start a stopped model again, and change its context; the asker owns it.
+    explicit: bool,
+    owner: String,
+    owner_pid: Option<u32>,
+    keep_alive: Option<i64>,
+}
+
+/// The host's leases, for the types' endpoints.
+struct TypeLeases(Weak<Host>);
+
+impl alias::Leases for TypeLeases {
+    fn lease(
+        &self,
+        model_type: ModelType,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Lease, String>> + Send>> {
+        let host = self.0.clone();
+        Box::pin(async move {
+            let host = host.upgrade().ok_or("the runtime host is stopping")?;
+            let alias = host.aliases().get(&model_type).cloned().ok_or("this endpoint was closed")?;
+            let target = alias.serving();
+            let ask = Ask { context: None, explicit: false, owner: "serve".into(), owner_pid: None, keep_alive: None };
+            host.acquire(&target, &ask).await.map_err(|e| e.message)
+        })
+    }
+}
+
 impl Host {
-    fn new(config: HostConfig) -> Host {
+    fn new(config: HostConfig) -> Arc<Host> {
         let store = SettingsStore::new(config.settings.clone());
         let activation = Activation { cache_dir: config.cache_dir.clone(), data_dir: config.data_dir.clone(), store };
         let ollama = crate::ollama::Ollama::new(&config.ollama).host().to_string();
         let http = reqwest::Client::builder().no_proxy().build().expect("a plain HTTP client builds");
-        Host {
+        Arc::new_cyclic(|me| Host {
             config,
             activation,
             ollama,
             http,
-            slots: Mutex::default(),
+            router: Router::default(),
+            aliases: Mutex::default(),
             ops: tokio::sync::Mutex::new(()),
+            room: Arc::new(Notify::new()),
+            waiting: AtomicUsize::new(0),
             changes: broadcast::channel(256).0,
             loaded_once: Default::default(),
-            retiring: Mutex::default(),
-        }
+            retiring: tokio_util::task::TaskTracker::new(),
+            me: me.clone(),
+        })
     }
 
-    /// Stops `backend` once no answer holds it, in the background.
+    fn me(&self) -> Arc<Host> {
+        self.me.upgrade().expect("the host lives while it works")
+    }
+
+    /// Stops `backend` once no answer holds it, in the background; the host awaits it before it ends.
     fn retire(&self, backend: Arc<Backend>) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(retire(backend, self.ollama.clone(), self.http.clone()))
+        self.retiring.spawn(retire(backend, self.ollama.clone(), self.http.clone()))
     }
 
-    /// Keeps a stopping runtime's task for the host to await before it ends.
-    fn track(&self, task: tokio::task::JoinHandle<()>) {
-        let mut retiring = self.retiring.lock().expect("retiring");
-        retiring.retain(|t| !t.is_finished());
-        retiring.push(task);
-    }
-
-    fn slots(&self) -> BTreeMap<ModelType, Arc<Slot>> {
-        self.slots.lock().expect("slots").clone()
+    fn aliases(&self) -> BTreeMap<ModelType, Arc<Alias>> {
+        self.aliases.lock().expect("aliases").clone()
     }
 
     fn loaded_once(&self) -> bool {
@@ -209,18 +253,34 @@ impl Host {
         self.activation.store.load().map(|(s, _)| s).unwrap_or_default()
     }
 
+    /// A model as `mm ps` shows it: its view, and what follows from the settings and the endpoints.
+    fn describe(&self, process: &Process, settings: &Settings) -> LoadedModel {
+        let mut v = process.view();
+        v.pinned = settings.pinned.iter().any(|p| p == process.id());
+        v.endpoint = self.aliases().values().find(|a| a.serving().id == process.id()).map(|a| a.endpoint.clone());
+        v.expires_at = match (v.pinned, *process.keep.lock().expect("keep")) {
+            (true, _) | (_, Keep::Forever) => None,
+            (_, Keep::Until(t)) => Some(t),
+            (_, Keep::Default) => {
+                (settings.idle_unload_seconds > 0).then(|| v.last_used + settings.idle_unload_seconds)
+            }
+        };
+        v
+    }
+
     fn status(&self) -> Vec<LoadedModel> {
-        self.slots().values().map(|s| s.view()).collect()
+        let settings = self.settings();
+        self.router.all().iter().map(|p| self.describe(p, &settings)).collect()
     }
 
-    fn changed(&self, model_type: ModelType) {
-        let loaded = self.slots().get(&model_type).map(|s| s.view());
-        let _ = self.changes.send(RuntimeChange { model_type, loaded });
+    fn changed(&self, process: &Process) {
+        let loaded = self.router.get(process.id()).map(|p| self.describe(&p, &self.settings()));
+        let _ = self.changes.send(RuntimeChange { id: process.id().to_string(), loaded });
     }
 
-    /// Writes each loaded type's endpoint into `active.json`.
+    /// Writes each type's endpoint into `active.json`.
     fn publish_endpoints(&self) {
-        let endpoints = self.slots().iter().map(|(t, s)| (*t, s.view().endpoint)).collect();
+        let endpoints = self.aliases().iter().map(|(t, a)| (*t, a.endpoint.clone())).collect();
         if let Err(e) = self.activation.set_endpoints(&endpoints) {
             tracing::warn!("could not write the endpoints into active.json: {e}");
         }
@@ -252,19 +312,35 @@ impl Host {
                         }
                     }
                 }
+                HostRequest::Acquire { target, keep_alive, owner, owner_pid } => {
+                    let started = Instant::now();
+                    let ask = Ask { context: None, explicit: false, owner, owner_pid, keep_alive };
+                    match self.acquire(&target, &ask).await {
+                        Ok(lease) => {
+                            let acquired = Acquired {
+                                base: lease.backend.base.clone(),
+                                ollama_name: lease.backend.ollama_name.clone(),
+                                waited_ms: started.elapsed().as_millis() as u64,
+                                loaded: lease.process.view(),
+                            };
+                            let reply: Result<HostReply, ErrorPayload> = Ok(HostReply::Acquired(Box::new(acquired)));
+                            if write_line(&mut write, &reply).await.is_err() {
+                                return;
+                            }
+                            // Held until the face closes the connection: its answer was sent.
+                            while let Ok(Some(_)) = lines.next_line().await {}
+                            drop(lease);
+                            return;
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
                 HostRequest::Status => Ok(HostReply::Status(self.status())),
                 HostRequest::Load { model_type, context, owner, owner_pid } => {
-                    let _op = self.ops.lock().await;
-                    // The last to load a model owns it: a load by `mm` keeps it after the app quits.
-                    self.load(model_type, context, &owner).await.map(|_| {
-                        let slot = self.slots().get(&model_type).cloned().expect("just loaded");
-                        slot.update(|v| v.owner = owner.clone());
-                        *slot.owner_pid.lock().expect("owner") = owner_pid;
-                        HostReply::Loaded(Box::new(slot.view()))
-                    })
+                    self.load_type(model_type, context, owner, owner_pid).await.map(|m| HostReply::Loaded(Box::new(m)))
                 }
-                HostRequest::Unload { model_type, owner } => {
-                    Ok(HostReply::Unloaded(self.unload(model_type, owner.as_deref()).await))
+                HostRequest::Unload { model_type, id, owner } => {
+                    self.unload(model_type, id.as_deref(), owner.as_deref()).await.map(HostReply::Unloaded)
                 }
                 HostRequest::Sync => {
                     self.sync().await;
@@ -277,92 +353,349 @@ impl Host {
         }
     }
 
-    /// Loads the active model of `model_type` (under the ops lock): already loaded, the same answer; another model
-    /// of the type loaded, a swap; a failure leaves what was serving.
-    async fn load(
+    /// A hold on `target` for one request: at once when it is ready, else once its load (started now, or the one
+    /// in progress, which every request for it joins) is done. The load goes on if the asker goes away.
+    async fn acquire(&self, target: &Target, ask: &Ask) -> Result<Lease, ErrorPayload> {
+        let deadline = Instant::now() + WAIT_FOR_LOAD;
+        // The load this request waits for: its failure is this request's answer.
+        let mut joined: Option<Arc<Process>> = None;
+        loop {
+            if let Some(load) = joined.as_ref().filter(|p| p.state() == RuntimeState::Stopped) {
+                return Err(unavailable(&load.view()));
+            }
+            let (process, created) = self.router.get_or_insert(&target.id, || self.new_process(target, ask));
+            if created {
+                tokio::spawn(self.me().bring_up(process.clone(), ask.context));
+                self.changed(&process);
+            }
+            let view = process.view();
+            match view.state {
+                RuntimeState::Ready => {
+                    let other_context = ask.context.is_some_and(|c| view.plan.as_ref().is_some_and(|p| p.context != c));
+                    if ask.explicit && other_context {
+                        self.reload(&process, ask.context).await?;
+                        continue;
+                    }
+                    if let Some(mut lease) = process.lease(ask.keep_alive) {
+                        if ask.explicit {
+                            // The last to load a model owns it: a load by `mm` keeps it after the app quits.
+                            lease.counted = false;
+                            process.update(|v| v.owner = ask.owner.clone());
+                            *process.owner_pid.lock().expect("owner") = ask.owner_pid;
+                        }
+                        return Ok(lease);
+                    }
+                }
+                RuntimeState::Stopped if ask.explicit && !created => {
+                    // Its restarts were spent: an explicit load starts it again.
+                    if process.advance(RuntimeState::Loading, None) {
+                        tokio::spawn(self.me().bring_up(process.clone(), ask.context));
+                    }
+                    joined = Some(process.clone());
+                }
+                RuntimeState::Stopped => return Err(unavailable(&view)),
+                RuntimeState::Loading | RuntimeState::Unhealthy => joined = Some(process.clone()),
+                // Being unloaded: once it is gone, this request loads it again.
+                RuntimeState::Draining => {}
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(err(
+                    ErrorCode::Network,
+                    format!(
+                        "{} was not ready in {} s: {}",
+                        target.id,
+                        WAIT_FOR_LOAD.as_secs(),
+                        unavailable(&view).message
+                    ),
+                ));
+            }
+            process.changed(left.min(Duration::from_secs(1))).await;
+        }
+    }
+
+    fn new_process(&self, target: &Target, ask: &Ask) -> Process {
+        let now = crate::format::now_unix();
+        let view = LoadedModel {
+            model_type: target.model_type,
+            id: target.id.clone(),
+            runtime: runtime_of(target),
+            state: RuntimeState::Loading,
+            endpoint: None,
+            pid: None,
+            command: None,
+            plan: None,
+            estimate_bytes: 0,
+            measured: None,
+            need_bytes: 0,
+            requests: 0,
+            busy: 0,
+            pinned: false,
+            expires_at: None,
+            restarts: 0,
+            loaded_at: now,
+            last_used: now,
+            owner: ask.owner.clone(),
+            error: None,
+        };
+        let process = Process::new(target.clone(), view, self.room.clone());
+        *process.owner_pid.lock().expect("owner") = ask.owner_pid;
+        process
+    }
+
+    /// A model's load, in its own task (a request that goes away does not end it): its plan, room for it, its
+    /// runtime started; a failure stops it with why, for every request waiting on it.
+    async fn bring_up(self: Arc<Self>, process: Arc<Process>, context: Option<u64>) {
+        let id = process.id().to_string();
+        match self.start_with_room(&process, context).await {
+            Ok(backend) => match process.serve(backend, 0) {
+                Ok(_) => {
+                    self.loaded_once.store(true, Ordering::Relaxed);
+                    tracing::info!("{id} is ready");
+                }
+                // Unloaded while it loaded.
+                Err(backend) => {
+                    drop(self.retire(backend));
+                }
+            },
+            Err(e) => {
+                tracing::warn!("loading {id} failed: {}", e.message);
+                self.router.remove(&process);
+                process.advance(RuntimeState::Stopped, Some(e.message));
+            }
+        }
+        self.changed(&process);
+    }
+
+    /// The plan, the room the scheduler makes for it, and the runtime started.
+    async fn start_with_room(
+        &self,
+        process: &Arc<Process>,
+        context: Option<u64>,
+    ) -> Result<Arc<Backend>, ErrorPayload> {
+        let settings = self.settings();
+        let target = &process.target;
+        // What idle models could give back: the plan may count on it (the scheduler unloads them if so).
+        let reclaim: u64 = self
+            .router
+            .all()
+            .iter()
+            .filter(|p| p.id() != target.id && p.view().busy == 0)
+            .filter_map(|p| p.view().measured)
+            .map(|m| m.ram + m.gpu.unwrap_or(0))
+            .sum();
+        let plan = self.plan(target, context, &settings, reclaim).await?;
+        let measured = memory::of_model(&self.config.data_dir, &target.id)
+            .filter(|m| {
+                Some(&m.file) == target.file.as_ref() && m.context == plan.context && m.gpu_layers == plan.gpu_layers
+            })
+            .map(|m| m.measured_bytes());
+        let need = scheduler::need(plan.estimate_bytes, measured);
+        process.update(|v| {
+            v.estimate_bytes = plan.estimate_bytes;
+            v.plan = Some(plan.clone());
+            v.need_bytes = need;
+        });
+        self.make_room(process, need).await?;
+        process.update(|v| v.error = None);
+        self.start(target, &plan, &settings).await
+    }
+
+    /// Waits until the scheduler says `need` bytes fit, and unloads what it chose to make room.
+    async fn make_room(&self, process: &Arc<Process>, need: u64) -> Result<(), ErrorPayload> {
+        let started = Instant::now();
+        let mut counted = None;
+        loop {
+            let notified = self.room.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let stopping = {
+                let _op = self.ops.lock().await;
+                if process.state() != RuntimeState::Loading {
+                    return Err(err(
+                        ErrorCode::Cancelled,
+                        format!("{} was unloaded while it waited to load", process.id()),
+                    ));
+                }
+                let settings = self.settings();
+                let residents = self.residents(process, &settings);
+                let budget = self.budget(&settings).await;
+                match scheduler::decide(process.id(), need, &residents, &budget) {
+                    Decision::Load { unload } => {
+                        let why = format!("to make room for {}", process.id());
+                        let chosen: Vec<_> = unload.iter().filter_map(|id| self.router.get(id)).collect();
+                        Some(chosen.into_iter().filter_map(|p| self.drain(p, &why)).collect::<Vec<_>>())
+                    }
+                    Decision::Refuse { why } => return Err(err(ErrorCode::InsufficientSpace, why)),
+                    Decision::Wait { why } => {
+                        if counted.is_none() {
+                            if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING {
+                                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                                return Err(err(
+                                    ErrorCode::InsufficientSpace,
+                                    format!("{why}, and {MAX_WAITING} loads wait already"),
+                                ));
+                            }
+                            counted = Some(Waiting(&self.waiting));
+                        }
+                        if started.elapsed() > WAIT_FOR_ROOM {
+                            return Err(err(
+                                ErrorCode::InsufficientSpace,
+                                format!("{why} (waited {} s)", WAIT_FOR_ROOM.as_secs()),
+                            ));
+                        }
+                        process.update(|v| v.error = Some(why));
+                        None
+                    }
+                }
+            };
+            match stopping {
+                Some(tasks) => {
+                    // Their memory is free once they have stopped.
+                    for task in tasks {
+                        let _ = task.await;
+                    }
+                    return Ok(());
+                }
+                None => {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), notified).await;
+                }
+            }
+        }
+    }
+
+    /// The other models, as the scheduler weighs them.
+    fn residents(&self, except: &Process, settings: &Settings) -> Vec<Resident> {
+        self.router
+            .all()
+            .iter()
+            .filter(|p| p.id() != except.id() && p.state() != RuntimeState::Stopped)
+            .map(|p| {
+                let v = p.view();
+                Resident {
+                    id: v.id.clone(),
+                    need: v.need_bytes,
+                    using: v.measured.map_or(0, |m| m.ram + m.gpu.unwrap_or(0)),
+                    busy: v.busy > 0 || v.state != RuntimeState::Ready,
+                    pinned: settings.pinned.contains(&v.id),
+                    last_used: v.last_used,
+                }
+            })
+            .collect()
+    }
+
+    /// The memory free now, and what the settings keep.
+    async fn budget(&self, settings: &Settings) -> Budget {
+        let cache = self.config.cache_dir.clone();
+        let hw = tokio::task::spawn_blocking(move || hardware::probe(&cache)).await.ok();
+        let free = hw.map_or(0, |hw| hw.ram_available + hw.gpus.iter().map(|g| g.vram_free).max().unwrap_or(0));
+        Budget {
+            free,
+            reserve: settings.memory_reserve,
+            limit: settings.memory_limit,
+            max_loaded: settings.max_loaded as usize,
+        }
+    }
+
+    /// Unloads `process` once its last answer is sent (no new request reaches it meanwhile); the task ends
+    /// when its runtime has stopped. None when it is unloading already.
+    fn drain(&self, process: Arc<Process>, why: &str) -> Option<tokio::task::JoinHandle<()>> {
+        if process.state() == RuntimeState::Stopped {
+            self.router.remove(&process);
+            self.changed(&process);
+            return None;
+        }
+        if !process.advance(RuntimeState::Draining, None) {
+            return None;
+        }
+        tracing::info!("unloading {} {why}", process.id());
+        self.changed(&process);
+        let host = self.me();
+        Some(tokio::spawn(async move {
+            process.drained().await;
+            if let Some(backend) = process.take() {
+                let _ = host.retire(backend).await;
+            }
+            // Out of the router first: a request waiting on it loads it again.
+            host.router.remove(&process);
+            process.advance(RuntimeState::Stopped, None);
+            host.changed(&process);
+            host.publish_endpoints();
+        }))
+    }
+
+    /// Starts `process` again with another context, beside the runtime serving it, which stops after its last
+    /// answer (an explicit load that names a context).
+    async fn reload(&self, process: &Arc<Process>, context: Option<u64>) -> Result<(), ErrorPayload> {
+        let settings = self.settings();
+        let own = process.view().measured.map_or(0, |m| m.ram + m.gpu.unwrap_or(0));
+        let plan = self.plan(&process.target, context, &settings, own).await?;
+        let backend = self.start(&process.target, &plan, &settings).await?;
+        match process.serve(backend, 0) {
+            Ok(Some(old)) => {
+                drop(self.retire(old));
+            }
+            Ok(None) => {}
+            Err(backend) => {
+                drop(self.retire(backend));
+            }
+        }
+        self.changed(process);
+        Ok(())
+    }
+
+    /// Loads the active model of `model_type` on the type's endpoint (opened now, on the port it had before when
+    /// it is free): already serving it, the same answer; another model on it, a swap (the new one loaded beside,
+    /// the old unloaded once its last answer is sent); a failure leaves what was serving.
+    async fn load_type(
         &self,
         model_type: ModelType,
         context: Option<u64>,
-        owner: &str,
+        owner: String,
+        owner_pid: Option<u32>,
     ) -> Result<LoadedModel, ErrorPayload> {
         let settings = self.settings();
         let entry =
             self.activation.entries(&settings).remove(&model_type).ok_or_else(|| super::nothing_active(model_type))?;
-        let existing = self.slots().get(&model_type).cloned();
-        if let Some(slot) = &existing {
-            let view = slot.view();
-            let same_context = context.is_none_or(|c| view.plan.as_ref().is_some_and(|p| p.context == c));
-            let serving = matches!(view.state, RuntimeState::Ready | RuntimeState::Loading);
-            if slot.current().is_some_and(|b| b.id == entry.id) && same_context && serving {
-                return Ok(view);
-            }
-        }
-        if existing.is_none() {
-            self.evict_for(model_type, settings.max_loaded as usize).await;
-        }
-        let slot = match existing {
-            Some(slot) => slot,
-            None => self.open_slot(model_type, &entry, owner).await?,
-        };
-        let restarts = if slot.current().is_some_and(|b| b.id == entry.id) { slot.view().restarts } else { 0 };
-        slot.update(|v| {
-            if slot.current().is_none() {
-                v.id = entry.id.clone();
-                v.state = RuntimeState::Loading;
-                v.error = None;
-            }
-        });
-        self.changed(model_type);
-        // A swap plans with the memory the model it replaces will give back.
-        let reclaim = slot.current().and(slot.view().measured);
-        match self.start(&entry, context, &settings, reclaim).await {
-            Ok(backend) => {
-                self.swap_in(&slot, backend, restarts);
-                self.loaded_once.store(true, Ordering::Relaxed);
-                self.publish_endpoints();
-                self.changed(model_type);
-                Ok(slot.view())
-            }
+        let target = Target::from(&entry);
+        let existing = self.aliases().get(&model_type).cloned();
+        let before = existing.as_ref().map(|a| a.serving());
+        let ask = Ask { context, explicit: true, owner, owner_pid, keep_alive: None };
+        let lease = match self.acquire(&target, &ask).await {
+            Ok(lease) => lease,
             Err(e) => {
-                if slot.current().is_none() {
-                    self.slots.lock().expect("slots").remove(&model_type);
-                    slot.close(Some(e.message.clone()));
-                    self.publish_endpoints();
-                } else {
-                    let serving = slot.view().id;
-                    tracing::warn!("loading {} failed; {serving} keeps serving: {}", entry.id, e.message);
-                }
-                self.changed(model_type);
-                Err(match slot.current() {
+                let serving = before.filter(|b| b.id != target.id && self.router.get(&b.id).is_some());
+                return Err(match serving {
                     Some(b) => err(e.code, format!("{}; {} keeps serving", e.message, b.id)),
                     None => e,
-                })
+                });
+            }
+        };
+        match &existing {
+            Some(alias) => *alias.serving.lock().expect("alias") = target.clone(),
+            None => {
+                let alias = self.open_alias(model_type, &target).await?;
+                self.aliases.lock().expect("aliases").insert(model_type, alias);
             }
         }
-    }
-
-    /// Makes room for one more loaded type: the least recently used goes.
-    async fn evict_for(&self, model_type: ModelType, max_loaded: usize) {
-        let slots = self.slots();
-        if slots.len() < max_loaded.max(1) {
-            return;
-        }
-        let oldest = slots.iter().filter(|(t, _)| **t != model_type).min_by_key(|(_, s)| s.view().last_used);
-        if let Some((t, _)) = oldest {
-            tracing::info!("unloading {t} to keep at most {max_loaded} loaded");
-            if let Some((_, Some(stopping))) = self.unload_type(*t) {
-                self.track(stopping);
+        self.publish_endpoints();
+        // The model it replaced goes, unless another type's endpoint serves it or it is pinned.
+        if let Some(old) = before.filter(|b| b.id != target.id) {
+            let elsewhere = self.aliases().values().any(|a| a.serving().id == old.id);
+            let pinned = settings.pinned.contains(&old.id);
+            if let Some(process) = self.router.get(&old.id).filter(|_| !elsewhere && !pinned) {
+                if let Some(task) = self.drain(process, &format!("({model_type} now serves {})", target.id)) {
+                    drop(task);
+                }
             }
         }
+        let view = self.describe(&lease.process, &self.settings());
+        self.changed(&lease.process);
+        Ok(view)
     }
 
-    /// A new endpoint for `model_type`, on the port it had before when it is free.
-    async fn open_slot(
-        &self,
-        model_type: ModelType,
-        entry: &ActiveEntry,
-        owner: &str,
-    ) -> Result<Arc<Slot>, ErrorPayload> {
+    /// A type's endpoint, on the port it had before when it is free.
+    async fn open_alias(&self, model_type: ModelType, target: &Target) -> Result<Arc<Alias>, ErrorPayload> {
         let ports_file = runtime_dir(&self.config.data_dir).join("ports.json");
         let mut ports: BTreeMap<String, u16> =
             std::fs::read(&ports_file).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
@@ -378,87 +711,260 @@ impl Host {
             ports.insert(model_type.as_str().to_string(), port);
             let _ = crate::disk::write_atomic(&ports_file, &serde_json::to_vec(&ports).expect("serialises"), 0o644);
         }
-        let now = crate::format::now_unix();
-        // The endpoint holds its slot weakly: dropping the slot stops it.
-        let slot = Arc::new_cyclic(|me: &std::sync::Weak<Slot>| {
-            let proxy = tokio::spawn(proxy::serve(listener, me.clone()));
-            Slot {
-                model_type,
-                backend: watch::channel(None).0,
-                view: Mutex::new(LoadedModel {
-                    model_type,
-                    id: entry.id.clone(),
-                    runtime: runtime_of(entry),
-                    state: RuntimeState::Loading,
-                    endpoint: format!("http://127.0.0.1:{port}/v1"),
-                    pid: None,
-                    command: None,
-                    plan: None,
-                    estimate_bytes: 0,
-                    measured: None,
-                    requests: 0,
-                    restarts: 0,
-                    loaded_at: now,
-                    last_used: now,
-                    owner: owner.to_string(),
-                    error: None,
-                }),
-                requests: AtomicU64::new(0),
-                last_used: AtomicU64::new(now),
-                owner_pid: Mutex::new(None),
-                proxy,
-            }
-        });
-        self.slots.lock().expect("slots").insert(model_type, slot.clone());
-        Ok(slot)
+        let leases = Arc::new(TypeLeases(self.me.clone()));
+        Alias::open(listener, model_type, target.clone(), leases)
+            .map(Arc::new)
+            .map_err(|e| err(ErrorCode::Io, format!("the {model_type} endpoint: {e}")))
     }
 
-    /// Points the endpoint at `backend`; the runtime it replaces stops after its last answer.
-    /// (Who owns it is the request's to say: the load request sets it once the load succeeds.)
-    fn swap_in(&self, slot: &Arc<Slot>, backend: Arc<Backend>, restarts: u32) {
-        let old = slot.backend.send_replace(Some(backend.clone()));
-        let now = crate::format::now_unix();
-        slot.update(|v| {
-            v.id = backend.id.clone();
-            v.runtime = if backend.process.is_some() { RuntimeKind::LlamaServer } else { RuntimeKind::Ollama };
-            v.state = RuntimeState::Ready;
-            v.pid = backend.process.as_ref().map(|p| p.pid);
-            v.command = backend.process.as_ref().map(|p| p.command.clone());
-            v.estimate_bytes = backend.plan.as_ref().map_or(v.estimate_bytes, |p| p.estimate_bytes);
-            v.plan = backend.plan.clone();
-            v.measured = None;
-            v.restarts = restarts;
-            v.loaded_at = now;
-            v.error = None;
-        });
-        slot.touch();
-        if let Some(old) = old.filter(|o| !Arc::ptr_eq(o, &backend)) {
-            self.track(self.retire(old));
+    /// Unloads one model, one type (its endpoint closed), or everything (of `owner`, when named: its endpoints
+    /// stay), and answers once their runtimes have stopped (after their last answers).
+    async fn unload(
+        &self,
+        model_type: Option<ModelType>,
+        id: Option<&str>,
+        owner: Option<&str>,
+    ) -> Result<Vec<LoadedModel>, ErrorPayload> {
+        let settings = self.settings();
+        let (out, stopping) = {
+            let _op = self.ops.lock().await;
+            let chosen: Vec<Arc<Process>> = match id {
+                Some(id) => vec![self
+                    .router
+                    .get(id)
+                    .ok_or_else(|| err(ErrorCode::NotFound, format!("{id} is not loaded (mm ps lists what is)")))?],
+                None => self
+                    .router
+                    .all()
+                    .into_iter()
+                    .filter(|p| model_type.is_none_or(|t| p.target.model_type == t))
+                    .filter(|p| owner.is_none_or(|o| p.view().owner == o))
+                    .collect(),
+            };
+            if owner.is_none() && id.is_none() {
+                let mut aliases = self.aliases.lock().expect("aliases");
+                aliases.retain(|t, _| model_type.is_some_and(|m| m != *t));
+            }
+            let out: Vec<LoadedModel> = chosen.iter().map(|p| self.describe(p, &settings)).collect();
+            let stopping: Vec<_> = chosen.into_iter().filter_map(|p| self.drain(p, "(asked)")).collect();
+            (out, stopping)
+        };
+        self.publish_endpoints();
+        let _ = tokio::time::timeout(STOP_GRACE, async {
+            for task in stopping {
+                let _ = task.await;
+            }
+        })
+        .await;
+        Ok(out)
+    }
+
+    /// After a change of the active models: a type's endpoint whose active model changed is swapped, one whose
+    /// type is no longer active is closed and its model unloaded.
+    async fn sync(&self) {
+        let active = self.activation.entries(&self.settings());
+        for (t, alias) in self.aliases() {
+            let serving = alias.serving();
+            match active.get(&t) {
+                None => {
+                    self.aliases.lock().expect("aliases").remove(&t);
+                    self.publish_endpoints();
+                    if let Some(process) = self.router.get(&serving.id) {
+                        let _ = self.drain(process, &format!("(no {t} model is active)"));
+                    }
+                }
+                Some(entry) if entry.id != serving.id => {
+                    let (owner, owner_pid) = match self.router.get(&serving.id) {
+                        Some(p) => (p.view().owner, *p.owner_pid.lock().expect("owner")),
+                        None => ("mm".to_string(), None),
+                    };
+                    if let Err(e) = self.load_type(t, None, owner, owner_pid).await {
+                        tracing::warn!("switching {t} to {} failed: {}", entry.id, e.message);
+                    }
+                }
+                Some(_) => {}
+            }
         }
     }
 
-    /// Starts the runtime for `entry` and waits until it answers.
-    async fn start(
+    /// Every second: each runtime's process and health; every five, memory, Ollama's list, the idle time-out.
+    async fn monitor(self: Arc<Self>) {
+        let mut failures: BTreeMap<String, u32> = BTreeMap::new();
+        let mut tick = 0u64;
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            tick += 1;
+            let settings = self.settings();
+            let now = crate::format::now_unix();
+            for process in self.router.all() {
+                let before = process.view();
+                if !matches!(before.state, RuntimeState::Ready | RuntimeState::Unhealthy) {
+                    continue;
+                }
+                let described = self.describe(&process, &settings);
+                if owner_gone(&process) {
+                    let _ = self.drain(process, "(the app or mm serve that loaded it ended)");
+                    continue;
+                }
+                if before.busy == 0 && described.expires_at.is_some_and(|t| now >= t) {
+                    let _ = self.drain(process, "(idle)");
+                    continue;
+                }
+                // Held for this look only: a runtime being retired waits until no one holds it.
+                let Some(backend) = process.current() else { continue };
+                match &backend.spawned {
+                    Some(spawned) => {
+                        let exited = spawned.child.lock().await.try_wait().ok().flatten();
+                        if let Some(status) = exited {
+                            // Taken out of service here, so that the next look does not see it again.
+                            process.take();
+                            let why = format!("llama-server exited ({status}): {}", last_lines(&spawned.log));
+                            process.advance(RuntimeState::Unhealthy, Some(format!("{why}; restarting")));
+                            self.changed(&process);
+                            tokio::spawn(self.clone().restart(process.clone(), backend.plan.clone(), why));
+                            continue;
+                        }
+                        let healthy = self.health(&backend.base).await;
+                        let n = failures.entry(process.id().to_string()).or_default();
+                        *n = if healthy.is_some() { 0 } else { *n + 1 };
+                        match healthy {
+                            Some(true) if before.state == RuntimeState::Unhealthy => {
+                                process.advance(RuntimeState::Ready, None);
+                            }
+                            None if *n >= HEALTH_FAILURES && before.state == RuntimeState::Ready => {
+                                process.advance(RuntimeState::Unhealthy, Some("it stopped answering /health".into()));
+                            }
+                            _ => {}
+                        }
+                        if tick % 5 == 1 {
+                            if let Some(now) = memory::of_process(spawned.pid) {
+                                self.measured(&process, &backend, now);
+                            }
+                        }
+                    }
+                    None if tick % 5 == 1 => {
+                        let name = backend.ollama_name.clone().unwrap_or_default();
+                        match ollama_ps(&self.http, &self.ollama, &name).await {
+                            Some(m) => {
+                                if before.state == RuntimeState::Unhealthy {
+                                    process.advance(RuntimeState::Ready, None);
+                                }
+                                self.measured(&process, &backend, m);
+                            }
+                            None => {
+                                let why = format!("Ollama at {} does not list {name} as loaded", self.ollama);
+                                process.advance(RuntimeState::Unhealthy, Some(why));
+                            }
+                        }
+                    }
+                    None => {}
+                }
+                let after = process.view();
+                if (after.state, &after.error, after.measured) != (before.state, &before.error, before.measured) {
+                    self.changed(&process);
+                }
+            }
+        }
+    }
+
+    /// A new reading of what a model takes: its peak, its need from it, and the measurement kept beside the
+    /// estimate.
+    fn measured(&self, process: &Process, backend: &Backend, now: MemoryUse) {
+        process.update(|v| {
+            let peak = memory::peak(v.measured, now);
+            v.measured = Some(peak);
+            v.need_bytes = scheduler::need(v.estimate_bytes, Some(peak.ram + peak.gpu.unwrap_or(0)));
+        });
+        let view = process.view();
+        let (Some(measured), Some(plan)) = (view.measured, backend.plan.as_ref()) else { return };
+        let m = Measurement {
+            id: backend.id.clone(),
+            file: backend.file.clone(),
+            context: plan.context,
+            gpu_layers: plan.gpu_layers,
+            estimate_bytes: plan.estimate_bytes,
+            measured,
+            at: crate::format::now_unix(),
+        };
+        if let Err(e) = memory::record(&self.config.data_dir, m) {
+            tracing::warn!("could not keep the measurement of {}: {e}", backend.id);
+        }
+    }
+
+    /// A runtime that died (already out of service): started again after 1, 2, 4... s ([`RESTART_BACKOFF`]), up to
+    /// the `restartAttempts` setting.
+    async fn restart(self: Arc<Self>, process: Arc<Process>, plan: Option<LaunchPlan>, why: String) {
+        loop {
+            let tries = process.view().restarts;
+            if tries >= self.settings().restart_attempts {
+                process
+                    .advance(RuntimeState::Stopped, Some(format!("{why} (restarted {tries} times; no more attempts)")));
+                self.changed(&process);
+                return;
+            }
+            tokio::time::sleep(RESTART_BACKOFF.delay(tries + 1, None)).await;
+            // Unloaded, or loaded again, while this waited.
+            if process.state() != RuntimeState::Unhealthy || process.current().is_some() {
+                return;
+            }
+            let settings = self.settings();
+            process.update(|v| v.restarts = tries + 1);
+            let plan = match plan.clone() {
+                Some(plan) => Ok(plan),
+                None => self.plan(&process.target, None, &settings, 0).await,
+            };
+            match plan {
+                Ok(plan) => match self.start(&process.target, &plan, &settings).await {
+                    Ok(backend) => {
+                        if let Err(backend) = process.serve(backend, tries + 1) {
+                            drop(self.retire(backend));
+                        }
+                        self.changed(&process);
+                        return;
+                    }
+                    Err(e) => tracing::warn!("restarting {} failed: {}", process.id(), e.message),
+                },
+                Err(e) => tracing::warn!("restarting {} failed: {}", process.id(), e.message),
+            }
+        }
+    }
+
+    /// How `target` is started: for a GGUF model the context and GPU layers from the estimate against the memory
+    /// free now (and `reclaim` bytes the idle models could give back); for Ollama, its estimate only.
+    async fn plan(
         &self,
-        entry: &ActiveEntry,
+        target: &Target,
         context: Option<u64>,
         settings: &Settings,
-        reclaim: Option<MemoryUse>,
-    ) -> Result<Arc<Backend>, ErrorPayload> {
-        if let Some(name) = entry.id.strip_prefix(crate::ollama::OLLAMA_PREFIX) {
-            return self.start_ollama(entry, name).await;
+        reclaim: u64,
+    ) -> Result<LaunchPlan, ErrorPayload> {
+        let file = target.file.clone().unwrap_or_default();
+        if runtime_of(target) == RuntimeKind::Ollama {
+            let estimate = tokio::task::spawn_blocking({
+                let file = PathBuf::from(&file);
+                move || local::read_gguf(&file).ok().map(|s| estimate::from_gguf(&s, None).total_bytes)
+            })
+            .await
+            .ok()
+            .flatten();
+            return Ok(LaunchPlan {
+                context: estimate::HEADLINE_CONTEXT.min(4096),
+                gpu_layers: 0,
+                layers: None,
+                estimate_bytes: estimate.unwrap_or(0),
+                reason: "Ollama sizes it itself".into(),
+            });
         }
-        let file =
-            entry.primary_file.clone().filter(|f| f.to_ascii_lowercase().ends_with(".gguf")).ok_or_else(|| {
-                err(
-                    ErrorCode::InvalidInput,
-                    format!(
-                        "{} has no GGUF file: llama-server runs GGUF models (this one is {:?})",
-                        entry.id, entry.format
-                    ),
-                )
-            })?;
-        let program = find_llama_server(settings)?;
+        if !file.to_ascii_lowercase().ends_with(".gguf") {
+            return Err(err(
+                ErrorCode::InvalidInput,
+                format!(
+                    "{} has no GGUF file: llama-server runs GGUF models (this one is {:?})",
+                    target.id, target.format
+                ),
+            ));
+        }
+        find_llama_server(settings)?;
         let (summary, hw) = {
             let (file, cache) = (PathBuf::from(&file), self.config.cache_dir.clone());
             tokio::task::spawn_blocking(move || (local::read_gguf(&file), hardware::probe(&cache)))
@@ -467,24 +973,41 @@ impl Host {
         };
         let summary = summary.map_err(|e| err(ErrorCode::InvalidInput, format!("cannot read {file}: {e}")))?;
         let mut hw = hw;
-        if let Some(back) = reclaim {
-            hw.ram_available += back.ram;
-            if let (Some(gpu), Some(freed)) = (hw.gpus.iter_mut().max_by_key(|g| g.vram_free), back.gpu) {
-                gpu.vram_free += freed;
-            }
-        }
+        hw.ram_available += reclaim;
         let model = estimate::from_gguf(&summary, None);
-        let plan = plan::plan(&model, &hw, settings.max_context, context)
-            .map_err(|why| err(ErrorCode::InvalidInput, format!("{} cannot be loaded here: {why}", entry.id)))?;
+        plan::plan(&model, &hw, settings.max_context, context)
+            .map_err(|why| err(ErrorCode::InvalidInput, format!("{} cannot be loaded here: {why}", target.id)))
+    }
+
+    /// Starts the runtime for `target` with `plan` and waits until it answers.
+    async fn start(
+        &self,
+        target: &Target,
+        plan: &LaunchPlan,
+        settings: &Settings,
+    ) -> Result<Arc<Backend>, ErrorPayload> {
+        if let Some(name) = target.id.strip_prefix(crate::ollama::OLLAMA_PREFIX) {
+            keep_alive(&self.http, &self.ollama, name, -1).await?;
+            return Ok(Arc::new(Backend {
+                id: target.id.clone(),
+                base: self.ollama.clone(),
+                ollama_name: Some(name.to_string()),
+                file: target.file.clone().unwrap_or_default(),
+                plan: Some(plan.clone()),
+                spawned: None,
+            }));
+        }
+        let file = target.file.clone().unwrap_or_default();
+        let program = find_llama_server(settings)?;
         let port = free_port().map_err(|e| err(ErrorCode::Io, format!("no free local port: {e}")))?;
-        let args = plan::llama_server_args(&file, port, &plan, &entry.id);
+        let args = plan::llama_server_args(&file, port, plan, &target.id, target.model_type);
         let command = std::iter::once(program.display().to_string())
             .chain(args.iter().cloned())
             .map(quote)
             .collect::<Vec<_>>()
             .join(" ");
         // One log per start: a swap's new runtime does not write over the log of the one still serving.
-        let log = runtime_dir(&self.config.data_dir).join(format!("llama-server-{}-{port}.log", entry.model_type));
+        let log = runtime_dir(&self.config.data_dir).join(format!("llama-server-{}-{port}.log", target.model_type));
         let out = std::fs::File::create(&log)
             .map_err(|e| err(ErrorCode::Io, format!("cannot write {}: {e}", log.display())))?;
         let mut cmd = tokio::process::Command::new(&program);
@@ -506,11 +1029,12 @@ impl Host {
         let pid = child.id().unwrap_or(0);
         let base = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
+        let mut wait = Duration::from_millis(5);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(err(
                     ErrorCode::Io,
-                    format!("llama-server exited ({status}) while loading {}: {}", entry.id, last_lines(&log)),
+                    format!("llama-server exited ({status}) while loading {}: {}", target.id, last_lines(&log)),
                 ));
             }
             if self.health(&base).await == Some(true) {
@@ -523,43 +1047,18 @@ impl Host {
                     format!("llama-server did not become ready in {} s: {}", LOAD_TIMEOUT.as_secs(), last_lines(&log)),
                 ));
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Soon after the start (a small model is ready in tens of milliseconds), then every 100 ms.
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(100));
         }
-        tracing::info!("{} ready on {base} in {} ms", entry.id, started.elapsed().as_millis());
+        tracing::info!("{} ready on {base} in {} ms", target.id, started.elapsed().as_millis());
         Ok(Arc::new(Backend {
-            id: entry.id.clone(),
+            id: target.id.clone(),
             base,
             ollama_name: None,
             file,
-            plan: Some(plan),
-            process: Some(Process { child: tokio::sync::Mutex::new(child), pid, command, log }),
-        }))
-    }
-
-    /// Asks Ollama to load `name` and keep it loaded.
-    async fn start_ollama(&self, entry: &ActiveEntry, name: &str) -> Result<Arc<Backend>, ErrorPayload> {
-        keep_alive(&self.http, &self.ollama, name, -1).await?;
-        let file = entry.primary_file.clone().unwrap_or_default();
-        let estimate = tokio::task::spawn_blocking({
-            let file = PathBuf::from(&file);
-            move || local::read_gguf(&file).ok().map(|s| estimate::from_gguf(&s, None).total_bytes)
-        })
-        .await
-        .ok()
-        .flatten();
-        Ok(Arc::new(Backend {
-            id: entry.id.clone(),
-            base: self.ollama.clone(),
-            ollama_name: Some(name.to_string()),
-            file,
-            plan: estimate.map(|e| LaunchPlan {
-                context: estimate::HEADLINE_CONTEXT.min(4096),
-                gpu_layers: 0,
-                layers: None,
-                estimate_bytes: e,
-                reason: "Ollama sizes it itself".into(),
-            }),
-            process: None,
+            plan: Some(plan.clone()),
+            spawned: Some(Spawned { child: tokio::sync::Mutex::new(child), pid, command, log }),
         }))
     }
 
@@ -568,211 +1067,21 @@ impl Host {
         let res = self.http.get(format!("{base}/health")).timeout(Duration::from_secs(2)).send().await.ok()?;
         Some(res.status().is_success())
     }
+}
 
-    /// Unloads one type, or all (of `owner`, when named), and answers once their runtimes have stopped (after
-    /// their last answers, without holding up other requests meanwhile); returns what was unloaded.
-    async fn unload(&self, model_type: Option<ModelType>, owner: Option<&str>) -> Vec<LoadedModel> {
-        let matches =
-            |t: ModelType, s: &Slot| model_type.is_none_or(|m| m == t) && owner.is_none_or(|o| s.view().owner == o);
-        self.unload_where(|t, s| matches(t, s)).await
-    }
+/// A load counted among those waiting for room, for as long as it waits.
+struct Waiting<'a>(&'a AtomicUsize);
 
-    /// Unloads each type `chosen` picks (asked under the ops lock), then waits for their runtimes to stop.
-    async fn unload_where(&self, chosen: impl Fn(ModelType, &Slot) -> bool) -> Vec<LoadedModel> {
-        let (out, stopping): (Vec<_>, Vec<_>) = {
-            let _op = self.ops.lock().await;
-            let picked: Vec<ModelType> = self.slots().iter().filter(|(t, s)| chosen(**t, s)).map(|(t, _)| *t).collect();
-            picked.into_iter().filter_map(|t| self.unload_type(t)).unzip()
-        };
-        let _ = tokio::time::timeout(STOP_GRACE, async {
-            for task in stopping.into_iter().flatten() {
-                let _ = task.await;
-            }
-        })
-        .await;
-        out
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
+}
 
-    /// Takes a type out of service (under the ops lock): its endpoint closed, its runtime stopping.
-    fn unload_type(&self, model_type: ModelType) -> Option<(LoadedModel, Option<tokio::task::JoinHandle<()>>)> {
-        let slot = self.slots.lock().expect("slots").remove(&model_type)?;
-        let stopping = slot.close(None).map(|backend| self.retire(backend));
-        let view = slot.view();
-        self.publish_endpoints();
-        self.changed(model_type);
-        tracing::info!("unloaded {} ({model_type})", view.id);
-        Some((view, stopping))
-    }
-
-    /// After a change of the active models: a loaded type whose active model changed is swapped, one no longer
-    /// active is unloaded.
-    async fn sync(&self) {
-        let _op = self.ops.lock().await;
-        let active = self.activation.entries(&self.settings());
-        for (t, slot) in self.slots() {
-            let view = slot.view();
-            match active.get(&t) {
-                None => {
-                    if let Some((_, Some(stopping))) = self.unload_type(t) {
-                        self.track(stopping);
-                    }
-                }
-                Some(entry) if entry.id != view.id => {
-                    if let Err(e) = self.load(t, None, &view.owner).await {
-                        tracing::warn!("switching {t} to {} failed: {}", entry.id, e.message);
-                    }
-                }
-                Some(_) => {}
-            }
-        }
-    }
-
-    /// Every second: each runtime's process and health; every five, memory, Ollama's list, the idle time-out.
-    async fn monitor(self: Arc<Self>) {
-        let mut failures: BTreeMap<ModelType, u32> = BTreeMap::new();
-        let mut tick = 0u64;
-        loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            tick += 1;
-            let settings = if tick.is_multiple_of(5) { Some(self.settings()) } else { None };
-            for (t, slot) in self.slots() {
-                let before = slot.view();
-                // Unloads wait for the ops lock in their own task (the monitor keeps watching the others), and
-                // check again under it: a load may have changed the slot meanwhile.
-                if owner_gone(&slot) {
-                    tokio::spawn(self.clone().unload_if(t, owner_gone));
-                    continue;
-                }
-                if let Some(idle) = settings.as_ref().map(|s| s.idle_unload_seconds).filter(|m| *m > 0) {
-                    let idle_for = move |s: &Slot| crate::format::now_unix().saturating_sub(s.view().last_used) >= idle;
-                    if idle_for(&slot) {
-                        tokio::spawn(self.clone().unload_if(t, idle_for));
-                        continue;
-                    }
-                }
-                // Held for this look only: a runtime being retired waits until no one holds it.
-                let Some(backend) = slot.current() else { continue };
-                match &backend.process {
-                    Some(process) => {
-                        let exited = process.child.lock().await.try_wait().ok().flatten();
-                        if let Some(status) = exited {
-                            // Taken out of service here, so that the next look does not see it again.
-                            slot.backend.send_replace(None);
-                            let why = format!("llama-server exited ({status}): {}", last_lines(&process.log));
-                            slot.update(|v| {
-                                v.state = RuntimeState::Unhealthy;
-                                v.error = Some(format!("{why}; restarting"));
-                            });
-                            self.changed(t);
-                            tokio::spawn(self.clone().restart(t, backend.id.clone(), backend.plan.clone(), why));
-                            continue;
-                        }
-                        let healthy = self.health(&backend.base).await;
-                        let n = failures.entry(t).or_default();
-                        *n = if healthy.is_some() { 0 } else { *n + 1 };
-                        let state = match healthy {
-                            Some(true) => RuntimeState::Ready,
-                            Some(false) => RuntimeState::Loading,
-                            None if *n >= HEALTH_FAILURES => RuntimeState::Unhealthy,
-                            None => before.state,
-                        };
-                        slot.update(|v| {
-                            v.state = state;
-                            v.error = (state == RuntimeState::Unhealthy).then(|| "it stopped answering /health".into());
-                        });
-                        if tick % 5 == 1 {
-                            if let Some(now) = memory::of_process(process.pid) {
-                                slot.update(|v| v.measured = Some(memory::peak(v.measured, now)));
-                                self.record(&slot, &backend);
-                            }
-                        }
-                    }
-                    None if tick % 5 == 1 => {
-                        let name = backend.ollama_name.clone().unwrap_or_default();
-                        match ollama_ps(&self.http, &self.ollama, &name).await {
-                            Some(m) => {
-                                slot.update(|v| {
-                                    v.state = RuntimeState::Ready;
-                                    v.error = None;
-                                    v.measured = Some(memory::peak(v.measured, m));
-                                });
-                                self.record(&slot, &backend);
-                            }
-                            None => slot.update(|v| {
-                                v.state = RuntimeState::Unhealthy;
-                                v.error = Some(format!("Ollama at {} does not list {name} as loaded", self.ollama));
-                            }),
-                        }
-                    }
-                    None => {}
-                }
-                let after = slot.view();
-                if (after.state, &after.error, after.measured) != (before.state, &before.error, before.measured) {
-                    self.changed(t);
-                }
-            }
-        }
-    }
-
-    /// Keeps the measurement of a loaded model beside its estimate.
-    fn record(&self, slot: &Slot, backend: &Backend) {
-        let view = slot.view();
-        let (Some(measured), Some(plan)) = (view.measured, backend.plan.as_ref()) else { return };
-        let m = Measurement {
-            id: backend.id.clone(),
-            file: backend.file.clone(),
-            context: plan.context,
-            gpu_layers: plan.gpu_layers,
-            estimate_bytes: plan.estimate_bytes,
-            measured,
-            at: crate::format::now_unix(),
-        };
-        if let Err(e) = memory::record(&self.config.data_dir, m) {
-            tracing::warn!("could not keep the measurement of {}: {e}", backend.id);
-        }
-    }
-
-    /// Unloads `model_type` if `still` holds under the ops lock (the monitor's decisions, made without it).
-    async fn unload_if(self: Arc<Self>, model_type: ModelType, still: impl Fn(&Slot) -> bool) {
-        for gone in self.unload_where(|t, s| t == model_type && still(s)).await {
-            tracing::info!("unloaded {} ({model_type}): its owner ended or it was idle", gone.id);
-        }
-    }
-
-    /// A runtime that died (already out of service): started again after 1, 2, 4... s ([`RESTART_BACKOFF`]), up to
-    /// the `restartAttempts` setting, each attempt under the ops lock and each wait without it.
-    async fn restart(self: Arc<Self>, model_type: ModelType, id: String, plan: Option<LaunchPlan>, why: String) {
-        let context = plan.map(|p| p.context);
-        loop {
-            let Some(slot) = self.slots().get(&model_type).cloned() else { return };
-            let tries = slot.view().restarts;
-            if tries >= self.settings().restart_attempts {
-                slot.stop(Some(format!("{why} (restarted {tries} times; no more attempts)")));
-                self.changed(model_type);
-                return;
-            }
-            tokio::time::sleep(RESTART_BACKOFF.delay(tries + 1, None)).await;
-            let _op = self.ops.lock().await;
-            // Unloaded, or loaded again, while this waited.
-            let Some(slot) = self.slots().get(&model_type).cloned().filter(|s| s.current().is_none()) else { return };
-            let settings = self.settings();
-            let entry = self.activation.entries(&settings).remove(&model_type).filter(|e| e.id == id);
-            let Some(entry) = entry else {
-                slot.stop(Some(format!("{why}; not restarted: it is no longer the active {model_type} model")));
-                self.changed(model_type);
-                return;
-            };
-            slot.update(|v| v.restarts = tries + 1);
-            match self.start(&entry, context, &settings, None).await {
-                Ok(backend) => {
-                    self.swap_in(&slot, backend, tries + 1);
-                    self.changed(model_type);
-                    return;
-                }
-                Err(e) => tracing::warn!("restarting {} failed: {}", entry.id, e.message),
-            }
-        }
-    }
+/// Why a model cannot take requests now.
+fn unavailable(view: &LoadedModel) -> ErrorPayload {
+    let why = view.error.clone().unwrap_or_else(|| "it is not running".into());
+    err(ErrorCode::Network, format!("{} is not being served: {why}", view.id))
 }
 
 /// The waits between a runtime's restarts: the retry policy of every transfer, from a second up to a minute (the
@@ -786,17 +1095,17 @@ async fn retire(backend: Arc<Backend>, ollama: String, http: reqwest::Client) {
     while Arc::strong_count(&backend) > 1 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    match &backend.process {
-        Some(process) => {
-            let mut child = process.child.lock().await;
+    match &backend.spawned {
+        Some(spawned) => {
+            let mut child = spawned.child.lock().await;
             // A process already reaped is not signalled: its number may be another's now.
             if matches!(child.try_wait(), Ok(None)) {
-                unsafe { libc::kill(process.pid as i32, libc::SIGTERM) };
+                unsafe { libc::kill(spawned.pid as i32, libc::SIGTERM) };
                 if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
                     let _ = child.kill().await;
                 }
             }
-            let _ = std::fs::remove_file(&process.log);
+            let _ = std::fs::remove_file(&spawned.log);
         }
         None => {
             if let Err(e) = keep_alive(&http, &ollama, backend.ollama_name.as_deref().unwrap_or_default(), 0).await {
@@ -837,8 +1146,8 @@ async fn ollama_ps(http: &reqwest::Client, base: &str, name: &str) -> Option<Mem
     Some(MemoryUse { ram: size.saturating_sub(vram), gpu: (vram > 0).then_some(vram) })
 }
 
-fn runtime_of(entry: &ActiveEntry) -> RuntimeKind {
-    if entry.id.starts_with(crate::ollama::OLLAMA_PREFIX) {
+fn runtime_of(target: &Target) -> RuntimeKind {
+    if target.id.starts_with(crate::ollama::OLLAMA_PREFIX) {
         RuntimeKind::Ollama
     } else {
         RuntimeKind::LlamaServer
@@ -872,8 +1181,8 @@ pub fn find_llama_server(settings: &Settings) -> Result<PathBuf, ErrorPayload> {
 }
 
 /// Whether the app (or `mm serve`) that loaded a model has ended.
-fn owner_gone(slot: &Slot) -> bool {
-    slot.owner_pid.lock().expect("owner").is_some_and(|pid| !alive(pid))
+fn owner_gone(process: &Process) -> bool {
+    process.owner_pid.lock().expect("owner").is_some_and(|pid| !alive(pid))
 }
 
 /// Whether a process runs (a zombie does not).

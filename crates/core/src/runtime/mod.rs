@@ -22,11 +22,14 @@
 //! models unload after `idleUnloadSeconds` (off by default); at most `maxLoaded` stay loaded (the least recently
 //! used goes first). It measures what each runtime really takes ([`crate::compat::measured`]) and keeps it beside the estimate.
 
+mod alias;
 pub mod client;
 pub mod host;
 pub mod plan;
-mod proxy;
-mod slot;
+mod process;
+mod router;
+pub mod scheduler;
+pub mod upstream;
 
 pub use crate::compat::measured::{Measurement, MemoryUse};
 pub use client::RuntimeClient;
@@ -48,13 +51,39 @@ pub enum RuntimeKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RuntimeState {
-    /// Started, not answering yet.
+    /// Started, not answering yet (or waiting for room).
     Loading,
     Ready,
     /// Its process is alive but it stopped answering, or it died and is being restarted.
     Unhealthy,
-    /// It died and will not be restarted (the attempts are spent).
+    /// Being unloaded: it takes no new request and stops once its last answer is sent.
+    Draining,
+    /// It died and will not be restarted (the attempts are spent), or its load failed.
     Stopped,
+}
+
+/// A model the host can serve: what it is and the file it runs from. Faces resolve a name to one from the
+/// library, so that the host runs only what the library lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    /// The id it is known by (`org/name`, `org/name:Q4_K_M`, `local/...`, `ollama/...`).
+    pub id: String,
+    pub model_type: ModelType,
+    /// The weight file (the first part of a split GGUF); for Ollama, the blob it reported.
+    pub file: Option<String>,
+    pub format: crate::model::ModelFormat,
+}
+
+impl From<&crate::activation::ActiveEntry> for Target {
+    fn from(entry: &crate::activation::ActiveEntry) -> Target {
+        Target {
+            id: entry.id.clone(),
+            model_type: entry.model_type,
+            file: entry.primary_file.clone(),
+            format: entry.format,
+        }
+    }
 }
 
 /// One loaded model, as `mm ps` lists it.
@@ -65,8 +94,9 @@ pub struct LoadedModel {
     pub id: String,
     pub runtime: RuntimeKind,
     pub state: RuntimeState,
-    /// The OpenAI-compatible endpoint that serves this type, whichever model it is: `http://127.0.0.1:PORT/v1`.
-    pub endpoint: String,
+    /// The type's own endpoint, when this model is the one it serves: `http://127.0.0.1:PORT/v1` (every model is
+    /// served by name on `mm serve`'s `/v1` too).
+    pub endpoint: Option<String>,
     /// The runtime's process (llama-server).
     pub pid: Option<u32>,
     /// The command line it was started with.
@@ -76,8 +106,16 @@ pub struct LoadedModel {
     pub estimate_bytes: u64,
     /// The most it was seen to take (the peak since it was loaded).
     pub measured: Option<MemoryUse>,
-    /// Requests the endpoint passed to it.
+    /// What the scheduler counts it as taking: the estimate, or once measured, its peak and a margin.
+    pub need_bytes: u64,
+    /// Requests answered.
     pub requests: u64,
+    /// Requests being answered now: a busy model is never unloaded for another.
+    pub busy: u32,
+    /// Never unloaded for another model (the `pinned` list of the settings; `mm load --pin`).
+    pub pinned: bool,
+    /// When it unloads if no request comes (unix seconds; none: it stays).
+    pub expires_at: Option<u64>,
     pub restarts: u32,
     /// Unix seconds.
     pub loaded_at: u64,
@@ -88,11 +126,11 @@ pub struct LoadedModel {
     pub error: Option<String>,
 }
 
-/// A change to the loaded set: the model of a type now, or none when it was unloaded.
+/// A change to the loaded set: a model's state now, or none when it was unloaded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RuntimeChange {
-    pub model_type: ModelType,
+    pub id: String,
     pub loaded: Option<LoadedModel>,
 }
 
@@ -117,17 +155,27 @@ fn socket_path(data_dir: &Path) -> PathBuf {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 enum HostRequest {
-    /// Load the active model of a type (swap when another is loaded); answered once it is ready.
-    /// `owner_pid`: the app or `mm serve` that asked; its models are unloaded when it ends, however it ends.
+    /// Load the active model of a type on the type's endpoint (swap when another is loaded); answered once it is
+    /// ready. `owner_pid`: the app or `mm serve` that asked; its models are unloaded when it ends, however it ends.
     Load {
         model_type: ModelType,
         context: Option<u64>,
         owner: String,
         owner_pid: Option<u32>,
     },
-    /// Unload one type, or every type (of one owner, when named).
+    /// Hold a model for one request, loading it when it is not: answered `Acquired` once it is ready, and held
+    /// until this connection closes (the answer was sent, or its client went away).
+    Acquire {
+        target: Target,
+        /// Ollama's `keep_alive` in seconds, applied when the hold ends.
+        keep_alive: Option<i64>,
+        owner: String,
+        owner_pid: Option<u32>,
+    },
+    /// Unload one model (by id), one type (its endpoint closed), or everything (of one owner, when named).
     Unload {
         model_type: Option<ModelType>,
+        id: Option<String>,
         owner: Option<String>,
     },
     Status,
@@ -141,7 +189,21 @@ enum HostRequest {
 #[serde(rename_all = "kebab-case")]
 enum HostReply {
     Loaded(Box<LoadedModel>),
+    Acquired(Box<Acquired>),
     Unloaded(Vec<LoadedModel>),
     Status(Vec<LoadedModel>),
     Synced,
+}
+
+/// A model held for one request: where its runtime answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Acquired {
+    /// `http://127.0.0.1:PORT` of the runtime.
+    pub base: String,
+    /// For Ollama: the model's name there.
+    pub ollama_name: Option<String>,
+    /// How long the request waited for the model to load (0 when it was loaded).
+    pub waited_ms: u64,
+    pub loaded: LoadedModel,
 }

@@ -10,6 +10,7 @@
 
 use crate::compat::estimate::{self, Requirements, GPU_RESERVE};
 use crate::compat::{Fit, HardwareInfo};
+use crate::model::ModelType;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -95,8 +96,14 @@ pub fn plan(
     Ok(LaunchPlan { context: r.context, gpu_layers, layers: r.layers, estimate_bytes: r.total_bytes, reason })
 }
 
-/// The `llama-server` arguments for `file` served on `port` of this machine only.
-pub fn llama_server_args(file: &str, port: u16, plan: &LaunchPlan, alias: &str) -> Vec<String> {
+/// The `llama-server` arguments for `file` served on `port` of this machine only; an embedding model serves
+/// embeddings and a classifier reranks (llama-server serves one or the other, by its flags).
+pub fn llama_server_args(file: &str, port: u16, plan: &LaunchPlan, alias: &str, model_type: ModelType) -> Vec<String> {
+    let role: &[&str] = match model_type {
+        ModelType::Embedding => &["--embeddings"],
+        ModelType::Classification => &["--reranking"],
+        _ => &[],
+    };
     [
         "--model",
         file,
@@ -114,6 +121,7 @@ pub fn llama_server_args(file: &str, port: u16, plan: &LaunchPlan, alias: &str) 
         "1",
     ]
     .iter()
+    .chain(role)
     .map(|s| s.to_string())
     .collect()
 }

@@ -244,6 +244,8 @@ macro_rules! settings {
             pub model_types: BTreeMap<String, String>,
             /// The active model per type (set by activation).
             pub active: BTreeMap<String, ActiveModel>,
+            /// Models never unloaded for another (`mm load --pin`; unloading one unpins it).
+            pub pinned: Vec<String>,
             /// Model files and folders imported from elsewhere on disk (dropped on the window or `mm import`).
             pub imports: Vec<crate::model::ImportedModel>,
             /// Other machines' `mm serve` the window can drive (their tokens kept like the hub token).
@@ -257,6 +259,7 @@ macro_rules! settings {
                     token: None,
                     model_types: BTreeMap::new(),
                     active: BTreeMap::new(),
+                    pinned: Vec::new(),
                     imports: Vec::new(),
                     machines: Vec::new(),
                 }
@@ -407,9 +410,16 @@ settings! {
     /// Unload a model nobody sent a request for this many seconds; 0: never.
     idle_unload_seconds: u64 [u64] = 0;
         "idleUnloadSeconds", Kind::Count { min: 0, max: u64::MAX }, api, "Unload after idle (seconds)", "unload a model idle this long (0: never)";
-    /// Models loaded at once; loading one more unloads the least recently used.
-    max_loaded: u32 [u32] = 2;
-        "maxLoaded", Kind::Count { min: 1, max: 16 }, api, "Models loaded at once", "models loaded at once; one more unloads the least recently used";
+    /// Models loaded at once at most; memory decides first (one that does not fit unloads the least recently used
+    /// idle ones).
+    max_loaded: u32 [u32] = 4;
+        "maxLoaded", Kind::Count { min: 1, max: 16 }, api, "Models loaded at once", "models loaded at once at most; memory decides first";
+    /// Memory (RAM and GPU) loaded models leave free for everything else, in bytes.
+    memory_reserve: u64 [u64] = 1 << 30;
+        "memoryReserve", Kind::Count { min: 0, max: u64::MAX }, api, "Memory kept free (bytes)", "RAM and GPU memory loaded models leave for everything else";
+    /// The most memory loaded models may take together, in bytes; none: what the machine has free.
+    memory_limit: Option<u64> [u64] = None;
+        "memoryLimit", Kind::Limit { min: 1 << 20 }, api, "Memory for models (bytes)", "the most loaded models take together (0: what is free)";
     /// Times a runtime that died is started again (after 1, 2, 4... seconds) before it is left stopped.
     restart_attempts: u32 [u32] = 3;
         "restartAttempts", Kind::Count { min: 0, max: 100 }, api, "Restarts after a crash", "restarts of a runtime that died";

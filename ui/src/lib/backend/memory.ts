@@ -78,7 +78,8 @@ export const loadedModel = (id: string, modelType: ModelType, over: Partial<Load
   modelType, id, runtime: 'llama-server', state: 'ready', endpoint: 'http://127.0.0.1:8770/v1', pid: 4242,
   command: `llama-server --model /models/${id}.gguf --ctx-size 4096`,
   plan: { context: 4096, gpuLayers: 0, layers: 16, estimateBytes: 1_300_000_000, reason: 'on the CPU' },
-  estimateBytes: 1_300_000_000, measured: { ram: 1_100_000_000, gpu: null }, requests: 3, restarts: 0,
+  estimateBytes: 1_300_000_000, measured: { ram: 1_100_000_000, gpu: null }, needBytes: 1_274_000_000, requests: 3,
+  busy: 0, pinned: false, expiresAt: null, restarts: 0,
   loadedAt: 1_700_000_000, lastUsed: 1_700_000_100, owner: 'app', error: null, ...over,
 });
 
@@ -107,7 +108,9 @@ export const defaultSettings = (): SettingsView => ({
   llamaServer: null,
   maxContext: 8192,
   idleUnloadSeconds: 0,
-  maxLoaded: 2,
+  maxLoaded: 4,
+  memoryReserve: 1 << 30,
+  memoryLimit: null,
   restartAttempts: 3,
   serveRequireToken: false,
   warning: null,
@@ -291,7 +294,7 @@ export class MemoryBackend implements Backend {
     if (!id) throw new BackendError({ code: 'not-found', message: `no ${type} model is active` });
     const loaded = loadedModel(id, type);
     this.options.loaded = [...(this.options.loaded ?? []).filter((m) => m.modelType !== type), loaded];
-    this.runtimeHandlers.forEach((h) => h({ modelType: type, loaded }));
+    this.runtimeHandlers.forEach((h) => h({ id, loaded }));
     return structuredClone(loaded);
   }
 
@@ -300,7 +303,7 @@ export class MemoryBackend implements Backend {
     this.actions.push(`unload ${target ?? 'all'}`);
     const gone = (this.options.loaded ?? []).filter((m) => target === null || m.modelType === target || m.id === target);
     this.options.loaded = (this.options.loaded ?? []).filter((m) => !gone.includes(m));
-    gone.forEach((m) => this.runtimeHandlers.forEach((h) => h({ modelType: m.modelType, loaded: null })));
+    gone.forEach((m) => this.runtimeHandlers.forEach((h) => h({ id: m.id, loaded: null })));
     return structuredClone(gone);
   }
 

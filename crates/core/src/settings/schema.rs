@@ -489,7 +489,7 @@ mod tests {
             _ => None,
         };
         let (settings, problems) = Settings::default().overridden_by(env);
-        assert_eq!((settings.max_concurrent_downloads, settings.max_loaded), (5, 2));
+        assert_eq!((settings.max_concurrent_downloads, settings.max_loaded), (5, 4));
         assert_eq!(problems, ["MM_MAX_LOADED is ignored: maxLoaded must be from 1 to 16, not 99"]);
     }
 

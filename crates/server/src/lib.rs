@@ -10,6 +10,7 @@ mod error;
 mod events;
 mod extract;
 mod mirror;
+mod model_endpoint;
 pub mod openapi;
 mod operations;
 mod routes;
@@ -121,18 +122,21 @@ pub fn router(manager: Manager, access: Access, stop: CancellationToken) -> Rout
         .route("/mm/v1/events", get(routes::events))
         .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))
         .fallback(not_found)
-        .with_state(served);
+        .with_state(served.clone())
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    // The one model endpoint: larger bodies (prompts, images), the same token.
+    let models = model_endpoint::routes(served).layer(DefaultBodyLimit::max(model_endpoint::MAX_BODY_BYTES));
     let api = match &token {
         Some(expected) => {
             let expected = expected.clone();
-            api.layer(axum::middleware::from_fn(move |request: Request, next: Next| {
+            api.merge(models).layer(axum::middleware::from_fn(move |request: Request, next: Next| {
                 let expected = expected.clone();
                 async move { authorize(&expected, request, next).await }
             }))
         }
-        None => api,
+        None => api.merge(models),
     };
-    let all = hub.merge(api).layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    let all = hub.merge(api);
     match token {
         Some(_) => all,
         // Without a token, only programs of this machine: not a web page (it would send `Origin`), nor a name
@@ -151,6 +155,9 @@ async fn local_only(request: Request, next: Next) -> Response {
         return next.run(request).await;
     }
     let message = "a server without a token answers only programs of this machine, by a loopback address, not web pages: give `mm serve` a token (--token-file) to serve anything else";
+    if let Some(wire) = model_endpoint::Wire::of(request.uri().path()) {
+        return wire.error(StatusCode::FORBIDDEN, message);
+    }
     (StatusCode::FORBIDDEN, axum::Json(mm_core::ErrorPayload::new(ErrorCode::Permission, message))).into_response()
 }
 
@@ -171,11 +178,15 @@ async fn authorize(expected: &[u8; 32], request: Request, next: Next) -> Respons
         return next.run(request).await;
     }
     let message = match request.headers().get(header::AUTHORIZATION) {
-        None => "this server needs `Authorization: Bearer <token>` (the token `mm serve` printed or was given)",
+        None => "this server needs `Authorization: Bearer <token>` (the token `mm serve` printed or was given; an OpenAI client sends it as its API key)",
         Some(_) => "the bearer token is not this server's",
     };
-    let mut response =
-        (StatusCode::UNAUTHORIZED, axum::Json(mm_core::ErrorPayload::new(ErrorCode::Auth, message))).into_response();
+    let mut response = match model_endpoint::Wire::of(request.uri().path()) {
+        Some(wire) => wire.error(StatusCode::UNAUTHORIZED, message),
+        None => {
+            (StatusCode::UNAUTHORIZED, axum::Json(mm_core::ErrorPayload::new(ErrorCode::Auth, message))).into_response()
+        }
+    };
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
 }

@@ -792,7 +792,11 @@ estimateBytes: number,
 /**
  * One sentence: where it runs and why this context.
  */
-reason: string, };
+reason: string, 
+/**
+ * How an embedding model whose file names no pooling pools its tokens (`mean`).
+ */
+pooling: string | null, };
 
 /**
  * One loaded model, as `mm ps` lists it.

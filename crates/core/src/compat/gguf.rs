@@ -28,6 +28,8 @@ pub struct GgufSummary {
     pub embedding_length: Option<u64>,
     pub head_count: Option<u64>,
     pub head_count_kv: Option<u64>,
+    /// How an embedding model pools its tokens (llama.cpp's numbers: 0 none, 1 mean, 2 cls, 3 last, 4 rank).
+    pub pooling_type: Option<u64>,
     /// The metadata the estimate reads (`general.*` names and the architecture's sizes), as text; every other
     /// key is read past without being kept, so a header of a million keys costs no memory.
     pub metadata: BTreeMap<String, String>,
@@ -38,7 +40,7 @@ const MAX_DIMS: u32 = 8;
 /// The longest metadata text kept (a model's name, say); longer values are cut.
 const MAX_VALUE: usize = 1024;
 /// The keys after `{architecture}.` that the estimate reads.
-const ARCH_KEYS: [&str; 7] = [
+const ARCH_KEYS: [&str; 8] = [
     "block_count",
     "context_length",
     "embedding_length",
@@ -46,6 +48,7 @@ const ARCH_KEYS: [&str; 7] = [
     "attention.head_count_kv",
     "attention.key_length",
     "attention.value_length",
+    "pooling_type",
 ];
 /// The most keys kept: the architecture is not known until its key is read, so every `*.{ARCH_KEY}` is a
 /// candidate, and a hostile file could name many.
@@ -295,6 +298,7 @@ pub fn parse(prefix: &[u8], file_size: u64) -> Result<GgufSummary, CompatError> 
         s.embedding_length = n("embedding_length");
         s.head_count = n("attention.head_count");
         s.head_count_kv = n("attention.head_count_kv").or(s.head_count);
+        s.pooling_type = n("pooling_type");
     }
     Ok(s)
 }

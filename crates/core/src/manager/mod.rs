@@ -110,7 +110,7 @@ struct Inner {
     /// Wakes [`Manager::watch_runtime`] when this process has just started a host (a load).
     runtime_started: tokio::sync::Notify,
     /// Model names the endpoint resolved, with their models ([`Manager::resolve`]).
-    resolved: Mutex<std::collections::HashMap<String, crate::runtime::Target>>,
+    resolved: Mutex<std::collections::HashMap<String, (crate::runtime::Target, Option<String>)>>,
 }
 
 /// A blocking task's panic as an internal error.

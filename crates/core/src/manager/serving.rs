@@ -42,18 +42,21 @@ impl Manager {
             let entry = self.active().remove(&model_type).ok_or_else(|| crate::runtime::nothing_active(model_type))?;
             return Ok(Target::from(&entry));
         }
-        // A name resolved before, whose file is still there, means the same now.
-        if let Some(t) = self.inner.resolved.lock().expect("resolved").get(name).cloned() {
-            if t.file.as_deref().is_some_and(|f| Path::new(f).is_file()) {
+        // The types the user chose, as the file says now (another face may have changed them).
+        let types = self.inner.store.load().map(|(s, _)| s.model_types).unwrap_or_default();
+        // A name resolved before, whose file is still there and whose type is the same, means the same now.
+        if let Some((t, chosen)) = self.inner.resolved.lock().expect("resolved").get(name).cloned() {
+            if t.file.as_deref().is_some_and(|f| Path::new(f).is_file()) && types.get(&t.id) == chosen.as_ref() {
                 return Ok(t);
             }
         }
         let target = self.resolve_anew(name).await?;
+        let chosen = types.get(&target.id).cloned();
         let mut resolved = self.inner.resolved.lock().expect("resolved");
         if resolved.len() > 1024 {
             resolved.clear();
         }
-        resolved.insert(name.to_string(), target.clone());
+        resolved.insert(name.to_string(), (target.clone(), chosen));
         Ok(target)
     }
 
@@ -64,7 +67,7 @@ impl Manager {
                 format!("no model is named {name:?} here: GET /v1/models lists the names (mm list the models)"),
             )
         };
-        let settings = self.settings();
+        let settings = self.inner.store.load().map(|(s, _)| s).unwrap_or_else(|_| self.settings());
         if let Some(ollama_name) = name.strip_prefix(OLLAMA_PREFIX) {
             let listed = self.inner.ollama.models(&settings).await.into_iter().find(|m| m.id == name);
             let model = listed.ok_or_else(unknown)?;

@@ -369,6 +369,13 @@ impl Host {
                 self.changed(&process);
             }
             let view = process.view();
+            // Loaded from another file or for another role (its type changed): unloaded, then loaded as asked.
+            if process.target.launch() != target.launch() && !created {
+                if let Some(task) = self.drain(process.clone(), "(asked for with another file or type)") {
+                    let _ = task.await;
+                }
+                continue;
+            }
             match view.state {
                 RuntimeState::Ready => {
                     let other_context = ask.context.is_some_and(|c| view.plan.as_ref().is_some_and(|p| p.context != c));
@@ -953,6 +960,7 @@ impl Host {
                 layers: None,
                 estimate_bytes: estimate.unwrap_or(0),
                 reason: "Ollama sizes it itself".into(),
+                pooling: None,
             });
         }
         if !file.to_ascii_lowercase().ends_with(".gguf") {
@@ -975,8 +983,13 @@ impl Host {
         let mut hw = hw;
         hw.ram_available += reclaim;
         let model = estimate::from_gguf(&summary, None);
-        plan::plan(&model, &hw, settings.max_context, context)
-            .map_err(|why| err(ErrorCode::InvalidInput, format!("{} cannot be loaded here: {why}", target.id)))
+        let mut plan = plan::plan(&model, &hw, settings.max_context, context)
+            .map_err(|why| err(ErrorCode::InvalidInput, format!("{} cannot be loaded here: {why}", target.id)))?;
+        // An embedding model that names no pooling (or none) would serve no OpenAI-style embedding.
+        if target.model_type == ModelType::Embedding && matches!(summary.pooling_type, None | Some(0)) {
+            plan.pooling = Some("mean".into());
+        }
+        Ok(plan)
     }
 
     /// Starts the runtime for `target` with `plan` and waits until it answers.

@@ -75,6 +75,14 @@ pub struct Target {
     pub format: crate::model::ModelFormat,
 }
 
+impl Target {
+    /// What a runtime is started from: its file and its role (the flags of [`plan::llama_server_args`]). A loaded
+    /// model asked for with another is started again.
+    fn launch(&self) -> (Option<&str>, &'static [&'static str]) {
+        (self.file.as_deref(), plan::role(self.model_type))
+    }
+}
+
 impl From<&crate::activation::ActiveEntry> for Target {
     fn from(entry: &crate::activation::ActiveEntry) -> Target {
         Target {

@@ -29,6 +29,9 @@ pub struct LaunchPlan {
     pub estimate_bytes: u64,
     /// One sentence: where it runs and why this context.
     pub reason: String,
+    /// How an embedding model whose file names no pooling pools its tokens (`mean`).
+    #[serde(default)]
+    pub pooling: Option<String>,
 }
 
 /// The plan for a model whose requirements were read from its file; `asked` is a context the user named.
@@ -70,6 +73,7 @@ pub fn plan(
                 layers: r.layers,
                 estimate_bytes: r.total_bytes,
                 reason: format!("every layer on {name}, the largest context that fits its free memory"),
+                pooling: None,
             });
         }
     }
@@ -93,17 +97,19 @@ pub fn plan(
         (Fit::TooLarge, _) => return Err(verdict.summary),
         _ => (0, "on the CPU, the largest context that fits the RAM free now".to_string()),
     };
-    Ok(LaunchPlan { context: r.context, gpu_layers, layers: r.layers, estimate_bytes: r.total_bytes, reason })
+    Ok(LaunchPlan {
+        context: r.context,
+        gpu_layers,
+        layers: r.layers,
+        estimate_bytes: r.total_bytes,
+        reason,
+        pooling: None,
+    })
 }
 
 /// The `llama-server` arguments for `file` served on `port` of this machine only; an embedding model serves
 /// embeddings and a classifier reranks (llama-server serves one or the other, by its flags).
 pub fn llama_server_args(file: &str, port: u16, plan: &LaunchPlan, alias: &str, model_type: ModelType) -> Vec<String> {
-    let role: &[&str] = match model_type {
-        ModelType::Embedding => &["--embeddings"],
-        ModelType::Classification => &["--reranking"],
-        _ => &[],
-    };
     [
         "--model",
         file,
@@ -121,9 +127,19 @@ pub fn llama_server_args(file: &str, port: u16, plan: &LaunchPlan, alias: &str, 
         "1",
     ]
     .iter()
-    .chain(role)
+    .chain(role(model_type))
     .map(|s| s.to_string())
+    .chain(plan.pooling.iter().flat_map(|p| ["--pooling".to_string(), p.clone()]))
     .collect()
+}
+
+/// The flags that make llama-server serve a type: embeddings, or reranking.
+pub fn role(model_type: ModelType) -> &'static [&'static str] {
+    match model_type {
+        ModelType::Embedding => &["--embeddings"],
+        ModelType::Classification => &["--reranking"],
+        _ => &[],
+    }
 }
 
 #[cfg(test)]

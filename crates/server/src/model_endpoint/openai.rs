@@ -1,0 +1,182 @@
+//! OpenAI's API under `/v1`: the models by name, and every `POST` passed to the runtime of the model it names.
+
+use super::{json_of, keep_alive_of, model_of, Wire};
+use crate::Served;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use http_body_util::BodyExt;
+use mm_core::runtime::upstream::{self, ProxyBody};
+use mm_core::{ErrorPayload, ServedModel};
+use std::time::Duration;
+
+/// How long a streamed request waits silently for its model before the answer starts with a heartbeat.
+const QUIET_WAIT: Duration = Duration::from_secs(1);
+/// How often a streamed request waiting for its model to load hears that it is loading.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+fn entry(m: &ServedModel) -> serde_json::Value {
+    serde_json::json!({
+        "id": m.id,
+        "object": "model",
+        "created": m.created,
+        "owned_by": "model-manager",
+        "type": m.model_type,
+        "runtime": m.runtime,
+        "loaded": m.state == Some(mm_core::runtime::RuntimeState::Ready),
+        "state": m.state,
+        "context": m.context,
+        "alias_of": m.alias_of,
+        "size": m.size,
+    })
+}
+
+/// `GET /v1/models`: every model this machine runs, by the names a request gives.
+pub(super) async fn models(State(served): State<Served>) -> Response {
+    let data: Vec<_> = served.manager.served_models().await.iter().map(entry).collect();
+    axum::Json(serde_json::json!({"object": "list", "data": data})).into_response()
+}
+
+/// `GET /v1/models/{id}`.
+pub(super) async fn model(State(served): State<Served>, Path(id): Path<String>) -> Response {
+    match served.manager.served_models().await.iter().find(|m| m.id == id) {
+        Some(m) => axum::Json(entry(m)).into_response(),
+        None => Wire::OpenAi
+            .error(StatusCode::NOT_FOUND, format!("no model is named {id:?} here (GET /v1/models lists them)")),
+    }
+}
+
+/// `POST /v1/...`: to the runtime of the body's `model`, loaded first when it is not, the answer streamed back as
+/// it comes. A streamed request whose model takes a while to load hears `: loading` comments meanwhile (a client
+/// or proxy with a read timeout keeps the connection).
+pub(super) async fn pass_on(
+    State(served): State<Served>,
+    Path(_): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let wire = Wire::OpenAi;
+    let value = match json_of(&body, wire) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let model = match model_of(&value, wire) {
+        Ok(m) => m,
+        Err(e) => return e.into_response(),
+    };
+    let keep_alive = match keep_alive_of(&value) {
+        Ok(k) => k,
+        Err(why) => return wire.error(StatusCode::BAD_REQUEST, why),
+    };
+    let streamed = value.get("stream") == Some(&serde_json::Value::Bool(true));
+    let path = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| uri.path().to_string());
+    let manager = served.manager.clone();
+    let answer = async move {
+        let hold = manager.hold(&model, keep_alive).await?;
+        upstream::send(hold, Method::POST, &path, headers, body).await
+    };
+    if !streamed {
+        return respond(answer.await, wire);
+    }
+    let mut task = AbortOnDrop(tokio::spawn(answer));
+    match tokio::time::timeout(QUIET_WAIT, &mut task.0).await {
+        Ok(done) => respond(done.unwrap_or_else(|e| Err(joined(e))), wire),
+        Err(_) => heartbeat(task),
+    }
+}
+
+fn joined(e: tokio::task::JoinError) -> ErrorPayload {
+    ErrorPayload::new(mm_core::ErrorCode::Internal, format!("the request's task ended: {e}"))
+}
+
+fn respond(answer: Result<axum::http::Response<ProxyBody>, ErrorPayload>, wire: Wire) -> Response {
+    match answer {
+        Ok(response) => response.map(Body::new),
+        Err(e) => wire.payload(&e).into_response(),
+    }
+}
+
+/// Ends the task when the answer is dropped (its client went away); the model's load goes on in the host.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+type Answer = Result<axum::http::Response<ProxyBody>, ErrorPayload>;
+
+enum Phase {
+    Waiting(AbortOnDrop<Answer>),
+    Streaming(ProxyBody),
+    Done,
+}
+
+/// A `200` event stream now: `: loading` comments until the model answers, then its own stream, or an error event
+/// in OpenAI's shape (which the official clients raise) when it cannot.
+fn heartbeat(task: AbortOnDrop<Answer>) -> Response {
+    let events = futures_util::stream::unfold(Phase::Waiting(task), |phase| async move {
+        match phase {
+            Phase::Waiting(mut task) => {
+                let done = tokio::select! {
+                    done = &mut task.0 => done,
+                    () = tokio::time::sleep(HEARTBEAT) => {
+                        return Some((Ok(Bytes::from_static(b": loading\n\n")), Phase::Waiting(task)));
+                    }
+                };
+                match done.unwrap_or_else(|e| Err(joined(e))) {
+                    Ok(response) if response.status().is_success() => {
+                        let mut body = response.into_body();
+                        match body.frame().await {
+                            Some(Ok(frame)) => {
+                                let data = frame.into_data().unwrap_or_default();
+                                Some((Ok(data), Phase::Streaming(body)))
+                            }
+                            Some(Err(e)) => Some((Err(e), Phase::Done)),
+                            None => None,
+                        }
+                    }
+                    Ok(response) => {
+                        let status = response.status();
+                        let text = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        let error = serde_json::from_slice::<serde_json::Value>(&text)
+                            .ok()
+                            .and_then(|v| v.get("error").cloned())
+                            .unwrap_or_else(|| {
+                                serde_json::json!({"message": String::from_utf8_lossy(&text), "code": status.as_u16()})
+                            });
+                        Some((Ok(event(serde_json::json!({ "error": error }))), Phase::Done))
+                    }
+                    Err(e) => {
+                        let error = serde_json::json!({"error": {"message": e.message, "type": "server_error", "code": e.code}});
+                        Some((Ok(event(error)), Phase::Done))
+                    }
+                }
+            }
+            Phase::Streaming(mut body) => loop {
+                match body.frame().await {
+                    Some(Ok(frame)) => match frame.into_data() {
+                        Ok(data) => return Some((Ok(data), Phase::Streaming(body))),
+                        Err(_) => continue,
+                    },
+                    Some(Err(e)) => return Some((Err(e), Phase::Done)),
+                    None => return None,
+                }
+            },
+            Phase::Done => None,
+        }
+    });
+    let mut response = Response::new(Body::from_stream(events.boxed()));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn event(value: serde_json::Value) -> Bytes {
+    Bytes::from(format!("data: {value}\n\n"))
+}

@@ -38,12 +38,14 @@ impl Manager {
     /// 400 for one that cannot be a name).
     pub async fn resolve(&self, name: &str) -> Result<Target, ErrorPayload> {
         let name = check_name(name)?;
+        // The settings as the file says now: another face may have activated a model or chosen a type.
+        let settings = self.settings_now();
         if let Ok(model_type) = name.parse::<ModelType>() {
-            let entry = self.active().remove(&model_type).ok_or_else(|| crate::runtime::nothing_active(model_type))?;
+            let mut active = self.inner.activation.entries(&settings);
+            let entry = active.remove(&model_type).ok_or_else(|| crate::runtime::nothing_active(model_type))?;
             return Ok(Target::from(&entry));
         }
-        // The types the user chose, as the file says now (another face may have changed them).
-        let types = self.inner.store.load().map(|(s, _)| s.model_types).unwrap_or_default();
+        let types = settings.model_types;
         // A name resolved before, whose file is still there and whose type is the same, means the same now.
         if let Some((t, chosen)) = self.inner.resolved.lock().expect("resolved").get(name).cloned() {
             if t.file.as_deref().is_some_and(|f| Path::new(f).is_file()) && types.get(&t.id) == chosen.as_ref() {
@@ -67,7 +69,7 @@ impl Manager {
                 format!("no model is named {name:?} here: GET /v1/models lists the names (mm list the models)"),
             )
         };
-        let settings = self.inner.store.load().map(|(s, _)| s).unwrap_or_else(|_| self.settings());
+        let settings = self.settings_now();
         if let Some(ollama_name) = name.strip_prefix(OLLAMA_PREFIX) {
             let listed = self.inner.ollama.models(&settings).await.into_iter().find(|m| m.id == name);
             let model = listed.ok_or_else(unknown)?;
@@ -125,6 +127,11 @@ impl Manager {
             file: Some(snapshot.join(&chosen.files[0]).display().to_string()),
             format: crate::model::ModelFormat::Gguf,
         })
+    }
+
+    /// The settings as the file holds them now (those of this process when it cannot be read).
+    fn settings_now(&self) -> Settings {
+        self.inner.store.load().map(|(s, _)| s).unwrap_or_else(|_| self.settings())
     }
 
     /// The largest quantisation whose files fit the memory free now (less the reserve), else the smallest.
@@ -193,7 +200,7 @@ impl Manager {
                 out.push(entry(m.id.clone(), None, m.size));
             }
         }
-        for (model_type, active) in self.active() {
+        for (model_type, active) in self.inner.activation.entries(&self.settings_now()) {
             let alias = out.iter().find(|s| s.id == active.id).cloned();
             let Some(mut alias) = alias else { continue };
             alias.alias_of = Some(active.id.clone());
@@ -207,6 +214,12 @@ impl Manager {
     /// the runtime host's scheduler measures); the hold ends when the returned value is dropped. What this process
     /// loads this way is unloaded when it ends, unless `mm load` claimed it since.
     pub async fn hold(&self, name: &str, keep_alive: Option<i64>) -> Result<ModelHold, ErrorPayload> {
+        // In a task of its own: a request that goes away (its client closed) does not end the load it started.
+        let (manager, name) = (self.clone(), name.to_string());
+        joined(tokio::spawn(async move { manager.hold_here(&name, keep_alive).await }).await)?
+    }
+
+    async fn hold_here(&self, name: &str, keep_alive: Option<i64>) -> Result<ModelHold, ErrorPayload> {
         let target = self.resolve(name).await?;
         if target.format != crate::model::ModelFormat::Gguf {
             return Err(not_runnable(&target.id, target.format));

@@ -396,6 +396,7 @@ impl Host {
                 RuntimeState::Stopped if ask.explicit && !created => {
                     // Its restarts were spent: an explicit load starts it again.
                     if process.advance(RuntimeState::Loading, None) {
+                        process.admitted.store(false, Ordering::SeqCst);
                         tokio::spawn(self.me().bring_up(process.clone(), ask.context));
                     }
                     joined = Some(process.clone());
@@ -529,6 +530,7 @@ impl Host {
                 let budget = self.budget(&settings).await;
                 match scheduler::decide(process.id(), need, &residents, &budget) {
                     Decision::Load { unload } => {
+                        process.admitted.store(true, Ordering::SeqCst);
                         let why = format!("to make room for {}", process.id());
                         let chosen: Vec<_> = unload.iter().filter_map(|id| self.router.get(id)).collect();
                         Some(chosen.into_iter().filter_map(|p| self.drain(p, &why)).collect::<Vec<_>>())
@@ -577,6 +579,8 @@ impl Host {
             .all()
             .iter()
             .filter(|p| p.id() != except.id() && p.state() != RuntimeState::Stopped)
+            // A model waiting for room takes none yet.
+            .filter(|p| p.state() != RuntimeState::Loading || p.admitted.load(Ordering::SeqCst))
             .map(|p| {
                 let v = p.view();
                 Resident {

@@ -54,6 +54,9 @@ pub(super) struct Process {
     pub(super) keep: Mutex<Keep>,
     /// The process whose end unloads it (the app or `mm serve` that loaded it).
     pub(super) owner_pid: Mutex<Option<u32>>,
+    /// The scheduler gave it room: until then a loading model takes none (two that wait for room never wait
+    /// for each other).
+    pub(super) admitted: std::sync::atomic::AtomicBool,
     /// The host's: told whenever an answer ends or a model stops, for the loads waiting for room.
     room: Arc<Notify>,
 }
@@ -80,6 +83,7 @@ impl Process {
             view: watch::channel(view).0,
             keep: Mutex::new(Keep::Default),
             owner_pid: Mutex::new(None),
+            admitted: Default::default(),
             room,
         }
     }

@@ -69,6 +69,16 @@ pub fn decide(id: &str, need: u64, residents: &[Resident], budget: &Budget) -> D
             why: format!("{id} needs {}{beside}, and models may take {} here", gb(need), gb(capacity)),
         };
     }
+    let pinned_count = residents.iter().filter(|r| r.pinned).count();
+    if pinned_count >= max {
+        let pins = names(residents.iter().filter(|r| r.pinned));
+        let verb = if pinned_count == 1 { "is" } else { "are" };
+        return Decision::Refuse {
+            why: format!(
+                "{id} cannot load: {pins} {verb} pinned, and at most {max} models are loaded (the maxLoaded setting)"
+            ),
+        };
+    }
     let mut kept: Vec<&Resident> = residents.iter().collect();
     let mut unload = Vec::new();
     // Idle, unpinned models, the least recently used first.
@@ -193,6 +203,17 @@ mod tests {
         let residents = [r("a", GB, 2), r("b", GB, 1)];
         let b = Budget { max_loaded: 2, ..budget(100 * GB) };
         assert_eq!(decide("c", GB, &residents, &b), Decision::Load { unload: vec!["b".into()] });
+        let mut pinned = residents.clone();
+        pinned.iter_mut().for_each(|r| r.pinned = true);
+        match decide("c", GB, &pinned, &b) {
+            Decision::Refuse { why } => {
+                assert_eq!(
+                    why,
+                    "c cannot load: a and b are pinned, and at most 2 models are loaded (the maxLoaded setting)"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
         let mut busy = residents.clone();
         busy.iter_mut().for_each(|r| r.busy = true);
         match decide("c", GB, &busy, &b) {

@@ -1,0 +1,363 @@
+//! The one model endpoint of `mm serve` with real runtimes (tiny llama models in the real `llama-server`): the
+//! official `openai` and `ollama` Python clients with nothing loaded first; several models resident; with
+//! `maxLoaded 1`, clients alternating two models lose no request; a budget too small for two unloads the idle
+//! one and never the busy one, and a client that goes away while its model waits does not cancel the load; a
+//! pinned model stays; a failed load answers its waiters and leaves the others serving; stopping `mm serve`
+//! stops what it loaded.
+
+mod common;
+
+use common::{llama_server, mm, run, tiny_llama};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A test's own machine with models imported and `mm serve` running over it; what it loaded is unloaded when the
+/// test ends, pass or fail.
+struct Machine {
+    cache: tempfile::TempDir,
+    home: tempfile::TempDir,
+    serve: Option<std::process::Child>,
+    url: String,
+}
+
+impl Machine {
+    /// Tiny models `(id, seed, broken, type)` imported, the settings given, then `mm serve`.
+    async fn new(models: &[(&str, u32, bool, &str)], settings: &[(&str, &str)]) -> Machine {
+        let mut m = Machine {
+            cache: tempfile::tempdir().unwrap(),
+            home: tempfile::tempdir().unwrap(),
+            serve: None,
+            url: String::new(),
+        };
+        m.ok(&["config", "set", "llamaServer", llama_server().to_str().unwrap()]).await;
+        for (key, value) in settings {
+            m.ok(&["config", "set", key, value]).await;
+        }
+        for (name, seed, broken, model_type) in models {
+            let path = m.home.path().join(name);
+            tiny_llama(&path, *seed, *broken);
+            m.ok(&["import", path.to_str().unwrap()]).await;
+            let id = format!("local/{name}");
+            if *model_type != "text-generation" {
+                m.ok(&["type", &id, model_type]).await;
+            }
+        }
+        let mut serve = m.cmd(&["serve", "--json", "--listen", "127.0.0.1:0"]);
+        let mut child = serve.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        let ready: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first:?}"));
+        m.url = ready["listening"].as_str().unwrap().to_string();
+        m.serve = Some(child);
+        m
+    }
+
+    fn cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = mm(self.cache.path(), self.home.path());
+        cmd.args(args);
+        cmd
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = run(self.cmd(args)).await;
+        assert!(out.status.success(), "mm {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    async fn ps(&self) -> Vec<Value> {
+        let out = self.ok(&["ps", "--json"]).await;
+        serde_json::from_str::<Value>(&out).unwrap().as_array().unwrap().clone()
+    }
+
+    /// `mm ps --json` until `done` says so (or fails after `secs`).
+    async fn ps_until(&self, secs: u64, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let list = self.ps().await;
+            if done(&list) {
+                return list;
+            }
+            assert!(Instant::now() < deadline, "{what} within {secs} s: {list:#?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.serve.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = self.cmd(&["unload"]).output();
+    }
+}
+
+fn loaded<'a>(ps: &'a [Value], id: &str) -> Option<&'a Value> {
+    ps.iter().find(|m| m["id"] == id)
+}
+
+fn alive(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+/// One chat answer from `model`: its text's model name, or the error's status and body.
+async fn chat(http: &reqwest::Client, m: &Machine, model: &str) -> Result<String, String> {
+    let body = json!({"model": model, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 4});
+    let res = http.post(m.url("/v1/chat/completions")).json(&body).send().await.map_err(|e| e.to_string())?;
+    let status = res.status();
+    let answer: Value = res.json().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("{status}: {answer}"));
+    }
+    assert!(answer["choices"][0]["message"]["content"].is_string(), "{answer}");
+    Ok(answer["model"].as_str().unwrap_or_default().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_clients_list_chat_stream_and_embed_with_nothing_loaded() {
+    let m =
+        Machine::new(&[("chat.gguf", 1, false, "text-generation"), ("embed.gguf", 2, false, "embedding")], &[]).await;
+    m.ok(&["activate", "local/chat.gguf"]).await;
+    assert!(m.ps().await.is_empty(), "nothing is loaded before the clients ask");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/endpoint/clients.py");
+    let out = tokio::process::Command::new(common::python())
+        .arg(&script)
+        .args([m.url.as_str(), "local/chat.gguf", "local/embed.gguf"])
+        .output()
+        .await
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.contains("all clients passed"), "{said}");
+
+    // Both stay resident, each with its role: the chat model and the embedding model (started with --embeddings).
+    let ps = m.ps().await;
+    let (chat, embed) = (loaded(&ps, "local/chat.gguf").unwrap(), loaded(&ps, "local/embed.gguf").unwrap());
+    assert_eq!((chat["state"].as_str(), embed["state"].as_str()), (Some("ready"), Some("ready")), "{ps:#?}");
+    assert!(embed["command"].as_str().unwrap().contains("--embeddings --pooling mean"), "{embed}");
+    assert!(!chat["command"].as_str().unwrap().contains("--embeddings"), "{chat}");
+    assert_eq!(chat["owner"], "serve");
+
+    // Stopping mm serve stops what it loaded.
+    let pids: Vec<u64> = ps.iter().map(|m| m["pid"].as_u64().unwrap()).collect();
+    let mut m = m;
+    let mut child = m.serve.take().unwrap();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    m.ps_until(20, "what mm serve loaded unloaded once it stopped", |l| l.is_empty()).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while pids.iter().any(|p| alive(*p)) {
+        assert!(Instant::now() < deadline, "a llama-server mm serve loaded still runs");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_one_model_at_a_time_three_clients_alternating_two_models_get_every_answer() {
+    let m = Machine::new(
+        &[("a.gguf", 1, false, "text-generation"), ("b.gguf", 2, false, "text-generation")],
+        &[("maxLoaded", "1")],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let mut clients = Vec::new();
+    for client in 0..3 {
+        let (http, failures) = (http.clone(), failures.clone());
+        let url = m.url.clone();
+        clients.push(tokio::spawn(async move {
+            let m = Url(url);
+            let mut answered = 0;
+            for i in 0..8 {
+                let model = if (i + client) % 2 == 0 { "local/a.gguf" } else { "local/b.gguf" };
+                match chat_at(&http, &m, model).await {
+                    Ok(by) if by == model => answered += 1,
+                    Ok(by) => failures.lock().unwrap().push(format!("{model} was answered by {by}")),
+                    Err(e) => failures.lock().unwrap().push(format!("{model}: {e}")),
+                }
+            }
+            answered
+        }));
+    }
+    let mut answered = 0;
+    for c in clients {
+        answered += c.await.unwrap();
+    }
+    assert!(failures.lock().unwrap().is_empty(), "requests failed in the swaps: {:?}", failures.lock().unwrap());
+    assert_eq!(answered, 24);
+    assert!(m.ps().await.len() <= 1, "at most one model loaded");
+}
+
+/// A whole request on a connection of its own, whose answer is never read.
+async fn send_raw(m: &Machine, body: &Value) -> tokio::net::TcpStream {
+    let body = body.to_string();
+    let address = m.url.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes()).await.unwrap();
+    stream
+}
+
+/// A server's address, for tasks that outlive a borrow of the machine.
+struct Url(String);
+
+async fn chat_at(http: &reqwest::Client, url: &Url, model: &str) -> Result<String, String> {
+    let body = json!({"model": model, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 4});
+    let res =
+        http.post(format!("{}/v1/chat/completions", url.0)).json(&body).send().await.map_err(|e| e.to_string())?;
+    let status = res.status();
+    let answer: Value = res.json().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("{status}: {answer}"));
+    }
+    Ok(answer["model"].as_str().unwrap_or_default().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_budget_too_small_for_two_unloads_the_idle_model_and_never_the_busy_one() {
+    let m =
+        Machine::new(&[("a.gguf", 1, false, "text-generation"), ("b.gguf", 2, false, "text-generation")], &[]).await;
+    let http = reqwest::Client::new();
+    assert_eq!(chat(&http, &m, "local/a.gguf").await.unwrap(), "local/a.gguf");
+    // Once measured, a is counted as its peak and a margin.
+    let ps =
+        m.ps_until(20, "a measured", |l| loaded(l, "local/a.gguf").is_some_and(|a| a["measured"].is_object())).await;
+    let a = loaded(&ps, "local/a.gguf").unwrap().clone();
+    // Room for a as it is counted now and half of b (as large as a, and counted by its estimate).
+    let (need, estimate) = (a["needBytes"].as_u64().unwrap(), a["estimateBytes"].as_u64().unwrap());
+    let limit = need.max(estimate) + need.min(estimate) / 2;
+    m.ok(&["config", "set", "memoryLimit", &limit.to_string()]).await;
+
+    // a is busy: a long stream it answers (each token with its 200 likeliest: some 17 MB, far more than the
+    // sockets between hold), read no further than its first event.
+    let body = json!({
+        "model": "local/a.gguf", "messages": [{"role": "user", "content": "hello"}], "stream": true,
+        "max_tokens": 1800, "ignore_eos": true, "logprobs": true, "top_logprobs": 200,
+    });
+    let mut stream = http.post(m.url("/v1/chat/completions")).json(&body).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    let first = stream.chunk().await.unwrap().unwrap();
+    assert!(first.starts_with(b"data: "), "{first:?}");
+
+    // b waits for it, and says why. Its client then goes away: the load goes on for whoever asks next.
+    let mut impatient =
+        send_raw(&m, &json!({"model": "local/b.gguf", "messages": [{"role": "user", "content": "hi"}]})).await;
+    let waiting = tokio::spawn({
+        let (http, url) = (http.clone(), Url(m.url.clone()));
+        async move { chat_at(&http, &url, "local/b.gguf").await }
+    });
+    let ps = m
+        .ps_until(20, "b waits for room", |l| {
+            loaded(l, "local/b.gguf")
+                .is_some_and(|b| b["error"].as_str().is_some_and(|e| e.contains("local/a.gguf is busy")))
+        })
+        .await;
+    let a_now = loaded(&ps, "local/a.gguf").unwrap();
+    assert_eq!((a_now["state"].as_str(), a_now["busy"].as_u64()), (Some("ready"), Some(1)), "{ps:#?}");
+    assert_eq!(loaded(&ps, "local/b.gguf").unwrap()["state"], "loading");
+    tokio::io::AsyncWriteExt::shutdown(&mut impatient).await.unwrap();
+    drop(impatient);
+
+    // a's answer ends whole; then a goes and b answers.
+    let mut rest = Vec::new();
+    while let Some(chunk) = stream.chunk().await.unwrap() {
+        rest.extend_from_slice(&chunk);
+    }
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(rest.contains("\"finish_reason\":\"length\"") && rest.trim_end().ends_with("data: [DONE]"), "{rest}");
+    assert_eq!(waiting.await.unwrap().unwrap(), "local/b.gguf");
+    let ps = m.ps().await;
+    assert!(loaded(&ps, "local/a.gguf").is_none(), "the idle model made room: {ps:#?}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while alive(a["pid"].as_u64().unwrap()) {
+        assert!(Instant::now() < deadline, "a's llama-server still runs");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A model larger than the whole budget is refused at once, with why.
+    m.ok(&["config", "set", "memoryLimit", "2000000"]).await;
+    let refused = chat(&http, &m, "local/a.gguf").await.unwrap_err();
+    assert!(refused.starts_with("503") && refused.contains("models may take"), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_model_is_never_unloaded_for_another() {
+    let m = Machine::new(
+        &[("a.gguf", 1, false, "text-generation"), ("b.gguf", 2, false, "text-generation")],
+        &[("maxLoaded", "1")],
+    )
+    .await;
+    let pinned: Value = serde_json::from_str(&m.ok(&["load", "local/a.gguf", "--pin", "--json"]).await).unwrap();
+    assert_eq!(pinned["pinned"], true);
+    let http = reqwest::Client::new();
+    let refused = chat(&http, &m, "local/b.gguf").await.unwrap_err();
+    assert!(refused.starts_with("503") && refused.contains("local/a.gguf is pinned"), "{refused}");
+    let ps = m.ps().await;
+    assert_eq!(loaded(&ps, "local/a.gguf").unwrap()["pid"], pinned["pid"], "the pinned model kept running");
+    assert_eq!(chat(&http, &m, "local/a.gguf").await.unwrap(), "local/a.gguf");
+    // Unloading it unpins it: then b has room.
+    m.ok(&["unload", "local/a.gguf"]).await;
+    assert_eq!(chat(&http, &m, "local/b.gguf").await.unwrap(), "local/b.gguf");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_load_answers_every_waiter_and_leaves_the_others_serving() {
+    let m =
+        Machine::new(&[("a.gguf", 1, false, "text-generation"), ("bad.gguf", 3, true, "text-generation")], &[]).await;
+    let http = reqwest::Client::new();
+    assert_eq!(chat(&http, &m, "local/a.gguf").await.unwrap(), "local/a.gguf");
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let (http, url) = (http.clone(), Url(m.url.clone()));
+            tokio::spawn(async move { chat_at(&http, &url, "local/bad.gguf").await })
+        })
+        .collect();
+    for w in waiters {
+        let e = w.await.unwrap().unwrap_err();
+        assert!(e.starts_with("503") && e.contains("llama-server exited") && e.contains("local/bad.gguf"), "{e}");
+    }
+    assert_eq!(chat(&http, &m, "local/a.gguf").await.unwrap(), "local/a.gguf", "the others keep serving");
+    assert!(loaded(&m.ps().await, "local/bad.gguf").is_none(), "the failed model is not listed as loaded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_model_names_get_the_format_s_errors() {
+    let m = Machine::new(&[("a.gguf", 1, false, "text-generation")], &[]).await;
+    let http = reqwest::Client::new();
+    let cases = [
+        ("/v1/chat/completions", json!({"model": "nobody/nothing"}), 404),
+        ("/v1/chat/completions", json!({"model": "/etc/passwd"}), 400),
+        ("/v1/chat/completions", json!({"model": "local/../../etc/passwd"}), 400),
+        ("/v1/chat/completions", json!({"model": 7}), 400),
+        ("/v1/chat/completions", json!({"messages": []}), 400),
+        ("/v1/embeddings", json!({"model": "text-to-image"}), 404),
+        ("/api/chat", json!({"model": "nobody/nothing", "messages": []}), 404),
+        ("/api/generate", json!({"prompt": "hi"}), 400),
+    ];
+    for (path, body, status) in cases {
+        let res = http.post(m.url(path)).json(&body).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), status, "{path} {body}");
+        let answer: Value = res.json().await.unwrap();
+        let message = if path.starts_with("/v1") { &answer["error"]["message"] } else { &answer["error"] };
+        assert!(message.as_str().is_some_and(|s| !s.is_empty()), "{path}: {answer}");
+    }
+    let not_json = http.post(m.url("/v1/chat/completions")).body("{").send().await.unwrap();
+    assert_eq!(not_json.status(), 400);
+    // A web page cannot reach it (a server without a token), and says so in OpenAI's shape.
+    let page = http.get(m.url("/v1/models")).header("origin", "http://evil.example").send().await.unwrap();
+    assert_eq!(page.status(), 403);
+    let answer: Value = page.json().await.unwrap();
+    assert_eq!(answer["error"]["type"], "permission_error", "{answer}");
+    assert!(m.ps().await.is_empty(), "no bad name loaded anything");
+}

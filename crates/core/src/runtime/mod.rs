@@ -1,26 +1,28 @@
-//! Loading: the active model of a type served by a local runtime on a stable endpoint.
+//! Loading: models served by local runtimes, by name and on demand, within the memory this app measures.
 //!
 //! One **runtime host** per data folder owns every loaded model: a small process of this app's own program
 //! (started by whichever face loads first, and ending when nothing is loaded) that the window, `mm` and
 //! `mm serve` all talk to over a Unix socket (`{data}/runtime/host.sock`, one JSON line a request). So the app and
 //! `mm` see and control the same loaded set, and `mm load` returns while the model keeps running, as `lms load`
-//! does. For each loaded type the host keeps:
+//! does. Inside it:
 //!
-//! - an **endpoint**: a port of this machine (the same for that type across loads, kept in
-//!   `{data}/runtime/ports.json`) whose requests it passes to the runtime serving the type now ([`proxy`]). Its
-//!   OpenAI-compatible address (`http://127.0.0.1:PORT/v1`) is written into `active.json`.
-//! - a **runtime**: `llama-server` on a port of its own for a GGUF model, started with the context and GPU layers
-//!   of [`plan`]; or the Ollama server, told to keep the model in memory (`keep_alive`).
+//! - a [`process`] per model: `llama-server` on a port of its own for a GGUF model, started with the context and
+//!   GPU layers of [`plan`], or the Ollama server told to keep the model in memory (`keep_alive`); its state
+//!   machine, and the leases of the requests it answers;
+//! - a [`router`] from model id to process, which every request for a model joins;
+//! - a [`scheduler`] that decides from memory which idle models make room for one more;
+//! - each type's own endpoint ([`alias`]): a port of this machine (the same for that type across loads, kept in
+//!   `{data}/runtime/ports.json`, its `http://127.0.0.1:PORT/v1` written into `active.json`) whose requests go to
+//!   the model the type serves now.
 //!
-//! **Hot-swap.** Switching the active model of a loaded type starts the new runtime beside the old, waits until it
-//! answers `/health`, then points the endpoint at it; the old one stops once its last request is answered. A
-//! request that arrives during the switch is served by the old model; none is refused. A load that fails leaves
-//! the old model serving, and says why.
+//! **Hot-swap.** Switching the active model of a loaded type loads the new model beside the old, then points the
+//! type's endpoint at it; the old one stops once its last request is answered. A load that fails leaves the old
+//! model serving, and says why.
 //!
 //! **Health.** The host polls each runtime (`/health` and its process, or Ollama's `/api/ps`): loading, ready,
-//! unhealthy, stopped. A runtime that dies is restarted with backoff, up to the `restartAttempts` setting; idle
-//! models unload after `idleUnloadSeconds` (off by default); at most `maxLoaded` stay loaded (the least recently
-//! used goes first). It measures what each runtime really takes ([`crate::compat::measured`]) and keeps it beside the estimate.
+//! unhealthy, draining, stopped. A runtime that dies is restarted with backoff, up to the `restartAttempts`
+//! setting; idle models unload after `idleUnloadSeconds` or their request's `keep_alive`. It measures what each
+//! runtime really takes ([`crate::compat::measured`]) and keeps it beside the estimate.
 
 mod alias;
 pub mod client;

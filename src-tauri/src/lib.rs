@@ -3,6 +3,7 @@
 
 mod commands;
 mod events;
+mod local_server;
 mod state;
 mod tray;
 mod watcher;
@@ -34,6 +35,8 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri
         .setup(|app| {
             events::forward(app.handle().clone(), &app.state::<AppState>().manager);
             tray::follow(app.handle().clone());
+            let state = app.state::<AppState>();
+            state.local_server.apply(&state.manager);
             Ok(())
         })
         .manage(state)
@@ -43,6 +46,7 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri
             library::open_folder,
             settings::get_settings,
             settings::update_settings,
+            settings::local_server,
             discover::open_url,
             sources::import_paths,
             sources::cancel_imports,

@@ -17,6 +17,8 @@ pub struct AppState {
     pub current: Mutex<Machine>,
     /// What forwards the other machine's events to the window, while one is driven.
     pub remote_events: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
+    /// `mm serve`'s API and model endpoint in the app, while the `localServer` setting is on.
+    pub local_server: crate::local_server::LocalServer,
 }
 
 impl AppState {
@@ -34,6 +36,7 @@ impl AppState {
             manager,
             opened_files: Mutex::new(Vec::new()),
             remote_events: Mutex::new(None),
+            local_server: Default::default(),
         }
     }
 

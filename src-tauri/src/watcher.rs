@@ -101,6 +101,8 @@ fn settings_changed<R: Runtime>(app: &AppHandle<R>) {
     }
     let _ = app.emit(events::SETTINGS_CHANGED, ());
     tray::refresh(app);
+    let state = app.state::<AppState>();
+    state.local_server.apply(&state.manager);
 }
 
 fn library_changed<R: Runtime>(app: &AppHandle<R>) {

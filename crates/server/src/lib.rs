@@ -196,6 +196,9 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     /// Who may ask what; a token is needed for any address but loopback.
     pub access: Access,
+    /// The server is the process's only face: when it stops, the manager stops too (downloads paused, journal
+    /// kept). The app's local server, one face of several, leaves it running.
+    pub owns_manager: bool,
 }
 
 /// Serves until `shutdown` resolves (SIGTERM, Ctrl-C): then it stops accepting, ends the event streams, lets
@@ -226,18 +229,37 @@ pub async fn serve(
         hyper_util::service::TowerToHyperService::new(app),
     );
     tokio::pin!(serving);
+    let owns = options.owns_manager;
     tokio::select! {
-        () = &mut serving => manager.shutdown().await,
+        () = &mut serving => if owns { manager.shutdown().await },
         () = shutdown => {
-            tracing::info!("stopping: no new requests, event streams end, downloads pause");
+            tracing::info!("stopping: no new requests, event streams end");
             stop.cancel();
             // Paused first (their journal kept), so that no answer waits on a download; then answers still
             // streaming (a large file to a slow client) get a few seconds to finish before they are cut.
-            manager.shutdown().await;
+            if owns {
+                manager.shutdown().await;
+            }
             serving.await;
         }
     }
     Ok(())
+}
+
+/// The token kept (0600) at `kept`, made the first time (then `true`): what `mm serve` and the app's local server
+/// ask for on loopback when the `serveRequireToken` setting says so.
+pub fn kept_token(kept: &std::path::Path) -> std::io::Result<(String, bool)> {
+    if let Ok(token) = std::fs::read_to_string(kept) {
+        if !token.trim().is_empty() {
+            return Ok((token.trim().to_string(), false));
+        }
+    }
+    let token = new_token().map_err(|e| std::io::Error::other(format!("no randomness for a token: {e}")))?;
+    if let Some(folder) = kept.parent() {
+        mm_core::paths::private_dir(folder)?;
+    }
+    mm_core::disk::write_atomic(kept, token.as_bytes(), 0o600)?;
+    Ok((token, true))
 }
 
 /// A new random token: 32 bytes from the system's randomness, as hex.

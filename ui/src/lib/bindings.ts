@@ -387,6 +387,14 @@ memoryLimit: number | null,
  */
 restartAttempts: number, 
 /**
+ * The window runs `mm serve`'s API and model endpoint while the app runs (on this machine's loopback only).
+ */
+localServer: boolean, 
+/**
+ * The port of the app's local server.
+ */
+localServerPort: number, 
+/**
  * `mm serve` asks for its token on loopback too (for a machine other users share); the app and `mm` on this
  * machine read it from its 0600 file.
  */
@@ -408,7 +416,7 @@ warning: string | null, };
  * A change to some settings; absent fields stay, an empty text or 0 limit resets. `token: ""` clears the
  * token.
  */
-export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, connectionsPerFile: number | null, useXet: boolean | null, verifyOnDownload: boolean | null, keepInTray: boolean | null, notifyDownloads: boolean | null, copyImports: boolean | null, llamaServer: string | null, maxContext: number | null, idleUnloadSeconds: number | null, maxLoaded: number | null, memoryReserve: number | null, memoryLimit: number | null, restartAttempts: number | null, serveRequireToken: boolean | null, token: string | null, };
+export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, connectionsPerFile: number | null, useXet: boolean | null, verifyOnDownload: boolean | null, keepInTray: boolean | null, notifyDownloads: boolean | null, copyImports: boolean | null, llamaServer: string | null, maxContext: number | null, idleUnloadSeconds: number | null, maxLoaded: number | null, memoryReserve: number | null, memoryLimit: number | null, restartAttempts: number | null, localServer: boolean | null, localServerPort: number | null, serveRequireToken: boolean | null, token: string | null, };
 
 /**
  * What a setting holds, with its bounds.
@@ -1212,6 +1220,28 @@ export const SETTINGS: SettingInfo[] = [
     "api": true,
     "label": "Restarts after a crash",
     "help": "restarts of a runtime that died"
+  },
+  {
+    "key": "localServer",
+    "kind": {
+      "kind": "flag"
+    },
+    "default": "false",
+    "api": false,
+    "label": "Local server",
+    "help": "the app serves the model endpoint (/v1, /api) on this machine while it runs"
+  },
+  {
+    "key": "localServerPort",
+    "kind": {
+      "kind": "count",
+      "min": 1,
+      "max": 65535
+    },
+    "default": "8765",
+    "api": false,
+    "label": "Local server port",
+    "help": "the port of the app's local server"
   },
   {
     "key": "serveRequireToken",

@@ -10,6 +10,9 @@ export class Storage {
   cleaning = $state(false);
   cleaned: CleanReport | null = $state(null);
   logFolder: string | null = $state(null);
+  /** The app's local server: its address, or why it does not serve. */
+  localServer: string | null = $state(null);
+  localServerError: string | null = $state(null);
   /** The diagnostics once copied, shown for the user to see what they share; or what went wrong. */
   diagnostics: string | null = $state(null);
   diagnosticsNote: string | null = $state(null);
@@ -20,6 +23,16 @@ export class Storage {
     this.loading = true;
     this.backend.systemInfo().then((hw) => (this.hardware = hw), () => {});
     this.backend.logFolder().then((dir) => (this.logFolder = dir), () => {});
+    this.backend.localServer().then(
+      (address) => {
+        this.localServer = address;
+        this.localServerError = null;
+      },
+      (err) => {
+        this.localServer = null;
+        this.localServerError = BackendError.from(err).message;
+      },
+    );
     try {
       this.report = await this.backend.storageReport();
       this.error = null;

@@ -55,22 +55,14 @@ fn token_from(file: &Path) -> Result<String, ErrorPayload> {
 
 /// The token kept (0600) at `kept`, made and printed once the first time; `what` says what it opens.
 fn kept_token(kept: &Path, what: &str) -> Result<String, ErrorPayload> {
-    if let Ok(token) = std::fs::read_to_string(kept) {
-        if !token.trim().is_empty() {
-            esay!("{what} need the token kept in {}", kept.display());
-            return Ok(token.trim().to_string());
-        }
-    }
-    let token = mm_server::new_token()
-        .map_err(|e| ErrorPayload::new(ErrorCode::Internal, format!("no randomness for a token: {e}")))?;
-    let io = |e: std::io::Error| {
+    let (token, made) = mm_server::kept_token(kept).map_err(|e| {
         ErrorPayload::new(ErrorCode::of_io(&e), format!("cannot keep the token in {}: {e}", kept.display()))
-    };
-    if let Some(folder) = kept.parent() {
-        mm_core::paths::private_dir(folder).map_err(io)?;
+    })?;
+    if made {
+        esay!("A token was made: {what} need `Authorization: Bearer {token}` (kept in {})", kept.display());
+    } else {
+        esay!("{what} need the token kept in {}", kept.display());
     }
-    mm_core::disk::write_atomic(kept, token.as_bytes(), 0o600).map_err(io)?;
-    esay!("A token was made: {what} need `Authorization: Bearer {token}` (kept in {})", kept.display());
     Ok(token)
 }
 
@@ -153,7 +145,7 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
     };
     let access =
         mm_server::Access { token, mirror_token, open_mirror: args.open_mirror, pull_through: !args.no_upstream };
-    let options = mm_server::ServeOptions { listen: args.listen, access };
+    let options = mm_server::ServeOptions { listen: args.listen, access, owns_manager: true };
     mm_server::serve(manager, options, ready, shutdown).await.map_err(|e| {
         ErrorPayload::new(
             match e.kind() {

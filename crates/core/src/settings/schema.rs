@@ -423,6 +423,12 @@ settings! {
     /// Times a runtime that died is started again (after 1, 2, 4... seconds) before it is left stopped.
     restart_attempts: u32 [u32] = 3;
         "restartAttempts", Kind::Count { min: 0, max: 100 }, api, "Restarts after a crash", "restarts of a runtime that died";
+    /// The window runs `mm serve`'s API and model endpoint while the app runs (on this machine's loopback only).
+    local_server: bool [bool] = false;
+        "localServer", Kind::Flag, machine, "Local server", "the app serves the model endpoint (/v1, /api) on this machine while it runs";
+    /// The port of the app's local server.
+    local_server_port: u32 [u32] = 8765;
+        "localServerPort", Kind::Count { min: 1, max: 65535 }, machine, "Local server port", "the port of the app's local server";
     /// `mm serve` asks for its token on loopback too (for a machine other users share); the app and `mm` on this
     /// machine read it from its 0600 file.
     serve_require_token: bool [bool] = false;

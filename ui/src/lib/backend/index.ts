@@ -111,6 +111,9 @@ export interface Backend {
   windowReady(): Promise<void>;
   /** Where the app writes its log. */
   logFolder(): Promise<string>;
+  /** The app's local server (Settings → Local server): its address while it serves, null while it is off; it
+   * fails with why when it cannot serve. */
+  localServer(): Promise<string | null>;
   /** Opens the log folder in the file manager. */
   openLogFolder(): Promise<void>;
   /** Puts the text for a bug report (version, system, settings without the token, the end of the log) on the

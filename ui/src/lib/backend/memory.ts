@@ -77,7 +77,7 @@ export interface MemoryBackendOptions {
 export const loadedModel = (id: string, modelType: ModelType, over: Partial<LoadedModel> = {}): LoadedModel => ({
   modelType, id, runtime: 'llama-server', state: 'ready', endpoint: 'http://127.0.0.1:8770/v1', pid: 4242,
   command: `llama-server --model /models/${id}.gguf --ctx-size 4096`,
-  plan: { context: 4096, gpuLayers: 0, layers: 16, estimateBytes: 1_300_000_000, reason: 'on the CPU' },
+  plan: { context: 4096, gpuLayers: 0, layers: 16, estimateBytes: 1_300_000_000, reason: 'on the CPU', pooling: null },
   estimateBytes: 1_300_000_000, measured: { ram: 1_100_000_000, gpu: null }, needBytes: 1_274_000_000, requests: 3,
   busy: 0, pinned: false, expiresAt: null, restarts: 0,
   loadedAt: 1_700_000_000, lastUsed: 1_700_000_100, owner: 'app', error: null, ...over,
@@ -112,6 +112,8 @@ export const defaultSettings = (): SettingsView => ({
   memoryReserve: 1 << 30,
   memoryLimit: null,
   restartAttempts: 3,
+  localServer: false,
+  localServerPort: 8765,
   serveRequireToken: false,
   warning: null,
 });
@@ -454,6 +456,11 @@ export class MemoryBackend implements Backend {
 
   async logFolder(): Promise<string> {
     return '/home/ada/.local/share/dev.model-manager.app/logs';
+  }
+
+  async localServer(): Promise<string | null> {
+    const s = this.options.settings ?? defaultSettings();
+    return s.localServer ? `http://127.0.0.1:${s.localServerPort}` : null;
   }
 
   async openLogFolder(): Promise<void> {

@@ -103,6 +103,7 @@ export const tauriBackend: Backend = {
   ollamaPull: (name: string) => run<Started>('ollama_pull', { pull: { name } }).then((s) => s.id),
   windowReady: () => call<void>('window_ready'),
   logFolder: () => call<string>('log_folder'),
+  localServer: () => call<string | null>('local_server'),
   openLogFolder: () => call<void>('open_log_folder'),
   copyDiagnostics: () => call<string>('copy_diagnostics'),
   onSettingsChanged: (handler) => listen('settings-changed', () => handler()),

@@ -211,7 +211,7 @@ describe('loading', () => {
 
     await fireEvent.click(screen.getByTestId('unload-button'));
     await tick();
-    expect(backend.actions).toEqual(['load text-generation', `unload ${crashed.id}`]);
+    expect(backend.actions).toEqual(['load text-generation', 'unload text-generation']);
     expect(screen.queryByTestId('runtime-status')).toBeNull();
     expect(await screen.findByTestId('load-button')).toBeTruthy();
   });

@@ -145,6 +145,13 @@ async fn the_official_clients_list_chat_stream_and_embed_with_nothing_loaded() {
     assert!(embed["command"].as_str().unwrap().contains("--embeddings --pooling mean"), "{embed}");
     assert!(!chat["command"].as_str().unwrap().contains("--embeddings"), "{chat}");
     assert_eq!(chat["owner"], "serve");
+    // The runtime itself answers only this app: its key is in a private file, never on its command line.
+    let command = chat["command"].as_str().unwrap();
+    assert!(command.contains("--api-key-file") && command.contains("--no-slots"), "{command}");
+    let port = command.split("--port ").nth(1).unwrap().split(' ').next().unwrap();
+    let body = json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2});
+    let direct = reqwest::Client::new().post(format!("http://127.0.0.1:{port}/v1/chat/completions")).json(&body);
+    assert_eq!(direct.send().await.unwrap().status(), 401, "a program that is not this app is refused");
 
     // Stopping mm serve stops what it loaded.
     let pids: Vec<u64> = ps.iter().map(|m| m["pid"].as_u64().unwrap()).collect();

@@ -79,6 +79,7 @@ impl Manager {
                 model_type: model.model_type,
                 file: Some(file.display().to_string()),
                 format: crate::model::ModelFormat::Gguf,
+                runtime: RuntimeKind::Ollama,
             });
         }
         if let Some(local) = crate::local::list::find(&settings, self.data_dir(), name) {
@@ -90,6 +91,7 @@ impl Manager {
                 model_type: local.model.model_type,
                 file: Some(local.path.display().to_string()),
                 format: local.model.format,
+                runtime: RuntimeKind::LlamaServer,
             });
         }
         let name = name.strip_prefix("hf.co/").or_else(|| name.strip_prefix("huggingface.co/")).unwrap_or(name);
@@ -126,6 +128,7 @@ impl Manager {
             model_type: model.model_type,
             file: Some(snapshot.join(&chosen.files[0]).display().to_string()),
             format: crate::model::ModelFormat::Gguf,
+            runtime: RuntimeKind::LlamaServer,
         })
     }
 

@@ -18,8 +18,13 @@ const MAX_REWRITE: usize = 16 << 20;
 
 /// Where an endpoint gets its holds: the host.
 pub(super) trait Leases: Send + Sync + 'static {
-    /// A hold on the model `model_type` serves now, loaded first when it is not; else why not.
-    fn lease(&self, model_type: ModelType) -> Pin<Box<dyn std::future::Future<Output = Result<Lease, String>> + Send>>;
+    /// A hold on the model `model_type` serves now, loaded first when it is not (`load`; else only if it is
+    /// ready); else why not.
+    fn lease(
+        &self,
+        model_type: ModelType,
+        load: bool,
+    ) -> Pin<Box<dyn std::future::Future<Output = Result<Lease, String>> + Send>>;
 }
 
 /// A type's endpoint: its address, and the task serving it (stopped when it is dropped).
@@ -91,7 +96,9 @@ async fn forward(
             "this endpoint answers programs of this machine by a loopback address, not web pages of other sites".into(),
         ));
     }
-    let lease = match leases.lease(model_type).await {
+    // A health check (a monitor's poll) says how the model is, and never loads it.
+    let load = !matches!(req.uri().path(), "/health" | "/v1/health");
+    let lease = match leases.lease(model_type, load).await {
         Ok(lease) => lease,
         Err(why) => return Ok(refuse(StatusCode::SERVICE_UNAVAILABLE, why)),
     };
@@ -102,7 +109,7 @@ async fn forward(
         Ok(uri) => uri,
         Err(e) => return Ok(refuse(StatusCode::BAD_REQUEST, format!("the request path {path:?} is not valid: {e}"))),
     };
-    upstream::drop_hop_headers(&mut parts.headers);
+    upstream::for_runtime(&mut parts.headers, backend.api_key.as_deref());
     let body = match &backend.ollama_name {
         Some(name) if json(&parts.headers) => match http_body_util::Limited::new(body, MAX_REWRITE).collect().await {
             Ok(bytes) => {

@@ -85,7 +85,8 @@ pub fn run_if_asked() {
 /// Runs the host until nothing is loaded (or SIGTERM), on this thread's runtime.
 pub async fn serve(config: HostConfig) -> std::io::Result<()> {
     let dir = runtime_dir(&config.data_dir);
-    std::fs::create_dir_all(&dir)?;
+    // Private before the socket is bound in it: its keys and socket are this user's.
+    crate::paths::private_dir(&dir)?;
     // One host per data folder: the lock is held for the host's life. A host that is still stopping (its socket
     // gone, its runtimes being stopped) is waited for; one that serves makes this one leave.
     let lock = std::fs::File::options().create(true).truncate(false).write(true).open(dir.join("host.lock"))?;
@@ -197,12 +198,19 @@ impl alias::Leases for TypeLeases {
     fn lease(
         &self,
         model_type: ModelType,
+        load: bool,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Lease, String>> + Send>> {
         let host = self.0.clone();
         Box::pin(async move {
             let host = host.upgrade().ok_or("the runtime host is stopping")?;
             let alias = host.aliases().get(&model_type).cloned().ok_or("this endpoint was closed")?;
             let target = alias.serving();
+            if !load {
+                let process = host.router.get(&target.id).ok_or_else(|| format!("{} is not loaded", target.id))?;
+                let mut lease = process.lease(None).ok_or_else(|| format!("{} is not ready", target.id))?;
+                lease.counted = false;
+                return Ok(lease);
+            }
             let ask = Ask { context: None, explicit: false, owner: "serve".into(), owner_pid: None, keep_alive: None };
             host.acquire(&target, &ask).await.map_err(|e| e.message)
         })
@@ -262,7 +270,7 @@ impl Host {
             (true, _) | (_, Keep::Forever) => None,
             (_, Keep::Until(t)) => Some(t),
             (_, Keep::Default) => {
-                (settings.idle_unload_seconds > 0).then(|| v.last_used + settings.idle_unload_seconds)
+                (settings.idle_unload_seconds > 0).then(|| v.last_used.saturating_add(settings.idle_unload_seconds))
             }
         };
         v
@@ -288,8 +296,8 @@ impl Host {
 
     async fn connection(self: Arc<Self>, stream: tokio::net::UnixStream) {
         let (read, mut write) = stream.into_split();
-        let mut lines = BufReader::new(read).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
+        let mut lines = BufReader::new(read);
+        while let Some(line) = read_line(&mut lines).await {
             let request: HostRequest = match serde_json::from_str(&line) {
                 Ok(r) => r,
                 Err(e) => {
@@ -320,6 +328,7 @@ impl Host {
                             let acquired = Acquired {
                                 base: lease.backend.base.clone(),
                                 ollama_name: lease.backend.ollama_name.clone(),
+                                api_key: lease.backend.api_key.clone(),
                                 waited_ms: started.elapsed().as_millis() as u64,
                                 loaded: lease.process.view(),
                             };
@@ -328,7 +337,7 @@ impl Host {
                                 return;
                             }
                             // Held until the face closes the connection: its answer was sent.
-                            while let Ok(Some(_)) = lines.next_line().await {}
+                            while read_line(&mut lines).await.is_some() {}
                             drop(lease);
                             return;
                         }
@@ -427,7 +436,7 @@ impl Host {
         let view = LoadedModel {
             model_type: target.model_type,
             id: target.id.clone(),
-            runtime: runtime_of(target),
+            runtime: target.runtime,
             state: RuntimeState::Loading,
             endpoint: None,
             pid: None,
@@ -950,7 +959,7 @@ impl Host {
         reclaim: u64,
     ) -> Result<LaunchPlan, ErrorPayload> {
         let file = target.file.clone().unwrap_or_default();
-        if runtime_of(target) == RuntimeKind::Ollama {
+        if target.runtime == RuntimeKind::Ollama {
             let estimate = tokio::task::spawn_blocking({
                 let file = PathBuf::from(&file);
                 move || local::read_gguf(&file).ok().map(|s| estimate::from_gguf(&s, None).total_bytes)
@@ -1003,7 +1012,8 @@ impl Host {
         plan: &LaunchPlan,
         settings: &Settings,
     ) -> Result<Arc<Backend>, ErrorPayload> {
-        if let Some(name) = target.id.strip_prefix(crate::ollama::OLLAMA_PREFIX) {
+        if target.runtime == RuntimeKind::Ollama {
+            let name = target.id.strip_prefix(crate::ollama::OLLAMA_PREFIX).unwrap_or(&target.id);
             keep_alive(&self.http, &self.ollama, name, -1).await?;
             return Ok(Arc::new(Backend {
                 id: target.id.clone(),
@@ -1011,13 +1021,20 @@ impl Host {
                 ollama_name: Some(name.to_string()),
                 file: target.file.clone().unwrap_or_default(),
                 plan: Some(plan.clone()),
+                api_key: None,
                 spawned: None,
             }));
         }
         let file = target.file.clone().unwrap_or_default();
         let program = find_llama_server(settings)?;
         let port = free_port().map_err(|e| err(ErrorCode::Io, format!("no free local port: {e}")))?;
-        let args = plan::llama_server_args(&file, port, plan, &target.id, target.model_type);
+        // Its key in a 0600 file (a command line is any user's to read): only this app's requests reach it.
+        let key = new_key().map_err(|e| err(ErrorCode::Internal, format!("no randomness for a runtime's key: {e}")))?;
+        let key_file = runtime_dir(&self.config.data_dir).join(format!("llama-server-{port}.key"));
+        crate::disk::write_atomic(&key_file, key.as_bytes(), 0o600)
+            .map_err(|e| err(ErrorCode::Io, format!("cannot write {}: {e}", key_file.display())))?;
+        let args =
+            plan::llama_server_args(&file, port, plan, &target.id, target.model_type, &key_file.display().to_string());
         let command = std::iter::once(program.display().to_string())
             .chain(args.iter().cloned())
             .map(quote)
@@ -1043,7 +1060,7 @@ impl Host {
         tracing::info!("starting {command}");
         let mut child =
             cmd.spawn().map_err(|e| err(ErrorCode::Io, format!("cannot start {}: {e}", program.display())))?;
-        let pid = child.id().unwrap_or(0);
+        let pid = child.id().ok_or_else(|| err(ErrorCode::Io, "llama-server ended as it started"))?;
         let base = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
         let mut wait = Duration::from_millis(5);
@@ -1075,7 +1092,8 @@ impl Host {
             ollama_name: None,
             file,
             plan: Some(plan.clone()),
-            spawned: Some(Spawned { child: tokio::sync::Mutex::new(child), pid, command, log }),
+            api_key: Some(key),
+            spawned: Some(Spawned { child: tokio::sync::Mutex::new(child), pid, command, log, key_file }),
         }))
     }
 
@@ -1123,6 +1141,7 @@ async fn retire(backend: Arc<Backend>, ollama: String, http: reqwest::Client) {
                 }
             }
             let _ = std::fs::remove_file(&spawned.log);
+            let _ = std::fs::remove_file(&spawned.key_file);
         }
         None => {
             if let Err(e) = keep_alive(&http, &ollama, backend.ollama_name.as_deref().unwrap_or_default(), 0).await {
@@ -1163,14 +1182,6 @@ async fn ollama_ps(http: &reqwest::Client, base: &str, name: &str) -> Option<Mem
     Some(MemoryUse { ram: size.saturating_sub(vram), gpu: (vram > 0).then_some(vram) })
 }
 
-fn runtime_of(target: &Target) -> RuntimeKind {
-    if target.id.starts_with(crate::ollama::OLLAMA_PREFIX) {
-        RuntimeKind::Ollama
-    } else {
-        RuntimeKind::LlamaServer
-    }
-}
-
 /// `llama-server`: the settings' path, else `PATH`.
 pub fn find_llama_server(settings: &Settings) -> Result<PathBuf, ErrorPayload> {
     if let Some(path) = settings.llama_server.as_deref().filter(|p| !p.is_empty()) {
@@ -1208,6 +1219,13 @@ fn alive(pid: u32) -> bool {
         .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
 }
 
+/// A runtime's key: 32 random bytes, as hex.
+fn new_key() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(crate::format::hex(&bytes))
+}
+
 fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
 }
@@ -1230,6 +1248,20 @@ fn last_lines(log: &Path) -> String {
     } else {
         format!("{tail} (log: {})", log.display())
     }
+}
+
+/// The longest request line the host reads (a request is a few hundred bytes).
+const MAX_LINE: u64 = 1 << 20;
+
+/// One line of a connection, at most [`MAX_LINE`] bytes; none at its end, or past the limit (the connection is
+/// then dropped).
+async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R) -> Option<String> {
+    let mut line = Vec::new();
+    let n = tokio::io::AsyncReadExt::take(&mut *reader, MAX_LINE).read_until(b'\n', &mut line).await.ok()?;
+    if n == 0 || (line.last() != Some(&b'\n') && n as u64 >= MAX_LINE) {
+        return None;
+    }
+    String::from_utf8(line).ok()
 }
 
 async fn write_line<T: serde::Serialize>(

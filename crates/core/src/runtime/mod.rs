@@ -75,6 +75,8 @@ pub struct Target {
     /// The weight file (the first part of a split GGUF); for Ollama, the blob it reported.
     pub file: Option<String>,
     pub format: crate::model::ModelFormat,
+    /// What runs it: said by where the library found it, never guessed from its id.
+    pub runtime: RuntimeKind,
 }
 
 impl Target {
@@ -92,6 +94,12 @@ impl From<&crate::activation::ActiveEntry> for Target {
             model_type: entry.model_type,
             file: entry.primary_file.clone(),
             format: entry.format,
+            // Activation keeps an Ollama model's mark under its prefix (`Activation::activate_any`).
+            runtime: if entry.id.starts_with(crate::ollama::OLLAMA_PREFIX) {
+                RuntimeKind::Ollama
+            } else {
+                RuntimeKind::LlamaServer
+            },
         }
     }
 }
@@ -213,6 +221,8 @@ pub struct Acquired {
     pub base: String,
     /// For Ollama: the model's name there.
     pub ollama_name: Option<String>,
+    /// The runtime's key, which each request to it carries.
+    pub api_key: Option<String>,
     /// How long the request waited for the model to load (0 when it was loaded).
     pub waited_ms: u64,
     pub loaded: LoadedModel,

@@ -107,9 +107,17 @@ pub fn plan(
     })
 }
 
-/// The `llama-server` arguments for `file` served on `port` of this machine only; an embedding model serves
+/// The `llama-server` arguments for `file` served on `port` of this machine only, to the holders of the key in
+/// `key_file` (its `/health` and model list excepted), without its slots' monitor; an embedding model serves
 /// embeddings and a classifier reranks (llama-server serves one or the other, by its flags).
-pub fn llama_server_args(file: &str, port: u16, plan: &LaunchPlan, alias: &str, model_type: ModelType) -> Vec<String> {
+pub fn llama_server_args(
+    file: &str,
+    port: u16,
+    plan: &LaunchPlan,
+    alias: &str,
+    model_type: ModelType,
+    key_file: &str,
+) -> Vec<String> {
     [
         "--model",
         file,
@@ -125,6 +133,9 @@ pub fn llama_server_args(file: &str, port: u16, plan: &LaunchPlan, alias: &str, 
         alias,
         "--parallel",
         "1",
+        "--api-key-file",
+        key_file,
+        "--no-slots",
     ]
     .iter()
     .chain(role(model_type))

@@ -225,6 +225,8 @@ pub(super) struct Backend {
     pub(super) ollama_name: Option<String>,
     pub(super) file: String,
     pub(super) plan: Option<LaunchPlan>,
+    /// What every request to it carries (`Authorization: Bearer`): llama-server answers nobody else.
+    pub(super) api_key: Option<String>,
     /// The llama-server this app started (none for Ollama, which runs on its own).
     pub(super) spawned: Option<Spawned>,
 }
@@ -234,6 +236,8 @@ pub(super) struct Spawned {
     pub(super) pid: u32,
     pub(super) command: String,
     pub(super) log: PathBuf,
+    /// Where its key is (0600).
+    pub(super) key_file: PathBuf,
 }
 
 #[cfg(test)]

@@ -28,12 +28,26 @@ pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
     Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
 }
 
-/// Headers of a request that are the connection's, not the request's.
-pub(super) fn drop_hop_headers(headers: &mut HeaderMap) {
+/// Headers of a request that are the connection's, not the request's; and the runtime's key in place of any
+/// the client sent.
+pub(super) fn for_runtime(headers: &mut HeaderMap, key: Option<&str>) {
     headers.remove(hyper::header::HOST);
     for hop in ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"] {
         headers.remove(hop);
     }
+    headers.remove(hyper::header::AUTHORIZATION);
+    if let Some(value) = key.and_then(|k| hyper::header::HeaderValue::from_str(&format!("Bearer {k}")).ok()) {
+        headers.insert(hyper::header::AUTHORIZATION, value);
+    }
+}
+
+/// The headers of a client's request that its runtime reads: the body's type, what it accepts, who asks, and
+/// Anthropic's version marks; never its credentials (the server's token), cookies or anything else.
+fn passed_on(headers: &HeaderMap) -> HeaderMap {
+    let kept = |name: &hyper::header::HeaderName| {
+        matches!(name.as_str(), "content-type" | "accept" | "user-agent") || name.as_str().starts_with("anthropic-")
+    };
+    headers.iter().filter(|(name, _)| kept(name)).map(|(n, v)| (n.clone(), v.clone())).collect()
 }
 
 /// A runtime's answer, its CORS headers (llama-server echoes any `Origin` and allows credentials) dropped and its
@@ -67,7 +81,7 @@ pub async fn send(
     hold: ModelHold,
     method: Method,
     path: &str,
-    mut headers: HeaderMap,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response<ProxyBody>, ErrorPayload> {
     let acquired = &hold.acquired;
@@ -75,9 +89,8 @@ pub async fn send(
         Some(name) => name_model(body, name),
         None => body,
     };
-    drop_hop_headers(&mut headers);
-    headers.remove(hyper::header::CONTENT_LENGTH);
-    headers.remove(hyper::header::AUTHORIZATION);
+    let mut headers = passed_on(&headers);
+    for_runtime(&mut headers, acquired.api_key.as_deref());
     let uri = format!("{}{path}", acquired.base.trim_end_matches('/'));
     let mut request = Request::builder().method(method).uri(&uri);
     if let Some(h) = request.headers_mut() {

@@ -22,6 +22,8 @@ use mm_core::{ErrorCode, ErrorPayload};
 
 /// Request bodies of the model endpoint: prompts, images, long contexts.
 pub const MAX_BODY_BYTES: usize = 64 << 20;
+/// A runtime's whole answer read at once (translated, or an error's): embeddings of a large input at most.
+pub(crate) const MAX_ANSWER_BYTES: usize = 256 << 20;
 
 /// The routes of both formats.
 pub(crate) fn routes(served: Served) -> Router {
@@ -38,6 +40,22 @@ pub(crate) fn routes(served: Served) -> Router {
         .route("/api/embed", post(ollama::embed))
         .route("/api/embeddings", post(ollama::embeddings))
         .with_state(served)
+}
+
+/// A runtime's whole answer, up to [`MAX_ANSWER_BYTES`].
+pub(crate) async fn whole(mut body: mm_core::runtime::upstream::ProxyBody) -> Result<axum::body::Bytes, String> {
+    use http_body_util::BodyExt;
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| e.to_string())?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > MAX_ANSWER_BYTES {
+                return Err(format!("the runtime's answer is over {} MiB", MAX_ANSWER_BYTES >> 20));
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out.into())
 }
 
 /// Which wire format a path speaks, for its errors.
@@ -126,7 +144,7 @@ impl IntoResponse for WireError {
 pub(crate) fn model_of(body: &serde_json::Value, wire: Wire) -> Result<String, WireError> {
     match body.get("model") {
         Some(serde_json::Value::String(m)) if !m.trim().is_empty() => Ok(m.trim().to_string()),
-        Some(serde_json::Value::String(_)) | None => Err(wire.fail(
+        Some(serde_json::Value::String(_) | serde_json::Value::Null) | None => Err(wire.fail(
             StatusCode::BAD_REQUEST,
             "the request names no model: give \"model\" (GET /v1/models lists the names)",
         )),

@@ -177,7 +177,7 @@ async fn send(manager: &Manager, asked: &Asked) -> Result<(axum::http::Response<
         return Ok((response, load));
     }
     let status = response.status();
-    let text = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let text = super::whole(response.into_body()).await.unwrap_or_default();
     let message = serde_json::from_slice::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| v["error"]["message"].as_str().or(v["error"].as_str()).map(str::to_string))
@@ -186,10 +186,9 @@ async fn send(manager: &Manager, asked: &Asked) -> Result<(axum::http::Response<
 }
 
 async fn whole_json(response: axum::http::Response<ProxyBody>) -> Result<serde_json::Value, Response> {
-    let bytes =
-        response.into_body().collect().await.map(|b| b.to_bytes()).map_err(|e| {
-            Wire::Ollama.error(StatusCode::BAD_GATEWAY, format!("the runtime's answer was cut off: {e}"))
-        })?;
+    let bytes = super::whole(response.into_body())
+        .await
+        .map_err(|e| Wire::Ollama.error(StatusCode::BAD_GATEWAY, format!("the runtime's answer was cut off: {e}")))?;
     serde_json::from_slice(&bytes)
         .map_err(|e| Wire::Ollama.error(StatusCode::BAD_GATEWAY, format!("the runtime's answer is not JSON: {e}")))
 }

@@ -59,9 +59,15 @@ pub(super) async fn pass_on(
     body: Bytes,
 ) -> Response {
     let wire = Wire::OpenAi;
-    let value = match json_of(&body, wire) {
-        Ok(v) => v,
-        Err(e) => return e.into_response(),
+    // Only what routes it is read (the rest goes on as bytes): a large body costs its bytes, not a parsed tree.
+    let value = match serde_json::from_slice::<Routing>(&body) {
+        Ok(r) => serde_json::json!({"model": r.model, "stream": r.stream, "keep_alive": r.keep_alive}),
+        Err(_) => match json_of(&body, wire) {
+            Err(e) => return e.into_response(),
+            Ok(_) => {
+                return wire.fail(StatusCode::BAD_REQUEST, "the request body must be a JSON object").into_response()
+            }
+        },
     };
     let model = match model_of(&value, wire) {
         Ok(m) => m,
@@ -86,6 +92,17 @@ pub(super) async fn pass_on(
         Ok(done) => respond(done.unwrap_or_else(|e| Err(joined(e))), wire),
         Err(_) => heartbeat(task),
     }
+}
+
+/// The fields of a request that route it.
+#[derive(serde::Deserialize)]
+struct Routing {
+    #[serde(default)]
+    model: Option<serde_json::Value>,
+    #[serde(default)]
+    stream: Option<serde_json::Value>,
+    #[serde(default)]
+    keep_alive: Option<serde_json::Value>,
 }
 
 fn joined(e: tokio::task::JoinError) -> ErrorPayload {
@@ -142,7 +159,7 @@ fn heartbeat(task: AbortOnDrop<Answer>) -> Response {
                     }
                     Ok(response) => {
                         let status = response.status();
-                        let text = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        let text = super::whole(response.into_body()).await.unwrap_or_default();
                         let error = serde_json::from_slice::<serde_json::Value>(&text)
                             .ok()
                             .and_then(|v| v.get("error").cloned())

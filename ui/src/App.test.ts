@@ -91,7 +91,8 @@ describe('model details', () => {
     const m = model('acme/tiny');
     const backend = new MemoryBackend({ models: [m], details: detailsOf(m) });
     const panel = await open(backend);
-    await within(panel).findByText('acme/tiny');
+    await within(panel).findByRole('heading', { name: 'acme/tiny' });
+    expect(within(panel).getByTestId('client-name').textContent).toContain('names it acme/tiny');
     expect(panel.textContent).toContain('apache-2.0');
     expect(panel.textContent).toContain('en, fr');
     expect(panel.textContent).toContain('aaaaaaaaaa');

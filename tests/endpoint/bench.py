@@ -75,6 +75,16 @@ def start_llama(model, port):
     return proc
 
 
+def stop(proc):
+    """SIGTERM, then SIGKILL after 5 s (a llama-server may linger on a closed stream)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wait_health(port, proc):
     while True:
         if proc.poll() is not None:
@@ -109,8 +119,7 @@ try:
             start = time.perf_counter()
             post(conn, "/v1/chat/completions", {**chat, "model": id_a})
             times[name].append(time.perf_counter() - start)
-    direct_proc.terminate()
-    direct_proc.wait()
+    stop(direct_proc)
     row = {"table": "overhead", "requests": len(times["direct"])}
     for name in ("direct", "router"):
         row[f"{name}_p50_ms"] = statistics.median(times[name]) * 1000
@@ -135,8 +144,7 @@ try:
                 waited = time.perf_counter() - start
                 cold["direct"].append(waited + first_token("127.0.0.1", port, "/v1/chat/completions",
                                                            {**chat, "max_tokens": 4}))
-                proc.terminate()
-                proc.wait()
+                stop(proc)
     row = {"table": "cold", "runs": len(cold["router"]),
            "direct_ms": statistics.median(cold["direct"]) * 1000, "router_ms": statistics.median(cold["router"]) * 1000}
     row["added_ms"] = row["router_ms"] - row["direct_ms"]

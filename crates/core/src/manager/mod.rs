@@ -111,6 +111,8 @@ struct Inner {
     runtime_started: tokio::sync::Notify,
     /// Model names the endpoint resolved, with their models ([`Manager::resolve`]).
     resolved: Mutex<std::collections::HashMap<String, (crate::runtime::Target, Option<String>)>>,
+    /// The settings file as last read (its time and length): read again only when it changed.
+    settings_stamp: Mutex<Option<(std::time::SystemTime, u64)>>,
 }
 
 /// A blocking task's panic as an internal error.
@@ -192,6 +194,7 @@ impl Manager {
                 last_loaded: Mutex::new(Vec::new()),
                 runtime_started: tokio::sync::Notify::new(),
                 resolved: Mutex::default(),
+                settings_stamp: Mutex::default(),
             }),
         }
     }

@@ -132,9 +132,17 @@ impl Manager {
         })
     }
 
-    /// The settings as the file holds them now (those of this process when it cannot be read).
+    /// The settings as the file holds them now: read again (and taken by this process) only when the file changed
+    /// since it was last read, which a look at its time and length tells (a request must not wait on a lock, a
+    /// parse and the keyring).
     fn settings_now(&self) -> Settings {
-        self.inner.store.load().map(|(s, _)| s).unwrap_or_else(|_| self.settings())
+        let stamp = std::fs::metadata(self.inner.store.path()).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
+        let mut last = self.inner.settings_stamp.lock().expect("stamp");
+        if (stamp.is_none() || *last != stamp) && self.reload_settings().is_ok() {
+            *last = stamp;
+        }
+        drop(last);
+        self.settings()
     }
 
     /// The largest quantisation whose files fit the memory free now (less the reserve), else the smallest.

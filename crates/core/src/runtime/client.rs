@@ -5,6 +5,7 @@ use super::{socket_path, Acquired, HostReply, HostRequest, LoadedModel, RuntimeC
 use crate::error::{ErrorCode, ErrorPayload};
 use crate::model::ModelType;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -22,7 +23,12 @@ pub struct RuntimeClient {
     config: HostConfig,
     /// The program that becomes the host (this face's own, which calls [`super::host::run_if_asked`]).
     program: Option<PathBuf>,
+    /// Connections whose hold was let go, for the next request's (no connection to set up on the way).
+    idle: Arc<Mutex<Vec<UnixStream>>>,
 }
+
+/// Idle connections kept for the next holds.
+const IDLE_KEPT: usize = 32;
 
 fn unreachable(e: impl std::fmt::Display) -> ErrorPayload {
     ErrorPayload::new(ErrorCode::Io, format!("the runtime host did not answer: {e}"))
@@ -30,7 +36,7 @@ fn unreachable(e: impl std::fmt::Display) -> ErrorPayload {
 
 impl RuntimeClient {
     pub fn new(config: HostConfig) -> RuntimeClient {
-        RuntimeClient { config, program: std::env::current_exe().ok() }
+        RuntimeClient { config, program: std::env::current_exe().ok(), idle: Arc::default() }
     }
 
     /// The running host, if any.
@@ -124,34 +130,46 @@ impl RuntimeClient {
         owner: &str,
         owner_pid: Option<u32>,
     ) -> Result<ModelHold, ErrorPayload> {
-        let mut stream = self.connect_or_start().await?;
         let request = HostRequest::Acquire { target, keep_alive, owner: owner.to_string(), owner_pid };
+        // A kept connection first; one the host closed meanwhile (it ended) is left for a new one.
+        let kept = self.idle.lock().expect("idle").pop();
+        if let Some(stream) = kept {
+            if let Ok(answer) = self.hold_on(stream, &request).await {
+                return answer;
+            }
+        }
+        let stream = self.connect_or_start().await?;
+        self.hold_on(stream, &request).await?
+    }
+
+    /// Asks for a hold on `stream`: `Err` when the connection failed (a kept one may have been closed by a host
+    /// that ended), `Ok` with the host's answer.
+    async fn hold_on(
+        &self,
+        mut stream: UnixStream,
+        request: &HostRequest,
+    ) -> Result<Result<ModelHold, ErrorPayload>, ErrorPayload> {
         let mut line = serde_json::to_vec(&request).expect("serialises");
         line.push(b'\n');
         stream.write_all(&line).await.map_err(unreachable)?;
-        // The connection stays open as the hold: read the one answer without buffering past it.
-        let mut reply = Vec::new();
-        let mut byte = [0u8; 1];
-        let read = async {
-            loop {
-                let n = tokio::io::AsyncReadExt::read(&mut stream, &mut byte).await?;
-                if n == 0 || byte[0] == b'\n' {
-                    return Ok::<_, std::io::Error>(());
-                }
-                reply.push(byte[0]);
-            }
-        };
-        tokio::time::timeout(LOAD_ANSWER, read)
+        // The host says nothing more until the hold is let go: a buffered read of its one line takes nothing past it.
+        let mut reader = BufReader::new(stream);
+        let mut reply = String::new();
+        tokio::time::timeout(LOAD_ANSWER, reader.read_line(&mut reply))
             .await
             .map_err(|_| unreachable(format!("no answer in {} s", LOAD_ANSWER.as_secs())))?
             .map_err(unreachable)?;
         if reply.is_empty() {
             return Err(unreachable("it closed the connection"));
         }
-        match serde_json::from_slice::<Result<HostReply, ErrorPayload>>(&reply).map_err(unreachable)?? {
-            HostReply::Acquired(acquired) => Ok(ModelHold { acquired: *acquired, _stream: stream }),
-            other => Err(unreachable(format!("unexpected answer {other:?}"))),
-        }
+        let stream = reader.into_inner();
+        Ok(match serde_json::from_str::<Result<HostReply, ErrorPayload>>(&reply).map_err(unreachable)? {
+            Ok(HostReply::Acquired(acquired)) => {
+                Ok(ModelHold { acquired: *acquired, stream: Some(stream), idle: self.idle.clone() })
+            }
+            Ok(other) => Err(unreachable(format!("unexpected answer {other:?}"))),
+            Err(e) => Err(e),
+        })
     }
 
     /// Unloads one model (`id`), a type, or everything (of `owner`); nothing to do without a host.
@@ -205,10 +223,28 @@ impl RuntimeClient {
 }
 
 /// A model held for one request (see [`RuntimeClient::acquire`]): its runtime is not unloaded while this lives.
+/// Dropped, it lets the model go and keeps its connection for the next hold.
 #[derive(Debug)]
 pub struct ModelHold {
     pub acquired: Acquired,
-    _stream: UnixStream,
+    stream: Option<UnixStream>,
+    idle: Arc<Mutex<Vec<UnixStream>>>,
+}
+
+impl Drop for ModelHold {
+    fn drop(&mut self) {
+        let Some(stream) = self.stream.take() else { return };
+        let mut line = serde_json::to_vec(&HostRequest::Release).expect("serialises");
+        line.push(b'\n');
+        // A short line into an empty socket: written whole at once, or the connection is dropped (which lets go
+        // as well).
+        if stream.try_write(&line).ok() == Some(line.len()) {
+            let mut idle = self.idle.lock().expect("idle");
+            if idle.len() < IDLE_KEPT {
+                idle.push(stream);
+            }
+        }
+    }
 }
 
 /// The host's changes, as they happen.

@@ -336,14 +336,25 @@ impl Host {
                             if write_line(&mut write, &reply).await.is_err() {
                                 return;
                             }
-                            // Held until the face closes the connection: its answer was sent.
-                            while read_line(&mut lines).await.is_some() {}
+                            // Held until the face says its answer was sent (the connection then serves its next
+                            // request), or closes the connection.
+                            loop {
+                                let line = match read_line(&mut lines).await {
+                                    Some(line) => line,
+                                    None => return,
+                                };
+                                if matches!(serde_json::from_str(&line), Ok(HostRequest::Release)) {
+                                    break;
+                                }
+                            }
                             drop(lease);
-                            return;
+                            continue;
                         }
                         Err(e) => Err(e),
                     }
                 }
+                // Nothing is held on this connection: nothing to let go.
+                HostRequest::Release => continue,
                 HostRequest::Status => Ok(HostReply::Status(self.status())),
                 HostRequest::Load { model_type, context, owner, owner_pid } => {
                     self.load_type(model_type, context, owner, owner_pid).await.map(|m| HostReply::Loaded(Box::new(m)))

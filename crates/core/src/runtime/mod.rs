@@ -190,6 +190,8 @@ enum HostRequest {
         owner: String,
         owner_pid: Option<u32>,
     },
+    /// The request a hold was for is answered: the model is let go, and the connection serves the next request.
+    Release,
     /// Unload one model (by id), one type (its endpoint closed), or everything (of one owner, when named).
     Unload {
         model_type: Option<ModelType>,

@@ -23,6 +23,39 @@ pub fn bytes(n: u64) -> String {
     format!("{value:.digits$} {}", UNITS[unit])
 }
 
+/// A time since the Unix epoch as RFC 3339 in UTC with `digits` of a second's fraction (0 to 9):
+/// `2026-12-02T10:00:00.000Z` with 3, as the Hub writes it; with 9, as Ollama does.
+pub fn utc(since_epoch: std::time::Duration, digits: usize) -> String {
+    let secs = since_epoch.as_secs();
+    let (year, month, day) = civil_from_days(secs / 86_400);
+    let of_day = secs % 86_400;
+    let fraction = format!("{:09}", since_epoch.subsec_nanos());
+    let digits = digits.min(9);
+    let dot = if digits > 0 { "." } else { "" };
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}{dot}{}Z",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60,
+        &fraction[..digits]
+    )
+}
+
+/// Days since 1970-01-01 as (year, month, day) in the proleptic Gregorian calendar (Howard Hinnant's
+/// civil-from-days).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
 /// How long ago `then` was, relative to `now` (both Unix seconds): `just now`, `5 min ago`, `3 days ago`.
 pub fn ago(then: u64, now: u64) -> String {
     let s = now.saturating_sub(then);

@@ -97,6 +97,9 @@ async fn no_client_of_the_api_changes_what_the_server_runs_or_where_it_reads_and
         json!({ "libraryFolders": ["/home"] }),
         json!({ "endpoint": "http://evil.example" }),
         json!({ "serveRequireToken": false }),
+        // A port the app would open.
+        json!({ "localServer": true }),
+        json!({ "localServerPort": 80 }),
         // One refused key refuses the whole patch.
         json!({ "maxLoaded": 3, "llamaServer": planted }),
     ] {
@@ -107,7 +110,7 @@ async fn no_client_of_the_api_changes_what_the_server_runs_or_where_it_reads_and
         assert!(err["message"].as_str().unwrap().contains("on the machine itself"), "{err}");
     }
     let view: Value = http.get(server.at("/mm/v1/settings")).send().await.unwrap().json().await.unwrap();
-    assert_eq!((view["llamaServer"].clone(), view["maxLoaded"].clone()), (Value::Null, json!(2)), "{view}");
+    assert_eq!((view["llamaServer"].clone(), view["maxLoaded"].clone()), (Value::Null, json!(4)), "{view}");
     // What the API may change, it still changes.
     let answer = http.patch(server.at("/mm/v1/settings")).json(&json!({ "maxLoaded": 3 })).send().await.unwrap();
     assert_eq!(answer.status().as_u16(), 200);

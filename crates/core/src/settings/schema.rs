@@ -502,7 +502,18 @@ mod tests {
     #[test]
     fn the_api_may_change_no_program_folder_or_address() {
         let machine: Vec<_> = table().into_iter().filter(|s| !s.api).map(|s| s.key).collect();
-        assert_eq!(machine, ["cacheDir", "libraryFolders", "endpoint", "llamaServer", "serveRequireToken"]);
+        assert_eq!(
+            machine,
+            [
+                "cacheDir",
+                "libraryFolders",
+                "endpoint",
+                "llamaServer",
+                "localServer",
+                "localServerPort",
+                "serveRequireToken"
+            ]
+        );
         let patch = SettingsPatch { llama_server: Some("/x".into()), max_loaded: Some(3), ..Default::default() };
         assert_eq!(patch.machine_only(), ["llamaServer"]);
     }

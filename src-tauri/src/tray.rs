@@ -332,7 +332,8 @@ mod tests {
         let loaded: LoadedModel = serde_json::from_value(serde_json::json!({
             "modelType": "text-generation", "id": "a/llm", "runtime": "llama-server", "state": "ready",
             "endpoint": "http://127.0.0.1:1/v1", "pid": 1, "command": null, "plan": null, "estimateBytes": 0,
-            "measured": null, "requests": 0, "restarts": 0, "loadedAt": 0, "lastUsed": 0, "owner": "app", "error": null
+            "measured": null, "needBytes": 0, "requests": 0, "busy": 0, "pinned": false, "expiresAt": null, "restarts": 0,
+            "loadedAt": 0, "lastUsed": 0, "owner": "app", "error": null
         }))
         .unwrap();
         let tray = model(&models, &active, &[loaded], &downloads);

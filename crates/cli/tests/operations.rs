@@ -72,6 +72,7 @@ const ORDER: &[Op] = &[
     Op::activate_as,
     Op::load,
     Op::loaded,
+    Op::pin,
     Op::unload,
     Op::deactivate,
     Op::search,
@@ -238,6 +239,12 @@ async fn every_operation_of_the_table_answers_the_remote_client_and_the_document
                 assert_eq!(reached(op, remote.load(ask).await, None).unwrap().plan.unwrap().context, 512);
             }
             Op::loaded => assert_eq!(reached(op, remote.loaded().await, None).unwrap().len(), 1),
+            Op::pin => {
+                reached(op, remote.pin("acme/tiny".into(), Pin { pinned: true }).await, None).unwrap();
+                assert!(remote.loaded().await.unwrap()[0].pinned, "the loaded model is pinned");
+                let unknown = remote.pin("nobody/nothing".into(), Pin { pinned: true }).await;
+                reached(op, unknown, Some(ErrorCode::NotFound));
+            }
             Op::unload => assert_eq!(reached(op, remote.unload(Unload { target: None }).await, None).unwrap().len(), 1),
             Op::deactivate => {
                 for model_type in [ModelType::Embedding, tg] {

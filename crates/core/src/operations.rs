@@ -170,6 +170,14 @@ macro_rules! operations {
                 path[] query[] body[ask: $crate::operations::Unload] progress[]
                 answer[Vec<$crate::runtime::LoadedModel>] ok[200] errors[404];
 
+            /// Pins a model (never unloaded for another) or unpins it; kept in the settings the runtime reads.
+            pin put "/mm/v1/runtime/pinned/{id}" "loading"
+                path[
+                    /// The model id, percent-encoded.
+                    id: String
+                ] query[] body[ask: $crate::operations::Pin] progress[]
+                answer[()] ok[204] errors[404];
+
             // --- Compatibility and the machine ---
 
             /// Will a model run on the machine.
@@ -302,6 +310,13 @@ pub struct DeleteOptions {
     pub revision: Option<String>,
     /// Say what would be freed, and delete nothing.
     pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Pin {
+    /// Pinned: never unloaded for another model (until unpinned or unloaded).
+    pub pinned: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]

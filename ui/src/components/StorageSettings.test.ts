@@ -1,12 +1,32 @@
 import { fireEvent, render, screen } from '@testing-library/svelte';
 import { describe, expect, it } from 'vitest';
 import App from '../App.svelte';
-import { MemoryBackend, defaultSettings } from '../lib/backend/memory';
+import { MemoryBackend, defaultSettings, loadedModel } from '../lib/backend/memory';
 import { storageOf } from '../lib/fixtures';
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
 describe('storage', () => {
+  it('shows each loaded model against the free memory, and pins and unloads it', async () => {
+    const loaded = [loadedModel('acme/chat', 'text-generation'), loadedModel('acme/embed', 'embedding', { endpoint: null })];
+    const backend = new MemoryBackend({ models: [], storage: storageOf(), loaded });
+    render(App, { backend });
+    await fireEvent.click(screen.getByTestId('storage-tab'));
+    const budget = await screen.findByTestId('memory-budget');
+    expect(budget.textContent).toContain('acme/chat');
+    expect(budget.textContent).toContain('acme/embed');
+    expect(screen.getByText('by name on /v1')).toBeTruthy();
+    const [pin] = screen.getAllByTestId('pin-button');
+    expect(pin.textContent).toBe('Pin');
+    await fireEvent.click(pin);
+    await tick();
+    expect(backend.actions).toContain('pin acme/chat');
+    expect(screen.getAllByTestId('pin-button')[0].textContent).toBe('Unpin');
+    await fireEvent.click(screen.getAllByText('Unload')[0]);
+    await tick();
+    expect(backend.actions).toContain('unload acme/chat');
+  });
+
   it('shows use per model and free space, and cleans up what can be reclaimed', async () => {
     const backend = new MemoryBackend({ models: [], storage: storageOf() });
     render(App, { backend });

@@ -1012,6 +1012,7 @@ export type OperationName =
   | 'loaded'
   | 'load'
   | 'unload'
+  | 'pin'
   | 'compat'
   | 'fit'
   | 'system'

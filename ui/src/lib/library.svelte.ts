@@ -192,6 +192,15 @@ export class Library extends Actions {
     });
   }
 
+  /** Pins a loaded model (never unloaded for another) or unpins it. */
+  async pin(id: string, pinned: boolean) {
+    await this.act(async () => {
+      await this.backend.pinModel(id, pinned);
+      const m = this.loaded[id];
+      if (m) this.loaded = { ...this.loaded, [id]: { ...m, pinned } };
+    });
+  }
+
   /** The loaded model of a library entry: itself, or one of its quantisations (`org/name:Q4_K_M`). */
   loadedOf(id: string): LoadedModel | undefined {
     return this.loaded[id] ?? Object.values(this.loaded).find((m) => m.id.startsWith(`${id}:`));

@@ -41,7 +41,7 @@ impl Manager {
     }
 
     /// Marks a model pinned (never unloaded for another) or not, in the settings the runtime host reads.
-    fn set_pinned(&self, id: &str, pinned: bool) -> Result<(), ErrorPayload> {
+    pub(super) fn set_pinned(&self, id: &str, pinned: bool) -> Result<(), ErrorPayload> {
         let (settings, ()) = self
             .inner
             .store

@@ -16,7 +16,7 @@ use crate::library::{LibraryQuery, ModelDetails};
 use crate::model::{LibraryModel, ModelType};
 use crate::ollama::OllamaStatus;
 use crate::operations::{
-    Activate, CancelRepo, CompatAsk, DeleteOptions, Load, Operations, Pull, RepoCancelled, Revision, SearchAsk,
+    Activate, CancelRepo, CompatAsk, DeleteOptions, Load, Operations, Pin, Pull, RepoCancelled, Revision, SearchAsk,
     Started, TypeChange, Unload, VerifyOptions,
 };
 use crate::runtime::LoadedModel;
@@ -122,6 +122,12 @@ impl Operations for Manager {
 
     async fn unload(&self, ask: Unload) -> Result<Vec<LoadedModel>, ErrorPayload> {
         Manager::unload(self, ask.target.as_deref()).await
+    }
+
+    async fn pin(&self, id: String, ask: Pin) -> Result<(), ErrorPayload> {
+        // A model the endpoint can name (else 404): its id as the runtime knows it.
+        let target = self.resolve(&id).await?;
+        self.set_pinned(&target.id, ask.pinned)
     }
 
     async fn compat(&self, ask: CompatAsk) -> Result<CompatReport, ErrorPayload> {

@@ -73,6 +73,8 @@ export interface Backend {
   loadModel(target: string | null, context: number | null): Promise<LoadedModel>;
   /** Stops serving a type or model (or everything, with null). */
   unloadModel(target: string | null): Promise<LoadedModel[]>;
+  /** Pins a model (never unloaded for another) or unpins it. */
+  pinModel(id: string, pinned: boolean): Promise<void>;
   loadedModels(): Promise<LoadedModel[]>;
   /** A loaded model's state, memory or endpoint changed, or it was unloaded (from any face). */
   onRuntimeChanged(handler: (change: RuntimeChange) => void): Promise<Unsubscribe>;

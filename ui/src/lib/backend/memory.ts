@@ -309,6 +309,12 @@ export class MemoryBackend implements Backend {
     return structuredClone(gone);
   }
 
+  async pinModel(id: string, pinned: boolean): Promise<void> {
+    this.check();
+    this.actions.push(`${pinned ? 'pin' : 'unpin'} ${id}`);
+    this.options.loaded = (this.options.loaded ?? []).map((m) => (m.id === id ? { ...m, pinned } : m));
+  }
+
   async loadedModels(): Promise<LoadedModel[]> {
     this.check();
     return structuredClone(this.options.loaded ?? []);

@@ -83,6 +83,7 @@ export const tauriBackend: Backend = {
   activeModels: () => run<Partial<Record<ModelType, ActiveEntry>>>('active'),
   loadModel: (target: string | null, context: number | null) => run<LoadedModel>('load', { ask: { target, context } }),
   unloadModel: (target: string | null) => run<LoadedModel[]>('unload', { ask: { target } }),
+  pinModel: (id: string, pinned: boolean) => run<void>('pin', { id, ask: { pinned } }),
   loadedModels: () => run<LoadedModel[]>('loaded'),
   onRuntimeChanged: (handler) => listen<RuntimeChange>('runtime-changed', (e) => handler(e.payload)),
   systemInfo: () => run<HardwareInfo>('system'),

@@ -178,7 +178,13 @@ struct Shared {
 
 /// Why one request for a piece ended early.
 enum Interrupt {
-    Retry { reason: String, wait: Option<Duration> },
+    Retry {
+        reason: String,
+        wait: Option<Duration>,
+    },
+    /// The signed link this request used had expired (another connection may be resolving the next one): not a
+    /// failure of the piece, which asks again at once. A link refused as soon as it was resolved is a `Retry`.
+    Expired,
     Fallback(String),
     Fatal(DownloadError),
 }
@@ -354,6 +360,7 @@ async fn piece(shared: &Shared, start: u64, end: u64, tx: &mpsc::Sender<(u64, By
             Ok(()) => return Ok(()),
             Err(Interrupt::Fallback(reason)) => return Err(Stopped::Fallback(reason)),
             Err(Interrupt::Fatal(e)) => return Err(Stopped::Failed(e)),
+            Err(Interrupt::Expired) => {}
             Err(Interrupt::Retry { reason, wait }) => {
                 let delay = failures.failed(at, wait).map_err(|attempts| {
                     tracing::warn!(attempt = attempts, start, end, reason, "giving up on a piece");
@@ -396,8 +403,16 @@ async fn attempt(shared: &Shared, at: &mut u64, end: u64, tx: &mpsc::Sender<(u64
     };
     let status = response.status();
     if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) && target.is_some() {
-        // The signed link expired: resolve the file again.
-        *shared.target.lock().unwrap() = None;
+        // The signed link expired: resolve the file again (unless another connection already has).
+        {
+            let mut current = shared.target.lock().unwrap();
+            if *current == target {
+                *current = None;
+            }
+        }
+        if resolving.is_none() {
+            return Err(Interrupt::Expired);
+        }
         return Err(Interrupt::Retry { reason: "the download link expired".into(), wait: Some(Duration::ZERO) });
     }
     match status {

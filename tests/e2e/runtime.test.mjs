@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -115,6 +116,45 @@ test('a load or unload from mm in a terminal shows in the window', async () => {
   await wd.until('the window shows it unloaded', async () => (await state()) === null, 15000);
   mm('load');
   await wd.until('the window shows it served again', async () => (await state()) === 'Serving', 15000);
+});
+
+test('the local server serves every model by name, loading it on demand, while its setting is on', async () => {
+  const port = await new Promise((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port: free } = probe.address();
+      probe.close(() => resolve(free));
+    });
+  });
+  await wd.click(await wd.one('[data-testid="settings-tab"]'));
+  await wd.click(await wd.one('[data-testid="local-server"]'));
+  const field = await wd.one('[data-testid="local-server-port"]');
+  await wd.request('POST', wd.s(`/element/${field}/clear`), {});
+  await wd.type(field, String(port));
+  await wd.click((await wd.findAll('button[type="submit"]'))[0]);
+  await wd.until('saved', async () => (await wd.findAll('[role="status"]')).length > 0);
+  const base = `http://127.0.0.1:${port}`;
+  await wd.until('the local server answers', async () => fetch(`${base}/v1/models`).then((r) => r.ok, () => false), 15000);
+  const names = (await (await fetch(`${base}/v1/models`)).json()).data.map((m) => m.id);
+  assert.ok(names.includes('local/tiny-a.gguf') && names.includes('local/tiny-b.gguf'), names.join(', '));
+  // tiny-a is not loaded (tiny-b serves text generation): a request naming it loads it beside.
+  const res = await fetch(`${base}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer unused' },
+    body: JSON.stringify({ model: 'local/tiny-a.gguf', messages: [{ role: 'user', content: 'hello' }], max_tokens: 4 }),
+  });
+  assert.equal(res.status, 200, await res.clone().text());
+  assert.equal((await res.json()).model, 'local/tiny-a.gguf');
+  await wd.click(await wd.one('[data-testid="storage-tab"]'));
+  await wd.until('System shows the address', async () => (await wd.innerText('[data-testid="local-server-address"]')).includes(base));
+  await wd.until('both models listed as loaded', async () => (await wd.findAll('[data-testid="loaded-row"]')).length === 2, 15000);
+  saveArtifact('local-server.png', await wd.paintedScreenshot());
+  // Back as it was: tiny-a unloaded, the server off (its port closed).
+  await wd.execute('return window.__TAURI_INTERNALS__.invoke("operation", { name: "unload", args: { ask: { target: "local/tiny-a.gguf" } } })');
+  await wd.click(await wd.one('[data-testid="settings-tab"]'));
+  await wd.click(await wd.one('[data-testid="local-server"]'));
+  await wd.click((await wd.findAll('button[type="submit"]'))[0]);
+  await wd.until('the local server stopped', async () => fetch(`${base}/v1/models`).then(() => false, () => true), 15000);
+  await open('local/tiny-b.gguf');
 });
 
 test('Unload stops the runtime; a load the app made ends with the app', async () => {

@@ -79,6 +79,9 @@ enum Command {
     /// Serve the active model of a type (default text-generation), or activate a model and serve it, on a local
     /// OpenAI-compatible endpoint; returns once it answers and leaves it running.
     Load(commands::runtime::LoadArgs),
+    /// How a model is run: context, GPU layers, KV cache type, threads, sampling defaults, more runtime flags.
+    #[command(subcommand, name = "load-settings")]
+    LoadSettings(commands::load_settings::Args),
     /// Stop serving a type or model, or everything loaded.
     Unload(commands::runtime::UnloadArgs),
     /// The loaded models: state, endpoint, memory measured beside the estimate, requests.
@@ -115,6 +118,7 @@ fn main() -> ExitCode {
             Command::System(args) => commands::compat::system(args, cli.json).await,
             Command::Compat(args) => commands::compat::compat(args, cli.json).await,
             Command::Config(args) => commands::config::run(args, cli.json).await,
+            Command::LoadSettings(args) => commands::load_settings::run(args, cli.json).await,
             Command::Download(args) => commands::download::run(args, cli.json).await,
             Command::Cancel(args) => commands::cancel::run(args, cli.json).await,
             Command::Search(args) => commands::discover::search(args, cli.json).await,

@@ -73,6 +73,8 @@ const ORDER: &[Op] = &[
     Op::load,
     Op::loaded,
     Op::pin,
+    Op::set_load_settings,
+    Op::load_settings,
     Op::unload,
     Op::deactivate,
     Op::search,
@@ -218,7 +220,7 @@ async fn every_operation_of_the_table_answers_the_remote_client_and_the_document
                 assert!(report.ok && report.repaired.is_empty(), "{report:?}");
             }
             Op::compat => {
-                let ask = CompatAsk { target: "acme/tiny".into(), revision: None, context: Some(1024) };
+                let ask = CompatAsk { target: "acme/tiny".into(), revision: None, context: Some(1024), load_settings: None };
                 assert_eq!(reached(op, remote.compat(ask).await, None).unwrap().model, "acme/tiny");
             }
             Op::fit => assert!(reached(op, remote.fit().await, None).unwrap().contains_key("acme/tiny")),
@@ -244,6 +246,25 @@ async fn every_operation_of_the_table_answers_the_remote_client_and_the_document
                 assert!(remote.loaded().await.unwrap()[0].pinned, "the loaded model is pinned");
                 let unknown = remote.pin("nobody/nothing".into(), Pin { pinned: true }).await;
                 reached(op, unknown, Some(ErrorCode::NotFound));
+            }
+            Op::set_load_settings => {
+                let set = mm_core::settings::LoadSettings { parallel: Some(2), top_k: Some(5), ..Default::default() };
+                let kept = reached(op, remote.set_load_settings("acme/tiny".into(), set.clone()).await, None);
+                assert_eq!(kept.unwrap(), set);
+                // Extra runtime arguments can name files and programs: the machine's to change, not the API's.
+                let extra = mm_core::settings::LoadSettings { extra_args: vec!["--no-webui".into()], ..set };
+                let refused = reached(op, remote.set_load_settings("acme/tiny".into(), extra).await, Some(ErrorCode::Permission));
+                assert!(refused.is_none());
+                let bad = mm_core::settings::LoadSettings { parallel: Some(0), ..Default::default() };
+                reached(op, remote.set_load_settings("acme/tiny".into(), bad).await, Some(ErrorCode::InvalidInput));
+                let unknown = remote.set_load_settings("nobody/nothing".into(), Default::default()).await;
+                reached(op, unknown, Some(ErrorCode::NotFound));
+            }
+            Op::load_settings => {
+                let kept = reached(op, remote.load_settings("acme/tiny".into()).await, None).unwrap();
+                assert_eq!((kept.parallel, kept.top_k), (Some(2), Some(5)));
+                remote.set_load_settings("acme/tiny".into(), Default::default()).await.unwrap();
+                reached(op, remote.load_settings("nobody/nothing".into()).await, Some(ErrorCode::NotFound));
             }
             Op::unload => assert_eq!(reached(op, remote.unload(Unload { target: None }).await, None).unwrap().len(), 1),
             Op::deactivate => {

@@ -78,6 +78,25 @@ macro_rules! operations {
                 progress[$crate::library::verify::VerifyProgress, "verify-progress"]
                 answer[$crate::library::verify::VerifyReport] ok[200] errors[404];
 
+            /// A model's load settings: how it is run (what is unset the app chooses).
+            load_settings get "/mm/v1/models/{id}/load-settings" "models"
+                path[
+                    /// The model id, percent-encoded.
+                    id: String
+                ] query[] body[] progress[]
+                answer[$crate::settings::LoadSettings] ok[200] errors[404];
+
+            /// Sets a model's load settings, all of them (what is left out is unset); answers them as kept. A
+            /// loaded model is started again with them on its next request, once its answers are sent. Its
+            /// `extraArgs` are changed on the machine only (`mm load-settings`, the window): a change of them here
+            /// is refused (403).
+            set_load_settings put "/mm/v1/models/{id}/load-settings" "models"
+                path[
+                    /// The model id, percent-encoded.
+                    id: String
+                ] query[] body[settings: $crate::settings::LoadSettings] progress[]
+                answer[$crate::settings::LoadSettings] ok[200] errors[403, 404];
+
             // --- Downloads ---
 
             /// What downloading would fetch: files, sizes, what is cached already, free space.
@@ -398,7 +417,7 @@ pub struct Unload {
     pub target: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CompatAsk {
     /// A hub repo (`org/name`), a library id, or an absolute path on the machine.
@@ -408,6 +427,9 @@ pub struct CompatAsk {
     /// The context length to size the KV cache for (default: the model's own, capped).
     #[serde(default)]
     pub context: Option<u64>,
+    /// Load settings to size it for, as a form holds them before they are kept (default: the model's own).
+    #[serde(default)]
+    pub load_settings: Option<crate::settings::LoadSettings>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]

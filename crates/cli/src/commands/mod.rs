@@ -8,6 +8,7 @@ pub mod discover;
 pub mod download;
 pub mod library;
 pub mod list;
+pub mod load_settings;
 pub mod runtime;
 pub mod serve;
 pub mod sources;

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! weights  = the bytes of the tensors (from the headers: shapes × dtype or quantisation)
-//! kv_cache = 2 × layers × context × kv_heads × head_dim × 2 bytes (an f16 cache)
+//! kv_cache = 2 × layers × context × kv_heads × head_dim × bytes  (f16: 2; q8_0: 34/32; q4_0: 18/32)
 //! compute  = max(256 MiB, 5% of weights)             (activations and scratch)
 //! need     = weights + kv_cache + compute             (+ 512 MiB per GPU for the driver's context)
 //! ```
@@ -40,10 +40,41 @@ pub struct Requirements {
     pub context: u64,
     pub kv_heads: Option<u64>,
     pub head_dim: Option<u64>,
+    /// The KV cache's type the estimate uses (a model's load settings may name one).
+    #[serde(default)]
+    pub kv_cache_type: KvCacheType,
     pub kv_cache_bytes: u64,
     pub compute_bytes: u64,
     /// weights + KV cache + compute (a GPU adds its reserve).
     pub total_bytes: u64,
+}
+
+/// The type of a KV cache's elements: f16, or llama.cpp's 8- and 4-bit blocks (32 values in 34 or 18 bytes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub enum KvCacheType {
+    #[default]
+    #[serde(rename = "f16")]
+    F16,
+    #[serde(rename = "q8_0")]
+    Q8_0,
+    #[serde(rename = "q4_0")]
+    Q4_0,
+}
+
+impl KvCacheType {
+    /// Bytes per 32 values.
+    fn bytes_per_32(self) -> u64 {
+        match self {
+            KvCacheType::F16 => 64,
+            KvCacheType::Q8_0 => 34,
+            KvCacheType::Q4_0 => 18,
+        }
+    }
+
+    /// The bytes of `values` cache values of this type.
+    pub fn bytes(self, values: u64) -> u64 {
+        values.saturating_mul(self.bytes_per_32()) / 32
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
@@ -140,7 +171,7 @@ fn finish(mut r: Requirements, context: Option<u64>) -> Requirements {
     r.context = context.or(r.max_context.map(|c| c.min(HEADLINE_CONTEXT))).unwrap_or(HEADLINE_CONTEXT.min(4096)).max(1);
     r.kv_cache_bytes = match (r.layers, r.kv_heads, r.head_dim) {
         (Some(l), Some(h), Some(d)) => {
-            2u64.saturating_mul(l).saturating_mul(r.context).saturating_mul(h).saturating_mul(d).saturating_mul(2)
+            r.kv_cache_type.bytes(2u64.saturating_mul(l).saturating_mul(r.context).saturating_mul(h).saturating_mul(d))
         }
         _ => 0,
     };
@@ -152,6 +183,11 @@ fn finish(mut r: Requirements, context: Option<u64>) -> Requirements {
 /// The same model's needs at another context.
 pub fn with_context(r: &Requirements, context: u64) -> Requirements {
     finish(r.clone(), Some(context))
+}
+
+/// The same model's needs with another KV cache type, at `context` (none: the headline one).
+pub fn with_cache(r: &Requirements, context: Option<u64>, kv_cache_type: KvCacheType) -> Requirements {
+    finish(Requirements { kv_cache_type, ..r.clone() }, context)
 }
 
 pub fn from_gguf(s: &GgufSummary, context: Option<u64>) -> Requirements {
@@ -175,6 +211,7 @@ pub fn from_gguf(s: &GgufSummary, context: Option<u64>) -> Requirements {
             context: 0,
             kv_heads: s.head_count_kv,
             head_dim,
+            kv_cache_type: KvCacheType::F16,
             kv_cache_bytes: 0,
             compute_bytes: 0,
             total_bytes: 0,
@@ -201,6 +238,7 @@ pub fn from_safetensors(s: &SafetensorsSummary, config: &ModelConfig, context: O
             context: 0,
             kv_heads: c.num_key_value_heads.or(c.num_attention_heads),
             head_dim,
+            kv_cache_type: KvCacheType::F16,
             kv_cache_bytes: 0,
             compute_bytes: 0,
             total_bytes: 0,
@@ -290,6 +328,35 @@ pub fn assess(file: Option<String>, file_bytes: u64, r: Requirements, hw: &Hardw
     FileCompat { file, file_bytes, requirements: r, now, best }
 }
 
+/// How a model is to be run, as far as the estimate cares: its context (none: the headline one), its KV cache's
+/// type, and whether no layer goes to the GPU.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sizing {
+    pub context: Option<u64>,
+    pub kv_cache_type: KvCacheType,
+    pub cpu_only: bool,
+}
+
+/// `report` again for `sizing`: each entry's needs and verdicts. A context asked for (`asked`) wins over the
+/// sizing's.
+pub fn resized(mut report: CompatReport, sizing: Sizing, asked: Option<u64>, hw: &HardwareInfo) -> CompatReport {
+    if sizing == Sizing::default() {
+        return report;
+    }
+    let cpu = HardwareInfo { gpus: Vec::new(), ..hw.clone() };
+    let hw = if sizing.cpu_only { &cpu } else { hw };
+    let download = report.download_bytes;
+    report.entries = report
+        .entries
+        .into_iter()
+        .map(|e| {
+            let r = with_cache(&e.requirements, asked.or(sizing.context), sizing.kv_cache_type);
+            assess(e.file, e.file_bytes, r, hw, download)
+        })
+        .collect();
+    report
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +374,7 @@ mod tests {
                 context: 0,
                 kv_heads: Some(8),
                 head_dim: Some(128),
+                kv_cache_type: KvCacheType::F16,
                 kv_cache_bytes: 0,
                 compute_bytes: 0,
                 total_bytes: 0,
@@ -326,6 +394,9 @@ mod tests {
         assert_eq!(r.total_bytes, 8 * GB + r.kv_cache_bytes + r.compute_bytes);
         assert_eq!(finish(r.clone(), Some(2048)).kv_cache_bytes, r.kv_cache_bytes / 4);
         assert_eq!(req(100, 1).compute_bytes, 256 << 20, "compute has a floor");
+        let q8 = with_cache(&r, None, KvCacheType::Q8_0);
+        assert_eq!(q8.kv_cache_bytes, r.kv_cache_bytes / 64 * 34, "a q8_0 cache: 34 bytes per 32 values");
+        assert_eq!(with_cache(&r, Some(2048), KvCacheType::Q4_0).kv_cache_bytes, r.kv_cache_bytes / 4 / 64 * 18);
     }
 
     #[test]

@@ -25,8 +25,8 @@ pub fn assess_model(
     Ok(report)
 }
 
-/// The fit of every model in the library on `hw`; models whose weights cannot be read are left out. With several
-/// GGUF quantisations, the best of them speaks for the model.
+/// The fit of every model in the library on `hw`, each sized for its load settings; models whose weights cannot be
+/// read are left out. With several GGUF quantisations, the best of them speaks for the model.
 pub fn library_fit(
     cache_dir: &Path,
     settings: &Settings,
@@ -44,6 +44,8 @@ pub fn library_fit(
                 ModelSource::Ollama => return None,
                 ModelSource::HuggingFace => assess_model(cache_dir, settings, &m.id, None, hw).ok()?,
             };
+            // Sized for how its owner runs it.
+            let report = crate::compat::estimate::resized(report, settings.load_of(&m.id).sizing(), None, hw);
             Some((m.id.clone(), best_fit(&report)?))
         })
         .collect()

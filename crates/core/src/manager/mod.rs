@@ -526,14 +526,30 @@ impl Manager {
 
     /// Will a model run here: a local or Ollama model of the library, a file or folder on this machine (an
     /// absolute path), a model in the cache, else a hub repo (its headers read remotely).
+    /// Sized for `load` (the settings a form holds), else for the model's kept load settings.
     pub async fn compat(
         &self,
         target: &str,
         revision: Option<&str>,
         context: Option<u64>,
+        load: Option<crate::settings::LoadSettings>,
     ) -> Result<CompatReport, ErrorPayload> {
         let hw = self.system().await?;
         let settings = self.settings();
+        let sizing = load.unwrap_or_else(|| settings.load_of(target)).sizing();
+        let report = self.compat_as_is(target, revision, context, &hw, &settings).await?;
+        Ok(crate::compat::estimate::resized(report, sizing, context, &hw))
+    }
+
+    async fn compat_as_is(
+        &self,
+        target: &str,
+        revision: Option<&str>,
+        context: Option<u64>,
+        hw: &HardwareInfo,
+        settings: &Settings,
+    ) -> Result<CompatReport, ErrorPayload> {
+        let (hw, settings) = (hw.clone(), settings.clone());
         if let Some(m) = crate::local::list::find(&settings, self.data_dir(), target) {
             let (path, target) = (m.path.clone(), target.to_string());
             return blocking(move || local::assess_path(&path, context, &hw))

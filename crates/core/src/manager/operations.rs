@@ -20,6 +20,7 @@ use crate::operations::{
     Started, TypeChange, Unload, VerifyOptions,
 };
 use crate::runtime::LoadedModel;
+use crate::settings::LoadSettings;
 use std::collections::BTreeMap;
 
 impl Operations for Manager {
@@ -130,8 +131,17 @@ impl Operations for Manager {
         self.set_pinned(&target.id, ask.pinned)
     }
 
+    async fn load_settings(&self, id: String) -> Result<LoadSettings, ErrorPayload> {
+        let model = self.resolve(&id).await?.model;
+        Ok(self.settings().load_of(&model))
+    }
+
+    async fn set_load_settings(&self, id: String, settings: LoadSettings) -> Result<LoadSettings, ErrorPayload> {
+        self.keep_load_settings(&id, settings, false).await
+    }
+
     async fn compat(&self, ask: CompatAsk) -> Result<CompatReport, ErrorPayload> {
-        Manager::compat(self, &ask.target, ask.revision.as_deref(), ask.context).await
+        Manager::compat(self, &ask.target, ask.revision.as_deref(), ask.context, ask.load_settings).await
     }
 
     async fn fit(&self) -> Result<BTreeMap<String, ModelFit>, ErrorPayload> {

@@ -76,6 +76,7 @@ impl Manager {
             let file = self.inner.ollama.model_file(ollama_name).await.map_err(payload)?;
             return Ok(Target {
                 id: name.to_string(),
+                model: name.to_string(),
                 model_type: model.model_type,
                 file: Some(file.display().to_string()),
                 format: crate::model::ModelFormat::Gguf,
@@ -88,6 +89,7 @@ impl Manager {
             }
             return Ok(Target {
                 id: local.model.id.clone(),
+                model: local.model.id.clone(),
                 model_type: local.model.model_type,
                 file: Some(local.path.display().to_string()),
                 format: local.model.format,
@@ -125,6 +127,7 @@ impl Manager {
         let id = if quants.len() > 1 { format!("{}:{}", repo.repo_id, chosen.name) } else { repo.repo_id.clone() };
         Ok(Target {
             id,
+            model: repo.repo_id.clone(),
             model_type: model.model_type,
             file: Some(snapshot.join(&chosen.files[0]).display().to_string()),
             format: crate::model::ModelFormat::Gguf,

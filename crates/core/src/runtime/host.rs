@@ -397,6 +397,13 @@ impl Host {
                 continue;
             }
             match view.state {
+                // Its load settings changed since it started: started again, once its answers are sent.
+                RuntimeState::Ready if settings_changed(&view, target, &self.settings()) => {
+                    if let Some(task) = self.drain(process.clone(), "(its load settings changed)") {
+                        let _ = task.await;
+                    }
+                    continue;
+                }
                 RuntimeState::Ready => {
                     let other_context = ask.context.is_some_and(|c| view.plan.as_ref().is_some_and(|p| p.context != c));
                     if ask.explicit && other_context {
@@ -515,7 +522,10 @@ impl Host {
         let plan = self.plan(target, context, &settings, reclaim).await?;
         let measured = memory::of_model(&self.config.data_dir, &target.id)
             .filter(|m| {
-                Some(&m.file) == target.file.as_ref() && m.context == plan.context && m.gpu_layers == plan.gpu_layers
+                // The same file, context, layers and cache (the estimate says which cache).
+                Some(&m.file) == target.file.as_ref()
+                    && (m.context, m.gpu_layers, m.estimate_bytes)
+                        == (plan.context, plan.gpu_layers, plan.estimate_bytes)
             })
             .map(|m| m.measured_bytes());
         let need = scheduler::need(plan.estimate_bytes, measured);
@@ -985,6 +995,7 @@ impl Host {
                 estimate_bytes: estimate.unwrap_or(0),
                 reason: "Ollama sizes it itself".into(),
                 pooling: None,
+                load: Default::default(),
             });
         }
         if !file.to_ascii_lowercase().ends_with(".gguf") {
@@ -1007,7 +1018,8 @@ impl Host {
         let mut hw = hw;
         hw.ram_available += reclaim;
         let model = estimate::from_gguf(&summary, None);
-        let mut plan = plan::plan(&model, &hw, settings.max_context, context)
+        let load = settings.load_of(&target.model);
+        let mut plan = plan::plan(&model, &hw, settings.max_context, context, &load)
             .map_err(|why| err(ErrorCode::InvalidInput, format!("{} cannot be loaded here: {why}", target.id)))?;
         // An embedding model that names no pooling (or none) would serve no OpenAI-style embedding.
         if target.model_type == ModelType::Embedding && matches!(summary.pooling_type, None | Some(0)) {
@@ -1044,8 +1056,26 @@ impl Host {
         let key_file = runtime_dir(&self.config.data_dir).join(format!("llama-server-{port}.key"));
         crate::disk::write_atomic(&key_file, key.as_bytes(), 0o600)
             .map_err(|e| err(ErrorCode::Io, format!("cannot write {}: {e}", key_file.display())))?;
-        let args =
-            plan::llama_server_args(&file, port, plan, &target.id, target.model_type, &key_file.display().to_string());
+        let flags = known_flags(&program).await;
+        if let Some(unknown) = crate::settings::load::extra_flags(&plan.load.extra_args).find(|f| !flags.contains(*f)) {
+            return Err(err(
+                ErrorCode::InvalidInput,
+                format!(
+                    "{} has no flag {unknown} (in the load settings' extraArgs of {}): see its --help",
+                    program.display(),
+                    target.model
+                ),
+            ));
+        }
+        let args = plan::llama_server_args(
+            &file,
+            port,
+            plan,
+            &target.id,
+            target.model_type,
+            &key_file.display().to_string(),
+            |f| flags.contains(f),
+        );
         let command = std::iter::once(program.display().to_string())
             .chain(args.iter().cloned())
             .map(quote)
@@ -1113,6 +1143,12 @@ impl Host {
         let res = self.http.get(format!("{base}/health")).timeout(Duration::from_secs(2)).send().await.ok()?;
         Some(res.status().is_success())
     }
+}
+
+/// Whether a ready model runs with other load settings than its model's now.
+fn settings_changed(view: &LoadedModel, target: &Target, settings: &Settings) -> bool {
+    target.runtime == RuntimeKind::LlamaServer
+        && view.plan.as_ref().is_some_and(|p| p.load != settings.load_of(&target.model))
 }
 
 /// A load counted among those waiting for room, for as long as it waits.
@@ -1217,6 +1253,33 @@ pub fn find_llama_server(settings: &Settings) -> Result<PathBuf, ErrorPayload> {
                 "llama-server was not found on PATH: install llama.cpp, or set its path (mm config set llamaServer PATH)",
             )
         })
+}
+
+/// The flags a `llama-server` knows, from its `--help` (read once per program and version of it).
+async fn known_flags(program: &Path) -> Arc<std::collections::HashSet<String>> {
+    type Known = BTreeMap<(PathBuf, Option<std::time::SystemTime>), Arc<std::collections::HashSet<String>>>;
+    static KNOWN: std::sync::Mutex<Known> = std::sync::Mutex::new(BTreeMap::new());
+    let key = (program.to_path_buf(), std::fs::metadata(program).and_then(|m| m.modified()).ok());
+    if let Some(flags) = KNOWN.lock().expect("flags").get(&key) {
+        return flags.clone();
+    }
+    let help = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::process::Command::new(program).arg("--help").stdin(std::process::Stdio::null()).kill_on_drop(true).output(),
+    )
+    .await;
+    let text = match help {
+        Ok(Ok(out)) => String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        _ => String::new(),
+    };
+    let flags: std::collections::HashSet<String> = text
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| w.starts_with('-') && w.len() > 1 && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .map(str::to_string)
+        .collect();
+    let flags = Arc::new(flags);
+    KNOWN.lock().expect("flags").insert(key, flags.clone());
+    flags
 }
 
 /// Whether the app (or `mm serve`) that loaded a model has ended.

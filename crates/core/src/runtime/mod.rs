@@ -71,6 +71,8 @@ pub enum RuntimeState {
 pub struct Target {
     /// The id it is known by (`org/name`, `org/name:Q4_K_M`, `local/...`, `ollama/...`).
     pub id: String,
+    /// The library's model it is (`org/name` for `org/name:Q4_K_M`): whose load settings it runs with.
+    pub model: String,
     pub model_type: ModelType,
     /// The weight file (the first part of a split GGUF); for Ollama, the blob it reported.
     pub file: Option<String>,
@@ -91,6 +93,7 @@ impl From<&crate::activation::ActiveEntry> for Target {
     fn from(entry: &crate::activation::ActiveEntry) -> Target {
         Target {
             id: entry.id.clone(),
+            model: entry.id.clone(),
             model_type: entry.model_type,
             file: entry.primary_file.clone(),
             format: entry.format,

@@ -2,15 +2,19 @@
 //! ([`crate::compat::estimate`]) against the memory free now, and the `llama-server` command line.
 //!
 //! ```text
-//! per_token = 2 × layers × kv_heads × head_dim × 2 bytes         (the f16 KV cache of one token)
+//! per_token = 2 × layers × kv_heads × head_dim × bytes            (the KV cache of one token, f16 unless set)
 //! room      = free − weights − compute (− the GPU reserve)        (GPU memory when all layers fit, else RAM)
 //! context   = min(the model's own, the max-context setting, room / per_token), in steps of 256, at least 256
 //! gpu       = every layer when weights + KV cache + compute fit the GPU, else the layers the verdict names
 //! ```
+//!
+//! A model's load settings ([`LoadSettings`]) win: their context replaces the computed one, their GPU layers the
+//! chosen ones (0: the CPU only), their KV cache type sizes the cache; their other settings become flags.
 
 use crate::compat::estimate::{self, Requirements, GPU_RESERVE};
 use crate::compat::{Fit, HardwareInfo};
 use crate::model::ModelType;
+use crate::settings::LoadSettings;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -32,22 +36,49 @@ pub struct LaunchPlan {
     /// How an embedding model whose file names no pooling pools its tokens (`mean`).
     #[serde(default)]
     pub pooling: Option<String>,
+    /// The model's load settings it was planned with (a change to them starts it again on its next request).
+    #[serde(default)]
+    pub load: LoadSettings,
 }
 
-/// The plan for a model whose requirements were read from its file; `asked` is a context the user named.
+/// The plan for a model whose requirements were read from its file, run with its load settings; `asked` is a
+/// context a load named (it wins over the settings').
 pub fn plan(
     model: &Requirements,
     hw: &HardwareInfo,
     max_context: u64,
     asked: Option<u64>,
+    load: &LoadSettings,
+) -> Result<LaunchPlan, String> {
+    let mut plan = plan_for(&estimate::with_cache(model, None, load.kv_cache()), hw, max_context, asked.or(load.context), load)?;
+    if let Some(layers) = load.gpu_layers.filter(|n| *n > 0) {
+        plan.gpu_layers = layers;
+        plan.reason = format!("{layers} layers on the GPU, as its load settings say");
+    }
+    plan.load = load.clone();
+    Ok(plan)
+}
+
+fn plan_for(
+    model: &Requirements,
+    hw: &HardwareInfo,
+    max_context: u64,
+    asked: Option<u64>,
+    load: &LoadSettings,
 ) -> Result<LaunchPlan, String> {
     let own = model.max_context.unwrap_or(model.context).max(1);
     let per_token = match (model.layers, model.kv_heads, model.head_dim) {
-        (Some(l), Some(h), Some(d)) => 2 * l * h * d * 2,
+        (Some(l), Some(h), Some(d)) => model.kv_cache_type.bytes(2 * l * h * d),
         _ => 0,
     };
     let at = |context: u64| estimate::with_context(model, context);
-    let gpu = hw.gpus.iter().max_by_key(|g| g.vram_free).map(|g| (g.label(), g.vram_free));
+    // Load settings that put no layer on the GPU plan for the CPU alone.
+    let gpu = hw
+        .gpus
+        .iter()
+        .filter(|_| load.gpu_layers != Some(0))
+        .max_by_key(|g| g.vram_free)
+        .map(|g| (g.label(), g.vram_free));
     let cap = own.min(max_context.max(CONTEXT_STEP));
     // The largest context within `free` for a model of `base` bytes before its cache.
     let fitting = |free: u64, base: u64| -> u64 {
@@ -74,6 +105,7 @@ pub fn plan(
                 estimate_bytes: r.total_bytes,
                 reason: format!("every layer on {name}, the largest context that fits its free memory"),
                 pooling: None,
+                load: LoadSettings::default(),
             });
         }
     }
@@ -104,12 +136,14 @@ pub fn plan(
         estimate_bytes: r.total_bytes,
         reason,
         pooling: None,
+        load: LoadSettings::default(),
     })
 }
 
 /// The `llama-server` arguments for `file` served on `port` of this machine only, to the holders of the key in
 /// `key_file` (its `/health` and model list excepted), without its slots' monitor; an embedding model serves
-/// embeddings and a classifier reranks (llama-server serves one or the other, by its flags).
+/// embeddings and a classifier reranks (llama-server serves one or the other, by its flags). The plan's load
+/// settings follow (`knows`: whether this runtime has a flag), their extra arguments last.
 pub fn llama_server_args(
     file: &str,
     port: u16,
@@ -117,7 +151,9 @@ pub fn llama_server_args(
     alias: &str,
     model_type: ModelType,
     key_file: &str,
+    knows: impl Fn(&str) -> bool,
 ) -> Vec<String> {
+    let parallel = plan.load.parallel.unwrap_or(1).to_string();
     [
         "--model",
         file,
@@ -132,7 +168,7 @@ pub fn llama_server_args(
         "--alias",
         alias,
         "--parallel",
-        "1",
+        &parallel,
         "--api-key-file",
         key_file,
         "--no-slots",
@@ -141,6 +177,8 @@ pub fn llama_server_args(
     .chain(role(model_type))
     .map(|s| s.to_string())
     .chain(plan.pooling.iter().flat_map(|p| ["--pooling".to_string(), p.clone()]))
+    .chain(plan.load.mlock_args(knows))
+    .chain(plan.load.args())
     .collect()
 }
 
@@ -156,6 +194,7 @@ pub fn role(model_type: ModelType) -> &'static [&'static str] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compat::estimate::KvCacheType;
     use crate::compat::hardware::{CpuInfo, GpuInfo};
 
     const GB: u64 = 1_000_000_000;
@@ -201,9 +240,9 @@ mod tests {
 
     #[test]
     fn a_roomy_gpu_takes_every_layer_and_the_capped_context() {
-        let p = plan(&model(), &machine(Some(80 * GB), 64 * GB), 8192, None).unwrap();
+        let p = plan(&model(), &machine(Some(80 * GB), 64 * GB), 8192, None, &none()).unwrap();
         assert_eq!((p.context, p.gpu_layers), (8192, 33), "{p:?}");
-        let p = plan(&model(), &machine(Some(80 * GB), 64 * GB), 65536, None).unwrap();
+        let p = plan(&model(), &machine(Some(80 * GB), 64 * GB), 65536, None, &none()).unwrap();
         assert_eq!(p.context, 32768, "the model's own context caps the setting");
     }
 
@@ -212,7 +251,7 @@ mod tests {
         // 4 GB of weights + 256 MiB compute; the KV cache is 128 KiB a token: 1 GB free after them is ~7.6k tokens.
         let r = model();
         let free = r.weights_bytes + r.compute_bytes + GB;
-        let p = plan(&r, &machine(None, free), 32768, None).unwrap();
+        let p = plan(&r, &machine(None, free), 32768, None, &none()).unwrap();
         assert_eq!(p.gpu_layers, 0);
         assert_eq!(p.context % CONTEXT_STEP, 0);
         assert!(p.context >= 7168 && p.context <= 7680, "{p:?}");
@@ -221,16 +260,41 @@ mod tests {
 
     #[test]
     fn too_little_memory_or_an_impossible_context_says_why() {
-        let err = plan(&model(), &machine(None, GB), 8192, None).unwrap_err();
+        let err = plan(&model(), &machine(None, GB), 8192, None, &none()).unwrap_err();
         assert!(err.contains("before any context"), "{err}");
-        let err = plan(&model(), &machine(None, 64 * GB), 8192, Some(100_000)).unwrap_err();
+        let err = plan(&model(), &machine(None, 64 * GB), 8192, Some(100_000), &none()).unwrap_err();
         assert!(err.contains("outside what the model takes (1 to 32768)"), "{err}");
-        assert_eq!(plan(&model(), &machine(None, 64 * GB), 8192, Some(1000)).unwrap().context, 1000);
+        assert_eq!(plan(&model(), &machine(None, 64 * GB), 8192, Some(1000), &none()).unwrap().context, 1000);
+    }
+
+    fn none() -> LoadSettings {
+        LoadSettings::default()
+    }
+
+    #[test]
+    fn load_settings_set_the_context_the_cache_and_the_layers() {
+        let r = model();
+        let free = r.weights_bytes + r.compute_bytes + GB;
+        let auto = plan(&r, &machine(None, free), 32768, None, &none()).unwrap();
+        let q8 = LoadSettings { kv_cache_type: Some(KvCacheType::Q8_0), ..none() };
+        let small = plan(&r, &machine(None, free), 32768, None, &q8).unwrap();
+        assert!(small.context > auto.context * 17 / 10, "a q8_0 cache holds nearly twice the tokens: {small:?}");
+        let set = LoadSettings { context: Some(2048), ..q8.clone() };
+        let p = plan(&r, &machine(None, free), 32768, None, &set).unwrap();
+        assert_eq!(p.context, 2048, "the settings' context replaces the computed one");
+        assert_eq!(plan(&r, &machine(None, free), 32768, Some(1024), &set).unwrap().context, 1024, "a load's wins");
+        let cpu = LoadSettings { gpu_layers: Some(0), ..none() };
+        assert_eq!(plan(&r, &machine(Some(80 * GB), 64 * GB), 8192, None, &cpu).unwrap().gpu_layers, 0);
+        let some = LoadSettings { gpu_layers: Some(7), ..none() };
+        let p = plan(&r, &machine(Some(80 * GB), 64 * GB), 8192, None, &some).unwrap();
+        assert_eq!((p.gpu_layers, p.load.gpu_layers), (7, Some(7)), "{p:?}");
+        let args = llama_server_args("m.gguf", 1, &p, "a", ModelType::TextGeneration, "k", |_| true);
+        assert!(args.windows(2).any(|w| w == ["--n-gpu-layers", "7"]), "{args:?}");
     }
 
     #[test]
     fn a_small_gpu_takes_part_of_the_layers() {
-        let p = plan(&model(), &machine(Some(3 * GB), 64 * GB), 4096, None).unwrap();
+        let p = plan(&model(), &machine(Some(3 * GB), 64 * GB), 4096, None, &none()).unwrap();
         assert!(p.gpu_layers > 0 && p.gpu_layers < 32, "{p:?}");
         assert!(p.reason.contains("layers on the GPU"));
     }

@@ -13,7 +13,9 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use ts_rs::TS;
 
+pub mod load;
 pub mod schema;
+pub use load::{load_table, LoadSettingInfo, LoadSettings};
 pub use schema::{
     readme_table, table, Kind, SettingInfo, Settings, SettingsPatch, SettingsView, DEFAULT_CONNECTIONS_PER_FILE,
 };
@@ -74,6 +76,11 @@ impl Settings {
         let active = self.active.values().any(|a| a.id == id);
         let last_used = self.active.values().filter(|a| a.id == id).filter_map(|a| a.activated_at).max();
         (model_type, type_origin, active, last_used)
+    }
+
+    /// A model's load settings (none set: the defaults).
+    pub fn load_of(&self, id: &str) -> LoadSettings {
+        self.load_settings.get(id).cloned().unwrap_or_default()
     }
 }
 

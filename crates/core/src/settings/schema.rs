@@ -246,6 +246,8 @@ macro_rules! settings {
             pub active: BTreeMap<String, ActiveModel>,
             /// Models never unloaded for another (`mm load --pin`; unloading one unpins it).
             pub pinned: Vec<String>,
+            /// How each model is run, by model id ([`super::load`]); a model with none set is not listed.
+            pub load_settings: BTreeMap<String, super::LoadSettings>,
             /// Model files and folders imported from elsewhere on disk (dropped on the window or `mm import`).
             pub imports: Vec<crate::model::ImportedModel>,
             /// Other machines' `mm serve` the window can drive (their tokens kept like the hub token).
@@ -260,6 +262,7 @@ macro_rules! settings {
                     model_types: BTreeMap::new(),
                     active: BTreeMap::new(),
                     pinned: Vec::new(),
+                    load_settings: BTreeMap::new(),
                     imports: Vec::new(),
                     machines: Vec::new(),
                 }

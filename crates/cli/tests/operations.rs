@@ -220,7 +220,8 @@ async fn every_operation_of_the_table_answers_the_remote_client_and_the_document
                 assert!(report.ok && report.repaired.is_empty(), "{report:?}");
             }
             Op::compat => {
-                let ask = CompatAsk { target: "acme/tiny".into(), revision: None, context: Some(1024), load_settings: None };
+                let ask =
+                    CompatAsk { target: "acme/tiny".into(), revision: None, context: Some(1024), load_settings: None };
                 assert_eq!(reached(op, remote.compat(ask).await, None).unwrap().model, "acme/tiny");
             }
             Op::fit => assert!(reached(op, remote.fit().await, None).unwrap().contains_key("acme/tiny")),
@@ -253,7 +254,8 @@ async fn every_operation_of_the_table_answers_the_remote_client_and_the_document
                 assert_eq!(kept.unwrap(), set);
                 // Extra runtime arguments can name files and programs: the machine's to change, not the API's.
                 let extra = mm_core::settings::LoadSettings { extra_args: vec!["--no-webui".into()], ..set };
-                let refused = reached(op, remote.set_load_settings("acme/tiny".into(), extra).await, Some(ErrorCode::Permission));
+                let refused =
+                    reached(op, remote.set_load_settings("acme/tiny".into(), extra).await, Some(ErrorCode::Permission));
                 assert!(refused.is_none());
                 let bad = mm_core::settings::LoadSettings { parallel: Some(0), ..Default::default() };
                 reached(op, remote.set_load_settings("acme/tiny".into(), bad).await, Some(ErrorCode::InvalidInput));

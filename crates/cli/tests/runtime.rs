@@ -340,3 +340,68 @@ async fn load_errors_name_the_problem() {
     let out = run(m.cmd(&["unload", "local/nothing"])).await;
     assert!(String::from_utf8_lossy(&out.stderr).contains("local/nothing is not loaded"));
 }
+
+/// A model's load settings change its command line, its estimate and the memory it takes (a q8_0 KV cache about
+/// halves the cache's share), and a loaded model runs with new ones from its next request; the app's own flags are
+/// refused when set, a flag the runtime lacks when loading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn load_settings_change_the_command_the_estimate_and_the_memory() {
+    let m = Machine::new(None).await;
+    // 16 layers with a large KV cache per token beside 40 MB of weights, so that the cache's type shows in memory.
+    let big = m.home.path().join("big.gguf");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny_llama.py");
+    let out = std::process::Command::new(common::python())
+        .arg(script)
+        .arg(&big)
+        .args(["1", "", "--embd", "256", "--layers", "16"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    m.ok(&["import", big.to_str().unwrap()]).await;
+    let id = "local/big.gguf";
+    m.ok(&["load-settings", "set", id, "context=2048", "threads=2"]).await;
+
+    let measured = |ps: &[Value]| ps.iter().find(|l| l["id"] == id && l["measured"]["ram"].as_u64().is_some()).cloned();
+    let f16 = m.json(&["load", id]).await;
+    let command = f16["command"].as_str().unwrap();
+    assert!(command.contains("--ctx-size 2048") && command.contains("--threads 2"), "{command}");
+    assert!(!command.contains("--cache-type-k"), "{command}");
+    let f16 = measured(&m.ps_until(30, "its memory measured", |ps| measured(ps).is_some()).await).unwrap();
+
+    // The estimate follows the settings before anything is loaded again.
+    let show = m.json(&["load-settings", "set", id, "kvCacheType=q8_0"]).await;
+    assert_eq!(show["settings"]["kvCacheType"], "q8_0", "{show:#}");
+    let q8_kv = show["estimate"]["entries"][0]["requirements"]["kvCacheBytes"].as_u64().unwrap();
+    let f16_kv = 2 * 16 * 2048 * 2 * 64 * 2;
+    assert_eq!(q8_kv, f16_kv / 64 * 34, "{show:#}");
+
+    // The next request runs on a runtime started with them, once the one before has answered.
+    let endpoint = f16["endpoint"].as_str().unwrap().to_string();
+    assert_eq!(complete(&reqwest::Client::new(), &endpoint).await.unwrap(), id);
+    let ps = m.json(&["ps"]).await;
+    let q8 = ps.as_array().unwrap().iter().find(|l| l["id"] == id).unwrap().clone();
+    assert_ne!(q8["pid"], f16["pid"], "started again: {ps:#}");
+    wait_gone(f16["pid"].as_u64().unwrap(), "the runtime with the settings before").await;
+    let command = q8["command"].as_str().unwrap();
+    assert!(
+        command.contains("--cache-type-k q8_0 --cache-type-v q8_0") && command.contains("--ctx-size 2048"),
+        "{command}"
+    );
+    assert!(q8["plan"]["estimateBytes"].as_u64() < f16["plan"]["estimateBytes"].as_u64(), "{q8:#} {f16:#}");
+    let q8 = measured(&m.ps_until(30, "its memory measured", |ps| measured(ps).is_some()).await).unwrap();
+    let (before, after) = (f16["measured"]["ram"].as_u64().unwrap(), q8["measured"]["ram"].as_u64().unwrap());
+    assert!(after < before, "a q8_0 cache takes less memory: {after} after, {before} before");
+
+    // The app's own flags are refused with why; a flag this llama-server does not have, when it loads.
+    let out = run(m.cmd(&["load-settings", "set", id, "extraArgs=--port 9"])).await;
+    assert_eq!(out.status.code(), Some(2), "invalid input");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--port is set by the app (the app chooses where the runtime listens)"), "{stderr}");
+    m.ok(&["load-settings", "set", id, "extraArgs=--no-such-flag"]).await;
+    m.ok(&["unload"]).await;
+    let out = run(m.cmd(&["load", id])).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("has no flag --no-such-flag"), "{stderr}");
+    m.ok(&["load-settings", "reset", id]).await;
+    assert_eq!(m.json(&["load-settings", "show", id]).await["settings"]["threads"], Value::Null);
+}

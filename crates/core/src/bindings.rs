@@ -5,7 +5,7 @@
 use crate::activation::ActiveEntry;
 use crate::cache::scan::{CacheStatus, CachedFile, CachedRepo, CachedRevision, IncompleteBlob, ScanProblem};
 use crate::cache::{CacheScan, RepoKind};
-use crate::compat::estimate::{CompatReport, FileCompat, Fit, Requirements, Verdict};
+use crate::compat::estimate::{CompatReport, FileCompat, Fit, KvCacheType, Requirements, Verdict};
 use crate::compat::hardware::{CpuInfo, GpuInfo, HardwareInfo};
 use crate::compat::local::ModelFit;
 use crate::discover::{
@@ -31,7 +31,8 @@ use crate::operations::{
     TypeChange, Unload, VerifyOptions,
 };
 use crate::runtime::{LaunchPlan, LoadedModel, Measurement, MemoryUse, RuntimeChange, RuntimeKind, RuntimeState};
-use crate::settings::{Kind, MachineEntry, SettingInfo, SettingsPatch, SettingsView};
+use crate::settings::load::{FlashAttention, LoadKind};
+use crate::settings::{Kind, LoadSettingInfo, LoadSettings, MachineEntry, SettingInfo, SettingsPatch, SettingsView};
 use ts_rs::{Config, TS};
 
 /// The whole bindings file.
@@ -94,6 +95,11 @@ pub fn typescript() -> String {
         SettingsPatch,
         Kind,
         SettingInfo,
+        LoadSettings,
+        LoadKind,
+        LoadSettingInfo,
+        FlashAttention,
+        KvCacheType,
         ActiveEntry,
         HardwareInfo,
         GpuInfo,
@@ -157,6 +163,10 @@ pub fn typescript() -> String {
     );
     out.push_str("export const SETTINGS: SettingInfo[] = ");
     out.push_str(&serde_json::to_string_pretty(&crate::settings::table()).expect("the table serialises"));
+    out.push_str(";\n");
+    out.push_str("\n/** Every load setting of a model: its kind and bounds, llama-server flag, label and help. */\n");
+    out.push_str("export const LOAD_SETTINGS: LoadSettingInfo[] = ");
+    out.push_str(&serde_json::to_string_pretty(&crate::settings::load_table()).expect("the table serialises"));
     out.push_str(";\n");
     out
 }

@@ -103,7 +103,7 @@ describe('the downloads view', () => {
 it('the preview shows whether each quantisation runs here', async () => {
   const requirements = {
     format: 'gguf', architecture: 'llama', parameters: 7_000_000_000, precision: 'Q4_K_M', weightsBytes: 4_000_000_000,
-    layers: 32, maxContext: 32768, context: 8192, kvHeads: 8, headDim: 128, kvCacheBytes: 1, computeBytes: 1, totalBytes: 4_000_000_002,
+    layers: 32, maxContext: 32768, context: 8192, kvHeads: 8, headDim: 128, kvCacheType: 'f16' as const, kvCacheBytes: 1, computeBytes: 1, totalBytes: 4_000_000_002,
   };
   const verdict = (fit: 'fits-gpu' | 'too-large', summary: string) => ({ fit, gpuLayers: null, layers: 32, gpu: null, vram: 0, ram: 0, summary });
   const backend = new MemoryBackend({

@@ -439,6 +439,91 @@ default: string,
 api: boolean, label: string, help: string, };
 
 /**
+ * How a model is run, as its owner set it; what is unset the app chooses.
+ */
+export type LoadSettings = { 
+/**
+ * The context in tokens; unset: the largest that fits the free memory, up to `maxContext`.
+ */
+context: number | null, 
+/**
+ * Layers on the GPU; unset: as many as fit.
+ */
+gpuLayers: number | null, 
+/**
+ * CPU threads for generation.
+ */
+threads: number | null, 
+/**
+ * The logical batch size.
+ */
+batchSize: number | null, 
+/**
+ * Requests answered at once (the context is shared among them); unset: 1.
+ */
+parallel: number | null, 
+/**
+ * Flash Attention: on, off or auto.
+ */
+flashAttention: FlashAttention | null, 
+/**
+ * The KV cache's type: f16, q8_0 (about half the memory) or q4_0 (about a quarter).
+ */
+kvCacheType: KvCacheType | null, 
+/**
+ * Keep the weights in RAM (never swapped out).
+ */
+mlock: boolean, 
+/**
+ * The sampling temperature a request that names none gets.
+ */
+temperature: number | null, 
+/**
+ * The default nucleus sampling threshold.
+ */
+topP: number | null, 
+/**
+ * The default number of candidates sampled from.
+ */
+topK: number | null, 
+/**
+ * The default minimum probability, relative to the likeliest token.
+ */
+minP: number | null, 
+/**
+ * The default penalty for repeated tokens (1: none).
+ */
+repeatPenalty: number | null, 
+/**
+ * More `llama-server` arguments, checked (changed on the machine only).
+ */
+extraArgs: Array<string>, };
+
+/**
+ * What a load setting holds, with its bounds.
+ */
+export type LoadKind = { "kind": "count", min: number, max: number, } | { "kind": "number", min: number, max: number, } | { "kind": "choice", choices: string[], } | { "kind": "switch" } | { "kind": "args" };
+
+/**
+ * One load setting as `mm load-settings`, the window and the README describe it.
+ */
+export type LoadSettingInfo = { key: string, kind: LoadKind, 
+/**
+ * The `llama-server` flag it sets, if one.
+ */
+flag: string | null, label: string, help: string, };
+
+/**
+ * Whether Flash Attention is used.
+ */
+export type FlashAttention = "on" | "off" | "auto";
+
+/**
+ * The type of a KV cache's elements: f16, or llama.cpp's 8- and 4-bit blocks (32 values in 34 or 18 bytes).
+ */
+export type KvCacheType = "f16" | "q8_0" | "q4_0";
+
+/**
  * What `active.json` says of one type.
  */
 export type ActiveEntry = { modelType: ModelType, id: string, 
@@ -497,7 +582,11 @@ precision: string | null, weightsBytes: number, layers: number | null, maxContex
 /**
  * The context the estimate uses.
  */
-context: number, kvHeads: number | null, headDim: number | null, kvCacheBytes: number, computeBytes: number, 
+context: number, kvHeads: number | null, headDim: number | null, 
+/**
+ * The KV cache's type the estimate uses (a model's load settings may name one).
+ */
+kvCacheType: KvCacheType, kvCacheBytes: number, computeBytes: number, 
 /**
  * weights + KV cache + compute (a GPU adds its reserve).
  */
@@ -804,7 +893,11 @@ reason: string,
 /**
  * How an embedding model whose file names no pooling pools its tokens (`mean`).
  */
-pooling: string | null, };
+pooling: string | null, 
+/**
+ * The model's load settings it was planned with (a change to them starts it again on its next request).
+ */
+load: LoadSettings, };
 
 /**
  * One loaded model, as `mm ps` lists it.
@@ -969,7 +1062,11 @@ target: string, revision: string | null,
 /**
  * The context length to size the KV cache for (default: the model's own, capped).
  */
-context: number | null, };
+context: number | null, 
+/**
+ * Load settings to size it for, as a form holds them before they are kept (default: the model's own).
+ */
+loadSettings: LoadSettings | null, };
 
 export type SearchAsk = { query: SearchQuery, 
 /**
@@ -996,6 +1093,8 @@ export type OperationName =
   | 'delete'
   | 'set_type'
   | 'verify'
+  | 'load_settings'
+  | 'set_load_settings'
   | 'preview'
   | 'start'
   | 'downloads'
@@ -1253,5 +1352,165 @@ export const SETTINGS: SettingInfo[] = [
     "api": false,
     "label": "mm serve asks for its token on this machine too",
     "help": "mm serve needs its token on loopback too"
+  }
+];
+
+/** Every load setting of a model: its kind and bounds, llama-server flag, label and help. */
+export const LOAD_SETTINGS: LoadSettingInfo[] = [
+  {
+    "key": "context",
+    "kind": {
+      "kind": "count",
+      "min": 64,
+      "max": 16777216
+    },
+    "flag": null,
+    "label": "Context (tokens)",
+    "help": "the context it is started with (default: the largest that fits)"
+  },
+  {
+    "key": "gpuLayers",
+    "kind": {
+      "kind": "count",
+      "min": 0,
+      "max": 999
+    },
+    "flag": null,
+    "label": "GPU layers",
+    "help": "layers on the GPU, 0 for the CPU only (default: as many as fit)"
+  },
+  {
+    "key": "threads",
+    "kind": {
+      "kind": "count",
+      "min": 1,
+      "max": 1024
+    },
+    "flag": "--threads",
+    "label": "Threads",
+    "help": "CPU threads for generation"
+  },
+  {
+    "key": "batchSize",
+    "kind": {
+      "kind": "count",
+      "min": 32,
+      "max": 65536
+    },
+    "flag": "--batch-size",
+    "label": "Batch size",
+    "help": "tokens the prompt is read in at once"
+  },
+  {
+    "key": "parallel",
+    "kind": {
+      "kind": "count",
+      "min": 1,
+      "max": 64
+    },
+    "flag": null,
+    "label": "Parallel requests",
+    "help": "requests answered at once, sharing the context (default: 1)"
+  },
+  {
+    "key": "flashAttention",
+    "kind": {
+      "kind": "choice",
+      "choices": [
+        "on",
+        "off",
+        "auto"
+      ]
+    },
+    "flag": "--flash-attn",
+    "label": "Flash Attention",
+    "help": "on, off or auto"
+  },
+  {
+    "key": "kvCacheType",
+    "kind": {
+      "kind": "choice",
+      "choices": [
+        "f16",
+        "q8_0",
+        "q4_0"
+      ]
+    },
+    "flag": "--cache-type-k",
+    "label": "KV cache type",
+    "help": "f16, q8_0 (half the memory) or q4_0 (a quarter)"
+  },
+  {
+    "key": "mlock",
+    "kind": {
+      "kind": "switch"
+    },
+    "flag": "--mlock",
+    "label": "Lock in memory",
+    "help": "keep the weights in RAM, never swapped"
+  },
+  {
+    "key": "temperature",
+    "kind": {
+      "kind": "number",
+      "min": 0.0,
+      "max": 5.0
+    },
+    "flag": "--temp",
+    "label": "Temperature",
+    "help": "default sampling temperature"
+  },
+  {
+    "key": "topP",
+    "kind": {
+      "kind": "number",
+      "min": 0.0,
+      "max": 1.0
+    },
+    "flag": "--top-p",
+    "label": "Top P",
+    "help": "default top-p"
+  },
+  {
+    "key": "topK",
+    "kind": {
+      "kind": "count",
+      "min": 0,
+      "max": 1000
+    },
+    "flag": "--top-k",
+    "label": "Top K",
+    "help": "default top-k (0: all)"
+  },
+  {
+    "key": "minP",
+    "kind": {
+      "kind": "number",
+      "min": 0.0,
+      "max": 1.0
+    },
+    "flag": "--min-p",
+    "label": "Min P",
+    "help": "default min-p"
+  },
+  {
+    "key": "repeatPenalty",
+    "kind": {
+      "kind": "number",
+      "min": 0.0,
+      "max": 10.0
+    },
+    "flag": "--repeat-penalty",
+    "label": "Repeat penalty",
+    "help": "default repeat penalty (1: none)"
+  },
+  {
+    "key": "extraArgs",
+    "kind": {
+      "kind": "args"
+    },
+    "flag": null,
+    "label": "More runtime arguments",
+    "help": "more llama-server flags, such as --rope-scaling linear (on the machine only)"
   }
 ];

@@ -14,6 +14,7 @@ import type {
   VerifyReport,
 } from './bindings';
 import { Actions } from './actions.svelte';
+import { LoadSettingsForm } from './loadSettings.svelte';
 import { BackendError, type Backend } from './backend';
 
 export type LoadState = 'loading' | 'ready' | 'error';
@@ -51,10 +52,13 @@ export class Library extends Actions {
   loading: ModelType[] = $state([]);
   /** A delete waiting for confirmation: what it would free. */
   pendingDelete: DeleteReport | null = $state(null);
+  /** The selected model's load settings, as its details edit them. */
+  readonly loadSettings: LoadSettingsForm;
   private loads = 0;
 
   constructor(private backend: Backend) {
     super();
+    this.loadSettings = new LoadSettingsForm(backend);
   }
 
   async load(): Promise<void> {

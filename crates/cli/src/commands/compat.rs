@@ -86,7 +86,9 @@ pub async fn compat(args: CompatArgs, json: bool) -> Result<(), ErrorPayload> {
         true => std::path::absolute(path).unwrap_or(path.to_path_buf()).display().to_string(),
         false => args.target.clone(),
     };
-    let report = machine.compat(CompatAsk { target, revision: args.revision.clone(), context: args.context, load_settings: None }).await?;
+    let report = machine
+        .compat(CompatAsk { target, revision: args.revision.clone(), context: args.context, load_settings: None })
+        .await?;
     let hw = machine.system().await?;
     if json {
         output::json(&serde_json::json!({ "report": report, "hardware": hw }));

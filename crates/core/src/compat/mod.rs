@@ -8,6 +8,7 @@ pub mod gguf;
 pub mod hardware;
 pub mod local;
 pub mod measured;
+pub mod peft;
 pub mod remote;
 pub mod safetensors;
 

@@ -1265,7 +1265,11 @@ async fn known_flags(program: &Path) -> Arc<std::collections::HashSet<String>> {
     }
     let help = tokio::time::timeout(
         Duration::from_secs(10),
-        tokio::process::Command::new(program).arg("--help").stdin(std::process::Stdio::null()).kill_on_drop(true).output(),
+        tokio::process::Command::new(program)
+            .arg("--help")
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output(),
     )
     .await;
     let text = match help {

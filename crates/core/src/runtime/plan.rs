@@ -50,7 +50,8 @@ pub fn plan(
     asked: Option<u64>,
     load: &LoadSettings,
 ) -> Result<LaunchPlan, String> {
-    let mut plan = plan_for(&estimate::with_cache(model, None, load.kv_cache()), hw, max_context, asked.or(load.context), load)?;
+    let mut plan =
+        plan_for(&estimate::with_cache(model, None, load.kv_cache()), hw, max_context, asked.or(load.context), load)?;
     if let Some(layers) = load.gpu_layers.filter(|n| *n > 0) {
         plan.gpu_layers = layers;
         plan.reason = format!("{layers} layers on the GPU, as its load settings say");

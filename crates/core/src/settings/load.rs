@@ -96,7 +96,9 @@ impl Knob for Option<u64> {
         if text.is_empty() || text == "auto" {
             return Ok(None);
         }
-        text.parse().map(Some).map_err(|_| invalid(key, format!("must be a whole number, or empty for auto, not \"{text}\"")))
+        text.parse()
+            .map(Some)
+            .map_err(|_| invalid(key, format!("must be a whole number, or empty for auto, not \"{text}\"")))
     }
     fn value(&self) -> Vec<String> {
         self.iter().map(u64::to_string).collect()
@@ -121,7 +123,9 @@ impl Knob for Option<f64> {
         if text.is_empty() {
             return Ok(None);
         }
-        text.parse().map(Some).map_err(|_| invalid(key, format!("must be a number, or empty for the default, not \"{text}\"")))
+        text.parse()
+            .map(Some)
+            .map_err(|_| invalid(key, format!("must be a number, or empty for the default, not \"{text}\"")))
     }
     fn value(&self) -> Vec<String> {
         self.iter().map(f64::to_string).collect()
@@ -184,7 +188,10 @@ impl Knob for Vec<String> {
         check_extra(self).map_err(|problem| invalid(key, problem))
     }
     fn text(&self) -> String {
-        self.iter().map(|a| if a.contains(' ') || a.is_empty() { format!("'{a}'") } else { a.clone() }).collect::<Vec<_>>().join(" ")
+        self.iter()
+            .map(|a| if a.contains(' ') || a.is_empty() { format!("'{a}'") } else { a.clone() })
+            .collect::<Vec<_>>()
+            .join(" ")
     }
     fn parse(key: &'static str, text: &str) -> Result<Self, SettingsError> {
         split_args(text).map_err(|problem| invalid(key, problem))
@@ -205,8 +212,28 @@ pub enum FlashAttention {
 
 /// The flags of `llama-server` this app sets itself, with why a user cannot.
 const OWNED: &[(&[&str], &str)] = &[
-    (&["-m", "--model", "-mu", "--model-url", "-hf", "-hfr", "--hf-repo", "-hff", "--hf-file", "-hft", "--hf-token", "--models-dir", "--models-preset"], "the app names the model file"),
-    (&["--host", "--port", "--path", "--api-prefix", "--ssl-key-file", "--ssl-cert-file", "--reuse-port"], "the app chooses where the runtime listens"),
+    (
+        &[
+            "-m",
+            "--model",
+            "-mu",
+            "--model-url",
+            "-hf",
+            "-hfr",
+            "--hf-repo",
+            "-hff",
+            "--hf-file",
+            "-hft",
+            "--hf-token",
+            "--models-dir",
+            "--models-preset",
+        ],
+        "the app names the model file",
+    ),
+    (
+        &["--host", "--port", "--path", "--api-prefix", "--ssl-key-file", "--ssl-cert-file", "--reuse-port"],
+        "the app chooses where the runtime listens",
+    ),
     (&["--api-key", "--api-key-file"], "the app gives each runtime its own key"),
     (&["-a", "--alias"], "the app names the model by its id"),
     (&["--lora", "--lora-scaled", "--lora-init-without-apply"], "adapters are linked to their base in the library"),

@@ -23,6 +23,7 @@ import type {
   LibraryModel,
   LibraryQuery,
   LoadedModel,
+  LoadSettings,
   MachineEntry,
   MachineList,
   ModelDetails,
@@ -82,7 +83,12 @@ export interface Backend {
   onSettingsChanged(handler: () => void): Promise<Unsubscribe>;
   systemInfo(): Promise<HardwareInfo>;
   /** Will it run here: a library model (files on disk) or a hub repo (headers read remotely). */
-  checkCompatibility(target: string, revision: string | null): Promise<CompatReport>;
+  /** Will it run here; with `loadSettings`, sized for them (as a form holds them) instead of the kept ones. */
+  checkCompatibility(target: string, revision: string | null, loadSettings?: LoadSettings | null): Promise<CompatReport>;
+  /** A model's load settings. */
+  loadSettings(id: string): Promise<LoadSettings>;
+  /** Keeps a model's load settings (all of them) on the machine the window drives. */
+  keepLoadSettings(id: string, settings: LoadSettings): Promise<LoadSettings>;
   /** The fit of every library model, for the badges. */
   libraryFit(): Promise<Record<string, ModelFit>>;
   /** One page of the hub's model search; `next` is the cursor a previous page gave. A newer search cancels an

@@ -16,6 +16,7 @@ import type {
   LibraryModel,
   LibraryQuery,
   LoadedModel,
+  LoadSettings,
   MachineEntry,
   MachineList,
   ModelDetails,
@@ -35,6 +36,7 @@ import type {
   VerifyProgress,
   VerifyReport,
 } from '../bindings';
+import { emptyLoadSettings } from '../loadSettingsText';
 import { BackendError, type Backend, type Unsubscribe } from './index';
 
 export interface MemoryBackendOptions {
@@ -71,13 +73,15 @@ export interface MemoryBackendOptions {
   loaded?: LoadedModel[];
   /** When set, loadModel fails with this error. */
   loadError?: ErrorPayload;
+  /** Load settings kept, by model id. */
+  loadSettings?: Record<string, LoadSettings>;
 }
 
 /** A loaded model as the runtime host reports it, for tests. */
 export const loadedModel = (id: string, modelType: ModelType, over: Partial<LoadedModel> = {}): LoadedModel => ({
   modelType, id, runtime: 'llama-server', state: 'ready', endpoint: 'http://127.0.0.1:8770/v1', pid: 4242,
   command: `llama-server --model /models/${id}.gguf --ctx-size 4096`,
-  plan: { context: 4096, gpuLayers: 0, layers: 16, estimateBytes: 1_300_000_000, reason: 'on the CPU', pooling: null },
+  plan: { context: 4096, gpuLayers: 0, layers: 16, estimateBytes: 1_300_000_000, reason: 'on the CPU', pooling: null, load: emptyLoadSettings() },
   estimateBytes: 1_300_000_000, measured: { ram: 1_100_000_000, gpu: null }, needBytes: 1_274_000_000, requests: 3,
   busy: 0, pinned: false, expiresAt: null, restarts: 0,
   loadedAt: 1_700_000_000, lastUsed: 1_700_000_100, owner: 'app', error: null, ...over,
@@ -337,9 +341,33 @@ export class MemoryBackend implements Backend {
     return this.need(this.options.hardware, 'hardware');
   }
 
-  async checkCompatibility(target: string): Promise<CompatReport> {
+  /** The compat report; with load settings, its KV cache sized for their type and context as the core does. */
+  async checkCompatibility(target: string, _revision: string | null = null, load: LoadSettings | null = null): Promise<CompatReport> {
     this.check();
-    return this.need(this.options.compat, target);
+    const report = structuredClone(this.need(this.options.compat, target));
+    if (!load) return report;
+    const per32 = { f16: 64, q8_0: 34, q4_0: 18 }[load.kvCacheType ?? 'f16'];
+    for (const e of report.entries) {
+      const r = e.requirements;
+      const context = load.context ?? r.context;
+      r.kvCacheBytes = Math.floor((((r.kvCacheBytes / r.context) * context) / 64) * per32);
+      r.context = context;
+      r.kvCacheType = load.kvCacheType ?? 'f16';
+      r.totalBytes = r.weightsBytes + r.kvCacheBytes + r.computeBytes;
+    }
+    return report;
+  }
+
+  async loadSettings(id: string): Promise<LoadSettings> {
+    this.check();
+    return structuredClone(this.options.loadSettings?.[id] ?? emptyLoadSettings());
+  }
+
+  async keepLoadSettings(id: string, settings: LoadSettings): Promise<LoadSettings> {
+    this.check();
+    this.actions.push(`load settings ${id}`);
+    this.options.loadSettings = { ...this.options.loadSettings, [id]: structuredClone(settings) };
+    return structuredClone(settings);
   }
 
   searches: Array<{ query: SearchQuery; next: string | null }> = [];

@@ -17,6 +17,7 @@ import type {
   LibraryModel,
   LibraryQuery,
   LoadedModel,
+  LoadSettings,
   MachineEntry,
   MachineList,
   ModelDetails,
@@ -87,8 +88,10 @@ export const tauriBackend: Backend = {
   loadedModels: () => run<LoadedModel[]>('loaded'),
   onRuntimeChanged: (handler) => listen<RuntimeChange>('runtime-changed', (e) => handler(e.payload)),
   systemInfo: () => run<HardwareInfo>('system'),
-  checkCompatibility: (target: string, revision: string | null) =>
-    run<CompatReport>('compat', { ask: { target, revision, context: null } }),
+  checkCompatibility: (target: string, revision: string | null, loadSettings?: LoadSettings | null) =>
+    run<CompatReport>('compat', { ask: { target, revision, context: null, loadSettings: loadSettings ?? null } }),
+  loadSettings: (id: string) => run<LoadSettings>('load_settings', { id }),
+  keepLoadSettings: (id: string, settings: LoadSettings) => call<LoadSettings>('keep_load_settings', { id, settings }),
   libraryFit: () => run<Record<string, ModelFit>>('fit'),
   searchModels: (query: SearchQuery, next: string | null) => run<SearchPage>('search', { ask: { query, next } }),
   repoDetails: (repo: string, revision: string | null) => run<RepoDetails>('repo', { repo, at: { revision } }),

@@ -7,6 +7,7 @@
 
 pub mod ollama;
 pub mod raw;
+pub mod releases;
 
 use sha1::Digest as _;
 use std::collections::HashMap;
@@ -157,6 +158,8 @@ struct State {
     cdn_streams: usize,
     max_cdn_streams: usize,
     log: Vec<Logged>,
+    /// llama.cpp's releases, the latest last.
+    releases: Vec<releases::Release>,
 }
 
 /// The local Xet CAS, started with the first Xet-backed repo, and the proxy in front of it that clients use.
@@ -694,6 +697,9 @@ fn route(request: &Request, host: Host, state: &State, cdn_port: u16) -> Reply {
     let path = percent_decode(path);
     if host == Host::Cdn {
         return cdn(request, &path, state);
+    }
+    if let Some(reply) = releases::route(request, &path, state) {
+        return reply;
     }
     if path == "/api/models" || path == "/api/models/" {
         return search(query, state);

@@ -25,6 +25,7 @@
 //! runtime really takes ([`crate::compat::measured`]) and keeps it beside the estimate.
 
 mod alias;
+pub mod builds;
 pub mod client;
 pub mod host;
 pub mod plan;

@@ -82,6 +82,9 @@ enum Command {
     /// How a model is run: context, GPU layers, KV cache type, threads, sampling defaults, more runtime flags.
     #[command(subcommand, name = "load-settings")]
     LoadSettings(commands::load_settings::Args),
+    /// The llama.cpp builds that load models: list, get (from llama.cpp's releases), use, rollback, remove.
+    #[command(subcommand)]
+    Runtime(commands::runtimes::Args),
     /// Stop serving a type or model, or everything loaded.
     Unload(commands::runtime::UnloadArgs),
     /// The loaded models: state, endpoint, memory measured beside the estimate, requests.
@@ -119,6 +122,7 @@ fn main() -> ExitCode {
             Command::Compat(args) => commands::compat::compat(args, cli.json).await,
             Command::Config(args) => commands::config::run(args, cli.json).await,
             Command::LoadSettings(args) => commands::load_settings::run(args, cli.json).await,
+            Command::Runtime(args) => commands::runtimes::run(args, cli.json).await,
             Command::Download(args) => commands::download::run(args, cli.json).await,
             Command::Cancel(args) => commands::cancel::run(args, cli.json).await,
             Command::Search(args) => commands::discover::search(args, cli.json).await,

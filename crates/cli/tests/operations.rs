@@ -77,6 +77,11 @@ const ORDER: &[Op] = &[
     Op::load_settings,
     Op::unload,
     Op::deactivate,
+    Op::runtimes,
+    Op::get_runtime,
+    Op::use_runtime,
+    Op::rollback_runtime,
+    Op::remove_runtime,
     Op::search,
     Op::repo,
     Op::catalog,
@@ -120,10 +125,16 @@ async fn every_operation_of_the_table_answers_the_remote_client_and_the_document
             HubFile::new("tiny.gguf", std::fs::read(&model).unwrap(), true),
         ],
     );
+    hub.add_llama_cpp_release("b1", &std::fs::read(common::llama_server()).unwrap(), None);
     let ollama = FakeOllama::start().await;
-    let mut set = common::mm(cache.path(), home.path());
-    set.args(["config", "set", "llamaServer", common::llama_server().to_str().unwrap()]);
-    assert!(common::run(set).await.status.success());
+    for (key, value) in [
+        ("llamaServer", common::llama_server().to_str().unwrap().to_string()),
+        ("llamaCppReleases", hub.releases_url()),
+    ] {
+        let mut set = common::mm(cache.path(), home.path());
+        set.args(["config", "set", key, &value]);
+        assert!(common::run(set).await.status.success());
+    }
     let mut serve = common::mm(cache.path(), home.path());
     serve.env("HF_ENDPOINT", hub.endpoint()).env("OLLAMA_HOST", ollama.host()).args(["serve", "--json"]);
     let mut child = Serving(serve.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap());
@@ -274,6 +285,32 @@ async fn every_operation_of_the_table_answers_the_remote_client_and_the_document
                     reached(op, remote.deactivate(model_type).await, None).unwrap();
                     assert_eq!(remote.active_of(model_type).await.unwrap_err().code, ErrorCode::NotFound);
                 }
+            }
+            Op::runtimes => {
+                let runtimes = reached(op, remote.runtimes().await, None).unwrap();
+                assert_eq!(runtimes.default.as_deref(), common::llama_server().to_str(), "{runtimes:?}");
+            }
+            Op::get_runtime => {
+                let build = reached(op, remote.get_runtime(GetRuntime::default(), |_| {}).await, None).unwrap();
+                assert_eq!(build.name, "b1-cpu");
+                assert_eq!(remote.runtimes().await.unwrap().default, Some(build.path));
+                let none = remote.get_runtime(GetRuntime { release: Some("b9".into()), backend: None }, |_| {}).await;
+                reached(op, none, Some(ErrorCode::NotFound));
+            }
+            Op::use_runtime => {
+                let runtimes = reached(op, remote.use_runtime(UseRuntime { name: "b1-cpu".into() }).await, None);
+                assert!(runtimes.unwrap().default.unwrap().ends_with("llama-server"));
+                let unknown = remote.use_runtime(UseRuntime { name: "/usr/bin/sh".into() }).await;
+                reached(op, unknown, Some(ErrorCode::NotFound));
+            }
+            Op::rollback_runtime => {
+                let runtimes = reached(op, remote.rollback_runtime().await, None).unwrap();
+                assert_eq!(runtimes.default.as_deref(), common::llama_server().to_str(), "{runtimes:?}");
+            }
+            Op::remove_runtime => {
+                let removed = reached(op, remote.remove_runtime("b1-cpu".into()).await, None).unwrap();
+                assert!(removed.bytes_freed > 0);
+                reached(op, remote.remove_runtime("b1-cpu".into()).await, Some(ErrorCode::NotFound));
             }
             Op::search => {
                 let query = mm_core::discover::SearchQuery { text: "tiny".into(), ..Default::default() };

@@ -405,3 +405,84 @@ async fn load_settings_change_the_command_the_estimate_and_the_memory() {
     m.ok(&["load-settings", "reset", id]).await;
     assert_eq!(m.json(&["load-settings", "show", id]).await["settings"]["threads"], Value::Null);
 }
+
+/// A fresh machine (no llama-server anywhere) says where to get one, gets llama.cpp from a release server in
+/// GitHub's shape (the real llama-server in an archive), loads with it, refuses a wrong digest and a build that fails
+/// its try without changing the default, rolls back, and says what to do offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fresh_machine_gets_llama_cpp_and_rolls_back() {
+    let hub = fake_hub::FakeHub::start().await;
+    let program = std::fs::read(llama_server()).unwrap();
+    hub.add_llama_cpp_release("b100", &program, None);
+    let (cache, home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mm = |args: &[&str]| {
+        let mut cmd = common::mm(cache.path(), home.path());
+        cmd.args(args).env("PATH", "/usr/bin:/bin");
+        cmd
+    };
+    let ok = |args: &'static [&'static str]| {
+        let cmd = mm(args);
+        async move {
+            let out = run(cmd).await;
+            assert!(out.status.success(), "mm {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).to_string()
+        }
+    };
+    let json = |text: String| serde_json::from_str::<Value>(&text).unwrap();
+    let a = home.path().join("a.gguf");
+    tiny_llama(&a, 1, false);
+    assert!(run(mm(&["import", a.to_str().unwrap()])).await.status.success());
+
+    let out = run(mm(&["load", "local/a.gguf"])).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no llama-server on this machine: get llama.cpp (mm runtime get"), "{stderr}");
+    assert!(ok(&["runtime", "list"]).await.contains("no llama-server on this machine"));
+
+    let releases = hub.releases_url();
+    assert!(run(mm(&["config", "set", "llamaCppReleases", &releases])).await.status.success());
+    let got = json(ok(&["runtime", "get", "--json"]).await);
+    assert_eq!((got["name"].as_str(), got["origin"].as_str()), (Some("b100-cpu"), Some("managed")), "{got:#}");
+    assert!(got["version"].as_str().is_some_and(|v| !v.is_empty()), "{got:#}");
+    let first = got["path"].as_str().unwrap().to_string();
+    assert!(first.starts_with(home.path().to_str().unwrap()), "in the data folder: {first}");
+    let list = json(ok(&["runtime", "list", "--json"]).await);
+    assert_eq!(list["default"], first.as_str(), "{list:#}");
+    let loaded = json(ok(&["load", "local/a.gguf", "--json"]).await);
+    assert!(loaded["command"].as_str().unwrap().starts_with(&first), "{loaded:#}");
+    ok(&["unload"]).await;
+
+    // A wrong digest and a build that fails its try change nothing.
+    hub.add_llama_cpp_release("b101", &program, Some(format!("sha256:{}", "0".repeat(64))));
+    let out = run(mm(&["runtime", "get", "--release", "b101"])).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("checksum-mismatch"), "{stderr}");
+    hub.add_llama_cpp_release("b102", b"#!/bin/sh\nexit 1\n", None);
+    let out = run(mm(&["runtime", "get", "--release", "b102"])).await;
+    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let list = json(ok(&["runtime", "list", "--json"]).await);
+    assert_eq!(list["default"], first.as_str(), "{list:#}");
+    let names: Vec<_> =
+        list["builds"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names, ["b100-cpu"], "nothing else kept");
+
+    // A newer build becomes the default; a rollback goes back; the default cannot be removed, another can.
+    hub.add_llama_cpp_release("b103", &program, None);
+    let newer = json(ok(&["runtime", "get", "--json"]).await);
+    assert_eq!(newer["name"], "b103-cpu");
+    let back = json(ok(&["runtime", "rollback", "--json"]).await);
+    assert_eq!(back["default"], first.as_str(), "{back:#}");
+    let out = run(mm(&["runtime", "remove", "b100-cpu"])).await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loads models here"), "{out:?}");
+    let removed = json(ok(&["runtime", "remove", "b103-cpu", "--json"]).await);
+    assert!(removed["bytesFreed"].as_u64().unwrap() > 1_000_000, "{removed:#}");
+
+    // Offline: what to do.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    assert!(run(mm(&["config", "set", "llamaCppReleases", &format!("http://{closed}/releases")]))
+        .await
+        .status
+        .success());
+    let out = run(mm(&["runtime", "get"])).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("offline or the release source is unreachable"), "{stderr}");
+}

@@ -27,9 +27,10 @@ use crate::local::{ImportOptions, ImportOutcome, ImportPhase, ImportProgress, Im
 use crate::machine::MachineList;
 use crate::ollama::OllamaStatus;
 use crate::operations::{
-    Activate, CancelRepo, CompatAsk, DeleteOptions, Load, Pull, RepoCancelled, Revision, SearchAsk, Started,
-    TypeChange, Unload, VerifyOptions,
+    Activate, CancelRepo, CompatAsk, DeleteOptions, GetRuntime, Load, Pull, RepoCancelled, Revision, RuntimeRemoved,
+    Runtimes, SearchAsk, Started, TypeChange, Unload, UseRuntime, VerifyOptions,
 };
+use crate::runtime::builds::{BuildOrigin, GetProgress, RuntimeBuild};
 use crate::runtime::{LaunchPlan, LoadedModel, Measurement, MemoryUse, RuntimeChange, RuntimeKind, RuntimeState};
 use crate::settings::load::{FlashAttention, LoadKind};
 use crate::settings::{Kind, LoadSettingInfo, LoadSettings, MachineEntry, SettingInfo, SettingsPatch, SettingsView};
@@ -148,6 +149,13 @@ pub fn typescript() -> String {
         SearchAsk,
         Revision,
         Pull,
+        RuntimeBuild,
+        BuildOrigin,
+        GetProgress,
+        Runtimes,
+        GetRuntime,
+        UseRuntime,
+        RuntimeRemoved,
     );
     // The operations' names, which the window's one `operation` command takes.
     out.push_str(

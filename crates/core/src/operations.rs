@@ -197,6 +197,42 @@ macro_rules! operations {
                 ] query[] body[ask: $crate::operations::Pin] progress[]
                 answer[()] ok[204] errors[404];
 
+            // --- Runtimes ---
+
+            /// The llama.cpp builds of the machine (the `llamaServer` setting's, the one on `PATH`, those the app
+            /// got), each with its version and backend, and which one loads models.
+            runtimes get "/mm/v1/runtimes" "runtimes"
+                path[] query[] body[] progress[]
+                answer[$crate::operations::Runtimes] ok[200] errors[];
+
+            /// Gets llama.cpp from the release source (the `llamaCppReleases` setting): the archive for this OS, CPU
+            /// and GPU, its sha256 checked against the release's digest, unpacked beside earlier builds and tried
+            /// (`--version`, a tiny model) before it becomes the default; the default before is kept for a
+            /// rollback. Offline or with no matching archive it fails with what to do, and keeps nothing.
+            get_runtime post "/mm/v1/runtimes" "runtimes"
+                path[] query[] body[ask: $crate::operations::GetRuntime]
+                progress[$crate::runtime::builds::GetProgress, "runtime-progress"]
+                answer[$crate::runtime::builds::RuntimeBuild] ok[200] errors[404, 500, 502];
+
+            /// Makes a build the one that loads models, by its name in the list (`path`: the one on `PATH`);
+            /// loaded models keep theirs until they are loaded again.
+            use_runtime put "/mm/v1/runtimes/default" "runtimes"
+                path[] query[] body[ask: $crate::operations::UseRuntime] progress[]
+                answer[$crate::operations::Runtimes] ok[200] errors[404];
+
+            /// Goes back to the build that loaded models before the last change.
+            rollback_runtime post "/mm/v1/runtimes/rollback" "runtimes"
+                path[] query[] body[] progress[]
+                answer[$crate::operations::Runtimes] ok[200] errors[404];
+
+            /// Removes a build the app got, freeing its folder; the default is refused (use another first).
+            remove_runtime delete "/mm/v1/runtimes/{name}" "runtimes"
+                path[
+                    /// The build's name (`b6000-cpu`).
+                    name: String
+                ] query[] body[] progress[]
+                answer[$crate::operations::RuntimeRemoved] ok[200] errors[404, 409];
+
             // --- Compatibility and the machine ---
 
             /// Will a model run on the machine.
@@ -446,6 +482,42 @@ pub struct SearchAsk {
 pub struct Revision {
     /// A branch, tag or commit (default: main).
     pub revision: Option<String>,
+}
+
+/// The llama.cpp builds of a machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Runtimes {
+    pub builds: Vec<crate::runtime::builds::RuntimeBuild>,
+    /// The `llama-server` that loads models (none: there is none here).
+    pub default: Option<String>,
+    /// What a rollback goes back to (`path`: the one on `PATH`).
+    pub previous: Option<String>,
+    /// Where Get llama.cpp looks.
+    pub releases: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GetRuntime {
+    /// A release tag (`b6000`); default the latest.
+    pub release: Option<String>,
+    /// `cpu`, `cuda`, `vulkan`, `rocm` or `metal`; default chosen from the GPUs, the CPU build as the fallback.
+    pub backend: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UseRuntime {
+    /// A build's name as the list gives it (`b6000-cpu`, or `path` for the one on `PATH`).
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeRemoved {
+    pub name: String,
+    pub bytes_freed: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]

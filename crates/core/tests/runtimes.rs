@@ -197,11 +197,11 @@ async fn a_tar_gz_release_is_got_tried_listed_and_not_got_twice() {
     let listed = builds::list(data.path(), None).await;
     let managed: Vec<_> = listed.iter().filter(|b| b.origin == BuildOrigin::Managed).collect();
     assert_eq!(managed, [&build]);
-    // The setting naming the same program: listed once, as the setting's, with what the build is.
+    // The setting naming the same program: listed once, as the managed build it is.
     let listed = builds::list(data.path(), Some(build.path.as_str())).await;
     let same: Vec<_> = listed.iter().filter(|b| b.path == build.path).collect();
     assert_eq!(same.len(), 1, "{listed:?}");
-    assert_eq!((same[0].origin, same[0].release.as_deref()), (BuildOrigin::Setting, Some("b6000")));
+    assert_eq!((same[0].origin, same[0].release.as_deref()), (BuildOrigin::Managed, Some("b6000")));
 
     hub.clear_requests();
     let (again, progress) = get(&hub, data.path(), None, Some(&model)).await;

@@ -78,3 +78,28 @@ pub(crate) fn route(request: &Request, path: &str, state: &State) -> Option<Repl
         None => Reply::error(404, "NotFound", "no such asset"),
     })
 }
+
+/// A release archive in llama.cpp's shape (`build/bin/llama-server`, executable), as a `.tar.gz`.
+pub fn tar_gz_release(program: &[u8]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    for dir in ["build/", "build/bin/"] {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_mode(0o755);
+        header.set_size(0);
+        tar.append_data(&mut header, dir, std::io::empty()).expect("a folder entry");
+    }
+    let mut header = tar::Header::new_gnu();
+    header.set_mode(0o755);
+    header.set_size(program.len() as u64);
+    tar.append_data(&mut header, "build/bin/llama-server", program).expect("the program entry");
+    tar.into_inner().and_then(|gz| gz.finish()).expect("the archive")
+}
+
+impl FakeHub {
+    /// A release `tag` offering this machine's CPU build (`llama-{tag}-bin-ubuntu-x64.tar.gz`) of `program`.
+    pub fn add_llama_cpp_release(&self, tag: &str, program: &[u8], digest_override: Option<String>) {
+        let name = format!("llama-{tag}-bin-ubuntu-x64.tar.gz");
+        self.add_release(tag, vec![(name, tar_gz_release(program))], digest_override);
+    }
+}

@@ -362,6 +362,10 @@ copyImports: boolean,
  */
 llamaServer: string | null, 
 /**
+ * Where "Get llama.cpp" finds llama.cpp's releases: a releases API in GitHub's shape; empty for llama.cpp's own.
+ */
+llamaCppReleases: string | null, 
+/**
  * The largest context a load chooses by itself (tokens); the model's own and the free memory may lower it.
  */
 maxContext: number, 
@@ -416,7 +420,7 @@ warning: string | null, };
  * A change to some settings; absent fields stay, an empty text or 0 limit resets. `token: ""` clears the
  * token.
  */
-export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, connectionsPerFile: number | null, useXet: boolean | null, verifyOnDownload: boolean | null, keepInTray: boolean | null, notifyDownloads: boolean | null, copyImports: boolean | null, llamaServer: string | null, maxContext: number | null, idleUnloadSeconds: number | null, maxLoaded: number | null, memoryReserve: number | null, memoryLimit: number | null, restartAttempts: number | null, localServer: boolean | null, localServerPort: number | null, serveRequireToken: boolean | null, token: string | null, };
+export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, connectionsPerFile: number | null, useXet: boolean | null, verifyOnDownload: boolean | null, keepInTray: boolean | null, notifyDownloads: boolean | null, copyImports: boolean | null, llamaServer: string | null, llamaCppReleases: string | null, maxContext: number | null, idleUnloadSeconds: number | null, maxLoaded: number | null, memoryReserve: number | null, memoryLimit: number | null, restartAttempts: number | null, localServer: boolean | null, localServerPort: number | null, serveRequireToken: boolean | null, token: string | null, };
 
 /**
  * What a setting holds, with its bounds.
@@ -1086,6 +1090,88 @@ export type Pull = {
  */
 name: string, };
 
+/**
+ * A `llama-server` this machine can run models with.
+ */
+export type RuntimeBuild = { 
+/**
+ * A managed build's folder name (`b6000-cpu`); else `setting` or `path`.
+ */
+name: string, 
+/**
+ * The `llama-server` program.
+ */
+path: string, origin: BuildOrigin, 
+/**
+ * What `llama-server --version` says after `version: ` (`6543 (a1b2c3d)`).
+ */
+version: string | null, 
+/**
+ * `cpu`, `cuda`, `vulkan`, `rocm` or `metal`: a managed build's own, else read from its devices.
+ */
+backend: string, 
+/**
+ * The devices `--list-devices` lists (`CUDA0: NVIDIA H100 (81000 MiB, 80000 MiB free)`).
+ */
+devices: Array<string>, 
+/**
+ * A managed build's release tag.
+ */
+release: string | null, 
+/**
+ * A managed build's archive digest (hex).
+ */
+sha256: string | null, 
+/**
+ * Why `--version` failed.
+ */
+error: string | null, };
+
+/**
+ * Where a build was found.
+ */
+export type BuildOrigin = "path" | "setting" | "managed";
+
+/**
+ * How far a [`get`] is: `download` (bytes of total), `unpack`, `try`.
+ */
+export type GetProgress = { stage: string, bytes: number, total: number, };
+
+/**
+ * The llama.cpp builds of a machine.
+ */
+export type Runtimes = { builds: Array<RuntimeBuild>, 
+/**
+ * The `llama-server` that loads models (none: there is none here).
+ */
+default: string | null, 
+/**
+ * What a rollback goes back to (`path`: the one on `PATH`).
+ */
+previous: string | null, 
+/**
+ * Where Get llama.cpp looks.
+ */
+releases: string, };
+
+export type GetRuntime = { 
+/**
+ * A release tag (`b6000`); default the latest.
+ */
+release: string | null, 
+/**
+ * `cpu`, `cuda`, `vulkan`, `rocm` or `metal`; default chosen from the GPUs, the CPU build as the fallback.
+ */
+backend: string | null, };
+
+export type UseRuntime = { 
+/**
+ * A build's name as the list gives it (`b6000-cpu`, or `path` for the one on `PATH`).
+ */
+name: string, };
+
+export type RuntimeRemoved = { name: string, bytesFreed: number, };
+
 /** The operations of the table (`crates/core/src/operations.rs`), by name. */
 export type OperationName =
   | 'models'
@@ -1112,6 +1198,11 @@ export type OperationName =
   | 'load'
   | 'unload'
   | 'pin'
+  | 'runtimes'
+  | 'get_runtime'
+  | 'use_runtime'
+  | 'rollback_runtime'
+  | 'remove_runtime'
   | 'compat'
   | 'fit'
   | 'system'
@@ -1249,6 +1340,16 @@ export const SETTINGS: SettingInfo[] = [
     "api": false,
     "label": "llama-server program",
     "help": "the program that loads GGUF models (default: llama-server on PATH)"
+  },
+  {
+    "key": "llamaCppReleases",
+    "kind": {
+      "kind": "url"
+    },
+    "default": "",
+    "api": false,
+    "label": "llama.cpp releases",
+    "help": "where Get llama.cpp looks (default: github.com/ggml-org/llama.cpp's releases)"
   },
   {
     "key": "maxContext",

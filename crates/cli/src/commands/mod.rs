@@ -10,5 +10,6 @@ pub mod library;
 pub mod list;
 pub mod load_settings;
 pub mod runtime;
+pub mod runtimes;
 pub mod serve;
 pub mod sources;

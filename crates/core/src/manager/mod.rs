@@ -7,6 +7,7 @@ mod loading;
 mod machines;
 mod operations;
 mod pulls;
+mod runtimes;
 mod serving;
 
 pub use serving::ServedModel;

@@ -16,9 +16,10 @@ use crate::library::{LibraryQuery, ModelDetails};
 use crate::model::{LibraryModel, ModelType};
 use crate::ollama::OllamaStatus;
 use crate::operations::{
-    Activate, CancelRepo, CompatAsk, DeleteOptions, Load, Operations, Pin, Pull, RepoCancelled, Revision, SearchAsk,
-    Started, TypeChange, Unload, VerifyOptions,
+    Activate, CancelRepo, CompatAsk, DeleteOptions, GetRuntime, Load, Operations, Pin, Pull, RepoCancelled, Revision,
+    RuntimeRemoved, Runtimes, SearchAsk, Started, TypeChange, Unload, UseRuntime, VerifyOptions,
 };
+use crate::runtime::builds::{GetProgress, RuntimeBuild};
 use crate::runtime::LoadedModel;
 use crate::settings::LoadSettings;
 use std::collections::BTreeMap;
@@ -138,6 +139,30 @@ impl Operations for Manager {
 
     async fn set_load_settings(&self, id: String, settings: LoadSettings) -> Result<LoadSettings, ErrorPayload> {
         self.keep_load_settings(&id, settings, false).await
+    }
+
+    async fn runtimes(&self) -> Result<Runtimes, ErrorPayload> {
+        Ok(Manager::runtimes(self).await)
+    }
+
+    async fn get_runtime(
+        &self,
+        ask: GetRuntime,
+        on_progress: impl FnMut(GetProgress) + Send + 'static,
+    ) -> Result<RuntimeBuild, ErrorPayload> {
+        Manager::get_runtime(self, ask, on_progress).await
+    }
+
+    async fn use_runtime(&self, ask: UseRuntime) -> Result<Runtimes, ErrorPayload> {
+        Manager::use_runtime(self, &ask.name).await
+    }
+
+    async fn rollback_runtime(&self) -> Result<Runtimes, ErrorPayload> {
+        Manager::rollback_runtime(self).await
+    }
+
+    async fn remove_runtime(&self, name: String) -> Result<RuntimeRemoved, ErrorPayload> {
+        Manager::remove_runtime(self, &name).await
     }
 
     async fn compat(&self, ask: CompatAsk) -> Result<CompatReport, ErrorPayload> {

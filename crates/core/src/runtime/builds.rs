@@ -155,12 +155,14 @@ pub async fn list(data_dir: &Path, setting: Option<&str>) -> Vec<RuntimeBuild> {
         let path = builds_dir(data_dir).join(&name).join(&record.program);
         all.push(Found { name, path, origin: BuildOrigin::Managed, record: Some(record) });
     }
-    // One entry per program: the first found keeps its origin, and learns a managed build's record.
+    // One entry per program, in the order found; a managed build the setting or PATH names is listed as managed
+    // (its name is what `use` and `remove` take).
     let mut unique: Vec<(PathBuf, Found)> = Vec::new();
     for build in all {
         let key = fs::canonicalize(&build.path).unwrap_or_else(|_| build.path.clone());
         match unique.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, kept)) => kept.record = kept.record.take().or(build.record),
+            Some((_, kept)) if build.origin == BuildOrigin::Managed => *kept = build,
+            Some(_) => {}
             None => unique.push((key, build)),
         }
     }
@@ -170,6 +172,17 @@ pub async fn list(data_dir: &Path, setting: Option<&str>) -> Vec<RuntimeBuild> {
         builds.extend(probe.await.ok());
     }
     builds
+}
+
+/// The newest managed build's `llama-server`, if the app got one.
+pub fn newest(data_dir: &Path) -> Option<PathBuf> {
+    managed(data_dir).into_iter().next().map(|(name, record)| builds_dir(data_dir).join(name).join(record.program))
+}
+
+/// A managed build's `llama-server` by its name.
+pub fn program_of(data_dir: &Path, name: &str) -> Option<PathBuf> {
+    let dir = builds_dir(data_dir).join(name);
+    valid_name(name).then(|| read_record(&dir)).flatten().map(|record| dir.join(record.program))
 }
 
 /// The finished managed builds, newest first.

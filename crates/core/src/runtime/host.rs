@@ -1007,7 +1007,7 @@ impl Host {
                 ),
             ));
         }
-        find_llama_server(settings)?;
+        find_llama_server(settings, &self.config.data_dir)?;
         let (summary, hw) = {
             let (file, cache) = (PathBuf::from(&file), self.config.cache_dir.clone());
             tokio::task::spawn_blocking(move || (local::read_gguf(&file), hardware::probe(&cache)))
@@ -1049,7 +1049,7 @@ impl Host {
             }));
         }
         let file = target.file.clone().unwrap_or_default();
-        let program = find_llama_server(settings)?;
+        let program = find_llama_server(settings, &self.config.data_dir)?;
         let port = free_port().map_err(|e| err(ErrorCode::Io, format!("no free local port: {e}")))?;
         // Its key in a 0600 file (a command line is any user's to read): only this app's requests reach it.
         let key = new_key().map_err(|e| err(ErrorCode::Internal, format!("no randomness for a runtime's key: {e}")))?;
@@ -1229,8 +1229,9 @@ async fn ollama_ps(http: &reqwest::Client, base: &str, name: &str) -> Option<Mem
     Some(MemoryUse { ram: size.saturating_sub(vram), gpu: (vram > 0).then_some(vram) })
 }
 
-/// `llama-server`: the settings' path, else `PATH`.
-pub fn find_llama_server(settings: &Settings) -> Result<PathBuf, ErrorPayload> {
+/// `llama-server`: the settings' path, else the first on `PATH`, else the newest build the app got
+/// ([`super::builds`]); with none, where to get one.
+pub fn find_llama_server(settings: &Settings, data_dir: &Path) -> Result<PathBuf, ErrorPayload> {
     if let Some(path) = settings.llama_server.as_deref().filter(|p| !p.is_empty()) {
         let path = PathBuf::from(path);
         return if path.is_file() {
@@ -1238,7 +1239,11 @@ pub fn find_llama_server(settings: &Settings) -> Result<PathBuf, ErrorPayload> {
         } else {
             Err(err(
                 ErrorCode::NotFound,
-                format!("llama-server is not at {} (the llamaServer setting)", path.display()),
+                format!(
+                    "llama-server is not at {} (the llamaServer setting): get llama.cpp (mm runtime get, or Settings → \
+                     Runtimes), or set the path of one (mm config set llamaServer PATH)",
+                    path.display()
+                ),
             ))
         };
     }
@@ -1247,10 +1252,12 @@ pub fn find_llama_server(settings: &Settings) -> Result<PathBuf, ErrorPayload> {
         .flat_map(std::env::split_paths)
         .map(|d| d.join("llama-server"))
         .find(|p| p.is_file())
+        .or_else(|| super::builds::newest(data_dir))
         .ok_or_else(|| {
             err(
                 ErrorCode::NotFound,
-                "llama-server was not found on PATH: install llama.cpp, or set its path (mm config set llamaServer PATH)",
+                "no llama-server on this machine: get llama.cpp (mm runtime get, or Settings → Runtimes → Get \
+                 llama.cpp), or set the path of one you built (mm config set llamaServer PATH)",
             )
         })
 }

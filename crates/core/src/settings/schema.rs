@@ -246,6 +246,9 @@ macro_rules! settings {
             pub active: BTreeMap<String, ActiveModel>,
             /// Models never unloaded for another (`mm load --pin`; unloading one unpins it).
             pub pinned: Vec<String>,
+            /// The `llamaServer` setting before the last build was made the default (what a rollback goes back to;
+            /// empty: none was set).
+            pub previous_llama_server: Option<String>,
             /// How each model is run, by model id ([`super::load`]); a model with none set is not listed.
             pub load_settings: BTreeMap<String, super::LoadSettings>,
             /// Model files and folders imported from elsewhere on disk (dropped on the window or `mm import`).
@@ -262,6 +265,7 @@ macro_rules! settings {
                     model_types: BTreeMap::new(),
                     active: BTreeMap::new(),
                     pinned: Vec::new(),
+                    previous_llama_server: None,
                     load_settings: BTreeMap::new(),
                     imports: Vec::new(),
                     machines: Vec::new(),
@@ -407,6 +411,9 @@ settings! {
     /// The `llama-server` program that loads GGUF models; empty: the one on `PATH`.
     llama_server: Option<String> [String] = None;
         "llamaServer", Kind::Path, machine, "llama-server program", "the program that loads GGUF models (default: llama-server on PATH)";
+    /// Where "Get llama.cpp" finds llama.cpp's releases: a releases API in GitHub's shape; empty for llama.cpp's own.
+    llama_cpp_releases: Option<String> [String] = None;
+        "llamaCppReleases", Kind::Url, machine, "llama.cpp releases", "where Get llama.cpp looks (default: github.com/ggml-org/llama.cpp's releases)";
     /// The largest context a load chooses by itself (tokens); the model's own and the free memory may lower it.
     max_context: u64 [u64] = 8192;
         "maxContext", Kind::Count { min: 256, max: 1 << 24 }, api, "Largest context (tokens)", "the largest context a load picks by itself";
@@ -512,6 +519,7 @@ mod tests {
                 "libraryFolders",
                 "endpoint",
                 "llamaServer",
+                "llamaCppReleases",
                 "localServer",
                 "localServerPort",
                 "serveRequireToken"

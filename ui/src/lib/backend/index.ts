@@ -23,6 +23,10 @@ import type {
   LibraryModel,
   LibraryQuery,
   LoadedModel,
+  GetProgress,
+  RuntimeBuild,
+  RuntimeRemoved,
+  Runtimes,
   LoadSettings,
   MachineEntry,
   MachineList,
@@ -85,6 +89,14 @@ export interface Backend {
   /** Will it run here: a library model (files on disk) or a hub repo (headers read remotely). */
   /** Will it run here; with `loadSettings`, sized for them (as a form holds them) instead of the kept ones. */
   checkCompatibility(target: string, revision: string | null, loadSettings?: LoadSettings | null): Promise<CompatReport>;
+  /** The llama.cpp builds of the machine and the one that loads models. */
+  runtimes(): Promise<Runtimes>;
+  /** Gets llama.cpp for the machine (a release tag and backend, else the latest for its hardware). */
+  getRuntime(release: string | null, backend: string | null): Promise<RuntimeBuild>;
+  onRuntimeProgress(handler: (progress: GetProgress) => void): Promise<Unsubscribe>;
+  useRuntime(name: string): Promise<Runtimes>;
+  rollbackRuntime(): Promise<Runtimes>;
+  removeRuntime(name: string): Promise<RuntimeRemoved>;
   /** A model's load settings. */
   loadSettings(id: string): Promise<LoadSettings>;
   /** Keeps a model's load settings (all of them) on the machine the window drives. */

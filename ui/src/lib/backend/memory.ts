@@ -16,6 +16,10 @@ import type {
   LibraryModel,
   LibraryQuery,
   LoadedModel,
+  GetProgress,
+  RuntimeBuild,
+  RuntimeRemoved,
+  Runtimes,
   LoadSettings,
   MachineEntry,
   MachineList,
@@ -73,6 +77,10 @@ export interface MemoryBackendOptions {
   loaded?: LoadedModel[];
   /** When set, loadModel fails with this error. */
   loadError?: ErrorPayload;
+  /** The llama.cpp builds; `getRuntime` adds `gettable` (the build a release offers), or fails with `runtimeError`. */
+  runtimes?: Runtimes;
+  gettable?: RuntimeBuild;
+  runtimeError?: ErrorPayload;
   /** Load settings kept, by model id. */
   loadSettings?: Record<string, LoadSettings>;
 }
@@ -110,6 +118,7 @@ export const defaultSettings = (): SettingsView => ({
   copyImports: false,
   machines: [],
   llamaServer: null,
+  llamaCppReleases: null,
   maxContext: 8192,
   idleUnloadSeconds: 0,
   maxLoaded: 4,
@@ -356,6 +365,68 @@ export class MemoryBackend implements Backend {
       r.totalBytes = r.weightsBytes + r.kvCacheBytes + r.computeBytes;
     }
     return report;
+  }
+
+  private runtimeProgress = new Set<(p: GetProgress) => void>();
+
+  private machineRuntimes(): Runtimes {
+    return (this.options.runtimes ??= { builds: [], default: null, previous: null, releases: 'https://api.github.com/repos/ggml-org/llama.cpp/releases' });
+  }
+
+  async runtimes(): Promise<Runtimes> {
+    this.check();
+    return structuredClone(this.machineRuntimes());
+  }
+
+  /** Reports a download, an unpack and a try, then adds the build and makes it the default. */
+  async getRuntime(): Promise<RuntimeBuild> {
+    this.check();
+    this.actions.push('get runtime');
+    const build = this.need(this.options.gettable, 'a release');
+    for (const stage of ['download', 'unpack', 'try']) {
+      this.runtimeProgress.forEach((h) => h({ stage, bytes: stage === 'download' ? 5_000_000 : 0, total: 10_000_000 }));
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    if (this.options.runtimeError) throw new BackendError(this.options.runtimeError);
+    const r = this.machineRuntimes();
+    r.builds = [build, ...r.builds.filter((b) => b.path !== build.path)];
+    r.previous = r.default ?? 'path';
+    r.default = build.path;
+    return structuredClone(build);
+  }
+
+  async onRuntimeProgress(handler: (p: GetProgress) => void): Promise<Unsubscribe> {
+    this.runtimeProgress.add(handler);
+    return () => this.runtimeProgress.delete(handler);
+  }
+
+  async useRuntime(name: string): Promise<Runtimes> {
+    this.check();
+    this.actions.push(`use runtime ${name}`);
+    const r = this.machineRuntimes();
+    const build = r.builds.find((b) => b.name === name);
+    if (!build) throw new BackendError({ code: 'not-found', message: `no llama.cpp build is named "${name}" here` });
+    r.previous = r.default;
+    r.default = build.path;
+    return structuredClone(r);
+  }
+
+  async rollbackRuntime(): Promise<Runtimes> {
+    this.check();
+    this.actions.push('rollback runtime');
+    const r = this.machineRuntimes();
+    const back = r.builds.find((b) => b.path === r.previous) ?? null;
+    r.previous = r.default;
+    r.default = back?.path ?? null;
+    return structuredClone(r);
+  }
+
+  async removeRuntime(name: string): Promise<RuntimeRemoved> {
+    this.check();
+    this.actions.push(`remove runtime ${name}`);
+    const r = this.machineRuntimes();
+    r.builds = r.builds.filter((b) => b.name !== name);
+    return { name, bytesFreed: 10_000_000 };
   }
 
   async loadSettings(id: string): Promise<LoadSettings> {

@@ -262,6 +262,8 @@ mod tests {
             gated: false,
             error: None,
             download_id: None,
+            adapter: None,
+            adapters: Vec::new(),
         }
     }
 

@@ -49,6 +49,8 @@ enum Command {
     Du(commands::library::DuArgs),
     /// Remember a model's type (or `auto` for the inferred one).
     Type(commands::library::TypeArgs),
+    /// Link an adapter (a LoRA) to the base it runs on (or `auto` for the one it names or fits).
+    Link(commands::library::LinkArgs),
     /// Make a model the active one of its type (switching from the one before).
     Activate(commands::activation::ActivateArgs),
     /// Clear the active model of a type.
@@ -115,6 +117,7 @@ fn main() -> ExitCode {
             Command::Verify(args) => commands::library::verify(args, cli.json).await,
             Command::Du(args) => commands::library::du(args, cli.json).await,
             Command::Type(args) => commands::library::set_type(args, cli.json).await,
+            Command::Link(args) => commands::library::link(args, cli.json).await,
             Command::Activate(args) => commands::activation::activate(args, cli.json).await,
             Command::Deactivate(args) => commands::activation::deactivate(args, cli.json).await,
             Command::Active(args) => commands::activation::active(args, cli.json).await,

@@ -361,3 +361,86 @@ async fn bad_model_names_get_the_format_s_errors() {
     assert_eq!(answer["error"]["type"], "permission_error", "{answer}");
     assert!(m.ps().await.is_empty(), "no bad name loaded anything");
 }
+
+/// Writes a tiny LoRA adapter for the tiny llama model (tests/fixtures/tiny_lora.py) with `args`.
+fn tiny_lora(path: &std::path::Path, args: &[&str]) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny_lora.py");
+    let out = std::process::Command::new(common::python()).arg(script).arg(path).args(args).output().unwrap();
+    assert!(out.status.success(), "tiny_lora.py: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+async fn complete(http: &reqwest::Client, url: &str, model: &str) -> Value {
+    let body = json!({"model": model, "prompt": "hello world", "max_tokens": 8, "temperature": 0});
+    let res = http.post(url).json(&body).send().await.unwrap();
+    let status = res.status();
+    let answer: Value = res.json().await.unwrap();
+    assert!(status.is_success(), "{model}: {status} {answer}");
+    answer
+}
+
+/// A GGUF LoRA imported beside its base is linked to it (the only model it fits), listed as `BASE+ADAPTER` with
+/// its parent, and served by the base's llama-server with the adapter loaded: at temperature 0 it answers otherwise
+/// than the base, which still answers as it did alone. An adapter for another shape, or named alone, says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lora_adapter_is_linked_to_its_base_and_served_as_its_own_model() {
+    let m = Machine::new(&[("base.gguf", 1, false, "text-generation")], &[]).await;
+    let http = reqwest::Client::new();
+    let completions = m.url("/v1/completions");
+    let alone = complete(&http, &completions, "local/base.gguf").await["choices"][0]["text"].clone();
+
+    let lora = m.home.path().join("lora.gguf");
+    tiny_lora(&lora, &["7", "--base-repo", "acme/tiny-base"]);
+    m.ok(&["import", lora.to_str().unwrap()]).await;
+    let wide = m.home.path().join("wide.gguf");
+    tiny_lora(&wide, &["8", "--embd", "128", "--base-repo", "acme/big-base"]);
+    m.ok(&["import", wide.to_str().unwrap()]).await;
+    let list: Value = serde_json::from_str(&m.ok(&["list", "--json"]).await).unwrap();
+    let model = |id: &str| list["models"].as_array().unwrap().iter().find(|x| x["id"] == id).cloned().unwrap();
+    let adapter = model("local/lora.gguf")["adapter"].clone();
+    assert_eq!(
+        (adapter["base"].as_str(), adapter["linkedBy"].as_str()),
+        (Some("local/base.gguf"), Some("fits")),
+        "{adapter:#}"
+    );
+    assert_eq!(adapter["baseNamed"], "acme/tiny-base");
+    assert_eq!(model("local/base.gguf")["adapters"], json!(["local/lora.gguf"]));
+    let wide = model("local/wide.gguf")["adapter"].clone();
+    assert_eq!(wide["base"], Value::Null);
+    assert!(wide["problem"].as_str().unwrap().contains("its base acme/big-base is not installed: get it"), "{wide:#}");
+
+    let models: Value = http.get(m.url("/v1/models")).send().await.unwrap().json().await.unwrap();
+    let ids: Vec<&str> = models["data"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"local/base.gguf+local/lora.gguf"), "{ids:?}");
+    assert!(!ids.contains(&"local/lora.gguf") && !ids.iter().any(|i| i.contains("wide")), "{ids:?}");
+    let entry =
+        models["data"].as_array().unwrap().iter().find(|x| x["id"] == "local/base.gguf+local/lora.gguf").unwrap();
+    assert_eq!(entry["parent"], "local/base.gguf");
+
+    // One runtime: the base, the adapter loaded unapplied; each request says which applies.
+    let with = complete(&http, &completions, "local/base.gguf+local/lora.gguf").await["choices"][0]["text"].clone();
+    let base = complete(&http, &completions, "local/base.gguf").await["choices"][0]["text"].clone();
+    assert_ne!(with, alone, "the adapter changes the answer");
+    assert_eq!(base, alone, "the base answers as it did alone");
+    assert_eq!(complete(&http, &completions, "local/base.gguf+local/lora.gguf").await["choices"][0]["text"], with);
+    let ps = m.ps().await;
+    assert_eq!(ps.len(), 1, "{ps:#?}");
+    let command = ps[0]["command"].as_str().unwrap();
+    assert!(
+        command.contains(&format!("--lora {}", lora.display())) && command.contains("--lora-init-without-apply"),
+        "{command}"
+    );
+
+    let res = http.post(&completions).json(&json!({"model": "local/lora.gguf", "prompt": "x"})).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    let text = res.text().await.unwrap();
+    assert!(text.contains("name it with its base: local/base.gguf+local/lora.gguf"), "{text}");
+
+    // Linked by hand: to a base it does not fit, refused with where; back to automatic.
+    let out = run(m.cmd(&["link", "local/wide.gguf", "local/base.gguf"])).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("does not fit local/base.gguf: blk.0."), "{stderr}");
+    let linked: Value =
+        serde_json::from_str(&m.ok(&["link", "local/lora.gguf", "local/base.gguf", "--json"]).await).unwrap();
+    assert_eq!(linked["adapter"]["linkedBy"], "user");
+    m.ok(&["link", "local/lora.gguf", "auto"]).await;
+}

@@ -62,6 +62,7 @@ const ORDER: &[Op] = &[
     Op::models,
     Op::model,
     Op::set_type,
+    Op::link_adapter,
     Op::verify,
     Op::compat,
     Op::fit,
@@ -224,6 +225,12 @@ async fn every_operation_of_the_table_answers_the_remote_client_and_the_document
                 let query = LibraryQuery { model_type: Some(ModelType::Embedding), ..LibraryQuery::default() };
                 assert_eq!(remote.models(query).await.unwrap().len(), 1, "the type travelled in the body");
                 remote.set_type("acme/tiny".into(), TypeChange { model_type: None }).await.unwrap();
+            }
+            Op::link_adapter => {
+                // acme/tiny is a model, not an adapter: the machine says so; an unknown one is not found.
+                let link = AdapterLink { base: Some("acme/tiny".into()) };
+                reached(op, remote.link_adapter("acme/tiny".into(), link.clone()).await, Some(ErrorCode::InvalidInput));
+                reached(op, remote.link_adapter("nobody/nothing".into(), link).await, Some(ErrorCode::NotFound));
             }
             Op::verify => {
                 let options = VerifyOptions { revision: Some("main".into()), repair: true };

@@ -25,10 +25,11 @@ use crate::library::{
 };
 use crate::local::{ImportOptions, ImportOutcome, ImportPhase, ImportProgress, ImportStatus};
 use crate::machine::MachineList;
+use crate::model::{Adapter, AdapterFormat, LinkedBy};
 use crate::ollama::OllamaStatus;
 use crate::operations::{
-    Activate, CancelRepo, CompatAsk, DeleteOptions, GetRuntime, Load, Pull, RepoCancelled, Revision, RuntimeRemoved,
-    Runtimes, SearchAsk, Started, TypeChange, Unload, UseRuntime, VerifyOptions,
+    Activate, AdapterLink, CancelRepo, CompatAsk, DeleteOptions, GetRuntime, Load, Pull, RepoCancelled, Revision,
+    RuntimeRemoved, Runtimes, SearchAsk, Started, TypeChange, Unload, UseRuntime, VerifyOptions,
 };
 use crate::runtime::builds::{BuildOrigin, GetProgress, RuntimeBuild};
 use crate::runtime::{LaunchPlan, LoadedModel, Measurement, MemoryUse, RuntimeChange, RuntimeKind, RuntimeState};
@@ -80,6 +81,10 @@ pub fn typescript() -> String {
         ModelSource,
         ModelStatus,
         LibraryModel,
+        Adapter,
+        AdapterFormat,
+        LinkedBy,
+        AdapterLink,
         ModelDetails,
         SortKey,
         LibraryQuery,

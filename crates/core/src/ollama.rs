@@ -269,6 +269,8 @@ impl Ollama {
                     gated: false,
                     error: None,
                     download_id: None,
+                    adapter: None,
+                    adapters: Vec::new(),
                     id,
                 }
             })

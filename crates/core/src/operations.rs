@@ -78,6 +78,15 @@ macro_rules! operations {
                 progress[$crate::library::verify::VerifyProgress, "verify-progress"]
                 answer[$crate::library::verify::VerifyReport] ok[200] errors[404];
 
+            /// Links an adapter to the base it runs on (`base: null`: back to the one it names or fits); a GGUF
+            /// adapter must fit the base's architecture and tensor shapes (409 says where it does not).
+            link_adapter put "/mm/v1/models/{id}/base" "models"
+                path[
+                    /// The adapter's id, percent-encoded.
+                    id: String
+                ] query[] body[link: $crate::operations::AdapterLink] progress[]
+                answer[$crate::model::LibraryModel] ok[200] errors[404, 409];
+
             /// A model's load settings: how it is run (what is unset the app chooses).
             load_settings get "/mm/v1/models/{id}/load-settings" "models"
                 path[
@@ -372,6 +381,13 @@ pub struct DeleteOptions {
 pub struct Pin {
     /// Pinned: never unloaded for another model (until unpinned or unloaded).
     pub pinned: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdapterLink {
+    /// The base's id; `null` goes back to the base the adapter names or fits.
+    pub base: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]

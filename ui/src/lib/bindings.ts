@@ -231,7 +231,58 @@ error: ErrorPayload | null,
 /**
  * The download in the queue, for statuses `queued`, `downloading` and `error`.
  */
-downloadId: number | null, };
+downloadId: number | null, 
+/**
+ * When it is an adapter (a LoRA): what it is and the base it runs on.
+ */
+adapter: Adapter | null, 
+/**
+ * The adapters linked to it (a base), by id.
+ */
+adapters: Array<string>, };
+
+/**
+ * An adapter: a LoRA that runs on a base model, as the library found it and linked it.
+ */
+export type Adapter = { 
+/**
+ * `gguf`: a GGUF LoRA llama-server applies; `peft`: a PEFT folder (`adapter_config.json`), for the programs
+ * that read them.
+ */
+format: AdapterFormat, 
+/**
+ * The base it names (`org/name`), if it names one.
+ */
+baseNamed: string | null, 
+/**
+ * The installed model it runs on, when one is linked.
+ */
+base: string | null, 
+/**
+ * How the base was found.
+ */
+linkedBy: LinkedBy | null, 
+/**
+ * Why no base is linked, with what to do.
+ */
+problem: string | null, 
+/**
+ * The GGUF adapter file (what `--lora` takes).
+ */
+file: string | null, rank: number | null, alpha: number | null, };
+
+export type AdapterFormat = "gguf" | "peft";
+
+/**
+ * How an adapter's base was found.
+ */
+export type LinkedBy = "user" | "named" | "fits";
+
+export type AdapterLink = { 
+/**
+ * The base's id; `null` goes back to the base the adapter names or fits.
+ */
+base: string | null, };
 
 /**
  * Everything about one model: the list entry, each cached revision with its files and hashes, and the card.
@@ -1179,6 +1230,7 @@ export type OperationName =
   | 'delete'
   | 'set_type'
   | 'verify'
+  | 'link_adapter'
   | 'load_settings'
   | 'set_load_settings'
   | 'preview'

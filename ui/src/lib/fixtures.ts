@@ -37,6 +37,8 @@ export function model(id: string, overrides: Partial<LibraryModel> = {}): Librar
     gated: false,
     error: null,
     downloadId: null,
+    adapter: null,
+    adapters: [],
     ...overrides,
   };
 }

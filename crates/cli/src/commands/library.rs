@@ -236,3 +236,28 @@ pub async fn set_type(args: TypeArgs, json: bool) -> Result<(), ErrorPayload> {
     }
     Ok(())
 }
+
+#[derive(clap::Args)]
+pub struct LinkArgs {
+    /// The adapter's id.
+    adapter: String,
+    /// The base it runs on; `auto` goes back to the base it names or fits.
+    base: String,
+}
+
+pub async fn link(args: LinkArgs, json: bool) -> Result<(), ErrorPayload> {
+    let base = (args.base != "auto").then(|| args.base.clone());
+    let link = mm_core::operations::AdapterLink { base };
+    let model = crate::context::machine()?.link_adapter(args.adapter.clone(), link).await?;
+    if json {
+        output::json(&model);
+        return Ok(());
+    }
+    let Some(adapter) = model.adapter else { return Ok(()) };
+    match (&adapter.base, &adapter.problem) {
+        (Some(base), None) => say!("{} runs on {base}: clients name it {base}+{}", model.id, model.id),
+        (_, Some(problem)) => say!("{}: {problem}", model.id),
+        (None, None) => say!("{} has no base", model.id),
+    }
+    Ok(())
+}

@@ -116,6 +116,7 @@ pub fn list_all(
 ) -> Result<Vec<LibraryModel>, LibraryError> {
     let mut models = list(cache_dir, settings, downloads)?;
     models.extend(crate::local::list::local_models(settings, data_dir).into_iter().map(|m| m.model));
+    super::adapters::link(&mut models, settings);
     Ok(models)
 }
 
@@ -210,6 +211,8 @@ pub(crate) fn model_of(repo: &CachedRepo, source: ModelSource, settings: &Settin
         gated: info.gated,
         error: None,
         download_id: None,
+        adapter: None,
+        adapters: Vec::new(),
     }
 }
 
@@ -257,6 +260,8 @@ fn merge_downloads(models: &mut Vec<LibraryModel>, downloads: &[DownloadProgress
                     gated: false,
                     error: d.error.clone(),
                     download_id: Some(d.id),
+                    adapter: None,
+                    adapters: Vec::new(),
                 });
             }
         }

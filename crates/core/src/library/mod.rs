@@ -3,6 +3,7 @@
 //! Also what one does with a model: details ([`list`]), delete ([`delete`]), verify and repair ([`verify`]), and
 //! the storage they take ([`storage`]).
 
+pub mod adapters;
 pub mod delete;
 pub mod fit;
 pub mod list;

@@ -167,6 +167,8 @@ fn entry(
         gated: false,
         error: None,
         download_id: None,
+        adapter: None,
+        adapters: Vec::new(),
     }
 }
 

@@ -82,6 +82,54 @@ impl Manager {
         Ok(answer)
     }
 
+    /// Links an adapter to `base` (none: back to the base it names or fits), kept in the settings; a GGUF adapter
+    /// must fit the base.
+    pub async fn link_adapter(&self, id: &str, base: Option<&str>) -> Result<LibraryModel, ErrorPayload> {
+        let models = self.models_on_disk(self.settings()).await?;
+        let find = |id: &str| {
+            models.iter().find(|m| m.id == id).ok_or_else(|| {
+                ErrorPayload::new(ErrorCode::NotFound, format!("no model {id} in the library (mm list names them)"))
+            })
+        };
+        let adapter = find(id)?.adapter.clone().ok_or_else(|| {
+            ErrorPayload::new(
+                ErrorCode::InvalidInput,
+                format!("{id} is not an adapter: only an adapter is linked to a base"),
+            )
+        })?;
+        if let Some(base) = base {
+            let model = find(base)?;
+            if model.adapter.is_some() {
+                return Err(ErrorPayload::new(
+                    ErrorCode::InvalidInput,
+                    format!("{base} is an adapter itself, not a base"),
+                ));
+            }
+            if let Some(header) = crate::library::adapters::adapter_header(&adapter) {
+                crate::library::adapters::fits(&header, model).map_err(|why| {
+                    ErrorPayload::new(ErrorCode::Conflict, format!("{id} does not fit {base}: {why}"))
+                })?;
+            }
+        }
+        let (settings, ()) = self
+            .inner
+            .store
+            .update(|s| {
+                match base {
+                    Some(base) => s.adapter_bases.insert(id.to_string(), base.to_string()),
+                    None => s.adapter_bases.remove(id),
+                };
+                Ok(())
+            })
+            .map_err(payload)?;
+        self.settings_changed(settings.clone());
+        let models = self.models_on_disk(settings).await?;
+        models
+            .into_iter()
+            .find(|m| m.id == id)
+            .ok_or_else(|| ErrorPayload::new(ErrorCode::NotFound, format!("{id} is gone")))
+    }
+
     /// Marks a model pinned (never unloaded for another) or not, in the settings the runtime host reads.
     pub(super) fn set_pinned(&self, id: &str, pinned: bool) -> Result<(), ErrorPayload> {
         let (settings, ()) = self

@@ -236,6 +236,9 @@ impl Manager {
     }
 
     fn publish_lifecycle(&self, changes: Vec<ModelLifecycle>) {
+        if !changes.is_empty() {
+            self.inner.resolved.lock().expect("resolved").clear();
+        }
         for change in changes {
             self.inner.downloads.publish(DownloadEvent::Lifecycle(change));
         }
@@ -285,6 +288,8 @@ impl Manager {
         inner.downloads.set_hub(client(self.hub_config(&settings)));
         inner.discover.set_hub(client(self.hub_config(&settings)));
         *inner.settings.lock().unwrap() = (settings, None);
+        // Names may mean other models now (an import, a type, an adapter linked).
+        inner.resolved.lock().expect("resolved").clear();
     }
 
     /// After this core changed the settings file itself (activation, types, imports): keep the new settings and
@@ -313,7 +318,7 @@ impl Manager {
     }
 
     /// The models whose files are on this machine's disks (no Ollama), merged with the queue.
-    async fn models_on_disk(&self, settings: Settings) -> Result<Vec<LibraryModel>, ErrorPayload> {
+    pub(crate) async fn models_on_disk(&self, settings: Settings) -> Result<Vec<LibraryModel>, ErrorPayload> {
         let (cache_dir, data_dir) = (self.inner.cache_dir.clone(), self.data_dir().to_path_buf());
         list::list_async(cache_dir, data_dir, settings, self.inner.downloads.list()).await.map_err(payload)
     }

@@ -16,8 +16,9 @@ use crate::library::{LibraryQuery, ModelDetails};
 use crate::model::{LibraryModel, ModelType};
 use crate::ollama::OllamaStatus;
 use crate::operations::{
-    Activate, CancelRepo, CompatAsk, DeleteOptions, GetRuntime, Load, Operations, Pin, Pull, RepoCancelled, Revision,
-    RuntimeRemoved, Runtimes, SearchAsk, Started, TypeChange, Unload, UseRuntime, VerifyOptions,
+    Activate, AdapterLink, CancelRepo, CompatAsk, DeleteOptions, GetRuntime, Load, Operations, Pin, Pull,
+    RepoCancelled, Revision, RuntimeRemoved, Runtimes, SearchAsk, Started, TypeChange, Unload, UseRuntime,
+    VerifyOptions,
 };
 use crate::runtime::builds::{GetProgress, RuntimeBuild};
 use crate::runtime::LoadedModel;
@@ -130,6 +131,10 @@ impl Operations for Manager {
         // A model the endpoint can name (else 404): its id as the runtime knows it.
         let target = self.resolve(&id).await?;
         self.set_pinned(&target.id, ask.pinned)
+    }
+
+    async fn link_adapter(&self, id: String, link: AdapterLink) -> Result<LibraryModel, ErrorPayload> {
+        Manager::link_adapter(self, &id, link.base.as_deref()).await
     }
 
     async fn load_settings(&self, id: String) -> Result<LoadSettings, ErrorPayload> {

@@ -24,6 +24,8 @@ pub struct ServedModel {
     pub context: Option<u64>,
     /// For a type's name or a repo's bare id: the model it means.
     pub alias_of: Option<String>,
+    /// For an adapter (`BASE+ADAPTER`): the base it runs on.
+    pub parent: Option<String>,
     /// Bytes on disk.
     pub size: u64,
     /// Unix seconds it was downloaded or added.
@@ -36,8 +38,61 @@ const MAX_NAME: usize = 256;
 impl Manager {
     /// What a request's `model` names: the model and its file, from the library (404 for a name it does not list,
     /// 400 for one that cannot be a name).
+    ///
+    /// `BASE+ADAPTER` names a GGUF adapter linked to its base: the base, loaded with its adapters, with that one
+    /// applied to the request. A base runs with every adapter linked to it loaded and none applied.
     pub async fn resolve(&self, name: &str) -> Result<Target, ErrorPayload> {
         let name = check_name(name)?;
+        match self.resolve_model(name).await {
+            Err(e) if e.code == ErrorCode::NotFound && name.contains('+') => {
+                let (base, adapter) = name.rsplit_once('+').expect("a +");
+                let mut target = self.resolve_model(base).await.map_err(|_| e.clone())?;
+                target.lora = target.adapters.iter().position(|(id, _)| id == adapter);
+                if target.lora.is_none() {
+                    return Err(ErrorPayload::new(
+                        ErrorCode::NotFound,
+                        format!(
+                            "{adapter} is not an adapter linked to {base}: GET /v1/models lists the BASE+ADAPTER names"
+                        ),
+                    ));
+                }
+                Ok(target)
+            }
+            other => other,
+        }
+    }
+
+    /// `target` with the GGUF adapters linked to its model (sorted by id); an adapter itself is refused, with the
+    /// name that runs it.
+    async fn with_adapters(&self, mut target: Target) -> Result<Target, ErrorPayload> {
+        if target.runtime != RuntimeKind::LlamaServer {
+            return Ok(target);
+        }
+        let models = self.models_on_disk(self.settings()).await?;
+        if let Some(adapter) = models.iter().find(|m| m.id == target.model).and_then(|m| m.adapter.as_ref()) {
+            let hint = adapter.base.as_deref().map_or_else(
+                || adapter.problem.clone().unwrap_or_default(),
+                |base| format!("name it with its base: {base}+{}", target.model),
+            );
+            return Err(ErrorPayload::new(
+                ErrorCode::InvalidInput,
+                format!("{} is an adapter, which runs on a base model: {hint}", target.model),
+            ));
+        }
+        let mut adapters: Vec<(String, String)> = models
+            .iter()
+            .filter_map(|m| {
+                let a = m.adapter.as_ref()?;
+                let file = a.file.clone().filter(|_| a.base.as_deref() == Some(target.model.as_str()))?;
+                (a.format == crate::model::AdapterFormat::Gguf && a.problem.is_none()).then(|| (m.id.clone(), file))
+            })
+            .collect();
+        adapters.sort();
+        target.adapters = adapters;
+        Ok(target)
+    }
+
+    async fn resolve_model(&self, name: &str) -> Result<Target, ErrorPayload> {
         // The settings as the file says now: another face may have activated a model or chosen a type.
         let settings = self.settings_now();
         if let Ok(model_type) = name.parse::<ModelType>() {
@@ -48,11 +103,15 @@ impl Manager {
         let types = settings.model_types;
         // A name resolved before, whose file is still there and whose type is the same, means the same now.
         if let Some((t, chosen)) = self.inner.resolved.lock().expect("resolved").get(name).cloned() {
-            if t.file.as_deref().is_some_and(|f| Path::new(f).is_file()) && types.get(&t.id) == chosen.as_ref() {
+            let there = |f: &str| Path::new(f).is_file();
+            if t.file.as_deref().is_some_and(there)
+                && t.adapters.iter().all(|(_, f)| there(f))
+                && types.get(&t.id) == chosen.as_ref()
+            {
                 return Ok(t);
             }
         }
-        let target = self.resolve_anew(name).await?;
+        let target = self.with_adapters(self.resolve_anew(name).await?).await?;
         let chosen = types.get(&target.id).cloned();
         let mut resolved = self.inner.resolved.lock().expect("resolved");
         if resolved.len() > 1024 {
@@ -81,6 +140,8 @@ impl Manager {
                 file: Some(file.display().to_string()),
                 format: crate::model::ModelFormat::Gguf,
                 runtime: RuntimeKind::Ollama,
+                adapters: Vec::new(),
+                lora: None,
             });
         }
         if let Some(local) = crate::local::list::find(&settings, self.data_dir(), name) {
@@ -94,6 +155,8 @@ impl Manager {
                 file: Some(local.path.display().to_string()),
                 format: local.model.format,
                 runtime: RuntimeKind::LlamaServer,
+                adapters: Vec::new(),
+                lora: None,
             });
         }
         let name = name.strip_prefix("hf.co/").or_else(|| name.strip_prefix("huggingface.co/")).unwrap_or(name);
@@ -132,6 +195,8 @@ impl Manager {
             file: Some(snapshot.join(&chosen.files[0]).display().to_string()),
             format: crate::model::ModelFormat::Gguf,
             runtime: RuntimeKind::LlamaServer,
+            adapters: Vec::new(),
+            lora: None,
         })
     }
 
@@ -165,9 +230,23 @@ impl Manager {
     }
 
     /// Every name the endpoint answers to: each runnable model (GGUF, or Ollama's), each quantisation of a repo
-    /// holding several, and each active type.
+    /// holding several, each GGUF adapter on its base (`BASE+ADAPTER`), and each active type.
     pub async fn served_models(&self) -> Vec<ServedModel> {
+        // The library as the settings file says now (another face may have imported a model).
+        self.settings_now();
         let models = self.models(LibraryQuery::default()).await.unwrap_or_default();
+        // The GGUF adapters each base runs, by base id.
+        let mut runnable: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+        for m in &models {
+            if let Some(a) =
+                m.adapter.as_ref().filter(|a| a.format == crate::model::AdapterFormat::Gguf && a.problem.is_none())
+            {
+                if let Some(base) = &a.base {
+                    runnable.entry(base.clone()).or_default().push(m.id.clone());
+                }
+            }
+        }
+        let adapters_of = |m: &LibraryModel| runnable.get(&m.id).cloned().unwrap_or_default();
         let loaded = self.loaded().await;
         let state_of =
             |id: &str| loaded.iter().find(|m| m.id == id).map(|m| (m.state, m.plan.as_ref().map(|p| p.context)));
@@ -188,10 +267,15 @@ impl Manager {
                     state,
                     context,
                     alias_of,
+                    parent: None,
                     size,
                     created: m.downloaded_at.unwrap_or(0),
                 }
             };
+            // An adapter runs on its base, as `BASE+ADAPTER` (listed with the base, below).
+            if m.adapter.is_some() {
+                continue;
+            }
             let quants = match m.source {
                 crate::model::ModelSource::HuggingFace | crate::model::ModelSource::Folder => {
                     let (cache, s, id) = (self.cache_dir().to_path_buf(), settings.clone(), m.id.clone());
@@ -213,9 +297,15 @@ impl Manager {
             } else {
                 out.push(entry(m.id.clone(), None, m.size));
             }
+            for adapter in adapters_of(&m) {
+                let mut e = entry(m.id.clone(), None, m.size);
+                e.id = format!("{}+{adapter}", m.id);
+                e.parent = Some(m.id.clone());
+                out.push(e);
+            }
         }
         for (model_type, active) in self.inner.activation.entries(&self.settings_now()) {
-            let alias = out.iter().find(|s| s.id == active.id).cloned();
+            let alias = out.iter().find(|s| s.id == active.id && s.parent.is_none()).cloned();
             let Some(mut alias) = alias else { continue };
             alias.alias_of = Some(active.id.clone());
             alias.id = model_type.to_string();
@@ -240,7 +330,9 @@ impl Manager {
         }
         let owner = self.inner.runtime_owner;
         let owner_pid = (owner != "mm").then(std::process::id);
-        let hold = self.inner.runtime.acquire(target, keep_alive, owner, owner_pid).await?;
+        let lora = target.lora_scales();
+        let mut hold = self.inner.runtime.acquire(target, keep_alive, owner, owner_pid).await?;
+        hold.lora = lora;
         if hold.acquired.waited_ms > 0 {
             self.runtime_started();
         }

@@ -73,6 +73,52 @@ pub struct LibraryModel {
     pub error: Option<ErrorPayload>,
     /// The download in the queue, for statuses `queued`, `downloading` and `error`.
     pub download_id: Option<u64>,
+    /// When it is an adapter (a LoRA): what it is and the base it runs on.
+    #[serde(default)]
+    pub adapter: Option<Adapter>,
+    /// The adapters linked to it (a base), by id.
+    #[serde(default)]
+    pub adapters: Vec<String>,
+}
+
+/// An adapter: a LoRA that runs on a base model, as the library found it and linked it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Adapter {
+    /// `gguf`: a GGUF LoRA llama-server applies; `peft`: a PEFT folder (`adapter_config.json`), for the programs
+    /// that read them.
+    pub format: AdapterFormat,
+    /// The base it names (`org/name`), if it names one.
+    pub base_named: Option<String>,
+    /// The installed model it runs on, when one is linked.
+    pub base: Option<String>,
+    /// How the base was found.
+    pub linked_by: Option<LinkedBy>,
+    /// Why no base is linked, with what to do.
+    pub problem: Option<String>,
+    /// The GGUF adapter file (what `--lora` takes).
+    pub file: Option<String>,
+    pub rank: Option<u64>,
+    pub alpha: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AdapterFormat {
+    Gguf,
+    Peft,
+}
+
+/// How an adapter's base was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkedBy {
+    /// The user linked it by hand.
+    User,
+    /// The adapter names it (its metadata, `adapter_config.json`, or its card).
+    Named,
+    /// The only installed model whose architecture and tensor shapes it fits.
+    Fits,
 }
 
 /// A model imported from elsewhere on disk, as the settings keep it.

@@ -1017,7 +1017,10 @@ impl Host {
         let summary = summary.map_err(|e| err(ErrorCode::InvalidInput, format!("cannot read {file}: {e}")))?;
         let mut hw = hw;
         hw.ram_available += reclaim;
-        let model = estimate::from_gguf(&summary, None);
+        let mut model = estimate::from_gguf(&summary, None);
+        // Its adapters' weights are loaded beside its own.
+        model.weights_bytes +=
+            target.adapters.iter().map(|(_, f)| std::fs::metadata(f).map_or(0, |m| m.len())).sum::<u64>();
         let load = settings.load_of(&target.model);
         let mut plan = plan::plan(&model, &hw, settings.max_context, context, &load)
             .map_err(|why| err(ErrorCode::InvalidInput, format!("{} cannot be loaded here: {why}", target.id)))?;
@@ -1067,15 +1070,8 @@ impl Host {
                 ),
             ));
         }
-        let args = plan::llama_server_args(
-            &file,
-            port,
-            plan,
-            &target.id,
-            target.model_type,
-            &key_file.display().to_string(),
-            |f| flags.contains(f),
-        );
+        let args =
+            plan::llama_server_args(target, port, plan, &key_file.display().to_string(), |f| flags.contains(f));
         let command = std::iter::once(program.display().to_string())
             .chain(args.iter().cloned())
             .map(quote)

@@ -80,13 +80,29 @@ pub struct Target {
     pub format: crate::model::ModelFormat,
     /// What runs it: said by where the library found it, never guessed from its id.
     pub runtime: RuntimeKind,
+    /// The GGUF LoRA adapters linked to it (id, file), loaded with it unapplied (each request says their scales).
+    #[serde(default)]
+    pub adapters: Vec<(String, String)>,
+    /// The adapter a request named (`BASE+ADAPTER`), by its place in `adapters`: applied for it alone.
+    #[serde(default)]
+    pub lora: Option<usize>,
 }
 
 impl Target {
-    /// What a runtime is started from: its file and its role (the flags of [`plan::llama_server_args`]). A loaded
+    /// What a runtime is started from: its file, its role (the flags of [`plan::llama_server_args`]) and its
+    /// adapters. A loaded
     /// model asked for with another is started again.
-    fn launch(&self) -> (Option<&str>, &'static [&'static str]) {
-        (self.file.as_deref(), plan::role(self.model_type))
+    fn launch(&self) -> (Option<&str>, &'static [&'static str], &[(String, String)]) {
+        (self.file.as_deref(), plan::role(self.model_type), &self.adapters)
+    }
+
+    /// The `lora` field of a request to a base loaded with adapters: the one named at scale 1, the others at 0.
+    pub fn lora_scales(&self) -> Option<serde_json::Value> {
+        (!self.adapters.is_empty()).then(|| {
+            (0..self.adapters.len())
+                .map(|i| serde_json::json!({"id": i, "scale": if self.lora == Some(i) { 1.0 } else { 0.0 }}))
+                .collect()
+        })
     }
 }
 
@@ -104,6 +120,8 @@ impl From<&crate::activation::ActiveEntry> for Target {
             } else {
                 RuntimeKind::LlamaServer
             },
+            adapters: Vec::new(),
+            lora: None,
         }
     }
 }

@@ -141,19 +141,20 @@ fn plan_for(
     })
 }
 
-/// The `llama-server` arguments for `file` served on `port` of this machine only, to the holders of the key in
-/// `key_file` (its `/health` and model list excepted), without its slots' monitor; an embedding model serves
-/// embeddings and a classifier reranks (llama-server serves one or the other, by its flags). The plan's load
-/// settings follow (`knows`: whether this runtime has a flag), their extra arguments last.
+/// The `llama-server` arguments for `target`'s file, named by its id, served on `port` of this machine only, to
+/// the holders of the key in `key_file` (its `/health` and model list excepted), without its slots' monitor; an
+/// embedding model serves embeddings and a classifier reranks (llama-server serves one or the other, by its
+/// flags). The plan's load settings follow (`knows`: whether this runtime has a flag), their extra arguments, then
+/// the target's LoRA adapters loaded without being applied (each request says their scales).
 pub fn llama_server_args(
-    file: &str,
+    target: &super::Target,
     port: u16,
     plan: &LaunchPlan,
-    alias: &str,
-    model_type: ModelType,
     key_file: &str,
     knows: impl Fn(&str) -> bool,
 ) -> Vec<String> {
+    let (file, alias, model_type) = (target.file.as_deref().unwrap_or_default(), target.id.as_str(), target.model_type);
+    let adapters: Vec<&String> = target.adapters.iter().map(|(_, file)| file).collect();
     let parallel = plan.load.parallel.unwrap_or(1).to_string();
     [
         "--model",
@@ -180,6 +181,8 @@ pub fn llama_server_args(
     .chain(plan.pooling.iter().flat_map(|p| ["--pooling".to_string(), p.clone()]))
     .chain(plan.load.mlock_args(knows))
     .chain(plan.load.args())
+    .chain(adapters.iter().flat_map(|file| ["--lora".to_string(), file.to_string()]))
+    .chain((!adapters.is_empty()).then(|| "--lora-init-without-apply".to_string()))
     .collect()
 }
 
@@ -289,7 +292,18 @@ mod tests {
         let some = LoadSettings { gpu_layers: Some(7), ..none() };
         let p = plan(&r, &machine(Some(80 * GB), 64 * GB), 8192, None, &some).unwrap();
         assert_eq!((p.gpu_layers, p.load.gpu_layers), (7, Some(7)), "{p:?}");
-        let args = llama_server_args("m.gguf", 1, &p, "a", ModelType::TextGeneration, "k", |_| true);
+        let target = crate::runtime::Target {
+            id: "a".into(),
+            model: "a".into(),
+            model_type: ModelType::TextGeneration,
+            file: Some("m.gguf".into()),
+            format: crate::model::ModelFormat::Gguf,
+            runtime: crate::runtime::RuntimeKind::LlamaServer,
+            adapters: vec![("l".into(), "l.gguf".into())],
+            lora: None,
+        };
+        let args = llama_server_args(&target, 1, &p, "k", |_| true);
+        assert!(args.ends_with(&["--lora".into(), "l.gguf".into(), "--lora-init-without-apply".into()]), "{args:?}");
         assert!(args.windows(2).any(|w| w == ["--n-gpu-layers", "7"]), "{args:?}");
     }
 

@@ -75,6 +75,18 @@ pub(super) fn name_model(bytes: Bytes, name: &str) -> Bytes {
     }
 }
 
+/// The body with the adapters' scales in its `lora` field, unless it has one (a client's own scales win).
+pub(super) fn with_lora(bytes: Bytes, lora: &serde_json::Value) -> Bytes {
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&bytes) else { return bytes };
+    match value.as_object_mut() {
+        Some(object) if !object.contains_key("lora") => {
+            object.insert("lora".into(), lora.clone());
+            Bytes::from(value.to_string())
+        }
+        _ => bytes,
+    }
+}
+
 /// Sends one request to the runtime of the model `hold` holds: `path` (with its query) on the runtime, `body` as
 /// it came (JSON). The answer streams back as the runtime sends it, holding the model until it is sent.
 pub async fn send(
@@ -87,6 +99,10 @@ pub async fn send(
     let acquired = &hold.acquired;
     let body = match &acquired.ollama_name {
         Some(name) => name_model(body, name),
+        None => body,
+    };
+    let body = match &hold.lora {
+        Some(lora) => with_lora(body, lora),
         None => body,
     };
     let mut headers = passed_on(&headers);

@@ -249,6 +249,9 @@ macro_rules! settings {
             /// The `llamaServer` setting before the last build was made the default (what a rollback goes back to;
             /// empty: none was set).
             pub previous_llama_server: Option<String>,
+            /// The base the user linked each adapter to, by adapter id (`mm link`); others are linked by what
+            /// they name or fit.
+            pub adapter_bases: BTreeMap<String, String>,
             /// How each model is run, by model id ([`super::load`]); a model with none set is not listed.
             pub load_settings: BTreeMap<String, super::LoadSettings>,
             /// Model files and folders imported from elsewhere on disk (dropped on the window or `mm import`).
@@ -266,6 +269,7 @@ macro_rules! settings {
                     active: BTreeMap::new(),
                     pinned: Vec::new(),
                     previous_llama_server: None,
+                    adapter_bases: BTreeMap::new(),
                     load_settings: BTreeMap::new(),
                     imports: Vec::new(),
                     machines: Vec::new(),

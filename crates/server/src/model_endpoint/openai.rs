@@ -29,6 +29,7 @@ fn entry(m: &ServedModel) -> serde_json::Value {
         "state": m.state,
         "context": m.context,
         "alias_of": m.alias_of,
+        "parent": m.parent,
         "size": m.size,
     })
 }

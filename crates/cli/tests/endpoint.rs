@@ -369,6 +369,12 @@ fn tiny_lora(path: &std::path::Path, args: &[&str]) {
     assert!(out.status.success(), "tiny_lora.py: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// The weights `mm compat` counts for a model.
+async fn weights(m: &Machine, id: &str) -> u64 {
+    let report: Value = serde_json::from_str(&m.ok(&["compat", id, "--json"]).await).unwrap();
+    report["report"]["entries"][0]["requirements"]["weightsBytes"].as_u64().unwrap_or_else(|| panic!("{report:#}"))
+}
+
 async fn complete(http: &reqwest::Client, url: &str, model: &str) -> Value {
     let body = json!({"model": model, "prompt": "hello world", "max_tokens": 8, "temperature": 0});
     let res = http.post(url).json(&body).send().await.unwrap();
@@ -387,6 +393,7 @@ async fn a_lora_adapter_is_linked_to_its_base_and_served_as_its_own_model() {
     let http = reqwest::Client::new();
     let completions = m.url("/v1/completions");
     let alone = complete(&http, &completions, "local/base.gguf").await["choices"][0]["text"].clone();
+    let before = weights(&m, "local/base.gguf").await;
 
     let lora = m.home.path().join("lora.gguf");
     tiny_lora(&lora, &["7", "--base-repo", "acme/tiny-base"]);
@@ -443,4 +450,14 @@ async fn a_lora_adapter_is_linked_to_its_base_and_served_as_its_own_model() {
         serde_json::from_str(&m.ok(&["link", "local/lora.gguf", "local/base.gguf", "--json"]).await).unwrap();
     assert_eq!(linked["adapter"]["linkedBy"], "user");
     m.ok(&["link", "local/lora.gguf", "auto"]).await;
+
+    // Its estimate counts the adapter's bytes beside the base's, and so does the base's (it loads with them).
+    let with = weights(&m, "local/base.gguf+local/lora.gguf").await;
+    assert_eq!(with, before + std::fs::metadata(&lora).unwrap().len());
+    assert_eq!(weights(&m, "local/base.gguf").await, with);
+
+    // Deleting the base says which adapters lose it.
+    let out = run(m.cmd(&["rm", "local/base.gguf", "--dry-run"])).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains("its adapters would lose their base: local/lora.gguf"), "{stderr}");
 }

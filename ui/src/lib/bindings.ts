@@ -319,7 +319,11 @@ bytesBefore: number, bytesAfter: number, bytesFreed: number, blobsRemoved: numbe
 /**
  * True when nothing of the model is left.
  */
-wholeModel: boolean, dryRun: boolean, };
+wholeModel: boolean, dryRun: boolean, 
+/**
+ * The adapters linked to it, which have no base once it is deleted whole.
+ */
+adapters: Array<string>, };
 
 export type FileStatus = "ok" | "corrupt" | "missing" | "unverified";
 

@@ -69,6 +69,10 @@ pub async fn rm(args: RmArgs, json: bool) -> Result<(), ErrorPayload> {
     let report = crate::context::machine()?
         .delete(args.id.clone(), DeleteOptions { revision: args.revision.clone(), dry_run: args.dry_run })
         .await?;
+    if !json && !report.adapters.is_empty() {
+        let verb = if report.dry_run { "would lose" } else { "lost" };
+        esay!("warning: its adapters {verb} their base: {}", report.adapters.join(", "));
+    }
     // A model outside the Hugging Face cache: its file goes when the app owns it, else it is only forgotten.
     let outside_cache = [mm_core::local::LOCAL_PREFIX, mm_core::local::FOLDER_PREFIX, mm_core::ollama::OLLAMA_PREFIX];
     if outside_cache.iter().any(|p| args.id.starts_with(p)) {

@@ -329,12 +329,14 @@ pub fn assess(file: Option<String>, file_bytes: u64, r: Requirements, hw: &Hardw
 }
 
 /// How a model is to be run, as far as the estimate cares: its context (none: the headline one), its KV cache's
-/// type, and whether no layer goes to the GPU.
+/// type, whether no layer goes to the GPU, and the adapters' weights beside its own.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sizing {
     pub context: Option<u64>,
     pub kv_cache_type: KvCacheType,
     pub cpu_only: bool,
+    /// Weights loaded beside the model's own (its LoRA adapters).
+    pub extra_weights: u64,
 }
 
 /// `report` again for `sizing`: each entry's needs and verdicts. A context asked for (`asked`) wins over the
@@ -350,7 +352,9 @@ pub fn resized(mut report: CompatReport, sizing: Sizing, asked: Option<u64>, hw:
         .entries
         .into_iter()
         .map(|e| {
-            let r = with_cache(&e.requirements, asked.or(sizing.context), sizing.kv_cache_type);
+            let weights =
+                Requirements { weights_bytes: e.requirements.weights_bytes + sizing.extra_weights, ..e.requirements };
+            let r = with_cache(&weights, asked.or(sizing.context), sizing.kv_cache_type);
             assess(e.file, e.file_bytes, r, hw, download)
         })
         .collect();

@@ -261,6 +261,27 @@ fn missing(adapter: &Adapter, why: &str) -> String {
     }
 }
 
+/// What model `id` runs as, when adapters are involved: an adapter (or `BASE+ADAPTER`) runs as its base, and a
+/// base runs with every GGUF adapter linked to it loaded; the base's id and the adapters' bytes.
+pub fn runs_as(models: &[LibraryModel], id: &str) -> Option<(String, u64)> {
+    let id = id.split_once('+').map_or(id, |(base, _)| base);
+    let model = models.iter().find(|m| m.id == id)?;
+    let base = match &model.adapter {
+        Some(a) => a.base.clone()?,
+        None => model.id.clone(),
+    };
+    let bytes: u64 = models
+        .iter()
+        .filter(|m| {
+            m.adapter
+                .as_ref()
+                .is_some_and(|a| a.format == AdapterFormat::Gguf && a.base.as_deref() == Some(base.as_str()))
+        })
+        .map(|m| m.size)
+        .sum();
+    (bytes > 0).then_some((base, bytes))
+}
+
 /// The GGUF header of an adapter's file, to check a base against.
 pub fn adapter_header(adapter: &Adapter) -> Option<Arc<GgufSummary>> {
     summary(Path::new(adapter.file.as_deref()?))

@@ -31,6 +31,9 @@ pub struct DeleteReport {
     /// True when nothing of the model is left.
     pub whole_model: bool,
     pub dry_run: bool,
+    /// The adapters linked to it, which have no base once it is deleted whole.
+    #[serde(default)]
+    pub adapters: Vec<String>,
 }
 
 /// Finds the cached revision `revision` names: a commit, a short commit (7+ characters) or a ref.
@@ -90,6 +93,7 @@ pub fn delete(
         blobs_removed: 0,
         whole_model: whole,
         dry_run,
+        adapters: Vec::new(),
     };
     if whole {
         report.bytes_freed = repo.size_on_disk;

@@ -36,6 +36,14 @@ pub fn library_fit(
     models
         .iter()
         .filter_map(|m| {
+            let id = &m.id;
+            // An adapter runs as its base, and a base with the adapters linked to it.
+            let (subject, extra) = match super::adapters::runs_as(models, &m.id) {
+                Some((base, bytes)) => (models.iter().find(|b| b.id == base)?, bytes),
+                None if m.adapter.is_some() => return None,
+                None => (m, 0),
+            };
+            let m = subject;
             let report = match m.source {
                 ModelSource::Imported | ModelSource::Url | ModelSource::Folder => {
                     assess_path(Path::new(&m.path), None, hw).ok()?
@@ -45,8 +53,9 @@ pub fn library_fit(
                 ModelSource::HuggingFace => assess_model(cache_dir, settings, &m.id, None, hw).ok()?,
             };
             // Sized for how its owner runs it.
-            let report = crate::compat::estimate::resized(report, settings.load_of(&m.id).sizing(), None, hw);
-            Some((m.id.clone(), best_fit(&report)?))
+            let sizing = crate::compat::estimate::Sizing { extra_weights: extra, ..settings.load_of(&m.id).sizing() };
+            let report = crate::compat::estimate::resized(report, sizing, None, hw);
+            Some((id.clone(), best_fit(&report)?))
         })
         .collect()
 }

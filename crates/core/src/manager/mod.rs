@@ -352,10 +352,21 @@ impl Manager {
 
     /// Deletes a model or one revision (blobs other revisions use are kept); with `dry_run`, says what would be
     /// freed. An imported model referenced in place is only forgotten; an Ollama model is deleted by its server.
+    /// The report names the adapters that lose their base when a whole model goes.
     pub async fn delete(&self, id: &str, revision: Option<&str>, dry_run: bool) -> Result<DeleteReport, ErrorPayload> {
         let settings = self.settings();
         let data_dir = self.data_dir().to_path_buf();
-        let report = if let Some(name) = id.strip_prefix(OLLAMA_PREFIX) {
+        let adapters = match id.starts_with(OLLAMA_PREFIX) {
+            true => Vec::new(),
+            false => self
+                .models_on_disk(settings.clone())
+                .await
+                .ok()
+                .and_then(|all| all.into_iter().find(|m| m.id == id))
+                .map(|m| m.adapters)
+                .unwrap_or_default(),
+        };
+        let mut report = if let Some(name) = id.strip_prefix(OLLAMA_PREFIX) {
             let models = self.inner.ollama.models(&settings).await;
             let size = models.into_iter().find(|m| m.id == id).map(|m| m.size).unwrap_or(0);
             if !dry_run {
@@ -374,6 +385,9 @@ impl Manager {
             let (id, revision) = (id.to_string(), revision.map(str::to_string));
             blocking(move || delete::delete(&cache_dir, &settings, &queue, &id, revision.as_deref(), dry_run)).await?
         };
+        if report.whole_model {
+            report.adapters = adapters;
+        }
         if !report.dry_run {
             self.publish_lifecycle(vec![ModelLifecycle {
                 kind: LifecycleKind::Deleted,
@@ -542,9 +556,15 @@ impl Manager {
     ) -> Result<CompatReport, ErrorPayload> {
         let hw = self.system().await?;
         let settings = self.settings();
-        let sizing = load.unwrap_or_else(|| settings.load_of(target)).sizing();
-        let report = self.compat_as_is(target, revision, context, &hw, &settings).await?;
-        Ok(crate::compat::estimate::resized(report, sizing, context, &hw))
+        // An adapter is assessed as its base with the adapters loaded beside it.
+        let models = self.models_on_disk(settings.clone()).await.unwrap_or_default();
+        let (subject, extra) = crate::library::adapters::runs_as(&models, target).unwrap_or((target.to_string(), 0));
+        let sizing = crate::compat::estimate::Sizing {
+            extra_weights: extra,
+            ..load.unwrap_or_else(|| settings.load_of(&subject)).sizing()
+        };
+        let report = self.compat_as_is(&subject, revision, context, &hw, &settings).await?;
+        Ok(crate::compat::estimate::resized(CompatReport { model: target.to_string(), ..report }, sizing, context, &hw))
     }
 
     async fn compat_as_is(
@@ -885,5 +905,6 @@ fn whole_model_report(id: &str, size: u64, dry_run: bool) -> DeleteReport {
         blobs_removed: 0,
         whole_model: true,
         dry_run,
+        adapters: Vec::new(),
     }
 }

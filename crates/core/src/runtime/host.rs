@@ -1070,8 +1070,7 @@ impl Host {
                 ),
             ));
         }
-        let args =
-            plan::llama_server_args(target, port, plan, &key_file.display().to_string(), |f| flags.contains(f));
+        let args = plan::llama_server_args(target, port, plan, &key_file.display().to_string(), |f| flags.contains(f));
         let command = std::iter::once(program.display().to_string())
             .chain(args.iter().cloned())
             .map(quote)

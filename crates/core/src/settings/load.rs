@@ -437,7 +437,12 @@ impl LoadSettings {
 
     /// What the estimate takes from these settings.
     pub fn sizing(&self) -> Sizing {
-        Sizing { context: self.context, kv_cache_type: self.kv_cache(), cpu_only: self.gpu_layers == Some(0) }
+        Sizing {
+            context: self.context,
+            kv_cache_type: self.kv_cache(),
+            cpu_only: self.gpu_layers == Some(0),
+            extra_weights: 0,
+        }
     }
 }
 

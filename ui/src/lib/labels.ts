@@ -1,5 +1,5 @@
 // Words for the core's enum values, as people read them.
-import type { Fit, ModelFormat, ModelSource, ModelStatus, ModelType, RuntimeState, TypeOrigin } from './bindings';
+import type { Fit, LinkedBy, ModelFormat, ModelSource, ModelStatus, ModelType, RuntimeState, TypeOrigin } from './bindings';
 
 export const TYPE_LABELS: Record<ModelType, string> = {
   'text-generation': 'Text generation',
@@ -62,4 +62,11 @@ export const RUNTIME_STATE_LABELS: Record<RuntimeState, string> = {
   unhealthy: 'Unhealthy',
   draining: 'Unloading',
   stopped: 'Stopped',
+};
+
+/** How an adapter's base was found. */
+export const LINKED_BY: Record<LinkedBy, string> = {
+  user: 'linked by you',
+  named: 'the adapter names it',
+  fits: 'the only installed model it fits',
 };

@@ -155,6 +155,21 @@ export class Library extends Actions {
     });
   }
 
+  /** The models an adapter may be linked to: the library's GGUF models that are not adapters. */
+  bases(adapter: LibraryModel): LibraryModel[] {
+    return this.models.filter((m) => m.format === 'gguf' && !m.adapter && m.id !== adapter.id);
+  }
+
+  /** Links the selected adapter to `base` (null: back to the one it names or fits). */
+  async linkAdapter(base: string | null) {
+    if (!this.selected) return;
+    await this.act(async () => {
+      await this.backend.linkAdapter(this.selected!, base);
+      await this.load();
+      await this.refreshDetails();
+    });
+  }
+
   /** The types the selected model is active for. */
   activeTypes(id: string): ModelType[] {
     return (Object.entries(this.active) as [ModelType, ActiveEntry][]).filter(([, e]) => e.id === id).map(([t]) => t);

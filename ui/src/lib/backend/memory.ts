@@ -212,8 +212,9 @@ export class MemoryBackend implements Backend {
     this.check();
     this.actions.push(`${dryRun ? 'dry-delete' : 'delete'} ${id}${revision ? `@${revision}` : ''}`);
     const size = this.options.models?.find((m) => m.id === id)?.size ?? 0;
+    const adapters = this.options.models?.find((m) => m.id === id)?.adapters ?? [];
     if (!dryRun) this.options.models = this.options.models?.filter((m) => m.id !== id);
-    return { id, revision, commit: null, bytesBefore: size, bytesAfter: 0, bytesFreed: size, blobsRemoved: 1, wholeModel: true, dryRun };
+    return { id, revision, commit: null, bytesBefore: size, bytesAfter: 0, bytesFreed: size, blobsRemoved: 1, wholeModel: true, dryRun, adapters };
   }
 
   async verifyModel(id: string, repair: boolean): Promise<VerifyReport> {
@@ -427,6 +428,20 @@ export class MemoryBackend implements Backend {
     const r = this.machineRuntimes();
     r.builds = r.builds.filter((b) => b.name !== name);
     return { name, bytesFreed: 10_000_000 };
+  }
+
+  /** Links an adapter as the core would (no fit check here): its base, linked by the user, or back to none. */
+  async linkAdapter(id: string, base: string | null): Promise<LibraryModel> {
+    this.check();
+    this.actions.push(`link ${id} ${base ?? 'auto'}`);
+    const models = this.options.models ?? [];
+    const adapter = models.find((m) => m.id === id);
+    if (!adapter?.adapter) throw new BackendError({ code: 'invalid-input', message: `${id} is not an adapter` });
+    for (const m of models) m.adapters = m.adapters.filter((a) => a !== id);
+    adapter.adapter = { ...adapter.adapter, base, linkedBy: base ? 'user' : null, problem: base ? null : adapter.adapter.problem };
+    if (base) models.find((m) => m.id === base)?.adapters.push(id);
+    if (this.options.details?.model.id === id) this.options.details.model = structuredClone(adapter);
+    return structuredClone(adapter);
   }
 
   async loadSettings(id: string): Promise<LoadSettings> {

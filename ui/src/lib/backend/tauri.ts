@@ -100,6 +100,7 @@ export const tauriBackend: Backend = {
   useRuntime: (name: string) => run<Runtimes>('use_runtime', { ask: { name } }),
   rollbackRuntime: () => run<Runtimes>('rollback_runtime'),
   removeRuntime: (name: string) => run<RuntimeRemoved>('remove_runtime', { name }),
+  linkAdapter: (id: string, base: string | null) => run<LibraryModel>('link_adapter', { id, link: { base } }),
   loadSettings: (id: string) => run<LoadSettings>('load_settings', { id }),
   keepLoadSettings: (id: string, settings: LoadSettings) => call<LoadSettings>('keep_load_settings', { id, settings }),
   libraryFit: () => run<Record<string, ModelFit>>('fit'),

@@ -312,3 +312,70 @@ async fn verbose_logs_tell_the_story_on_stderr_without_the_token() {
     assert!(!stderr.contains("hf_secret_for_logs"), "the token is in the log:\n{stderr}");
     assert!(!stderr.contains(fake_hub::CDN_SIGNATURE), "a signed link is in the log:\n{stderr}");
 }
+
+/// Adapters from the hub link to the base they name: a PEFT folder (`adapter_config.json`), a repo whose card says
+/// `base_model_relation: adapter`, and a GGUF LoRA whose base repo is in the cache; one whose base is missing says
+/// which to get.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_adapters_link_to_the_base_they_name() {
+    let hub = FakeHub::start().await;
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (base, lora) = (dir.path().join("base.gguf"), dir.path().join("lora.gguf"));
+    common::tiny_llama(&base, 1, false);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny_lora.py");
+    let made = Command::new(common::python())
+        .arg(script)
+        .arg(&lora)
+        .args(["3", "--base-repo", "acme/tiny-base"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    hub.add_repo("acme/tiny-base", vec![HubFile::new("model.gguf", fs::read(&base).unwrap(), true)]);
+    hub.add_repo("acme/tiny-lora-gguf", vec![HubFile::new("lora.gguf", fs::read(&lora).unwrap(), true)]);
+    let peft = br#"{"base_model_name_or_path": "acme/tiny-base", "r": 8, "lora_alpha": 16, "peft_type": "LORA", "target_modules": ["q_proj"]}"#;
+    hub.add_repo(
+        "acme/tiny-lora-peft",
+        vec![
+            HubFile::new("adapter_config.json", peft.to_vec(), false),
+            HubFile::new("adapter_model.safetensors", noise(2000, 2), true),
+        ],
+    );
+    hub.add_repo("acme/card-lora", vec![HubFile::new("adapter_model.safetensors", noise(2000, 3), true)]);
+    let card = serde_json::json!({"base_model": ["acme/other-base"], "base_model_relation": "adapter"});
+    hub.set_meta("acme/card-lora", fake_hub::RepoMeta { card_data: Some(card), ..Default::default() });
+    for repo in ["acme/tiny-base", "acme/tiny-lora-gguf", "acme/tiny-lora-peft", "acme/card-lora"] {
+        let mut cmd = mm(&hub, cache.path());
+        cmd.args(["download", repo]);
+        let out = output(cmd).await;
+        assert!(out.status.success(), "{repo}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut list = mm(&hub, cache.path());
+    list.args(["list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&output(list).await.stdout).unwrap();
+    let model = |id: &str| listed["models"].as_array().unwrap().iter().find(|m| m["id"] == id).cloned().unwrap();
+    let gguf = model("acme/tiny-lora-gguf")["adapter"].clone();
+    assert_eq!(
+        (gguf["base"].as_str(), gguf["linkedBy"].as_str(), gguf["format"].as_str()),
+        (Some("acme/tiny-base"), Some("named"), Some("gguf")),
+        "{gguf:#}"
+    );
+    let peft = model("acme/tiny-lora-peft")["adapter"].clone();
+    assert_eq!(
+        (peft["base"].as_str(), peft["format"].as_str(), peft["rank"].as_u64()),
+        (Some("acme/tiny-base"), Some("peft"), Some(8)),
+        "{peft:#}"
+    );
+    let card = model("acme/card-lora")["adapter"].clone();
+    assert_eq!(card["baseNamed"], "acme/other-base", "{card:#}");
+    assert!(
+        card["problem"]
+            .as_str()
+            .unwrap()
+            .contains("its base acme/other-base is not installed: get it (mm download acme/other-base)"),
+        "{card:#}"
+    );
+    let mut base_adapters: Vec<String> = serde_json::from_value(model("acme/tiny-base")["adapters"].clone()).unwrap();
+    base_adapters.sort();
+    assert_eq!(base_adapters, ["acme/tiny-lora-gguf", "acme/tiny-lora-peft"]);
+}

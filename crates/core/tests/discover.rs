@@ -26,6 +26,7 @@ fn meta(downloads: u64, likes: u64, task: &str, library: &str, date: &str) -> Re
         library_name: Some(library.into()),
         tags: vec![library.into(), "en".into()],
         last_modified: date.into(),
+        card_data: None,
     }
 }
 

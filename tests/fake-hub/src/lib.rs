@@ -111,6 +111,8 @@ pub struct RepoMeta {
     pub tags: Vec<String>,
     /// ISO 8601.
     pub last_modified: String,
+    /// The model card's metadata (`cardData`), such as `base_model` and `base_model_relation`.
+    pub card_data: Option<serde_json::Value>,
 }
 
 struct Repo {
@@ -856,7 +858,7 @@ fn api(request: &Request, rest: &str, query: &str, state: &State) -> Reply {
             "disabled": false, "downloads": meta.downloads, "likes": meta.likes, "tags": meta.tags,
             "pipeline_tag": meta.pipeline_tag.as_deref().unwrap_or("text-generation"),
             "library_name": meta.library_name.as_deref().unwrap_or("transformers"),
-            "lastModified": meta.last_modified, "siblings": siblings,
+            "lastModified": meta.last_modified, "siblings": siblings, "cardData": meta.card_data,
         }),
     )
 }

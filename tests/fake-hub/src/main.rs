@@ -80,6 +80,7 @@ fn discover_repos(hub: &FakeHub) {
         library_name: Some(library.into()),
         tags: vec![library.into()],
         last_modified: "2026-06-30T12:00:00.000Z".into(),
+        card_data: None,
     };
     hub.add_repo(
         "acme/tiny-llama-GGUF",

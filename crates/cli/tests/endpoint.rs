@@ -442,6 +442,10 @@ async fn a_lora_adapter_is_linked_to_its_base_and_served_as_its_own_model() {
     let text = res.text().await.unwrap();
     assert!(text.contains("name it with its base: local/base.gguf+local/lora.gguf"), "{text}");
 
+    let out = run(m.cmd(&["activate", "local/lora.gguf"])).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is an adapter, which runs on a base: activate local/base.gguf"), "{stderr}");
+
     // Linked by hand: to a base it does not fit, refused with where; back to automatic.
     let out = run(m.cmd(&["link", "local/wide.gguf", "local/base.gguf"])).await;
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -501,6 +501,20 @@ impl Manager {
         revision: Option<&str>,
     ) -> Result<(ActiveEntry, Vec<ModelLifecycle>), ErrorPayload> {
         let model_type = model_type.map(parse_type).transpose().map_err(payload)?;
+        // An adapter runs on its base: the endpoint names it `BASE+ADAPTER`; a type's endpoint serves a model.
+        if !id.starts_with(OLLAMA_PREFIX) {
+            let models = self.models_on_disk(self.settings()).await.unwrap_or_default();
+            if let Some(adapter) = models.iter().find(|m| m.id == id).and_then(|m| m.adapter.as_ref()) {
+                let how = match &adapter.base {
+                    Some(base) => format!("activate {base}, and name it {base}+{id} on the model endpoint"),
+                    None => adapter.problem.clone().unwrap_or_else(|| "link it to its base first".into()),
+                };
+                return Err(ErrorPayload::new(
+                    ErrorCode::InvalidInput,
+                    format!("{id} is an adapter, which runs on a base: {how}"),
+                ));
+            }
+        }
         let (entry, changes) =
             self.inner.activation.activate_any(&self.inner.ollama, id, model_type, revision).await.map_err(payload)?;
         self.changed(changes.clone());

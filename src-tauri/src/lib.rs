@@ -47,7 +47,6 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri
             settings::get_settings,
             settings::update_settings,
             settings::local_server,
-            settings::keep_load_settings,
             discover::open_url,
             sources::import_paths,
             sources::cancel_imports,

@@ -24,6 +24,7 @@ ollama=$(sed -n 2p "$work/hub.out" | cut -d' ' -f2)
 # A home of its own: nothing of this machine's settings, cache or keyring.
 env -i PATH="$PATH" HOME="$work/home" XDG_DATA_HOME="$work/home/data" XDG_CONFIG_HOME="$work/home/config" \
   HF_HUB_CACHE="$work/home/cache" HF_ENDPOINT="$endpoint" OLLAMA_HOST="$ollama" MM_KEYRING=0 \
+  MM_LLAMA_CPP_RELEASES="$endpoint/repos/ggml-org/llama.cpp/releases" \
   "$ROOT/target/debug/mm" serve --listen 127.0.0.1:0 --json >"$work/serve.out" 2>"$work/serve.err" &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$work/serve.out" ] && break; sleep 0.1; done

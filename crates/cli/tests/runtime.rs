@@ -471,6 +471,10 @@ async fn a_fresh_machine_gets_llama_cpp_and_rolls_back() {
     assert_eq!(newer["name"], "b103-cpu");
     let back = json(ok(&["runtime", "rollback", "--json"]).await);
     assert_eq!(back["default"], first.as_str(), "{back:#}");
+    let used = json(ok(&["runtime", "use", "b103-cpu", "--json"]).await);
+    assert_eq!(used["default"], newer["path"], "{used:#}");
+    let used = json(ok(&["runtime", "use", "b100-cpu", "--json"]).await);
+    assert_eq!(used["default"], first.as_str(), "{used:#}");
     let out = run(mm(&["runtime", "remove", "b100-cpu"])).await;
     assert!(String::from_utf8_lossy(&out.stderr).contains("loads models here"), "{out:?}");
     let removed = json(ok(&["runtime", "remove", "b103-cpu", "--json"]).await);

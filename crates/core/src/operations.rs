@@ -217,22 +217,25 @@ macro_rules! operations {
             /// Gets llama.cpp from the release source (the `llamaCppReleases` setting): the archive for this OS, CPU
             /// and GPU, its sha256 checked against the release's digest, unpacked beside earlier builds and tried
             /// (`--version`, a tiny model) before it becomes the default; the default before is kept for a
-            /// rollback. Offline or with no matching archive it fails with what to do, and keeps nothing.
+            /// rollback. Offline or with no matching archive it fails with what to do, and keeps nothing. Over
+            /// `mm serve`'s API only the latest release is got (a pinned one is refused, 403).
             get_runtime post "/mm/v1/runtimes" "runtimes"
                 path[] query[] body[ask: $crate::operations::GetRuntime]
                 progress[$crate::runtime::builds::GetProgress, "runtime-progress"]
-                answer[$crate::runtime::builds::RuntimeBuild] ok[200] errors[404, 500, 502];
+                answer[$crate::runtime::builds::RuntimeBuild] ok[200] errors[403, 404, 500, 502];
 
             /// Makes a build the one that loads models, by its name in the list (`path`: the one on `PATH`);
-            /// loaded models keep theirs until they are loaded again.
+            /// loaded models keep theirs until they are loaded again. The machine's own choice: refused over
+            /// `mm serve`'s API (403).
             use_runtime put "/mm/v1/runtimes/default" "runtimes"
                 path[] query[] body[ask: $crate::operations::UseRuntime] progress[]
-                answer[$crate::operations::Runtimes] ok[200] errors[404];
+                answer[$crate::operations::Runtimes] ok[200] errors[403, 404];
 
-            /// Goes back to the build that loaded models before the last change.
+            /// Goes back to the build that loaded models before the last change (refused over `mm serve`'s API,
+            /// 403).
             rollback_runtime post "/mm/v1/runtimes/rollback" "runtimes"
                 path[] query[] body[] progress[]
-                answer[$crate::operations::Runtimes] ok[200] errors[404];
+                answer[$crate::operations::Runtimes] ok[200] errors[403, 404];
 
             /// Removes a build the app got, freeing its folder; the default is refused (use another first).
             remove_runtime delete "/mm/v1/runtimes/{name}" "runtimes"

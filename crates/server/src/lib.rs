@@ -9,6 +9,7 @@
 mod error;
 mod events;
 mod extract;
+mod machine_only;
 mod mirror;
 mod model_endpoint;
 pub mod openapi;

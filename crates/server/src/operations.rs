@@ -1,6 +1,7 @@
 //! The operations of the core's table ([`mm_core::operations!`]) as HTTP: for each row, an axum handler (its path
 //! parameters, query and body extracted in the API's error shape), its OpenAPI entry, and its route. Each handler
-//! is one call of the core's [`Operations`] on this machine.
+//! is one call of the core's [`Operations`] on this machine, once [`crate::machine_only`] found it is not the
+//! machine's own to do.
 
 use crate::error::ApiResult;
 use crate::extract::{Body, Path, Query};
@@ -42,7 +43,7 @@ macro_rules! over_http {
                 use super::*;
 
                 /// The path's parameters.
-                #[derive(serde::Deserialize, utoipa::IntoParams)]
+                #[derive(serde::Deserialize, serde::Serialize, utoipa::IntoParams)]
                 #[into_params(parameter_in = Path)]
                 pub struct Params {
                     $( $(#[$pmeta])* pub $p: $pt, )*
@@ -57,6 +58,9 @@ macro_rules! over_http {
                     $(Query($q): Query<$qt>,)?
                     $(Body($b): Body<$bt>,)?
                 ) -> ApiResult<Response> {
+                    let body: Option<serde_json::Value> = None $(.or(serde_json::to_value(&$b).ok()))?;
+                    let path = serde_json::to_value(&params).unwrap_or_default();
+                    crate::machine_only::check(&s.manager, stringify!($name), &path, body).await?;
                     let Params { $($p),* } = params;
                     let answer = Operations::$name(
                         &s.manager, $($p,)* $($q,)? $($b,)? $(|_: $prt| {},)?

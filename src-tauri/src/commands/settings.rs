@@ -1,9 +1,8 @@
 //! Commands about settings, kept in the file the CLI shares.
 
 use crate::AppState;
-use mm_core::machine::Machine;
-use mm_core::settings::{LoadSettings, SettingsPatch, SettingsView};
-use mm_core::{ErrorPayload, Operations};
+use mm_core::settings::{SettingsPatch, SettingsView};
+use mm_core::ErrorPayload;
 use tauri::State;
 
 /// The settings, the token masked, with a warning if the file had to be replaced by defaults.
@@ -18,20 +17,6 @@ pub async fn update_settings(state: State<'_, AppState>, patch: SettingsPatch) -
     let view = state.manager.update_settings(patch)?;
     state.local_server.apply(&state.manager);
     Ok(view)
-}
-
-/// Keeps a model's load settings on the machine the window drives: on this one with every key (the window is this
-/// machine's owner), on another through its API, which keeps `extraArgs` its own owner's.
-#[tauri::command]
-pub async fn keep_load_settings(
-    state: State<'_, AppState>,
-    id: String,
-    settings: LoadSettings,
-) -> Result<LoadSettings, ErrorPayload> {
-    match state.machine() {
-        Machine::Local(manager) => manager.keep_load_settings(&id, settings, true).await,
-        remote => remote.set_load_settings(id, settings).await,
-    }
 }
 
 /// The app's local server (`mm serve`'s API and model endpoint): its address while it serves, none while the

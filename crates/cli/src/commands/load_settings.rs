@@ -55,7 +55,7 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
                 };
                 settings.set(key.trim(), value).map_err(payload)?;
             }
-            (model.clone(), keep(&machine, &model, settings).await?)
+            (model.clone(), machine.set_load_settings(model.clone(), settings).await?)
         }
         Args::Reset { model, keys } => {
             let mut settings = machine.load_settings(model.clone()).await?;
@@ -65,7 +65,7 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
             for key in &keys {
                 settings.set(key, "").map_err(payload)?;
             }
-            (model.clone(), keep(&machine, &model, settings).await?)
+            (model.clone(), machine.set_load_settings(model.clone(), settings).await?)
         }
     };
     let ask = CompatAsk { target: model.clone(), load_settings: Some(settings.clone()), ..Default::default() };
@@ -95,16 +95,4 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
         );
     }
     Ok(())
-}
-
-/// Keeps them: on this machine with every key; on another, through its API (which refuses `extraArgs`).
-async fn keep(
-    machine: &mm_core::machine::Machine,
-    model: &str,
-    settings: LoadSettings,
-) -> Result<LoadSettings, ErrorPayload> {
-    match machine {
-        mm_core::machine::Machine::Local(manager) => manager.keep_load_settings(model, settings, true).await,
-        remote => remote.set_load_settings(model.to_string(), settings).await,
-    }
 }

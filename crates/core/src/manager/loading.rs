@@ -41,29 +41,15 @@ impl Manager {
         Ok(loaded)
     }
 
-    /// Keeps a model's load settings (all of them; empty ones: none kept), checked; `on_machine` (`mm`, the
-    /// window) may change their extra arguments, which name files and programs, and the operation table's `PUT`
-    /// (another machine) may not. A loaded model is started again with them on its next request.
-    pub async fn keep_load_settings(
-        &self,
-        id: &str,
-        settings: LoadSettings,
-        on_machine: bool,
-    ) -> Result<LoadSettings, ErrorPayload> {
+    /// Keeps a model's load settings (all of them; empty ones: none kept), checked. A loaded model is started again
+    /// with them on its next request. (`mm serve` keeps their `extraArgs` the machine's own: `machine_only`.)
+    pub async fn keep_load_settings(&self, id: &str, settings: LoadSettings) -> Result<LoadSettings, ErrorPayload> {
         let model = self.resolve(id).await?.model;
         settings.check().map_err(payload)?;
         let (kept, ()) = self
             .inner
             .store
             .update(|s| {
-                if !on_machine && s.load_of(&model).extra_args != settings.extra_args {
-                    return Err(crate::settings::SettingsError::Invalid {
-                        key: "extraArgs",
-                        problem: "is changed on the machine only (mm load-settings set, or the window): it can name \
-                                  files and programs"
-                            .into(),
-                    });
-                }
                 if settings.is_empty() {
                     s.load_settings.remove(&model);
                 } else {
@@ -71,12 +57,7 @@ impl Manager {
                 }
                 Ok(())
             })
-            .map_err(|e| match e {
-                crate::settings::SettingsError::Invalid { key: "extraArgs", .. } => {
-                    ErrorPayload::new(ErrorCode::Permission, e.to_string())
-                }
-                e => payload(e),
-            })?;
+            .map_err(payload)?;
         let answer = kept.load_of(&model);
         self.settings_changed(kept);
         Ok(answer)

@@ -143,7 +143,7 @@ impl Operations for Manager {
     }
 
     async fn set_load_settings(&self, id: String, settings: LoadSettings) -> Result<LoadSettings, ErrorPayload> {
-        self.keep_load_settings(&id, settings, false).await
+        self.keep_load_settings(&id, settings).await
     }
 
     async fn runtimes(&self) -> Result<Runtimes, ErrorPayload> {

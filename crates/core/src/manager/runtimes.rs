@@ -34,6 +34,19 @@ impl Manager {
         on_progress: impl FnMut(GetProgress) + Send + 'static,
     ) -> Result<RuntimeBuild, ErrorPayload> {
         let settings = self.settings();
+        let releases = releases_of(&settings);
+        // The digest comes from the same source: over plain HTTP anyone on the way could hand over any program.
+        let url = reqwest::Url::parse(&releases)
+            .map_err(|e| ErrorPayload::new(ErrorCode::InvalidInput, format!("llamaCppReleases {releases:?}: {e}")))?;
+        let loopback = url
+            .host_str()
+            .is_some_and(|h| h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()));
+        if url.scheme() != "https" && !loopback {
+            return Err(ErrorPayload::new(
+                ErrorCode::InvalidInput,
+                format!("llamaCppReleases must be an https URL ({releases} is not): the digest it lists is all that vouches for the program"),
+            ));
+        }
         let hw = self.system().await?;
         let want = Want {
             release: ask.release,
@@ -45,9 +58,7 @@ impl Manager {
             .connect_timeout(std::time::Duration::from_secs(15))
             .build()
             .map_err(|e| ErrorPayload::new(ErrorCode::Internal, e.to_string()))?;
-        let build =
-            builds::get(&http, self.data_dir(), &releases_of(&settings), want, try_model.as_deref(), on_progress)
-                .await?;
+        let build = builds::get(&http, self.data_dir(), &releases, want, try_model.as_deref(), on_progress).await?;
         self.make_default(Some(build.path.clone()))?;
         tracing::info!(build = %build.name, "llama.cpp build got and made the default");
         Ok(build)

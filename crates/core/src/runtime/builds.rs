@@ -25,6 +25,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 const TRY_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most a release may unpack to (or download, when its size is not listed): a CUDA build is a few hundred MiB.
 const MAX_BYTES: u64 = 16 << 30;
+/// The most entries a release archive may hold (llama.cpp's hold a few dozen).
+const MAX_ENTRIES: usize = 10_000;
 const USER_AGENT: &str = concat!("model-manager/", env!("CARGO_PKG_VERSION"));
 const ADVICE: &str = "set the llamaServer setting to a llama-server you built (mm config set llamaServer PATH)";
 
@@ -531,7 +533,8 @@ async fn download<F: FnMut(GetProgress)>(
     if !response.status().is_success() {
         return Err(offline(url, &format!("it answered {}", response.status())));
     }
-    let limit = if asset.size > 0 { asset.size } else { MAX_BYTES };
+    // What the release lists, and never more than any build takes (a listed size is the server's word).
+    let limit = if asset.size > 0 { asset.size.min(MAX_BYTES) } else { MAX_BYTES };
     let mut file = tokio::fs::File::create(archive).await.map_err(|e| io_err("create", archive, e))?;
     let (mut hasher, mut bytes, mut told) = (Sha256::new(), 0u64, 0u64);
     while let Some(chunk) = response.chunk().await.map_err(|e| offline(url, &e))? {
@@ -588,8 +591,13 @@ fn unpack(archive: &Path, root: &Path) -> Result<(), ErrorPayload> {
     fs::remove_file(archive).map_err(|e| io_err("remove", archive, e))?;
     let root = root.canonicalize().map_err(|e| io_err("open", root, e))?;
     let mut budget = MAX_BYTES;
+    let too_many =
+        || err(ErrorCode::InvalidInput, format!("{} holds more than {MAX_ENTRIES} entries", archive.display()));
     if archive.extension().is_some_and(|e| e == "zip") {
         let mut zip = zip::ZipArchive::new(file).map_err(|e| bad(&e))?;
+        if zip.len() > MAX_ENTRIES {
+            return Err(too_many());
+        }
         for i in 0..zip.len() {
             let mut entry = zip.by_index(i).map_err(|e| bad(&e))?;
             let name = entry.name().map_err(|e| bad(&e))?.into_owned();
@@ -597,7 +605,7 @@ fn unpack(archive: &Path, root: &Path) -> Result<(), ErrorPayload> {
                 Kind::Dir
             } else if entry.is_symlink() {
                 let mut target = String::new();
-                entry.read_to_string(&mut target).map_err(|e| bad(&e))?;
+                (&mut entry).take(4096).read_to_string(&mut target).map_err(|e| bad(&e))?;
                 Kind::Symlink(target.into())
             } else {
                 Kind::File
@@ -608,7 +616,10 @@ fn unpack(archive: &Path, root: &Path) -> Result<(), ErrorPayload> {
         return Ok(());
     }
     let mut tar = tar::Archive::new(flate2::read::MultiGzDecoder::new(file));
-    for entry in tar.entries().map_err(|e| bad(&e))? {
+    for (n, entry) in tar.entries().map_err(|e| bad(&e))?.enumerate() {
+        if n >= MAX_ENTRIES {
+            return Err(too_many());
+        }
         let mut entry = entry.map_err(|e| bad(&e))?;
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let link = || entry.link_name_bytes().map(|l| String::from_utf8_lossy(&l).into_owned()).unwrap_or_default();
@@ -673,7 +684,8 @@ fn place(
         }
     }
     if let Some(mode) = mode.filter(|_| !path.is_symlink()) {
-        let mode = if path.is_dir() { mode & 0o777 | 0o700 } else { mode & 0o777 };
+        // Nothing writable by others, whatever the archive says.
+        let mode = if path.is_dir() { mode & 0o755 | 0o700 } else { mode & 0o755 };
         fs::set_permissions(&path, fs::Permissions::from_mode(mode)).map_err(fail)?;
     }
     Ok(())

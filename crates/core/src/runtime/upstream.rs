@@ -75,16 +75,25 @@ pub(super) fn name_model(bytes: Bytes, name: &str) -> Bytes {
     }
 }
 
-/// The body with the adapters' scales in its `lora` field, unless it has one (a client's own scales win).
+/// The body with the adapters' scales in its `lora` field, unless it has one (a client's own scales win). The body
+/// is only read through (never built into a tree) and the field put first.
 pub(super) fn with_lora(bytes: Bytes, lora: &serde_json::Value) -> Bytes {
-    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&bytes) else { return bytes };
-    match value.as_object_mut() {
-        Some(object) if !object.contains_key("lora") => {
-            object.insert("lora".into(), lora.clone());
-            Bytes::from(value.to_string())
-        }
-        _ => bytes,
+    #[derive(serde::Deserialize)]
+    struct Fields {
+        #[serde(default)]
+        lora: Option<serde::de::IgnoredAny>,
     }
+    let Ok(Fields { lora: None }) = serde_json::from_slice::<Fields>(&bytes) else { return bytes };
+    let Some(open) = bytes.iter().position(|b| *b == b'{') else { return bytes };
+    let empty = bytes[open + 1..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+    let mut out = Vec::with_capacity(bytes.len() + 64);
+    out.extend_from_slice(&bytes[..=open]);
+    out.extend_from_slice(format!("\"lora\":{lora}").as_bytes());
+    if !empty {
+        out.push(b',');
+    }
+    out.extend_from_slice(&bytes[open + 1..]);
+    Bytes::from(out)
 }
 
 /// Sends one request to the runtime of the model `hold` holds: `path` (with its query) on the runtime, `body` as
@@ -141,5 +150,22 @@ impl<H: Unpin> Body for Held<H> {
 
     fn size_hint(&self) -> hyper::body::SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scales_go_first_unless_the_request_has_its_own() {
+        let lora = serde_json::json!([{"id": 0, "scale": 1.0}]);
+        let put = |body: &str| String::from_utf8(with_lora(Bytes::from(body.to_string()), &lora).to_vec()).unwrap();
+        let out: serde_json::Value = serde_json::from_str(&put(r#" {"model": "m", "prompt": "hi"}"#)).unwrap();
+        assert_eq!((out["lora"][0]["scale"].as_f64(), out["prompt"].as_str()), (Some(1.0), Some("hi")));
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&put("{ }")).unwrap()["lora"], lora);
+        let own = r#"{"lora": [], "model": "m"}"#;
+        assert_eq!(put(own), own, "the request's own");
+        assert_eq!(put("[1, 2]"), "[1, 2]", "not an object: as it came");
     }
 }

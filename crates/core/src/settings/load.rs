@@ -8,8 +8,8 @@
 //!
 //! `extraArgs` are more `llama-server` flags, checked before use: flags this app owns (the address, the model,
 //! the key, adapters, the role) and flags a row declares are refused with the reason. They can name files and
-//! programs, so they are the machine's to change: the operation table's `PUT` refuses a change of them, and
-//! `mm load-settings set` and the window change them on the machine.
+//! programs, so they are the machine's to change: `mm serve`'s API refuses a change of them
+//! (`crates/server/src/machine_only.rs`), and `mm load-settings set` and the window change them on the machine.
 
 use super::SettingsError;
 use crate::compat::estimate::{KvCacheType, Sizing};
@@ -128,7 +128,8 @@ impl Knob for Option<f64> {
             .map_err(|_| invalid(key, format!("must be a number, or empty for the default, not \"{text}\"")))
     }
     fn value(&self) -> Vec<String> {
-        self.iter().map(f64::to_string).collect()
+        // `{:?}` writes 1e-320 as such, where `{}` writes 320 digits that llama.cpp cannot read.
+        self.iter().map(|x| format!("{x:?}")).collect()
     }
 }
 
@@ -227,6 +228,16 @@ const OWNED: &[(&[&str], &str)] = &[
             "--hf-token",
             "--models-dir",
             "--models-preset",
+            "-dr",
+            "--docker-repo",
+            "-hfd",
+            "-hfrd",
+            "--hf-repo-draft",
+            "-hfv",
+            "-hfrv",
+            "--hf-repo-v",
+            "-hffv",
+            "--hf-file-v",
         ],
         "the app names the model file",
     ),
@@ -243,7 +254,10 @@ const OWNED: &[(&[&str], &str)] = &[
 
 /// Why `flag` cannot be among the extra arguments, if it cannot.
 fn refused(flag: &str) -> Option<String> {
-    let name = flag.split('=').next().unwrap_or(flag);
+    // llama.cpp reads `_` as `-` in a long flag.
+    let spelled = flag.split('=').next().unwrap_or(flag);
+    let normal = if spelled.starts_with("--") { spelled.replace('_', "-") } else { spelled.to_string() };
+    let name = normal.as_str();
     if let Some((_, why)) = OWNED.iter().find(|(flags, _)| flags.contains(&name)) {
         return Some(format!("{name} is set by the app ({why})"));
     }
@@ -530,6 +544,8 @@ mod tests {
         assert_eq!(extra_flags(&s.extra_args).collect::<Vec<_>>(), ["--rope-scaling", "--override-kv"]);
         for (args, why) in [
             ("--port 9", "--port is set by the app (the app chooses where the runtime listens)"),
+            ("--api_key_file /k", "--api-key-file is set by the app"),
+            ("-dr org/x", "-dr is set by the app"),
             ("--api-key-file=/x", "--api-key-file is set by the app"),
             ("-m /etc/passwd", "-m is set by the app (the app names the model file)"),
             ("--lora a.gguf", "adapters are linked to their base"),

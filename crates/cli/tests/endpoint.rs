@@ -456,9 +456,21 @@ async fn a_lora_adapter_is_linked_to_its_base_and_served_as_its_own_model() {
     m.ok(&["link", "local/lora.gguf", "auto"]).await;
 
     // Its estimate counts the adapter's bytes beside the base's, and so does the base's (it loads with them).
-    let with = weights(&m, "local/base.gguf+local/lora.gguf").await;
-    assert_eq!(with, before + std::fs::metadata(&lora).unwrap().len());
-    assert_eq!(weights(&m, "local/base.gguf").await, with);
+    let counted = weights(&m, "local/base.gguf+local/lora.gguf").await;
+    assert_eq!(counted, before + std::fs::metadata(&lora).unwrap().len());
+    assert_eq!(weights(&m, "local/base.gguf").await, counted);
+
+    // The type's own endpoint serves the base on the same runtime, its adapters at scale 0.
+    let pid = m.ps().await[0]["pid"].clone();
+    m.ok(&["activate", "local/base.gguf"]).await;
+    let loaded: Value = serde_json::from_str(&m.ok(&["load", "--json"]).await).unwrap();
+    assert_eq!(loaded["pid"], pid, "the runtime with the adapter serves the type too: {loaded:#}");
+    let typed = format!("{}/completions", loaded["endpoint"].as_str().unwrap());
+    let body = json!({"prompt": "hello world", "max_tokens": 8, "temperature": 0});
+    let answer: Value = http.post(&typed).json(&body).send().await.unwrap().json().await.unwrap();
+    assert_eq!(answer["choices"][0]["text"], alone, "{answer}");
+    assert_eq!(complete(&http, &completions, "local/base.gguf+local/lora.gguf").await["choices"][0]["text"], with);
+    assert_eq!(m.ps().await[0]["pid"], pid, "no restart between them");
 
     // Deleting the base says which adapters lose it.
     let out = run(m.cmd(&["rm", "local/base.gguf", "--dry-run"])).await;

@@ -47,8 +47,8 @@ impl Manager {
             Err(e) if e.code == ErrorCode::NotFound && name.contains('+') => {
                 let (base, adapter) = name.rsplit_once('+').expect("a +");
                 let mut target = self.resolve_model(base).await.map_err(|_| e.clone())?;
-                target.lora = target.adapters.iter().position(|(id, _)| id == adapter);
-                if target.lora.is_none() {
+                target.adapter = target.adapters.iter().any(|(id, _)| id == adapter).then(|| adapter.to_string());
+                if target.adapter.is_none() {
                     return Err(ErrorPayload::new(
                         ErrorCode::NotFound,
                         format!(
@@ -141,7 +141,7 @@ impl Manager {
                 format: crate::model::ModelFormat::Gguf,
                 runtime: RuntimeKind::Ollama,
                 adapters: Vec::new(),
-                lora: None,
+                adapter: None,
             });
         }
         if let Some(local) = crate::local::list::find(&settings, self.data_dir(), name) {
@@ -156,7 +156,7 @@ impl Manager {
                 format: local.model.format,
                 runtime: RuntimeKind::LlamaServer,
                 adapters: Vec::new(),
-                lora: None,
+                adapter: None,
             });
         }
         let name = name.strip_prefix("hf.co/").or_else(|| name.strip_prefix("huggingface.co/")).unwrap_or(name);
@@ -196,7 +196,7 @@ impl Manager {
             format: crate::model::ModelFormat::Gguf,
             runtime: RuntimeKind::LlamaServer,
             adapters: Vec::new(),
-            lora: None,
+            adapter: None,
         })
     }
 
@@ -330,9 +330,9 @@ impl Manager {
         }
         let owner = self.inner.runtime_owner;
         let owner_pid = (owner != "mm").then(std::process::id);
-        let lora = target.lora_scales();
+        let adapter = target.adapter.clone();
         let mut hold = self.inner.runtime.acquire(target, keep_alive, owner, owner_pid).await?;
-        hold.lora = lora;
+        hold.adapter = adapter;
         if hold.acquired.waited_ms > 0 {
             self.runtime_started();
         }

@@ -110,15 +110,26 @@ async fn forward(
         Err(e) => return Ok(refuse(StatusCode::BAD_REQUEST, format!("the request path {path:?} is not valid: {e}"))),
     };
     upstream::for_runtime(&mut parts.headers, backend.api_key.as_deref());
-    let body = match &backend.ollama_name {
-        Some(name) if json(&parts.headers) => match http_body_util::Limited::new(body, MAX_REWRITE).collect().await {
+    // Ollama's name for it, and a base's adapters all at scale 0 (the type serves the base itself).
+    let lora = upstream::scales(&backend.adapters, None);
+    let rewrite = backend.ollama_name.is_some() || lora.is_some();
+    let body = match rewrite && json(&parts.headers) {
+        true => match http_body_util::Limited::new(body, MAX_REWRITE).collect().await {
             Ok(bytes) => {
                 parts.headers.remove(hyper::header::CONTENT_LENGTH);
-                full(upstream::name_model(bytes.to_bytes(), name))
+                let bytes = bytes.to_bytes();
+                let bytes = match &backend.ollama_name {
+                    Some(name) => upstream::name_model(bytes, name),
+                    None => bytes,
+                };
+                full(match &lora {
+                    Some(lora) => upstream::with_lora(bytes, lora),
+                    None => bytes,
+                })
             }
             Err(e) => return Ok(refuse(StatusCode::BAD_REQUEST, format!("the request body could not be read: {e}"))),
         },
-        _ => body.boxed_unsync(),
+        false => body.boxed_unsync(),
     };
     match upstream::client().request(Request::from_parts(parts, body)).await {
         Ok(answer) => Ok(upstream::pass_back(answer, lease)),

@@ -165,7 +165,7 @@ impl RuntimeClient {
         let stream = reader.into_inner();
         Ok(match serde_json::from_str::<Result<HostReply, ErrorPayload>>(&reply).map_err(unreachable)? {
             Ok(HostReply::Acquired(acquired)) => {
-                Ok(ModelHold { acquired: *acquired, lora: None, stream: Some(stream), idle: self.idle.clone() })
+                Ok(ModelHold { acquired: *acquired, adapter: None, stream: Some(stream), idle: self.idle.clone() })
             }
             Ok(other) => Err(unreachable(format!("unexpected answer {other:?}"))),
             Err(e) => Err(e),
@@ -227,9 +227,8 @@ impl RuntimeClient {
 #[derive(Debug)]
 pub struct ModelHold {
     pub acquired: Acquired,
-    /// For a base loaded with its adapters: the scale of each for this request (llama-server's `lora` field), which
-    /// a request that gives its own keeps.
-    pub lora: Option<serde_json::Value>,
+    /// The adapter the request named (`BASE+ADAPTER`), applied for it alone; the runtime's others at scale 0.
+    pub adapter: Option<String>,
     stream: Option<UnixStream>,
     idle: Arc<Mutex<Vec<UnixStream>>>,
 }

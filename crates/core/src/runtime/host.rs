@@ -330,6 +330,7 @@ impl Host {
                                 ollama_name: lease.backend.ollama_name.clone(),
                                 api_key: lease.backend.api_key.clone(),
                                 waited_ms: started.elapsed().as_millis() as u64,
+                                adapters: lease.backend.adapters.clone(),
                                 loaded: lease.process.view(),
                             };
                             let reply: Result<HostReply, ErrorPayload> = Ok(HostReply::Acquired(Box::new(acquired)));
@@ -390,7 +391,7 @@ impl Host {
             }
             let view = process.view();
             // Loaded from another file or for another role (its type changed): unloaded, then loaded as asked.
-            if process.target.launch() != target.launch() && !created {
+            if !process.target.serves(target) && !created {
                 if let Some(task) = self.drain(process.clone(), "(asked for with another file or type)") {
                     let _ = task.await;
                 }
@@ -1047,6 +1048,7 @@ impl Host {
                 ollama_name: Some(name.to_string()),
                 file: target.file.clone().unwrap_or_default(),
                 plan: Some(plan.clone()),
+                adapters: Vec::new(),
                 api_key: None,
                 spawned: None,
             }));
@@ -1128,6 +1130,7 @@ impl Host {
             ollama_name: None,
             file,
             plan: Some(plan.clone()),
+            adapters: target.adapters.iter().map(|(id, _)| id.clone()).collect(),
             api_key: Some(key),
             spawned: Some(Spawned { child: tokio::sync::Mutex::new(child), pid, command, log, key_file }),
         }))

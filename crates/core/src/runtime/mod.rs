@@ -83,26 +83,18 @@ pub struct Target {
     /// The GGUF LoRA adapters linked to it (id, file), loaded with it unapplied (each request says their scales).
     #[serde(default)]
     pub adapters: Vec<(String, String)>,
-    /// The adapter a request named (`BASE+ADAPTER`), by its place in `adapters`: applied for it alone.
+    /// The adapter a request named (`BASE+ADAPTER`): applied for it alone.
     #[serde(default)]
-    pub lora: Option<usize>,
+    pub adapter: Option<String>,
 }
 
 impl Target {
-    /// What a runtime is started from: its file, its role (the flags of [`plan::llama_server_args`]) and its
-    /// adapters. A loaded
-    /// model asked for with another is started again.
-    fn launch(&self) -> (Option<&str>, &'static [&'static str], &[(String, String)]) {
-        (self.file.as_deref(), plan::role(self.model_type), &self.adapters)
-    }
-
-    /// The `lora` field of a request to a base loaded with adapters: the one named at scale 1, the others at 0.
-    pub fn lora_scales(&self) -> Option<serde_json::Value> {
-        (!self.adapters.is_empty()).then(|| {
-            (0..self.adapters.len())
-                .map(|i| serde_json::json!({"id": i, "scale": if self.lora == Some(i) { 1.0 } else { 0.0 }}))
-                .collect()
-        })
+    /// Whether a runtime started for this target serves `asked` too: the same file and role (the flags of
+    /// [`plan::llama_server_args`]), and every adapter `asked` may apply loaded. A loaded model asked for otherwise
+    /// is started again.
+    fn serves(&self, asked: &Target) -> bool {
+        (self.file.as_deref(), plan::role(self.model_type)) == (asked.file.as_deref(), plan::role(asked.model_type))
+            && asked.adapters.iter().all(|a| self.adapters.contains(a))
     }
 }
 
@@ -121,7 +113,7 @@ impl From<&crate::activation::ActiveEntry> for Target {
                 RuntimeKind::LlamaServer
             },
             adapters: Vec::new(),
-            lora: None,
+            adapter: None,
         }
     }
 }
@@ -249,5 +241,9 @@ pub struct Acquired {
     pub api_key: Option<String>,
     /// How long the request waited for the model to load (0 when it was loaded).
     pub waited_ms: u64,
+    /// The adapters the runtime runs with (their ids, in the order it loaded them): each request says their
+    /// scales.
+    #[serde(default)]
+    pub adapters: Vec<String>,
     pub loaded: LoadedModel,
 }

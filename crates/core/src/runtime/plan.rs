@@ -300,7 +300,7 @@ mod tests {
             format: crate::model::ModelFormat::Gguf,
             runtime: crate::runtime::RuntimeKind::LlamaServer,
             adapters: vec![("l".into(), "l.gguf".into())],
-            lora: None,
+            adapter: None,
         };
         let args = llama_server_args(&target, 1, &p, "k", |_| true);
         assert!(args.ends_with(&["--lora".into(), "l.gguf".into(), "--lora-init-without-apply".into()]), "{args:?}");

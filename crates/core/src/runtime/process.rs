@@ -225,6 +225,8 @@ pub(super) struct Backend {
     pub(super) ollama_name: Option<String>,
     pub(super) file: String,
     pub(super) plan: Option<LaunchPlan>,
+    /// The adapters it loaded (ids, in order).
+    pub(super) adapters: Vec<String>,
     /// What every request to it carries (`Authorization: Bearer`): llama-server answers nobody else.
     pub(super) api_key: Option<String>,
     /// The llama-server this app started (none for Ollama, which runs on its own).

@@ -75,6 +75,15 @@ pub(super) fn name_model(bytes: Bytes, name: &str) -> Bytes {
     }
 }
 
+/// The `lora` field of a request to a runtime loaded with `adapters`: `chosen` at scale 1, the others at 0 (none
+/// without adapters). Every request says every scale: llama-server applies an adapter it loaded unless told not to.
+pub(super) fn scales(adapters: &[String], chosen: Option<&str>) -> Option<serde_json::Value> {
+    (!adapters.is_empty()).then(|| {
+        let scale = |id: &String| if Some(id.as_str()) == chosen { 1.0 } else { 0.0 };
+        adapters.iter().enumerate().map(|(i, id)| serde_json::json!({"id": i, "scale": scale(id)})).collect()
+    })
+}
+
 /// The body with the adapters' scales in its `lora` field, unless it has one (a client's own scales win). The body
 /// is only read through (never built into a tree) and the field put first.
 pub(super) fn with_lora(bytes: Bytes, lora: &serde_json::Value) -> Bytes {
@@ -110,8 +119,8 @@ pub async fn send(
         Some(name) => name_model(body, name),
         None => body,
     };
-    let body = match &hold.lora {
-        Some(lora) => with_lora(body, lora),
+    let body = match scales(&acquired.adapters, hold.adapter.as_deref()) {
+        Some(lora) => with_lora(body, &lora),
         None => body,
     };
     let mut headers = passed_on(&headers);

@@ -1,8 +1,12 @@
 // Loading in the real window: a tiny llama model (tests/fixtures/tiny_llama.py) activated and loaded in the real
 // llama-server, a completion from the endpoint active.json names, a switch to another model while a client sends
-// requests in a loop (none fails), Unload (the process is gone), and quitting the app stops what it loaded.
+// requests in a loop (none fails), a model's load settings typed in its details (the estimate follows) and used by
+// its next load, llama.cpp got from a release server in GitHub's shape in Settings → Runtimes and rolled back,
+// Unload (the process is gone), and quitting the app stops what it loaded.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import http from 'node:http';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -39,16 +43,48 @@ const complete = async (endpoint) => {
   return body.model;
 };
 
+/// llama.cpp's releases as GitHub's API serves them: one release, b200, whose CPU build is the real llama-server.
+const releases = async () => {
+  const tree = path.join(files, 'release');
+  fs.mkdirSync(path.join(tree, 'build/bin'), { recursive: true });
+  fs.copyFileSync(LLAMA_SERVER, path.join(tree, 'build/bin/llama-server'));
+  const archive = path.join(files, 'llama-b200-bin-ubuntu-x64.tar.gz');
+  execFileSync('tar', ['-czf', archive, '-C', tree, 'build']);
+  const bytes = fs.readFileSync(archive);
+  const digest = `sha256:${crypto.createHash('sha256').update(bytes).digest('hex')}`;
+  const server = http.createServer((req, res) => {
+    const base = `http://${req.headers.host}`;
+    if (req.url === '/repos/ggml-org/llama.cpp/releases/latest') {
+      const asset = { name: path.basename(archive), size: bytes.length, digest, browser_download_url: `${base}/asset` };
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ tag_name: 'b200', assets: [asset] }));
+    } else if (req.url === '/asset') {
+      res.writeHead(200, { 'content-length': bytes.length }).end(bytes);
+    } else {
+      res.writeHead(404).end('{}');
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+};
+let releaseServer;
+
 before(async () => {
   assert.ok(fs.existsSync(LLAMA_SERVER), `${LLAMA_SERVER} is missing: build it with scripts/llama-server`);
+  releaseServer = await releases();
+  const releasesUrl = `http://127.0.0.1:${releaseServer.address().port}/repos/ggml-org/llama.cpp/releases`;
   // llama-server is found on PATH, as a user's llama.cpp install would be.
-  wd = await launchApp({ PATH: `${path.dirname(LLAMA_SERVER)}:${process.env.PATH}`, HF_HUB_CACHE: path.join(files, 'hub') });
+  wd = await launchApp({
+    PATH: `${path.dirname(LLAMA_SERVER)}:${process.env.PATH}`,
+    HF_HUB_CACHE: path.join(files, 'hub'),
+    MM_LLAMA_CPP_RELEASES: releasesUrl,
+  });
   const models = [tiny('tiny-a.gguf', 1), tiny('tiny-b.gguf', 2)];
   await wd.execute('return window.__TAURI_INTERNALS__.invoke("import_paths", { paths: arguments[0] })', [models]);
 });
 
 after(async () => {
   await shutdown(wd);
+  releaseServer?.close();
   fs.rmSync(files, { recursive: true, force: true });
 });
 
@@ -154,6 +190,61 @@ test('the local server serves every model by name, loading it on demand, while i
   await wd.click(await wd.one('[data-testid="local-server"]'));
   await wd.click((await wd.findAll('button[type="submit"]'))[0]);
   await wd.until('the local server stopped', async () => fetch(`${base}/v1/models`).then(() => false, () => true), 15000);
+  await open('local/tiny-b.gguf');
+});
+
+const settingsFile = () => JSON.parse(fs.readFileSync(path.join(wd.home, 'data/dev.model-manager.app/settings.json'), 'utf8'));
+const choose = (selector, value) => wd.execute(
+  `const s = document.querySelector(arguments[0]); s.value = arguments[1]; s.dispatchEvent(new Event('change', { bubbles: true }));`,
+  [selector, value]);
+
+test('load settings typed in the details change the estimate, and the next load runs with them', async () => {
+  await open('local/tiny-b.gguf');
+  await wd.click(await wd.one('[data-testid="load-settings"] summary'));
+  await wd.until('the estimate for the settings', async () => (await wd.innerText('[data-testid="ls-estimate"]')).includes('f16 KV cache'));
+  await choose('[data-testid="ls-kvCacheType"]', 'q8_0');
+  await wd.type(await wd.one('[data-testid="ls-context"]'), '1024');
+  await wd.until('the estimate follows the typing', async () => {
+    const text = await wd.innerText('[data-testid="ls-estimate"]');
+    return text.includes('q8_0 KV cache') && /1,?024 tokens/.test(text);
+  });
+  saveArtifact('load-settings.png', await wd.paintedScreenshot());
+  // The tiny model's heads are too narrow for a quantised cache: f16 again, and two threads.
+  await choose('[data-testid="ls-kvCacheType"]', '');
+  await wd.type(await wd.one('[data-testid="ls-threads"]'), '2');
+  await wd.click(await wd.one('[data-testid="ls-save"]'));
+  await wd.until('saved', async () => (await wd.innerText('[data-testid="load-settings"]')).includes('Saved'));
+  const kept = settingsFile().loadSettings['local/tiny-b.gguf'];
+  assert.deepEqual([kept.kvCacheType, kept.context, kept.threads], [null, 1024, 2]);
+  // The next request restarts the serving runtime with them.
+  const endpoint = manifest()['text-generation'].endpoint;
+  assert.equal(await complete(endpoint), 'local/tiny-b.gguf');
+  await wd.until('the details show the runtime with them', async () => {
+    const text = await wd.innerText('[data-testid="runtime-status"]');
+    return text.includes('--ctx-size 1024') && text.includes('--threads 2');
+  }, 30000);
+  await wd.click(await wd.one('[data-testid="ls-reset"]'));
+  await wd.click(await wd.one('[data-testid="ls-save"]'));
+  await wd.until('back to automatic', async () => settingsFile().loadSettings?.['local/tiny-b.gguf'] === undefined);
+});
+
+test('Settings → Runtimes gets llama.cpp from its releases, makes it the default, and rolls back', async () => {
+  await wd.click(await wd.one('[data-testid="settings-tab"]'));
+  await wd.until('the llama-server on PATH listed with its version', async () =>
+    (await wd.innerText('[data-testid="runtimes"]')).includes('PATH'), 15000);
+  await wd.click(await wd.one('[data-testid="get-runtime"]'));
+  await wd.until('got and tried', async () =>
+    (await wd.execute('return document.querySelector("[data-testid=runtime-got]")?.textContent ?? ""')).includes('b200-cpu'), 60000);
+  const rows = await wd.execute('return [...document.querySelectorAll("[data-testid=runtime-row]")].map((r) => r.textContent)');
+  assert.ok(rows.some((r) => r.includes('●') && r.includes('b200-cpu') && r.includes('release b200')), rows.join(' | '));
+  saveArtifact('runtimes.png', await wd.paintedScreenshot());
+  assert.match(settingsFile().llamaServer, /runtimes\/llama\.cpp\/b200-cpu\/build\/bin\/llama-server$/);
+  await wd.click(await wd.one('[data-testid="rollback-runtime"]'));
+  await wd.until('back to the one on PATH', async () => {
+    const rows = await wd.execute('return [...document.querySelectorAll("[data-testid=runtime-row]")].map((r) => r.textContent)');
+    return rows.some((r) => r.includes('●') && r.includes('PATH'));
+  });
+  assert.equal(settingsFile().llamaServer ?? null, null);
   await open('local/tiny-b.gguf');
 });
 

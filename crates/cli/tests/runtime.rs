@@ -392,6 +392,17 @@ async fn load_settings_change_the_command_the_estimate_and_the_memory() {
     let (before, after) = (f16["measured"]["ram"].as_u64().unwrap(), q8["measured"]["ram"].as_u64().unwrap());
     assert!(after < before, "a q8_0 cache takes less memory: {after} after, {before} before");
 
+    // A quantised cache on heads llama.cpp cannot split in blocks of 32 (the tiny model's are 16 wide) is refused
+    // before llama-server is started, with what to set instead.
+    let narrow = m.model("narrow.gguf", 5, false);
+    m.ok(&["import", narrow.to_str().unwrap()]).await;
+    m.ok(&["load-settings", "set", "local/narrow.gguf", "kvCacheType=q4_0"]).await;
+    let out = run(m.cmd(&["load", "local/narrow.gguf"])).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let why =
+        "a q4_0 KV cache needs heads whose width is a multiple of 32, and this model's are 16 wide: set kvCacheType";
+    assert!(stderr.contains(why), "{stderr}");
+
     // The app's own flags are refused with why; a flag this llama-server does not have, when it loads.
     let out = run(m.cmd(&["load-settings", "set", id, "extraArgs=--port 9"])).await;
     assert_eq!(out.status.code(), Some(2), "invalid input");

@@ -11,7 +11,7 @@
 //! A model's load settings ([`LoadSettings`]) win: their context replaces the computed one, their GPU layers the
 //! chosen ones (0: the CPU only), their KV cache type sizes the cache; their other settings become flags.
 
-use crate::compat::estimate::{self, Requirements, GPU_RESERVE};
+use crate::compat::estimate::{self, KvCacheType, Requirements, GPU_RESERVE};
 use crate::compat::{Fit, HardwareInfo};
 use crate::model::ModelType;
 use crate::settings::LoadSettings;
@@ -50,6 +50,17 @@ pub fn plan(
     asked: Option<u64>,
     load: &LoadSettings,
 ) -> Result<LaunchPlan, String> {
+    // llama.cpp stores a quantised cache in blocks of 32 values along each head.
+    if let (KvCacheType::Q8_0 | KvCacheType::Q4_0, Some(width)) = (load.kv_cache(), model.head_dim) {
+        if width % 32 != 0 {
+            let name = serde_json::to_value(load.kv_cache()).ok().and_then(|v| v.as_str().map(str::to_string));
+            return Err(format!(
+                "a {} KV cache needs heads whose width is a multiple of 32, and this model's are {width} wide: set \
+                 kvCacheType to f16",
+                name.unwrap_or_default()
+            ));
+        }
+    }
     let mut plan =
         plan_for(&estimate::with_cache(model, None, load.kv_cache()), hw, max_context, asked.or(load.context), load)?;
     if let Some(layers) = load.gpu_layers.filter(|n| *n > 0) {
@@ -198,7 +209,6 @@ pub fn role(model_type: ModelType) -> &'static [&'static str] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compat::estimate::KvCacheType;
     use crate::compat::hardware::{CpuInfo, GpuInfo};
 
     const GB: u64 = 1_000_000_000;

@@ -264,6 +264,7 @@ mod tests {
             download_id: None,
             adapter: None,
             adapters: Vec::new(),
+            pinned: false,
         }
     }
 

@@ -49,6 +49,10 @@ enum Command {
     Du(commands::library::DuArgs),
     /// Remember a model's type (or `auto` for the inferred one).
     Type(commands::library::TypeArgs),
+    /// Pin a model: nothing removes it to make room under the storage limit.
+    Pin(commands::library::PinArgs),
+    /// Unpin a model: a storage limit may remove it when nobody uses it.
+    Unpin(commands::library::PinArgs),
     /// Link an adapter (a LoRA) to the base it runs on (or `auto` for the one it names or fits).
     Link(commands::library::LinkArgs),
     /// Make a model the active one of its type (switching from the one before).
@@ -118,6 +122,8 @@ fn main() -> ExitCode {
             Command::Du(args) => commands::library::du(args, cli.json).await,
             Command::Type(args) => commands::library::set_type(args, cli.json).await,
             Command::Link(args) => commands::library::link(args, cli.json).await,
+            Command::Pin(args) => commands::library::pin(args, true, cli.json).await,
+            Command::Unpin(args) => commands::library::pin(args, false, cli.json).await,
             Command::Activate(args) => commands::activation::activate(args, cli.json).await,
             Command::Deactivate(args) => commands::activation::deactivate(args, cli.json).await,
             Command::Active(args) => commands::activation::active(args, cli.json).await,

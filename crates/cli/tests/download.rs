@@ -4,7 +4,7 @@
 use fake_hub::{noise, FakeHub, Host, HubFile};
 use std::fs;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -378,4 +378,57 @@ async fn hub_adapters_link_to_the_base_they_name() {
     let mut base_adapters: Vec<String> = serde_json::from_value(model("acme/tiny-base")["adapters"].clone()).unwrap();
     base_adapters.sort();
     assert_eq!(base_adapters, ["acme/tiny-lora-gguf", "acme/tiny-lora-peft"]);
+}
+
+/// Sets when a repo of `cache` was downloaded, as a model downloaded long ago would say.
+fn downloaded_at(cache: &Path, repo: &str, at: u64) {
+    let record = cache.join(format!("models--{}", repo.replace('/', "--"))).join(".model-manager/info.json");
+    let mut info: serde_json::Value = serde_json::from_slice(&fs::read(&record).unwrap()).unwrap();
+    info["downloadedAt"] = serde_json::json!(at);
+    fs::write(&record, serde_json::to_vec(&info).unwrap()).unwrap();
+}
+
+/// Under a storage limit, a download that would pass it names the least recently used models nobody uses (never a
+/// pinned or active one), is refused without consent with nothing removed, and with `--evict` removes exactly them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_limit_removes_the_least_recently_used_model_nobody_uses_once_agreed() {
+    let hub = FakeHub::start().await;
+    let cache = tempfile::tempdir().unwrap();
+    for (i, repo) in ["acme/old", "acme/older", "acme/pinned", "acme/active", "acme/new"].iter().enumerate() {
+        hub.add_repo(repo, vec![HubFile::new("model.safetensors", noise(400_000, i as u64 + 10), true)]);
+    }
+    let run = |args: &[&str]| {
+        let mut cmd = mm(&hub, cache.path());
+        cmd.args(args);
+        output(cmd)
+    };
+    for repo in ["acme/old", "acme/older", "acme/pinned", "acme/active"] {
+        let out = run(&["download", repo]).await;
+        assert!(out.status.success(), "{repo}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    // Used long ago, in this order: the pinned and the active model the longest ago of all.
+    for (repo, at) in [("acme/pinned", 100), ("acme/active", 200), ("acme/older", 1000), ("acme/old", 2000)] {
+        downloaded_at(cache.path(), repo, at);
+    }
+    assert!(run(&["pin", "acme/pinned"]).await.status.success());
+    assert!(run(&["activate", "acme/active"]).await.status.success());
+    // Room for the four and a half of a fifth.
+    assert!(run(&["config", "set", "storageLimit", "1.8MB"]).await.status.success());
+
+    let out = run(&["download", "acme/new"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "insufficient-space: {stderr}");
+    assert!(stderr.contains("removing the least recently used acme/older (400 kB) would make it"), "{stderr}");
+    assert!(stderr.contains("storageLimit") && stderr.contains("--evict"), "{stderr}");
+    let list = |out: Output| -> Vec<String> {
+        let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        listed["models"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(list(run(&["list", "--json"]).await).len(), 4, "refused: nothing removed");
+
+    let out = run(&["download", "acme/new", "--evict"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut ids = list(run(&["list", "--json", "--sort", "used"]).await);
+    ids.sort();
+    assert_eq!(ids, ["acme/active", "acme/new", "acme/old", "acme/pinned"], "exactly the least recently used went");
 }

@@ -63,6 +63,7 @@ const ORDER: &[Op] = &[
     Op::model,
     Op::set_type,
     Op::link_adapter,
+    Op::pin_model,
     Op::verify,
     Op::compat,
     Op::fit,
@@ -225,6 +226,17 @@ async fn every_operation_of_the_table_answers_the_remote_client_and_the_document
                 let query = LibraryQuery { model_type: Some(ModelType::Embedding), ..LibraryQuery::default() };
                 assert_eq!(remote.models(query).await.unwrap().len(), 1, "the type travelled in the body");
                 remote.set_type("acme/tiny".into(), TypeChange { model_type: None }).await.unwrap();
+            }
+            Op::pin_model => {
+                reached(op, remote.pin_model("acme/tiny".into(), Pin { pinned: true }).await, None).unwrap();
+                let models = remote.models(LibraryQuery::default()).await.unwrap();
+                assert!(models.iter().any(|m| m.id == "acme/tiny" && m.pinned), "pinned for storage");
+                remote.pin_model("acme/tiny".into(), Pin { pinned: false }).await.unwrap();
+                reached(
+                    op,
+                    remote.pin_model("nobody/nothing".into(), Pin { pinned: true }).await,
+                    Some(ErrorCode::NotFound),
+                );
             }
             Op::link_adapter => {
                 // acme/tiny is a model, not an adapter: the machine says so; an unknown one is not found.

@@ -18,6 +18,7 @@ use crate::download::{
 };
 use crate::error::{ErrorCode, ErrorPayload};
 use crate::library::delete::DeleteReport;
+use crate::library::evict::{Eviction, Room};
 use crate::library::storage::{CleanReport, LooseFile, ModelUsage, StorageReport};
 use crate::library::verify::{FileCheck, FileStatus, VerifyProgress, VerifyReport};
 use crate::library::{
@@ -154,6 +155,8 @@ pub fn typescript() -> String {
         SearchAsk,
         Revision,
         Pull,
+        Eviction,
+        Room,
         RuntimeBuild,
         BuildOrigin,
         GetProgress,

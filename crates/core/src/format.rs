@@ -158,3 +158,38 @@ mod tests {
         assert_eq!(ago(200, 100), "just now", "a time in the future is not negative");
     }
 }
+
+/// A size as people write it: `200GB`, `1.5 TB`, `500MiB`, `4096` (bytes); decimal and binary units.
+pub fn parse_bytes(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = (text[..split].trim(), text[split..].trim());
+    let n: f64 = number.parse().ok().filter(|n: &f64| n.is_finite() && *n >= 0.0)?;
+    let scale: f64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" | "k" => 1e3,
+        "mb" | "m" => 1e6,
+        "gb" | "g" => 1e9,
+        "tb" | "t" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let bytes = n * scale;
+    (bytes < u64::MAX as f64).then_some(bytes.round() as u64)
+}
+
+#[cfg(test)]
+mod parse_bytes_tests {
+    #[test]
+    fn sizes_as_people_write_them() {
+        assert_eq!(super::parse_bytes("200GB"), Some(200_000_000_000));
+        assert_eq!(super::parse_bytes("1.5 TB"), Some(1_500_000_000_000));
+        assert_eq!(super::parse_bytes("500MiB"), Some(500 << 20));
+        assert_eq!(super::parse_bytes("4096"), Some(4096));
+        assert_eq!(super::parse_bytes("lots"), None);
+        assert_eq!(super::parse_bytes("-1GB"), None);
+    }
+}

@@ -271,6 +271,7 @@ impl Ollama {
                     download_id: None,
                     adapter: None,
                     adapters: Vec::new(),
+                    pinned: false,
                     id,
                 }
             })

@@ -68,6 +68,14 @@ macro_rules! operations {
                 ] query[] body[change: $crate::operations::TypeChange] progress[]
                 answer[()] ok[204] errors[404];
 
+            /// Pins a model so nothing removes it to make room under the storage limit, or unpins it.
+            pin_model put "/mm/v1/models/{id}/pin" "storage"
+                path[
+                    /// The model id, percent-encoded.
+                    id: String
+                ] query[] body[ask: $crate::operations::Pin] progress[]
+                answer[()] ok[204] errors[404];
+
             /// Re-hashes a model's files against their hashes; with `repair`, downloads the corrupt or missing ones
             /// again and checks once more. The report is the one after.
             verify post "/mm/v1/models/{id}/verify" "models"

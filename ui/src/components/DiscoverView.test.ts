@@ -35,7 +35,7 @@ describe('Discover', () => {
     expect(entries[1].querySelector('[data-testid="installed"]')).toBeTruthy();
     await fireEvent.click(screen.getByText('Get'));
     expect(backend.started).toEqual([
-      { repo: 'acme/chat-GGUF', revision: null, include: [], exclude: [], files: ['chat-GGUF.gguf'], url: null },
+      { repo: 'acme/chat-GGUF', revision: null, include: [], exclude: [], files: ['chat-GGUF.gguf'], url: null, evict: false },
     ]);
     expect((await screen.findByTestId('queued')).textContent).toContain('acme/chat-GGUF is downloading');
   });
@@ -153,7 +153,7 @@ describe('Discover', () => {
     expect(screen.getByTestId('download-selected').textContent).toContain('1 file · 1.60 GB');
     await fireEvent.click(screen.getByTestId('download-selected'));
     expect(backend.started.at(-1)).toEqual({
-      repo: 'acme/b-GGUF', revision: null, include: [], exclude: [], files: ['b-GGUF.Q8_0.gguf'], url: null,
+      repo: 'acme/b-GGUF', revision: null, include: [], exclude: [], files: ['b-GGUF.Q8_0.gguf'], url: null, evict: false,
     });
     await fireEvent.click(screen.getByTestId('download-all'));
     expect(backend.started.at(-1)!.files).toEqual([]);

@@ -16,6 +16,7 @@ const preview: DownloadPreview = {
   bytesTotal: 4_920_000_120,
   bytesToDownload: 4_920_000_000,
   freeSpace: 50_000_000_000,
+  room: null,
 };
 
 const progress = (over: Partial<DownloadProgress> = {}): DownloadProgress => ({
@@ -56,22 +57,44 @@ describe('the downloads view', () => {
 
     await fireEvent.click(screen.getByTestId('download-button'));
     expect(backend.started).toEqual([
-      { repo: 'https://huggingface.co/acme/tiny', revision: null, include: ['*.json', '*.gguf'], exclude: [], files: [], url: null },
+      { repo: 'https://huggingface.co/acme/tiny', revision: null, include: ['*.json', '*.gguf'], exclude: [], files: [], url: null, evict: false },
     ]);
     expect(screen.queryByTestId('preview')).toBeNull();
   });
 
   it('refuses to start when the disk is too small, and shows lookup errors', async () => {
-    const backend = new MemoryBackend({ preview: { ...preview, freeSpace: 1_000 } });
+    const need = 4_919_999_000;
+    const room = { needBytes: need, why: 'the free disk space', evict: [], shortfall: need };
+    const backend = new MemoryBackend({ preview: { ...preview, freeSpace: 1_000, room } });
     await openDownloads(backend);
     await fireEvent.input(screen.getByTestId('repo-input'), { target: { value: 'acme/tiny' } });
     await fireEvent.click(screen.getByTestId('preview-button'));
-    expect(await screen.findByText(/not enough space/)).toBeTruthy();
+    expect(await screen.findByText(/not enough room/)).toBeTruthy();
+    expect(screen.getByTestId('preview-room').textContent).toContain('Removing every model nobody uses would free only 0 B');
     expect((screen.getByTestId('download-button') as HTMLButtonElement).disabled).toBe(true);
 
     backend.options.preview = undefined;
     await fireEvent.click(screen.getByTestId('preview-button'));
     expect((await screen.findByTestId('preview-error')).textContent).toBe('acme/tiny was not found');
+  });
+
+  it('past the storage limit, names what would be removed and downloads only once that is agreed', async () => {
+    const evict = [{ id: 'acme/old', bytes: 5_000_000_000, lastUsed: 1_000 }];
+    const room = { needBytes: 1_000_000_000, why: 'storageLimit', evict, shortfall: 0 };
+    const backend = new MemoryBackend({ preview: { ...preview, room } });
+    await openDownloads(backend);
+    await fireEvent.input(screen.getByTestId('repo-input'), { target: { value: 'acme/tiny' } });
+    await fireEvent.click(screen.getByTestId('preview-button'));
+    const box = await screen.findByTestId('preview-room');
+    expect(box.textContent).toContain('It needs 1.00 GB more room (storageLimit)');
+    expect(screen.getByTestId('evict-row').textContent).toContain('acme/old 5.00 GB · last used');
+    const button = screen.getByTestId('download-button') as HTMLButtonElement;
+    expect(button.disabled).toBe(true);
+    await fireEvent.click(screen.getByTestId('evict-consent'));
+    expect(button.disabled).toBe(false);
+    await fireEvent.click(button);
+    await Promise.resolve();
+    expect(backend.started.map((r) => [r.repo, r.evict])).toEqual([['acme/tiny', true]]);
   });
 
   it('shows live progress from events, with speed and time left, and its controls', async () => {

@@ -104,7 +104,7 @@ describe('other sources', () => {
     await fireEvent.click(screen.getByTestId('url-download-button'));
     await tick();
     expect(backend.started).toEqual([
-      { repo: '', revision: null, include: [], exclude: [], files: [], url: { url: 'https://files.test/models/tiny.gguf', sha256: sha, md5: null, name: null } },
+      { repo: '', revision: null, include: [], exclude: [], files: [], url: { url: 'https://files.test/models/tiny.gguf', sha256: sha, md5: null, name: null }, evict: false },
     ]);
   });
 

@@ -116,7 +116,12 @@ files: Array<string>,
  * A direct download from a URL into the app's models folder instead of a hub repo (`repo` is then the id it
  * shows under, `local/{name}`).
  */
-url: UrlSource | null, };
+url: UrlSource | null, 
+/**
+ * Remove the models the preview's `room` names (least recently used, nobody's) when the storage limit or the
+ * free-space floor asks room for it; without it, such a download is refused before its first byte.
+ */
+evict: boolean, };
 
 /**
  * What a download would fetch, without fetching or writing anything: shown before the user commits.
@@ -129,7 +134,11 @@ bytesToDownload: number,
 /**
  * Free space on the cache's disk.
  */
-freeSpace: number, };
+freeSpace: number, 
+/**
+ * When the storage limit, the free-space floor or the disk asks room for it: what would be removed.
+ */
+room: Room | null, };
 
 export type PreviewFile = { path: string, size: number, 
 /**
@@ -217,7 +226,8 @@ size: number, format: ModelFormat,
  */
 downloadedAt: number | null, 
 /**
- * When it was last activated; Unix seconds.
+ * When it was last used: activated, loaded, asked for by a request, served by the mirror, or downloaded
+ * ([`crate::library::usage`]); Unix seconds.
  */
 lastUsed: number | null, 
 /**
@@ -239,7 +249,11 @@ adapter: Adapter | null,
 /**
  * The adapters linked to it (a base), by id.
  */
-adapters: Array<string>, };
+adapters: Array<string>, 
+/**
+ * Pinned: never removed to make room (`mm pin`).
+ */
+pinned: boolean, };
 
 /**
  * An adapter: a LoRA that runs on a base model, as the library found it and linked it.
@@ -293,7 +307,7 @@ export type ModelDetails = { model: LibraryModel, revisions: Array<CachedRevisio
  */
 card: Record<string, unknown> | null, };
 
-export type SortKey = "name" | "size" | "date";
+export type SortKey = "name" | "size" | "date" | "used";
 
 /**
  * Filters (all optional) and the order of the list.
@@ -397,6 +411,15 @@ connectionsPerFile: number,
  */
 useXet: boolean, 
 /**
+ * The most the cache and the app's models folder take together, in bytes; a download past it removes the
+ * least recently used models nobody uses, once the user agrees. None: no limit.
+ */
+storageLimit: number | null, 
+/**
+ * Disk space a download leaves free, in bytes; past it, as past the limit.
+ */
+minFreeSpace: number | null, 
+/**
  * Check each file's hash while downloading (sizes are always checked).
  */
 verifyOnDownload: boolean, 
@@ -475,7 +498,7 @@ warning: string | null, };
  * A change to some settings; absent fields stay, an empty text or 0 limit resets. `token: ""` clears the
  * token.
  */
-export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, connectionsPerFile: number | null, useXet: boolean | null, verifyOnDownload: boolean | null, keepInTray: boolean | null, notifyDownloads: boolean | null, copyImports: boolean | null, llamaServer: string | null, llamaCppReleases: string | null, maxContext: number | null, idleUnloadSeconds: number | null, maxLoaded: number | null, memoryReserve: number | null, memoryLimit: number | null, restartAttempts: number | null, localServer: boolean | null, localServerPort: number | null, serveRequireToken: boolean | null, token: string | null, };
+export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, connectionsPerFile: number | null, useXet: boolean | null, storageLimit: number | null, minFreeSpace: number | null, verifyOnDownload: boolean | null, keepInTray: boolean | null, notifyDownloads: boolean | null, copyImports: boolean | null, llamaServer: string | null, llamaCppReleases: string | null, maxContext: number | null, idleUnloadSeconds: number | null, maxLoaded: number | null, memoryReserve: number | null, memoryLimit: number | null, restartAttempts: number | null, localServer: boolean | null, localServerPort: number | null, serveRequireToken: boolean | null, token: string | null, };
 
 /**
  * What a setting holds, with its bounds.
@@ -1146,6 +1169,36 @@ export type Pull = {
 name: string, };
 
 /**
+ * A model a download would remove to make room.
+ */
+export type Eviction = { id: string, bytes: number, 
+/**
+ * When it was last used, in Unix seconds.
+ */
+lastUsed: number | null, };
+
+/**
+ * What a download needs beyond what is free under the limits, and what would make it.
+ */
+export type Room = { 
+/**
+ * The bytes to free.
+ */
+needBytes: number, 
+/**
+ * Which limit asks it: `storageLimit`, `minFreeSpace`, or the disk itself.
+ */
+why: string, 
+/**
+ * What would be removed, least recently used first.
+ */
+evict: Array<Eviction>, 
+/**
+ * What would still be missing after removing every model that may go (0: they make room).
+ */
+shortfall: number, };
+
+/**
  * A `llama-server` this machine can run models with.
  */
 export type RuntimeBuild = { 
@@ -1233,6 +1286,7 @@ export type OperationName =
   | 'model'
   | 'delete'
   | 'set_type'
+  | 'pin_model'
   | 'verify'
   | 'link_adapter'
   | 'load_settings'
@@ -1346,6 +1400,28 @@ export const SETTINGS: SettingInfo[] = [
     "api": true,
     "label": "Download from the Hub's Xet storage",
     "help": "fetch Xet-backed files from the Hub's Xet storage"
+  },
+  {
+    "key": "storageLimit",
+    "kind": {
+      "kind": "limit",
+      "min": 1048576
+    },
+    "default": "",
+    "api": true,
+    "label": "Storage limit",
+    "help": "the most the cache and the models folder take (such as 200GB; 0: none)"
+  },
+  {
+    "key": "minFreeSpace",
+    "kind": {
+      "kind": "limit",
+      "min": 1048576
+    },
+    "default": "",
+    "api": true,
+    "label": "Free space kept",
+    "help": "disk space downloads leave free (such as 20GB; 0: none)"
   },
   {
     "key": "verifyOnDownload",

@@ -249,6 +249,7 @@ export class Discover extends Actions {
         exclude: [],
         files: all ? [] : [...this.chosen],
         url: null,
+        evict: false,
       });
       this.queued = d.id;
     });
@@ -257,7 +258,7 @@ export class Discover extends Actions {
   /** Downloads a catalog entry's files straight from the list. */
   async get(entry: CatalogEntry) {
     await this.act(async () => {
-      await this.backend.startDownload({ repo: entry.id, revision: null, include: [], exclude: [], files: [...entry.files], url: null });
+      await this.backend.startDownload({ repo: entry.id, revision: null, include: [], exclude: [], files: [...entry.files], url: null, evict: false });
       this.queued = entry.id;
     });
   }

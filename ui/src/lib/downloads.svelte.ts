@@ -71,16 +71,17 @@ export class DownloadList extends Actions {
     this.previewed = null;
   }
 
-  async start() {
+  /** Starts the previewed download; with `evict`, removing what its preview's room names first. */
+  async start(evict = false) {
     if (!this.previewed) return;
-    await this.act(() => this.backend.startDownload(this.previewed!));
+    await this.act(() => this.backend.startDownload({ ...this.previewed!, evict }));
     this.clearPreview();
   }
 
   /** A file from a URL, straight into the queue (there is nothing to preview). */
   startUrl(source: UrlSource) {
     return this.act(() =>
-      this.backend.startDownload({ repo: '', revision: null, include: [], exclude: [], files: [], url: source }),
+      this.backend.startDownload({ repo: '', revision: null, include: [], exclude: [], files: [], url: source, evict: false }),
     );
   }
 

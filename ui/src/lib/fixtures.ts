@@ -39,6 +39,7 @@ export function model(id: string, overrides: Partial<LibraryModel> = {}): Librar
     downloadId: null,
     adapter: null,
     adapters: [],
+    pinned: false,
     ...overrides,
   };
 }

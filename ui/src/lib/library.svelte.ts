@@ -160,6 +160,16 @@ export class Library extends Actions {
     return this.models.filter((m) => m.format === 'gguf' && !m.adapter && m.id !== adapter.id);
   }
 
+  /** Pins the selected model for storage (never removed to make room), or unpins it. */
+  async pinForStorage(pinned: boolean) {
+    if (!this.selected) return;
+    await this.act(async () => {
+      await this.backend.pinForStorage(this.selected!, pinned);
+      await this.load();
+      await this.refreshDetails();
+    });
+  }
+
   /** Links the selected adapter to `base` (null: back to the one it names or fits). */
   async linkAdapter(base: string | null) {
     if (!this.selected) return;

@@ -37,6 +37,10 @@ pub struct Args {
     /// For a direct URL: the file name to store it under (default: from the server or the URL).
     #[arg(long)]
     name: Option<String>,
+    /// Past the storage limit or the free-space floor: remove the least recently used models nobody uses to make
+    /// room (the refusal without it names them).
+    #[arg(long)]
+    evict: bool,
 }
 
 /// A direct download: an http(s) URL that is not a hub page, or any URL with a checksum or name given.
@@ -76,6 +80,7 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
         exclude: args.exclude,
         files: Vec::new(),
         url: None,
+        evict: args.evict,
     };
     let _marker = marker::mark(&cache_dir, &repo).map_err(|e| {
         ErrorPayload::new(ErrorCode::of_io(&e), format!("cannot write to the cache {}: {e}", cache_dir.display()))

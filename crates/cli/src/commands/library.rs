@@ -265,3 +265,22 @@ pub async fn link(args: LinkArgs, json: bool) -> Result<(), ErrorPayload> {
     }
     Ok(())
 }
+
+#[derive(clap::Args)]
+pub struct PinArgs {
+    /// The model id.
+    id: String,
+}
+
+/// `mm pin` / `mm unpin`: never removed to make room under the storage limit, or again removable.
+pub async fn pin(args: PinArgs, pinned: bool, json: bool) -> Result<(), ErrorPayload> {
+    crate::context::machine()?.pin_model(args.id.clone(), mm_core::operations::Pin { pinned }).await?;
+    if json {
+        output::json(&serde_json::json!({ "id": args.id, "pinned": pinned }));
+    } else if pinned {
+        say!("{} is pinned: nothing removes it to make room", args.id);
+    } else {
+        say!("{} is no longer pinned: a storage limit may remove it when nobody uses it", args.id);
+    }
+    Ok(())
+}

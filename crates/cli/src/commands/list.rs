@@ -68,7 +68,7 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
             .map(|s| parse::<ModelSource>("source", s, "hugging-face, folder, imported, url, ollama"))
             .transpose()?,
         text: args.search,
-        sort: parse::<SortKey>("sort order", &args.sort, "name, size, date")?,
+        sort: parse::<SortKey>("sort order", &args.sort, "name, size, date, used")?,
         descending: args.desc,
     };
     let machine = crate::context::machine()?;

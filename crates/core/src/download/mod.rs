@@ -47,6 +47,10 @@ pub struct DownloadRequest {
     /// shows under, `local/{name}`).
     #[serde(default)]
     pub url: Option<url::UrlSource>,
+    /// Remove the models the preview's `room` names (least recently used, nobody's) when the storage limit or the
+    /// free-space floor asks room for it; without it, such a download is refused before its first byte.
+    #[serde(default)]
+    pub evict: bool,
 }
 
 impl DownloadRequest {

@@ -113,6 +113,9 @@ pub struct DownloadPreview {
     pub bytes_to_download: u64,
     /// Free space on the cache's disk.
     pub free_space: u64,
+    /// When the storage limit, the free-space floor or the disk asks room for it: what would be removed.
+    #[serde(default)]
+    pub room: Option<crate::library::evict::Room>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS, utoipa::ToSchema)]
@@ -145,6 +148,7 @@ pub async fn preview(
         bytes_total: plan.bytes_total(),
         bytes_to_download: plan.bytes_remaining(),
         free_space,
+        room: None,
     })
 }
 

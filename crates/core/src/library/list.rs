@@ -30,6 +30,8 @@ pub enum SortKey {
     Name,
     Size,
     Date,
+    /// When it was last used (activated, loaded, asked for, served, downloaded).
+    Used,
 }
 
 /// Filters (all optional) and the order of the list.
@@ -69,6 +71,7 @@ impl LibraryQuery {
                 SortKey::Name => a.id.to_lowercase().cmp(&b.id.to_lowercase()),
                 SortKey::Size => a.size.cmp(&b.size).then_with(|| a.id.cmp(&b.id)),
                 SortKey::Date => a.downloaded_at.cmp(&b.downloaded_at).then_with(|| a.id.cmp(&b.id)),
+                SortKey::Used => a.last_used.cmp(&b.last_used).then_with(|| a.id.cmp(&b.id)),
             };
             if self.descending {
                 order.reverse()
@@ -117,6 +120,12 @@ pub fn list_all(
     let mut models = list(cache_dir, settings, downloads)?;
     models.extend(crate::local::list::local_models(settings, data_dir).into_iter().map(|m| m.model));
     super::adapters::link(&mut models, settings);
+    // Last used: the latest of its activation, the uses recorded, and its download.
+    let used = super::usage::read(data_dir);
+    for m in &mut models {
+        m.last_used = [m.last_used, used.get(&m.id).copied(), m.downloaded_at].into_iter().flatten().max();
+        m.pinned = settings.storage_pins.contains(&m.id);
+    }
     Ok(models)
 }
 
@@ -213,6 +222,7 @@ pub(crate) fn model_of(repo: &CachedRepo, source: ModelSource, settings: &Settin
         download_id: None,
         adapter: None,
         adapters: Vec::new(),
+        pinned: false,
     }
 }
 
@@ -262,6 +272,7 @@ fn merge_downloads(models: &mut Vec<LibraryModel>, downloads: &[DownloadProgress
                     download_id: Some(d.id),
                     adapter: None,
                     adapters: Vec::new(),
+                    pinned: false,
                 });
             }
         }

@@ -5,9 +5,11 @@
 
 pub mod adapters;
 pub mod delete;
+pub mod evict;
 pub mod fit;
 pub mod list;
 pub mod storage;
+pub mod usage;
 pub mod verify;
 
 // The domain types, where callers of the library have always found them.

@@ -169,6 +169,7 @@ fn entry(
         download_id: None,
         adapter: None,
         adapters: Vec::new(),
+        pinned: false,
     }
 }
 

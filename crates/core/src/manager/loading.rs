@@ -38,6 +38,7 @@ impl Manager {
         }
         self.heard(RuntimeChange { id: loaded.id.clone(), loaded: Some(loaded.clone()) });
         self.runtime_started();
+        self.used(&loaded.id);
         Ok(loaded)
     }
 

@@ -7,6 +7,7 @@ mod loading;
 mod machines;
 mod operations;
 mod pulls;
+mod room;
 mod runtimes;
 mod serving;
 
@@ -244,6 +245,11 @@ impl Manager {
         }
     }
 
+    /// Records that a model was used now (activated, loaded, asked for, served): what a storage limit goes by.
+    pub fn used(&self, id: &str) {
+        crate::library::usage::record(self.data_dir(), id, crate::format::now_unix());
+    }
+
     // --- Settings ---
 
     pub fn settings(&self) -> Settings {
@@ -387,6 +393,9 @@ impl Manager {
         };
         if report.whole_model {
             report.adapters = adapters;
+            if !report.dry_run {
+                crate::library::usage::forget(self.data_dir(), &report.id);
+            }
         }
         if !report.dry_run {
             self.publish_lifecycle(vec![ModelLifecycle {
@@ -517,6 +526,7 @@ impl Manager {
         }
         let (entry, changes) =
             self.inner.activation.activate_any(&self.inner.ollama, id, model_type, revision).await.map_err(payload)?;
+        self.used(id);
         self.changed(changes.clone());
         self.inner.runtime.sync().await;
         Ok((entry, changes))
@@ -663,8 +673,11 @@ impl Manager {
     // --- Downloads ---
 
     /// What downloading would fetch: files, sizes, what is already cached, and free space.
+    /// Past the storage limit or the free-space floor, its `room` says what would be removed.
     pub async fn preview(&self, request: DownloadRequest) -> Result<DownloadPreview, ErrorPayload> {
-        self.inner.downloads.preview(request).await.map_err(payload)
+        let mut preview = self.inner.downloads.preview(request).await.map_err(payload)?;
+        preview.room = self.room_for(&preview).await?;
+        Ok(preview)
     }
 
     /// Queues a download without the checks of [`Manager::queue`], and returns its id: the existing one when the
@@ -684,20 +697,11 @@ impl Manager {
             let preview = self.preview(request.clone()).await?;
             // A download of this repo under way has its bytes on disk already: the queue sorts that out.
             let underway = running.iter().any(|d| d.repo == preview.repo);
-            if preview.bytes_to_download > preview.free_space && !underway {
-                return Err(ErrorPayload::new(
-                    ErrorCode::InsufficientSpace,
-                    format!(
-                        "{} needs {} but {} has {} free: free some space (`mm du --clean`) or choose fewer files",
-                        preview.repo,
-                        crate::format::bytes(preview.bytes_to_download),
-                        self.inner.cache_dir.display(),
-                        crate::format::bytes(preview.free_space)
-                    ),
-                ));
+            if let Some(room) = preview.room.as_ref().filter(|_| !underway) {
+                self.make_room(&preview.repo, room, request.evict).await?;
             }
         }
-        let id = self.enqueue(request)?;
+        let id = self.enqueue(DownloadRequest { evict: false, ..request })?;
         Ok((id, running.iter().any(|d| d.id == id)))
     }
 

@@ -133,6 +133,10 @@ impl Operations for Manager {
         self.set_pinned(&target.id, ask.pinned)
     }
 
+    async fn pin_model(&self, id: String, ask: Pin) -> Result<(), ErrorPayload> {
+        Manager::pin_model(self, &id, ask.pinned).await
+    }
+
     async fn link_adapter(&self, id: String, link: AdapterLink) -> Result<LibraryModel, ErrorPayload> {
         Manager::link_adapter(self, &id, link.base.as_deref()).await
     }

@@ -330,6 +330,7 @@ impl Manager {
         }
         let owner = self.inner.runtime_owner;
         let owner_pid = (owner != "mm").then(std::process::id);
+        self.used(&target.model);
         let adapter = target.adapter.clone();
         let mut hold = self.inner.runtime.acquire(target, keep_alive, owner, owner_pid).await?;
         hold.adapter = adapter;

@@ -60,7 +60,8 @@ pub struct LibraryModel {
     pub format: ModelFormat,
     /// When the last download started (recorded by this app), else when the newest file was written; Unix seconds.
     pub downloaded_at: Option<u64>,
-    /// When it was last activated; Unix seconds.
+    /// When it was last used: activated, loaded, asked for by a request, served by the mirror, or downloaded
+    /// ([`crate::library::usage`]); Unix seconds.
     pub last_used: Option<u64>,
     /// The repo folder.
     pub path: String,
@@ -79,6 +80,9 @@ pub struct LibraryModel {
     /// The adapters linked to it (a base), by id.
     #[serde(default)]
     pub adapters: Vec<String>,
+    /// Pinned: never removed to make room (`mm pin`).
+    #[serde(default)]
+    pub pinned: bool,
 }
 
 /// An adapter: a LoRA that runs on a base model, as the library found it and linked it.

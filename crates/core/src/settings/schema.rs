@@ -154,7 +154,9 @@ impl Value for Option<u64> {
         if text.trim().is_empty() {
             Ok(0)
         } else {
-            number(key, text)
+            crate::format::parse_bytes(text).ok_or_else(|| {
+                invalid(key, format!("must be a number of bytes such as 200GB or 500MiB (0: none), not \"{text}\""))
+            })
         }
     }
 }
@@ -246,6 +248,8 @@ macro_rules! settings {
             pub active: BTreeMap<String, ActiveModel>,
             /// Models never unloaded for another (`mm load --pin`; unloading one unpins it).
             pub pinned: Vec<String>,
+            /// Models never removed to make room (`mm pin`).
+            pub storage_pins: Vec<String>,
             /// The `llamaServer` setting before the last build was made the default (what a rollback goes back to;
             /// empty: none was set).
             pub previous_llama_server: Option<String>,
@@ -268,6 +272,7 @@ macro_rules! settings {
                     model_types: BTreeMap::new(),
                     active: BTreeMap::new(),
                     pinned: Vec::new(),
+                    storage_pins: Vec::new(),
                     previous_llama_server: None,
                     adapter_bases: BTreeMap::new(),
                     load_settings: BTreeMap::new(),
@@ -400,6 +405,13 @@ settings! {
     /// Fetch Xet-backed files from the Hub's Xet storage (`HF_HUB_DISABLE_XET=1` turns it off too).
     use_xet: bool [bool] = true;
         "useXet", Kind::Flag, api, "Download from the Hub's Xet storage", "fetch Xet-backed files from the Hub's Xet storage";
+    /// The most the cache and the app's models folder take together, in bytes; a download past it removes the
+    /// least recently used models nobody uses, once the user agrees. None: no limit.
+    storage_limit: Option<u64> [u64] = None;
+        "storageLimit", Kind::Limit { min: 1 << 20 }, api, "Storage limit", "the most the cache and the models folder take (such as 200GB; 0: none)";
+    /// Disk space a download leaves free, in bytes; past it, as past the limit.
+    min_free_space: Option<u64> [u64] = None;
+        "minFreeSpace", Kind::Limit { min: 1 << 20 }, api, "Free space kept", "disk space downloads leave free (such as 20GB; 0: none)";
     /// Check each file's hash while downloading (sizes are always checked).
     verify_on_download: bool [bool] = true;
         "verifyOnDownload", Kind::Flag, api, "Verify while downloading", "hash each file as it arrives";

@@ -63,6 +63,8 @@ export interface Backend {
   deleteModel(id: string, revision: string | null, dryRun: boolean): Promise<DeleteReport>;
   verifyModel(id: string, repair: boolean): Promise<VerifyReport>;
   onVerifyProgress(handler: (progress: VerifyProgress) => void): Promise<Unsubscribe>;
+  /** Pins a model so nothing removes it to make room under the storage limit, or unpins it. */
+  pinForStorage(id: string, pinned: boolean): Promise<void>;
   /** Links an adapter to the base it runs on (null: back to the one it names or fits); answers the adapter. */
   linkAdapter(id: string, base: string | null): Promise<LibraryModel>;
   /** Remembers the user's type for a model; null goes back to the inferred one. */

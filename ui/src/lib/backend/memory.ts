@@ -119,6 +119,8 @@ export const defaultSettings = (): SettingsView => ({
   machines: [],
   llamaServer: null,
   llamaCppReleases: null,
+  storageLimit: null,
+  minFreeSpace: null,
   maxContext: 8192,
   idleUnloadSeconds: 0,
   maxLoaded: 4,
@@ -428,6 +430,13 @@ export class MemoryBackend implements Backend {
     const r = this.machineRuntimes();
     r.builds = r.builds.filter((b) => b.name !== name);
     return { name, bytesFreed: 10_000_000 };
+  }
+
+  async pinForStorage(id: string, pinned: boolean): Promise<void> {
+    this.check();
+    this.actions.push(`${pinned ? 'storage-pin' : 'storage-unpin'} ${id}`);
+    for (const m of this.options.models ?? []) if (m.id === id) m.pinned = pinned;
+    if (this.options.details?.model.id === id) this.options.details.model.pinned = pinned;
   }
 
   /** Links an adapter as the core would (no fit check here): its base, linked by the user, or back to none. */

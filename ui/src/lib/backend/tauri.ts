@@ -100,6 +100,7 @@ export const tauriBackend: Backend = {
   useRuntime: (name: string) => run<Runtimes>('use_runtime', { ask: { name } }),
   rollbackRuntime: () => run<Runtimes>('rollback_runtime'),
   removeRuntime: (name: string) => run<RuntimeRemoved>('remove_runtime', { name }),
+  pinForStorage: (id: string, pinned: boolean) => run<void>('pin_model', { id, ask: { pinned } }),
   linkAdapter: (id: string, base: string | null) => run<LibraryModel>('link_adapter', { id, link: { base } }),
   loadSettings: (id: string) => run<LoadSettings>('load_settings', { id }),
   keepLoadSettings: (id: string, settings: LoadSettings) => run<LoadSettings>('set_load_settings', { id, settings }),

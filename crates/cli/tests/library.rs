@@ -111,8 +111,40 @@ fn du_reports_and_cleans_orphans() {
     assert_eq!(report["storage"]["reclaimableBytes"], 500);
     assert_eq!(report["storage"]["models"][0]["id"], "acme/m");
     let out = env.mm(&["du", "--clean"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Cleaned up 1 file, freed 500 B"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Cleaned up 1 file and 0 detached revisions, freed 500 B"));
     assert_eq!(env.json(&["du", "--json"])["storage"]["reclaimableBytes"], 0);
+}
+
+/// A revision no ref names any more (its tag was deleted) is shown, then pruned, as `hf cache prune` does: its own
+/// blobs go, those the named revision shares stay, and the named revision is whole.
+#[test]
+fn du_prunes_a_revision_nothing_names() {
+    let env = Env::new();
+    two_revisions(&env);
+    fs::remove_file(env.cache.path().join("models--acme--m/refs/v1")).unwrap();
+    let report = env.json(&["du", "--json"]);
+    let detached = &report["storage"]["detachedRevisions"];
+    assert_eq!(detached.as_array().unwrap().len(), 1, "{report:#}");
+    assert_eq!(
+        (detached[0]["commit"].as_str(), detached[0]["bytes"].as_u64()),
+        (Some(C1), Some(2)),
+        "only old.json is its own"
+    );
+    assert!(String::from_utf8_lossy(&env.mm(&["du"]).stdout).contains("(no branch or tag names it): 2 B"));
+    let out = env.mm(&["du", "--clean"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 detached revision, freed 2 B"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let info = env.json(&["info", "acme/m", "--json"]);
+    let revisions = info["revisions"].as_array().unwrap();
+    assert_eq!((revisions.len(), revisions[0]["commit"].as_str()), (1, Some(C2)), "{info:#}");
+    assert!(
+        env.cache.path().join(format!("models--acme--m/snapshots/{C2}/model.gguf")).exists(),
+        "the shared blob stays"
+    );
+    assert!(env.mm(&["verify", "acme/m"]).status.success());
 }
 
 #[test]

@@ -19,7 +19,7 @@ use crate::download::{
 use crate::error::{ErrorCode, ErrorPayload};
 use crate::library::delete::DeleteReport;
 use crate::library::evict::{Eviction, Room};
-use crate::library::storage::{CleanReport, LooseFile, ModelUsage, StorageReport};
+use crate::library::storage::{CleanReport, DetachedRevision, LooseFile, ModelUsage, StorageReport};
 use crate::library::verify::{FileCheck, FileStatus, VerifyProgress, VerifyReport};
 use crate::library::{
     LibraryModel, LibraryQuery, ModelDetails, ModelFormat, ModelSource, ModelStatus, ModelType, SortKey, TypeOrigin,
@@ -97,6 +97,7 @@ pub fn typescript() -> String {
         StorageReport,
         ModelUsage,
         LooseFile,
+        DetachedRevision,
         CleanReport,
         SettingsView,
         SettingsPatch,

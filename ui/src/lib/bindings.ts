@@ -370,13 +370,30 @@ models: Array<ModelUsage>, orphanBlobs: Array<LooseFile>,
 /**
  * `.incomplete` files of downloads that are not running (resume data).
  */
-partialDownloads: Array<LooseFile>, reclaimableBytes: number, };
+partialDownloads: Array<LooseFile>, 
+/**
+ * Revisions no branch or tag points to, of repos where another revision has one.
+ */
+detachedRevisions: Array<DetachedRevision>, reclaimableBytes: number, };
 
 export type ModelUsage = { id: string, kind: RepoKind, bytes: number, };
 
 export type LooseFile = { repo: string, path: string, bytes: number, };
 
-export type CleanReport = { filesRemoved: number, bytesFreed: number, };
+/**
+ * A revision nothing names any more.
+ */
+export type DetachedRevision = { repo: string, commit: string, 
+/**
+ * What removing it frees: the blobs no other revision uses.
+ */
+bytes: number, };
+
+export type CleanReport = { filesRemoved: number, bytesFreed: number, 
+/**
+ * Detached revisions removed.
+ */
+revisionsRemoved: number, };
 
 /**
  * The settings as the UI sees them: the token masked.

@@ -77,6 +77,7 @@ export function storageOf(overrides: Partial<StorageReport> = {}): StorageReport
     ],
     orphanBlobs: [{ repo: 'acme/big', path: '/cache/models--acme--big/blobs/ff', bytes: 700_000 }],
     partialDownloads: [],
+    detachedRevisions: [],
     reclaimableBytes: 700_000,
     ...overrides,
   };

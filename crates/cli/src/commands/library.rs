@@ -200,19 +200,31 @@ pub async fn du(args: DuArgs, json: bool) -> Result<(), ErrorPayload> {
     );
     if report.reclaimable_bytes > 0 {
         say!(
-            "{} reclaimable: {} orphan blob{}, {} partial download{}",
+            "{} reclaimable: {} orphan blob{}, {} partial download{}, {} detached revision{}",
             format::bytes(report.reclaimable_bytes),
             report.orphan_blobs.len(),
             if report.orphan_blobs.len() == 1 { "" } else { "s" },
             report.partial_downloads.len(),
             if report.partial_downloads.len() == 1 { "" } else { "s" },
+            report.detached_revisions.len(),
+            if report.detached_revisions.len() == 1 { "" } else { "s" },
         );
+        for r in &report.detached_revisions {
+            say!(
+                "  {}@{} (no branch or tag names it): {}",
+                r.repo,
+                &r.commit[..r.commit.len().min(7)],
+                format::bytes(r.bytes)
+            );
+        }
     }
     match cleaned {
         Some(c) => say!(
-            "Cleaned up {} file{}, freed {}",
+            "Cleaned up {} file{} and {} detached revision{}, freed {}",
             c.files_removed,
             if c.files_removed == 1 { "" } else { "s" },
+            c.revisions_removed,
+            if c.revisions_removed == 1 { "" } else { "s" },
             format::bytes(c.bytes_freed)
         ),
         None if report.reclaimable_bytes > 0 => say!("Run `mm du --clean` to reclaim it."),

@@ -1,5 +1,6 @@
 //! What the library takes on disk: the cache in total and per model, the disk's free and total space, and what
-//! can be reclaimed: orphan blobs (no snapshot links to them) and partial downloads no one is writing.
+//! can be reclaimed: orphan blobs (no snapshot links to them), partial downloads no one is writing, and detached
+//! revisions (no ref points to them, while another revision of the repo has one), as `hf cache prune` removes.
 
 use super::LibraryError;
 use crate::cache::layout::PIECES_SUFFIX;
@@ -23,6 +24,9 @@ pub struct StorageReport {
     pub orphan_blobs: Vec<LooseFile>,
     /// `.incomplete` files of downloads that are not running (resume data).
     pub partial_downloads: Vec<LooseFile>,
+    /// Revisions no branch or tag points to, of repos where another revision has one.
+    #[serde(default)]
+    pub detached_revisions: Vec<DetachedRevision>,
     pub reclaimable_bytes: u64,
 }
 
@@ -42,11 +46,24 @@ pub struct LooseFile {
     pub bytes: u64,
 }
 
+/// A revision nothing names any more.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DetachedRevision {
+    pub repo: String,
+    pub commit: String,
+    /// What removing it frees: the blobs no other revision uses.
+    pub bytes: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CleanReport {
     pub files_removed: u32,
     pub bytes_freed: u64,
+    /// Detached revisions removed.
+    #[serde(default)]
+    pub revisions_removed: u32,
 }
 
 pub fn report(cache_dir: &Path) -> Result<StorageReport, LibraryError> {
@@ -58,7 +75,32 @@ pub fn report(cache_dir: &Path) -> Result<StorageReport, LibraryError> {
     models.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.id.cmp(&b.id)));
     let mut orphan_blobs = Vec::new();
     let mut partial_downloads = Vec::new();
+    let mut detached_revisions = Vec::new();
     for repo in &scan.repos {
+        if repo.revisions.iter().any(|r| !r.refs.is_empty()) {
+            for r in repo.revisions.iter().filter(|r| r.refs.is_empty()) {
+                let others: HashSet<&str> = repo
+                    .revisions
+                    .iter()
+                    .filter(|o| o.commit != r.commit)
+                    .flat_map(|o| o.files.iter().filter_map(|f| f.blob.as_deref()))
+                    .collect();
+                let mut own: Vec<(&str, u64)> = r
+                    .files
+                    .iter()
+                    .filter_map(|f| Some((f.blob.as_deref()?, f.size)))
+                    .filter(|(b, _)| !others.contains(b))
+                    .collect();
+                own.sort();
+                own.dedup();
+                let bytes = own.iter().map(|(_, size)| size).sum();
+                detached_revisions.push(DetachedRevision {
+                    repo: repo.repo_id.clone(),
+                    commit: r.commit.clone(),
+                    bytes,
+                });
+            }
+        }
         let used: HashSet<&str> =
             repo.revisions.iter().flat_map(|r| r.files.iter().filter_map(|f| f.blob.as_deref())).collect();
         let folder = Path::new(&repo.path).file_name().unwrap_or_default().to_string_lossy().to_string();
@@ -84,7 +126,8 @@ pub fn report(cache_dir: &Path) -> Result<StorageReport, LibraryError> {
             }
         }
     }
-    let reclaimable_bytes = orphan_blobs.iter().chain(&partial_downloads).map(|f| f.bytes).sum();
+    let reclaimable_bytes = orphan_blobs.iter().chain(&partial_downloads).map(|f| f.bytes).sum::<u64>()
+        + detached_revisions.iter().map(|r| r.bytes).sum::<u64>();
     Ok(StorageReport {
         cache_dir: scan.cache_dir,
         cache_bytes: scan.size_on_disk,
@@ -93,6 +136,7 @@ pub fn report(cache_dir: &Path) -> Result<StorageReport, LibraryError> {
         models,
         orphan_blobs,
         partial_downloads,
+        detached_revisions,
         reclaimable_bytes,
     })
 }
@@ -100,7 +144,7 @@ pub fn report(cache_dir: &Path) -> Result<StorageReport, LibraryError> {
 /// Deletes the orphan blobs and the partial downloads no one is writing.
 pub fn clean(cache_dir: &Path, pending: &[String]) -> Result<CleanReport, LibraryError> {
     let report = report(cache_dir)?;
-    let mut done = CleanReport { files_removed: 0, bytes_freed: 0 };
+    let mut done = CleanReport { files_removed: 0, bytes_freed: 0, revisions_removed: 0 };
     // The folders of repos with a download still to finish (paused, or queued in a process not running now).
     let kept: std::collections::HashSet<String> = pending
         .iter()

@@ -469,7 +469,17 @@ impl Manager {
         for journal in crate::paths::download_journals(self.data_dir()) {
             pending.extend(crate::download::queue::read_journal(&journal).into_iter().flatten().map(|r| r.repo));
         }
-        blocking(move || storage::clean(&cache_dir, &pending)).await
+        let (dir, kept) = (cache_dir.clone(), pending.clone());
+        let mut done = blocking(move || storage::clean(&dir, &kept)).await?;
+        // Then the revisions nothing names (of repos no download is still filling).
+        let report = blocking(move || storage::report(&cache_dir)).await?;
+        for r in report.detached_revisions.iter().filter(|r| !pending.contains(&r.repo)) {
+            let removed = self.delete(&r.repo, Some(&r.commit), false).await?;
+            tracing::info!(repo = %r.repo, commit = %r.commit, bytes = removed.bytes_freed, "pruned a detached revision");
+            done.revisions_removed += 1;
+            done.bytes_freed += removed.bytes_freed;
+        }
+        Ok(done)
     }
 
     /// `path` when it is a model's folder (or file) of this library, as a real path; else why not. What a face

@@ -248,8 +248,8 @@ export class MemoryBackend implements Backend {
     this.check();
     this.actions.push('clean');
     const freed = this.options.storage?.reclaimableBytes ?? 0;
-    if (this.options.storage) this.options.storage = { ...this.options.storage, orphanBlobs: [], partialDownloads: [], reclaimableBytes: 0 };
-    return { filesRemoved: 1, bytesFreed: freed };
+    if (this.options.storage) this.options.storage = { ...this.options.storage, orphanBlobs: [], partialDownloads: [], detachedRevisions: [], reclaimableBytes: 0 };
+    return { filesRemoved: 1, bytesFreed: freed, revisionsRemoved: 0 };
   }
 
   async getSettings(): Promise<SettingsView> {

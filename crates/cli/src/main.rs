@@ -49,6 +49,9 @@ enum Command {
     Du(commands::library::DuArgs),
     /// Remember a model's type (or `auto` for the inferred one).
     Type(commands::library::TypeArgs),
+    /// The machine's figures: models by type, status and source, bytes per folder, downloads, loaded models and
+    /// their requests, mirror hits.
+    Stats,
     /// Pin a model: nothing removes it to make room under the storage limit.
     Pin(commands::library::PinArgs),
     /// Unpin a model: a storage limit may remove it when nobody uses it.
@@ -122,6 +125,7 @@ fn main() -> ExitCode {
             Command::Du(args) => commands::library::du(args, cli.json).await,
             Command::Type(args) => commands::library::set_type(args, cli.json).await,
             Command::Link(args) => commands::library::link(args, cli.json).await,
+            Command::Stats => commands::library::stats(cli.json).await,
             Command::Pin(args) => commands::library::pin(args, true, cli.json).await,
             Command::Unpin(args) => commands::library::pin(args, false, cli.json).await,
             Command::Activate(args) => commands::activation::activate(args, cli.json).await,

@@ -145,6 +145,16 @@ async fn huggingface_hub_downloads_from_the_mirror_and_reads_it_offline() {
     assert_eq!((entry.status().as_u16(), entry.headers()["x-error-code"].to_str().unwrap()), (404, "EntryNotFound"));
     let outside = http.get(format!("{}/acme/tiny/resolve/main/..%2F..%2Fsecrets", mirror.url)).send().await.unwrap();
     assert_eq!(outside.status().as_u16(), 404, "only a listed file is ever opened");
+
+    // What it served shows in its figures, and serving the model was using it.
+    let stats: Value = http.get(format!("{}/mm/v1/stats", mirror.url)).send().await.unwrap().json().await.unwrap();
+    assert!(stats["mirrorHits"].as_u64().unwrap() >= 4, "{stats:#}");
+    assert_eq!(stats["bySource"]["hugging-face"], 1, "{stats:#}");
+    let used: Value = serde_json::from_slice(
+        &std::fs::read(server.path().join(".mm-data/dev.model-manager.app/usage.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(used["acme/tiny"].as_u64().is_some(), "{used}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

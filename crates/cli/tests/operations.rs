@@ -88,6 +88,7 @@ const ORDER: &[Op] = &[
     Op::repo,
     Op::catalog,
     Op::storage,
+    Op::stats,
     Op::clean,
     Op::ollama,
     Op::ollama_pull,
@@ -340,6 +341,11 @@ async fn every_operation_of_the_table_answers_the_remote_client_and_the_document
             }
             Op::catalog => assert!(!reached(op, remote.catalog().await, None).unwrap().entries.is_empty()),
             Op::storage => assert!(reached(op, remote.storage().await, None).unwrap().cache_bytes > 0),
+            Op::stats => {
+                let stats = reached(op, remote.stats().await, None).unwrap();
+                assert!(stats.models >= 1 && stats.by_source.contains_key("hugging-face"), "{stats:?}");
+                assert!(stats.folders.iter().any(|f| f.bytes > 0), "{stats:?}");
+            }
             Op::clean => drop(reached(op, remote.clean().await, None).unwrap()),
             Op::ollama => assert!(reached(op, remote.ollama().await, None).unwrap().available),
             Op::ollama_pull => {

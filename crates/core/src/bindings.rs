@@ -26,6 +26,7 @@ use crate::library::{
 };
 use crate::local::{ImportOptions, ImportOutcome, ImportPhase, ImportProgress, ImportStatus};
 use crate::machine::MachineList;
+use crate::manager::{FolderBytes, Statistics};
 use crate::model::{Adapter, AdapterFormat, LinkedBy};
 use crate::ollama::OllamaStatus;
 use crate::operations::{
@@ -156,6 +157,8 @@ pub fn typescript() -> String {
         SearchAsk,
         Revision,
         Pull,
+        Statistics,
+        FolderBytes,
         Eviction,
         Room,
         RuntimeBuild,

@@ -277,6 +277,12 @@ macro_rules! operations {
                 path[] query[] body[] progress[]
                 answer[$crate::library::storage::StorageReport] ok[200] errors[];
 
+            /// The machine's figures: models by type, status and source, bytes per folder, downloads under way,
+            /// what is loaded and the requests each answered, the files the Hub mirror served.
+            stats get "/mm/v1/stats" "storage"
+                path[] query[] body[] progress[]
+                answer[$crate::manager::Statistics] ok[200] errors[];
+
             /// Deletes orphan blobs and partial downloads no one is resuming.
             clean post "/mm/v1/storage/clean" "storage"
                 path[] query[] body[] progress[]

@@ -2,7 +2,7 @@ import { fireEvent, render, screen } from '@testing-library/svelte';
 import { describe, expect, it } from 'vitest';
 import App from '../App.svelte';
 import { MemoryBackend, defaultSettings, loadedModel } from '../lib/backend/memory';
-import { storageOf } from '../lib/fixtures';
+import { model, storageOf } from '../lib/fixtures';
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
@@ -39,6 +39,17 @@ describe('storage', () => {
     await fireEvent.click(screen.getByTestId('clean-button'));
     expect((await screen.findByTestId('cleaned')).textContent).toBe('Cleaned up: freed 700 kB.');
     expect(backend.actions).toContain('clean');
+  });
+
+  it('shows the machine\'s figures: models by type and source, what is loaded, the folders\' bytes', async () => {
+    const models = [model('acme/a'), model('acme/b', { modelType: 'embedding' }), model('local/c.gguf', { source: 'imported' })];
+    const backend = new MemoryBackend({ models, storage: storageOf(), loaded: [loadedModel('acme/a', 'text-generation')] });
+    render(App, { backend });
+    await fireEvent.click(screen.getByTestId('storage-tab'));
+    const stats = await screen.findByTestId('stats-panel');
+    expect(stats.textContent).toContain('3 models: 2 text-generation · 1 embedding');
+    expect(stats.textContent).toContain('2 hugging-face · 1 imported');
+    expect(stats.textContent).toContain('1 loaded, 3 requests answered');
   });
 });
 

@@ -1186,6 +1186,25 @@ export type Pull = {
 name: string, };
 
 /**
+ * What this machine holds and does, in numbers.
+ */
+export type Statistics = { models: number, byType: { [key in string]: number }, byStatus: { [key in string]: number }, bySource: { [key in string]: number }, 
+/**
+ * The bytes of each folder the library reads (the cache, the library folders, the app's models folder).
+ */
+folders: Array<FolderBytes>, downloadsRunning: number, downloadsQueued: number, modelsLoaded: number, 
+/**
+ * Requests each loaded model answered since it was loaded.
+ */
+requests: { [key in string]: number }, 
+/**
+ * Files this process's Hub mirror served since it started.
+ */
+mirrorHits: number, };
+
+export type FolderBytes = { path: string, bytes: number, };
+
+/**
  * A model a download would remove to make room.
  */
 export type Eviction = { id: string, bytes: number, 
@@ -1334,6 +1353,7 @@ export type OperationName =
   | 'fit'
   | 'system'
   | 'storage'
+  | 'stats'
   | 'clean'
   | 'search'
   | 'repo'

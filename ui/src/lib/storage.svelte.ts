@@ -1,10 +1,12 @@
 // The storage view's state: the report, and the clean-up of what can be reclaimed.
-import type { CleanReport, HardwareInfo, StorageReport } from './bindings';
+import type { CleanReport, HardwareInfo, Statistics, StorageReport } from './bindings';
 import { BackendError, type Backend } from './backend';
 
 export class Storage {
   report: StorageReport | null = $state(null);
   hardware: HardwareInfo | null = $state(null);
+  /** The machine's figures. */
+  stats: Statistics | null = $state(null);
   error: BackendError | null = $state(null);
   loading = $state(false);
   cleaning = $state(false);
@@ -23,6 +25,7 @@ export class Storage {
     this.loading = true;
     this.backend.systemInfo().then((hw) => (this.hardware = hw), () => {});
     this.backend.logFolder().then((dir) => (this.logFolder = dir), () => {});
+    this.backend.statistics().then((s) => (this.stats = s), () => {});
     this.backend.localServer().then(
       (address) => {
         this.localServer = address;

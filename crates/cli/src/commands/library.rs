@@ -296,3 +296,28 @@ pub async fn pin(args: PinArgs, pinned: bool, json: bool) -> Result<(), ErrorPay
     }
     Ok(())
 }
+
+/// `mm stats`: the machine's figures.
+pub async fn stats(json: bool) -> Result<(), ErrorPayload> {
+    let stats = crate::context::machine()?.stats().await?;
+    if json {
+        output::json(&stats);
+        return Ok(());
+    }
+    let counts = |m: &std::collections::BTreeMap<String, u32>| {
+        m.iter().map(|(k, n)| format!("{n} {k}")).collect::<Vec<_>>().join(", ")
+    };
+    say!("{} models: {}", stats.models, counts(&stats.by_type));
+    say!("  by status: {}", counts(&stats.by_status));
+    say!("  by source: {}", counts(&stats.by_source));
+    for f in &stats.folders {
+        say!("  {}  {}", format::bytes(f.bytes), f.path);
+    }
+    say!("downloads: {} running, {} queued", stats.downloads_running, stats.downloads_queued);
+    say!("loaded: {}", stats.models_loaded);
+    for (id, n) in &stats.requests {
+        say!("  {id}: {n} requests");
+    }
+    say!("mirror: {} files served", stats.mirror_hits);
+    Ok(())
+}

@@ -10,8 +10,10 @@ mod pulls;
 mod room;
 mod runtimes;
 mod serving;
+mod stats;
 
 pub use serving::ServedModel;
+pub use stats::{FolderBytes, Statistics};
 
 use crate::activation::{parse_type, Activation, ActiveEntry};
 use crate::cache::CacheScan;
@@ -113,6 +115,8 @@ struct Inner {
     runtime_started: tokio::sync::Notify,
     /// Model names the endpoint resolved, with their models ([`Manager::resolve`]).
     resolved: Mutex<std::collections::HashMap<String, (crate::runtime::Target, Option<String>)>>,
+    /// Files the Hub mirror of this process served.
+    mirror_hits: std::sync::atomic::AtomicU64,
     /// The settings file as last read (its time and length): read again only when it changed.
     settings_stamp: Mutex<Option<(std::time::SystemTime, u64)>>,
 }
@@ -196,6 +200,7 @@ impl Manager {
                 last_loaded: Mutex::new(Vec::new()),
                 runtime_started: tokio::sync::Notify::new(),
                 resolved: Mutex::default(),
+                mirror_hits: Default::default(),
                 settings_stamp: Mutex::default(),
             }),
         }

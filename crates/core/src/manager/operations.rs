@@ -190,6 +190,10 @@ impl Operations for Manager {
         Manager::storage(self).await
     }
 
+    async fn stats(&self) -> Result<crate::manager::Statistics, ErrorPayload> {
+        self.statistics().await
+    }
+
     async fn clean(&self) -> Result<CleanReport, ErrorPayload> {
         Manager::clean(self).await
     }

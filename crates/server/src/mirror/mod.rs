@@ -434,7 +434,7 @@ pub(crate) async fn resolve(
     }
     let mut listing = find(&s, &headers, &repo, &revision).await?;
     // Serving it is using it: a storage limit removes what nobody used longest.
-    s.manager.used(&repo);
+    s.manager.mirror_served(&repo);
     let miss = format!("{repo}@{}/{path}", listing.commit);
     let entry_missing = || {
         HubError::new(StatusCode::NOT_FOUND, "EntryNotFound", format!("{path} does not exist on {revision} of {repo}"))

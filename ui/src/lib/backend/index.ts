@@ -23,6 +23,7 @@ import type {
   LibraryModel,
   LibraryQuery,
   LoadedModel,
+  Statistics,
   GetProgress,
   RuntimeBuild,
   RuntimeRemoved,
@@ -71,6 +72,8 @@ export interface Backend {
   setModelType(id: string, modelType: ModelType | null): Promise<void>;
   openFolder(path: string): Promise<void>;
   storageReport(): Promise<StorageReport>;
+  /** The machine's figures: models by type, status and source, bytes per folder, downloads, loaded, mirror hits. */
+  statistics(): Promise<Statistics>;
   cleanStorage(): Promise<CleanReport>;
   getSettings(): Promise<SettingsView>;
   updateSettings(patch: SettingsPatch): Promise<SettingsView>;

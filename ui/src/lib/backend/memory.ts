@@ -16,6 +16,7 @@ import type {
   LibraryModel,
   LibraryQuery,
   LoadedModel,
+  Statistics,
   GetProgress,
   RuntimeBuild,
   RuntimeRemoved,
@@ -237,6 +238,26 @@ export class MemoryBackend implements Backend {
 
   async openFolder(path: string): Promise<void> {
     this.actions.push(`open ${path}`);
+  }
+
+  /** Figures from the models and loaded models it holds. */
+  async statistics(): Promise<Statistics> {
+    this.check();
+    const count = (key: (m: LibraryModel) => string) =>
+      (this.options.models ?? []).reduce<Record<string, number>>((acc, m) => ({ ...acc, [key(m)]: (acc[key(m)] ?? 0) + 1 }), {});
+    const loaded = this.options.loaded ?? [];
+    return {
+      models: this.options.models?.length ?? 0,
+      byType: count((m) => m.modelType),
+      byStatus: count((m) => m.status),
+      bySource: count((m) => m.source),
+      folders: [{ path: this.options.storage?.cacheDir ?? '/cache', bytes: this.options.storage?.cacheBytes ?? 0 }],
+      downloadsRunning: 0,
+      downloadsQueued: 0,
+      modelsLoaded: loaded.length,
+      requests: Object.fromEntries(loaded.map((m) => [m.id, m.requests])),
+      mirrorHits: 0,
+    };
   }
 
   async storageReport(): Promise<StorageReport> {

@@ -52,6 +52,8 @@ enum Command {
     /// The machine's figures: models by type, status and source, bytes per folder, downloads, loaded models and
     /// their requests, mirror hits.
     Stats,
+    /// Move a model to another of the library's folders (another disk) and back.
+    Move(commands::library::MoveArgs),
     /// Pin a model: nothing removes it to make room under the storage limit.
     Pin(commands::library::PinArgs),
     /// Unpin a model: a storage limit may remove it when nobody uses it.
@@ -125,6 +127,7 @@ fn main() -> ExitCode {
             Command::Du(args) => commands::library::du(args, cli.json).await,
             Command::Type(args) => commands::library::set_type(args, cli.json).await,
             Command::Link(args) => commands::library::link(args, cli.json).await,
+            Command::Move(args) => commands::library::move_model(args, cli.json).await,
             Command::Stats => commands::library::stats(cli.json).await,
             Command::Pin(args) => commands::library::pin(args, true, cli.json).await,
             Command::Unpin(args) => commands::library::pin(args, false, cli.json).await,

@@ -432,3 +432,98 @@ async fn a_storage_limit_removes_the_least_recently_used_model_nobody_uses_once_
     ids.sort();
     assert_eq!(ids, ["acme/active", "acme/new", "acme/old", "acme/pinned"], "exactly the least recently used went");
 }
+
+const SCAN: &str = r#"
+import json, sys
+from huggingface_hub import scan_cache_dir
+info = scan_cache_dir(sys.argv[1])
+print(json.dumps({"repos": sorted(r.repo_id for r in info.repos), "warnings": [str(w) for w in info.warnings]}))
+"#;
+
+/// `huggingface_hub`'s own scan of a cache folder: its repos, and what it found wrong.
+async fn scan(dir: &Path) -> serde_json::Value {
+    let mut py = Command::new(common::python());
+    py.args(["-c", SCAN, dir.to_str().unwrap()]);
+    let out = output(py).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A model moves to a library folder on another disk and back: every byte kept (`mm verify`), huggingface_hub
+/// reads both folders cleanly, its activation follows it; a move killed midway leaves one whole copy that
+/// verifies, and the same command finishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_moves_to_another_folder_and_back_and_a_killed_move_leaves_one_whole_copy() {
+    let hub = FakeHub::start().await;
+    let cache = tempfile::tempdir().unwrap();
+    let slow = tempfile::tempdir().unwrap();
+    hub.add_repo(
+        "acme/big",
+        vec![
+            HubFile::new("config.json", b"{}".to_vec(), false),
+            HubFile::new("model.safetensors", noise(300 << 20, 77), true),
+        ],
+    );
+    // A home of its own, so that the cache folder holds only the cache (huggingface_hub scans it whole).
+    let home = tempfile::tempdir().unwrap();
+    let mm = |hub: &FakeHub, cache: &Path| {
+        let mut cmd = common::mm(cache, home.path());
+        cmd.env("HF_ENDPOINT", hub.endpoint());
+        cmd
+    };
+    let run = |args: &[&str]| {
+        let mut cmd = mm(&hub, cache.path());
+        cmd.args(args);
+        output(cmd)
+    };
+    let ok = |out: Output| {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    ok(run(&["download", "acme/big"]).await);
+    ok(run(&["config", "set", "libraryFolders", slow.path().to_str().unwrap()]).await);
+    ok(run(&["activate", "acme/big"]).await);
+    let source_of = |text: String| -> String {
+        let listed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        listed["models"][0]["source"].as_str().unwrap().to_string()
+    };
+
+    // Killed midway, once its copy has begun: the old copy is whole, and the same command finishes the move.
+    let mut cmd = mm(&hub, cache.path());
+    cmd.args(["move", "acme/big", slow.path().to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let staging = slow.path().join(".models--acme--big.moving");
+    wait_until("the copy to begin", || staging.join("blobs").is_dir()).await;
+    child.kill().unwrap();
+    exit_of(&mut child).await;
+    if !slow.path().join("models--acme--big").exists() {
+        assert!(staging.exists());
+        ok(run(&["verify", "acme/big"]).await);
+        assert_eq!(source_of(ok(run(&["list", "--json"]).await)), "hugging-face", "still where it was, whole");
+    }
+    let moved: serde_json::Value =
+        serde_json::from_str(&ok(run(&["move", "acme/big", slow.path().to_str().unwrap(), "--json"]).await)).unwrap();
+    assert!(moved["to"].as_str().unwrap().starts_with(slow.path().to_str().unwrap()), "{moved:#}");
+    assert!(!cache.path().join("models--acme--big").exists() && !staging.exists());
+    assert_eq!(source_of(ok(run(&["list", "--json"]).await)), "folder");
+    ok(run(&["verify", "acme/big"]).await);
+    let active: serde_json::Value = serde_json::from_str(&ok(run(&["active", "--json"]).await)).unwrap();
+    let entry = active.as_object().and_then(|a| a.values().next()).cloned().unwrap_or_else(|| panic!("{active:#}"));
+    assert!(entry["path"].as_str().unwrap().starts_with(slow.path().to_str().unwrap()), "{active:#}");
+    let there = scan(slow.path()).await;
+    assert_eq!(
+        (there["repos"].clone(), there["warnings"].clone()),
+        (serde_json::json!(["acme/big"]), serde_json::json!([]))
+    );
+
+    // And back.
+    ok(run(&["move", "acme/big", cache.path().to_str().unwrap()]).await);
+    assert_eq!(source_of(ok(run(&["list", "--json"]).await)), "hugging-face");
+    ok(run(&["verify", "acme/big"]).await);
+    let back = scan(cache.path()).await;
+    assert_eq!(
+        (back["repos"].clone(), back["warnings"].clone()),
+        (serde_json::json!(["acme/big"]), serde_json::json!([]))
+    );
+    assert_eq!(scan(slow.path()).await["repos"], serde_json::json!([]));
+}

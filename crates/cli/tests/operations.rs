@@ -88,6 +88,7 @@ const ORDER: &[Op] = &[
     Op::repo,
     Op::catalog,
     Op::storage,
+    Op::move_model,
     Op::stats,
     Op::clean,
     Op::ollama,
@@ -341,6 +342,12 @@ async fn every_operation_of_the_table_answers_the_remote_client_and_the_document
             }
             Op::catalog => assert!(!reached(op, remote.catalog().await, None).unwrap().entries.is_empty()),
             Op::storage => assert!(reached(op, remote.storage().await, None).unwrap().cache_bytes > 0),
+            Op::move_model => {
+                // No library folder here: the machine says which folders there are.
+                let to = MoveTo { folder: "/tmp/elsewhere".into() };
+                reached(op, remote.move_model("acme/tiny".into(), to.clone()).await, Some(ErrorCode::InvalidInput));
+                reached(op, remote.move_model("nobody/nothing".into(), to).await, Some(ErrorCode::NotFound));
+            }
             Op::stats => {
                 let stats = reached(op, remote.stats().await, None).unwrap();
                 assert!(stats.models >= 1 && stats.by_source.contains_key("hugging-face"), "{stats:?}");

@@ -320,9 +320,12 @@ impl Activation {
         if let Some(local) = crate::local::list::find(settings, &self.data_dir, &active.id) {
             return local.path.exists().then_some(local.path);
         }
+        // The cache, then the library folders (a model moved to another disk).
         let repo = crate::cache::RepoId::parse(&active.id).ok()?;
-        let dir = repo.folder(&self.cache_dir, RepoKind::Model).join("snapshots").join(&active.revision);
-        fs::read_dir(&dir).ok()?.next().is_some().then_some(dir)
+        std::iter::once(self.cache_dir.clone())
+            .chain(settings.library_folders.iter().map(PathBuf::from))
+            .map(|cache| repo.folder(&cache, RepoKind::Model).join("snapshots").join(&active.revision))
+            .find(|dir| fs::read_dir(dir).ok().and_then(|mut d| d.next()).is_some())
     }
 
     /// Writes the links and `active.json` to match `settings` (called under the settings lock): each link replaced

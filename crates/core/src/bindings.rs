@@ -19,6 +19,7 @@ use crate::download::{
 use crate::error::{ErrorCode, ErrorPayload};
 use crate::library::delete::DeleteReport;
 use crate::library::evict::{Eviction, Room};
+use crate::library::relocate::MoveReport;
 use crate::library::storage::{CleanReport, DetachedRevision, LooseFile, ModelUsage, StorageReport};
 use crate::library::verify::{FileCheck, FileStatus, VerifyProgress, VerifyReport};
 use crate::library::{
@@ -30,8 +31,8 @@ use crate::manager::{FolderBytes, Statistics};
 use crate::model::{Adapter, AdapterFormat, LinkedBy};
 use crate::ollama::OllamaStatus;
 use crate::operations::{
-    Activate, AdapterLink, CancelRepo, CompatAsk, DeleteOptions, GetRuntime, Load, Pull, RepoCancelled, Revision,
-    RuntimeRemoved, Runtimes, SearchAsk, Started, TypeChange, Unload, UseRuntime, VerifyOptions,
+    Activate, AdapterLink, CancelRepo, CompatAsk, DeleteOptions, GetRuntime, Load, MoveTo, Pull, RepoCancelled,
+    Revision, RuntimeRemoved, Runtimes, SearchAsk, Started, TypeChange, Unload, UseRuntime, VerifyOptions,
 };
 use crate::runtime::builds::{BuildOrigin, GetProgress, RuntimeBuild};
 use crate::runtime::{LaunchPlan, LoadedModel, Measurement, MemoryUse, RuntimeChange, RuntimeKind, RuntimeState};
@@ -157,6 +158,8 @@ pub fn typescript() -> String {
         SearchAsk,
         Revision,
         Pull,
+        MoveReport,
+        MoveTo,
         Statistics,
         FolderBytes,
         Eviction,

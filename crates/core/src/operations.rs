@@ -277,6 +277,16 @@ macro_rules! operations {
                 path[] query[] body[] progress[]
                 answer[$crate::library::storage::StorageReport] ok[200] errors[];
 
+            /// Moves a model to another of the library's folders (the cache, or a library folder on another disk)
+            /// and back: every blob copied, hashed and synced before the old copy goes, so a crash leaves one whole
+            /// copy; it keeps its id, activation and load settings.
+            move_model post "/mm/v1/models/{id}/move" "storage"
+                path[
+                    /// The model id, percent-encoded.
+                    id: String
+                ] query[] body[to: $crate::operations::MoveTo] progress[]
+                answer[$crate::library::relocate::MoveReport] ok[200] errors[404, 409];
+
             /// The machine's figures: models by type, status and source, bytes per folder, downloads under way,
             /// what is loaded and the requests each answered, the files the Hub mirror served.
             stats get "/mm/v1/stats" "storage"
@@ -398,6 +408,13 @@ pub struct DeleteOptions {
 pub struct Pin {
     /// Pinned: never unloaded for another model (until unpinned or unloaded).
     pub pinned: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MoveTo {
+    /// One of the library's folders: the cache, or a library folder (as the settings name it).
+    pub folder: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]

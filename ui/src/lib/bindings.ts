@@ -1186,6 +1186,21 @@ export type Pull = {
 name: string, };
 
 /**
+ * What a move did.
+ */
+export type MoveReport = { id: string, from: string, to: string, 
+/**
+ * Blobs copied (and hashed) now; those a resumed move found copied already are not counted.
+ */
+blobsCopied: number, bytesCopied: number, };
+
+export type MoveTo = { 
+/**
+ * One of the library's folders: the cache, or a library folder (as the settings name it).
+ */
+folder: string, };
+
+/**
  * What this machine holds and does, in numbers.
  */
 export type Statistics = { models: number, byType: { [key in string]: number }, byStatus: { [key in string]: number }, bySource: { [key in string]: number }, 
@@ -1202,7 +1217,12 @@ requests: { [key in string]: number },
  */
 mirrorHits: number, };
 
-export type FolderBytes = { path: string, bytes: number, };
+export type FolderBytes = { path: string, bytes: number, 
+/**
+ * `cache` (where downloads go), `library-folder`, or `models-folder` (imports and URL downloads); a model of
+ * the first two moves between them (`move_model`).
+ */
+kind: string, };
 
 /**
  * A model a download would remove to make room.
@@ -1353,6 +1373,7 @@ export type OperationName =
   | 'fit'
   | 'system'
   | 'storage'
+  | 'move_model'
   | 'stats'
   | 'clean'
   | 'search'

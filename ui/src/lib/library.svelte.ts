@@ -87,6 +87,7 @@ export class Library extends Actions {
 
   async select(id: string) {
     this.selected = id;
+    void this.loadFolders();
     this.verifyReport = null;
     this.verifyProgress = null;
     this.pendingDelete = null;
@@ -158,6 +159,34 @@ export class Library extends Actions {
   /** The models an adapter may be linked to: the library's GGUF models that are not adapters. */
   bases(adapter: LibraryModel): LibraryModel[] {
     return this.models.filter((m) => m.format === 'gguf' && !m.adapter && m.id !== adapter.id);
+  }
+
+  /** The cache folders a model of them may move to: the cache and the library folders. */
+  folders: string[] = $state([]);
+  moving = $state(false);
+
+  async loadFolders() {
+    try {
+      const stats = await this.backend.statistics();
+      this.folders = stats.folders.filter((f) => f.kind !== 'models-folder').map((f) => f.path);
+    } catch {
+      this.folders = [];
+    }
+  }
+
+  /** Moves the selected model to `folder`. */
+  async moveTo(folder: string) {
+    if (!this.selected) return;
+    this.moving = true;
+    try {
+      await this.act(async () => {
+        await this.backend.moveModel(this.selected!, folder);
+        await this.load();
+        await this.refreshDetails();
+      });
+    } finally {
+      this.moving = false;
+    }
   }
 
   /** Pins the selected model for storage (never removed to make room), or unpins it. */

@@ -321,3 +321,24 @@ pub async fn stats(json: bool) -> Result<(), ErrorPayload> {
     say!("mirror: {} files served", stats.mirror_hits);
     Ok(())
 }
+
+#[derive(clap::Args)]
+pub struct MoveArgs {
+    /// The model id.
+    id: String,
+    /// One of the library's folders: the cache, or a library folder (`mm config get libraryFolders`).
+    folder: String,
+}
+
+/// `mm move MODEL FOLDER`: to another disk and back, never with less than one whole copy.
+pub async fn move_model(args: MoveArgs, json: bool) -> Result<(), ErrorPayload> {
+    let report = crate::context::machine()?
+        .move_model(args.id.clone(), mm_core::operations::MoveTo { folder: args.folder.clone() })
+        .await?;
+    if json {
+        output::json(&report);
+    } else {
+        say!("Moved {} to {} ({} copied and checked)", report.id, report.to, format::bytes(report.bytes_copied));
+    }
+    Ok(())
+}

@@ -8,6 +8,7 @@ pub mod delete;
 pub mod evict;
 pub mod fit;
 pub mod list;
+pub mod relocate;
 pub mod storage;
 pub mod usage;
 pub mod verify;

@@ -66,7 +66,7 @@ pub struct VerifyProgress {
 }
 
 /// The hash a blob is named by, of the file at `path`: sha256 for 64-character names, git sha1 for 40.
-fn hash_file(path: &Path, blob: &str, size: u64, mut on_bytes: impl FnMut(u64)) -> std::io::Result<String> {
+pub(crate) fn hash_file(path: &Path, blob: &str, size: u64, mut on_bytes: impl FnMut(u64)) -> std::io::Result<String> {
     let mut sha256 = sha2::Sha256::new();
     let mut sha1 = sha1::Sha1::new();
     let git = blob.len() == 40;

@@ -16,7 +16,7 @@ use crate::library::{LibraryQuery, ModelDetails};
 use crate::model::{LibraryModel, ModelType};
 use crate::ollama::OllamaStatus;
 use crate::operations::{
-    Activate, AdapterLink, CancelRepo, CompatAsk, DeleteOptions, GetRuntime, Load, Operations, Pin, Pull,
+    Activate, AdapterLink, CancelRepo, CompatAsk, DeleteOptions, GetRuntime, Load, MoveTo, Operations, Pin, Pull,
     RepoCancelled, Revision, RuntimeRemoved, Runtimes, SearchAsk, Started, TypeChange, Unload, UseRuntime,
     VerifyOptions,
 };
@@ -188,6 +188,10 @@ impl Operations for Manager {
 
     async fn storage(&self) -> Result<StorageReport, ErrorPayload> {
         Manager::storage(self).await
+    }
+
+    async fn move_model(&self, id: String, to: MoveTo) -> Result<crate::library::relocate::MoveReport, ErrorPayload> {
+        Manager::move_model(self, &id, &to.folder).await
     }
 
     async fn stats(&self) -> Result<crate::manager::Statistics, ErrorPayload> {

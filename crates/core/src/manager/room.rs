@@ -69,6 +69,70 @@ impl Manager {
         Ok(())
     }
 
+    /// Moves a model of the Hugging Face caches to another of the library's folders (the cache, or a library
+    /// folder), every blob copied and checked before the old copy goes ([`crate::library::relocate`]); it keeps its
+    /// id, type, pins and load settings, and an active model is activated again from its new place.
+    pub async fn move_model(
+        &self,
+        id: &str,
+        folder: &str,
+    ) -> Result<crate::library::relocate::MoveReport, ErrorPayload> {
+        let settings = self.settings();
+        let models = self.models_on_disk(settings.clone()).await?;
+        let m = models.iter().find(|m| m.id == id).ok_or_else(|| {
+            ErrorPayload::new(ErrorCode::NotFound, format!("no model {id} in the library (mm list names them)"))
+        })?;
+        if !matches!(m.source, ModelSource::HuggingFace | ModelSource::Folder) {
+            return Err(ErrorPayload::new(
+                ErrorCode::InvalidInput,
+                format!("{id} is not in a Hugging Face cache folder: only those move between folders"),
+            ));
+        }
+        let folders: Vec<PathBuf> =
+            list::sources(&self.inner.cache_dir, &settings).into_iter().map(|(p, _)| p).collect();
+        let to = folders.iter().find(|f| f.as_path() == Path::new(folder.trim_end_matches('/'))).cloned().ok_or_else(|| {
+            ErrorPayload::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "{folder} is not one of the library's folders ({}): add it first (mm config set libraryFolders ...)",
+                    folders.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })?;
+        let from = Path::new(&m.path).parent().map(Path::to_path_buf).unwrap_or_default();
+        if from == to {
+            return Err(ErrorPayload::new(ErrorCode::InvalidInput, format!("{id} is in {} already", to.display())));
+        }
+        if self.loaded_now().iter().any(|l| l.id == id || l.id.starts_with(&format!("{id}:"))) {
+            return Err(ErrorPayload::new(
+                ErrorCode::Conflict,
+                format!("{id} is loaded: unload it first (mm unload {id})"),
+            ));
+        }
+        if self.inner.downloads.list().iter().any(|d| d.repo == id && !d.state.is_finished()) {
+            return Err(ErrorPayload::new(
+                ErrorCode::Conflict,
+                format!("{id} is being downloaded: let it finish first"),
+            ));
+        }
+        let repo = crate::hub::parse_repo_reference(id)
+            .map_err(|e| ErrorPayload::new(ErrorCode::InvalidInput, e.to_string()))?
+            .0;
+        // Its activations, before its old place is gone (a listing would forget them then).
+        let active: Vec<(ModelType, String)> =
+            self.active().into_iter().filter(|(_, e)| e.id == id).map(|(t, e)| (t, e.revision)).collect();
+        let (f, t) = (from.clone(), to.clone());
+        let report =
+            joined(tokio::task::spawn_blocking(move || crate::library::relocate::move_repo(&repo, &f, &t)).await)??;
+        tracing::info!(model = %id, from = %from.display(), to = %to.display(), bytes = report.bytes_copied, "moved");
+        // Active from its old place: activated again where it is now.
+        for (model_type, revision) in active {
+            self.activate(id, Some(model_type.as_str()), Some(&revision)).await?;
+        }
+        self.changed(Vec::new());
+        Ok(report)
+    }
+
     /// Makes the room `room` says by removing its models (each a lifecycle event and a log line), for `repo`;
     /// refused, with what would go, unless `agreed`.
     pub(super) async fn make_room(&self, repo: &str, room: &Room, agreed: bool) -> Result<(), ErrorPayload> {

@@ -29,6 +29,9 @@ pub struct Statistics {
 pub struct FolderBytes {
     pub path: String,
     pub bytes: u64,
+    /// `cache` (where downloads go), `library-folder`, or `models-folder` (imports and URL downloads); a model of
+    /// the first two moves between them (`move_model`).
+    pub kind: String,
 }
 
 fn name<T: Serialize>(value: T) -> String {
@@ -57,14 +60,19 @@ impl Manager {
             *stats.by_source.entry(name(m.source)).or_default() += 1;
         }
         let settings = self.settings();
-        let mut folders: Vec<PathBuf> =
-            list::sources(&self.inner.cache_dir, &settings).into_iter().map(|(p, _)| p).collect();
-        folders.push(crate::models_folder::models_dir(self.data_dir()));
+        let kind = |source| if source == crate::model::ModelSource::HuggingFace { "cache" } else { "library-folder" };
+        let mut folders: Vec<(PathBuf, &str)> =
+            list::sources(&self.inner.cache_dir, &settings).into_iter().map(|(p, source)| (p, kind(source))).collect();
+        folders.push((crate::models_folder::models_dir(self.data_dir()), "models-folder"));
         stats.folders = blocking(move || {
             Ok::<_, crate::library::LibraryError>(
                 folders
                     .into_iter()
-                    .map(|p| FolderBytes { bytes: tree_bytes(&p), path: p.display().to_string() })
+                    .map(|(p, kind)| FolderBytes {
+                        bytes: tree_bytes(&p),
+                        path: p.display().to_string(),
+                        kind: kind.into(),
+                    })
                     .collect(),
             )
         })

@@ -23,6 +23,7 @@ import type {
   LibraryModel,
   LibraryQuery,
   LoadedModel,
+  MoveReport,
   Statistics,
   GetProgress,
   RuntimeBuild,
@@ -64,6 +65,8 @@ export interface Backend {
   deleteModel(id: string, revision: string | null, dryRun: boolean): Promise<DeleteReport>;
   verifyModel(id: string, repair: boolean): Promise<VerifyReport>;
   onVerifyProgress(handler: (progress: VerifyProgress) => void): Promise<Unsubscribe>;
+  /** Moves a model to another of the library's folders (the cache, or a library folder). */
+  moveModel(id: string, folder: string): Promise<MoveReport>;
   /** Pins a model so nothing removes it to make room under the storage limit, or unpins it. */
   pinForStorage(id: string, pinned: boolean): Promise<void>;
   /** Links an adapter to the base it runs on (null: back to the one it names or fits); answers the adapter. */

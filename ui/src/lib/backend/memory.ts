@@ -16,6 +16,7 @@ import type {
   LibraryModel,
   LibraryQuery,
   LoadedModel,
+  MoveReport,
   Statistics,
   GetProgress,
   RuntimeBuild,
@@ -251,7 +252,10 @@ export class MemoryBackend implements Backend {
       byType: count((m) => m.modelType),
       byStatus: count((m) => m.status),
       bySource: count((m) => m.source),
-      folders: [{ path: this.options.storage?.cacheDir ?? '/cache', bytes: this.options.storage?.cacheBytes ?? 0 }],
+      folders: [
+        { path: this.options.storage?.cacheDir ?? '/cache', bytes: this.options.storage?.cacheBytes ?? 0, kind: 'cache' },
+        ...(this.options.settings?.libraryFolders ?? []).map((path) => ({ path, bytes: 0, kind: 'library-folder' })),
+      ],
       downloadsRunning: 0,
       downloadsQueued: 0,
       modelsLoaded: loaded.length,
@@ -451,6 +455,17 @@ export class MemoryBackend implements Backend {
     const r = this.machineRuntimes();
     r.builds = r.builds.filter((b) => b.name !== name);
     return { name, bytesFreed: 10_000_000 };
+  }
+
+  async moveModel(id: string, folder: string): Promise<MoveReport> {
+    this.check();
+    this.actions.push(`move ${id} ${folder}`);
+    const m = this.options.models?.find((x) => x.id === id);
+    if (m) {
+      m.path = `${folder}/models--${id.replace('/', '--')}`;
+      m.source = m.source === 'folder' ? 'hugging-face' : 'folder';
+    }
+    return { id, from: '', to: folder, blobsCopied: 1, bytesCopied: m?.size ?? 0 };
   }
 
   async pinForStorage(id: string, pinned: boolean): Promise<void> {

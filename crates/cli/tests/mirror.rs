@@ -5,6 +5,7 @@
 
 use fake_hub::{noise, FakeHub, Host, HubFile};
 use serde_json::Value;
+use sha2::Digest as _;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -291,4 +292,45 @@ async fn offline_the_mirror_serves_what_it_has_and_the_hubs_not_found_for_the_re
     let file = http.get(format!("{}/acme/tiny/resolve/main/model.safetensors", mirror.url)).send().await.unwrap();
     assert_eq!(file.status().as_u16(), 200);
     assert_eq!(file.bytes().await.unwrap().as_ref(), files()[1].content.as_slice());
+}
+
+/// `hf_hub_download` of each repo in turn through `endpoint`; the sha256 of each file got.
+const PULL_EACH: &str = r#"
+import hashlib, json, sys
+from huggingface_hub import hf_hub_download
+endpoint, cache, repos = sys.argv[1], sys.argv[2], sys.argv[3:]
+got = {}
+for repo in repos:
+    path = hf_hub_download(repo, "model.safetensors", cache_dir=cache, endpoint=endpoint)
+    got[repo] = hashlib.sha256(open(path, "rb").read()).hexdigest()
+print(json.dumps(got))
+"#;
+
+/// Under `--cache-limit`, a mirror that pulls through more than fits removes the least recently used models on its
+/// own and stays under its limit, while huggingface_hub gets every file whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_under_its_cache_limit_removes_the_least_recently_used_as_it_fills() {
+    let hub = FakeHub::start().await;
+    let repos = ["acme/one", "acme/two", "acme/three"];
+    let mut sums = serde_json::Map::new();
+    for (i, repo) in repos.iter().enumerate() {
+        let content = noise(400_000, 40 + i as u64);
+        sums.insert(repo.to_string(), Value::String(fake_hub::hex(&sha2::Sha256::digest(&content))));
+        hub.add_repo(repo, vec![HubFile::new("model.safetensors", content, true)]);
+    }
+    let server = tempfile::tempdir().unwrap();
+    let mirror = Mirror::start(&hub, server.path(), &["--cache-limit", "1MB"]);
+    let client = tempfile::tempdir().unwrap();
+    let mut py = Command::new(common::python());
+    py.args(["-c", PULL_EACH, &mirror.url, client.path().join("hf").to_str().unwrap()])
+        .args(repos)
+        .env("HF_HUB_DISABLE_TELEMETRY", "1")
+        .env_remove("HF_TOKEN");
+    let got: Value = serde_json::from_slice(&run(py).await.stdout).unwrap();
+    assert_eq!(got, Value::Object(sums), "every file arrived whole");
+    let http = reqwest::Client::new();
+    let storage: Value = http.get(format!("{}/mm/v1/storage", mirror.url)).send().await.unwrap().json().await.unwrap();
+    let kept: Vec<&str> = storage["models"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert!(!kept.contains(&"acme/one") && kept.contains(&"acme/three"), "the least recently used went: {kept:?}");
+    assert!(storage["cacheBytes"].as_u64().unwrap() <= 1_000_000, "under its limit: {storage:#}");
 }

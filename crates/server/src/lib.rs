@@ -53,6 +53,8 @@ pub(crate) struct Served {
     failed_fills: Arc<FailedFills>,
     /// What the upstream said lately.
     recent: Arc<mirror::Recent>,
+    /// See [`Access::cache_limit`].
+    cache_limit: Option<u64>,
 }
 
 /// The blobs whose pull-through failed, newest last, at most [`FailedFills::MAX`] of them.
@@ -88,6 +90,9 @@ pub struct Access {
     pub open_mirror: bool,
     /// What the mirror has not got is fetched from the upstream hub.
     pub pull_through: bool,
+    /// The most the cache may take as the mirror fills it: a pull-through past it first removes the least recently
+    /// used models nobody uses, on its own (as olah's `--cache-size-limit`).
+    pub cache_limit: Option<u64>,
 }
 
 /// The API's routes over `manager` (under `/mm/v1`), and the Hub's read protocol (at the Hub's own paths). `stop`
@@ -106,6 +111,7 @@ pub fn router(manager: Manager, access: Access, stop: CancellationToken) -> Rout
         pull_through: access.pull_through,
         failed_fills: Arc::default(),
         recent: Arc::default(),
+        cache_limit: access.cache_limit,
     };
     // The Hub's protocol checks its own token policy (an open mirror still guards gated models).
     let hub = Router::new()

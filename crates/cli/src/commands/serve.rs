@@ -36,6 +36,10 @@ pub struct Args {
     /// Serve only what this machine has; anything else is the Hub's "not found".
     #[arg(long)]
     no_upstream: bool,
+    /// The most the cache may take as the mirror fills it (such as 200GB): a pull-through past it first removes
+    /// the least recently used models nobody uses.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    cache_limit: Option<u64>,
 }
 
 fn invalid(message: String) -> ErrorPayload {
@@ -143,8 +147,13 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
             say!("Serving Model Manager's API on {url} (OpenAPI: {url}/openapi.json; events: {url}/mm/v1/events)");
         }
     };
-    let access =
-        mm_server::Access { token, mirror_token, open_mirror: args.open_mirror, pull_through: !args.no_upstream };
+    let access = mm_server::Access {
+        token,
+        mirror_token,
+        open_mirror: args.open_mirror,
+        pull_through: !args.no_upstream,
+        cache_limit: args.cache_limit,
+    };
     let options = mm_server::ServeOptions { listen: args.listen, access, owns_manager: true };
     mm_server::serve(manager, options, ready, shutdown).await.map_err(|e| {
         ErrorPayload::new(
@@ -156,4 +165,8 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
             format!("cannot serve on {}: {e}", args.listen),
         )
     })
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    mm_core::format::parse_bytes(text).ok_or_else(|| format!("\"{text}\" is not a size such as 200GB or 500MiB"))
 }

@@ -29,10 +29,16 @@ pub struct Room {
     pub shortfall: u64,
 }
 
-/// The bytes to free for `download` more bytes: the most any of the limits asks.
-pub fn need(download: u64, used: u64, free: u64, limit: Option<u64>, floor: Option<u64>) -> Option<(u64, String)> {
+/// The bytes to free for `download` more bytes: the most any of the limits asks (`limit` with its name).
+pub fn need(
+    download: u64,
+    used: u64,
+    free: u64,
+    limit: Option<(u64, &str)>,
+    floor: Option<u64>,
+) -> Option<(u64, String)> {
     let asks = [
-        (limit.map(|l| (used + download).saturating_sub(l)), "storageLimit"),
+        (limit.map(|(l, _)| (used + download).saturating_sub(l)), limit.map_or("", |(_, name)| name)),
         (floor.map(|f| (f + download).saturating_sub(free)), "minFreeSpace"),
         (Some(download.saturating_sub(free)), "the free disk space"),
     ];
@@ -77,9 +83,9 @@ mod tests {
 
     #[test]
     fn the_limit_that_asks_most_decides() {
-        assert_eq!(need(10, 100, 1000, Some(200), None), None);
-        assert_eq!(need(10, 195, 1000, Some(200), None), Some((5, "storageLimit".into())));
+        assert_eq!(need(10, 100, 1000, Some((200, "storageLimit")), None), None);
+        assert_eq!(need(10, 195, 1000, Some((200, "storageLimit")), None), Some((5, "storageLimit".into())));
         assert_eq!(need(10, 0, 100, None, Some(95)), Some((5, "minFreeSpace".into())));
-        assert_eq!(need(150, 0, 100, Some(1000), None), Some((50, "the free disk space".into())));
+        assert_eq!(need(150, 0, 100, Some((1000, "--cache-limit")), None), Some((50, "the free disk space".into())));
     }
 }

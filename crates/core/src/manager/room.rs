@@ -11,6 +11,28 @@ use crate::model::ModelSource;
 impl Manager {
     /// The room `preview`'s download needs, when it needs any.
     pub(super) async fn room_for(&self, preview: &DownloadPreview) -> Result<Option<Room>, ErrorPayload> {
+        let limit = self.settings().storage_limit.map(|l| (l, "storageLimit"));
+        self.room_under(&preview.repo, preview.bytes_to_download, preview.free_space, limit).await
+    }
+
+    /// Removes, on its own, what a download of `bytes` for `repo` needs under `limit` (the mirror's
+    /// `--cache-limit`, whose owner asked for it).
+    pub async fn make_room_within(&self, repo: &str, bytes: u64, limit: u64) -> Result<(), ErrorPayload> {
+        let free = crate::disk::free_space(&self.inner.cache_dir)
+            .map_err(|e| ErrorPayload::new(ErrorCode::of_io(&e), format!("reading the free space: {e}")))?;
+        match self.room_under(repo, bytes, free, Some((limit, "the mirror's --cache-limit"))).await? {
+            Some(room) => self.make_room(repo, &room, true).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn room_under(
+        &self,
+        repo: &str,
+        download: u64,
+        free: u64,
+        limit: Option<(u64, &str)>,
+    ) -> Result<Option<Room>, ErrorPayload> {
         let settings = self.settings();
         let (cache_dir, models_dir) = (self.inner.cache_dir.clone(), crate::models_folder::models_dir(self.data_dir()));
         let used = blocking(move || {
@@ -19,13 +41,7 @@ impl Manager {
             )
         })
         .await?;
-        let Some((need, why)) = evict::need(
-            preview.bytes_to_download,
-            used,
-            preview.free_space,
-            settings.storage_limit,
-            settings.min_free_space,
-        ) else {
+        let Some((need, why)) = evict::need(download, used, free, limit, settings.min_free_space) else {
             return Ok(None);
         };
         let models = self.models_on_disk(settings.clone()).await?;
@@ -36,7 +52,7 @@ impl Manager {
         let may_go = models
             .iter()
             .filter(|m| matches!(m.source, ModelSource::HuggingFace | ModelSource::Url))
-            .filter(|m| m.id != preview.repo && m.status != crate::model::ModelStatus::Active && !m.pinned)
+            .filter(|m| m.id != repo && m.status != crate::model::ModelStatus::Active && !m.pinned)
             .filter(|m| m.adapters.is_empty() && !settings.pinned.contains(&m.id))
             .filter(|m| !loaded.contains(&m.id) && !downloading.contains(&m.id))
             .map(|m| Eviction { id: m.id.clone(), bytes: m.size, last_used: m.last_used })

@@ -193,6 +193,13 @@ pub(crate) async fn follow(
         mm_core::ErrorCode::Auth => HubError::new(StatusCode::FORBIDDEN, "GatedRepo", e.message),
         _ => upstream_failed(s, e.message),
     };
+    if let Some(limit) = s.cache_limit {
+        // Room first, under the mirror's own limit: the least recently used models nobody uses go, on their own.
+        s.manager
+            .make_room_within(&listing.repo, file.size, limit)
+            .await
+            .map_err(|e| HubError::new(StatusCode::INSUFFICIENT_STORAGE, "InsufficientStorage", e.message))?;
+    }
     let id = s.manager.enqueue(request).map_err(refused)?;
     tracing::info!(repo = %listing.repo, path = %file.path, download = id, "pulling through from the upstream hub");
     // Downloads land in this machine's cache, whatever folder the listing came from.

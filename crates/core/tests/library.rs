@@ -303,26 +303,31 @@ fn storage_reports_usage_and_cleans_orphans_and_stale_partials() {
     put(cache, "acme/m", C1, "m.gguf", &noise(5000, 1));
     let blobs = cache.join("models--acme--m/blobs");
     fs::write(blobs.join("a".repeat(64)), noise(700, 2)).unwrap(); // an orphan
-    fs::write(blobs.join(format!("{}.incomplete", "b".repeat(64))), noise(300, 3)).unwrap(); // a stale partial
+    let stale = blobs.join(format!("{}.incomplete", "b".repeat(64)));
+    fs::write(&stale, noise(300, 3)).unwrap(); // a stale partial: written two days ago, nothing resumes it
+    let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 24 * 3600);
+    fs::File::options().write(true).open(&stale).unwrap().set_modified(two_days_ago).unwrap();
+    let fresh = blobs.join(format!("{}.incomplete", "d".repeat(64)));
+    fs::write(&fresh, noise(20, 6)).unwrap(); // written today: a download to resume, kept
     let busy = format!("{}.incomplete", "c".repeat(64));
     fs::write(blobs.join(&busy), noise(50, 4)).unwrap(); // a partial someone is writing
     let _held = mm_core::cache::lock::try_lock(cache, "models--acme--m", &"c".repeat(64)).unwrap().unwrap();
     put(cache, "acme/other", C1, "x.bin", &noise(100, 5));
 
     let report = storage::report(cache).unwrap();
-    assert_eq!(report.cache_bytes, 5000 + 700 + 300 + 50 + 100);
+    assert_eq!(report.cache_bytes, 5000 + 700 + 300 + 50 + 20 + 100);
     assert_eq!(
         report.models.iter().map(|m| (m.id.as_str(), m.bytes)).collect::<Vec<_>>(),
-        [("acme/m", 6050), ("acme/other", 100)]
+        [("acme/m", 6070), ("acme/other", 100)]
     );
     assert_eq!(report.orphan_blobs.len(), 1);
-    assert_eq!(report.partial_downloads.len(), 1, "the held partial is not loose");
+    assert_eq!(report.partial_downloads.len(), 1, "neither the held partial nor today's is loose");
     assert_eq!(report.reclaimable_bytes, 1000);
     assert!(report.disk_total >= report.disk_free && report.disk_free > 0);
 
     let cleaned = storage::clean(cache, &[]).unwrap();
     assert_eq!((cleaned.files_removed, cleaned.bytes_freed), (2, 1000));
-    assert!(blobs.join(&busy).exists());
+    assert!(blobs.join(&busy).exists() && fresh.exists() && !stale.exists());
     assert_eq!(storage::report(cache).unwrap().reclaimable_bytes, 0);
     assert_eq!(fs::read(cache.join("models--acme--m/snapshots").join(C1).join("m.gguf")).unwrap(), noise(5000, 1));
 }

@@ -22,13 +22,16 @@ pub struct StorageReport {
     /// Every repo, largest first.
     pub models: Vec<ModelUsage>,
     pub orphan_blobs: Vec<LooseFile>,
-    /// `.incomplete` files of downloads that are not running (resume data).
+    /// `.incomplete` files of downloads that are not running and were last written over a day ago.
     pub partial_downloads: Vec<LooseFile>,
     /// Revisions no branch or tag points to, of repos where another revision has one.
     #[serde(default)]
     pub detached_revisions: Vec<DetachedRevision>,
     pub reclaimable_bytes: u64,
 }
+
+/// A partial download untouched this long, that nothing resumes, is taken for abandoned.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -115,9 +118,13 @@ pub fn report(cache_dir: &Path) -> Result<StorageReport, LibraryError> {
             let bytes = entry.metadata().map(|m| m.len().min(m.blocks() * 512)).unwrap_or(0);
             let file = LooseFile { repo: repo.repo_id.clone(), path: entry.path().display().to_string(), bytes };
             match name.strip_suffix(".incomplete") {
-                // Held by a running download: not loose.
+                // Held by a running download, or written within a day (work to resume): not loose.
                 Some(blob) => {
-                    if matches!(lock::try_lock(cache_dir, &folder, blob), Ok(Some(_))) {
+                    let stale = entry
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age >= STALE_AFTER));
+                    if stale && matches!(lock::try_lock(cache_dir, &folder, blob), Ok(Some(_))) {
                         partial_downloads.push(file);
                     }
                 }

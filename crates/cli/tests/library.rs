@@ -122,6 +122,10 @@ fn du_prunes_a_revision_nothing_names() {
     let env = Env::new();
     two_revisions(&env);
     fs::remove_file(env.cache.path().join("models--acme--m/refs/v1")).unwrap();
+    // Fetched two days ago (one fetched within a day is kept: a download by commit names no ref).
+    let snapshot = env.cache.path().join(format!("models--acme--m/snapshots/{C1}"));
+    let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 24 * 3600);
+    fs::File::open(&snapshot).unwrap().set_modified(two_days_ago).unwrap();
     let report = env.json(&["du", "--json"]);
     let detached = &report["storage"]["detachedRevisions"];
     assert_eq!(detached.as_array().unwrap().len(), 1, "{report:#}");

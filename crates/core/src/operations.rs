@@ -293,7 +293,9 @@ macro_rules! operations {
                 path[] query[] body[] progress[]
                 answer[$crate::manager::Statistics] ok[200] errors[];
 
-            /// Deletes orphan blobs and partial downloads no one is resuming.
+            /// Deletes orphan blobs, partial downloads untouched for a day that no one is resuming, and revisions no
+            /// branch or tag names (of repos where another has one; not an active one, nor one fetched within a
+            /// day).
             clean post "/mm/v1/storage/clean" "storage"
                 path[] query[] body[] progress[]
                 answer[$crate::library::storage::CleanReport] ok[200] errors[];

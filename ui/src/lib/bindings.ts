@@ -368,7 +368,7 @@ export type StorageReport = { cacheDir: string, cacheBytes: number, diskFree: nu
  */
 models: Array<ModelUsage>, orphanBlobs: Array<LooseFile>, 
 /**
- * `.incomplete` files of downloads that are not running (resume data).
+ * `.incomplete` files of downloads that are not running and were last written over a day ago.
  */
 partialDownloads: Array<LooseFile>, 
 /**

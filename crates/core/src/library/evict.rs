@@ -38,8 +38,8 @@ pub fn need(
     floor: Option<u64>,
 ) -> Option<(u64, String)> {
     let asks = [
-        (limit.map(|(l, _)| (used + download).saturating_sub(l)), limit.map_or("", |(_, name)| name)),
-        (floor.map(|f| (f + download).saturating_sub(free)), "minFreeSpace"),
+        (limit.map(|(l, _)| used.saturating_add(download).saturating_sub(l)), limit.map_or("", |(_, name)| name)),
+        (floor.map(|f| f.saturating_add(download).saturating_sub(free)), "minFreeSpace"),
         (Some(download.saturating_sub(free)), "the free disk space"),
     ];
     asks.into_iter()

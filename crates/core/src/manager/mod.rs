@@ -115,6 +115,8 @@ struct Inner {
     runtime_started: tokio::sync::Notify,
     /// Model names the endpoint resolved, with their models ([`Manager::resolve`]).
     resolved: Mutex<std::collections::HashMap<String, (crate::runtime::Target, Option<String>)>>,
+    /// Held while models are removed to make room: one eviction at a time.
+    evicting: tokio::sync::Mutex<()>,
     /// Files the Hub mirror of this process served.
     mirror_hits: std::sync::atomic::AtomicU64,
     /// The settings file as last read (its time and length): read again only when it changed.
@@ -201,6 +203,7 @@ impl Manager {
                 runtime_started: tokio::sync::Notify::new(),
                 resolved: Mutex::default(),
                 mirror_hits: Default::default(),
+                evicting: Default::default(),
                 settings_stamp: Mutex::default(),
             }),
         }
@@ -252,7 +255,12 @@ impl Manager {
 
     /// Records that a model was used now (activated, loaded, asked for, served): what a storage limit goes by.
     pub fn used(&self, id: &str) {
-        crate::library::usage::record(self.data_dir(), id, crate::format::now_unix());
+        let (dir, id, now) = (self.data_dir().to_path_buf(), id.to_string(), crate::format::now_unix());
+        // Off the async threads: a write takes the record's lock.
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => drop(handle.spawn_blocking(move || crate::library::usage::record(&dir, &id, now))),
+            Err(_) => crate::library::usage::record(&dir, &id, now),
+        }
     }
 
     // --- Settings ---
@@ -476,13 +484,32 @@ impl Manager {
         }
         let (dir, kept) = (cache_dir.clone(), pending.clone());
         let mut done = blocking(move || storage::clean(&dir, &kept)).await?;
-        // Then the revisions nothing names (of repos no download is still filling).
+        // Then the revisions nothing names (of repos no download is still filling), but an active one and one
+        // fetched within a day (a download by commit names no ref).
         let report = blocking(move || storage::report(&cache_dir)).await?;
+        let active = self.active();
+        let recent = |r: &crate::library::storage::DetachedRevision| {
+            let repo = crate::cache::RepoId::parse(&r.repo).ok();
+            repo.map(|repo| {
+                repo.folder(&self.inner.cache_dir, crate::cache::RepoKind::Model).join("snapshots").join(&r.commit)
+            })
+            .and_then(|snapshot| std::fs::metadata(snapshot).and_then(|m| m.modified()).ok())
+            .is_some_and(|t| t.elapsed().is_ok_and(|age| age < std::time::Duration::from_secs(24 * 3600)))
+        };
         for r in report.detached_revisions.iter().filter(|r| !pending.contains(&r.repo)) {
-            let removed = self.delete(&r.repo, Some(&r.commit), false).await?;
-            tracing::info!(repo = %r.repo, commit = %r.commit, bytes = removed.bytes_freed, "pruned a detached revision");
-            done.revisions_removed += 1;
-            done.bytes_freed += removed.bytes_freed;
+            if active.values().any(|a| a.id == r.repo && a.revision == r.commit) || recent(r) {
+                continue;
+            }
+            match self.delete(&r.repo, Some(&r.commit), false).await {
+                Ok(removed) => {
+                    tracing::info!(repo = %r.repo, commit = %r.commit, bytes = removed.bytes_freed, "pruned a detached revision");
+                    done.revisions_removed += 1;
+                    done.bytes_freed += removed.bytes_freed;
+                }
+                Err(e) => {
+                    tracing::warn!(repo = %r.repo, commit = %r.commit, "a detached revision was kept: {}", e.message)
+                }
+            }
         }
         Ok(done)
     }

@@ -131,15 +131,26 @@ impl Manager {
                 format!("{id} is being downloaded: let it finish first"),
             ));
         }
+        // Nor while another process downloads into it (`mm download`'s marker, a blob lock held).
+        let (dir, folder_name) = (from.clone(), Path::new(&m.path).file_name().unwrap_or_default().to_os_string());
+        let repo_id = crate::cache::RepoId::parse(id).ok();
+        if repo_id.is_some_and(|r| !crate::download::marker::running(&dir, &r).is_empty())
+            || crate::cache::lock::any_held(&dir, &folder_name)
+        {
+            return Err(ErrorPayload::new(
+                ErrorCode::Conflict,
+                format!("{id} is being downloaded: let it finish first"),
+            ));
+        }
         let repo = crate::hub::parse_repo_reference(id)
             .map_err(|e| ErrorPayload::new(ErrorCode::InvalidInput, e.to_string()))?
             .0;
         // Its activations, before its old place is gone (a listing would forget them then).
         let active: Vec<(ModelType, String)> =
             self.active().into_iter().filter(|(_, e)| e.id == id).map(|(t, e)| (t, e.revision)).collect();
-        let (f, t) = (from.clone(), to.clone());
-        let report =
-            joined(tokio::task::spawn_blocking(move || crate::library::relocate::move_repo(&repo, &f, &t)).await)??;
+        let (f, t, keep) = (from.clone(), to.clone(), settings.min_free_space.unwrap_or(0));
+        let moved = tokio::task::spawn_blocking(move || crate::library::relocate::move_repo(&repo, &f, &t, keep));
+        let report = joined(moved.await)??;
         tracing::info!(model = %id, from = %from.display(), to = %to.display(), bytes = report.bytes_copied, "moved");
         // Active from its old place: activated again where it is now.
         for (model_type, revision) in active {
@@ -178,9 +189,23 @@ impl Manager {
                 ),
             ));
         }
+        // One eviction at a time, each model checked again just before it goes.
+        let _one = self.inner.evicting.lock().await;
         for e in &room.evict {
+            let loaded = self.loaded_now().iter().any(|l| l.id == e.id || l.id.starts_with(&format!("{}:", e.id)));
+            if loaded || self.active().values().any(|a| a.id == e.id) {
+                return Err(ErrorPayload::new(
+                    ErrorCode::Conflict,
+                    format!("{} came into use meanwhile: try again", e.id),
+                ));
+            }
             tracing::info!(model = %e.id, bytes = e.bytes, last_used = ?e.last_used, "removed to make room for {repo}");
-            self.delete(&e.id, None, false).await?;
+            match self.delete(&e.id, None, false).await {
+                Ok(_) => {}
+                // Gone already (another eviction took it): the room is made all the same.
+                Err(err) if err.code == ErrorCode::NotFound => {}
+                Err(err) => return Err(err),
+            }
         }
         Ok(())
     }

@@ -22,6 +22,8 @@ export class LoadSettingsForm {
   dirty = $derived(JSON.stringify(this.draft) !== JSON.stringify(this.kept));
   private timer: ReturnType<typeof setTimeout> | null = null;
   private asked = 0;
+  /** Whether a field was typed in since the form was opened: what arrives later does not overwrite it. */
+  private touched = false;
 
   constructor(
     private backend: Backend,
@@ -29,6 +31,7 @@ export class LoadSettingsForm {
   ) {}
 
   async open(id: string): Promise<void> {
+    if (this.id !== id) this.touched = false;
     this.id = id;
     this.error = null;
     this.saved = false;
@@ -36,7 +39,12 @@ export class LoadSettingsForm {
     try {
       const kept = await this.backend.loadSettings(id);
       if (this.id !== id) return;
-      this.show(kept);
+      if (this.touched) {
+        // Typed in meanwhile: the kept settings are what Save compares with; the typing stays.
+        this.kept = kept;
+      } else {
+        this.show(kept);
+      }
       this.refresh(0);
     } catch (err) {
       if (this.id === id) this.error = BackendError.from(err);
@@ -56,6 +64,7 @@ export class LoadSettingsForm {
     if (!row) return;
     this.texts[key] = text;
     this.saved = false;
+    this.touched = true;
     const parsed = parseField(row, text);
     if ('problem' in parsed) {
       this.problems[key] = parsed.problem;
@@ -67,6 +76,7 @@ export class LoadSettingsForm {
   }
 
   reset() {
+    this.touched = true;
     const defaults = emptyLoadSettings();
     this.draft = defaults;
     this.texts = Object.fromEntries(this.rows.map((r) => [r.key, fieldText(defaults, r)]));
@@ -100,6 +110,7 @@ export class LoadSettingsForm {
     try {
       const kept = await this.backend.keepLoadSettings(this.id, $state.snapshot(this.draft) as LoadSettings);
       this.show(kept);
+      this.touched = false;
       this.saved = true;
     } catch (err) {
       this.error = BackendError.from(err);

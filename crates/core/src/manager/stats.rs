@@ -90,10 +90,13 @@ impl Manager {
         Ok(stats)
     }
 
-    /// The Hub mirror served a file of `repo`: a hit, and a use of the model.
-    pub fn mirror_served(&self, repo: &str) {
+    /// The Hub mirror served a file of `repo`: a hit, and a use of the model when it is `held` here (one only
+    /// listed from the upstream is not recorded).
+    pub fn mirror_served(&self, repo: &str, held: bool) {
         self.inner.mirror_hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.used(repo);
+        if held {
+            self.used(repo);
+        }
     }
 }
 

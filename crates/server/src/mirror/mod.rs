@@ -433,8 +433,8 @@ pub(crate) async fn resolve(
         return Err(HubError::new(StatusCode::NOT_FOUND, "EntryNotFound", "no file has so long a path"));
     }
     let mut listing = find(&s, &headers, &repo, &revision).await?;
-    // Serving it is using it: a storage limit removes what nobody used longest.
-    s.manager.mirror_served(&repo);
+    // Serving it is using it (a repo held here): a storage limit removes what nobody used longest.
+    s.manager.mirror_served(&repo, listing.snapshot.is_dir());
     let miss = format!("{repo}@{}/{path}", listing.commit);
     let entry_missing = || {
         HubError::new(StatusCode::NOT_FOUND, "EntryNotFound", format!("{path} does not exist on {revision} of {repo}"))

@@ -160,6 +160,22 @@ pub fn symlink_atomic(target: &Path, link: &Path) -> io::Result<()> {
     sync_dir(parent_of(link))
 }
 
+/// The bytes of the regular files under `dir` (links not followed: a snapshot's links are its blobs').
+pub fn tree_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(entry.path()),
+                Ok(t) if t.is_file() => total += entry.metadata().map_or(0, |m| m.len()),
+                _ => {}
+            }
+        }
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -261,6 +261,20 @@ fn missing(adapter: &Adapter, why: &str) -> String {
     }
 }
 
+/// The GGUF adapters `base` runs with (id, file), sorted by id: linked to it, with nothing wrong.
+pub fn runnable(models: &[LibraryModel], base: &str) -> Vec<(String, String)> {
+    let mut adapters: Vec<(String, String)> = models
+        .iter()
+        .filter_map(|m| {
+            let a = m.adapter.as_ref()?;
+            let file = a.file.clone().filter(|_| a.base.as_deref() == Some(base))?;
+            (a.format == AdapterFormat::Gguf && a.problem.is_none()).then(|| (m.id.clone(), file))
+        })
+        .collect();
+    adapters.sort();
+    adapters
+}
+
 /// What model `id` runs as, when adapters are involved: an adapter (or `BASE+ADAPTER`) runs as its base, and a
 /// base runs with every GGUF adapter linked to it loaded; the base's id and the adapters' bytes.
 pub fn runs_as(models: &[LibraryModel], id: &str) -> Option<(String, u64)> {

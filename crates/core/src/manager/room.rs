@@ -37,7 +37,7 @@ impl Manager {
         let (cache_dir, models_dir) = (self.inner.cache_dir.clone(), crate::models_folder::models_dir(self.data_dir()));
         let used = blocking(move || {
             Ok::<u64, crate::library::LibraryError>(
-                storage::report(&cache_dir)?.cache_bytes + folder_bytes(&models_dir),
+                storage::report(&cache_dir)?.cache_bytes + crate::disk::tree_bytes(&models_dir),
             )
         })
         .await?;
@@ -45,8 +45,6 @@ impl Manager {
             return Ok(None);
         };
         let models = self.models_on_disk(settings.clone()).await?;
-        let loaded: Vec<String> =
-            self.loaded_now().iter().map(|m| m.id.split(':').next().unwrap_or(&m.id).to_string()).collect();
         let downloading: Vec<String> =
             self.inner.downloads.list().into_iter().filter(|d| !d.state.is_finished()).map(|d| d.repo).collect();
         let may_go = models
@@ -54,11 +52,16 @@ impl Manager {
             .filter(|m| matches!(m.source, ModelSource::HuggingFace | ModelSource::Url))
             .filter(|m| m.id != repo && m.status != crate::model::ModelStatus::Active && !m.pinned)
             .filter(|m| m.adapters.is_empty() && !settings.pinned.contains(&m.id))
-            .filter(|m| !loaded.contains(&m.id) && !downloading.contains(&m.id))
+            .filter(|m| !self.is_loaded(&m.id) && !downloading.contains(&m.id))
             .map(|m| Eviction { id: m.id.clone(), bytes: m.size, last_used: m.last_used })
             .collect();
         let (evict, shortfall) = evict::plan(need, may_go);
         Ok(Some(Room { need_bytes: need, why, evict, shortfall }))
+    }
+
+    /// Whether a model (or one of its quantisations, `org/name:Q4_K_M`) is loaded, as last heard.
+    fn is_loaded(&self, id: &str) -> bool {
+        self.loaded_now().iter().any(|l| l.id == id || l.id.strip_prefix(id).is_some_and(|rest| rest.starts_with(':')))
     }
 
     /// Pins a model of the library (never removed to make room) or unpins it.
@@ -119,7 +122,7 @@ impl Manager {
         if from == to {
             return Err(ErrorPayload::new(ErrorCode::InvalidInput, format!("{id} is in {} already", to.display())));
         }
-        if self.loaded_now().iter().any(|l| l.id == id || l.id.starts_with(&format!("{id}:"))) {
+        if self.is_loaded(id) {
             return Err(ErrorPayload::new(
                 ErrorCode::Conflict,
                 format!("{id} is loaded: unload it first (mm unload {id})"),
@@ -192,8 +195,7 @@ impl Manager {
         // One eviction at a time, each model checked again just before it goes.
         let _one = self.inner.evicting.lock().await;
         for e in &room.evict {
-            let loaded = self.loaded_now().iter().any(|l| l.id == e.id || l.id.starts_with(&format!("{}:", e.id)));
-            if loaded || self.active().values().any(|a| a.id == e.id) {
+            if self.is_loaded(&e.id) || self.active().values().any(|a| a.id == e.id) {
                 return Err(ErrorPayload::new(
                     ErrorCode::Conflict,
                     format!("{} came into use meanwhile: try again", e.id),
@@ -209,16 +211,4 @@ impl Manager {
         }
         Ok(())
     }
-}
-
-/// The bytes of the files in the app's models folder.
-fn folder_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.metadata().ok())
-        .filter(|m| m.is_file())
-        .map(|m| m.len())
-        .sum()
 }

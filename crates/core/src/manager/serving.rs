@@ -79,16 +79,7 @@ impl Manager {
                 format!("{} is an adapter, which runs on a base model: {hint}", target.model),
             ));
         }
-        let mut adapters: Vec<(String, String)> = models
-            .iter()
-            .filter_map(|m| {
-                let a = m.adapter.as_ref()?;
-                let file = a.file.clone().filter(|_| a.base.as_deref() == Some(target.model.as_str()))?;
-                (a.format == crate::model::AdapterFormat::Gguf && a.problem.is_none()).then(|| (m.id.clone(), file))
-            })
-            .collect();
-        adapters.sort();
-        target.adapters = adapters;
+        target.adapters = crate::library::adapters::runnable(&models, &target.model);
         Ok(target)
     }
 
@@ -236,23 +227,15 @@ impl Manager {
         self.settings_now();
         let models = self.models(LibraryQuery::default()).await.unwrap_or_default();
         // The GGUF adapters each base runs, by base id.
-        let mut runnable: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
-        for m in &models {
-            if let Some(a) =
-                m.adapter.as_ref().filter(|a| a.format == crate::model::AdapterFormat::Gguf && a.problem.is_none())
-            {
-                if let Some(base) = &a.base {
-                    runnable.entry(base.clone()).or_default().push(m.id.clone());
-                }
-            }
-        }
-        let adapters_of = |m: &LibraryModel| runnable.get(&m.id).cloned().unwrap_or_default();
+        let adapters_of = |m: &LibraryModel| {
+            crate::library::adapters::runnable(&models, &m.id).into_iter().map(|(id, _)| id).collect::<Vec<_>>()
+        };
         let loaded = self.loaded().await;
         let state_of =
             |id: &str| loaded.iter().find(|m| m.id == id).map(|m| (m.state, m.plan.as_ref().map(|p| p.context)));
         let settings = self.settings();
         let mut out = Vec::new();
-        for m in models {
+        for m in &models {
             let runtime = match (m.source, m.format) {
                 (crate::model::ModelSource::Ollama, _) => RuntimeKind::Ollama,
                 (_, crate::model::ModelFormat::Gguf) => RuntimeKind::LlamaServer,
@@ -297,7 +280,7 @@ impl Manager {
             } else {
                 out.push(entry(m.id.clone(), None, m.size));
             }
-            for adapter in adapters_of(&m) {
+            for adapter in adapters_of(m) {
                 let mut e = entry(m.id.clone(), None, m.size);
                 e.id = format!("{}+{adapter}", m.id);
                 e.parent = Some(m.id.clone());

@@ -69,7 +69,7 @@ impl Manager {
                 folders
                     .into_iter()
                     .map(|(p, kind)| FolderBytes {
-                        bytes: tree_bytes(&p),
+                        bytes: crate::disk::tree_bytes(&p),
                         path: p.display().to_string(),
                         kind: kind.into(),
                     })
@@ -98,20 +98,4 @@ impl Manager {
             self.used(repo);
         }
     }
-}
-
-/// The bytes of the regular files under `dir` (links not followed: a snapshot's links are its blobs').
-fn tree_bytes(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            match entry.file_type() {
-                Ok(t) if t.is_dir() => stack.push(entry.path()),
-                Ok(t) if t.is_file() => total += entry.metadata().map_or(0, |m| m.len()),
-                _ => {}
-            }
-        }
-    }
-    total
 }

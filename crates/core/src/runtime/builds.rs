@@ -253,6 +253,29 @@ async fn spawn(command: &mut tokio::process::Command) -> io::Result<tokio::proce
     command.spawn()
 }
 
+/// The flags a `llama-server` knows, from its `--help` (read once per program and version of it; none when it
+/// cannot say).
+pub async fn known_flags(program: &Path) -> std::sync::Arc<std::collections::HashSet<String>> {
+    type Known = std::collections::BTreeMap<
+        (PathBuf, Option<std::time::SystemTime>),
+        std::sync::Arc<std::collections::HashSet<String>>,
+    >;
+    static KNOWN: std::sync::Mutex<Known> = std::sync::Mutex::new(std::collections::BTreeMap::new());
+    let key = (program.to_path_buf(), fs::metadata(program).and_then(|m| m.modified()).ok());
+    if let Some(flags) = KNOWN.lock().expect("flags").get(&key) {
+        return flags.clone();
+    }
+    let help = run_briefly(program, "--help").await.unwrap_or_default();
+    let flags: std::collections::HashSet<String> = help
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| w.starts_with('-') && w.len() > 1 && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .map(str::to_string)
+        .collect();
+    let flags = std::sync::Arc::new(flags);
+    KNOWN.lock().expect("flags").insert(key, flags.clone());
+    flags
+}
+
 /// Runs `program arg` (no input) for at most 10 s: its output (stdout, then stderr) if it succeeds, else why not.
 async fn run_briefly(program: &Path, arg: &str) -> Result<String, String> {
     let what = format!("{} {arg}", program.display());

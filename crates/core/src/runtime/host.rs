@@ -1061,7 +1061,7 @@ impl Host {
         let key_file = runtime_dir(&self.config.data_dir).join(format!("llama-server-{port}.key"));
         crate::disk::write_atomic(&key_file, key.as_bytes(), 0o600)
             .map_err(|e| err(ErrorCode::Io, format!("cannot write {}: {e}", key_file.display())))?;
-        let flags = known_flags(&program).await;
+        let flags = super::builds::known_flags(&program).await;
         if let Some(unknown) = crate::settings::load::extra_flags(&plan.load.extra_args).find(|f| !flags.contains(*f)) {
             return Err(err(
                 ErrorCode::InvalidInput,
@@ -1258,37 +1258,6 @@ pub fn find_llama_server(settings: &Settings, data_dir: &Path) -> Result<PathBuf
                  llama.cpp), or set the path of one you built (mm config set llamaServer PATH)",
             )
         })
-}
-
-/// The flags a `llama-server` knows, from its `--help` (read once per program and version of it).
-async fn known_flags(program: &Path) -> Arc<std::collections::HashSet<String>> {
-    type Known = BTreeMap<(PathBuf, Option<std::time::SystemTime>), Arc<std::collections::HashSet<String>>>;
-    static KNOWN: std::sync::Mutex<Known> = std::sync::Mutex::new(BTreeMap::new());
-    let key = (program.to_path_buf(), std::fs::metadata(program).and_then(|m| m.modified()).ok());
-    if let Some(flags) = KNOWN.lock().expect("flags").get(&key) {
-        return flags.clone();
-    }
-    let help = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio::process::Command::new(program)
-            .arg("--help")
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await;
-    let text = match help {
-        Ok(Ok(out)) => String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-        _ => String::new(),
-    };
-    let flags: std::collections::HashSet<String> = text
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|w| w.starts_with('-') && w.len() > 1 && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
-        .map(str::to_string)
-        .collect();
-    let flags = Arc::new(flags);
-    KNOWN.lock().expect("flags").insert(key, flags.clone());
-    flags
 }
 
 /// Whether the app (or `mm serve`) that loaded a model has ended.

@@ -14,6 +14,7 @@
 use crate::compat::estimate::{self, KvCacheType, Requirements, GPU_RESERVE};
 use crate::compat::{Fit, HardwareInfo};
 use crate::model::ModelType;
+use crate::settings::load::Named as _;
 use crate::settings::LoadSettings;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -53,11 +54,10 @@ pub fn plan(
     // llama.cpp stores a quantised cache in blocks of 32 values along each head.
     if let (KvCacheType::Q8_0 | KvCacheType::Q4_0, Some(width)) = (load.kv_cache(), model.head_dim) {
         if width % 32 != 0 {
-            let name = serde_json::to_value(load.kv_cache()).ok().and_then(|v| v.as_str().map(str::to_string));
             return Err(format!(
                 "a {} KV cache needs heads whose width is a multiple of 32, and this model's are {width} wide: set \
                  kvCacheType to f16",
-                name.unwrap_or_default()
+                load.kv_cache().name()
             ));
         }
     }

@@ -334,3 +334,176 @@ async fn a_mirror_under_its_cache_limit_removes_the_least_recently_used_as_it_fi
     assert!(!kept.contains(&"acme/one") && kept.contains(&"acme/three"), "the least recently used went: {kept:?}");
     assert!(storage["cacheBytes"].as_u64().unwrap() <= 1_000_000, "under its limit: {storage:#}");
 }
+
+/// The rest of the Hub's read API as `huggingface_hub` calls it, against `endpoint` with `token` (or none):
+/// paths-info, refs, the model search, repo info with file metadata, file and repo checks, whoami.
+const READ_CALLS: &str = r#"
+import json, sys
+from huggingface_hub import HfApi
+from huggingface_hub.errors import HfHubHTTPError
+endpoint, token = sys.argv[1], sys.argv[2] or False
+api = HfApi(endpoint=endpoint, token=token)
+def outcome(call):
+    try:
+        return call()
+    except HfHubHTTPError as e:
+        return [type(e).__name__, e.response.status_code]
+out = {}
+paths = api.get_paths_info("acme/tiny", ["config.json", "tokenizer", "nothing.bin", "model.safetensors"])
+out["paths"] = [[type(p).__name__, p.path, getattr(p, "size", None), p.lfs.sha256 if getattr(p, "lfs", None) else None] for p in paths]
+refs = api.list_repo_refs("acme/tiny", include_pull_requests=True)
+out["refs"] = {kind: sorted([r.name, r.target_commit] for r in getattr(refs, kind)) for kind in ["branches", "tags", "pull_requests"]}
+out["models"] = outcome(lambda: sorted(m.id for m in api.list_models(search="acme")))
+out["gguf"] = outcome(lambda: [m.id for m in api.list_models(author="acme", filter="gguf", expand=["downloads"])])
+info = api.model_info("acme/tiny", files_metadata=True)
+out["info"] = {"sha": info.sha, "files": {s.rfilename: [s.size, s.lfs.sha256 if s.lfs else None] for s in info.siblings}}
+out["file_exists"] = [api.file_exists("acme/tiny", "config.json"), api.file_exists("acme/tiny", "nothing.bin")]
+out["repo_exists"] = [api.repo_exists("acme/tiny"), api.repo_exists("acme/none"), api.repo_exists("acme/tiny", repo_type="dataset")]
+out["whoami"] = outcome(lambda: api.whoami(token=token or "a-token-of-nobody")["name"])
+out["write"] = outcome(lambda: api.create_repo("acme/new"))
+print(json.dumps(out))
+"#;
+
+fn read_calls(url: &str, token: &str) -> Command {
+    let mut py = Command::new(common::python());
+    py.args(["-c", READ_CALLS, url, token]).env("HF_HUB_DISABLE_TELEMETRY", "1").env_remove("HF_TOKEN");
+    py
+}
+
+/// `get_paths_info`, `list_repo_refs`, `list_models`, `whoami`, `model_info(files_metadata=True)`, `file_exists`
+/// and `repo_exists` through a mirror: online, with the mirror's token (the owner's hub token then goes upstream,
+/// so the owner's private repo is found) and on an open mirror without one (the upstream is asked without it);
+/// then offline, from what the machine has. Another `mm` pages through the search on the mirror.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huggingface_hubs_other_read_calls_work_through_the_mirror_online_and_offline() {
+    let hub = FakeHub::start().await;
+    let mut tiny = files();
+    tiny.push(HubFile::new("weights/model.gguf", b"GGUF....".to_vec(), true));
+    let commit = hub.add_repo("acme/tiny", tiny.clone());
+    hub.set_meta("acme/tiny", fake_hub::RepoMeta { library_name: Some("gguf".into()), ..Default::default() });
+    hub.set_tag("acme/tiny", "v1", &commit);
+    hub.set_ref("acme/tiny", "refs/pr/1", &commit);
+    hub.add_repo("acme/remote", vec![HubFile::new("config.json", b"{}".to_vec(), false)]);
+    hub.add_repo("acme/secret", vec![HubFile::new("config.json", b"{}".to_vec(), false)]);
+    hub.make_private("acme/secret", "hf_owner");
+    let server = tempfile::tempdir().unwrap();
+    let mut download = common::mm(&server.path().join("cache"), server.path());
+    download.env("HF_ENDPOINT", hub.endpoint()).args(["download", "acme/tiny"]);
+    run(download).await;
+    // Upstream, `dev` now points at a newer commit; the cache keeps main where it was.
+    let newer = hub.add_repo("acme/tiny", files());
+    hub.set_ref("acme/tiny", "dev", &newer);
+    hub.set_ref("acme/tiny", "main", &commit);
+    let (token, mirror_token) = (server.path().join("token"), server.path().join("mirror-token"));
+    std::fs::write(&token, "server-token-0123456789").unwrap();
+    std::fs::write(&mirror_token, "mirror-token-0123456789").unwrap();
+    let tokens = ["--token-file", token.to_str().unwrap(), "--mirror-token-file", mirror_token.to_str().unwrap()];
+    let big = &tiny[1];
+    let expected_paths = serde_json::json!([
+        ["RepoFile", "config.json", 22, null],
+        ["RepoFolder", "tokenizer", null, null],
+        ["RepoFile", "model.safetensors", 3_000_000, big.sha256],
+    ]);
+
+    let online = Mirror::start_with(&hub, server.path(), &tokens, &[("HF_TOKEN", "hf_owner")]);
+    hub.clear_requests();
+    let out: Value =
+        serde_json::from_slice(&run(read_calls(&online.url, "mirror-token-0123456789")).await.stdout).unwrap();
+    assert_eq!(out["paths"], expected_paths);
+    assert_eq!(out["refs"]["branches"], serde_json::json!([["dev", newer], ["main", commit]]), "{out:#}");
+    assert_eq!(out["refs"]["tags"], serde_json::json!([["v1", commit]]));
+    assert_eq!(out["refs"]["pull_requests"], serde_json::json!([["refs/pr/1", commit]]));
+    assert_eq!(
+        out["models"],
+        serde_json::json!(["acme/remote", "acme/secret", "acme/tiny"]),
+        "the owner's token went upstream"
+    );
+    assert_eq!(out["gguf"], serde_json::json!(["acme/tiny"]));
+    assert_eq!(out["info"]["sha"], commit.as_str());
+    assert_eq!(out["info"]["files"]["model.safetensors"], serde_json::json!([3_000_000, big.sha256]));
+    assert_eq!(out["info"]["files"]["config.json"], serde_json::json!([22, null]));
+    assert_eq!(out["file_exists"], serde_json::json!([true, false]));
+    assert_eq!(out["repo_exists"], serde_json::json!([true, false, false]));
+    assert_eq!(out["whoami"], "model-manager-mirror");
+    assert_eq!(out["write"], serde_json::json!(["HfHubHTTPError", 405]), "the mirror is read-only");
+    let searches: Vec<_> = hub.requests().into_iter().filter(|r| r.path.starts_with("/api/models?")).collect();
+    assert!(searches.iter().all(|r| r.authorization.as_deref() == Some("Bearer hf_owner")), "{searches:?}");
+    // Without a token, a closed mirror says so in the Hub's words.
+    let out: Value = serde_json::from_slice(&run(read_calls_expecting_refusal(&online.url)).await.stdout).unwrap();
+    assert_eq!(out, serde_json::json!({"models": ["HfHubHTTPError", 401], "whoami": ["HfHubHTTPError", 401]}));
+
+    // Another Model Manager whose hub is the mirror searches through it, page by page on the mirror.
+    let other = tempfile::tempdir().unwrap();
+    let search = |next: Option<&str>| {
+        let mut mm = common::mm(&other.path().join("cache"), other.path());
+        mm.env("HF_ENDPOINT", &online.url).env("HF_TOKEN", "mirror-token-0123456789");
+        mm.args(["search", "acme", "--limit", "2", "--json"]);
+        if let Some(next) = next {
+            mm.args(["--next", next]);
+        }
+        mm
+    };
+    let first: Value = serde_json::from_slice(&run(search(None)).await.stdout).unwrap();
+    let next = first["next"].as_str().expect("a second page").to_string();
+    assert!(next.starts_with(&format!("{}/api/models?", online.url)), "the next page is the mirror's: {next}");
+    let second: Value = serde_json::from_slice(&run(search(Some(&next))).await.stdout).unwrap();
+    let ids = |page: &Value| -> Vec<String> {
+        page["models"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect()
+    };
+    let (mut all, more) = (ids(&first), ids(&second));
+    all.extend(more);
+    all.sort();
+    assert_eq!(all, ["acme/remote", "acme/secret", "acme/tiny"]);
+    drop(online);
+
+    // An open mirror asks the upstream without the owner's token for a caller who holds none.
+    let open = Mirror::start_with(
+        &hub,
+        server.path(),
+        &[&tokens[..], &["--open-mirror"]].concat(),
+        &[("HF_TOKEN", "hf_owner")],
+    );
+    hub.clear_requests();
+    let out: Value = serde_json::from_slice(&run(read_calls(&open.url, "")).await.stdout).unwrap();
+    assert_eq!(out["models"], serde_json::json!(["acme/remote", "acme/tiny"]), "the private repo stays the owner's");
+    assert_eq!(out["refs"]["branches"], serde_json::json!([["dev", newer], ["main", commit]]));
+    assert_eq!(out["whoami"], serde_json::json!(["HfHubHTTPError", 401]));
+    let searches: Vec<_> = hub.requests().into_iter().filter(|r| r.path.starts_with("/api/models?")).collect();
+    assert!(!searches.is_empty() && searches.iter().all(|r| r.authorization.is_none()), "{searches:?}");
+    drop(open);
+
+    // Offline, what this machine has: its own search, the cache's refs (main, and nothing it cannot know).
+    let offline = Mirror::start_with(&hub, server.path(), &[], &[("HF_HUB_OFFLINE", "1")]);
+    hub.clear_requests();
+    let out: Value = serde_json::from_slice(&run(read_calls(&offline.url, "")).await.stdout).unwrap();
+    assert_eq!(out["paths"], expected_paths);
+    assert_eq!(out["refs"]["branches"], serde_json::json!([["main", commit]]));
+    assert_eq!(out["models"], serde_json::json!(["acme/tiny"]));
+    assert_eq!(out["gguf"], serde_json::json!(["acme/tiny"]));
+    assert_eq!(out["info"]["files"]["model.safetensors"], serde_json::json!([3_000_000, big.sha256]));
+    assert_eq!(out["file_exists"], serde_json::json!([true, false]));
+    assert_eq!(out["repo_exists"], serde_json::json!([true, false, false]));
+    assert_eq!(out["whoami"], "model-manager-local");
+    assert!(hub.requests().is_empty(), "offline: the upstream was never asked");
+}
+
+/// A search and a whoami without a token.
+fn read_calls_expecting_refusal(url: &str) -> Command {
+    let script = r#"
+import json, sys
+from huggingface_hub import HfApi
+from huggingface_hub.errors import HfHubHTTPError
+api = HfApi(endpoint=sys.argv[1], token=False)
+out = {}
+for name, call in [("models", lambda: list(api.list_models(search="acme"))), ("whoami", lambda: api.whoami(token="nobody"))]:
+    try:
+        call()
+        out[name] = "answered"
+    except HfHubHTTPError as e:
+        out[name] = [type(e).__name__, e.response.status_code]
+print(json.dumps(out))
+"#;
+    let mut py = Command::new(common::python());
+    py.args(["-c", script, url]).env("HF_HUB_DISABLE_TELEMETRY", "1").env_remove("HF_TOKEN");
+    py
+}

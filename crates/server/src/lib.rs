@@ -114,12 +114,19 @@ pub fn router(manager: Manager, access: Access, stop: CancellationToken) -> Rout
         cache_limit: access.cache_limit,
     };
     // The Hub's protocol checks its own token policy (an open mirror still guards gated models).
+    // A write to one of its paths is refused in the Hub's shape: the mirror is read-only.
+    let read_only =
+        |method: axum::http::Method, uri: axum::http::Uri| async move { mirror::unserved(&method, uri.path()) };
     let hub = Router::new()
-        .route("/api/models/{org}/{name}", get(mirror::repo_info))
-        .route("/api/models/{org}/{name}/revision/{revision}", get(mirror::revision_info))
-        .route("/api/models/{org}/{name}/tree/{revision}", get(mirror::tree_root))
-        .route("/api/models/{org}/{name}/tree/{revision}/{*path}", get(mirror::tree))
-        .route("/{org}/{name}/resolve/{revision}/{*path}", get(mirror::resolve))
+        .route("/api/models", get(mirror::search).fallback(read_only))
+        .route("/api/whoami-v2", get(mirror::whoami).fallback(read_only))
+        .route("/api/models/{org}/{name}", get(mirror::repo_info).fallback(read_only))
+        .route("/api/models/{org}/{name}/refs", get(mirror::refs).fallback(read_only))
+        .route("/api/models/{org}/{name}/revision/{revision}", get(mirror::revision_info).fallback(read_only))
+        .route("/api/models/{org}/{name}/tree/{revision}", get(mirror::tree_root).fallback(read_only))
+        .route("/api/models/{org}/{name}/tree/{revision}/{*path}", get(mirror::tree).fallback(read_only))
+        .route("/api/models/{org}/{name}/paths-info/{revision}", post(mirror::paths_info).fallback(read_only))
+        .route("/{org}/{name}/resolve/{revision}/{*path}", get(mirror::resolve).fallback(read_only))
         .with_state(served.clone());
     let api = operations::routes(Router::new())
         .route("/mm/v1/health", get(health))
@@ -128,7 +135,7 @@ pub fn router(manager: Manager, access: Access, stop: CancellationToken) -> Rout
         .route("/mm/v1/settings", get(settings).patch(update_settings))
         .route("/mm/v1/events", get(routes::events))
         .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))
-        .fallback(not_found)
+        .fallback(unrouted)
         .with_state(served.clone())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     // The one model endpoint: larger bodies (prompts, images), the same token.
@@ -150,6 +157,26 @@ pub fn router(manager: Manager, access: Access, stop: CancellationToken) -> Rout
         // that a page's domain could be rebound to.
         None => all.layer(axum::middleware::from_fn(local_only)),
     }
+}
+
+/// A path no route serves, answered in the shape its clients read: this API's own error under `/mm/`, the model
+/// endpoint's wire format under its paths, and the Hub's everywhere else (a Hub client asking for something the
+/// mirror does not serve).
+async fn unrouted(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let path = uri.path();
+    if let Some(wire) = model_endpoint::Wire::of(path) {
+        return wire.error(StatusCode::NOT_FOUND, format!("{path} is not an endpoint of this server"));
+    }
+    if !answers_as_hub(path) {
+        return routes::not_found(uri).await.into_response();
+    }
+    mirror::unserved(&method, path)
+}
+
+/// A path outside this API and the model endpoint: the Hub's protocol, whose answer (served or not) is the
+/// mirror's, under the mirror's own token policy.
+fn answers_as_hub(path: &str) -> bool {
+    !(path == "/mm" || path.starts_with("/mm/") || path == "/openapi.json" || model_endpoint::Wire::of(path).is_some())
 }
 
 /// Refuses requests that a web page could make to a server without a token: any with an `Origin`, any a browser
@@ -181,7 +208,8 @@ pub(crate) fn bearer_matches(expected: &[u8; 32], headers: &axum::http::HeaderMa
 
 /// Lets an API request through only with the server's bearer token.
 async fn authorize(expected: &[u8; 32], request: Request, next: Next) -> Response {
-    if bearer_matches(expected, request.headers()) {
+    // A Hub path no route serves reaches only the mirror's static "not served" (its token policy is its own).
+    if bearer_matches(expected, request.headers()) || answers_as_hub(request.uri().path()) {
         return next.run(request).await;
     }
     let message = match request.headers().get(header::AUTHORIZATION) {

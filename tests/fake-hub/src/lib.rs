@@ -118,6 +118,8 @@ pub struct RepoMeta {
 struct Repo {
     commits: HashMap<String, Vec<HubFile>>,
     refs: HashMap<String, String>,
+    /// The refs that are tags (the others are branches, or pull requests: `refs/pr/N`).
+    tags: std::collections::HashSet<String>,
     /// When set, requests need `Authorization: Bearer {token}`.
     gated_token: Option<String>,
     /// With `gated_token`: the repo is private rather than gated (listed `private: true`, and a request without
@@ -284,6 +286,7 @@ impl FakeHub {
         let entry = state.repos.entry(repo.to_string()).or_insert_with(|| Repo {
             commits: HashMap::new(),
             refs: HashMap::new(),
+            tags: Default::default(),
             gated_token: None,
             private: false,
             meta: None,
@@ -388,6 +391,14 @@ impl FakeHub {
     pub fn set_ref(&self, repo: &str, revision: &str, commit: &str) {
         let mut state = self.state.lock().unwrap();
         state.repos.get_mut(repo).expect("repo").refs.insert(revision.into(), commit.into());
+    }
+
+    /// Points the tag `name` of `repo` at `commit`.
+    pub fn set_tag(&self, repo: &str, name: &str, commit: &str) {
+        let mut state = self.state.lock().unwrap();
+        let repo = state.repos.get_mut(repo).expect("repo");
+        repo.refs.insert(name.into(), commit.into());
+        repo.tags.insert(name.into());
     }
 
     /// Makes `repo` private to the holder of `token`: listed `private: true`, and not found for anyone else.
@@ -704,7 +715,7 @@ fn route(request: &Request, host: Host, state: &State, cdn_port: u16) -> Reply {
         return reply;
     }
     if path == "/api/models" || path == "/api/models/" {
-        return search(query, state);
+        return search(request, query, state);
     }
     if let Some((repo, _revision)) = path.strip_prefix("/api/models/").and_then(|r| r.split_once("/xet-read-token/")) {
         return xet_read_token(request, repo, state);
@@ -778,7 +789,36 @@ fn commit_of(repo: &Repo, revision: &str) -> Option<String> {
     repo.refs.get(revision).cloned()
 }
 
+/// `GET /api/models/{repo}/refs`: branches, tags, and with `include_prs=1` pull requests, as the Hub lists them.
+fn refs(request: &Request, repo_id: &str, query: &str, state: &State) -> Reply {
+    if let Err(reply) = authorize(request, repo_id, state) {
+        return reply;
+    }
+    let repo = &state.repos[repo_id];
+    let listed = |name: &String, commit: &String, full: String| serde_json::json!({ "name": name, "ref": full, "targetCommit": commit });
+    let mut names: Vec<(&String, &String)> = repo.refs.iter().collect();
+    names.sort();
+    let (mut branches, mut tags, mut prs) = (vec![], vec![], vec![]);
+    for (name, commit) in names {
+        if name.starts_with("refs/pr/") {
+            prs.push(listed(name, commit, name.clone()));
+        } else if repo.tags.contains(name) {
+            tags.push(listed(name, commit, format!("refs/tags/{name}")));
+        } else {
+            branches.push(listed(name, commit, format!("refs/heads/{name}")));
+        }
+    }
+    let mut body = serde_json::json!({ "branches": branches, "tags": tags, "converts": [] });
+    if query.split('&').any(|kv| kv == "include_prs=1" || kv == "include_prs=true") {
+        body["pullRequests"] = prs.into();
+    }
+    Reply::json(200, body)
+}
+
 fn api(request: &Request, rest: &str, query: &str, state: &State) -> Reply {
+    if let Some(repo) = rest.strip_suffix("/refs") {
+        return refs(request, repo, query, state);
+    }
     // {repo}, {repo}/revision/{rev}, {repo}/tree/{rev}[/{path}]
     let (repo_id, revision, tree) = if let Some((repo, rev)) = rest.split_once("/revision/") {
         (repo.to_string(), rev.to_string(), false)
@@ -866,7 +906,7 @@ fn api(request: &Request, rest: &str, query: &str, state: &State) -> Reply {
 /// The model search: `search` (in the id, any case), `author`, `filter` (each must be the task, the library or a
 /// tag), `sort` (descending), `limit` (the page size), `expand` (the fields to send), and a `cursor` in the
 /// `Link: rel="next"` of every page but the last, as the hub pages.
-fn search(query: &str, state: &State) -> Reply {
+fn search(request: &Request, query: &str, state: &State) -> Reply {
     if let Some(status) = state.search_fault {
         return Reply {
             status,
@@ -894,6 +934,8 @@ fn search(query: &str, state: &State) -> Reply {
         .iter()
         .map(|(id, repo)| (id, repo, repo.meta.clone().unwrap_or_default()))
         .filter(|(id, _, _)| id.to_lowercase().contains(&text))
+        // A private repo is found only with its token, as the Hub finds it.
+        .filter(|(id, repo, _)| !repo.private || authorize(request, id, state).is_ok())
         .filter(|(id, _, _)| one("author").is_none_or(|a| id.split_once('/').is_some_and(|(org, _)| org == a)))
         .filter(|(_, _, m)| {
             filters.iter().all(|f| {
@@ -927,7 +969,7 @@ fn search(query: &str, state: &State) -> Reply {
                 "_id": id, "id": id, "author": id.split_once('/').map(|(a, _)| a),
                 "downloads": m.downloads, "likes": m.likes, "trendingScore": m.trending,
                 "lastModified": m.last_modified, "pipeline_tag": m.pipeline_tag, "library_name": m.library_name,
-                "tags": m.tags, "private": false,
+                "tags": m.tags, "private": repo.private,
                 "gated": if repo.gated_token.is_some() { serde_json::json!("manual") } else { serde_json::json!(false) },
             });
             if expand.is_empty() {

@@ -10,6 +10,31 @@ use reqwest::{Response, StatusCode, Url};
 use serde::Deserialize;
 use std::time::Duration;
 
+/// A repo's branches, tags and pull requests (`refs/pr/N`), as the hub's `GET /api/models/{repo}/refs` lists
+/// them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitRefs {
+    #[serde(default)]
+    pub branches: Vec<GitRef>,
+    #[serde(default)]
+    pub tags: Vec<GitRef>,
+    #[serde(default)]
+    pub converts: Vec<GitRef>,
+    #[serde(default)]
+    pub pull_requests: Vec<GitRef>,
+}
+
+/// One ref: `main`, `refs/heads/main`, and the commit it points at.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitRef {
+    pub name: String,
+    #[serde(rename = "ref")]
+    pub full: String,
+    pub target_commit: String,
+}
+
 /// One file of a commit, with what is needed to fetch and verify it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteFile {
@@ -79,6 +104,11 @@ impl HubClient {
 
     pub fn config(&self) -> &HubConfig {
         &self.config
+    }
+
+    /// The same client without the token: what a mirror asks the hub for a caller the owner's token is not for.
+    pub fn without_token(&self) -> HubClient {
+        HubClient { config: HubConfig { token: None, ..self.config.clone() }, ..self.clone() }
     }
 
     pub fn retry_policy(&self) -> RetryPolicy {
@@ -345,6 +375,21 @@ impl HubClient {
             library_name: body.library_name,
             card_data: body.card_data,
         })
+    }
+
+    /// The repo's refs, pull requests included. Only a ref whose target is a commit id is kept (a mirror serves
+    /// them as folders and names).
+    pub async fn refs(&self, repo: &RepoId) -> Result<GitRefs, HubError> {
+        let mut segments: Vec<&str> = vec!["api", "models"];
+        segments.extend(repo.as_str().split('/'));
+        segments.push("refs");
+        let mut url = self.url(&segments);
+        url.set_query(Some("include_prs=1"));
+        let mut refs: GitRefs = self.get_json(url, repo, None).await?;
+        for list in [&mut refs.branches, &mut refs.tags, &mut refs.converts, &mut refs.pull_requests] {
+            list.retain(|r| crate::cache::layout::is_commit_hash(&r.target_commit) && r.name.len() <= 1024);
+        }
+        Ok(refs)
     }
 
     /// Every file of `revision`, through the tree API, following its `Link: rel="next"` pages.

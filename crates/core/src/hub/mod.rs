@@ -12,7 +12,7 @@ pub mod retry;
 pub use reference::parse_repo_reference;
 mod reference;
 
-pub use client::{HubClient, RangeBody, RemoteFile, RepoInfo};
+pub use client::{GitRef, GitRefs, HubClient, RangeBody, RemoteFile, RepoInfo};
 pub use config::HubConfig;
 pub use error::HubError;
 pub use retry::RetryPolicy;

@@ -756,6 +756,32 @@ impl Manager {
         self.inner.downloads.hub().repo_info(&repo, revision).await
     }
 
+    /// A repo's branches, tags and pull requests as the hub (the one downloads come from) lists them; with the
+    /// owner's hub token only when `with_token` says so.
+    pub async fn hub_refs(&self, repo: &str, with_token: bool) -> Result<crate::hub::GitRefs, crate::hub::HubError> {
+        let Ok((repo, _)) = crate::hub::parse_repo_reference(repo) else {
+            return Err(crate::hub::HubError::RepoNotFound { repo: repo.to_string(), endpoint: String::new() });
+        };
+        let hub = self.inner.downloads.hub();
+        let hub = if with_token { hub } else { hub.without_token() };
+        hub.refs(&repo).await
+    }
+
+    /// One page of the hub's model search with the parameters as given (`search`, `author`, `filter`, `sort`,
+    /// `cursor`, ...): the entries, and the query of the next page if there is one. `with_token` says whether the
+    /// owner's hub token goes with it (only for a caller holding this machine's own token).
+    pub async fn hub_search(
+        &self,
+        params: &[(&str, String)],
+        with_token: bool,
+    ) -> Result<(Vec<serde_json::Value>, Option<String>), crate::hub::HubError> {
+        let hub = self.inner.downloads.hub();
+        let hub = if with_token { hub } else { hub.without_token() };
+        let (entries, next) = hub.list_models(params, None).await?;
+        let next = next.and_then(|n| reqwest::Url::parse(&n).ok()).and_then(|u| u.query().map(str::to_owned));
+        Ok((entries, next))
+    }
+
     /// Whether this machine is told not to use the network for the hub (`HF_HUB_OFFLINE`).
     pub fn hub_offline(&self) -> bool {
         self.inner.discover.offline()

@@ -78,7 +78,7 @@ fn upstream_failed(s: &Served, message: String) -> HubError {
 }
 
 /// The upstream's error, as the Hub would have answered it.
-fn hub_error(s: &Served, repo: &str, revision: &str, err: Upstream) -> HubError {
+pub(crate) fn hub_error(s: &Served, repo: &str, revision: &str, err: Upstream) -> HubError {
     match err {
         Upstream::RepoNotFound { .. } | Upstream::Offline { .. } => HubError::repo(repo),
         Upstream::RevisionNotFound { .. } => {
@@ -116,12 +116,18 @@ fn may_fetch(s: &Served, headers: &HeaderMap, listing: &Listing, file: &CachedFi
     upstream_allowed(s, headers, &what)
 }
 
-/// `repo` at `revision` as the upstream lists it.
-pub(crate) async fn listing(s: &Served, headers: &HeaderMap, repo: &str, revision: &str) -> Result<Listing, HubError> {
+/// Whether the upstream may be asked about `repo` for this request: the mirror pulls through (else the repo is not
+/// found), and the request is no web page's.
+pub(crate) fn may_ask_upstream(s: &Served, headers: &HeaderMap, repo: &str) -> Result<(), HubError> {
     if !s.pull_through {
         return Err(HubError::repo(repo));
     }
-    upstream_allowed(s, headers, repo)?;
+    upstream_allowed(s, headers, repo)
+}
+
+/// `repo` at `revision` as the upstream lists it.
+pub(crate) async fn listing(s: &Served, headers: &HeaderMap, repo: &str, revision: &str) -> Result<Listing, HubError> {
+    may_ask_upstream(s, headers, repo)?;
     let key = format!("{repo}@{revision}");
     if let Some(miss) = s.recent.miss(&key) {
         return Err(miss);

@@ -6,8 +6,15 @@
 //!   `?blobs=true` their sizes, blob ids and `lfs.sha256`);
 //! - `GET /api/models/{repo}/tree/{rev}[/{path}]`: the tree API, `recursive`, paginated with `Link`;
 //! - `GET`/`HEAD /{repo}/resolve/{rev}/{path}`: the file, with `X-Repo-Commit`, `ETag`, `X-Linked-Etag`,
-//!   `X-Linked-Size` and `Range`.
+//!   `X-Linked-Size` and `Range`;
+//! - `POST /api/models/{repo}/paths-info/{rev}`: the tree entries of the paths asked (form or JSON `paths`), what
+//!   olah asks its upstream for every file;
+//! - `GET /api/models/{repo}/refs`: branches, tags and pull requests ([`refs`]);
+//! - `GET /api/models`: the model search, the upstream's, or this machine's own offline ([`search`]);
+//! - `GET /api/whoami-v2`: who the mirror's token says the caller is.
 //!
+//! Every other path of the Hub's answers in the Hub's error shape (`{"error"}` and `X-Error-Code`), a write with
+//! 405: this mirror is read-only.
 //! Revisions are branch or tag names (as in the cache's `refs/`), or commits. Errors carry the Hub's
 //! `X-Error-Code` (`RepoNotFound`, `RevisionNotFound`, `EntryNotFound`, `GatedRepo`), which clients turn into
 //! their own exceptions. A file the server has not got is fetched from the upstream hub first (see [`fill`]).
@@ -19,6 +26,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use mm_core::cache::{CachedFile, CachedRevision};
 use mm_core::library::ModelDetails;
+use mm_core::model::LibraryModel;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha1::Digest as _;
@@ -26,7 +34,11 @@ use std::io::SeekFrom;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 mod fill;
+mod refs;
+mod search;
 pub(crate) use fill::Recent;
+pub(crate) use refs::refs;
+pub(crate) use search::search;
 
 /// The largest range of a file the mirror has not got that is forwarded from the upstream rather than pulled
 /// through: a header's worth.
@@ -128,6 +140,25 @@ pub(crate) fn has_token(s: &Served, headers: &HeaderMap) -> bool {
     [&s.token, &s.mirror_token].into_iter().flatten().any(|expected| crate::bearer_matches(expected, headers))
 }
 
+/// Whether what the upstream is asked for this request may carry the owner's hub token: only for a caller holding
+/// this server's token or the mirror's (or on a server that needs none, this machine's own programs). A caller of
+/// an open mirror without one gets what the hub tells anybody.
+fn owners_token_for(s: &Served, headers: &HeaderMap) -> bool {
+    s.token.is_none() || has_token(s, headers)
+}
+
+/// The absolute URL of `path?query` on this server as the client addressed it (its `Host`; `https` behind a proxy
+/// that says so): what a `Link: rel="next"` must be, since `huggingface_hub` follows it as given.
+fn own_url(headers: &HeaderMap, path: &str, query: &str) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)));
+    let https = headers.get("x-forwarded-proto").and_then(|p| p.to_str().ok()) == Some("https");
+    let base = host.map(|h| format!("{}://{h}", if https { "https" } else { "http" })).unwrap_or_default();
+    format!("{base}{path}?{query}")
+}
+
 /// The caller may read a repo under the server's token policy for the Hub protocol: with a token, only its
 /// bearers (the server's token or the mirror's) may, unless the server is an open LAN mirror; then only repos not
 /// known to be public still need it.
@@ -140,11 +171,19 @@ fn allowed(s: &Served, headers: &HeaderMap, restricted: bool, private: Option<&s
     if let Some(repo) = private {
         return Err(HubError::repo(repo));
     }
-    Err(HubError::new(
-        StatusCode::UNAUTHORIZED,
-        if restricted { "GatedRepo" } else { "RepoNotFound" },
-        "this mirror needs its token: set HF_TOKEN to the mirror token `mm serve` printed (or its own token)",
-    ))
+    Err(HubError::new(StatusCode::UNAUTHORIZED, if restricted { "GatedRepo" } else { "RepoNotFound" }, NEEDS_TOKEN))
+}
+
+const NEEDS_TOKEN: &str =
+    "this mirror needs its token: set HF_TOKEN to the mirror token `mm serve` printed (or its own token)";
+
+/// The caller may use what is not a repo's (the search) under the server's token policy: with a token, only its
+/// bearers, unless the server is an open LAN mirror.
+fn allowed_beyond_repos(s: &Served, headers: &HeaderMap) -> Result<(), HubError> {
+    if s.token.is_none() || s.open_mirror || has_token(s, headers) {
+        return Ok(());
+    }
+    Err(HubError::new(StatusCode::UNAUTHORIZED, "TokenRequired", NEEDS_TOKEN))
 }
 
 /// What the hub's word recorded beside a repo kept here says of who may read it.
@@ -158,17 +197,17 @@ struct Kept {
 }
 
 /// The hub's word on a repo kept here, its record read once.
-fn kept(details: &ModelDetails) -> Kept {
-    let record = mm_core::cache::layout::read_hub_info(std::path::Path::new(&details.model.path));
+fn kept(model: &LibraryModel) -> Kept {
+    let record = mm_core::cache::layout::read_hub_info(std::path::Path::new(&model.path));
     let known_public = record.as_ref().is_some_and(|r| !r.gated && r.private == Some(false));
-    Kept { restricted: details.model.gated || !known_public, private: record.and_then(|r| r.private) == Some(true) }
+    Kept { restricted: model.gated || !known_public, private: record.and_then(|r| r.private) == Some(true) }
 }
 
 /// A repo in the Hugging Face cache layout of this machine (the cache or a library folder), not a local file.
-fn in_hub_layout(details: &ModelDetails) -> bool {
+fn in_hub_layout(model: &LibraryModel) -> bool {
     use mm_core::library::ModelSource;
-    matches!(details.model.source, ModelSource::HuggingFace | ModelSource::Folder)
-        && std::path::Path::new(&details.model.path).join("snapshots").is_dir()
+    matches!(model.source, ModelSource::HuggingFace | ModelSource::Folder)
+        && std::path::Path::new(&model.path).join("snapshots").is_dir()
 }
 
 /// A repo's revision as this machine has it, else as the upstream hub lists it. Once the upstream is asked, a repo
@@ -177,8 +216,8 @@ async fn find(s: &Served, headers: &HeaderMap, repo: &str, revision: &str) -> Re
     if mm_core::hub::parse_repo_reference(repo).is_err() || revision.len() > MAX_NAME {
         return Err(HubError::repo(repo));
     }
-    let local = s.manager.model(repo).await.ok().filter(in_hub_layout);
-    let here = local.as_ref().map(kept).unwrap_or_default();
+    let local = s.manager.model(repo).await.ok().filter(|d| in_hub_layout(&d.model));
+    let here = local.as_ref().map(|d| kept(&d.model)).unwrap_or_default();
     allowed(s, headers, here.restricted, here.private.then_some(repo))?;
     if let Some(details) = &local {
         if let Some(r) = details.revisions.iter().find(|r| names(r, revision)) {
@@ -334,16 +373,7 @@ pub(crate) async fn tree(
             folders.insert(folder);
         }
         if recursive || parts.len() == 1 {
-            let mut entry = json!({ "type": "file", "path": file.path, "size": file.size });
-            let blob = file.blob.clone().unwrap_or_default();
-            if is_lfs(file) {
-                let (oid, pointer_size) = pointer_oid(&blob, file.size);
-                entry["oid"] = oid.into();
-                entry["lfs"] = json!({ "oid": blob, "size": file.size, "pointerSize": pointer_size });
-            } else {
-                entry["oid"] = blob.into();
-            }
-            entries.push(entry);
+            entries.push(file_entry(file));
         }
     }
     if !prefix.is_empty() && entries.is_empty() && folders.is_empty() {
@@ -353,8 +383,7 @@ pub(crate) async fn tree(
             format!("{prefix} does not exist on {revision}"),
         ));
     }
-    let mut all: Vec<Value> =
-        folders.into_iter().map(|f| json!({ "type": "directory", "path": f, "oid": "", "size": 0 })).collect();
+    let mut all: Vec<Value> = folders.into_iter().map(|f| folder_entry(&f)).collect();
     all.extend(entries);
     let start = query.cursor.unwrap_or(0).min(all.len());
     let end = (start + TREE_PAGE).min(all.len());
@@ -366,8 +395,8 @@ pub(crate) async fn tree(
         let mut query = others.join("&");
         query.push_str(&format!("{}cursor={end}", if query.is_empty() { "" } else { "&" }));
         let encoded = |s: &str| percent_encode(s);
-        let next = format!(
-            "/api/models/{}/{}/tree/{}{}?{query}",
+        let path = format!(
+            "/api/models/{}/{}/tree/{}{}",
             encoded(&org),
             encoded(&name),
             encoded(&revision),
@@ -377,11 +406,139 @@ pub(crate) async fn tree(
                 format!("/{}", prefix.split('/').map(encoded).collect::<Vec<_>>().join("/"))
             }
         );
+        let next = own_url(&headers, &path, &query);
         if let Ok(link) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
             response.headers_mut().insert(header::LINK, link);
         }
     }
     Ok(response)
+}
+
+/// A file as the tree API and paths-info list it: its git blob id (that of its LFS pointer, for an LFS file) and
+/// the LFS sha256.
+fn file_entry(file: &CachedFile) -> Value {
+    let mut entry = json!({ "type": "file", "path": file.path, "size": file.size });
+    let blob = file.blob.clone().unwrap_or_default();
+    if is_lfs(file) {
+        let (oid, pointer_size) = pointer_oid(&blob, file.size);
+        entry["oid"] = oid.into();
+        entry["lfs"] = json!({ "oid": blob, "size": file.size, "pointerSize": pointer_size });
+    } else {
+        entry["oid"] = blob.into();
+    }
+    entry
+}
+
+fn folder_entry(path: &str) -> Value {
+    json!({ "type": "directory", "path": path, "oid": "", "size": 0 })
+}
+
+/// The most paths one paths-info request may ask about.
+const MAX_PATHS: usize = 10_000;
+
+/// The `paths` (and `expand`) of a paths-info request: a form (`paths=a&paths=b`, as `huggingface_hub` sends
+/// it) or JSON (`{"paths": [...]}`).
+fn asked_paths(headers: &HeaderMap, body: &[u8]) -> Result<Vec<String>, HubError> {
+    let bad = |why: String| HubError::new(StatusCode::BAD_REQUEST, "BadRequest", why);
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|c| c.to_str().ok())
+        .is_some_and(|c| c.trim_start().starts_with("application/json"));
+    let paths: Vec<String> = if json {
+        #[derive(Deserialize)]
+        struct Asked {
+            paths: Vec<String>,
+        }
+        serde_json::from_slice::<Asked>(body)
+            .map_err(|e| bad(format!("the body is not {{\"paths\": [...]}}: {e}")))?
+            .paths
+    } else {
+        form_urlencoded::parse(body)
+            .filter(|(k, _)| k == "paths" || k == "paths[]")
+            .map(|(_, v)| v.into_owned())
+            .collect()
+    };
+    if paths.len() > MAX_PATHS {
+        return Err(bad(format!("{} paths asked at once: at most {MAX_PATHS}", paths.len())));
+    }
+    Ok(paths)
+}
+
+/// `POST /api/models/{repo}/paths-info/{rev}`: the entries of the paths asked that exist (files and folders), in
+/// the order asked; the others are left out, as the Hub leaves them.
+pub(crate) async fn paths_info(
+    State(s): State<Served>,
+    Path((org, name, revision)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, HubError> {
+    let asked = asked_paths(&headers, &body)?;
+    let listing = find(&s, &headers, &repo_of(&org, &name), &revision).await?;
+    let files: std::collections::HashMap<&str, &CachedFile> =
+        listing.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let folders: std::collections::HashSet<&str> =
+        listing.files.iter().flat_map(|f| f.path.match_indices('/').map(|(i, _)| &f.path[..i])).collect();
+    let mut seen = std::collections::HashSet::new();
+    let entries: Vec<Value> = asked
+        .iter()
+        .map(|p| p.trim_matches('/'))
+        .filter(|p| seen.insert(*p))
+        .filter_map(|p| match files.get(p) {
+            Some(file) => Some(file_entry(file)),
+            None => folders.contains(p).then(|| folder_entry(p)),
+        })
+        .collect();
+    Ok(axum::Json(entries).into_response())
+}
+
+/// `GET /api/whoami-v2`: who the token a caller holds makes it on this mirror, in the Hub's shape (`name`,
+/// `orgs`, `auth.accessToken.role`). The owner's hub token is never asked about: it is not the caller's.
+pub(crate) async fn whoami(State(s): State<Served>, headers: HeaderMap) -> Result<Response, HubError> {
+    let holds = |t: &Option<std::sync::Arc<[u8; 32]>>| t.as_ref().is_some_and(|t| crate::bearer_matches(t, &headers));
+    let (name, token, role) = if holds(&s.token) {
+        ("model-manager", "this server's token (the mirror and the /mm/v1 API)", "write")
+    } else if holds(&s.mirror_token) {
+        ("model-manager-mirror", "this mirror's token (the Hub's read protocol only)", "read")
+    } else if s.token.is_none() {
+        ("model-manager-local", "none needed (this machine's own programs)", "write")
+    } else {
+        // As the Hub answers a token it does not know.
+        return Err(HubError::new(
+            StatusCode::UNAUTHORIZED,
+            "InvalidCredentials",
+            "Invalid credentials in Authorization header",
+        ));
+    };
+    Ok(axum::Json(json!({
+        "type": "user",
+        "id": name,
+        "name": name,
+        "fullname": "Model Manager mirror",
+        "isPro": false,
+        "orgs": [],
+        "auth": { "type": "access_token", "accessToken": { "displayName": token, "role": role } },
+    }))
+    .into_response())
+}
+
+/// A path of the Hub's that this mirror does not serve, in the Hub's error shape so that clients raise their
+/// usual exceptions: a dataset or a Space is a repo it has not got, a write is not allowed (it is read-only), and
+/// anything else is not found.
+pub(crate) fn unserved(method: &Method, path: &str) -> Response {
+    let other_kind = ["/api/datasets/", "/api/spaces/", "/datasets/", "/spaces/"].iter().any(|p| path.starts_with(p));
+    if method != Method::GET && method != Method::HEAD {
+        let message = format!(
+            "this mirror serves the Hub's read API only: {method} {path} is not served here (make changes on the hub itself)"
+        );
+        let mut response = HubError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", message).into_response();
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    if other_kind {
+        let message = format!("Repository Not Found for url: {path} (this mirror serves models only)");
+        return HubError::new(StatusCode::NOT_FOUND, "RepoNotFound", message).into_response();
+    }
+    HubError::new(StatusCode::NOT_FOUND, "NotFound", format!("{path} is not served by this mirror")).into_response()
 }
 
 fn percent_encode(s: &str) -> String {

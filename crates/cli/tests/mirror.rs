@@ -507,3 +507,71 @@ print(json.dumps(out))
     py.args(["-c", script, url]).env("HF_HUB_DISABLE_TELEMETRY", "1").env_remove("HF_TOKEN");
     py
 }
+
+/// olah, the mirror people deploy, killed when dropped.
+struct Olah(Child);
+
+impl Drop for Olah {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A team's olah with this mirror as its upstream: `snapshot_download` through olah gets every file byte for byte,
+/// the mirror pulling each through from the hub once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn olah_chains_on_top_of_the_mirror() {
+    let hub = FakeHub::start().await;
+    let commit = hub.add_repo("acme/tiny", files());
+    let server = tempfile::tempdir().unwrap();
+    let mirror = Mirror::start(&hub, server.path(), &[]);
+    let upstream = mirror.url.trim_start_matches("http://").to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let work = tempfile::tempdir().unwrap();
+    let olah_cli = common::python().with_file_name("olah-cli");
+    let mut olah = Command::new(&olah_cli);
+    olah.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--hf-scheme", "http"])
+        .args(["--hf-netloc", &upstream, "--hf-lfs-netloc", &upstream])
+        .arg("--repos-path")
+        .arg(work.path().join("repos"))
+        .arg("--log-path")
+        .arg(work.path().join("logs"))
+        .current_dir(work.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _olah =
+        Olah(olah.spawn().unwrap_or_else(|e| panic!("{}: {e} (scripts/setup test installs olah)", olah_cli.display())));
+    // Up once it answers anything.
+    let olah_url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while http.get(format!("{olah_url}/api/models/acme/tiny")).send().await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "olah did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    hub.clear_requests();
+
+    let client = tempfile::tempdir().unwrap();
+    let mut py = Command::new(common::python());
+    py.args(["-c", DOWNLOAD, &olah_url, client.path().join("hf").to_str().unwrap()])
+        .env("HF_HUB_DISABLE_TELEMETRY", "1")
+        .env_remove("HF_TOKEN");
+    let out: Value = serde_json::from_slice(&run(py).await.stdout).unwrap();
+    assert!(out["path"].as_str().unwrap().ends_with(&commit), "{out}");
+    for f in files() {
+        assert_eq!(out["files"][&f.path], fake_hub::hex(&f.content), "{} arrived whole through olah", f.path);
+    }
+    // The mirror fetched each file from the hub once, and keeps it.
+    let fetched: Vec<_> = hub
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.contains("/resolve/") && r.status < 300)
+        .collect();
+    for f in files() {
+        let times = fetched.iter().filter(|r| r.path.ends_with(&f.path)).count();
+        assert!(times <= 1, "{} fetched from the hub {times} times: {fetched:?}", f.path);
+    }
+    let blob = server.path().join("cache/models--acme--tiny/blobs").join(&files()[1].sha256);
+    assert_eq!(std::fs::read(blob).unwrap(), files()[1].content.as_slice());
+}

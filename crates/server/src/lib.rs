@@ -124,6 +124,8 @@ pub fn router(manager: Manager, access: Access, stop: CancellationToken) -> Rout
         .route("/api/models/{org}/{name}/refs", get(mirror::refs).fallback(read_only))
         .route("/api/models/{org}/{name}/revision/{revision}", get(mirror::revision_info).fallback(read_only))
         .route("/api/models/{org}/{name}/tree/{revision}", get(mirror::tree_root).fallback(read_only))
+        // olah asks for the root with a trailing slash.
+        .route("/api/models/{org}/{name}/tree/{revision}/", get(mirror::tree_root).fallback(read_only))
         .route("/api/models/{org}/{name}/tree/{revision}/{*path}", get(mirror::tree).fallback(read_only))
         .route("/api/models/{org}/{name}/paths-info/{revision}", post(mirror::paths_info).fallback(read_only))
         .route("/{org}/{name}/resolve/{revision}/{*path}", get(mirror::resolve).fallback(read_only))

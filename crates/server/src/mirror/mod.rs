@@ -671,9 +671,10 @@ pub(crate) async fn resolve(
         ));
     }
     let Some(placed) = placed else {
-        if status == StatusCode::PARTIAL_CONTENT && end - start <= FORWARD_AT_MOST {
+        if status == StatusCode::PARTIAL_CONTENT && end - start <= FORWARD_AT_MOST && end - start < size {
             // A part of a file not here (a header read): forwarded from the upstream as asked, not stored. A larger
-            // part is pulled through and stored like a whole file: the mirror is no unmetered proxy.
+            // part, or a range that is the whole file (olah asks for its blocks so), is pulled through and stored
+            // like a whole file: the mirror is no unmetered proxy.
             return Ok((status, response_headers, fill::forward(&s, &headers, &listing, file, start, end).await?)
                 .into_response());
         }

@@ -257,7 +257,7 @@ async fn the_mirror_keeps_the_servers_token_unless_it_is_an_open_lan_mirror_and_
     // A model fetched by another tool (no word from the hub on whether it is gated) is not handed out either.
     let unknown = server.path().join("cache/models--acme--tiny/.model-manager");
     std::fs::rename(&unknown, server.path().join("record-aside")).unwrap();
-    assert_eq!(get(format!("{}/api/models/acme/tiny", open.url), None).await, 401);
+    assert_eq!(get(format!("{}/api/models/acme/tiny", open.url), None).await, 404, "as a repo that is not there");
     std::fs::rename(server.path().join("record-aside"), &unknown).unwrap();
     let gated = format!("{}/api/models/acme/gated", open.url);
     assert_eq!(get(gated.clone(), None).await, 401, "a gated model still needs the token");
@@ -470,7 +470,37 @@ async fn huggingface_hubs_other_read_calls_work_through_the_mirror_online_and_of
     assert_eq!(out["whoami"], serde_json::json!(["HfHubHTTPError", 401]));
     let searches: Vec<_> = hub.requests().into_iter().filter(|r| r.path.starts_with("/api/models?")).collect();
     assert!(!searches.is_empty() && searches.iter().all(|r| r.authorization.is_none()), "{searches:?}");
+    // Nor can such a caller probe the owner's private repo for its revisions through the owner's token.
+    hub.clear_requests();
+    let http = reqwest::Client::new();
+    let probe = |repo: &str, revision: &str| {
+        http.post(format!("{}/api/models/{repo}/paths-info/{revision}", open.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("paths=config.json")
+            .send()
+    };
+    for (repo, revision) in [("acme/secret", "main"), ("acme/secret", "nope"), ("acme/none", "nope")] {
+        let answer = probe(repo, revision).await.unwrap();
+        let code = answer.headers().get("x-error-code").map(|c| c.to_str().unwrap().to_string());
+        assert_eq!((answer.status().as_u16(), code.as_deref()), (404, Some("RepoNotFound")), "{repo}@{revision}");
+    }
+    assert!(hub.requests().iter().all(|r| r.authorization.is_none()), "{:?}", hub.requests());
     drop(open);
+
+    // A closed mirror answers every repo alike to a caller without its token, held or not.
+    let closed = Mirror::start(&hub, server.path(), &tokens);
+    for repo in ["acme/tiny", "acme/none"] {
+        let answer = http.get(format!("{}/api/models/{repo}/refs", closed.url)).send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), 401, "{repo}");
+    }
+    drop(closed);
+
+    // Behind a reverse proxy, the next pages are at the address given, not at the Host the proxy sent.
+    let proxied = Mirror::start(&hub, server.path(), &["--public-url", "https://models.example/"]);
+    let page = http.get(format!("{}/api/models?search=acme&limit=1", proxied.url)).send().await.unwrap();
+    let link = page.headers()["link"].to_str().unwrap().to_string();
+    assert!(link.starts_with("<https://models.example/api/models?search=acme&limit=1&cursor=1>"), "{link}");
+    drop(proxied);
 
     // Offline, what this machine has: its own search, the cache's refs (main, and nothing it cannot know).
     let offline = Mirror::start_with(&hub, server.path(), &[], &[("HF_HUB_OFFLINE", "1")]);

@@ -55,6 +55,8 @@ pub(crate) struct Served {
     recent: Arc<mirror::Recent>,
     /// See [`Access::cache_limit`].
     cache_limit: Option<u64>,
+    /// See [`Access::public_url`].
+    public_url: Option<Arc<str>>,
 }
 
 /// The blobs whose pull-through failed, newest last, at most [`FailedFills::MAX`] of them.
@@ -93,6 +95,8 @@ pub struct Access {
     /// The most the cache may take as the mirror fills it: a pull-through past it first removes the least recently
     /// used models nobody uses, on its own (as olah's `--cache-size-limit`).
     pub cache_limit: Option<u64>,
+    /// The address clients reach the server by (behind a reverse proxy): the base of the links it sends.
+    pub public_url: Option<String>,
 }
 
 /// The API's routes over `manager` (under `/mm/v1`), and the Hub's read protocol (at the Hub's own paths). `stop`
@@ -112,6 +116,7 @@ pub fn router(manager: Manager, access: Access, stop: CancellationToken) -> Rout
         failed_fills: Arc::default(),
         recent: Arc::default(),
         cache_limit: access.cache_limit,
+        public_url: access.public_url.map(Arc::from),
     };
     // The Hub's protocol checks its own token policy (an open mirror still guards gated models).
     // A write to one of its paths is refused in the Hub's shape: the mirror is read-only.
@@ -175,10 +180,18 @@ async fn unrouted(method: axum::http::Method, uri: axum::http::Uri) -> Response 
     mirror::unserved(&method, path)
 }
 
-/// A path outside this API and the model endpoint: the Hub's protocol, whose answer (served or not) is the
-/// mirror's, under the mirror's own token policy.
+/// A path of the Hub's protocol, whose answer (served or not) is the mirror's, under the mirror's own token
+/// policy: under `/api/` only the Hub's own prefixes (the Ollama API shares `/api/`, and a route of its added later
+/// stays behind the token), and nothing of this API's or the OpenAI API's.
 fn answers_as_hub(path: &str) -> bool {
-    !(path == "/mm" || path.starts_with("/mm/") || path == "/openapi.json" || model_endpoint::Wire::of(path).is_some())
+    let under = |prefix: &str| path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'));
+    if ["/mm", "/v1", "/openapi.json"].into_iter().any(under) {
+        return false;
+    }
+    if path.starts_with("/api/") {
+        return ["/api/models", "/api/datasets", "/api/spaces", "/api/repos", "/api/whoami-v2"].into_iter().any(under);
+    }
+    true
 }
 
 /// Refuses requests that a web page could make to a server without a token: any with an `Origin`, any a browser
@@ -304,4 +317,21 @@ pub fn new_token() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)?;
     Ok(mm_core::format::hex(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_the_hubs_paths_answer_as_the_hub() {
+        for hub in
+            ["/api/models", "/api/models/a/b/refs", "/api/datasets/a/b", "/api/whoami-v2", "/a/b/resolve/main/x", "/"]
+        {
+            assert!(super::answers_as_hub(hub), "{hub}");
+        }
+        for ours in
+            ["/mm", "/mm/v1/models", "/v1", "/v1/models", "/openapi.json", "/api/tags", "/api/pull", "/api/modelsx"]
+        {
+            assert!(!super::answers_as_hub(ours), "{ours}");
+        }
+    }
 }

@@ -40,6 +40,19 @@ pub struct Args {
     /// the least recently used models nobody uses.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     cache_limit: Option<u64>,
+    /// The address clients reach the mirror by, behind a reverse proxy (such as https://models.lan): the base of
+    /// the next-page links it sends, which clients follow with their token. Default: the request's `Host`.
+    #[arg(long, value_name = "URL", value_parser = parse_public_url)]
+    public_url: Option<String>,
+}
+
+/// An `http` or `https` URL with a host and nothing after it but a path, without its trailing `/`.
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() || url.query().is_some() {
+        return Err(format!("{text:?} is not an http(s) address such as https://models.lan"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
 fn invalid(message: String) -> ErrorPayload {
@@ -153,6 +166,7 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
         open_mirror: args.open_mirror,
         pull_through: !args.no_upstream,
         cache_limit: args.cache_limit,
+        public_url: args.public_url,
     };
     let options = mm_server::ServeOptions { listen: args.listen, access, owns_manager: true };
     mm_server::serve(manager, options, ready, shutdown).await.map_err(|e| {

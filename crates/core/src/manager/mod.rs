@@ -749,11 +749,19 @@ impl Manager {
 
     /// A repo's revision as the hub (the one downloads come from) lists it: its commit and files with sizes and
     /// hashes. What a pull-through mirror offers before it has the files; the hub's own error when it has not.
-    pub async fn hub_listing(&self, repo: &str, revision: &str) -> Result<crate::hub::RepoInfo, crate::hub::HubError> {
+    /// With the owner's hub token only when `with_token` says so.
+    pub async fn hub_listing(
+        &self,
+        repo: &str,
+        revision: &str,
+        with_token: bool,
+    ) -> Result<crate::hub::RepoInfo, crate::hub::HubError> {
         let Ok((repo, _)) = crate::hub::parse_repo_reference(repo) else {
             return Err(crate::hub::HubError::RepoNotFound { repo: repo.to_string(), endpoint: String::new() });
         };
-        self.inner.downloads.hub().repo_info(&repo, revision).await
+        let hub = self.inner.downloads.hub();
+        let hub = if with_token { hub } else { hub.without_token() };
+        hub.repo_info(&repo, revision).await
     }
 
     /// A repo's branches, tags and pull requests as the hub (the one downloads come from) lists them; with the

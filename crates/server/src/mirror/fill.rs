@@ -128,7 +128,10 @@ pub(crate) fn may_ask_upstream(s: &Served, headers: &HeaderMap, repo: &str) -> R
 /// `repo` at `revision` as the upstream lists it.
 pub(crate) async fn listing(s: &Served, headers: &HeaderMap, repo: &str, revision: &str) -> Result<Listing, HubError> {
     may_ask_upstream(s, headers, repo)?;
-    let key = format!("{repo}@{revision}");
+    // Asked as this caller may ask it: the owner's token only for a holder of this server's tokens, so the hub
+    // itself says what anybody else may see. What was said with the token is kept apart from what was said without.
+    let with_token = super::owners_token_for(s, headers);
+    let key = format!("{}{repo}@{revision}", if with_token { "owner:" } else { "" });
     if let Some(miss) = s.recent.miss(&key) {
         return Err(miss);
     }
@@ -136,7 +139,7 @@ pub(crate) async fn listing(s: &Served, headers: &HeaderMap, repo: &str, revisio
     if let Some(listing) = s.recent.commit(&key).filter(|_| is_commit) {
         return Ok(listing);
     }
-    let info = s.manager.hub_listing(repo, revision).await.map_err(|e| {
+    let info = s.manager.hub_listing(repo, revision, with_token).await.map_err(|e| {
         let error = hub_error(s, repo, revision, e);
         s.recent.put_miss(key.clone(), &error);
         error

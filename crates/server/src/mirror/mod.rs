@@ -147,9 +147,13 @@ fn owners_token_for(s: &Served, headers: &HeaderMap) -> bool {
     s.token.is_none() || has_token(s, headers)
 }
 
-/// The absolute URL of `path?query` on this server as the client addressed it (its `Host`; `https` behind a proxy
-/// that says so): what a `Link: rel="next"` must be, since `huggingface_hub` follows it as given.
-fn own_url(headers: &HeaderMap, path: &str, query: &str) -> String {
+/// The absolute URL of `path?query` on this server: under `--public-url` when given, else as the client addressed
+/// it (its `Host`; `https` behind a proxy that says so). What a `Link: rel="next"` must be, since `huggingface_hub`
+/// follows it as given, with its token.
+fn own_url(s: &Served, headers: &HeaderMap, path: &str, query: &str) -> String {
+    if let Some(base) = &s.public_url {
+        return format!("{base}{path}?{query}");
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -161,17 +165,21 @@ fn own_url(headers: &HeaderMap, path: &str, query: &str) -> String {
 
 /// The caller may read a repo under the server's token policy for the Hub protocol: with a token, only its
 /// bearers (the server's token or the mirror's) may, unless the server is an open LAN mirror; then only repos not
-/// known to be public still need it.
-/// A private repo (`private` names it) refused is answered as a repo that does not exist, as the Hub answers it:
-/// a client without the token learns nothing of what the owner's token can see.
-fn allowed(s: &Served, headers: &HeaderMap, restricted: bool, private: Option<&str>) -> Result<(), HubError> {
+/// known to be public (`restricted`) still need it.
+/// A caller refused learns nothing of what this machine holds: a closed mirror gives every repo the same 401, held
+/// or not; an open one answers a gated repo as the Hub does (the hub says publicly that it is gated), and any other
+/// restricted one (private, or with no word from the hub) as a repo that does not exist.
+fn allowed(s: &Served, headers: &HeaderMap, restricted: bool, gated: bool, repo: &str) -> Result<(), HubError> {
     if s.token.is_none() || (s.open_mirror && !restricted) || has_token(s, headers) {
         return Ok(());
     }
-    if let Some(repo) = private {
-        return Err(HubError::repo(repo));
+    if !s.open_mirror {
+        return Err(HubError::new(StatusCode::UNAUTHORIZED, "RepoNotFound", NEEDS_TOKEN));
     }
-    Err(HubError::new(StatusCode::UNAUTHORIZED, if restricted { "GatedRepo" } else { "RepoNotFound" }, NEEDS_TOKEN))
+    if gated {
+        return Err(HubError::new(StatusCode::UNAUTHORIZED, "GatedRepo", NEEDS_TOKEN));
+    }
+    Err(HubError::repo(repo))
 }
 
 const NEEDS_TOKEN: &str =
@@ -192,6 +200,8 @@ struct Kept {
     /// It may be gated or private: gated or private by the hub's word, or with no word from the hub on it (fetched
     /// by another tool, which records nothing, or recorded by a version that did not keep `private`).
     restricted: bool,
+    /// The hub said it is gated.
+    gated: bool,
     /// The hub said it is private.
     private: bool,
 }
@@ -200,7 +210,8 @@ struct Kept {
 fn kept(model: &LibraryModel) -> Kept {
     let record = mm_core::cache::layout::read_hub_info(std::path::Path::new(&model.path));
     let known_public = record.as_ref().is_some_and(|r| !r.gated && r.private == Some(false));
-    Kept { restricted: model.gated || !known_public, private: record.and_then(|r| r.private) == Some(true) }
+    let gated = model.gated || record.as_ref().is_some_and(|r| r.gated);
+    Kept { restricted: gated || !known_public, gated, private: record.and_then(|r| r.private) == Some(true) }
 }
 
 /// A repo in the Hugging Face cache layout of this machine (the cache or a library folder), not a local file.
@@ -218,7 +229,7 @@ async fn find(s: &Served, headers: &HeaderMap, repo: &str, revision: &str) -> Re
     }
     let local = s.manager.model(repo).await.ok().filter(|d| in_hub_layout(&d.model));
     let here = local.as_ref().map(|d| kept(&d.model)).unwrap_or_default();
-    allowed(s, headers, here.restricted, here.private.then_some(repo))?;
+    allowed(s, headers, here.restricted, here.gated, repo)?;
     if let Some(details) = &local {
         if let Some(r) = details.revisions.iter().find(|r| names(r, revision)) {
             return Ok(Listing::cached(details, r, &here));
@@ -233,7 +244,7 @@ async fn find(s: &Served, headers: &HeaderMap, repo: &str, revision: &str) -> Re
     })?;
     listing.restricted |= here.restricted;
     // The upstream says the repo is gated or private: the token policy applies here too.
-    allowed(s, headers, listing.restricted, (here.private || listing.private).then_some(repo))?;
+    allowed(s, headers, listing.restricted, here.gated || listing.gated, repo)?;
     Ok(listing)
 }
 
@@ -406,7 +417,7 @@ pub(crate) async fn tree(
                 format!("/{}", prefix.split('/').map(encoded).collect::<Vec<_>>().join("/"))
             }
         );
-        let next = own_url(&headers, &path, &query);
+        let next = own_url(&s, &headers, &path, &query);
         if let Ok(link) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
             response.headers_mut().insert(header::LINK, link);
         }
@@ -443,7 +454,7 @@ fn asked_paths(headers: &HeaderMap, body: &[u8]) -> Result<Vec<String>, HubError
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|c| c.to_str().ok())
-        .is_some_and(|c| c.trim_start().starts_with("application/json"));
+        .is_some_and(|c| c.trim_start().to_ascii_lowercase().starts_with("application/json"));
     let paths: Vec<String> = if json {
         #[derive(Deserialize)]
         struct Asked {
@@ -456,10 +467,11 @@ fn asked_paths(headers: &HeaderMap, body: &[u8]) -> Result<Vec<String>, HubError
         form_urlencoded::parse(body)
             .filter(|(k, _)| k == "paths" || k == "paths[]")
             .map(|(_, v)| v.into_owned())
+            .take(MAX_PATHS + 1)
             .collect()
     };
     if paths.len() > MAX_PATHS {
-        return Err(bad(format!("{} paths asked at once: at most {MAX_PATHS}", paths.len())));
+        return Err(bad(format!("more than {MAX_PATHS} paths asked at once")));
     }
     Ok(paths)
 }
@@ -472,8 +484,9 @@ pub(crate) async fn paths_info(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, HubError> {
-    let asked = asked_paths(&headers, &body)?;
+    // Who may ask first: a caller without the token gets its refusal before its body is read.
     let listing = find(&s, &headers, &repo_of(&org, &name), &revision).await?;
+    let asked = asked_paths(&headers, &body)?;
     let files: std::collections::HashMap<&str, &CachedFile> =
         listing.files.iter().map(|f| (f.path.as_str(), f)).collect();
     let folders: std::collections::HashSet<&str> =
@@ -526,6 +539,10 @@ pub(crate) async fn whoami(State(s): State<Served>, headers: HeaderMap) -> Resul
 /// anything else is not found.
 pub(crate) fn unserved(method: &Method, path: &str) -> Response {
     let other_kind = ["/api/datasets/", "/api/spaces/", "/datasets/", "/spaces/"].iter().any(|p| path.starts_with(p));
+    if other_kind {
+        let message = format!("Repository Not Found for url: {path} (this mirror serves models only)");
+        return HubError::new(StatusCode::NOT_FOUND, "RepoNotFound", message).into_response();
+    }
     if method != Method::GET && method != Method::HEAD {
         let message = format!(
             "this mirror serves the Hub's read API only: {method} {path} is not served here (make changes on the hub itself)"
@@ -533,10 +550,6 @@ pub(crate) fn unserved(method: &Method, path: &str) -> Response {
         let mut response = HubError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", message).into_response();
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
-    }
-    if other_kind {
-        let message = format!("Repository Not Found for url: {path} (this mirror serves models only)");
-        return HubError::new(StatusCode::NOT_FOUND, "RepoNotFound", message).into_response();
     }
     HubError::new(StatusCode::NOT_FOUND, "NotFound", format!("{path} is not served by this mirror")).into_response()
 }
@@ -605,7 +618,7 @@ pub(crate) async fn resolve(
         match fill::listing(&s, &headers, &repo, &listing.commit).await {
             Ok(mut upstream) => {
                 upstream.restricted |= listing.restricted;
-                allowed(&s, &headers, upstream.restricted, (listing.private || upstream.private).then_some(&repo))?;
+                allowed(&s, &headers, upstream.restricted, listing.gated || upstream.gated, &repo)?;
                 listing = upstream;
             }
             // The upstream refused or failed: that is the answer, not "no such file".

@@ -30,21 +30,32 @@ pub(crate) async fn refs(
     }
     let local = s.manager.model(&repo).await.ok().filter(|d| in_hub_layout(&d.model));
     let here = local.as_ref().map(|d| kept(&d.model)).unwrap_or_default();
-    allowed(&s, &headers, here.restricted, here.private.then_some(&repo))?;
+    allowed(&s, &headers, here.restricted, here.gated, &repo)?;
     // Asked of the upstream as this caller may ask it: without the owner's token for a caller of an open mirror
     // who holds none, so the hub itself says what such a caller may see.
+    // A repo the upstream said is not there is not asked again for a while (a probe loop would spend the owner's
+    // rate limit at the hub).
+    let with_token = owners_token_for(&s, &headers);
+    let key = format!("refs:{}{repo}", if with_token { "owner:" } else { "" });
     let upstream = match fill::may_ask_upstream(&s, &headers, &repo) {
-        Ok(()) => Some(s.manager.hub_refs(&repo, owners_token_for(&s, &headers)).await),
+        Ok(()) => Some(match s.recent.miss(&key) {
+            Some(miss) => Err(miss),
+            None => s.manager.hub_refs(&repo, with_token).await.map_err(|e| {
+                let error = fill::hub_error(&s, &repo, "main", e);
+                s.recent.put_miss(key.clone(), &error);
+                error
+            }),
+        }),
         Err(refused) if local.is_none() => return Err(refused),
         Err(_) => None,
     };
     let merged = match (&local, upstream) {
-        (None, Some(Err(e))) => return Err(fill::hub_error(&s, &repo, "main", e)),
+        (None, Some(Err(e))) => return Err(e),
         (None, None) => return Err(HubError::repo(&repo)),
         (None, Some(Ok(upstream))) => upstream,
         (Some(details), upstream) => {
             if let Some(Err(e)) = &upstream {
-                tracing::debug!(%repo, error = %e, "the upstream's refs not had: the cache's only");
+                tracing::debug!(%repo, error = %e.message, "the upstream's refs not had: the cache's only");
             }
             merge(&details.revisions, upstream.and_then(Result::ok).unwrap_or_default())
         }
@@ -62,9 +73,14 @@ pub(crate) async fn refs(
 fn merge(revisions: &[CachedRevision], mut refs: GitRefs) -> GitRefs {
     for revision in revisions {
         for name in &revision.refs {
-            let (shown, full) = match name.strip_prefix("pr/") {
-                Some(_) => (format!("refs/{name}"), format!("refs/{name}")),
-                None => (name.clone(), format!("refs/heads/{name}")),
+            // A pull request is `refs/pr/N` (`pr/N` as this cache's scan names it, `refs/pr/N` as another tool may).
+            let pr = name.strip_prefix("refs/").unwrap_or(name).starts_with("pr/");
+            let (shown, full) = match pr {
+                true => {
+                    let full = format!("refs/{}", name.strip_prefix("refs/").unwrap_or(name));
+                    (full.clone(), full)
+                }
+                false => (name.clone(), format!("refs/heads/{name}")),
             };
             let listed = [&mut refs.branches, &mut refs.tags, &mut refs.converts, &mut refs.pull_requests]
                 .into_iter()
@@ -73,7 +89,7 @@ fn merge(revisions: &[CachedRevision], mut refs: GitRefs) -> GitRefs {
             match listed {
                 Some(r) => r.target_commit = revision.commit.clone(),
                 None => {
-                    let list = if name.starts_with("pr/") { &mut refs.pull_requests } else { &mut refs.branches };
+                    let list = if pr { &mut refs.pull_requests } else { &mut refs.branches };
                     list.push(GitRef { name: shown, full, target_commit: revision.commit.clone() });
                 }
             }

@@ -35,7 +35,7 @@ pub(crate) async fn search(
         fill::may_ask_upstream(&s, &headers, "the model search")?;
         let params: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         match s.manager.hub_search(&params, owners_token_for(&s, &headers)).await {
-            Ok((entries, next)) => return Ok(page(&headers, entries, next)),
+            Ok((entries, next)) => return Ok(page(&s, &headers, entries, next)),
             // Not reached: what this machine has is the best answer there is.
             Err(e @ (Upstream::Network { .. } | Upstream::Offline { .. })) => {
                 tracing::info!(error = %e, "the upstream's search not reached: searching this machine's models");
@@ -59,7 +59,7 @@ pub(crate) async fn search(
         .filter(|m| in_hub_layout(m) && query.matches(m))
         .filter_map(|m| {
             let here = kept(m);
-            allowed(&s, &headers, here.restricted, here.private.then_some(&m.id)).ok()?;
+            allowed(&s, &headers, here.restricted, here.gated, &m.id).ok()?;
             Some(entry(m, here.private))
         })
         .collect();
@@ -73,14 +73,15 @@ pub(crate) async fn search(
         rest.join("&")
     });
     let shown = found.drain(start..end).map(|e| query.expanded(e)).collect();
-    Ok(page(&headers, shown, next))
+    Ok(page(&s, &headers, shown, next))
 }
 
 /// A page of results, with the next one's URL on this mirror.
-fn page(headers: &HeaderMap, entries: Vec<Value>, next: Option<String>) -> Response {
+fn page(s: &Served, headers: &HeaderMap, entries: Vec<Value>, next: Option<String>) -> Response {
     let mut response = axum::Json(entries).into_response();
     if let Some(next) = next {
-        if let Ok(link) = HeaderValue::from_str(&format!("<{}>; rel=\"next\"", own_url(headers, "/api/models", &next)))
+        if let Ok(link) =
+            HeaderValue::from_str(&format!("<{}>; rel=\"next\"", own_url(s, headers, "/api/models", &next)))
         {
             response.headers_mut().insert(header::LINK, link);
         }

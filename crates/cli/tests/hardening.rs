@@ -211,7 +211,7 @@ async fn an_open_mirror_keeps_private_and_unknown_repos_closed_even_by_commit() 
     assert_eq!(old["private"], false);
     old.as_object_mut().unwrap().remove("private");
     std::fs::write(&record, old.to_string()).unwrap();
-    assert_eq!(status(get("/api/models/acme/tiny".into())).await, 401);
+    assert_eq!(status(get("/api/models/acme/tiny".into())).await, 404, "answered as a repo that is not there");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -87,7 +87,11 @@ pub(crate) fn hub_error(s: &Served, repo: &str, revision: &str, err: Upstream) -
         Upstream::FileNotFound { path, .. } => {
             HubError::new(StatusCode::NOT_FOUND, "EntryNotFound", format!("{path} does not exist on {revision}"))
         }
-        Upstream::TokenRequired { .. } | Upstream::AccessDenied { .. } | Upstream::TokenInvalid { .. } => {
+        // Asked without a token (this caller holds none of this server's): the caller needs one, as the Hub says.
+        Upstream::TokenRequired { .. } => {
+            HubError::new(StatusCode::UNAUTHORIZED, "GatedRepo", format!("the upstream hub refused {repo}: {err}"))
+        }
+        Upstream::AccessDenied { .. } | Upstream::TokenInvalid { .. } => {
             HubError::new(StatusCode::FORBIDDEN, "GatedRepo", format!("the upstream hub refused {repo}: {err}"))
         }
         other => upstream_failed(s, other.to_string()),

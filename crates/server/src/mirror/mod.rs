@@ -15,6 +15,7 @@
 //!
 //! Every other path of the Hub's answers in the Hub's error shape (`{"error"}` and `X-Error-Code`), a write with
 //! 405: this mirror is read-only.
+//!
 //! Revisions are branch or tag names (as in the cache's `refs/`), or commits. Errors carry the Hub's
 //! `X-Error-Code` (`RepoNotFound`, `RevisionNotFound`, `EntryNotFound`, `GatedRepo`), which clients turn into
 //! their own exceptions. A file the server has not got is fetched from the upstream hub first (see [`fill`]).

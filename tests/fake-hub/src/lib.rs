@@ -495,6 +495,8 @@ pub(crate) struct Request {
     pub(crate) method: String,
     pub(crate) target: String,
     pub(crate) headers: HashMap<String, String>,
+    /// The body, up to 64 KiB (what `Content-Length` says; the API's forms are small).
+    pub(crate) body: Vec<u8>,
 }
 
 pub(crate) async fn read_request(stream: &mut TcpStream) -> Option<Request> {
@@ -512,11 +514,24 @@ pub(crate) async fn read_request(stream: &mut TcpStream) -> Option<Request> {
             let mut first = lines.next()?.split(' ');
             let method = first.next()?.to_string();
             let target = first.next()?.to_string();
-            let headers = lines
+            let headers: HashMap<String, String> = lines
                 .filter_map(|l| l.split_once(':'))
                 .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
                 .collect();
-            return Some(Request { method, target, headers });
+            let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+            if length > 64 * 1024 {
+                return None;
+            }
+            let mut body = buf[end + 4..].to_vec();
+            while body.len() < length {
+                let n = stream.read(&mut byte).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                body.extend_from_slice(&byte[..n]);
+            }
+            body.truncate(length);
+            return Some(Request { method, target, headers, body });
         }
         if buf.len() > 64 * 1024 {
             return None;
@@ -815,15 +830,49 @@ fn refs(request: &Request, repo_id: &str, query: &str, state: &State) -> Reply {
     Reply::json(200, body)
 }
 
+/// `POST /api/models/{repo}/paths-info/{rev}` with a form of `paths`: the files among them, as the tree lists them.
+fn paths_info(request: &Request, repo_id: &str, revision: &str, state: &State) -> Reply {
+    if let Err(reply) = authorize(request, repo_id, state) {
+        return reply;
+    }
+    let repo = &state.repos[repo_id];
+    let Some(commit) = commit_of(repo, revision) else {
+        return Reply::error(404, "RevisionNotFound", &format!("Invalid rev id: {revision}"));
+    };
+    let body = String::from_utf8_lossy(&request.body);
+    let asked: Vec<String> = body
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| *k == "paths")
+        .map(|(_, v)| percent_decode(&v.replace('+', " ")))
+        .collect();
+    let entries: Vec<serde_json::Value> = repo.commits[&commit]
+        .iter()
+        .filter(|f| asked.contains(&f.path))
+        .map(|f| {
+            let mut e = serde_json::json!({"type": "file", "path": f.path, "size": f.size(), "oid": f.git_sha1});
+            if f.lfs {
+                e["lfs"] = serde_json::json!({"oid": f.sha256, "size": f.size(), "pointerSize": 134});
+            }
+            e
+        })
+        .collect();
+    Reply::json(200, serde_json::Value::Array(entries))
+}
+
 fn api(request: &Request, rest: &str, query: &str, state: &State) -> Reply {
     if let Some(repo) = rest.strip_suffix("/refs") {
         return refs(request, repo, query, state);
+    }
+    if let Some((repo, revision)) = rest.split_once("/paths-info/") {
+        return paths_info(request, repo, revision, state);
     }
     // {repo}, {repo}/revision/{rev}, {repo}/tree/{rev}[/{path}]
     let (repo_id, revision, tree) = if let Some((repo, rev)) = rest.split_once("/revision/") {
         (repo.to_string(), rev.to_string(), false)
     } else if let Some((repo, rev)) = rest.split_once("/tree/") {
-        (repo.to_string(), rev.to_string(), true)
+        // The root may be asked with a trailing slash (olah does).
+        (repo.to_string(), rev.trim_end_matches('/').to_string(), true)
     } else {
         (rest.trim_end_matches('/').to_string(), "main".to_string(), false)
     };

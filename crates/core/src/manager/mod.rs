@@ -337,7 +337,7 @@ impl Manager {
     }
 
     /// The models whose files are on this machine's disks (no Ollama), merged with the queue.
-    pub(crate) async fn models_on_disk(&self, settings: Settings) -> Result<Vec<LibraryModel>, ErrorPayload> {
+    pub async fn models_on_disk(&self, settings: Settings) -> Result<Vec<LibraryModel>, ErrorPayload> {
         let (cache_dir, data_dir) = (self.inner.cache_dir.clone(), self.data_dir().to_path_buf());
         list::list_async(cache_dir, data_dir, settings, self.inner.downloads.list()).await.map_err(payload)
     }
@@ -747,6 +747,17 @@ impl Manager {
         Ok((id, running.iter().any(|d| d.id == id)))
     }
 
+    /// The hub downloads come from, with the owner's hub token or without it (what a mirror asks for a caller the
+    /// owner's token is not for).
+    fn upstream(&self, with_token: bool) -> crate::hub::HubClient {
+        let hub = self.inner.downloads.hub();
+        if with_token {
+            hub
+        } else {
+            hub.without_token()
+        }
+    }
+
     /// A repo's revision as the hub (the one downloads come from) lists it: its commit and files with sizes and
     /// hashes. What a pull-through mirror offers before it has the files; the hub's own error when it has not.
     /// With the owner's hub token only when `with_token` says so.
@@ -756,22 +767,16 @@ impl Manager {
         revision: &str,
         with_token: bool,
     ) -> Result<crate::hub::RepoInfo, crate::hub::HubError> {
-        let Ok((repo, _)) = crate::hub::parse_repo_reference(repo) else {
-            return Err(crate::hub::HubError::RepoNotFound { repo: repo.to_string(), endpoint: String::new() });
-        };
-        let hub = self.inner.downloads.hub();
-        let hub = if with_token { hub } else { hub.without_token() };
+        let repo = upstream_repo(repo)?;
+        let hub = self.upstream(with_token);
         hub.repo_info(&repo, revision).await
     }
 
     /// A repo's branches, tags and pull requests as the hub (the one downloads come from) lists them; with the
     /// owner's hub token only when `with_token` says so.
     pub async fn hub_refs(&self, repo: &str, with_token: bool) -> Result<crate::hub::GitRefs, crate::hub::HubError> {
-        let Ok((repo, _)) = crate::hub::parse_repo_reference(repo) else {
-            return Err(crate::hub::HubError::RepoNotFound { repo: repo.to_string(), endpoint: String::new() });
-        };
-        let hub = self.inner.downloads.hub();
-        let hub = if with_token { hub } else { hub.without_token() };
+        let repo = upstream_repo(repo)?;
+        let hub = self.upstream(with_token);
         hub.refs(&repo).await
     }
 
@@ -783,8 +788,7 @@ impl Manager {
         params: &[(&str, String)],
         with_token: bool,
     ) -> Result<(Vec<serde_json::Value>, Option<String>), crate::hub::HubError> {
-        let hub = self.inner.downloads.hub();
-        let hub = if with_token { hub } else { hub.without_token() };
+        let hub = self.upstream(with_token);
         let (entries, next) = hub.list_models(params, None).await?;
         let next = next.and_then(|n| reqwest::Url::parse(&n).ok()).and_then(|u| u.query().map(str::to_owned));
         Ok((entries, next))
@@ -805,10 +809,8 @@ impl Manager {
         start: u64,
         end: u64,
     ) -> Result<crate::hub::RangeBody, crate::hub::HubError> {
-        let Ok((repo, _)) = crate::hub::parse_repo_reference(repo) else {
-            return Err(crate::hub::HubError::RepoNotFound { repo: repo.to_string(), endpoint: String::new() });
-        };
-        self.inner.downloads.hub().open_range(&repo, revision, path, start, end).await
+        let repo = upstream_repo(repo)?;
+        self.upstream(true).open_range(&repo, revision, path, start, end).await
     }
 
     /// The downloads of this session (and those the journal brought back), Ollama pulls included.
@@ -1001,4 +1003,11 @@ fn whole_model_report(id: &str, size: u64, dry_run: bool) -> DeleteReport {
         dry_run,
         adapters: Vec::new(),
     }
+}
+
+/// The repo id a mirror's caller named, for the upstream: one that is not an id is a repo the hub has not got.
+fn upstream_repo(repo: &str) -> Result<crate::cache::RepoId, crate::hub::HubError> {
+    crate::hub::parse_repo_reference(repo)
+        .map(|(repo, _)| repo)
+        .map_err(|_| crate::hub::HubError::RepoNotFound { repo: repo.to_string(), endpoint: String::new() })
 }

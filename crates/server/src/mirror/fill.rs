@@ -135,7 +135,7 @@ pub(crate) async fn listing(s: &Served, headers: &HeaderMap, repo: &str, revisio
     // Asked as this caller may ask it: the owner's token only for a holder of this server's tokens, so the hub
     // itself says what anybody else may see. What was said with the token is kept apart from what was said without.
     let with_token = super::owners_token_for(s, headers);
-    let key = format!("{}{repo}@{revision}", if with_token { "owner:" } else { "" });
+    let key = super::upstream_key(with_token, format!("{repo}@{revision}"));
     if let Some(miss) = s.recent.miss(&key) {
         return Err(miss);
     }

@@ -402,10 +402,7 @@ pub(crate) async fn tree(
     let mut response = axum::Json(&all[start..end]).into_response();
     if end < all.len() {
         // The same URL with the next cursor.
-        let others: Vec<&str> =
-            raw.as_deref().unwrap_or("").split('&').filter(|p| !p.is_empty() && !p.starts_with("cursor=")).collect();
-        let mut query = others.join("&");
-        query.push_str(&format!("{}cursor={end}", if query.is_empty() { "" } else { "&" }));
+        let query = with_cursor(raw.as_deref().unwrap_or(""), end);
         let encoded = |s: &str| percent_encode(s);
         let path = format!(
             "/api/models/{}/{}/tree/{}{}",
@@ -553,6 +550,23 @@ pub(crate) fn unserved(method: &Method, path: &str) -> Response {
         return response;
     }
     HubError::new(StatusCode::NOT_FOUND, "NotFound", format!("{path} is not served by this mirror")).into_response()
+}
+
+/// `raw` (a query string) with its `cursor` set to `cursor`: the query of the next page.
+fn with_cursor(raw: &str, cursor: usize) -> String {
+    let mut query: Vec<String> =
+        raw.split('&').filter(|p| !p.is_empty() && !p.starts_with("cursor=")).map(str::to_owned).collect();
+    query.push(format!("cursor={cursor}"));
+    query.join("&")
+}
+
+/// The key under which what the upstream said is kept: apart for what was said with the owner's token.
+fn upstream_key(with_token: bool, key: String) -> String {
+    if with_token {
+        format!("owner:{key}")
+    } else {
+        key
+    }
 }
 
 fn percent_encode(s: &str) -> String {

@@ -3,7 +3,7 @@
 //! adds the names the cache has not got and tells a tag from a branch, which the cache does not record (a name
 //! only the cache knows is listed as a branch).
 
-use super::{allowed, fill, in_hub_layout, kept, owners_token_for, repo_of, HubError};
+use super::{allowed, fill, in_hub_layout, kept, owners_token_for, repo_of, upstream_key, HubError};
 use crate::Served;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -36,7 +36,7 @@ pub(crate) async fn refs(
     // A repo the upstream said is not there is not asked again for a while (a probe loop would spend the owner's
     // rate limit at the hub).
     let with_token = owners_token_for(&s, &headers);
-    let key = format!("refs:{}{repo}", if with_token { "owner:" } else { "" });
+    let key = upstream_key(with_token, format!("refs:{repo}"));
     let upstream = match fill::may_ask_upstream(&s, &headers, &repo) {
         Ok(()) => Some(match s.recent.miss(&key) {
             Some(miss) => Err(miss),

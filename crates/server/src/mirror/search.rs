@@ -5,7 +5,9 @@
 //! serves, with the same parameters (`search`, `author`, `filter`, `pipeline_tag`, `library`, `sort`,
 //! `direction`, `limit`, `expand`), paged the same way.
 
-use super::{allowed, allowed_beyond_repos, fill, in_hub_layout, iso8601, kept, own_url, owners_token_for, HubError};
+use super::{
+    allowed, allowed_beyond_repos, fill, in_hub_layout, iso8601, kept, own_url, owners_token_for, with_cursor, HubError,
+};
 use crate::Served;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -51,7 +53,8 @@ pub(crate) async fn search(
         }
     }
     let query = Query::of(&pairs)?;
-    let models = s.manager.models(mm_core::library::LibraryQuery::default()).await.map_err(|e| {
+    // The models on this machine's disks (an Ollama model is never served as a Hub repo).
+    let models = s.manager.models_on_disk(s.manager.settings()).await.map_err(|e| {
         HubError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal", format!("the library: {}", e.message))
     })?;
     let mut found: Vec<Value> = models
@@ -66,12 +69,7 @@ pub(crate) async fn search(
     query.sort(&mut found);
     let start = query.cursor.min(found.len());
     let end = (start + query.limit).min(found.len());
-    let next = (end < found.len()).then(|| {
-        let mut rest: Vec<String> =
-            raw.split('&').filter(|p| !p.is_empty() && !p.starts_with("cursor=")).map(str::to_owned).collect();
-        rest.push(format!("cursor={end}"));
-        rest.join("&")
-    });
+    let next = (end < found.len()).then(|| with_cursor(&raw, end));
     let shown = found.drain(start..end).map(|e| query.expanded(e)).collect();
     Ok(page(&s, &headers, shown, next))
 }

@@ -485,6 +485,30 @@ async fn huggingface_hubs_other_read_calls_work_through_the_mirror_online_and_of
         assert_eq!((answer.status().as_u16(), code.as_deref()), (404, Some("RepoNotFound")), "{repo}@{revision}");
     }
     assert!(hub.requests().iter().all(|r| r.authorization.is_none()), "{:?}", hub.requests());
+    // Bad input is the Hub's 400, naming what is wrong.
+    let bad = [
+        (
+            http.post(format!("{}/api/models/acme/tiny/paths-info/main", open.url))
+                .header("content-type", "application/json")
+                .body("{\"paths\": 3}"),
+            "the body is not",
+        ),
+        (
+            http.post(format!("{}/api/models/acme/tiny/paths-info/main", open.url))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(vec!["paths=a"; 10_001].join("&")),
+            "more than 10000 paths",
+        ),
+        (http.get(format!("{}/api/models?search={}", open.url, "x".repeat(9000))), "at most 8192"),
+    ];
+    for (request, says) in bad {
+        let answer = request.send().await.unwrap();
+        let code = answer.headers().get("x-error-code").map(|c| c.to_str().unwrap().to_string());
+        assert_eq!((answer.status().as_u16(), code.as_deref()), (400, Some("BadRequest")));
+        let body: Value = answer.json().await.unwrap();
+        assert!(body["error"].as_str().unwrap().contains(says), "{body}");
+    }
+
     drop(open);
 
     // A closed mirror answers every repo alike to a caller without its token, held or not.

@@ -47,8 +47,10 @@ export class RuntimesState {
   get() {
     return this.act('get', async () => {
       const build = await this.backend.getRuntime(null, null);
+      // The list is read before the message shows, so the two never disagree.
+      this.runtimes = await this.backend.runtimes();
       this.got = `${build.name} (${build.version ?? 'unknown version'}) loads models now.`;
-      return null;
+      return this.runtimes;
     });
   }
 

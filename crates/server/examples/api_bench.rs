@@ -1,5 +1,5 @@
-//! `mm serve`'s benchmark (`scripts/bench --serve` runs it in release): requests per second for the model list
-//! with 1,000 cached models, over real HTTP with concurrent clients; and the latency of a download's progress
+//! `mm serve`'s benchmark (`scripts/bench --serve` runs it in release): requests per second for the model lists
+//! (`/mm/v1/models`, `/v1/models`) with 1,000 cached GGUF models, over real HTTP with concurrent clients; and the latency of a download's progress
 //! event from the core's queue to a Server-Sent Events client.
 //!
 //! Usage: api_bench [--models N] [--seconds S] [--clients C]
@@ -11,17 +11,46 @@ use mm_core::{Manager, ManagerConfig};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// A cache of `n` small complete models, as the Hub's cache layout has them.
+/// A cache of `n` small complete GGUF models of two files each, as the Hub's cache layout has them.
 fn fill_cache(cache: &Path, n: usize) {
     for i in 0..n {
-        let repo = cache.join(format!("models--bench--model-{i:04}"));
+        let repo = cache.join(format!("models--bench--model-{i:04}-GGUF"));
         let commit = format!("{i:040x}");
-        let blob = format!("{:064x}", i + 1);
         std::fs::create_dir_all(repo.join("blobs")).unwrap();
-        std::fs::write(repo.join("blobs").join(&blob), br#"{"architectures":["LlamaForCausalLM"]}"#).unwrap();
-        mm_core::cache::write::link_snapshot(&repo, &commit, "config.json", &blob).unwrap();
+        let files: [(&str, &[u8]); 2] =
+            [("config.json", br#"{"architectures":["LlamaForCausalLM"]}"#), ("model-Q4_K_M.gguf", b"GGUF\x03\0\0\0")];
+        for (k, (name, bytes)) in files.into_iter().enumerate() {
+            let blob = format!("{:064x}", i * 2 + k + 1);
+            std::fs::write(repo.join("blobs").join(&blob), bytes).unwrap();
+            mm_core::cache::write::link_snapshot(&repo, &commit, name, &blob).unwrap();
+        }
         mm_core::cache::write::write_ref(&repo, "main", &commit).unwrap();
     }
+}
+
+/// `clients` clients asking for `url` in a loop for `seconds`: requests a second, latency median and p99 (ms).
+async fn hammer(http: &reqwest::Client, url: &str, clients: u64, seconds: u64) -> (f64, f64, f64) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (http, url) = (http.clone(), url.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut times = Vec::new();
+            while Instant::now() < deadline {
+                let started = Instant::now();
+                let body = http.get(&url).send().await.unwrap().bytes().await.unwrap();
+                assert!(body.len() > 1000);
+                times.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            times
+        }));
+    }
+    let mut times: Vec<f64> = Vec::new();
+    for task in tasks {
+        times.extend(task.await.unwrap());
+    }
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (times.len() as f64 / seconds as f64, percentile(&times, 0.5), percentile(&times, 0.99))
 }
 
 fn arg(name: &str, default: u64) -> u64 {
@@ -46,6 +75,8 @@ async fn main() {
         ..ManagerConfig::new(SettingsStore::new(dir.path().join("settings.json")), dir.path().join("data"))
     };
     let manager = Manager::open(config);
+    // As `mm serve` does.
+    manager.keep_library_current();
     let stop = tokio_util::sync::CancellationToken::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -53,35 +84,19 @@ async fn main() {
     tokio::spawn(async move { axum::serve(listener, app).await });
     let http = reqwest::Client::new();
 
-    // The list: C clients asking in a loop for S seconds.
+    // The lists: C clients asking in a loop for S seconds, each list in turn.
     let listed: serde_json::Value = http.get(format!("{url}/mm/v1/models")).send().await.unwrap().json().await.unwrap();
     assert_eq!(listed.as_array().unwrap().len(), models);
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (http, url) = (http.clone(), url.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut times = Vec::new();
-            while Instant::now() < deadline {
-                let started = Instant::now();
-                let body = http.get(format!("{url}/mm/v1/models")).send().await.unwrap().bytes().await.unwrap();
-                assert!(body.len() > 1000);
-                times.push(started.elapsed().as_secs_f64() * 1000.0);
-            }
-            times
-        }));
+    let served: serde_json::Value = http.get(format!("{url}/v1/models")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(served["data"].as_array().unwrap().len(), models);
+    for path in ["/mm/v1/models", "/v1/models"] {
+        let size = http.get(format!("{url}{path}")).send().await.unwrap().bytes().await.unwrap().len();
+        let (rate, median, p99) = hammer(&http, &format!("{url}{path}"), clients, seconds).await;
+        println!(
+            "GET {path}, {models} models ({} KiB), {clients} clients: {rate:.0} requests/s; latency median {median:.1} ms, p99 {p99:.1} ms",
+            size / 1024
+        );
     }
-    let mut times: Vec<f64> = Vec::new();
-    for task in tasks {
-        times.extend(task.await.unwrap());
-    }
-    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    println!(
-        "model list, {models} models, {clients} clients: {:.0} requests/s; latency median {:.1} ms, p99 {:.1} ms",
-        times.len() as f64 / seconds as f64,
-        percentile(&times, 0.5),
-        percentile(&times, 0.99)
-    );
 
     // Progress events: when the core's queue publishes one, and when an SSE client reads it.
     hub.add_repo("bench/stream", vec![HubFile::new("model.safetensors", noise(8 << 20, 1), true)]);

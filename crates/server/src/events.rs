@@ -1,5 +1,6 @@
 //! `GET /mm/v1/events`: the core's events as Server-Sent Events, the same the window receives (`download-progress`,
-//! throttled at the source, `model-lifecycle`, and `runtime-changed` for loaded models). Each has an id, `{run}-{n}`:
+//! throttled at the source, `model-lifecycle`, `runtime-changed` for loaded models, and `library-changed` when what
+//! the library lists changed on disk). Each has an id, `{run}-{n}`:
 //! this run of the server, then an increasing number. The last few minutes are kept, so a client that reconnects
 //! with `Last-Event-ID` gets what it missed, or a `reset` when that is gone or the id is from another run. A client that
 //! falls behind is sent `dropped` and disconnected: it never slows a download, which only ever writes to a
@@ -54,6 +55,7 @@ impl EventLog {
         let log = Arc::new(EventLog { run, recent: Mutex::new(VecDeque::new()), live, stop });
         let mut events = manager.subscribe();
         let mut runtime = manager.subscribe_runtime();
+        let mut library = manager.subscribe_library();
         manager.watch_runtime();
         let writer = log.clone();
         tokio::spawn(async move {
@@ -72,6 +74,10 @@ impl EventLog {
                         Ok(change) => ("runtime-changed", serde_json::to_string(&change)),
                         // A later change carries the whole state of its type.
                         Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    },
+                    change = library.recv() => match change {
+                        Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => ("library-changed", Ok("{}".to_string())),
                         Err(broadcast::error::RecvError::Closed) => break,
                     },
                     _ = writer.stop.cancelled() => break,

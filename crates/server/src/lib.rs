@@ -267,6 +267,8 @@ pub async fn serve(
     }
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
     let address = listener.local_addr()?;
+    // The library is listed from memory while it is what the disk holds.
+    manager.keep_library_current();
     let stop = CancellationToken::new();
     let app = router(manager.clone(), options.access, stop.clone());
     tracing::info!(%address, "serving the API");

@@ -19,6 +19,10 @@ fn reply(ok: &[u16], answer: impl Serialize) -> Response {
     if ok[0] == 204 {
         return StatusCode::NO_CONTENT.into_response();
     }
+    if ok[0] != 202 {
+        // Written as it is (a list of a thousand models is no tree of values first).
+        return (StatusCode::from_u16(ok[0]).expect("the table's statuses are statuses"), Json(answer)).into_response();
+    }
     let answer = match serde_json::to_value(answer) {
         Ok(answer) => answer,
         Err(e) => return crate::error::ApiError::new(mm_core::ErrorCode::Internal, e.to_string()).into_response(),

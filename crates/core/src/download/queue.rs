@@ -134,6 +134,8 @@ struct Inner {
     limiter: Arc<RateLimiter>,
     jobs: Mutex<Jobs>,
     events: broadcast::Sender<DownloadEvent>,
+    /// Every change of a download's state adds one (what the library lists may differ after it).
+    state_changes: std::sync::atomic::AtomicU64,
 }
 
 impl Inner {
@@ -194,6 +196,7 @@ impl Downloads {
                 options: Mutex::new(options),
                 jobs: Mutex::new(Jobs { next_id: 1, list: Vec::new(), running: 0 }),
                 events,
+                state_changes: Default::default(),
             }),
         }
     }
@@ -215,6 +218,11 @@ impl Downloads {
 
     /// Sends `event` to every subscriber, beside the queue's own: what other sources (Ollama pulls, imports,
     /// deletes, activation) publish, so that one stream carries every model's changes.
+    /// How many times a download's state changed: the library's listing is stale once this moves.
+    pub fn state_changes(&self) -> u64 {
+        self.inner.state_changes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub fn publish(&self, event: DownloadEvent) {
         let _ = self.inner.events.send(event);
     }
@@ -461,6 +469,9 @@ fn emit(inner: &Inner, id: u64, lifecycle: Option<LifecycleKind>) {
         });
         (progress, event)
     };
+    if event.is_some() {
+        inner.state_changes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
     let _ = inner.events.send(DownloadEvent::Progress(progress));
     if let Some(event) = event {
         let _ = inner.events.send(DownloadEvent::Lifecycle(event));

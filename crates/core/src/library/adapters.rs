@@ -263,16 +263,22 @@ fn missing(adapter: &Adapter, why: &str) -> String {
 
 /// The GGUF adapters `base` runs with (id, file), sorted by id: linked to it, with nothing wrong.
 pub fn runnable(models: &[LibraryModel], base: &str) -> Vec<(String, String)> {
-    let mut adapters: Vec<(String, String)> = models
-        .iter()
-        .filter_map(|m| {
-            let a = m.adapter.as_ref()?;
-            let file = a.file.clone().filter(|_| a.base.as_deref() == Some(base))?;
-            (a.format == AdapterFormat::Gguf && a.problem.is_none()).then(|| (m.id.clone(), file))
-        })
-        .collect();
-    adapters.sort();
-    adapters
+    runnable_by_base(models).remove(base).unwrap_or_default()
+}
+
+/// [`runnable`] for every base at once, by base id.
+pub fn runnable_by_base(models: &[LibraryModel]) -> std::collections::HashMap<String, Vec<(String, String)>> {
+    let mut by_base: std::collections::HashMap<String, Vec<(String, String)>> = Default::default();
+    for m in models {
+        let Some(a) = m.adapter.as_ref().filter(|a| a.format == AdapterFormat::Gguf && a.problem.is_none()) else {
+            continue;
+        };
+        if let (Some(base), Some(file)) = (&a.base, &a.file) {
+            by_base.entry(base.clone()).or_default().push((m.id.clone(), file.clone()));
+        }
+    }
+    by_base.values_mut().for_each(|adapters| adapters.sort());
+    by_base
 }
 
 /// What model `id` runs as, when adapters are involved: an adapter (or `BASE+ADAPTER`) runs as its base, and a

@@ -3,12 +3,13 @@
 
 use super::LibraryError;
 use crate::cache::layout::HubInfoRecord;
-use crate::cache::{scan_blocking, CacheScan, CacheStatus, CachedRepo, CachedRevision, RepoKind};
+use crate::cache::{scan_blocking, CacheStatus, CachedRepo, CachedRevision, RepoKind};
 use crate::download::{DownloadProgress, DownloadState};
 use crate::model::kind::{infer_type, TypeEvidence};
 use crate::model::{LibraryModel, ModelFormat, ModelSource, ModelStatus, ModelType, TypeOrigin};
 use crate::settings::Settings;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use ts_rs::TS;
 
@@ -66,20 +67,25 @@ impl LibraryQuery {
     /// Filters and sorts `models`.
     pub fn apply(&self, mut models: Vec<LibraryModel>) -> Vec<LibraryModel> {
         models.retain(|m| self.matches(m));
-        models.sort_by(|a, b| {
-            let order = match self.sort {
-                SortKey::Name => a.id.to_lowercase().cmp(&b.id.to_lowercase()),
-                SortKey::Size => a.size.cmp(&b.size).then_with(|| a.id.cmp(&b.id)),
-                SortKey::Date => a.downloaded_at.cmp(&b.downloaded_at).then_with(|| a.id.cmp(&b.id)),
-                SortKey::Used => a.last_used.cmp(&b.last_used).then_with(|| a.id.cmp(&b.id)),
-            };
-            if self.descending {
-                order.reverse()
-            } else {
-                order
-            }
-        });
+        match self.sort {
+            // Lowered as compared, without a copy (a list already in order, as the kept one is, costs one pass).
+            SortKey::Name => models.sort_by(|a, b| by_name(&a.id, &b.id)),
+            SortKey::Size => models.sort_by(|a, b| a.size.cmp(&b.size).then_with(|| a.id.cmp(&b.id))),
+            SortKey::Date => models.sort_by(|a, b| a.downloaded_at.cmp(&b.downloaded_at).then_with(|| a.id.cmp(&b.id))),
+            SortKey::Used => models.sort_by(|a, b| a.last_used.cmp(&b.last_used).then_with(|| a.id.cmp(&b.id))),
+        }
+        if self.descending {
+            models.reverse();
+        }
         models
+    }
+}
+
+/// Ids in the order of their lowercase letters, then as they are.
+fn by_name(a: &str, b: &str) -> std::cmp::Ordering {
+    match a.chars().flat_map(char::to_lowercase).cmp(b.chars().flat_map(char::to_lowercase)) {
+        std::cmp::Ordering::Equal => a.cmp(b),
+        order => order,
     }
 }
 
@@ -97,6 +103,36 @@ pub fn list(
     downloads: &[DownloadProgress],
 ) -> Result<Vec<LibraryModel>, LibraryError> {
     let mut models = Vec::new();
+    cached_models(cache_dir, settings, &mut models, &mut HashMap::new())?;
+    merge_downloads(&mut models, downloads, cache_dir, settings);
+    Ok(models)
+}
+
+/// The models on this machine's disks, before the download queue is laid over them (what
+/// [`super::index::LibraryIndex`] keeps).
+#[derive(Debug, Default)]
+pub struct OnDisk {
+    pub models: Vec<LibraryModel>,
+    /// The files (path, size) of each cached GGUF model's newest revision, by id: its quantisations.
+    pub gguf_files: HashMap<String, Vec<(String, u64)>>,
+}
+
+impl OnDisk {
+    /// The models with the download queue laid over them.
+    pub fn with_downloads(&self, downloads: &[DownloadProgress], cache_dir: &Path, settings: &Settings) -> Vec<LibraryModel> {
+        let mut models = self.models.clone();
+        merge_downloads(&mut models, downloads, cache_dir, settings);
+        models
+    }
+}
+
+/// Each cache's models (the main one, then the library folders), and the files of the GGUF ones.
+fn cached_models(
+    cache_dir: &Path,
+    settings: &Settings,
+    models: &mut Vec<LibraryModel>,
+    gguf_files: &mut HashMap<String, Vec<(String, u64)>>,
+) -> Result<(), LibraryError> {
     for (dir, source) in sources(cache_dir, settings) {
         let scan = match scan_blocking(&dir) {
             Ok(scan) => scan,
@@ -104,29 +140,45 @@ pub fn list(
             Err(_) if source == ModelSource::Folder => continue,
             Err(e) => return Err(e.into()),
         };
-        models.extend(models_of(&scan, source, settings));
+        for repo in scan.repos.iter().filter(|r| r.kind == RepoKind::Model) {
+            let model = model_of(repo, source, settings);
+            if let (ModelFormat::Gguf, Some(main)) = (model.format, repo.revisions.first()) {
+                let files = || main.files.iter().map(|f| (f.path.clone(), f.size)).collect();
+                gguf_files.entry(model.id.clone()).or_insert_with(files);
+            }
+            models.push(model);
+        }
     }
-    merge_downloads(&mut models, downloads, cache_dir);
-    Ok(models)
+    Ok(())
 }
 
-/// [`list`] and the local models (imports, URL downloads, library folders' loose files) of `data_dir`.
+/// What the disks hold: the caches, the local models (imports, URL downloads, library folders' loose files) of
+/// `data_dir`, adapters linked to their bases, and when each was last used.
+pub fn on_disk(cache_dir: &Path, data_dir: &Path, settings: &Settings) -> Result<OnDisk, LibraryError> {
+    let mut disk = OnDisk::default();
+    cached_models(cache_dir, settings, &mut disk.models, &mut disk.gguf_files)?;
+    let models = &mut disk.models;
+    models.extend(crate::local::list::local_models(settings, data_dir).into_iter().map(|m| m.model));
+    super::adapters::link(models, settings);
+    // Last used: the latest of its activation, the uses recorded, and its download.
+    let used = super::usage::read(data_dir);
+    for m in models.iter_mut() {
+        m.last_used = [m.last_used, used.get(&m.id).copied(), m.downloaded_at].into_iter().flatten().max();
+        m.pinned = settings.storage_pins.contains(&m.id);
+    }
+    // In the list's usual order, which sorting it again then leaves as it is.
+    models.sort_by(|a, b| by_name(&a.id, &b.id));
+    Ok(disk)
+}
+
+/// [`on_disk`] with the download queue laid over it.
 pub fn list_all(
     cache_dir: &Path,
     data_dir: &Path,
     settings: &Settings,
     downloads: &[DownloadProgress],
 ) -> Result<Vec<LibraryModel>, LibraryError> {
-    let mut models = list(cache_dir, settings, downloads)?;
-    models.extend(crate::local::list::local_models(settings, data_dir).into_iter().map(|m| m.model));
-    super::adapters::link(&mut models, settings);
-    // Last used: the latest of its activation, the uses recorded, and its download.
-    let used = super::usage::read(data_dir);
-    for m in &mut models {
-        m.last_used = [m.last_used, used.get(&m.id).copied(), m.downloaded_at].into_iter().flatten().max();
-        m.pinned = settings.storage_pins.contains(&m.id);
-    }
-    Ok(models)
+    Ok(on_disk(cache_dir, data_dir, settings)?.with_downloads(downloads, cache_dir, settings))
 }
 
 /// [`details`] for any model: a local one by its id, else one of the caches.
@@ -141,26 +193,6 @@ pub fn details_any(
         return Ok(ModelDetails { model: local.model, revisions: vec![revision], card: None });
     }
     details(cache_dir, settings, id)
-}
-
-/// [`list_all`] on a blocking thread.
-pub async fn list_async(
-    cache_dir: PathBuf,
-    data_dir: PathBuf,
-    settings: Settings,
-    downloads: Vec<DownloadProgress>,
-) -> Result<Vec<LibraryModel>, LibraryError> {
-    tokio::task::spawn_blocking(move || list_all(&cache_dir, &data_dir, &settings, &downloads))
-        .await
-        .map_err(|e| LibraryError::io("listing the library", std::io::Error::other(e)))?
-}
-
-fn models_of<'a>(
-    scan: &'a CacheScan,
-    source: ModelSource,
-    settings: &'a Settings,
-) -> impl Iterator<Item = LibraryModel> + 'a {
-    scan.repos.iter().filter(|r| r.kind == RepoKind::Model).map(move |repo| model_of(repo, source, settings))
 }
 
 /// `config.json`'s architectures in a snapshot, if it has one.
@@ -227,7 +259,7 @@ pub(crate) fn model_of(repo: &CachedRepo, source: ModelSource, settings: &Settin
 }
 
 /// Downloads in the queue set the status of their model, or add it when nothing is cached yet.
-fn merge_downloads(models: &mut Vec<LibraryModel>, downloads: &[DownloadProgress], cache_dir: &Path) {
+fn merge_downloads(models: &mut Vec<LibraryModel>, downloads: &[DownloadProgress], cache_dir: &Path, settings: &Settings) {
     for d in downloads {
         let status = match d.state {
             DownloadState::Queued | DownloadState::Paused => ModelStatus::Queued,
@@ -272,7 +304,7 @@ fn merge_downloads(models: &mut Vec<LibraryModel>, downloads: &[DownloadProgress
                     download_id: Some(d.id),
                     adapter: None,
                     adapters: Vec::new(),
-                    pinned: false,
+                    pinned: settings.storage_pins.contains(&d.repo),
                 });
             }
         }

@@ -7,6 +7,7 @@ pub mod adapters;
 pub mod delete;
 pub mod evict;
 pub mod fit;
+pub mod index;
 pub mod list;
 pub mod relocate;
 pub mod storage;

@@ -251,30 +251,3 @@ pub fn delete(store: &crate::settings::SettingsStore, data_dir: &Path, id: &str)
     })?;
     Ok(freed)
 }
-
-/// A fingerprint of what the folders hold (names, sizes and modification times, a few levels deep), cheap enough
-/// to poll: it changes when a model file is added, removed, replaced or renamed.
-pub fn folders_signature(dirs: &[PathBuf]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    for dir in dirs {
-        dir.hash(&mut hasher);
-        let mut stack = vec![(dir.clone(), 0)];
-        while let Some((d, depth)) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&d) else { continue };
-            let mut names: Vec<_> = entries.flatten().collect();
-            names.sort_by_key(|e| e.file_name());
-            for e in names {
-                e.file_name().hash(&mut hasher);
-                let Ok(ft) = e.file_type() else { continue };
-                if ft.is_dir() && depth < MAX_DEPTH {
-                    stack.push((e.path(), depth + 1));
-                } else if let Ok(m) = e.metadata() {
-                    m.len().hash(&mut hasher);
-                    m.modified().ok().hash(&mut hasher);
-                }
-            }
-        }
-    }
-    hasher.finish()
-}

@@ -27,6 +27,7 @@ use crate::download::{
 use crate::error::{Coded, ErrorCode, ErrorPayload};
 use crate::hub::{HubClient, HubConfig};
 use crate::library::delete::DeleteReport;
+use crate::library::index::{Folders, LibraryIndex, Listed, MAX_SETTLE, SETTLE, UNWATCHED};
 use crate::library::storage::{CleanReport, StorageReport};
 use crate::library::verify::{VerifyProgress, VerifyReport};
 use crate::library::{delete, fit, list, storage, verify, LibraryQuery, ModelDetails};
@@ -121,6 +122,10 @@ struct Inner {
     mirror_hits: std::sync::atomic::AtomicU64,
     /// The settings file as last read (its time and length): read again only when it changed.
     settings_stamp: Mutex<Option<(std::time::SystemTime, u64)>>,
+    /// The library as last listed, while it is what the disk holds.
+    library: Arc<LibraryIndex>,
+    /// Told each time what the library lists changed on disk ([`Manager::keep_library_current`]).
+    library_changes: broadcast::Sender<()>,
 }
 
 /// A blocking task's panic as an internal error.
@@ -205,6 +210,8 @@ impl Manager {
                 mirror_hits: Default::default(),
                 evicting: Default::default(),
                 settings_stamp: Mutex::default(),
+                library: Arc::default(),
+                library_changes: broadcast::channel(16).0,
             }),
         }
     }
@@ -246,6 +253,7 @@ impl Manager {
 
     fn publish_lifecycle(&self, changes: Vec<ModelLifecycle>) {
         if !changes.is_empty() {
+            self.inner.library.touch();
             self.inner.resolved.lock().expect("resolved").clear();
         }
         for change in changes {
@@ -314,6 +322,7 @@ impl Manager {
     /// After this core changed the settings file itself (activation, types, imports): keep the new settings and
     /// publish what changed.
     fn changed(&self, changes: Vec<ModelLifecycle>) {
+        self.inner.library.touch();
         if let Ok((settings, _)) = self.inner.store.load() {
             self.settings_changed(settings);
         }
@@ -338,18 +347,95 @@ impl Manager {
 
     /// The models whose files are on this machine's disks (no Ollama), merged with the queue.
     pub async fn models_on_disk(&self, settings: Settings) -> Result<Vec<LibraryModel>, ErrorPayload> {
-        let (cache_dir, data_dir) = (self.inner.cache_dir.clone(), self.data_dir().to_path_buf());
-        list::list_async(cache_dir, data_dir, settings, self.inner.downloads.list()).await.map_err(payload)
+        let listed = self.library(&settings).await?;
+        Ok(listed.disk.with_downloads(&self.inner.downloads.list(), self.cache_dir(), &settings))
+    }
+
+    /// What the disks hold for `settings`: kept in memory while it is current ([`LibraryIndex`]).
+    pub(crate) async fn library(&self, settings: &Settings) -> Result<Arc<Listed>, ErrorPayload> {
+        let (cache_dir, data_dir, owned) = (self.inner.cache_dir.clone(), self.data_dir().to_path_buf(), settings.clone());
+        let list = move || list::on_disk(&cache_dir, &data_dir, &owned);
+        let changes = self.inner.downloads.state_changes();
+        self.inner.library.read(self.library_folders(settings), settings, changes, list).await.map_err(payload)
     }
 
     /// The library as last listed, without reading any disk or server again beyond the cache's folders (the
     /// tray's menu).
     pub fn models_now(&self) -> Vec<LibraryModel> {
         let settings = self.settings();
-        let mut models = list::list_all(self.cache_dir(), self.data_dir(), &settings, &self.inner.downloads.list())
+        let (cache_dir, data_dir) = (self.cache_dir(), self.data_dir());
+        let changes = self.inner.downloads.state_changes();
+        let listed = self.inner.library.read_blocking(self.library_folders(&settings), &settings, changes, || {
+            list::on_disk(cache_dir, data_dir, &settings)
+        });
+        let mut models = listed
+            .map(|l| l.disk.with_downloads(&self.inner.downloads.list(), cache_dir, &settings))
             .unwrap_or_default();
         models.extend(self.inner.ollama.cached_models());
         models
+    }
+
+    /// What a listing for `settings` reads.
+    fn library_folders(&self, settings: &Settings) -> Folders {
+        let mut trees = vec![self.cache_dir().to_path_buf(), crate::local::models_dir(self.data_dir())];
+        trees.extend(settings.library_folders.iter().map(PathBuf::from));
+        let files = settings.imports.iter().map(|m| PathBuf::from(&m.path)).collect();
+        Folders { trees, files, data_dir: self.data_dir().to_path_buf() }
+    }
+
+    /// Keeps the library in memory from now on, for a face that lives (the window, `mm serve`): the folders it
+    /// comes from are watched, and [`Manager::subscribe_library`] hears each change in what it lists.
+    pub fn keep_library_current(&self) {
+        if !self.inner.library.keep_current() {
+            return;
+        }
+        // Made now, so that they are watched before anything lands in them.
+        for dir in [self.cache_dir().to_path_buf(), crate::local::models_dir(self.data_dir())] {
+            if let Err(err) = std::fs::create_dir_all(&dir) {
+                tracing::warn!(%err, dir = %dir.display(), "cannot make a library folder");
+            }
+        }
+        let (index, inner) = (self.inner.library.clone(), Arc::downgrade(&self.inner));
+        tokio::spawn(async move {
+            let listed = |inner: &Arc<Inner>| {
+                let manager = Manager { inner: inner.clone() };
+                async move { manager.models_on_disk(manager.settings()).await.ok() }
+            };
+            let Some(mut last) = (match inner.upgrade() {
+                Some(inner) => listed(&inner).await,
+                None => return,
+            }) else {
+                return;
+            };
+            loop {
+                // A change is told once the changes pause (a copy writes many times), or at most MAX_SETTLE after
+                // the first; without a watcher on every folder, the library is listed again every second.
+                if index.watching_all() {
+                    index.noticed().await;
+                    let deadline = tokio::time::Instant::now() + MAX_SETTLE;
+                    loop {
+                        let settle = tokio::time::sleep(SETTLE);
+                        tokio::select! {
+                            _ = index.noticed() => if tokio::time::Instant::now() >= deadline { break },
+                            _ = settle => break,
+                        }
+                    }
+                } else {
+                    tokio::time::sleep(UNWATCHED).await;
+                }
+                let Some(inner) = inner.upgrade() else { return };
+                let Some(now) = listed(&inner).await else { continue };
+                if now != last {
+                    last = now;
+                    let _ = inner.library_changes.send(());
+                }
+            }
+        });
+    }
+
+    /// Each change in what the library lists, once [`Manager::keep_library_current`] was called.
+    pub fn subscribe_library(&self) -> broadcast::Receiver<()> {
+        self.inner.library_changes.subscribe()
     }
 
     /// Everything about one model: revisions, files and hashes, card.

@@ -197,7 +197,8 @@ impl Manager {
     fn settings_now(&self) -> Settings {
         let stamp = std::fs::metadata(self.inner.store.path()).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
         let mut last = self.inner.settings_stamp.lock().expect("stamp");
-        if (stamp.is_none() || *last != stamp) && self.reload_settings().is_ok() {
+        // No file then and now: the defaults read at the start are still what it says.
+        if *last != stamp && self.reload_settings().is_ok() {
             *last = stamp;
         }
         drop(last);
@@ -227,13 +228,13 @@ impl Manager {
         self.settings_now();
         let models = self.models(LibraryQuery::default()).await.unwrap_or_default();
         // The GGUF adapters each base runs, by base id.
-        let adapters_of = |m: &LibraryModel| {
-            crate::library::adapters::runnable(&models, &m.id).into_iter().map(|(id, _)| id).collect::<Vec<_>>()
-        };
+        let runnable = crate::library::adapters::runnable_by_base(&models);
+        let adapters_of = |m: &LibraryModel| runnable.get(&m.id).into_iter().flatten().map(|(id, _)| id.clone());
         let loaded = self.loaded().await;
         let state_of =
             |id: &str| loaded.iter().find(|m| m.id == id).map(|m| (m.state, m.plan.as_ref().map(|p| p.context)));
         let settings = self.settings();
+        let disk = self.library(&settings).await.ok();
         let mut out = Vec::new();
         for m in &models {
             let runtime = match (m.source, m.format) {
@@ -259,15 +260,9 @@ impl Manager {
             if m.adapter.is_some() {
                 continue;
             }
-            let quants = match m.source {
-                crate::model::ModelSource::HuggingFace | crate::model::ModelSource::Folder => {
-                    let (cache, s, id) = (self.cache_dir().to_path_buf(), settings.clone(), m.id.clone());
-                    let repo = tokio::task::spawn_blocking(move || list::find_repo(&cache, &s, &id).ok()).await;
-                    let files =
-                        repo.ok().flatten().and_then(|(r, _, _)| r.revisions.into_iter().next()).map(|r| r.files);
-                    files.map_or_else(Vec::new, |files| {
-                        crate::discover::details::quantisations(files.iter().map(|f| (f.path.as_str(), f.size)))
-                    })
+            let quants = match (m.source, disk.as_ref().and_then(|d| d.disk.gguf_files.get(&m.id))) {
+                (crate::model::ModelSource::HuggingFace | crate::model::ModelSource::Folder, Some(files)) => {
+                    crate::discover::details::quantisations(files.iter().map(|(path, size)| (path.as_str(), *size)))
                 }
                 _ => Vec::new(),
             };

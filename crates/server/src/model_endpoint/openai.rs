@@ -17,27 +17,51 @@ const QUIET_WAIT: Duration = Duration::from_secs(1);
 /// How often a streamed request waiting for its model to load hears that it is loading.
 const HEARTBEAT: Duration = Duration::from_secs(5);
 
-fn entry(m: &ServedModel) -> serde_json::Value {
-    serde_json::json!({
-        "id": m.id,
-        "object": "model",
-        "created": m.created,
-        "owned_by": "model-manager",
-        "type": m.model_type,
-        "runtime": m.runtime,
-        "loaded": m.state == Some(mm_core::runtime::RuntimeState::Ready),
-        "state": m.state,
-        "context": m.context,
-        "alias_of": m.alias_of,
-        "parent": m.parent,
-        "size": m.size,
-    })
+/// A model as OpenAI's list has it, and what this app adds (written straight to the answer: no tree of values).
+#[derive(serde::Serialize)]
+struct Entry<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    owned_by: &'static str,
+    #[serde(rename = "type")]
+    model_type: mm_core::model::ModelType,
+    runtime: mm_core::runtime::RuntimeKind,
+    loaded: bool,
+    state: Option<mm_core::runtime::RuntimeState>,
+    context: Option<u64>,
+    alias_of: Option<&'a str>,
+    parent: Option<&'a str>,
+    size: u64,
+}
+
+fn entry(m: &ServedModel) -> Entry<'_> {
+    Entry {
+        id: &m.id,
+        object: "model",
+        created: m.created,
+        owned_by: "model-manager",
+        model_type: m.model_type,
+        runtime: m.runtime,
+        loaded: m.state == Some(mm_core::runtime::RuntimeState::Ready),
+        state: m.state,
+        context: m.context,
+        alias_of: m.alias_of.as_deref(),
+        parent: m.parent.as_deref(),
+        size: m.size,
+    }
+}
+
+#[derive(serde::Serialize)]
+struct List<'a> {
+    object: &'static str,
+    data: Vec<Entry<'a>>,
 }
 
 /// `GET /v1/models`: every model this machine runs, by the names a request gives.
 pub(super) async fn models(State(served): State<Served>) -> Response {
-    let data: Vec<_> = served.manager.served_models().await.iter().map(entry).collect();
-    axum::Json(serde_json::json!({"object": "list", "data": data})).into_response()
+    let models = served.manager.served_models().await;
+    axum::Json(List { object: "list", data: models.iter().map(entry).collect() }).into_response()
 }
 
 /// `GET /v1/models/{id}`.

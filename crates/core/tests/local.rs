@@ -354,7 +354,6 @@ fn library_folders_list_loose_model_files_read_only() {
     assert_eq!(models[0].source, ModelSource::Folder);
     let err = mm_core::local::list::delete(&s.store, &s.data, ids[0]).unwrap_err();
     assert!(err.to_string().contains("read-only"), "{err}");
-
 }
 
 #[tokio::test]

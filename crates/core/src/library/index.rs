@@ -245,7 +245,12 @@ mod tests {
             files: vec![PathBuf::from("/home/u/Downloads/m.gguf")],
             data_dir: PathBuf::from("/home/u/.local/app"),
         };
-        for news in ["/home/u/.local/app/usage.json", "/home/u/.local/app/models/a.gguf", "/home/u/.cache/hub/models--a--b/snapshots/c/x.gguf", "/home/u/Downloads/m.gguf"] {
+        for news in [
+            "/home/u/.local/app/usage.json",
+            "/home/u/.local/app/models/a.gguf",
+            "/home/u/.cache/hub/models--a--b/snapshots/c/x.gguf",
+            "/home/u/Downloads/m.gguf",
+        ] {
             assert!(folders.shows(Path::new(news)), "{news}");
         }
         for quiet in [

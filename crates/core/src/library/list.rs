@@ -119,7 +119,12 @@ pub struct OnDisk {
 
 impl OnDisk {
     /// The models with the download queue laid over them.
-    pub fn with_downloads(&self, downloads: &[DownloadProgress], cache_dir: &Path, settings: &Settings) -> Vec<LibraryModel> {
+    pub fn with_downloads(
+        &self,
+        downloads: &[DownloadProgress],
+        cache_dir: &Path,
+        settings: &Settings,
+    ) -> Vec<LibraryModel> {
         let mut models = self.models.clone();
         merge_downloads(&mut models, downloads, cache_dir, settings);
         models
@@ -259,7 +264,12 @@ pub(crate) fn model_of(repo: &CachedRepo, source: ModelSource, settings: &Settin
 }
 
 /// Downloads in the queue set the status of their model, or add it when nothing is cached yet.
-fn merge_downloads(models: &mut Vec<LibraryModel>, downloads: &[DownloadProgress], cache_dir: &Path, settings: &Settings) {
+fn merge_downloads(
+    models: &mut Vec<LibraryModel>,
+    downloads: &[DownloadProgress],
+    cache_dir: &Path,
+    settings: &Settings,
+) {
     for d in downloads {
         let status = match d.state {
             DownloadState::Queued | DownloadState::Paused => ModelStatus::Queued,

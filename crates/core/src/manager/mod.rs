@@ -353,7 +353,8 @@ impl Manager {
 
     /// What the disks hold for `settings`: kept in memory while it is current ([`LibraryIndex`]).
     pub(crate) async fn library(&self, settings: &Settings) -> Result<Arc<Listed>, ErrorPayload> {
-        let (cache_dir, data_dir, owned) = (self.inner.cache_dir.clone(), self.data_dir().to_path_buf(), settings.clone());
+        let (cache_dir, data_dir, owned) =
+            (self.inner.cache_dir.clone(), self.data_dir().to_path_buf(), settings.clone());
         let list = move || list::on_disk(&cache_dir, &data_dir, &owned);
         let changes = self.inner.downloads.state_changes();
         self.inner.library.read(self.library_folders(settings), settings, changes, list).await.map_err(payload)

@@ -68,7 +68,7 @@ impl LibraryQuery {
     pub fn apply(&self, mut models: Vec<LibraryModel>) -> Vec<LibraryModel> {
         models.retain(|m| self.matches(m));
         match self.sort {
-            // Lowered as compared, without a copy (a list already in order, as the kept one is, costs one pass).
+            // Lowered as compared, without a copy.
             SortKey::Name => models.sort_by(|a, b| by_name(&a.id, &b.id)),
             SortKey::Size => models.sort_by(|a, b| a.size.cmp(&b.size).then_with(|| a.id.cmp(&b.id))),
             SortKey::Date => models.sort_by(|a, b| a.downloaded_at.cmp(&b.downloaded_at).then_with(|| a.id.cmp(&b.id))),
@@ -171,8 +171,6 @@ pub fn on_disk(cache_dir: &Path, data_dir: &Path, settings: &Settings) -> Result
         m.last_used = [m.last_used, used.get(&m.id).copied(), m.downloaded_at].into_iter().flatten().max();
         m.pinned = settings.storage_pins.contains(&m.id);
     }
-    // In the list's usual order, which sorting it again then leaves as it is.
-    models.sort_by(|a, b| by_name(&a.id, &b.id));
     Ok(disk)
 }
 

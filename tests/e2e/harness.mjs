@@ -180,7 +180,8 @@ export async function shutdown(wd) {
     if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
   }
   children.length = 0;
-  if (wd?.home) fs.rmSync(wd.home, { recursive: true, force: true });
+  // The runtime host may still be closing its log for a moment after the app quits.
+  if (wd?.home) fs.rmSync(wd.home, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
 }
 
 /** A minimal GGUF: magic, version 3, no tensors, one key (general.architecture = llama). */

@@ -67,7 +67,8 @@ test('a model another program puts in a library folder shows without a refresh',
   fs.renameSync(path.join(library, 'team/.watched.gguf.part'), path.join(library, 'team/watched.gguf'));
   await wd.until('the new model in the window', async () => (await rowIds()).some((id) => id.endsWith('team/watched.gguf')), 10000);
   const log = fs.readdirSync(path.join(data, 'dev.model-manager.app/logs')).map((f) => fs.readFileSync(path.join(data, 'dev.model-manager.app/logs', f), 'utf8')).join('');
-  assert.match(log, /watching the settings and library folders with inotify folders=2/);
+  // The cache, the app's models folder and the library folder, each watched (not polled).
+  assert.match(log, /watching the library's folders with inotify folders=3 complete=true/);
 });
 
 test('the System view shows the log folder and copies the diagnostics, log lines included', async () => {

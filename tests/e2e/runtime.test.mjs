@@ -267,5 +267,5 @@ test('Unload stops the runtime; a load the app made ends with the app', async ()
     assert.ok(Date.now() < deadline, 'the runtime the app loaded outlived the app');
     await new Promise((r) => setTimeout(r, 200));
   }
-  fs.rmSync(home, { recursive: true, force: true });
+  fs.rmSync(home, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
 });

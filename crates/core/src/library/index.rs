@@ -213,7 +213,7 @@ impl LibraryIndex {
                 complete = false;
             }
         }
-        tracing::debug!(folders = folders.trees.len(), complete, "watching the library's folders");
+        tracing::info!(folders = folders.trees.len(), complete, "watching the library's folders with inotify");
         (Some(watcher), complete)
     }
 }

@@ -106,10 +106,10 @@ impl LibraryIndex {
     }
 
     /// The library for `settings`: the kept listing while it is current, else `list` run on a blocking thread
-    /// (once for every reader waiting) and kept.
+    /// (once for every reader waiting) and kept; `folders` (what it reads) is asked only then.
     pub async fn read(
         &self,
-        folders: Folders,
+        folders: impl FnOnce() -> Folders,
         settings: &Settings,
         downloads: u64,
         list: impl FnOnce() -> Result<OnDisk, LibraryError> + Send + 'static,
@@ -121,7 +121,7 @@ impl LibraryIndex {
         if let Some(listed) = self.current(settings, downloads) {
             return Ok(listed);
         }
-        let changes = self.rewatch(&folders);
+        let changes = self.rewatch(&folders());
         let disk = tokio::task::spawn_blocking(list)
             .await
             .map_err(|e| LibraryError::io("listing the library", std::io::Error::other(e)))??;
@@ -131,7 +131,7 @@ impl LibraryIndex {
     /// [`LibraryIndex::read`] on this thread (the tray's menu, which must not wait on a runtime).
     pub fn read_blocking(
         &self,
-        folders: Folders,
+        folders: impl FnOnce() -> Folders,
         settings: &Settings,
         downloads: u64,
         list: impl FnOnce() -> Result<OnDisk, LibraryError>,
@@ -139,7 +139,7 @@ impl LibraryIndex {
         if let Some(listed) = self.current(settings, downloads) {
             return Ok(listed);
         }
-        let changes = self.rewatch(&folders);
+        let changes = self.rewatch(&folders());
         Ok(self.keep(list()?, Key { changes, downloads, settings: settings.clone() }))
     }
 

@@ -357,7 +357,7 @@ impl Manager {
             (self.inner.cache_dir.clone(), self.data_dir().to_path_buf(), settings.clone());
         let list = move || list::on_disk(&cache_dir, &data_dir, &owned);
         let changes = self.inner.downloads.state_changes();
-        self.inner.library.read(self.library_folders(settings), settings, changes, list).await.map_err(payload)
+        self.inner.library.read(|| self.library_folders(settings), settings, changes, list).await.map_err(payload)
     }
 
     /// The library as last listed, without reading any disk or server again beyond the cache's folders (the
@@ -366,9 +366,12 @@ impl Manager {
         let settings = self.settings();
         let (cache_dir, data_dir) = (self.cache_dir(), self.data_dir());
         let changes = self.inner.downloads.state_changes();
-        let listed = self.inner.library.read_blocking(self.library_folders(&settings), &settings, changes, || {
-            list::on_disk(cache_dir, data_dir, &settings)
-        });
+        let listed = self.inner.library.read_blocking(
+            || self.library_folders(&settings),
+            &settings,
+            changes,
+            || list::on_disk(cache_dir, data_dir, &settings),
+        );
         let mut models = listed
             .map(|l| l.disk.with_downloads(&self.inner.downloads.list(), cache_dir, &settings))
             .unwrap_or_default();

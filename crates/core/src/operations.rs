@@ -42,7 +42,7 @@ macro_rules! operations {
             /// Every model (the cache, library folders, imports, URL downloads, Ollama), filtered and sorted.
             models get "/mm/v1/models" "models"
                 path[] query[query: $crate::library::LibraryQuery] body[] progress[]
-                answer[Vec<$crate::model::LibraryModel>] ok[200] errors[];
+                answer[std::sync::Arc<Vec<$crate::model::LibraryModel>>] ok[200] errors[];
 
             /// One model: revisions, files and hashes, card.
             model get "/mm/v1/models/{id}" "models"

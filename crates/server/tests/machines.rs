@@ -50,7 +50,7 @@ async fn a_machine_is_kept_only_once_it_answers_with_its_token_which_stays_out_o
 
     // Driven as the window drives it: the kept token opens it.
     let machine = Machine::Remote(laptop.remote(&url).unwrap());
-    assert_eq!(machine.models(Default::default()).await.unwrap(), Vec::new());
+    assert_eq!(*machine.models(Default::default()).await.unwrap(), Vec::<mm_core::model::LibraryModel>::new());
     assert!(machine.system().await.unwrap().ram_total > 0);
     let err = machine.download(999).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::NotFound, "the other machine's own error code comes through");

@@ -126,6 +126,19 @@ struct Inner {
     library: Arc<LibraryIndex>,
     /// Told each time what the library lists changed on disk ([`Manager::keep_library_current`]).
     library_changes: broadcast::Sender<()>,
+    /// The last answer of [`Manager::models`], with what it was made of: a client that polls the list is answered
+    /// without a copy while none of it changed.
+    models_memo: Mutex<Option<ModelsMemo>>,
+}
+
+/// An answer of [`Manager::models`] and what it was made of.
+struct ModelsMemo {
+    /// Held, so that no later listing can take its address.
+    listed: Arc<Listed>,
+    downloads: Vec<crate::download::DownloadProgress>,
+    ollama: Vec<LibraryModel>,
+    query: LibraryQuery,
+    answer: Arc<Vec<LibraryModel>>,
 }
 
 /// A blocking task's panic as an internal error.
@@ -212,6 +225,7 @@ impl Manager {
                 settings_stamp: Mutex::default(),
                 library: Arc::default(),
                 library_changes: broadcast::channel(16).0,
+                models_memo: Mutex::new(None),
             }),
         }
     }
@@ -338,11 +352,23 @@ impl Manager {
 
     /// Every model (the cache, library folders, imports, URL downloads, Ollama), merged with the download queue,
     /// filtered and sorted by `query`.
-    pub async fn models(&self, query: LibraryQuery) -> Result<Vec<LibraryModel>, ErrorPayload> {
+    pub async fn models(&self, query: LibraryQuery) -> Result<Arc<Vec<LibraryModel>>, ErrorPayload> {
         let settings = self.settings();
-        let mut models = self.models_on_disk(settings.clone()).await?;
-        models.extend(self.inner.ollama.models(&settings).await);
-        Ok(query.apply(models))
+        // The library's key holds the settings, so the same listing means the same settings.
+        let listed = self.library(&settings).await?;
+        let downloads = self.inner.downloads.list();
+        let ollama = self.inner.ollama.models(&settings).await;
+        let mut memo = self.inner.models_memo.lock().expect("models memo");
+        if let Some(m) = memo.as_ref().filter(|m| {
+            Arc::ptr_eq(&m.listed, &listed) && m.downloads == downloads && m.ollama == ollama && m.query == query
+        }) {
+            return Ok(m.answer.clone());
+        }
+        let mut models = listed.disk.with_downloads(&downloads, self.cache_dir(), &settings);
+        models.extend(ollama.iter().cloned());
+        let answer = Arc::new(query.apply(models));
+        *memo = Some(ModelsMemo { listed, downloads, ollama, query, answer: answer.clone() });
+        Ok(answer)
     }
 
     /// The models whose files are on this machine's disks (no Ollama), merged with the queue.

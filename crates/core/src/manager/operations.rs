@@ -26,7 +26,7 @@ use crate::settings::LoadSettings;
 use std::collections::BTreeMap;
 
 impl Operations for Manager {
-    async fn models(&self, query: LibraryQuery) -> Result<Vec<LibraryModel>, ErrorPayload> {
+    async fn models(&self, query: LibraryQuery) -> Result<std::sync::Arc<Vec<LibraryModel>>, ErrorPayload> {
         Manager::models(self, query).await
     }
 

@@ -236,7 +236,7 @@ impl Manager {
         let settings = self.settings();
         let disk = self.library(&settings).await.ok();
         let mut out = Vec::new();
-        for m in &models {
+        for m in models.iter() {
             let runtime = match (m.source, m.format) {
                 (crate::model::ModelSource::Ollama, _) => RuntimeKind::Ollama,
                 (_, crate::model::ModelFormat::Gguf) => RuntimeKind::LlamaServer,

@@ -54,7 +54,7 @@ impl Manager {
             requests: BTreeMap::new(),
             mirror_hits: self.inner.mirror_hits.load(std::sync::atomic::Ordering::Relaxed),
         };
-        for m in &models {
+        for m in models.iter() {
             *stats.by_type.entry(name(m.model_type)).or_default() += 1;
             *stats.by_status.entry(name(m.status)).or_default() += 1;
             *stats.by_source.entry(name(m.source)).or_default() += 1;

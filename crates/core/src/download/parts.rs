@@ -59,6 +59,9 @@ impl Connections {
 /// be added (half as many again as are running, at least 2).
 const GROWTH_WINDOW: Duration = Duration::from_millis(500);
 const GROWTH: f64 = 1.10;
+/// How many bytes that landed ahead of the hashed ones one file's writer keeps in memory to hash them without
+/// reading them back (the pieces in flight, about one per connection); more are read back from the page cache.
+const HOLD: usize = 32 << 20;
 /// The ranges file is rewritten at most this often.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
@@ -82,7 +85,7 @@ impl From<DownloadError> for Stopped {
 
 /// What is on disk of a file fetched in pieces, kept beside it.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Record {
+pub(crate) struct Record {
     size: u64,
     /// The validator the pieces were fetched under (a URL's ETag or Last-Modified), sent with `If-Range`.
     validator: Option<String>,
@@ -104,7 +107,7 @@ impl Record {
         self.done = merged;
     }
 
-    fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.done.iter().map(|(s, e)| e - s).sum()
     }
 
@@ -113,20 +116,81 @@ impl Record {
         self.done.first().filter(|(s, _)| *s == 0).map_or(0, |(_, e)| *e)
     }
 
-    /// What is missing, cut into pieces of at most `piece` bytes.
-    fn missing(&self, piece: u64) -> VecDeque<(u64, u64)> {
-        let mut out = VecDeque::new();
+    /// The `[start, end)` ranges not on disk, in order.
+    fn missing(&self) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
         let mut at = 0;
         for &(s, e) in self.done.iter().chain(std::iter::once(&(self.size, self.size))) {
-            let mut from = at;
-            while from < s {
-                let to = (from + piece).min(s);
-                out.push_back((from, to));
-                from = to;
+            if at < s {
+                out.push((at, s));
             }
             at = at.max(e);
         }
         out
+    }
+}
+
+/// `[start, end)` cut into pieces of at most `piece` bytes.
+fn cut(start: u64, end: u64, piece: u64) -> impl Iterator<Item = (u64, u64)> {
+    (start..end).step_by(piece as usize).map(move |from| (from, (from + piece).min(end)))
+}
+
+/// A partial file written in pieces, in any order, by whoever has its bytes (connections over HTTP, the Xet
+/// engine): the writer thread, the channel into it, and the ranges still missing when it opened.
+pub(crate) struct PieceWriter {
+    pub missing: Vec<(u64, u64)>,
+    pub tx: mpsc::Sender<(u64, Bytes)>,
+    pub writer: tokio::task::JoinHandle<io::Result<(Record, Option<Digests>)>>,
+}
+
+impl PieceWriter {
+    /// Opens `part` for a file of `size` bytes: the ranges its record names are kept when they may be
+    /// (`resumable`: a validator, or a hash that checks the whole file), and a single stream's contiguous bytes
+    /// likewise; the writer hashes with `hasher` from byte 0, and `queue` chunks may wait for it.
+    pub fn open(
+        part: &Path,
+        size: u64,
+        validator: Option<String>,
+        resumable: bool,
+        hasher: Hasher,
+        counters: &Arc<Counters>,
+        queue: usize,
+    ) -> io::Result<PieceWriter> {
+        let record = resumable.then(|| load_record(part, size, validator.as_deref())).flatten();
+        let record = match record {
+            Some(record) => record,
+            None => {
+                // Bytes a single stream left (contiguous from 0) are kept when they can be vouched for.
+                let on_disk = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+                let mut record = Record { size, validator, done: Vec::new() };
+                if resumable && on_disk > 0 && on_disk < size && !record_path(part).exists() {
+                    record.add(0, on_disk);
+                }
+                record
+            }
+        };
+        let file = crate::disk::open_partial(part)?;
+        // The record is on disk before the file is sized: whoever reads the partial file (a mirror streaming it as
+        // it arrives) and finds no record is reading bytes written in order.
+        let record_bytes = serde_json::to_vec(&record).expect("a record serialises");
+        crate::disk::write_atomic(&record_path(part), &record_bytes, 0o644)?;
+        file.set_len(size)?;
+        let already = record.bytes();
+        if already > 0 {
+            tracing::info!(bytes = already, ranges = record.done.len(), "resuming the pieces on disk");
+        }
+        counters.bytes_done.fetch_add(already, Ordering::Relaxed);
+        let missing = record.missing();
+        let (tx, rx) = mpsc::channel::<(u64, Bytes)>(queue);
+        let writer = spawn_writer(file, part.to_path_buf(), record, hasher, rx, counters.clone());
+        Ok(PieceWriter { missing, tx, writer })
+    }
+
+    /// What the writer left once every sender is gone: the record, and the hashes when the whole file is there.
+    pub async fn finish(
+        writer: tokio::task::JoinHandle<io::Result<(Record, Option<Digests>)>>,
+    ) -> io::Result<(Record, Option<Digests>)> {
+        writer.await.map_err(io::Error::other)?
     }
 }
 
@@ -194,37 +258,14 @@ impl PartedFetch {
     /// its contiguous prefix, ready for the single stream to resume.
     pub async fn run(self, hasher: Hasher) -> Result<Digests, Stopped> {
         let part = self.part.clone();
-        let resumable = self.verified_at_end || self.validator.is_some();
-        let record = resumable.then(|| load_record(&part, self.size, self.validator.as_deref())).flatten();
-        let record = match record {
-            Some(record) => record,
-            None => {
-                // Bytes a single stream left (contiguous from 0) are kept when they can be vouched for.
-                let on_disk = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
-                let mut record = Record { size: self.size, validator: self.validator.clone(), done: Vec::new() };
-                if resumable && on_disk > 0 && on_disk < self.size && !record_path(&part).exists() {
-                    record.add(0, on_disk);
-                }
-                record
-            }
-        };
         let io_error = |what: &str, e| DownloadError::io(format!("{what} {}", part.display()), e);
-        let file = crate::disk::open_partial(&part).map_err(|e| io_error("opening", e))?;
-        // The record is on disk before the file is sized: whoever reads the partial file (a mirror streaming it as
-        // it arrives) and finds no record is reading bytes written in order.
-        let record_bytes = serde_json::to_vec(&record).expect("a record serialises");
-        crate::disk::write_atomic(&record_path(&part), &record_bytes, 0o644).map_err(|e| io_error("recording", e))?;
-        file.set_len(self.size).map_err(|e| io_error("sizing", e))?;
-        let already = record.bytes();
-        if already > 0 {
-            tracing::info!(bytes = already, ranges = record.done.len(), "resuming the pieces on disk");
-        }
-        self.counters.bytes_done.fetch_add(already, Ordering::Relaxed);
-        let piece = piece_size(self.size, self.connections.max);
-        let pieces = record.missing(piece);
-        let (tx, rx) = mpsc::channel::<(u64, Bytes)>(64);
+        let resumable = self.verified_at_end || self.validator.is_some();
+        let opened = PieceWriter::open(&part, self.size, self.validator.clone(), resumable, hasher, &self.counters, 64)
+            .map_err(|e| io_error("opening", e))?;
+        let pieces = opened.missing.iter().flat_map(|&(s, e)| cut(s, e, piece_size(self.size, self.connections.max)));
+        let pieces: VecDeque<(u64, u64)> = pieces.collect();
+        let (tx, writer) = (opened.tx, opened.writer);
         let counters = self.counters.clone();
-        let writer = spawn_writer(file, part.clone(), record, hasher, rx, counters.clone());
         let shared = Arc::new(Shared {
             fetch: self,
             pieces: Mutex::new(pieces),
@@ -233,8 +274,7 @@ impl PartedFetch {
             received: AtomicU64::new(0),
         });
         let result = fetch_all(&shared, tx).await;
-        let written = writer.await.map_err(|e| io_error("writing", io::Error::other(e)))?;
-        let (record, digests) = written.map_err(|e| io_error("writing", e))?;
+        let (record, digests) = PieceWriter::finish(writer).await.map_err(|e| io_error("writing", e))?;
         match result {
             Ok(()) => {
                 let _ = fs::remove_file(record_path(&part));
@@ -506,6 +546,9 @@ fn spawn_writer(
         }
         save(&record)?;
         let (mut saved, mut dirty) = (Instant::now(), false);
+        // Chunks that landed past the hashed bytes, kept (shared, not copied) until the gap before them fills.
+        let mut held = std::collections::BTreeMap::<u64, Bytes>::new();
+        let mut held_bytes = 0;
         while let Some((offset, bytes)) = rx.blocking_recv() {
             file.write_all_at(&bytes, offset)?;
             let end = offset + bytes.len() as u64;
@@ -513,12 +556,32 @@ fn spawn_writer(
             if offset == hashed {
                 hasher.update(&bytes);
                 hashed = end;
+            } else if offset > hashed && held_bytes + bytes.len() <= HOLD {
+                held_bytes += bytes.len();
+                held.insert(offset, bytes);
             }
-            // Bytes that landed past the prefix earlier are read back once the gap before them is filled.
             let prefix = record.prefix();
-            if prefix > hashed {
-                hash_range(&file, hashed, prefix, &mut hasher)?;
-                hashed = prefix;
+            while prefix > hashed {
+                // What is held from the hashed end on is hashed from memory...
+                while let Some(chunk) = held.first_entry() {
+                    let start = *chunk.key();
+                    if start > hashed {
+                        break;
+                    }
+                    let chunk = chunk.remove();
+                    held_bytes -= chunk.len();
+                    let chunk_end = start + chunk.len() as u64;
+                    if chunk_end > hashed {
+                        hasher.update(&chunk[(hashed - start) as usize..]);
+                        hashed = chunk_end;
+                    }
+                }
+                // ...and bytes on disk that were not held (past the limit) are read back from the page cache.
+                let to = held.keys().next().map_or(prefix, |&start| start.min(prefix));
+                if to > hashed {
+                    hash_range(&file, hashed, to, &mut hasher)?;
+                    hashed = to;
+                }
             }
             dirty = true;
             if saved.elapsed() >= SAVE_EVERY {
@@ -545,22 +608,23 @@ mod tests {
     #[test]
     fn ranges_merge_and_what_is_missing_is_cut_into_pieces() {
         let mut r = Record { size: 100, validator: None, done: Vec::new() };
-        assert_eq!(r.missing(30), [(0, 30), (30, 60), (60, 90), (90, 100)]);
+        let pieces = |r: &Record, piece| r.missing().iter().flat_map(|&(s, e)| cut(s, e, piece)).collect::<Vec<_>>();
+        assert_eq!(pieces(&r, 30), [(0, 30), (30, 60), (60, 90), (90, 100)]);
         r.add(10, 20);
         r.add(40, 50);
         r.add(20, 40);
         assert_eq!(r.done, [(10, 50)]);
         assert_eq!((r.bytes(), r.prefix()), (40, 0));
         assert_eq!(
-            r.missing(8),
+            pieces(&r, 8),
             [(0, 8), (8, 10), (50, 58), (58, 66), (66, 74), (74, 82), (82, 90), (90, 98), (98, 100)]
         );
         r.add(0, 10);
         r.add(90, 100);
         assert_eq!((r.prefix(), r.done.clone()), (50, vec![(0, 50), (90, 100)]));
-        assert_eq!(r.missing(100), [(50, 90)]);
+        assert_eq!(r.missing(), [(50, 90)]);
         r.add(50, 90);
-        assert!(r.missing(10).is_empty());
+        assert!(r.missing().is_empty());
         assert_eq!(r.prefix(), 100);
     }
 

@@ -1,21 +1,22 @@
 //! A hub file stored in Xet, fetched from the Xet CAS with the `hf-xet` engine (the one `huggingface_hub` uses).
 //! The hub's resolve answer names the file (`X-Xet-Hash`) and where a read token is had (`Link: <…>;
 //! rel="xet-auth"`); the token is asked for with the hub token, which goes to the hub's origin only, and the CAS
-//! sees only its own token, refreshed by the engine before it expires. The bytes stream in order into the same
-//! writer as an HTTP download (hashed as they land, synced at the end); a cut or a kill resumes from the bytes on
-//! disk with a ranged reconstruction. When Xet fails, stalls or disagrees with the listing, the caller falls back
+//! sees only its own token, refreshed by the engine before it expires. The engine's chunks land in whatever order
+//! they complete, into the same writer as HTTP's pieces ([`super::parts::PieceWriter`]: hashed as the contiguous
+//! bytes grow, what is on disk recorded beside them, synced at the end); a cut or a kill resumes the ranges not on
+//! disk with ranged reconstructions, and HTTP's pieces resume from the same record. When Xet fails, stalls or disagrees with the listing, the caller falls back
 //! to HTTP from the bytes already on disk, and says so.
 
 use super::hasher::{Digests, Hasher};
+use super::parts::PieceWriter;
 use super::progress::{Counters, RateLimiter};
-use super::ranged::{spawn_writer, Chunk};
 use super::DownloadError;
 use crate::hub::HubClient;
+use bytes::Bytes;
 use reqwest::header::{HeaderMap, LINK};
 use reqwest::Url;
 use serde::Deserialize;
 use std::fs;
-use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -113,15 +114,62 @@ pub(crate) struct XetFetch {
 impl XetFetch {
     /// Fetches the bytes not on disk yet and returns the file's hashes.
     pub async fn run(&self, hasher: Hasher) -> Result<Digests, XetStop> {
+        let io_error = |what: &str, e| XetStop::Failed(DownloadError::io(format!("{what} {}", self.what), e));
         let folder = self.part.parent().unwrap_or(&self.part);
-        fs::create_dir_all(folder)
-            .map_err(|e| XetStop::Failed(DownloadError::io(format!("creating {}", folder.display()), e)))?;
-        // A single stream resumes from the contiguous bytes on disk (pieces' holes are not bytes).
-        super::parts::abandon(&self.part);
-        let on_disk = fs::metadata(&self.part).map(|m| m.len()).unwrap_or(0);
-        let offset = if on_disk > self.size { 0 } else { on_disk };
+        fs::create_dir_all(folder).map_err(|e| io_error("creating the folder of", e))?;
         let token = read_token(&self.hub, &self.file.token_url).await.map_err(XetStop::Fallback)?;
-        let fallback = |e: &dyn std::fmt::Display| XetStop::Fallback(e.to_string());
+        let group = self.group(token).await.map_err(XetStop::Fallback)?;
+        // The engine's chunks land in whatever order they complete, into the same writer as HTTP's pieces (which
+        // hashes the contiguous bytes as they grow); a blob is named by its hash, so what is on disk is kept.
+        let before = self.counters.bytes_done.load(Ordering::Relaxed);
+        let opened = PieceWriter::open(&self.part, self.size, None, true, hasher, &self.counters, 2)
+            .map_err(|e| io_error("opening", e))?;
+        let mut streamed = Ok(());
+        for &(start, end) in &opened.missing {
+            if start > 0 {
+                tracing::info!(start, end, "fetching the bytes not on disk over Xet");
+            }
+            streamed = self.stream(&group, start..end, &opened.tx).await;
+            if streamed.is_err() {
+                break;
+            }
+        }
+        drop(opened.tx);
+        let written = PieceWriter::finish(opened.writer).await;
+        let result = match (streamed, written) {
+            (_, Err(e)) => Err(io_error("writing", e)),
+            (Err(stop), Ok(_)) => Err(stop),
+            (Ok(()), Ok((_, Some(digests)))) => Ok(digests),
+            (Ok(()), Ok((record, None))) => {
+                Err(XetStop::Disagrees(format!("Xet left {} of {} bytes on disk", record.bytes(), self.size)))
+            }
+        };
+        match result {
+            Ok(digests) => {
+                let _ = fs::remove_file(super::parts::record_path(&self.part));
+                Ok(digests)
+            }
+            Err(XetStop::Disagrees(reason)) => {
+                // What this CAS rebuilt cannot be trusted: HTTP starts the file over.
+                let _ = fs::remove_file(super::parts::record_path(&self.part));
+                let _ = fs::remove_file(&self.part);
+                let counted = self.counters.bytes_done.load(Ordering::Relaxed).saturating_sub(before);
+                self.counters.bytes_done.fetch_sub(counted, Ordering::Relaxed);
+                Err(XetStop::Fallback(reason))
+            }
+            Err(XetStop::Fallback(reason)) => {
+                // HTTP counts again from what is on disk (its record stays: its pieces resume from it).
+                let counted = self.counters.bytes_done.load(Ordering::Relaxed).saturating_sub(before);
+                self.counters.bytes_done.fetch_sub(counted, Ordering::Relaxed);
+                Err(XetStop::Fallback(reason))
+            }
+            other => other,
+        }
+    }
+
+    /// The engine, configured for one file at a time in bounded memory, with the CAS's read token.
+    async fn group(&self, token: ReadToken) -> Result<xet::xet_session::XetDownloadStreamGroup, String> {
+        let text = |e: &dyn std::fmt::Display| e.to_string();
         let mut config = xet::xet_session::XetConfig::new();
         // Memory stays bounded: the engine's own defaults buffer a sixteenth of the RAM and prefetch a gigabyte. A
         // fetch from the CAS is a range of one xorb (up to 64 MiB) held in the buffer until written, so this lets
@@ -132,13 +180,13 @@ impl XetFetch {
             ("reconstruction.download_buffer_limit", "192mb"),
             ("reconstruction.min_prefetch_buffer", "64mb"),
         ] {
-            config = config.with_config(key, value).map_err(|e| fallback(&e))?;
+            config = config.with_config(key, value).map_err(|e| text(&e))?;
         }
         // The engine starts with 4 fetches and adds more only as its round-trip estimates allow: a far CAS that holds
         // each connection back needs many at once from the start.
         config = config
             .with_config("client.ac_initial_download_concurrency", self.connections.max(1))
-            .map_err(|e| fallback(&e))?;
+            .map_err(|e| text(&e))?;
         config.telemetry.enabled = false;
         // A CAS that fails is left for HTTP soon, rather than after the engine's minutes of retries.
         config.client.retry_max_attempts = 3;
@@ -147,67 +195,38 @@ impl XetFetch {
             .with_cache_dir(&self.cache_dir)
             .with_tokio_handle(tokio::runtime::Handle::current())
             .build()
-            .map_err(|e| fallback(&e))?;
+            .map_err(|e| text(&e))?;
         // The engine refreshes the CAS token from the hub, with the hub token: only when that route is the hub's.
         let mut refresh = xet::xet_session::HeaderMap::new();
         if let Some(value) = self.hub.authorization_for(&self.file.token_url).and_then(|a| a.parse().ok()) {
             refresh.insert(reqwest::header::AUTHORIZATION, value);
         }
-        let group = session
+        session
             .new_download_stream_group()
-            .map_err(|e| fallback(&e))?
+            .map_err(|e| text(&e))?
             .with_endpoint(&token.cas_url)
             .with_token_info(token.access_token, token.exp)
             .with_token_refresh_url(self.file.token_url.as_str(), refresh)
             .build()
             .await
-            .map_err(|e| fallback(&e))?;
-        if offset > 0 {
-            tracing::info!(offset, "resuming from the bytes on disk over Xet");
-        }
-        self.counters.bytes_done.fetch_add(offset, Ordering::Relaxed);
-        // A chunk from the engine can be a whole term (tens of MiB): one waits here, no more.
-        let (tx, rx) = mpsc::channel(1);
-        let writer = spawn_writer(self.part.clone(), offset, hasher, rx, self.counters.clone());
-        let mut at = offset;
-        let streamed = self.stream(&group, &mut at, &tx).await;
-        drop(tx);
-        let written =
-            writer.await.map_err(|e| XetStop::Failed(DownloadError::io(self.what.clone(), io::Error::other(e))))?;
-        let result = match (streamed, written) {
-            (_, Err(e)) => Err(XetStop::Failed(DownloadError::io(format!("writing {}", self.what), e))),
-            (Err(stop), Ok(_)) => Err(stop),
-            (Ok(()), Ok((len, digests))) if len == self.size => Ok(digests),
-            (Ok(()), Ok((len, _))) => Err(XetStop::Disagrees(format!("Xet gave {len} of {} bytes", self.size))),
-        };
-        match result {
-            Err(XetStop::Disagrees(reason)) => {
-                let _ = crate::disk::open_partial_to_cut(&self.part).and_then(|f| f.set_len(offset));
-                self.counters.bytes_done.fetch_sub(at, Ordering::Relaxed);
-                Err(XetStop::Fallback(reason))
-            }
-            Err(XetStop::Fallback(reason)) => {
-                // HTTP counts again from what is on disk.
-                self.counters.bytes_done.fetch_sub(at, Ordering::Relaxed);
-                Err(XetStop::Fallback(reason))
-            }
-            other => other,
-        }
+            .map_err(|e| text(&e))
     }
 
-    /// Streams the bytes from `*at` to the end into the writer; `at` moves past every byte sent.
+    /// Streams the bytes of `range` into the writer, in the order the engine has them.
     async fn stream(
         &self,
         group: &xet::xet_session::XetDownloadStreamGroup,
-        at: &mut u64,
-        tx: &mpsc::Sender<Chunk>,
+        range: std::ops::Range<u64>,
+        tx: &mpsc::Sender<(u64, Bytes)>,
     ) -> Result<(), XetStop> {
-        if *at >= self.size {
-            return Ok(());
-        }
         let info = xet::xet_session::XetFileInfo::new(self.file.hash.clone(), self.size);
-        let range = (*at > 0).then_some(*at..self.size);
-        let mut stream = group.download_stream(info, range).await.map_err(|e| XetStop::Fallback(e.to_string()))?;
+        let whole = range.start == 0 && range.end == self.size;
+        let (start, end) = (range.start, range.end);
+        let mut stream = group
+            .download_unordered_stream(info, (!whole).then_some(range))
+            .await
+            .map_err(|e| XetStop::Fallback(e.to_string()))?;
+        let mut received = 0;
         loop {
             let next = tokio::select! {
                 _ = self.cancel.cancelled() => {
@@ -216,7 +235,7 @@ impl XetFetch {
                 }
                 next = tokio::time::timeout(self.stall_timeout, stream.next()) => next,
             };
-            let bytes = match next {
+            let (offset, bytes) = match next {
                 Err(_) => {
                     stream.cancel();
                     return Err(XetStop::Fallback(format!(
@@ -226,23 +245,28 @@ impl XetFetch {
                 }
                 Ok(Err(e)) => return Err(XetStop::Fallback(e.to_string())),
                 Ok(Ok(None)) => break,
-                Ok(Ok(Some(bytes))) => bytes,
+                // The engine counts from the start of the range asked for.
+                Ok(Ok(Some((from_start, bytes)))) => (start + from_start, bytes),
             };
             let n = bytes.len() as u64;
-            if *at + n > self.size {
+            if offset < start || offset + n > end {
                 stream.cancel();
-                return Err(XetStop::Disagrees(format!("the Xet CAS sent more than the file's {} bytes", self.size)));
+                return Err(XetStop::Disagrees(format!(
+                    "the Xet CAS sent bytes {offset}-{} outside the {start}-{end} asked for of the file's {}",
+                    offset + n,
+                    self.size
+                )));
             }
-            if tx.send(Chunk::Data(bytes)).await.is_err() {
+            if tx.send((offset, bytes)).await.is_err() {
                 // The writer stopped; its error is reported by the caller.
                 return Ok(());
             }
-            *at += n;
+            received += n;
             self.counters.bytes_done.fetch_add(n, Ordering::Relaxed);
             self.limiter.take(n).await;
         }
-        if *at < self.size {
-            return Err(XetStop::Disagrees(format!("the Xet CAS stopped after {} of {} bytes", *at, self.size)));
+        if received < end - start {
+            return Err(XetStop::Disagrees(format!("the Xet CAS stopped after {} of {end} bytes", start + received)));
         }
         Ok(())
     }

@@ -59,9 +59,20 @@ impl Connections {
 /// be added (half as many again as are running, at least 2).
 const GROWTH_WINDOW: Duration = Duration::from_millis(500);
 const GROWTH: f64 = 1.10;
-/// How many bytes that landed ahead of the hashed ones one file's writer keeps in memory to hash them without
-/// reading them back (the pieces in flight, about one per connection); more are read back from the page cache.
-const HOLD: usize = 32 << 20;
+/// What a [`PieceWriter`] keeps in memory: how many chunks may wait for it, and how many bytes that landed ahead of
+/// the hashed ones it keeps to hash them without reading them back (more are read back from the page cache).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Buffers {
+    pub queue: usize,
+    pub hold: usize,
+}
+
+impl Buffers {
+    /// HTTP's chunks are small: many wait, and the pieces in flight (about one per connection) are kept.
+    pub const HTTP: Buffers = Buffers { queue: 64, hold: 32 << 20 };
+    /// The Xet engine's chunks are large (a term, up to tens of MiB) and hold its buffers: few wait, none are kept.
+    pub const XET: Buffers = Buffers { queue: 2, hold: 0 };
+}
 /// The ranges file is rewritten at most this often.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
@@ -146,7 +157,7 @@ pub(crate) struct PieceWriter {
 impl PieceWriter {
     /// Opens `part` for a file of `size` bytes: the ranges its record names are kept when they may be
     /// (`resumable`: a validator, or a hash that checks the whole file), and a single stream's contiguous bytes
-    /// likewise; the writer hashes with `hasher` from byte 0, and `queue` chunks may wait for it.
+    /// likewise; the writer hashes with `hasher` from byte 0, within `buffers`.
     pub fn open(
         part: &Path,
         size: u64,
@@ -154,7 +165,7 @@ impl PieceWriter {
         resumable: bool,
         hasher: Hasher,
         counters: &Arc<Counters>,
-        queue: usize,
+        buffers: Buffers,
     ) -> io::Result<PieceWriter> {
         let record = resumable.then(|| load_record(part, size, validator.as_deref())).flatten();
         let record = match record {
@@ -181,8 +192,8 @@ impl PieceWriter {
         }
         counters.bytes_done.fetch_add(already, Ordering::Relaxed);
         let missing = record.missing();
-        let (tx, rx) = mpsc::channel::<(u64, Bytes)>(queue);
-        let writer = spawn_writer(file, part.to_path_buf(), record, hasher, rx, counters.clone());
+        let (tx, rx) = mpsc::channel::<(u64, Bytes)>(buffers.queue);
+        let writer = spawn_writer(file, part.to_path_buf(), record, hasher, rx, counters.clone(), buffers.hold);
         Ok(PieceWriter { missing, tx, writer })
     }
 
@@ -260,8 +271,16 @@ impl PartedFetch {
         let part = self.part.clone();
         let io_error = |what: &str, e| DownloadError::io(format!("{what} {}", part.display()), e);
         let resumable = self.verified_at_end || self.validator.is_some();
-        let opened = PieceWriter::open(&part, self.size, self.validator.clone(), resumable, hasher, &self.counters, 64)
-            .map_err(|e| io_error("opening", e))?;
+        let opened = PieceWriter::open(
+            &part,
+            self.size,
+            self.validator.clone(),
+            resumable,
+            hasher,
+            &self.counters,
+            Buffers::HTTP,
+        )
+        .map_err(|e| io_error("opening", e))?;
         let pieces = opened.missing.iter().flat_map(|&(s, e)| cut(s, e, piece_size(self.size, self.connections.max)));
         let pieces: VecDeque<(u64, u64)> = pieces.collect();
         let (tx, writer) = (opened.tx, opened.writer);
@@ -528,6 +547,7 @@ fn spawn_writer(
     mut hasher: Hasher,
     mut rx: mpsc::Receiver<(u64, Bytes)>,
     counters: Arc<Counters>,
+    hold: usize,
 ) -> tokio::task::JoinHandle<io::Result<(Record, Option<Digests>)>> {
     tokio::task::spawn_blocking(move || {
         let saved_at = record_path(&part);
@@ -556,7 +576,7 @@ fn spawn_writer(
             if offset == hashed {
                 hasher.update(&bytes);
                 hashed = end;
-            } else if offset > hashed && held_bytes + bytes.len() <= HOLD {
+            } else if offset > hashed && held_bytes + bytes.len() <= hold {
                 held_bytes += bytes.len();
                 held.insert(offset, bytes);
             }
@@ -604,6 +624,41 @@ fn spawn_writer(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn chunks_in_any_order_are_hashed_once_whether_kept_in_memory_or_read_back() {
+        use sha2::Digest as _;
+        let content: Vec<u8> = (0..1_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 7) as u8).collect();
+        let expected = crate::format::hex(&sha2::Sha256::digest(&content));
+        // Chunks of 10,000 bytes, sent in an order that leaves gaps open for a while.
+        let mut order: Vec<u64> = (0..100).collect();
+        order.sort_by_key(|i| (i % 7, *i));
+        for hold in [0, 64 << 10, 32 << 20] {
+            let dir = tempfile::tempdir().unwrap();
+            let part = dir.path().join("f.incomplete");
+            let counters = Arc::new(Counters::default());
+            let writer = PieceWriter::open(
+                &part,
+                content.len() as u64,
+                None,
+                true,
+                Hasher::sha256(false),
+                &counters,
+                Buffers { queue: 4, hold },
+            )
+            .unwrap();
+            assert_eq!(writer.missing, [(0, content.len() as u64)]);
+            for &i in &order {
+                let at = i as usize * 10_000;
+                writer.tx.send((at as u64, Bytes::copy_from_slice(&content[at..at + 10_000]))).await.unwrap();
+            }
+            drop(writer.tx);
+            let (record, digests) = PieceWriter::finish(writer.writer).await.unwrap();
+            assert_eq!(record.done, [(0, content.len() as u64)], "hold {hold}");
+            assert_eq!(digests.unwrap().0, expected, "hold {hold}");
+            assert_eq!(fs::read(&part).unwrap(), content);
+        }
+    }
 
     #[test]
     fn ranges_merge_and_what_is_missing_is_cut_into_pieces() {

@@ -583,6 +583,7 @@ async fn run(
     let connections =
         super::parts::Connections::shared(options.connections_per_file, large.min(options.files_in_parallel.max(1)));
     let permits = Arc::new(Semaphore::new(options.files_in_parallel.max(1)));
+    let xet = super::xet::Engine::new(super::transfer::xet_cache_dir(&inner.cache_dir), options.connections_per_file);
     let mut tasks = tokio::task::JoinSet::new();
     for file in plan.files.iter().cloned() {
         if plan.is_present(&file) {
@@ -596,6 +597,7 @@ async fn run(
             stall_timeout: options.stall_timeout,
             connections,
             use_xet: options.use_xet,
+            xet: xet.clone(),
             verify_hashes: options.verify_hashes,
             limiter: inner.limiter.clone(),
             counters: counters.clone(),

@@ -29,6 +29,8 @@ pub(crate) struct FileTransfer {
     pub connections: super::parts::Connections,
     /// Fetch it from the Xet CAS when the hub says it is there.
     pub use_xet: bool,
+    /// The Xet engine of the download's files.
+    pub xet: Arc<xet::Engine>,
     pub verify_hashes: bool,
     pub limiter: Arc<super::progress::RateLimiter>,
     pub counters: Arc<Counters>,
@@ -78,8 +80,7 @@ impl FileTransfer {
                 part: incomplete.clone(),
                 size: self.file.size,
                 what: self.what(),
-                cache_dir: xet_cache_dir(&self.cache_dir),
-                connections: self.connections.max,
+                engine: self.xet.clone(),
                 stall_timeout: self.stall_timeout,
                 limiter: self.limiter.clone(),
                 counters: self.counters.clone(),
@@ -173,7 +174,7 @@ impl FileTransfer {
 
 /// The Xet engine's own cache and staging folder: `xet/` beside the hub cache, where `huggingface_hub` keeps its
 /// own (`~/.cache/huggingface/xet` for the default cache).
-fn xet_cache_dir(cache_dir: &std::path::Path) -> PathBuf {
+pub(crate) fn xet_cache_dir(cache_dir: &std::path::Path) -> PathBuf {
     cache_dir.parent().unwrap_or(cache_dir).join("xet")
 }
 

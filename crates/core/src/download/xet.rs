@@ -8,7 +8,7 @@
 //! to HTTP from the bytes already on disk, and says so.
 
 use super::hasher::{Digests, Hasher};
-use super::parts::PieceWriter;
+use super::parts::{Buffers, PieceWriter};
 use super::progress::{Counters, RateLimiter};
 use super::DownloadError;
 use crate::hub::HubClient;
@@ -92,6 +92,56 @@ pub(crate) enum XetStop {
     Failed(DownloadError),
 }
 
+/// The Xet engine one download's files share, started when the first of them is found in Xet: its buffers bound
+/// the memory of all of them together, and its connections and caches serve each in turn.
+pub(crate) struct Engine {
+    /// The engine's own cache and staging folder.
+    cache_dir: PathBuf,
+    /// Fetches from the CAS at once to start with (the engine adapts from there), as many as an HTTP download of a
+    /// large file starts with at most.
+    connections: usize,
+    session: tokio::sync::OnceCell<xet::xet_session::XetSession>,
+}
+
+impl Engine {
+    pub fn new(cache_dir: PathBuf, connections: usize) -> Arc<Engine> {
+        Arc::new(Engine { cache_dir, connections, session: tokio::sync::OnceCell::new() })
+    }
+
+    async fn session(&self) -> Result<xet::xet_session::XetSession, String> {
+        self.session.get_or_try_init(|| async { self.start() }).await.cloned()
+    }
+
+    fn start(&self) -> Result<xet::xet_session::XetSession, String> {
+        let text = |e: &dyn std::fmt::Display| e.to_string();
+        let mut config = xet::xet_session::XetConfig::new();
+        // Memory stays bounded: the engine's own defaults buffer a sixteenth of the RAM and prefetch a gigabyte, for
+        // each session. A fetch from the CAS is a range of one xorb (up to 64 MiB) held in the buffer until written.
+        for (key, value) in [
+            ("reconstruction.download_buffer_size", "32mb"),
+            ("reconstruction.download_buffer_perfile_size", "32mb"),
+            ("reconstruction.download_buffer_limit", "64mb"),
+            ("reconstruction.min_prefetch_buffer", "16mb"),
+        ] {
+            config = config.with_config(key, value).map_err(|e| text(&e))?;
+        }
+        // The engine starts with 4 fetches and adds more only as its round-trip estimates allow: a far CAS that holds
+        // each connection back needs many at once from the start.
+        config = config
+            .with_config("client.ac_initial_download_concurrency", self.connections.max(1))
+            .map_err(|e| text(&e))?;
+        config.telemetry.enabled = false;
+        // A CAS that fails is left for HTTP soon, rather than after the engine's minutes of retries.
+        config.client.retry_max_attempts = 3;
+        config.client.retry_base_delay = Duration::from_millis(500);
+        xet::xet_session::XetSessionBuilder::new_with_config(config)
+            .with_cache_dir(&self.cache_dir)
+            .with_tokio_handle(tokio::runtime::Handle::current())
+            .build()
+            .map_err(|e| text(&e))
+    }
+}
+
 /// One Xet-backed file into `part`.
 pub(crate) struct XetFetch {
     pub hub: HubClient,
@@ -100,11 +150,8 @@ pub(crate) struct XetFetch {
     pub size: u64,
     /// Names for messages.
     pub what: String,
-    /// The engine's own cache and staging folder.
-    pub cache_dir: PathBuf,
-    /// Fetches from the CAS at once to start with (the engine adapts from there), as many as an HTTP download of a
-    /// large file starts with at most.
-    pub connections: usize,
+    /// The engine the download's files share.
+    pub engine: Arc<Engine>,
     pub stall_timeout: Duration,
     pub limiter: Arc<RateLimiter>,
     pub counters: Arc<Counters>,
@@ -122,7 +169,7 @@ impl XetFetch {
         // The engine's chunks land in whatever order they complete, into the same writer as HTTP's pieces (which
         // hashes the contiguous bytes as they grow); a blob is named by its hash, so what is on disk is kept.
         let before = self.counters.bytes_done.load(Ordering::Relaxed);
-        let opened = PieceWriter::open(&self.part, self.size, None, true, hasher, &self.counters, 2)
+        let opened = PieceWriter::open(&self.part, self.size, None, true, hasher, &self.counters, Buffers::XET)
             .map_err(|e| io_error("opening", e))?;
         let mut streamed = Ok(());
         for &(start, end) in &opened.missing {
@@ -167,35 +214,9 @@ impl XetFetch {
         }
     }
 
-    /// The engine, configured for one file at a time in bounded memory, with the CAS's read token.
+    /// A stream group of the download's engine, with this file's CAS and read token.
     async fn group(&self, token: ReadToken) -> Result<xet::xet_session::XetDownloadStreamGroup, String> {
-        let text = |e: &dyn std::fmt::Display| e.to_string();
-        let mut config = xet::xet_session::XetConfig::new();
-        // Memory stays bounded: the engine's own defaults buffer a sixteenth of the RAM and prefetch a gigabyte. A
-        // fetch from the CAS is a range of one xorb (up to 64 MiB) held in the buffer until written, so this lets
-        // two or three be in flight.
-        for (key, value) in [
-            ("reconstruction.download_buffer_size", "128mb"),
-            ("reconstruction.download_buffer_perfile_size", "64mb"),
-            ("reconstruction.download_buffer_limit", "192mb"),
-            ("reconstruction.min_prefetch_buffer", "64mb"),
-        ] {
-            config = config.with_config(key, value).map_err(|e| text(&e))?;
-        }
-        // The engine starts with 4 fetches and adds more only as its round-trip estimates allow: a far CAS that holds
-        // each connection back needs many at once from the start.
-        config = config
-            .with_config("client.ac_initial_download_concurrency", self.connections.max(1))
-            .map_err(|e| text(&e))?;
-        config.telemetry.enabled = false;
-        // A CAS that fails is left for HTTP soon, rather than after the engine's minutes of retries.
-        config.client.retry_max_attempts = 3;
-        config.client.retry_base_delay = Duration::from_millis(500);
-        let session = xet::xet_session::XetSessionBuilder::new_with_config(config)
-            .with_cache_dir(&self.cache_dir)
-            .with_tokio_handle(tokio::runtime::Handle::current())
-            .build()
-            .map_err(|e| text(&e))?;
+        let session = self.engine.session().await?;
         // The engine refreshes the CAS token from the hub, with the hub token: only when that route is the hub's.
         let mut refresh = xet::xet_session::HeaderMap::new();
         if let Some(value) = self.hub.authorization_for(&self.file.token_url).and_then(|a| a.parse().ok()) {
@@ -203,13 +224,13 @@ impl XetFetch {
         }
         session
             .new_download_stream_group()
-            .map_err(|e| text(&e))?
+            .map_err(|e| e.to_string())?
             .with_endpoint(&token.cas_url)
             .with_token_info(token.access_token, token.exp)
             .with_token_refresh_url(self.file.token_url.as_str(), refresh)
             .build()
             .await
-            .map_err(|e| text(&e))
+            .map_err(|e| e.to_string())
     }
 
     /// Streams the bytes of `range` into the writer, in the order the engine has them.

@@ -51,6 +51,11 @@ impl RateLimiter {
         self.rate.store(bytes_per_second.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Whether the user set a limit (then a slow transfer is what was asked for).
+    pub fn is_set(&self) -> bool {
+        self.rate.load(std::sync::atomic::Ordering::Relaxed) != 0
+    }
+
     /// Waits as long as `n` bytes take at the limit, after the bytes booked before them.
     pub async fn take(&self, n: u64) {
         let rate = self.rate.load(std::sync::atomic::Ordering::Relaxed);

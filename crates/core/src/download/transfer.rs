@@ -81,6 +81,7 @@ impl FileTransfer {
                 size: self.file.size,
                 what: self.what(),
                 engine: self.xet.clone(),
+                leave_when_slow: self.connections.max > 1 && !self.limiter.is_set(),
                 stall_timeout: self.stall_timeout,
                 limiter: self.limiter.clone(),
                 counters: self.counters.clone(),
@@ -92,6 +93,10 @@ impl FileTransfer {
                     over_xet = Some((self.file.size, digest));
                 }
                 Err(XetStop::Failed(e)) => return Err(e),
+                Err(XetStop::Slow(reason)) => {
+                    tracing::info!(reason, "Xet is slow for this file; the rest over HTTP in pieces");
+                    self.counters.note_transport(format!("HTTP in pieces, as Xet was slow: {reason}"));
+                }
                 Err(XetStop::Fallback(reason) | XetStop::Disagrees(reason)) => {
                     tracing::warn!(reason, "Xet did not work for this file; over HTTP instead");
                     self.counters.note_transport(format!("HTTP, as Xet failed: {reason}"));

@@ -88,9 +88,20 @@ pub(crate) enum XetStop {
     /// What the CAS rebuilt is not the file the hub lists (another length): its bytes are dropped, and HTTP takes
     /// over from where this attempt began.
     Disagrees(String),
+    /// The CAS is slow for this file, as a far CDN that holds each connection back is, and the engine, in bounded
+    /// memory, has few xorbs in flight: HTTP in pieces (which adds connections while they pay) takes over from the
+    /// bytes on disk.
+    Slow(String),
     /// The download cannot go on at all (cancelled, the disk).
     Failed(DownloadError),
 }
+
+/// How long a large file is streamed over Xet before its speed is judged, the speed below which the rest goes over
+/// HTTP in pieces, and how much must be left for that to be worth it. Unthrottled, the engine has delivered
+/// hundreds of megabytes by then; one 8 MB/s connection, 24.
+const JUDGED_AFTER: Duration = Duration::from_secs(3);
+const SLOW: u64 = 16_000_000;
+const WORTH_SWITCHING: u64 = 64 << 20;
 
 /// The Xet engine one download's files share, started when the first of them is found in Xet: its buffers bound
 /// the memory of all of them together, and its connections and caches serve each in turn.
@@ -152,6 +163,9 @@ pub(crate) struct XetFetch {
     pub what: String,
     /// The engine the download's files share.
     pub engine: Arc<Engine>,
+    /// Whether a slow CAS hands the rest to HTTP in pieces ([`XetStop::Slow`]): when pieces are allowed and no
+    /// bandwidth limit is set.
+    pub leave_when_slow: bool,
     pub stall_timeout: Duration,
     pub limiter: Arc<RateLimiter>,
     pub counters: Arc<Counters>,
@@ -204,11 +218,11 @@ impl XetFetch {
                 self.counters.bytes_done.fetch_sub(counted, Ordering::Relaxed);
                 Err(XetStop::Fallback(reason))
             }
-            Err(XetStop::Fallback(reason)) => {
+            Err(stop @ (XetStop::Fallback(_) | XetStop::Slow(_))) => {
                 // HTTP counts again from what is on disk (its record stays: its pieces resume from it).
                 let counted = self.counters.bytes_done.load(Ordering::Relaxed).saturating_sub(before);
                 self.counters.bytes_done.fetch_sub(counted, Ordering::Relaxed);
-                Err(XetStop::Fallback(reason))
+                Err(stop)
             }
             other => other,
         }
@@ -248,11 +262,26 @@ impl XetFetch {
             .await
             .map_err(|e| XetStop::Fallback(e.to_string()))?;
         let mut received = 0;
+        let judge_at = tokio::time::Instant::now() + JUDGED_AFTER;
+        let mut judged = !self.leave_when_slow || end - start < WORTH_SWITCHING;
         loop {
             let next = tokio::select! {
                 _ = self.cancel.cancelled() => {
                     stream.cancel();
                     return Err(XetStop::Failed(DownloadError::Cancelled));
+                }
+                _ = tokio::time::sleep_until(judge_at), if !judged => {
+                    judged = true;
+                    let rate = received / JUDGED_AFTER.as_secs();
+                    if rate < SLOW && end - start - received > WORTH_SWITCHING {
+                        stream.cancel();
+                        return Err(XetStop::Slow(format!(
+                            "{:.1} MB/s from the Xet CAS in the first {} s",
+                            rate as f64 / 1e6,
+                            JUDGED_AFTER.as_secs()
+                        )));
+                    }
+                    continue;
                 }
                 next = tokio::time::timeout(self.stall_timeout, stream.next()) => next,
             };

@@ -7,6 +7,7 @@
 
 use crate::{events, tray, AppState};
 use mm_core::download::{LifecycleKind, ModelLifecycle};
+use mm_core::file_events::FileNews;
 use mm_core::settings::ActiveModel;
 use notify::{RecursiveMode, Watcher};
 use std::collections::BTreeMap;
@@ -102,30 +103,12 @@ async fn library_changes<R: Runtime>(app: AppHandle<R>) {
 
 /// What the watcher reports: changed paths, or "anything may have changed" (the kernel's queue overflowed, or
 /// watching failed), which re-reads everything.
-enum Change {
-    Paths(Vec<PathBuf>),
-    Everything,
-}
-
 pub fn start<R: Runtime>(app: AppHandle<R>) {
-    use notify::event::{AccessKind, AccessMode, EventKind};
     let (tx, rx) = mpsc::unbounded_channel();
     let handler = move |event: notify::Result<notify::Event>| {
-        let change = match event {
-            Ok(event) if event.need_rescan() => Change::Everything,
-            // A file closed after writing is news; opening or reading one is not (and the fingerprint's own
-            // reads would wake the watcher).
-            Ok(event) if event.kind == EventKind::Access(AccessKind::Close(AccessMode::Write)) => {
-                Change::Paths(event.paths)
-            }
-            Ok(event) if event.kind.is_access() => return,
-            Ok(event) => Change::Paths(event.paths),
-            Err(err) => {
-                tracing::warn!(%err, "the file watcher reported an error; reading everything again");
-                Change::Everything
-            }
-        };
-        let _ = tx.send(change);
+        if let Some(news) = mm_core::file_events::news(event, "settings") {
+            let _ = tx.send(news);
+        }
     };
     let watcher = notify::RecommendedWatcher::new(handler, notify::Config::default());
     tauri::async_runtime::spawn(library_changes(app.clone()));
@@ -143,7 +126,7 @@ pub fn start<R: Runtime>(app: AppHandle<R>) {
 async fn watch<R: Runtime>(
     app: AppHandle<R>,
     mut watcher: notify::RecommendedWatcher,
-    mut rx: mpsc::UnboundedReceiver<Change>,
+    mut rx: mpsc::UnboundedReceiver<FileNews>,
 ) {
     let settings_file = app.state::<AppState>().manager.store().path().to_path_buf();
     let settings_dir = settings_file.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -174,12 +157,12 @@ async fn watch<R: Runtime>(
                 _ = &mut settle => break,
             }
         }
-        let touched = if changes.iter().any(|c| matches!(c, Change::Everything)) {
+        let touched = if changes.iter().any(|c| matches!(c, FileNews::Everything)) {
             Touched { settings: true, runtime: true }
         } else {
             let paths = changes.iter().flat_map(|c| match c {
-                Change::Paths(paths) => paths.as_slice(),
-                Change::Everything => &[],
+                FileNews::Paths(paths) => paths.as_slice(),
+                FileNews::Everything => &[],
             });
             touched(paths.map(PathBuf::as_path), &settings_file)
         };

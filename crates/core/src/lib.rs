@@ -17,6 +17,7 @@ pub mod discover;
 pub mod disk;
 pub mod download;
 pub mod error;
+pub mod file_events;
 pub mod format;
 pub mod http;
 pub mod hub;

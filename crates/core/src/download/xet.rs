@@ -4,8 +4,9 @@
 //! sees only its own token, refreshed by the engine before it expires. The engine's chunks land in whatever order
 //! they complete, into the same writer as HTTP's pieces ([`super::parts::PieceWriter`]: hashed as the contiguous
 //! bytes grow, what is on disk recorded beside them, synced at the end); a cut or a kill resumes the ranges not on
-//! disk with ranged reconstructions, and HTTP's pieces resume from the same record. When Xet fails, stalls or disagrees with the listing, the caller falls back
-//! to HTTP from the bytes already on disk, and says so.
+//! disk with ranged reconstructions, and HTTP's pieces resume from the same record. When Xet fails, stalls or
+//! disagrees with the listing, the caller falls back to HTTP from the bytes already on disk, and says so; when it
+//! is slow for a large file ([`XetStop::Slow`]), HTTP in pieces takes over likewise.
 
 use super::hasher::{Digests, Hasher};
 use super::parts::{Buffers, PieceWriter};

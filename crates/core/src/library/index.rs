@@ -169,21 +169,13 @@ impl LibraryIndex {
 
     /// A watcher of `folders`, and whether every one is watched.
     fn watch(&self, folders: &Folders) -> (Option<notify::RecommendedWatcher>, bool) {
-        use notify::event::{AccessKind, AccessMode, EventKind};
+        use crate::file_events::{news, FileNews};
         let (changes, noticed, watched) = (self.changes.clone(), self.noticed.clone(), folders.clone());
         let handler = move |event: notify::Result<notify::Event>| {
-            let news = match event {
-                Ok(event) if event.need_rescan() => true,
-                // A file closed after writing is news; opening or reading one is not (the listing's own reads).
-                Ok(event) if event.kind == EventKind::Access(AccessKind::Close(AccessMode::Write)) => {
-                    event.paths.iter().any(|p| watched.shows(p))
-                }
-                Ok(event) if event.kind.is_access() => false,
-                Ok(event) => event.paths.iter().any(|p| watched.shows(p)),
-                Err(err) => {
-                    tracing::warn!(%err, "the library's watcher reported an error; listing again");
-                    true
-                }
+            let news = match news(event, "library") {
+                Some(FileNews::Everything) => true,
+                Some(FileNews::Paths(paths)) => paths.iter().any(|p| watched.shows(p)),
+                None => false,
             };
             if news {
                 changes.fetch_add(1, Ordering::SeqCst);

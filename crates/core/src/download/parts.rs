@@ -150,6 +150,8 @@ fn cut(start: u64, end: u64, piece: u64) -> impl Iterator<Item = (u64, u64)> {
 /// engine): the writer thread, the channel into it, and the ranges still missing when it opened.
 pub(crate) struct PieceWriter {
     pub missing: Vec<(u64, u64)>,
+    /// The bytes its record named when it opened, counted as done.
+    pub on_disk: u64,
     pub tx: mpsc::Sender<(u64, Bytes)>,
     pub writer: tokio::task::JoinHandle<io::Result<(Record, Option<Digests>)>>,
 }
@@ -194,7 +196,7 @@ impl PieceWriter {
         let missing = record.missing();
         let (tx, rx) = mpsc::channel::<(u64, Bytes)>(buffers.queue);
         let writer = spawn_writer(file, part.to_path_buf(), record, hasher, rx, counters.clone(), buffers.hold);
-        Ok(PieceWriter { missing, tx, writer })
+        Ok(PieceWriter { missing, on_disk: already, tx, writer })
     }
 
     /// What the writer left once every sender is gone: the record, and the hashes when the whole file is there.
@@ -578,7 +580,9 @@ fn spawn_writer(
                 hashed = end;
             } else if offset > hashed && held_bytes + bytes.len() <= hold {
                 held_bytes += bytes.len();
-                held.insert(offset, bytes);
+                if let Some(replaced) = held.insert(offset, bytes) {
+                    held_bytes -= replaced.len();
+                }
             }
             let prefix = record.prefix();
             while prefix > hashed {

@@ -183,15 +183,16 @@ impl XetFetch {
         let group = self.group(token).await.map_err(XetStop::Fallback)?;
         // The engine's chunks land in whatever order they complete, into the same writer as HTTP's pieces (which
         // hashes the contiguous bytes as they grow); a blob is named by its hash, so what is on disk is kept.
-        let before = self.counters.bytes_done.load(Ordering::Relaxed);
         let opened = PieceWriter::open(&self.part, self.size, None, true, hasher, &self.counters, Buffers::XET)
             .map_err(|e| io_error("opening", e))?;
+        // What this file counted as done (the download's counters are shared by its files).
+        let mut counted = opened.on_disk;
         let mut streamed = Ok(());
         for &(start, end) in &opened.missing {
             if start > 0 {
                 tracing::info!(start, end, "fetching the bytes not on disk over Xet");
             }
-            streamed = self.stream(&group, start..end, &opened.tx).await;
+            streamed = self.stream(&group, start..end, &opened.tx, &mut counted).await;
             if streamed.is_err() {
                 break;
             }
@@ -215,13 +216,11 @@ impl XetFetch {
                 // What this CAS rebuilt cannot be trusted: HTTP starts the file over.
                 let _ = fs::remove_file(super::parts::record_path(&self.part));
                 let _ = fs::remove_file(&self.part);
-                let counted = self.counters.bytes_done.load(Ordering::Relaxed).saturating_sub(before);
                 self.counters.bytes_done.fetch_sub(counted, Ordering::Relaxed);
                 Err(XetStop::Fallback(reason))
             }
             Err(stop @ (XetStop::Fallback(_) | XetStop::Slow(_))) => {
                 // HTTP counts again from what is on disk (its record stays: its pieces resume from it).
-                let counted = self.counters.bytes_done.load(Ordering::Relaxed).saturating_sub(before);
                 self.counters.bytes_done.fetch_sub(counted, Ordering::Relaxed);
                 Err(stop)
             }
@@ -254,6 +253,7 @@ impl XetFetch {
         group: &xet::xet_session::XetDownloadStreamGroup,
         range: std::ops::Range<u64>,
         tx: &mpsc::Sender<(u64, Bytes)>,
+        counted: &mut u64,
     ) -> Result<(), XetStop> {
         let info = xet::xet_session::XetFileInfo::new(self.file.hash.clone(), self.size);
         let whole = range.start == 0 && range.end == self.size;
@@ -274,7 +274,7 @@ impl XetFetch {
                 _ = tokio::time::sleep_until(judge_at), if !judged => {
                     judged = true;
                     let rate = received / JUDGED_AFTER.as_secs();
-                    if rate < SLOW && end - start - received > WORTH_SWITCHING {
+                    if rate < SLOW && (end - start).saturating_sub(received) > WORTH_SWITCHING {
                         stream.cancel();
                         return Err(XetStop::Slow(format!(
                             "{:.1} MB/s from the Xet CAS in the first {} s",
@@ -309,10 +309,12 @@ impl XetFetch {
                 )));
             }
             if tx.send((offset, bytes)).await.is_err() {
-                // The writer stopped; its error is reported by the caller.
-                return Ok(());
+                // The writer stopped; its error is the one the caller reports.
+                stream.cancel();
+                return Err(XetStop::Fallback("the writer stopped".into()));
             }
             received += n;
+            *counted += n;
             self.counters.bytes_done.fetch_add(n, Ordering::Relaxed);
             self.limiter.take(n).await;
         }

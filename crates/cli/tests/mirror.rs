@@ -221,6 +221,37 @@ async fn pull_through_fetches_once_for_two_clients_at_once() {
     assert_eq!(body.bytes().await.unwrap().as_ref(), huge.content.as_slice());
 }
 
+/// The mirror behind an office's proxy: its pull-through goes through an authenticated tinyproxy (the hub's API,
+/// the CDN redirect), while huggingface_hub on the LAN reaches the mirror directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_through_goes_through_the_proxy_the_mirror_is_behind() {
+    let hub = FakeHub::start().await;
+    let commit = hub.add_repo("acme/tiny", files());
+    let proxy = common::Tinyproxy::start(Some(("mirror", "pa55")));
+    let server = tempfile::tempdir().unwrap();
+    let mirror = Mirror::start_with(&hub, server.path(), &[], &[("HTTP_PROXY", &proxy.url(Some(("mirror", "pa55"))))]);
+    let client = tempfile::tempdir().unwrap();
+    let mut py = Command::new(common::python());
+    py.args(["-c", DOWNLOAD, &mirror.url, client.path().join("hf").to_str().unwrap()])
+        .env("HF_HUB_DISABLE_TELEMETRY", "1")
+        .env_remove("HF_TOKEN")
+        .env_remove("HTTP_PROXY")
+        .env_remove("http_proxy");
+    let out: Value = serde_json::from_slice(&run(py).await.stdout).unwrap();
+    assert!(out["path"].as_str().unwrap().ends_with(&commit), "{out}");
+    for f in files() {
+        assert_eq!(out["files"][&f.path], fake_hub::hex(&f.content), "{} arrived whole", f.path);
+    }
+    let upstream = hub.requests();
+    assert!(upstream.iter().any(|r| r.host == Host::Cdn), "the big file came from the CDN: {upstream:?}");
+    for r in &upstream {
+        assert!(r.via.as_deref().is_some_and(|v| v.contains("tinyproxy")), "around the proxy: {r:?}");
+    }
+    let forwarded = proxy.forwarded();
+    assert!(forwarded.iter().any(|r| r.contains(&hub.cdn_base())), "{forwarded:?}");
+    assert!(forwarded.iter().all(|r| !r.contains(&mirror.url)), "the client reached the mirror directly");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mirror_keeps_the_servers_token_unless_it_is_an_open_lan_mirror_and_gated_models_stay_closed() {
     let hub = FakeHub::start().await;

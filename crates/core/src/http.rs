@@ -29,6 +29,31 @@ pub async fn read_capped(mut response: reqwest::Response, limit: usize) -> Resul
     Ok(body)
 }
 
+/// Sends a GET or HEAD, once more when the first try went out on a kept-alive connection the other side had
+/// already closed (a proxy such as tinyproxy closes idle ones): no answer came, and such a request may be repeated.
+pub async fn send_idempotent(request: reqwest::RequestBuilder) -> reqwest::Result<reqwest::Response> {
+    let again = request.try_clone();
+    match (request.send().await, again) {
+        (Err(e), Some(again)) if closed_before_the_answer(&e) => {
+            tracing::debug!(error = %e, "the connection was closed before the answer; sending the request again");
+            again.send().await
+        }
+        (result, _) => result,
+    }
+}
+
+/// Whether the connection closed before any answer to the request (hyper's incomplete message).
+fn closed_before_the_answer(err: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            return h.is_incomplete_message();
+        }
+        source = s.source();
+    }
+    false
+}
+
 /// A `Content-Range` header: `bytes START-END/TOTAL` (`end` inclusive), or `bytes */TOTAL` (no range, as a
 /// `416` answers). The total may be `*` (unknown) in the first form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -32,6 +32,7 @@ pub mod models_folder;
 pub mod ollama;
 pub mod operations;
 pub mod paths;
+pub mod proxy;
 pub mod remote;
 pub mod runtime;
 pub mod secret;

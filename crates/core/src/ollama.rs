@@ -156,7 +156,13 @@ impl Ollama {
         if base.port().is_none() && !host.contains("://") {
             let _ = base.set_port(Some(11434));
         }
-        let http = reqwest::Client::builder()
+        // Ollama on this machine is never reached through a proxy; one on another goes the way downloads go.
+        let local = base.host_str().is_some_and(|h| {
+            h == "localhost" || h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        });
+        let proxies = if local { crate::proxy::Proxies::default() } else { crate::proxy::Proxies::from_env() };
+        let http = proxies
+            .apply(reqwest::Client::builder())
             .connect_timeout(Duration::from_millis(800))
             .build()
             .expect("a plain HTTP client builds");

@@ -42,6 +42,14 @@ impl TokenStore {
         TokenStore { file: settings.with_extension("token"), account: format!("hub-token@{}", settings.display()) }
     }
 
+    /// The proxy's user and password (`USER:PASSWORD`) the settings file at `settings` goes with.
+    pub fn for_proxy(settings: &Path) -> TokenStore {
+        TokenStore {
+            file: settings.with_file_name("proxy.credentials"),
+            account: format!("proxy-credentials@{}", settings.display()),
+        }
+    }
+
     /// The token of another machine (`url`) the settings file at `settings` names.
     pub fn for_machine(settings: &Path, url: &str) -> TokenStore {
         // FNV-1a: one file name per address, the same in every build.

@@ -95,6 +95,10 @@ pub struct Logged {
     pub path: String,
     pub range: Option<String>,
     pub authorization: Option<String>,
+    /// The `Via` header a proxy adds to what it forwards.
+    pub via: Option<String>,
+    /// A `Proxy-Authorization` that reached the server (a proxy keeps its own).
+    pub proxy_authorization: Option<String>,
     pub status: u16,
     /// Body bytes actually sent.
     pub sent: u64,
@@ -648,6 +652,8 @@ async fn handle(mut stream: TcpStream, host: Host, state: Arc<Mutex<State>>, cdn
         path: request.target.clone(),
         range: request.headers.get("range").cloned(),
         authorization: request.headers.get("authorization").cloned(),
+        via: request.headers.get("via").cloned(),
+        proxy_authorization: request.headers.get("proxy-authorization").cloned(),
         status: reply.status,
         sent: sent.unwrap_or(0),
     });

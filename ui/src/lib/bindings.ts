@@ -412,6 +412,12 @@ libraryFolders: Array<string>,
  */
 endpoint: string | null, 
 /**
+ * The HTTP proxy every download goes through (the hub, its CDN, Xet, URLs, the mirror's pull-through); empty
+ * for `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`. `NO_PROXY` applies either way. A user and password given in it
+ * are kept as the token is, never in the settings file ([`crate::proxy`]).
+ */
+proxy: string | null, 
+/**
  * Downloads running at once.
  */
 maxConcurrentDownloads: number, 
@@ -515,7 +521,7 @@ warning: string | null, };
  * A change to some settings; absent fields stay, an empty text or 0 limit resets. `token: ""` clears the
  * token.
  */
-export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, connectionsPerFile: number | null, useXet: boolean | null, storageLimit: number | null, minFreeSpace: number | null, verifyOnDownload: boolean | null, keepInTray: boolean | null, notifyDownloads: boolean | null, copyImports: boolean | null, llamaServer: string | null, llamaCppReleases: string | null, maxContext: number | null, idleUnloadSeconds: number | null, maxLoaded: number | null, memoryReserve: number | null, memoryLimit: number | null, restartAttempts: number | null, localServer: boolean | null, localServerPort: number | null, serveRequireToken: boolean | null, token: string | null, };
+export type SettingsPatch = { cacheDir: string | null, libraryFolders: Array<string> | null, endpoint: string | null, proxy: string | null, maxConcurrentDownloads: number | null, bandwidthLimit: number | null, connectionsPerFile: number | null, useXet: boolean | null, storageLimit: number | null, minFreeSpace: number | null, verifyOnDownload: boolean | null, keepInTray: boolean | null, notifyDownloads: boolean | null, copyImports: boolean | null, llamaServer: string | null, llamaCppReleases: string | null, maxContext: number | null, idleUnloadSeconds: number | null, maxLoaded: number | null, memoryReserve: number | null, memoryLimit: number | null, restartAttempts: number | null, localServer: boolean | null, localServerPort: number | null, serveRequireToken: boolean | null, token: string | null, };
 
 /**
  * What a setting holds, with its bounds.
@@ -1413,6 +1419,16 @@ export const SETTINGS: SettingInfo[] = [
     "api": false,
     "label": "Hub endpoint",
     "help": "the hub (default: HF_ENDPOINT, else huggingface.co)"
+  },
+  {
+    "key": "proxy",
+    "kind": {
+      "kind": "url"
+    },
+    "default": "",
+    "api": false,
+    "label": "Proxy",
+    "help": "the HTTP proxy downloads go through, as http://USER:PASSWORD@HOST:PORT (default: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY)"
   },
   {
     "key": "maxConcurrentDownloads",

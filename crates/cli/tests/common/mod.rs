@@ -1,5 +1,6 @@
 //! What every `mm` process test starts from: the binary with a cache and a home of the test's own, and nothing of
-//! the machine's (no token, no HF_HOME, no offline flag, no Ollama: `OLLAMA_HOST` points at a closed port; no keyring).
+//! the machine's (no token, no HF_HOME, no offline flag, no proxy, no Ollama: `OLLAMA_HOST` points at a closed port; no
+//! keyring).
 
 #![allow(dead_code)]
 
@@ -20,6 +21,12 @@ pub fn mm(cache: &Path, home: &Path) -> Command {
         .env_remove("HF_HOME")
         .env_remove("HF_HUB_OFFLINE")
         .env_remove("HF_ENDPOINT");
+    // The machine's proxies stay out too: a test that wants one sets it (tests/proxy.rs).
+    for proxy in
+        ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy", "no_proxy"]
+    {
+        cmd.env_remove(proxy);
+    }
     cmd
 }
 
@@ -72,4 +79,70 @@ pub fn tiny_llama(path: &Path, seed: u32, broken: bool) {
     }
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "tiny_llama.py: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A real HTTP proxy on loopback: Debian's tinyproxy (`scripts/setup test` installs it), with basic auth when
+/// `credentials` are given, killed when dropped.
+pub struct Tinyproxy {
+    child: std::process::Child,
+    pub port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tinyproxy {
+    pub fn start(credentials: Option<(&str, &str)>) -> Tinyproxy {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log = dir.path().join("tinyproxy.log");
+        let mut conf = format!(
+            "Port {port}\nListen 127.0.0.1\nTimeout 60\nMaxClients 200\nAllow 127.0.0.1\nLogFile \"{}\"\nLogLevel Connect\n",
+            log.display()
+        );
+        if let Some((user, password)) = credentials {
+            conf.push_str(&format!("BasicAuth {user} {password}\n"));
+        }
+        let conf_path = dir.path().join("tinyproxy.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new("tinyproxy")
+            .arg("-d")
+            .arg("-c")
+            .arg(&conf_path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("tinyproxy is missing: run `scripts/setup test` (Debian's tinyproxy)");
+        let proxy = Tinyproxy { child, port, log, _dir: dir };
+        // Ready once it accepts a connection (it binds after reading its config).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "tinyproxy did not listen on {port}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        proxy
+    }
+
+    /// `http://127.0.0.1:PORT`, with `user:password@` when given.
+    pub fn url(&self, credentials: Option<(&str, &str)>) -> String {
+        match credentials {
+            Some((user, password)) => format!("http://{user}:{password}@127.0.0.1:{}", self.port),
+            None => format!("http://127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// The targets of the requests the proxy forwarded, as its log names them (`GET http://host:port/path`).
+    pub fn forwarded(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        log.lines()
+            .filter_map(|line| line.split_once("): ").filter(|_| line.contains("Request (file descriptor")))
+            .map(|(_, request)| request.trim_end_matches(" HTTP/1.1").to_string())
+            .collect()
+    }
+}
+
+impl Drop for Tinyproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -12,8 +12,8 @@ use std::time::Duration;
 pub(crate) enum Origin {
     /// A file of a hub commit: the client sends the token to the hub's own origin only.
     Hub { hub: Box<HubClient>, url: Url, repo: crate::cache::RepoId, commit: String, path: String },
-    /// A direct URL: a plain client, no token.
-    Plain { http: reqwest::Client, url: Url },
+    /// A direct URL: a plain client (through `proxies`, which its errors name), no token.
+    Plain { http: reqwest::Client, proxies: crate::proxy::Proxies, url: Url },
 }
 
 impl Origin {
@@ -42,12 +42,13 @@ impl Origin {
         let range = format!("bytes={start}-{end}");
         match self {
             Origin::Hub { hub, url, .. } => hub.get_range(target.unwrap_or(url).clone(), range).await,
-            Origin::Plain { http, url } => {
-                let mut request = http.get(target.unwrap_or(url).clone()).header(RANGE, range);
+            Origin::Plain { http, proxies, url } => {
+                let target = target.unwrap_or(url);
+                let mut request = http.get(target.clone()).header(RANGE, range);
                 if let Some(validator) = validator {
                     request = request.header(IF_RANGE, validator);
                 }
-                request.send().await.map_err(|e| HubError::from_reqwest(url, &e))
+                send_plain(proxies, target, request).await
             }
         }
     }
@@ -55,7 +56,7 @@ impl Origin {
     pub async fn request(&self, offset: u64, if_range: Option<&str>) -> Result<Response, HubError> {
         match self {
             Origin::Hub { hub, url, .. } => hub.get(url.clone(), Some(offset)).await,
-            Origin::Plain { http, url } => {
+            Origin::Plain { http, proxies, url } => {
                 let mut request = http.get(url.clone());
                 if offset > 0 {
                     request = request.header(RANGE, format!("bytes={offset}-"));
@@ -63,7 +64,7 @@ impl Origin {
                         request = request.header(IF_RANGE, validator);
                     }
                 }
-                request.send().await.map_err(|e| HubError::from_reqwest(url, &e))
+                send_plain(proxies, url, request).await
             }
         }
     }
@@ -85,6 +86,20 @@ impl Origin {
                 }
             }
         }
+    }
+}
+
+/// Sends a URL's request: a proxy's `407`, or no connection through it, is said to be the proxy's.
+async fn send_plain(
+    proxies: &crate::proxy::Proxies,
+    url: &Url,
+    request: reqwest::RequestBuilder,
+) -> Result<Response, HubError> {
+    let response =
+        crate::http::send_idempotent(request).await.map_err(|e| HubError::from_transport(proxies, url, &e))?;
+    match HubError::from_proxy_answer(proxies, url, &response) {
+        Some(refused) => Err(refused),
+        None => Ok(response),
     }
 }
 

@@ -545,8 +545,10 @@ async fn run(
 ) -> Result<(), DownloadError> {
     if let Some(source) = &request.url {
         let options = inner.options.lock().unwrap().clone();
+        let config = inner.hub().config().clone();
         let job = super::url::UrlJob {
-            http: url_client(inner.hub().config().timeout),
+            http: url_client(config.timeout, &config.proxies),
+            proxies: config.proxies,
             source: source.clone(),
             models: models_dir(&options),
             counters,
@@ -642,9 +644,11 @@ async fn run(
 }
 
 /// A client for URL downloads: no token, redirects followed (to any host: nothing secret travels with them), a
-/// silent server given up on after `timeout`, bytes as stored (no compression, so ranges mean the same to both).
-fn url_client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
+/// silent server given up on after `timeout`, bytes as stored (no compression, so ranges mean the same to both),
+/// through the hub's proxies.
+fn url_client(timeout: Duration, proxies: &crate::proxy::Proxies) -> reqwest::Client {
+    proxies
+        .apply(reqwest::Client::builder())
         .user_agent(concat!("model-manager/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(15))
         .read_timeout(timeout)

@@ -160,10 +160,16 @@ impl FileTransfer {
         Ok(())
     }
 
-    /// Where the file is in Xet, when Xet is on and the hub's resolve answer says the file is stored there, with
-    /// the size the listing gave.
+    /// Where the file is in Xet, when Xet is on (and no proxy set in the settings stands in its way) and the hub's
+    /// resolve answer says the file is stored there, with the size the listing gave.
     async fn xet_file(&self, url: &reqwest::Url) -> Option<XetFile> {
         if !self.use_xet || !self.file.lfs {
+            return None;
+        }
+        if self.hub.config().proxies.from_the_setting() {
+            // The engine reads its proxy from the environment alone: through the proxy set in Settings, the file
+            // comes over HTTP (the hub serves it too), never around the proxy.
+            tracing::debug!("not over Xet: the proxy is set in the settings, which the Xet engine cannot be given");
             return None;
         }
         let headers = self.hub.head(url.clone()).await.ok()?;

@@ -96,6 +96,8 @@ pub fn disposition_name(header: &str) -> Option<String> {
 
 pub(crate) struct UrlJob {
     pub http: reqwest::Client,
+    /// The proxies `http` goes through, for messages.
+    pub proxies: crate::proxy::Proxies,
     pub source: UrlSource,
     pub models: PathBuf,
     pub counters: Arc<Counters>,
@@ -128,7 +130,7 @@ impl UrlJob {
         let checked = self.source.sha256.is_some() || self.source.md5.is_some();
         tracing::debug!(file = %label, transport = "http", checked, "fetching");
         let fetched = RangedFetch {
-            origin: Origin::Plain { http: self.http.clone(), url },
+            origin: Origin::Plain { http: self.http.clone(), proxies: self.proxies.clone(), url },
             part: part.clone(),
             size: None,
             validator_file: Some(validator_path(&part)),

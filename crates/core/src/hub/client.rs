@@ -88,7 +88,9 @@ impl HubClient {
             what: format!("the endpoint \"{}\"", config.endpoint),
             reason: e.to_string(),
         })?;
-        let http = reqwest::Client::builder()
+        let http = config
+            .proxies
+            .apply(reqwest::Client::builder())
             .user_agent(USER_AGENT)
             // Redirects are followed by hand, so that the token never leaves the endpoint's origin.
             .redirect(reqwest::redirect::Policy::none())
@@ -157,8 +159,11 @@ impl HubClient {
         if let Some(auth) = self.authorization_for(&url) {
             request = request.header(AUTHORIZATION, auth);
         }
-        let response = request.send().await.map_err(|e| self.network_error(&url, &e))?;
+        let response = crate::http::send_idempotent(request).await.map_err(|e| self.network_error(&url, &e))?;
         tracing::debug!(url = %crate::logs::redact_url(url.as_str()), status = response.status().as_u16(), "hub HEAD");
+        if let Some(proxy) = HubError::from_proxy_answer(&self.config.proxies, &url, &response) {
+            return Err(proxy);
+        }
         Ok(response.headers().clone())
     }
 
@@ -195,8 +200,11 @@ impl HubClient {
             if let Some(range) = &range {
                 request = request.header(RANGE, range.as_str());
             }
-            let response = request.send().await.map_err(|e| self.network_error(&url, &e))?;
+            let response = crate::http::send_idempotent(request).await.map_err(|e| self.network_error(&url, &e))?;
             tracing::debug!(url = %crate::logs::redact_url(url.as_str()), status = response.status().as_u16(), range, "hub GET");
+            if let Some(proxy) = HubError::from_proxy_answer(&self.config.proxies, &url, &response) {
+                return Err(proxy);
+            }
             if response.status().is_redirection() {
                 if let Some(next) = response.headers().get(LOCATION).and_then(|l| l.to_str().ok()) {
                     url = url.join(next).map_err(|e| HubError::Protocol {
@@ -583,7 +591,7 @@ impl HubClient {
                 ),
             };
         }
-        HubError::from_reqwest(url, err)
+        HubError::from_transport(&self.config.proxies, url, err)
     }
 
     /// A JSON answer of at most [`MAX_METADATA_BYTES`].

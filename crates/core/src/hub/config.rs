@@ -14,11 +14,19 @@ pub struct HubConfig {
     /// How long a connection may stay silent (no answer, no byte) before the request fails and is retried:
     /// `HF_HUB_DOWNLOAD_TIMEOUT` in seconds, as `huggingface_hub` reads it; 30 s by default.
     pub timeout: Duration,
+    /// The proxies requests go through (the `proxy` setting, else `HTTPS_PROXY` and the rest).
+    pub proxies: crate::proxy::Proxies,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
-        HubConfig { endpoint: DEFAULT_ENDPOINT.into(), token: None, offline: false, timeout: DEFAULT_TIMEOUT }
+        HubConfig {
+            endpoint: DEFAULT_ENDPOINT.into(),
+            token: None,
+            offline: false,
+            timeout: DEFAULT_TIMEOUT,
+            proxies: crate::proxy::Proxies::from_env(),
+        }
     }
 }
 
@@ -30,6 +38,7 @@ impl std::fmt::Debug for HubConfig {
             .field("token", &self.token.as_ref().map(|_| "<set>"))
             .field("offline", &self.offline)
             .field("timeout", &self.timeout)
+            .field("proxies", &self.proxies)
             .finish()
     }
 }
@@ -38,13 +47,13 @@ pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl HubConfig {
-    /// From the process environment: `HF_ENDPOINT`; `HF_TOKEN` (or the legacy `HUGGING_FACE_HUB_TOKEN`), else the
+    /// From the process environment: `HF_ENDPOINT`; the proxies (`HTTPS_PROXY` and the rest); `HF_TOKEN` (or the legacy `HUGGING_FACE_HUB_TOKEN`), else the
     /// file `$HF_HOME/token`; `HF_HUB_OFFLINE`; `HF_HUB_DOWNLOAD_TIMEOUT`.
     pub fn from_env() -> HubConfig {
         HubConfig::from_vars(|key| std::env::var(key).ok(), std::env::var_os("HOME").map(PathBuf::from))
     }
 
-    /// The environment's config, with the endpoint and token of the app's settings first where they are set.
+    /// The environment's config, with the endpoint, token and proxy of the app's settings first where they are set.
     pub fn from_settings(settings: &crate::settings::Settings) -> HubConfig {
         let mut config = HubConfig::from_env();
         if let Some(endpoint) = &settings.endpoint {
@@ -52,6 +61,10 @@ impl HubConfig {
         }
         if let Some(token) = &settings.token {
             config.token = Some(token.clone());
+        }
+        if settings.proxy.is_some() {
+            config.proxies =
+                crate::proxy::Proxies::from_setting(settings.proxy.as_deref(), settings.proxy_credentials.as_deref());
         }
         config
     }
@@ -74,7 +87,7 @@ impl HubConfig {
             .and_then(|v| v.parse::<f64>().ok())
             .filter(|s| s.is_finite() && *s > 0.0)
             .map_or(DEFAULT_TIMEOUT, |s| Duration::from_secs_f64(s.min(86_400.0)));
-        HubConfig { endpoint, token, offline, timeout }
+        HubConfig { endpoint, token, offline, timeout, proxies: crate::proxy::Proxies::from_vars(&var) }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The hub's failures, told apart so that each gets its own message and fix.
 
 use crate::error::{Coded, ErrorCode};
+use crate::proxy::Proxies;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -20,6 +21,17 @@ pub enum HubError {
     FileNotFound { repo: String, revision: String, path: String },
     #[error("could not reach {url}: {reason}")]
     Network { url: String, reason: String },
+    #[error(
+        "the proxy {proxy} refused the request for {url} (it answered {status} itself): it wants a user and \
+         password, or not these; give them as http://USER:PASSWORD@HOST:PORT in the proxy setting (mm config set \
+         proxy ...) or in HTTPS_PROXY"
+    )]
+    ProxyRefused { proxy: String, url: String, status: u16 },
+    #[error(
+        "could not reach {url} through the proxy {proxy}: {reason}; check the proxy setting or HTTPS_PROXY, \
+         HTTP_PROXY and ALL_PROXY (NO_PROXY names the hosts reached directly)"
+    )]
+    ProxyUnreachable { proxy: String, url: String, reason: String },
     #[error("{url} answered {status}{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
     Status { url: String, status: u16, message: Option<String> },
     #[error("the hub's answer for {what} could not be read: {reason}")]
@@ -27,6 +39,41 @@ pub enum HubError {
 }
 
 impl HubError {
+    /// A transport failure of a request for `url` that went through one of `proxies`: the proxy's refusal of a
+    /// tunnel (`407`) or no connection through it names the proxy; anything else is [`HubError::from_reqwest`].
+    pub fn from_transport(proxies: &Proxies, url: &reqwest::Url, err: &reqwest::Error) -> HubError {
+        let plain = HubError::from_reqwest(url, err);
+        let (Some(proxy), HubError::Network { url, reason }) = (proxies.for_url(url), &plain) else { return plain };
+        if reason.contains("proxy authorization required") {
+            HubError::ProxyRefused { proxy, url: url.clone(), status: 407 }
+        } else if err.is_connect() {
+            HubError::ProxyUnreachable { proxy, url: url.clone(), reason: reason.clone() }
+        } else {
+            plain
+        }
+    }
+
+    /// The proxy's own refusal of a plain `http://` request, if `response` is one: a `407`, or a `401` that no
+    /// server behind the proxy sent (no `Via` header, which a proxy adds to what it forwards, and none of the hub's
+    /// error headers) to a request that carried the proxy's credentials, as tinyproxy answers wrong ones.
+    pub fn from_proxy_answer(proxies: &Proxies, url: &reqwest::Url, response: &reqwest::Response) -> Option<HubError> {
+        let refused = match response.status().as_u16() {
+            407 => true,
+            401 => {
+                let headers = response.headers();
+                proxies.has_credentials_for(url)
+                    && !headers.contains_key("via")
+                    && !headers.contains_key("x-error-code")
+            }
+            _ => false,
+        };
+        refused.then(|| HubError::ProxyRefused {
+            proxy: proxies.for_url(url).unwrap_or_else(|| "on the way".into()),
+            url: crate::logs::redact_url(url.as_str()),
+            status: response.status().as_u16(),
+        })
+    }
+
     /// A transport failure (connect, reset, body) as a network error that names the URL and every cause.
     pub fn from_reqwest(url: &reqwest::Url, err: &reqwest::Error) -> HubError {
         let mut reason = err.to_string();
@@ -46,7 +93,7 @@ impl HubError {
     /// Whether trying again may succeed: the network, 429 and 5xx.
     pub fn is_transient(&self) -> bool {
         match self {
-            HubError::Network { .. } => true,
+            HubError::Network { .. } | HubError::ProxyUnreachable { .. } => true,
             HubError::Status { status, .. } => *status == 429 || *status >= 500,
             _ => false,
         }
@@ -58,11 +105,13 @@ impl Coded for HubError {
         match self {
             HubError::Offline { .. }
             | HubError::Network { .. }
+            | HubError::ProxyUnreachable { .. }
             | HubError::Status { .. }
             | HubError::Protocol { .. } => ErrorCode::Network,
-            HubError::TokenRequired { .. } | HubError::AccessDenied { .. } | HubError::TokenInvalid { .. } => {
-                ErrorCode::Auth
-            }
+            HubError::TokenRequired { .. }
+            | HubError::AccessDenied { .. }
+            | HubError::TokenInvalid { .. }
+            | HubError::ProxyRefused { .. } => ErrorCode::Auth,
             HubError::RepoNotFound { .. } | HubError::RevisionNotFound { .. } | HubError::FileNotFound { .. } => {
                 ErrorCode::NotFound
             }

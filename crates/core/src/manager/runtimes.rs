@@ -54,7 +54,10 @@ impl Manager {
             gpu_vendors: hw.gpus.iter().map(|g| g.vendor.clone()).collect(),
         };
         let try_model = self.smallest_model(&settings).await;
-        let http = reqwest::Client::builder()
+        let http = self
+            .hub_config(&settings)
+            .proxies
+            .apply(reqwest::Client::builder())
             .connect_timeout(std::time::Duration::from_secs(15))
             .build()
             .map_err(|e| ErrorPayload::new(ErrorCode::Internal, e.to_string()))?;

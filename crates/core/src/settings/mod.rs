@@ -93,6 +93,21 @@ fn in_effect(settings: Settings) -> Settings {
     settings
 }
 
+/// A proxy given with a user and password keeps the address in the settings and the credentials apart; a proxy
+/// changed to another address without them drops the old ones, and so does clearing it. The same address given
+/// again (as the window's form sends it back) keeps them.
+fn keep_proxy_credentials_apart(settings: &mut Settings, before: &Settings) {
+    match settings.proxy.as_deref().map(crate::proxy::split_credentials) {
+        None => settings.proxy_credentials = None,
+        Some((address, Some(credentials))) => {
+            settings.proxy = Some(address);
+            settings.proxy_credentials = Some(credentials);
+        }
+        Some((address, None)) if Some(&address) != before.proxy.as_ref() => settings.proxy_credentials = None,
+        Some(_) => {}
+    }
+}
+
 /// `hf_…wxyz`: enough to tell tokens apart, never enough to use one.
 pub fn mask_token(token: &str) -> String {
     let tail: String = token.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
@@ -142,6 +157,11 @@ impl SettingsStore {
         crate::secret::TokenStore::beside(&self.path)
     }
 
+    /// Where the proxy's user and password are kept.
+    pub fn proxy_credentials(&self) -> crate::secret::TokenStore {
+        crate::secret::TokenStore::for_proxy(&self.path)
+    }
+
     fn token(&self) -> Result<Option<String>, SettingsError> {
         self.tokens().get().map_err(|source| SettingsError::Io {
             what: "read the token of",
@@ -181,6 +201,11 @@ impl SettingsStore {
                     crate::disk::write_atomic(&self.path, &bytes, 0o600).map_err(io("write"))?;
                 }
                 settings.token = self.token()?;
+                if settings.proxy.is_some() {
+                    settings.proxy_credentials = self.proxy_credentials().get().map_err(|source| {
+                        SettingsError::Io { what: "read the proxy's credentials of", path: self.path.clone(), source }
+                    })?;
+                }
                 Ok((settings, None))
             }
             Err(err) => {
@@ -229,6 +254,12 @@ impl SettingsStore {
         let (mut settings, _) = self.read_locked()?;
         let before = settings.clone();
         let out = change(&mut settings)?;
+        keep_proxy_credentials_apart(&mut settings, &before);
+        if settings.proxy_credentials != before.proxy_credentials {
+            self.proxy_credentials().set(settings.proxy_credentials.as_deref()).map_err(|source| {
+                SettingsError::Io { what: "keep the proxy's credentials of", path: self.path.clone(), source }
+            })?;
+        }
         if settings.token != before.token {
             self.tokens().set(settings.token.as_deref()).map_err(|source| SettingsError::Io {
                 what: "keep the token of",

@@ -242,6 +242,10 @@ macro_rules! settings {
             /// from the file only to move a token an older version kept there.
             #[serde(skip_serializing)]
             pub token: Option<String>,
+            /// The proxy's `USER:PASSWORD`, kept like the token ([`SettingsStore::proxy_credentials`]); never in the
+            /// settings file.
+            #[serde(skip)]
+            pub proxy_credentials: Option<String>,
             /// Model types the user chose, by model id; they win over inferred types.
             pub model_types: BTreeMap<String, String>,
             /// The active model per type (set by activation).
@@ -269,6 +273,7 @@ macro_rules! settings {
                 Settings {
                     $( $field: $default, )*
                     token: None,
+                    proxy_credentials: None,
                     model_types: BTreeMap::new(),
                     active: BTreeMap::new(),
                     pinned: Vec::new(),
@@ -287,6 +292,7 @@ macro_rules! settings {
                 f.debug_struct("Settings")
                     $( .field(stringify!($field), &self.$field) )*
                     .field("token", &self.token.as_ref().map(|_| "<set>"))
+                    .field("proxy_credentials", &self.proxy_credentials.as_ref().map(|_| "<set>"))
                     .finish_non_exhaustive()
             }
         }
@@ -393,6 +399,11 @@ settings! {
     /// The hub endpoint; empty for `HF_ENDPOINT` or huggingface.co.
     endpoint: Option<String> [String] = None;
         "endpoint", Kind::Url, machine, "Hub endpoint", "the hub (default: HF_ENDPOINT, else huggingface.co)";
+    /// The HTTP proxy every download goes through (the hub, its CDN, Xet, URLs, the mirror's pull-through); empty
+    /// for `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`. `NO_PROXY` applies either way. A user and password given in it
+    /// are kept as the token is, never in the settings file ([`crate::proxy`]).
+    proxy: Option<String> [String] = None;
+        "proxy", Kind::Url, machine, "Proxy", "the HTTP proxy downloads go through, as http://USER:PASSWORD@HOST:PORT (default: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY)";
     /// Downloads running at once.
     max_concurrent_downloads: u32 [u32] = 3;
         "maxConcurrentDownloads", Kind::Count { min: 1, max: 16 }, api, "Downloads at once", "downloads running at once";
@@ -534,6 +545,7 @@ mod tests {
                 "cacheDir",
                 "libraryFolders",
                 "endpoint",
+                "proxy",
                 "llamaServer",
                 "llamaCppReleases",
                 "localServer",

@@ -109,6 +109,7 @@ export const defaultSettings = (): SettingsView => ({
   cacheDir: null,
   libraryFolders: [],
   endpoint: null,
+  proxy: null,
   tokenHint: null,
   maxConcurrentDownloads: 3,
   bandwidthLimit: null,

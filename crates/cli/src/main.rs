@@ -73,6 +73,9 @@ enum Command {
     /// Read or change settings (shared with the app).
     #[command(subcommand)]
     Config(commands::config::Args),
+    /// The other machines whose models this machine's endpoint serves as NAME/ID (the window's Settings → Machines).
+    #[command(subcommand)]
+    Machines(commands::machines::Args),
     /// Download a hub repo into the Hugging Face cache, or a file from a URL into the models folder; verified and
     /// resumable.
     Download(commands::download::Args),
@@ -137,6 +140,7 @@ fn main() -> ExitCode {
             Command::System(args) => commands::compat::system(args, cli.json).await,
             Command::Compat(args) => commands::compat::compat(args, cli.json).await,
             Command::Config(args) => commands::config::run(args, cli.json).await,
+            Command::Machines(args) => commands::machines::run(args, cli.json).await,
             Command::LoadSettings(args) => commands::load_settings::run(args, cli.json).await,
             Command::Runtime(args) => commands::runtimes::run(args, cli.json).await,
             Command::Download(args) => commands::download::run(args, cli.json).await,

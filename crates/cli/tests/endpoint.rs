@@ -27,6 +27,11 @@ struct Machine {
 impl Machine {
     /// Tiny models `(id, seed, broken, type)` imported, the settings given, then `mm serve`.
     async fn new(models: &[(&str, u32, bool, &str)], settings: &[(&str, &str)]) -> Machine {
+        Machine::serving(models, settings, &[]).await
+    }
+
+    /// [`Machine::new`], with more arguments for `mm serve`.
+    async fn serving(models: &[(&str, u32, bool, &str)], settings: &[(&str, &str)], serve_args: &[&str]) -> Machine {
         let mut m = Machine {
             cache: tempfile::tempdir().unwrap(),
             home: tempfile::tempdir().unwrap(),
@@ -47,6 +52,7 @@ impl Machine {
             }
         }
         let mut serve = m.cmd(&["serve", "--json", "--listen", "127.0.0.1:0"]);
+        serve.args(serve_args);
         let mut child = serve.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
         let mut first = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
@@ -476,4 +482,93 @@ async fn a_lora_adapter_is_linked_to_its_base_and_served_as_its_own_model() {
     let out = run(m.cmd(&["rm", "local/base.gguf", "--dry-run"])).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && stderr.contains("its adapters would lose their base: local/lora.gguf"), "{stderr}");
+}
+
+/// What the laptop's own client does with another machine's model: the official `openai` client lists it, asks
+/// for it and streams from it, all through the laptop's endpoint.
+const PEER_CLIENT: &str = r#"
+import sys, openai
+base, model = sys.argv[1], sys.argv[2]
+client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0, timeout=120)
+listed = {m.id: m for m in client.models.list()}
+assert model in listed, list(listed)
+assert listed[model].model_extra["machine"] == model.split("/")[0], listed[model]
+assert client.models.retrieve(model).id == model
+answer = client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}], max_tokens=4)
+assert answer.choices[0].message.role == "assistant", answer
+chunks = list(client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}], max_tokens=4, stream=True))
+assert len(chunks) >= 2, chunks
+try:
+    client.chat.completions.create(model="dead/local/x", messages=[{"role": "user", "content": "hi"}], max_tokens=2)
+    raise SystemExit("a dead machine's model answered")
+except openai.APIStatusError as e:
+    assert e.status_code == 503 and "dead" in e.message, (e.status_code, e.message)
+print("peer client passed")
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn another_machines_model_is_listed_and_served_through_this_endpoint_and_a_dead_one_never_hangs_the_list() {
+    // The GPU box asks for its token even on loopback; the laptop keeps it (`mm machines add`), its clients never
+    // see it.
+    let gpu = Machine::new(&[("chat.gguf", 1, false, "text-generation")], &[("serveRequireToken", "true")]).await;
+    let gpu_token = gpu.home.path().join(".mm-data/dev.model-manager.app/serve-token");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dead = format!("dead=http://127.0.0.1:{closed}");
+    let laptop = Machine::serving(&[("own.gguf", 2, false, "text-generation")], &[], &["--peer", &dead]).await;
+    laptop.ok(&["machines", "add", "gpu", &gpu.url, "--token-file", gpu_token.to_str().unwrap()]).await;
+    let listed: Value = serde_json::from_str(&laptop.ok(&["machines", "list", "--json"]).await).unwrap();
+    assert_eq!(listed[0]["name"], "gpu");
+
+    // The list: the laptop's own, then the GPU box's by NAME/ID; the dead machine is left out within its wait.
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let list: Value = http.get(laptop.url("/v1/models")).send().await.unwrap().json().await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(4), "the dead machine held the list: {:?}", started.elapsed());
+    let ids: Vec<&str> = list["data"].as_array().unwrap().iter().filter_map(|m| m["id"].as_str()).collect();
+    assert!(ids.contains(&"local/own.gguf") && ids.contains(&"gpu/local/chat.gguf"), "{ids:?}");
+    assert!(!ids.iter().any(|id| id.starts_with("dead/")), "{ids:?}");
+    let again = Instant::now();
+    http.get(laptop.url("/v1/models")).send().await.unwrap();
+    assert!(again.elapsed() < Duration::from_secs(1), "a machine known to be down is not waited for twice");
+
+    let out = tokio::process::Command::new(common::python())
+        .args(["-c", PEER_CLIENT, laptop.url.as_str(), "gpu/local/chat.gguf"])
+        .output()
+        .await
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.contains("peer client passed"), "{said}");
+
+    // The GPU box's own scheduler loaded it; the laptop loaded nothing.
+    assert!(loaded(&gpu.ps().await, "local/chat.gguf").is_some());
+    assert!(laptop.ps().await.is_empty());
+    // The GPU box never hands its models on to a machine that asks as a peer (no loops, one hop).
+    let hop: Value = http
+        .get(gpu.url("/v1/models"))
+        .bearer_auth(std::fs::read_to_string(&gpu_token).unwrap().trim())
+        .header("x-model-manager-peer", "1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(hop["data"].as_array().unwrap().iter().all(|m| m.get("machine").is_none()), "{hop}");
+    // A path that is not a plain one is never passed on (it would reach another route with the GPU box's token).
+    // Sent as written (a client library would tidy the dots away first).
+    let sneaky = json!({"model": "gpu/local/chat.gguf", "messages": []}).to_string();
+    for path in ["/v1/%2e%2e/mm/v1/settings", "/v1/chat/../../mm/v1/settings", "/v1/x/%2E%2E/%2E%2E/mm/v1/settings"] {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let address = laptop.url.trim_start_matches("http://").to_string();
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            sneaky.len()
+        );
+        stream.write_all(format!("{head}{sneaky}").as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        let status = answer.split_whitespace().nth(1).unwrap_or_default().to_string();
+        assert!(status.starts_with('4'), "{path}: {answer}");
+    }
 }

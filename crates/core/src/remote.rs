@@ -101,6 +101,12 @@ impl Remote {
         self.base.as_str().trim_end_matches('/')
     }
 
+    /// A request to the machine's model endpoint (`v1/...`), with the machine's token: how this machine's endpoint
+    /// serves the other's models.
+    pub fn endpoint_request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.request(method, path)
+    }
+
     fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         let url = self.base.join(path.trim_start_matches('/')).expect("API paths join");
         let request = self.http.request(method, url);

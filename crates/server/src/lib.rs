@@ -57,6 +57,8 @@ pub(crate) struct Served {
     cache_limit: Option<u64>,
     /// See [`Access::public_url`].
     public_url: Option<Arc<str>>,
+    /// Other machines whose models the endpoint serves.
+    pub peers: Arc<model_endpoint::Peers>,
 }
 
 /// The blobs whose pull-through failed, newest last, at most [`FailedFills::MAX`] of them.
@@ -97,6 +99,8 @@ pub struct Access {
     pub cache_limit: Option<u64>,
     /// The address clients reach the server by (behind a reverse proxy): the base of the links it sends.
     pub public_url: Option<String>,
+    /// Machines whose models the endpoint serves as `NAME/ID` (`--peer NAME=URL`), besides Settings → Machines.
+    pub peers: Vec<(String, String)>,
 }
 
 /// The API's routes over `manager` (under `/mm/v1`), and the Hub's read protocol (at the Hub's own paths). `stop`
@@ -117,6 +121,7 @@ pub fn router(manager: Manager, access: Access, stop: CancellationToken) -> Rout
         recent: Arc::default(),
         cache_limit: access.cache_limit,
         public_url: access.public_url.map(Arc::from),
+        peers: Arc::new(model_endpoint::Peers::new(access.peers)),
     };
     // The Hub's protocol checks its own token policy (an open mirror still guards gated models).
     // A write to one of its paths is refused in the Hub's shape: the mirror is read-only.

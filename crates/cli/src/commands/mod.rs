@@ -9,6 +9,7 @@ pub mod download;
 pub mod library;
 pub mod list;
 pub mod load_settings;
+pub mod machines;
 pub mod runtime;
 pub mod runtimes;
 pub mod serve;

@@ -44,6 +44,27 @@ pub struct Args {
     /// the next-page links it sends, which clients follow with their token. Default: the request's `Host`.
     #[arg(long, value_name = "URL", value_parser = parse_public_url)]
     public_url: Option<String>,
+    /// Another machine's `mm serve` whose models this endpoint serves as NAME/ID (repeatable), besides the machines
+    /// of Settings → Machines; its token is the one kept for URL (`mm machines add`), or on this
+    /// machine's loopback, that server's own.
+    #[arg(long, value_name = "NAME=URL", value_parser = parse_peer)]
+    peer: Vec<(String, String)>,
+}
+
+/// `NAME=URL`: a name safe in a model name, and an http(s) address.
+fn parse_peer(text: &str) -> Result<(String, String), String> {
+    let (name, url) = text.split_once('=').ok_or_else(|| format!("{text:?} is not NAME=URL (gpu=http://gpu:8765)"))?;
+    let safe = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !safe || name == "local" {
+        return Err(format!(
+            "{name:?} cannot name a machine: use letters, digits, '.', '_' and '-' (and not \"local\", this machine's)"
+        ));
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(format!("{url:?} is not an http(s) address such as http://gpu:8765"));
+    }
+    Ok((name.to_string(), url.trim_end_matches('/').to_string()))
 }
 
 /// An `http` or `https` URL with a host and nothing after it but a path, without its trailing `/`.
@@ -167,6 +188,7 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
         pull_through: !args.no_upstream,
         cache_limit: args.cache_limit,
         public_url: args.public_url,
+        peers: args.peer,
     };
     let options = mm_server::ServeOptions { listen: args.listen, access, owns_manager: true };
     mm_server::serve(manager, options, ready, shutdown).await.map_err(|e| {

@@ -58,6 +58,12 @@ impl Manager {
                 format!("no machine {url} was added: add it in Settings → Machines first"),
             ));
         }
+        self.machine(url)
+    }
+
+    /// The machine at `url`, with the token kept for it (by Settings → Machines, or `mm serve`'s own file for one
+    /// on this machine's loopback), added or not: what `mm serve --peer` reaches.
+    pub fn machine(&self, url: &str) -> Result<Remote, ErrorPayload> {
         let token = self.machine_tokens(url).get().ok().flatten();
         Remote::new(url, token)
     }

@@ -194,7 +194,7 @@ impl Manager {
     /// The settings as the file holds them now: read again (and taken by this process) only when the file changed
     /// since it was last read, which a look at its time and length tells (a request must not wait on a lock, a
     /// parse and the keyring).
-    fn settings_now(&self) -> Settings {
+    pub fn settings_now(&self) -> Settings {
         let stamp = std::fs::metadata(self.inner.store.path()).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
         let mut last = self.inner.settings_stamp.lock().expect("stamp");
         // No file then and now: the defaults read at the start are still what it says.

@@ -6,12 +6,17 @@
 //! - **Ollama's** under `/api`: tags, show, ps, chat, generate, embed, version (translated to and from the
 //!   runtime's OpenAI API by [`ollama_wire`]). The Hub mirror's `/api/models/...` does not collide.
 //!
+//! Other machines' models are served beside this one's under `/v1` as `NAME/ID` ([`peers`]).
+//!
 //! Errors come in each format's own shape, so that clients raise their usual exceptions: OpenAI's
 //! `{"error": {"message", "type", "code"}}`, Ollama's `{"error": "..."}`.
 
 mod ollama;
 pub(crate) mod ollama_wire;
 mod openai;
+mod peers;
+
+pub(crate) use peers::Peers;
 
 use crate::Served;
 use axum::http::StatusCode;

@@ -52,25 +52,56 @@ fn entry(m: &ServedModel) -> Entry<'_> {
     }
 }
 
+/// A model of the list: this machine's, or another's as that machine lists it ([`super::peers`]).
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Item<'a> {
+    Here(Entry<'a>),
+    There(&'a serde_json::Value),
+}
+
 #[derive(serde::Serialize)]
 struct List<'a> {
     object: &'static str,
-    data: Vec<Entry<'a>>,
+    data: Vec<Item<'a>>,
 }
 
-/// `GET /v1/models`: every model this machine runs, by the names a request gives.
-pub(super) async fn models(State(served): State<Served>) -> Response {
+/// Whether the request comes from another machine's endpoint: it gets this machine's models only.
+fn from_a_peer(headers: &HeaderMap) -> bool {
+    headers.contains_key(super::peers::HOP)
+}
+
+/// The other machines' models (each waited for [`super::peers::LIST_WAIT`] at most, all at once).
+async fn peer_models(served: &Served) -> Vec<std::sync::Arc<Vec<serde_json::Value>>> {
+    let peers = served.peers.now(&served.manager);
+    futures_util::future::join_all(peers.iter().map(|p| p.models())).await
+}
+
+/// `GET /v1/models`: every model this machine runs, by the names a request gives, then the other machines'.
+pub(super) async fn models(State(served): State<Served>, headers: HeaderMap) -> Response {
+    let there = if from_a_peer(&headers) { Vec::new() } else { peer_models(&served).await };
     let models = served.manager.served_models().await;
-    axum::Json(List { object: "list", data: models.iter().map(entry).collect() }).into_response()
+    let data = models
+        .iter()
+        .map(|m| Item::Here(entry(m)))
+        .chain(there.iter().flat_map(|l| l.iter().map(Item::There)))
+        .collect();
+    axum::Json(List { object: "list", data }).into_response()
 }
 
 /// `GET /v1/models/{id}`.
-pub(super) async fn model(State(served): State<Served>, Path(id): Path<String>) -> Response {
-    match served.manager.served_models().await.iter().find(|m| m.id == id) {
-        Some(m) => axum::Json(entry(m)).into_response(),
-        None => Wire::OpenAi
-            .error(StatusCode::NOT_FOUND, format!("no model is named {id:?} here (GET /v1/models lists them)")),
+pub(super) async fn model(State(served): State<Served>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if let Some(m) = served.manager.served_models().await.iter().find(|m| m.id == id) {
+        return axum::Json(entry(m)).into_response();
     }
+    if !from_a_peer(&headers) {
+        if let Some((peer, _)) = served.peers.of(&served.manager, &id) {
+            if let Some(m) = peer.models().await.iter().find(|m| m["id"] == id.as_str()) {
+                return axum::Json(m).into_response();
+            }
+        }
+    }
+    Wire::OpenAi.error(StatusCode::NOT_FOUND, format!("no model is named {id:?} here (GET /v1/models lists them)"))
 }
 
 /// `POST /v1/...`: to the runtime of the body's `model`, loaded first when it is not, the answer streamed back as
@@ -102,6 +133,22 @@ pub(super) async fn pass_on(
         Ok(k) => k,
         Err(why) => return wire.error(StatusCode::BAD_REQUEST, why),
     };
+    if !from_a_peer(&headers) {
+        if let Some((peer, id)) = served.peers.of(&served.manager, &model) {
+            let here = served.manager.resolve(&model).await;
+            if here.as_ref().is_err_and(|e| e.code == mm_core::ErrorCode::NotFound) {
+                let path = uri.path().strip_prefix("/v1/").unwrap_or_default();
+                let body = match json_of(&body, wire) {
+                    Ok(body) => body,
+                    Err(e) => return e.into_response(),
+                };
+                return match peer.pass_on(path, body, id).await {
+                    Ok(answer) => answer,
+                    Err((status, why)) => wire.error(status, why),
+                };
+            }
+        }
+    }
     let streamed = value.get("stream") == Some(&serde_json::Value::Bool(true));
     let path = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| uri.path().to_string());
     let manager = served.manager.clone();

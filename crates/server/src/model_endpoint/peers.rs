@@ -1,0 +1,208 @@
+//! Other machines' models through this machine's endpoint, as llama-swap's `peers` and LM Studio's LM Link do: each
+//! machine added in Settings → Machines (and each `mm serve --peer NAME=URL`) lends its models to `GET /v1/models`
+//! as `NAME/ID`, with `machine: NAME` beside; a `POST /v1/...` naming one goes to that machine's `/v1` with that
+//! machine's token (never the caller's), its `model` rewritten to the machine's own name, and the answer streams
+//! back as it comes. That machine's scheduler decides its memory.
+//!
+//! - **A machine that does not answer** is left out of the list after [`LIST_WAIT`], and remembered as down for
+//!   [`DOWN_FOR`], so that no list waits on it twice in a row; a request for one of its models answers 503 naming
+//!   it.
+//! - **One hop.** A machine asking another for its list or a model says so ([`HOP`]); the other answers with its
+//!   own models only and forwards nothing, so two machines that list each other never loop.
+//! - **Names.** `NAME` is the machine's name as the user gave it, made safe for a model name (letters, digits,
+//!   `.`, `_`, `-`; anything else `-`). A model of this machine wins over a machine's of the same full name.
+//! - **Paths.** Only plain path segments go on (`chat/completions`, `embeddings`): no `.`, `..` or encoded ones,
+//!   which would reach another route of the machine's with this machine's token for it.
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use mm_core::remote::Remote;
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long the list waits for a machine.
+pub(crate) const LIST_WAIT: Duration = Duration::from_secs(2);
+/// How long a machine's list is reused before it is asked again.
+const FRESH_FOR: Duration = Duration::from_secs(2);
+/// How long a machine that did not answer is left out before it is asked again.
+const DOWN_FOR: Duration = Duration::from_secs(10);
+/// The header one machine's endpoint sends another's: "answer with your own models, forward nothing".
+pub(crate) const HOP: &str = "x-model-manager-peer";
+
+/// A machine's models as its list said them, or why it said none.
+type Listed = Result<Arc<Vec<Value>>, String>;
+/// Machines by `(name, url)`.
+type Named = Vec<(String, String)>;
+
+/// A machine whose models this endpoint serves.
+pub(crate) struct Peer {
+    pub name: String,
+    remote: Remote,
+    /// Its last list (or why there is none), and when it was asked.
+    listing: Mutex<Option<(Instant, Listed)>>,
+}
+
+/// The machines of the settings and of `--peer`, rebuilt when the settings' list changes.
+#[derive(Default)]
+pub(crate) struct Peers {
+    /// `--peer NAME=URL`.
+    given: Named,
+    /// The peers, and the `(name, url)` list they were made from.
+    made: Mutex<(Named, Arc<Vec<Arc<Peer>>>)>,
+}
+
+/// The name a machine lends its models under.
+pub(crate) fn safe_name(name: &str) -> String {
+    let name: String =
+        name.trim().chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect();
+    name.trim_matches('-').to_string()
+}
+
+impl Peers {
+    pub(crate) fn new(given: Named) -> Peers {
+        Peers { given, made: Mutex::default() }
+    }
+
+    /// The peers now: `--peer`'s, then the settings' machines (by their safe names; the first of a name wins).
+    pub(crate) fn now(&self, manager: &mm_core::Manager) -> Arc<Vec<Arc<Peer>>> {
+        let mut wanted: Named = self.given.clone();
+        // As the settings file says now: `mm machines add` or the window may have added one since.
+        for machine in manager.settings_now().machines {
+            wanted.push((safe_name(&machine.name), machine.url));
+        }
+        let mut seen = std::collections::HashSet::new();
+        wanted.retain(|(name, _)| !name.is_empty() && name != "local" && seen.insert(name.clone()));
+        let mut made = self.made.lock().unwrap();
+        if made.0 != wanted {
+            let peers = wanted
+                .iter()
+                .filter_map(|(name, url)| match manager.machine(url) {
+                    Ok(remote) => Some(Arc::new(Peer { name: name.clone(), remote, listing: Mutex::new(None) })),
+                    Err(e) => {
+                        tracing::warn!(machine = %name, error = %e.message, "this machine's models are not served");
+                        None
+                    }
+                })
+                .collect();
+            *made = (wanted, Arc::new(peers));
+        }
+        made.1.clone()
+    }
+
+    /// The machine a model name is on, and its name there: `NAME/ID` for a peer `NAME`.
+    pub(crate) fn of<'a>(&self, manager: &mm_core::Manager, model: &'a str) -> Option<(Arc<Peer>, &'a str)> {
+        let (name, id) = model.split_once('/')?;
+        if id.is_empty() {
+            return None;
+        }
+        let peer = self.now(manager).iter().find(|p| p.name == name)?.clone();
+        Some((peer, id))
+    }
+}
+
+impl Peer {
+    /// Its models as its `/v1/models` lists them, named `NAME/ID` with `machine: NAME`; none when it did not
+    /// answer within [`LIST_WAIT`] (or did not, lately).
+    pub(crate) async fn models(&self) -> Arc<Vec<Value>> {
+        if let Some((asked, listed)) = self.listing.lock().unwrap().as_ref() {
+            let fresh = match listed {
+                Ok(_) => asked.elapsed() < FRESH_FOR,
+                Err(_) => asked.elapsed() < DOWN_FOR,
+            };
+            if fresh {
+                return listed.clone().unwrap_or_default();
+            }
+        }
+        let listed = self.list().await;
+        if let Err(why) = &listed {
+            tracing::warn!(machine = %self.name, url = %self.remote.url(), %why, "left out of the model list");
+        }
+        *self.listing.lock().unwrap() = Some((Instant::now(), listed.clone()));
+        listed.unwrap_or_default()
+    }
+
+    async fn list(&self) -> Listed {
+        let request = self.remote.endpoint_request(Method::GET, "v1/models").header(HOP, "1").timeout(LIST_WAIT);
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("it answered {}", response.status()));
+        }
+        let bytes = mm_core::http::read_capped(response, 16 << 20).await.map_err(|e| e.to_string())?;
+        let list: Value = serde_json::from_slice(&bytes).map_err(|e| format!("its list is not JSON: {e}"))?;
+        let data = list.get("data").and_then(Value::as_array).ok_or("its list has no \"data\"")?;
+        Ok(Arc::new(
+            data.iter()
+                .filter_map(|entry| {
+                    let id = entry.get("id")?.as_str()?;
+                    let mut entry = entry.clone();
+                    entry["id"] = Value::String(format!("{}/{id}", self.name));
+                    entry["machine"] = Value::String(self.name.clone());
+                    Some(entry)
+                })
+                .collect(),
+        ))
+    }
+
+    /// `POST /v1/{path}` on the machine, with `body`'s `model` set to `id`: its answer as it streams, or 503 naming
+    /// the machine when it cannot be reached.
+    pub(crate) async fn pass_on(
+        &self,
+        path: &str,
+        mut body: Value,
+        id: &str,
+    ) -> Result<Response, (StatusCode, String)> {
+        let plain = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b));
+        if !path.split('/').all(plain) {
+            return Err((StatusCode::NOT_FOUND, format!("/v1/{path} is not a path this endpoint passes on")));
+        }
+        body["model"] = Value::String(id.to_string());
+        let request = self
+            .remote
+            .endpoint_request(Method::POST, &format!("v1/{path}"))
+            .header(HOP, "1")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(serde_json::to_vec(&body).expect("a JSON value serialises"));
+        let response = request.send().await.map_err(|e| {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the machine {} ({}) did not answer for {}/{id}: {e}; is its `mm serve` running?",
+                    self.name,
+                    self.remote.url(),
+                    self.name
+                ),
+            )
+        })?;
+        let mut answer = Response::builder().status(response.status().as_u16());
+        for name in [header::CONTENT_TYPE, header::CACHE_CONTROL] {
+            if let Some(value) =
+                response.headers().get(name.as_str()).and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
+            {
+                answer = answer.header(name, value);
+            }
+        }
+        let chunks = futures_util::stream::unfold(response, |mut response| async move {
+            match response.chunk().await {
+                Ok(Some(chunk)) => Some((Ok::<Bytes, reqwest::Error>(chunk), response)),
+                Ok(None) => None,
+                Err(e) => Some((Err(e), response)),
+            }
+        });
+        Ok(answer.body(Body::from_stream(chunks)).expect("a response of a status and headers builds"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_names_are_made_safe_for_model_names() {
+        assert_eq!(safe_name("gpu-server"), "gpu-server");
+        assert_eq!(safe_name(" GPU box #2 "), "GPU-box--2");
+        assert_eq!(safe_name("192.168.1.5:8765"), "192.168.1.5-8765");
+        assert_eq!(safe_name("//"), "");
+    }
+}

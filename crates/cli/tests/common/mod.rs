@@ -146,3 +146,50 @@ impl Drop for Tinyproxy {
         let _ = self.child.wait();
     }
 }
+
+/// A real load balancer on loopback: Debian's haproxy (`scripts/setup test` installs it), round robin over
+/// `servers` (`host:port`), each checked on `/mm/v1/health` every 200 ms; a request whose server is gone is sent
+/// to another (`option redispatch`). Killed when dropped.
+pub struct Haproxy {
+    child: std::process::Child,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Haproxy {
+    pub fn start(servers: &[&str]) -> Haproxy {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut conf = format!(
+            "defaults\n  mode http\n  timeout connect 2s\n  timeout client 120s\n  timeout server 120s\n  retries 3\n  \
+             option redispatch\nfrontend mirror\n  bind 127.0.0.1:{port}\n  default_backend replicas\nbackend replicas\n  \
+             balance roundrobin\n  option httpchk GET /mm/v1/health\n"
+        );
+        for (i, server) in servers.iter().enumerate() {
+            conf.push_str(&format!("  server replica{i} {server} check inter 200ms fall 1 rise 1\n"));
+        }
+        let conf_path = dir.path().join("haproxy.cfg");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&conf_path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("haproxy is missing: run `scripts/setup test` (Debian's haproxy)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "haproxy did not listen on {port}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Haproxy { child, url: format!("http://127.0.0.1:{port}"), _dir: dir }
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -15,6 +15,48 @@ pub struct MachineList {
     /// The address of the machine driven now; none for this machine.
     pub current: Option<String>,
     pub machines: Vec<crate::settings::MachineEntry>,
+    /// What this machine's endpoint calls the driven machine's models: `NAME/` before their ids (see
+    /// [`endpoint_prefix`]); none for this machine.
+    pub endpoint_prefix: Option<String>,
+}
+
+impl MachineList {
+    /// The list, with `current` the address driven now.
+    pub fn new(current: Option<String>, machines: Vec<crate::settings::MachineEntry>) -> MachineList {
+        let endpoint_prefix = current
+            .as_ref()
+            .and_then(|url| machines.iter().find(|m| &m.url == url))
+            .map(|m| endpoint_prefix(&m.name))
+            .filter(|p| !p.is_empty());
+        MachineList { current, machines, endpoint_prefix }
+    }
+}
+
+/// The NAME another machine's models go by on this machine's model endpoint (`NAME/ID`): the name the user gave it,
+/// made safe for a model name (letters, digits, `.`, `_`, `-`; anything else `-`). Empty for a name with nothing
+/// safe in it, and such a machine lends no models.
+pub fn endpoint_prefix(name: &str) -> String {
+    let name: String =
+        name.trim().chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect();
+    name.trim_matches('-').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_names_are_made_safe_for_model_names() {
+        assert_eq!(endpoint_prefix("gpu-server"), "gpu-server");
+        assert_eq!(endpoint_prefix(" GPU box #2 "), "GPU-box--2");
+        assert_eq!(endpoint_prefix("192.168.1.5:8765"), "192.168.1.5-8765");
+        assert_eq!(endpoint_prefix("//"), "");
+        let entry = |name: &str, url: &str| crate::settings::MachineEntry { name: name.into(), url: url.into() };
+        let list =
+            MachineList::new(Some("http://b:1".into()), vec![entry("a", "http://a:1"), entry("big box", "http://b:1")]);
+        assert_eq!(list.endpoint_prefix.as_deref(), Some("big-box"));
+        assert_eq!(MachineList::new(None, list.machines).endpoint_prefix, None);
+    }
 }
 
 #[derive(Clone)]

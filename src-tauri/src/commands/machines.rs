@@ -14,7 +14,7 @@ pub async fn list_machines(state: State<'_, AppState>) -> Result<MachineList, Er
         Machine::Local(_) => None,
         Machine::Remote(remote) => Some(remote.url().to_string()),
     };
-    Ok(MachineList { current, machines: state.manager.settings().machines })
+    Ok(MachineList::new(current, state.manager.settings().machines))
 }
 
 /// Adds another machine by its address and token, once it answers with them.

@@ -2,7 +2,7 @@ import { fireEvent, render, screen } from '@testing-library/svelte';
 import { describe, expect, it } from 'vitest';
 import App from '../App.svelte';
 import { MemoryBackend, defaultSettings, loadedModel } from '../lib/backend/memory';
-import { model, storageOf } from '../lib/fixtures';
+import { detailsOf, model, storageOf } from '../lib/fixtures';
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
@@ -177,5 +177,25 @@ describe('machines', () => {
     await fireEvent.change(switcher, { target: { value: '' } });
     await tick();
     expect(backend.actions).toContain('select this machine');
+  });
+});
+
+describe('a model on another machine', () => {
+  it('says the name this machine serves it under, from the model list of that machine', async () => {
+    const m = model('acme/tiny-llm');
+    const backend = new MemoryBackend({ models: [m], details: detailsOf(m), reachable: ['http://gpu:8765'] });
+    await backend.addMachine('GPU box', 'http://gpu:8765', null);
+    render(App, { backend });
+    const switcher = (await screen.findByTestId('machine-switcher')) as HTMLSelectElement;
+    await fireEvent.change(switcher, { target: { value: 'http://gpu:8765' } });
+    await tick();
+    await fireEvent.click(screen.getByTestId('library-tab'));
+    await fireEvent.click((await screen.findAllByTestId('model-row'))[0]);
+    const name = await screen.findByTestId('peer-model-name');
+    expect(name.textContent).toContain('GPU-box/acme/tiny-llm');
+
+    await fireEvent.change(switcher, { target: { value: '' } });
+    await tick();
+    expect(screen.queryByTestId('peer-model-name')).toBeNull();
   });
 });

@@ -940,7 +940,12 @@ export type MachineList = {
 /**
  * The address of the machine driven now; none for this machine.
  */
-current: string | null, machines: Array<MachineEntry>, };
+current: string | null, machines: Array<MachineEntry>, 
+/**
+ * What this machine's endpoint calls the driven machine's models: `NAME/` before their ids (see
+ * [`endpoint_prefix`]); none for this machine.
+ */
+endpointPrefix: string | null, };
 
 /**
  * What serves a loaded model.

@@ -5,7 +5,7 @@ import type { MachineList } from './bindings';
 import { BackendError, type Backend } from './backend';
 
 export class Machines {
-  list: MachineList = $state({ current: null, machines: [] });
+  list: MachineList = $state({ current: null, machines: [], endpointPrefix: null });
   error: BackendError | null = $state(null);
   adding = $state(false);
 

@@ -9,8 +9,8 @@
 //!   it.
 //! - **One hop.** A machine asking another for its list or a model says so ([`HOP`]); the other answers with its
 //!   own models only and forwards nothing, so two machines that list each other never loop.
-//! - **Names.** `NAME` is the machine's name as the user gave it, made safe for a model name (letters, digits,
-//!   `.`, `_`, `-`; anything else `-`). A model of this machine wins over a machine's of the same full name.
+//! - **Names.** `NAME` is the machine's name as the user gave it, made safe for a model name
+//!   ([`mm_core::machine::endpoint_prefix`]). A model of this machine wins over a machine's of the same full name.
 //! - **Paths.** Only plain path segments go on (`chat/completions`, `embeddings`): no `.`, `..` or encoded ones,
 //!   which would reach another route of the machine's with this machine's token for it.
 
@@ -53,13 +53,6 @@ pub(crate) struct Peers {
     made: Mutex<(Named, Arc<Vec<Arc<Peer>>>)>,
 }
 
-/// The name a machine lends its models under.
-pub(crate) fn safe_name(name: &str) -> String {
-    let name: String =
-        name.trim().chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect();
-    name.trim_matches('-').to_string()
-}
-
 impl Peers {
     pub(crate) fn new(given: Named) -> Peers {
         Peers { given, made: Mutex::default() }
@@ -70,7 +63,7 @@ impl Peers {
         let mut wanted: Named = self.given.clone();
         // As the settings file says now: `mm machines add` or the window may have added one since.
         for machine in manager.settings_now().machines {
-            wanted.push((safe_name(&machine.name), machine.url));
+            wanted.push((mm_core::machine::endpoint_prefix(&machine.name), machine.url));
         }
         let mut seen = std::collections::HashSet::new();
         wanted.retain(|(name, _)| !name.is_empty() && name != "local" && seen.insert(name.clone()));
@@ -191,18 +184,5 @@ impl Peer {
             }
         });
         Ok(answer.body(Body::from_stream(chunks)).expect("a response of a status and headers builds"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn machine_names_are_made_safe_for_model_names() {
-        assert_eq!(safe_name("gpu-server"), "gpu-server");
-        assert_eq!(safe_name(" GPU box #2 "), "GPU-box--2");
-        assert_eq!(safe_name("192.168.1.5:8765"), "192.168.1.5-8765");
-        assert_eq!(safe_name("//"), "");
     }
 }

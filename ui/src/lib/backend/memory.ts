@@ -676,12 +676,15 @@ export class MemoryBackend implements Backend {
     this.verifyHandlers.forEach((h) => h(progress));
   }
 
-  private machines: MachineList = { current: null, machines: [] };
+  private machines: MachineList = { current: null, machines: [], endpointPrefix: null };
   private machineHandlers = new Set<(url: string | null) => void>();
 
   async listMachines(): Promise<MachineList> {
     this.check();
-    return structuredClone(this.machines);
+    // As the core's endpoint_prefix makes it: the driven machine's name, safe in a model name.
+    const name = this.machines.machines.find((m) => m.url === this.machines.current)?.name;
+    const endpointPrefix = name ? name.trim().replace(/[^A-Za-z0-9._-]/g, '-').replace(/^-+|-+$/g, '') || null : null;
+    return structuredClone({ ...this.machines, endpointPrefix });
   }
 
   async addMachine(name: string, url: string, token: string | null): Promise<MachineEntry> {

@@ -173,7 +173,12 @@ async fn the_proxy_setting_keeps_its_password_apart_and_carries_xet_files_over_h
     let settings = std::fs::read_to_string(data.join("settings.json")).unwrap();
     assert!(settings.contains(&proxy.url(None)) && !settings.contains("s3cret"), "{settings}");
     let credentials = data.join("proxy.credentials");
-    assert_eq!(std::fs::read_to_string(&credentials).unwrap(), "alice:s3cret");
+    assert_eq!(std::fs::read_to_string(&credentials).unwrap(), format!("{}\nalice:s3cret", proxy.url(None)));
+    // Another proxy named by the environment for one process gets none of them, and the file's are not shown.
+    let mut other = config(&["get", "proxy"]);
+    other.env("MM_PROXY", "http://bob:hunter2@127.0.0.1:9");
+    let shown = String::from_utf8(run(other).await.stdout).unwrap();
+    assert_eq!(shown.trim(), "http://127.0.0.1:9", "an override's password is never shown");
     use std::os::unix::fs::PermissionsExt as _;
     assert_eq!(std::fs::metadata(&credentials).unwrap().permissions().mode() & 0o777, 0o600);
 

@@ -5,8 +5,9 @@
 //!
 //! The same decision goes to reqwest ([`Proxies::apply`]) and to errors ([`Proxies::for_url`]), so that a proxy's
 //! refusal (`407`, or no answer at all) is said to be the proxy's, not taken for the hub's. The hub token is a
-//! header of the request, never of the proxy: through a tunnel (`https://`) the proxy does not see it; the proxy's
-//! own `Proxy-Authorization` carries only the proxy's credentials.
+//! header of the hub's requests, never the proxy's: through a tunnel (`https://`) the proxy does not see it; a plain
+//! `http://` hub (a LAN mirror) is seen whole by the proxy it goes through, as any plain request is. The proxy's own
+//! `Proxy-Authorization` carries only the proxy's credentials.
 
 use hyper_util::client::proxy::matcher::Matcher;
 use reqwest::Url;
@@ -32,9 +33,12 @@ struct Chosen {
 impl Proxies {
     /// The environment's proxies, read through `var` (`std::env::var` in the app).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Proxies {
-        let first = |names: [&str; 2]| names.iter().find_map(|n| var(n).filter(|v| !v.trim().is_empty()));
+        // The first of the two that is set decides, empty or not (`HTTPS_PROXY=` turns it off), as reqwest reads it.
+        let first = |names: [&str; 2]| names.iter().find_map(|n| var(n)).filter(|v| !v.trim().is_empty());
         let all = first(["ALL_PROXY", "all_proxy"]);
-        let http = first(["HTTP_PROXY", "http_proxy"]).or_else(|| all.clone());
+        // Under CGI, `HTTP_PROXY` is a request's `Proxy:` header (httpoxy), never the machine's proxy.
+        let cgi = var("REQUEST_METHOD").is_some();
+        let http = first(["HTTP_PROXY", "http_proxy"]).filter(|_| !cgi).or_else(|| all.clone());
         let https = first(["HTTPS_PROXY", "https_proxy"]).or(all);
         Proxies::chosen(http, https, first(["NO_PROXY", "no_proxy"]), false)
     }

@@ -59,7 +59,8 @@ impl HubError {
     pub fn from_proxy_answer(proxies: &Proxies, url: &reqwest::Url, response: &reqwest::Response) -> Option<HubError> {
         let refused = match response.status().as_u16() {
             407 => true,
-            401 => {
+            // Through an `https://` tunnel every answer is the server's own.
+            401 if url.scheme() == "http" => {
                 let headers = response.headers();
                 proxies.has_credentials_for(url)
                     && !headers.contains_key("via")
@@ -116,5 +117,37 @@ impl Coded for HubError {
                 ErrorCode::NotFound
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut response = http::Response::builder().status(status);
+        for (k, v) in headers {
+            response = response.header(*k, *v);
+        }
+        reqwest::Response::from(response.body(Vec::<u8>::new()).unwrap())
+    }
+
+    #[test]
+    fn only_the_proxy_s_own_refusals_are_said_to_be_the_proxy_s() {
+        let with = Proxies::from_vars(|n| {
+            matches!(n, "HTTP_PROXY" | "HTTPS_PROXY").then(|| "http://u:p@proxy.corp:3128".to_string())
+        });
+        let plain = reqwest::Url::parse("http://mirror.lan:8765/api/models/a/b").unwrap();
+        let tunneled = reqwest::Url::parse("https://huggingface.co/api/models/a/b").unwrap();
+        let refused = |url: &reqwest::Url, r: reqwest::Response| HubError::from_proxy_answer(&with, url, &r);
+        assert!(matches!(refused(&tunneled, answer(407, &[])), Some(HubError::ProxyRefused { status: 407, .. })));
+        assert!(matches!(refused(&plain, answer(401, &[])), Some(HubError::ProxyRefused { status: 401, .. })));
+        // The hub's own 401s: through a tunnel, forwarded (Via), or in the hub's shape (X-Error-Code).
+        assert!(refused(&tunneled, answer(401, &[])).is_none(), "a tunnel's answers are the server's");
+        assert!(refused(&plain, answer(401, &[("via", "1.1 squid")])).is_none());
+        assert!(refused(&plain, answer(401, &[("x-error-code", "RepoNotFound")])).is_none());
+        assert!(refused(&plain, answer(404, &[])).is_none());
+        let without = Proxies::from_vars(|n| (n == "HTTP_PROXY").then(|| "http://proxy.corp:3128".to_string()));
+        assert!(HubError::from_proxy_answer(&without, &plain, &answer(401, &[])).is_none(), "no credentials were sent");
     }
 }

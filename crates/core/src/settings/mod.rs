@@ -86,7 +86,11 @@ impl Settings {
 
 /// `settings` with this process's `MM_*` overrides (never written to the file); one that does not apply is logged.
 fn in_effect(settings: Settings) -> Settings {
-    let (settings, problems) = settings.overridden_by(|name| std::env::var(name).ok());
+    let file = settings.clone();
+    let (mut settings, problems) = settings.overridden_by(|name| std::env::var(name).ok());
+    // `MM_PROXY=http://USER:PASSWORD@HOST:PORT`: its credentials held apart as the file's are (never shown), and the
+    // file's own never sent to another proxy.
+    keep_proxy_credentials_apart(&mut settings, &file);
     for problem in problems {
         tracing::warn!("{problem}");
     }
@@ -103,9 +107,23 @@ fn keep_proxy_credentials_apart(settings: &mut Settings, before: &Settings) {
             settings.proxy = Some(address);
             settings.proxy_credentials = Some(credentials);
         }
-        Some((address, None)) if Some(&address) != before.proxy.as_ref() => settings.proxy_credentials = None,
+        Some((address, None)) if !same_proxy(Some(&address), before.proxy.as_deref()) => {
+            settings.proxy_credentials = None
+        }
         Some(_) => {}
     }
+}
+
+/// Whether two proxy addresses name the same proxy (as URLs, so a trailing `/` or a host's capitals do not count).
+fn same_proxy(a: Option<&str>, b: Option<&str>) -> bool {
+    a.map(crate::proxy::shown) == b.map(crate::proxy::shown)
+}
+
+/// The proxy credentials kept for `proxy`: the secret store holds the address they were given for on its first
+/// line, so credentials never go to another proxy than theirs (after a hand edit of the settings file, say).
+fn credentials_for(kept: Option<String>, proxy: Option<&str>) -> Option<String> {
+    let (address, credentials) = kept?.split_once('\n').map(|(a, c)| (a.to_string(), c.to_string()))?;
+    same_proxy(Some(&address), proxy).then_some(credentials).filter(|c| !c.is_empty())
 }
 
 /// `hf_…wxyz`: enough to tell tokens apart, never enough to use one.
@@ -202,9 +220,12 @@ impl SettingsStore {
                 }
                 settings.token = self.token()?;
                 if settings.proxy.is_some() {
-                    settings.proxy_credentials = self.proxy_credentials().get().map_err(|source| {
-                        SettingsError::Io { what: "read the proxy's credentials of", path: self.path.clone(), source }
+                    let kept = self.proxy_credentials().get().map_err(|source| SettingsError::Io {
+                        what: "read the proxy's credentials of",
+                        path: self.path.clone(),
+                        source,
                     })?;
+                    settings.proxy_credentials = credentials_for(kept, settings.proxy.as_deref());
                 }
                 Ok((settings, None))
             }
@@ -255,9 +276,13 @@ impl SettingsStore {
         let before = settings.clone();
         let out = change(&mut settings)?;
         keep_proxy_credentials_apart(&mut settings, &before);
-        if settings.proxy_credentials != before.proxy_credentials {
-            self.proxy_credentials().set(settings.proxy_credentials.as_deref()).map_err(|source| {
-                SettingsError::Io { what: "keep the proxy's credentials of", path: self.path.clone(), source }
+        if settings.proxy_credentials != before.proxy_credentials || settings.proxy != before.proxy {
+            let kept =
+                settings.proxy_credentials.as_ref().zip(settings.proxy.as_ref()).map(|(c, p)| format!("{p}\n{c}"));
+            self.proxy_credentials().set(kept.as_deref()).map_err(|source| SettingsError::Io {
+                what: "keep the proxy's credentials of",
+                path: self.path.clone(),
+                source,
             })?;
         }
         if settings.token != before.token {

@@ -179,9 +179,11 @@ impl Value for Option<String> {
                 let ok = reqwest::Url::parse(&value)
                     .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
                 if !ok {
+                    // A proxy's password given in it stays out of the message (and the log it may reach).
+                    let shown = value.rsplit_once('@').map_or(value.clone(), |(_, host)| format!("…@{host}"));
                     return Err(invalid(
                         key,
-                        format!("must be an http(s) URL such as https://huggingface.co, not \"{value}\""),
+                        format!("must be an http(s) URL such as https://huggingface.co, not \"{shown}\""),
                     ));
                 }
                 Ok(Some(value))

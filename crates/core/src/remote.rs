@@ -88,7 +88,11 @@ impl Remote {
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        let http = reqwest::Client::builder()
+        // No redirect is followed (a machine answers itself; one that redirects would send a request, and the
+        // prompt in it, elsewhere), and the environment's proxies are read as downloads read them.
+        let http = crate::proxy::Proxies::from_env()
+            .apply(reqwest::Client::builder())
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| ErrorPayload::new(ErrorCode::Internal, e.to_string()))?;

@@ -30,6 +30,17 @@ const FRESH_FOR: Duration = Duration::from_secs(2);
 const DOWN_FOR: Duration = Duration::from_secs(10);
 /// The header one machine's endpoint sends another's: "answer with your own models, forward nothing".
 pub(crate) const HOP: &str = "x-model-manager-peer";
+/// The most a machine's list may hold (a thousand models list in about 300 KB).
+const MAX_LIST_BYTES: usize = 4 << 20;
+/// The most models one machine lends.
+const MAX_MODELS: usize = 10_000;
+/// The fields of a machine's list entry that are passed on (no other field of a machine's reaches a client).
+const FIELDS: [&str; 10] =
+    ["object", "created", "owned_by", "type", "runtime", "loaded", "state", "context", "size", "parent"];
+/// How long a request waits for a machine's answer to begin (a model loading there answers when it is loaded).
+const ANSWER_WAIT: Duration = Duration::from_secs(600);
+/// Names of this machine's own models that no machine lends under (`local/…`, `ollama/…`, `hf.co/…`).
+const RESERVED: [&str; 4] = ["local", "ollama", "hf.co", "huggingface.co"];
 
 /// A machine's models as its list said them, or why it said none.
 type Listed = Result<Arc<Vec<Value>>, String>;
@@ -42,6 +53,8 @@ pub(crate) struct Peer {
     remote: Remote,
     /// Its last list (or why there is none), and when it was asked.
     listing: Mutex<Option<(Instant, Listed)>>,
+    /// Held while its list is asked for, so that requests at once ask it once.
+    asking: tokio::sync::Mutex<()>,
 }
 
 /// The machines of the settings and of `--peer`, rebuilt when the settings' list changes.
@@ -66,13 +79,18 @@ impl Peers {
             wanted.push((mm_core::machine::endpoint_prefix(&machine.name), machine.url));
         }
         let mut seen = std::collections::HashSet::new();
-        wanted.retain(|(name, _)| !name.is_empty() && name != "local" && seen.insert(name.clone()));
+        wanted.retain(|(name, _)| !name.is_empty() && !RESERVED.contains(&name.as_str()) && seen.insert(name.clone()));
         let mut made = self.made.lock().unwrap();
         if made.0 != wanted {
             let peers = wanted
                 .iter()
                 .filter_map(|(name, url)| match manager.machine(url) {
-                    Ok(remote) => Some(Arc::new(Peer { name: name.clone(), remote, listing: Mutex::new(None) })),
+                    Ok(remote) => Some(Arc::new(Peer {
+                        name: name.clone(),
+                        remote,
+                        listing: Mutex::new(None),
+                        asking: tokio::sync::Mutex::new(()),
+                    })),
                     Err(e) => {
                         tracing::warn!(machine = %name, error = %e.message, "this machine's models are not served");
                         None
@@ -95,18 +113,32 @@ impl Peers {
     }
 }
 
+/// A machine's list entry as this endpoint lists it: `NAME/ID`, the fields of [`FIELDS`] that are plain values,
+/// and `machine: NAME`; none for an entry without a sensible id.
+fn lent(name: &str, entry: &Value) -> Option<Value> {
+    let id = entry.get("id")?.as_str().filter(|id| !id.is_empty() && id.len() <= 512)?;
+    let mut lent = serde_json::Map::new();
+    lent.insert("id".into(), Value::String(format!("{name}/{id}")));
+    for field in FIELDS {
+        if let Some(value) = entry.get(field).filter(|v| !v.is_object() && !v.is_array()) {
+            lent.insert(field.into(), value.clone());
+        }
+    }
+    lent.insert("machine".into(), Value::String(name.to_string()));
+    Some(Value::Object(lent))
+}
+
 impl Peer {
     /// Its models as its `/v1/models` lists them, named `NAME/ID` with `machine: NAME`; none when it did not
     /// answer within [`LIST_WAIT`] (or did not, lately).
     pub(crate) async fn models(&self) -> Arc<Vec<Value>> {
-        if let Some((asked, listed)) = self.listing.lock().unwrap().as_ref() {
-            let fresh = match listed {
-                Ok(_) => asked.elapsed() < FRESH_FOR,
-                Err(_) => asked.elapsed() < DOWN_FOR,
-            };
-            if fresh {
-                return listed.clone().unwrap_or_default();
-            }
+        if let Some(listed) = self.recent() {
+            return listed.unwrap_or_default();
+        }
+        let _asking = self.asking.lock().await;
+        // Another request may have asked meanwhile.
+        if let Some(listed) = self.recent() {
+            return listed.unwrap_or_default();
         }
         let listed = self.list().await;
         if let Err(why) = &listed {
@@ -116,30 +148,34 @@ impl Peer {
         listed.unwrap_or_default()
     }
 
+    /// Its list, when one was asked for lately: within [`FRESH_FOR`], or [`DOWN_FOR`] when it did not answer.
+    fn recent(&self) -> Option<Listed> {
+        let listing = self.listing.lock().unwrap();
+        let (asked, listed) = listing.as_ref()?;
+        let fresh_for = if listed.is_ok() { FRESH_FOR } else { DOWN_FOR };
+        (asked.elapsed() < fresh_for).then(|| listed.clone())
+    }
+
+    /// Remembers that it did not answer (a request's failure counts as the list's).
+    fn down(&self, why: &str) {
+        *self.listing.lock().unwrap() = Some((Instant::now(), Err(why.to_string())));
+    }
+
     async fn list(&self) -> Listed {
         let request = self.remote.endpoint_request(Method::GET, "v1/models").header(HOP, "1").timeout(LIST_WAIT);
         let response = request.send().await.map_err(|e| e.to_string())?;
         if !response.status().is_success() {
             return Err(format!("it answered {}", response.status()));
         }
-        let bytes = mm_core::http::read_capped(response, 16 << 20).await.map_err(|e| e.to_string())?;
+        let bytes = mm_core::http::read_capped(response, MAX_LIST_BYTES).await.map_err(|e| e.to_string())?;
         let list: Value = serde_json::from_slice(&bytes).map_err(|e| format!("its list is not JSON: {e}"))?;
         let data = list.get("data").and_then(Value::as_array).ok_or("its list has no \"data\"")?;
-        Ok(Arc::new(
-            data.iter()
-                .filter_map(|entry| {
-                    let id = entry.get("id")?.as_str()?;
-                    let mut entry = entry.clone();
-                    entry["id"] = Value::String(format!("{}/{id}", self.name));
-                    entry["machine"] = Value::String(self.name.clone());
-                    Some(entry)
-                })
-                .collect(),
-        ))
+        Ok(Arc::new(data.iter().take(MAX_MODELS).filter_map(|entry| lent(&self.name, entry)).collect()))
     }
 
-    /// `POST /v1/{path}` on the machine, with `body`'s `model` set to `id`: its answer as it streams, or 503 naming
-    /// the machine when it cannot be reached.
+    /// `POST /v1/{path}` on the machine, with `body`'s `model` set to `id` and no `keep_alive` (how long a model
+    /// stays loaded there is that machine's to say): its answer as it streams, or 503 naming the machine when it
+    /// cannot be reached (or did not answer lately), 502 when it refuses this machine's token.
     pub(crate) async fn pass_on(
         &self,
         path: &str,
@@ -150,24 +186,43 @@ impl Peer {
         if !path.split('/').all(plain) {
             return Err((StatusCode::NOT_FOUND, format!("/v1/{path} is not a path this endpoint passes on")));
         }
+        let unavailable = |why: &str| {
+            let url = self.remote.url();
+            let message = format!("the machine {} ({url}) did not answer for {}/{id}: {why}", self.name, self.name);
+            (StatusCode::SERVICE_UNAVAILABLE, format!("{message}; is its `mm serve` running?"))
+        };
+        if let Some(Err(why)) = self.recent() {
+            return Err(unavailable(&why));
+        }
         body["model"] = Value::String(id.to_string());
+        if let Some(fields) = body.as_object_mut() {
+            fields.remove("keep_alive");
+        }
         let request = self
             .remote
             .endpoint_request(Method::POST, &format!("v1/{path}"))
             .header(HOP, "1")
             .header(header::CONTENT_TYPE, "application/json")
             .body(serde_json::to_vec(&body).expect("a JSON value serialises"));
-        let response = request.send().await.map_err(|e| {
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "the machine {} ({}) did not answer for {}/{id}: {e}; is its `mm serve` running?",
-                    self.name,
-                    self.remote.url(),
-                    self.name
-                ),
-            )
-        })?;
+        let response = match tokio::time::timeout(ANSWER_WAIT, request.send()).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => {
+                self.down(&e.to_string());
+                return Err(unavailable(&e.to_string()));
+            }
+            Err(_) => return Err(unavailable(&format!("no answer in {} s", ANSWER_WAIT.as_secs()))),
+        };
+        if matches!(response.status().as_u16(), 401 | 403) {
+            // This machine's token for it is wrong: the caller's key is not the one to blame.
+            let message = format!(
+                "the machine {} ({}) refused this machine's token ({}): add it again in Settings → Machines \
+                 (or `mm machines add`) with its current token",
+                self.name,
+                self.remote.url(),
+                response.status()
+            );
+            return Err((StatusCode::BAD_GATEWAY, message));
+        }
         let mut answer = Response::builder().status(response.status().as_u16());
         for name in [header::CONTENT_TYPE, header::CACHE_CONTROL] {
             if let Some(value) =
@@ -184,5 +239,25 @@ impl Peer {
             }
         });
         Ok(answer.body(Body::from_stream(chunks)).expect("a response of a status and headers builds"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_machine_lends_its_models_under_its_name_with_known_plain_fields_only() {
+        let entry = serde_json::json!({
+            "id": "org/m", "object": "model", "size": 5, "machine": "spoofed", "loaded": true,
+            "owned_by": {"nested": "x"}, "script": "<b>", "context": 4096
+        });
+        assert_eq!(
+            lent("gpu", &entry).unwrap(),
+            serde_json::json!({"id": "gpu/org/m", "object": "model", "size": 5, "loaded": true, "context": 4096, "machine": "gpu"})
+        );
+        assert!(lent("gpu", &serde_json::json!({"id": ""})).is_none());
+        assert!(lent("gpu", &serde_json::json!({"id": "x".repeat(600)})).is_none());
+        assert!(lent("gpu", &serde_json::json!({"name": "no id"})).is_none());
     }
 }

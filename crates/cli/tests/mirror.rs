@@ -660,3 +660,83 @@ async fn olah_chains_on_top_of_the_mirror() {
     let blob = server.path().join("cache/models--acme--tiny/blobs").join(&files()[1].sha256);
     assert_eq!(std::fs::read(blob).unwrap(), files()[1].content.as_slice());
 }
+
+/// The requests Dragonfly makes of a mirror in front of which it sits (read from dragonflyoss/client's backends:
+/// `hugging_face.rs` for `dfget hf://… --hf-base-url`, `http.rs` for its dfdaemon proxy's back-to-source), answered
+/// exactly, for a file the mirror has and one it pulls through: the existence `HEAD` of `/api/models/{repo}`; the
+/// listing `GET /api/models/{repo}?revision=…` (`siblings[].rfilename`); the stat, a `GET` with `Range: bytes=0-0`
+/// answered 206 with the total in `Content-Range`; `Range: bytes=0-` (its "exists"); pieces of 4 MiB fetched 8 at
+/// a time with `Range: bytes=a-b` and `User-Agent: dragonfly/…`, no `If-Range`; and a signed URL's query
+/// parameters, which its proxy keeps on the URL it fetches, changing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mirror_answers_the_requests_dragonfly_makes_in_front_of_it() {
+    let hub = FakeHub::start().await;
+    let held = HubFile::new("held.safetensors", noise(10 << 20, 51), true);
+    let pulled = HubFile::new("pulled.safetensors", noise(9 << 20, 52), true);
+    hub.add_repo("acme/p2p", vec![HubFile::new("config.json", b"{}".to_vec(), false), held.clone(), pulled.clone()]);
+    let server = tempfile::tempdir().unwrap();
+    let mut download = common::mm(&server.path().join("cache"), server.path());
+    download.env("HF_ENDPOINT", hub.endpoint()).args(["download", "acme/p2p", "--include", "held.safetensors"]);
+    run(download).await;
+    let mirror = Mirror::start(&hub, server.path(), &[]);
+    let http = reqwest::Client::builder().user_agent("dragonfly/v2.1.0").build().unwrap();
+
+    let exists = http.head(format!("{}/api/models/acme/p2p", mirror.url)).send().await.unwrap();
+    assert_eq!(exists.status().as_u16(), 200);
+    let info: Value = http
+        .get(format!("{}/api/models/acme/p2p?revision=main", mirror.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> =
+        info["siblings"].as_array().unwrap().iter().filter_map(|s| s["rfilename"].as_str()).collect();
+    assert_eq!(names, ["config.json", "held.safetensors", "pulled.safetensors"]);
+
+    for file in [&held, &pulled] {
+        let len = file.content.len() as u64;
+        let url = format!("{}/acme/p2p/resolve/main/{}", mirror.url, file.path);
+        let signed = format!(
+            "{url}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=x&X-Amz-Date=1&X-Amz-Expires=3600\
+             &X-Amz-SignedHeaders=host&X-Amz-Signature=abc&Expires=1&Policy=p&Key-Pair-Id=k"
+        );
+        for target in [&url, &signed] {
+            // The stat: one byte, and the total.
+            let stat = http.get(target.as_str()).header("range", "bytes=0-0").send().await.unwrap();
+            assert_eq!(stat.status().as_u16(), 206, "{target}");
+            assert_eq!(stat.headers()["content-range"], format!("bytes 0-0/{len}").as_str());
+            let etag = stat.headers()["etag"].to_str().unwrap().to_string();
+            assert_eq!(stat.bytes().await.unwrap().as_ref(), &file.content[..1]);
+            // Its "exists" probe.
+            let open = http.get(target.as_str()).header("range", "bytes=0-").send().await.unwrap();
+            assert!(matches!(open.status().as_u16(), 200 | 206), "{}", open.status());
+            drop(open);
+            // The pieces, eight at a time, put back together.
+            const PIECE: u64 = 4 << 20;
+            let pieces: Vec<_> = (0..len.div_ceil(PIECE))
+                .map(|i| {
+                    let (http, target) = (http.clone(), target.clone());
+                    let (start, end) = (i * PIECE, ((i + 1) * PIECE).min(len) - 1);
+                    tokio::spawn(async move {
+                        let piece =
+                            http.get(target).header("range", format!("bytes={start}-{end}")).send().await.unwrap();
+                        assert_eq!(piece.status().as_u16(), 206);
+                        let range = piece.headers()["content-range"].to_str().unwrap().to_string();
+                        assert_eq!(range, format!("bytes {start}-{end}/{len}"));
+                        let tag = piece.headers()["etag"].to_str().unwrap().to_string();
+                        (tag, piece.bytes().await.unwrap())
+                    })
+                })
+                .collect();
+            let mut whole = Vec::new();
+            for piece in pieces {
+                let (tag, bytes) = piece.await.unwrap();
+                assert_eq!(tag, etag, "every piece names the same file");
+                whole.extend_from_slice(&bytes);
+            }
+            assert_eq!(whole, *file.content, "{} whole from its pieces", file.path);
+        }
+    }
+}

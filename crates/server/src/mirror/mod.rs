@@ -233,7 +233,20 @@ async fn find(s: &Served, headers: &HeaderMap, repo: &str, revision: &str) -> Re
     allowed(s, headers, here.restricted, here.gated, repo)?;
     if let Some(details) = &local {
         if let Some(r) = details.revisions.iter().find(|r| names(r, revision)) {
-            return Ok(Listing::cached(details, r, &here));
+            let mut listing = Listing::cached(details, r, &here);
+            // A revision kept here in part (a download of some of its files, or one cut short): the files it lacks
+            // are the upstream's to list and to pull through, and the upstream's word on the repo applies. An
+            // upstream that cannot be asked leaves what is here.
+            if s.pull_through && !s.manager.hub_offline() {
+                if let Ok(upstream) = fill::listing(s, headers, repo, &r.commit).await {
+                    allowed(s, headers, listing.restricted || upstream.restricted, upstream.gated, repo)?;
+                    let have: std::collections::HashSet<String> =
+                        listing.files.iter().map(|f| f.path.clone()).collect();
+                    listing.files.extend(upstream.files.into_iter().filter(|f| !have.contains(&f.path)));
+                    listing.files.sort_by(|a, b| a.path.cmp(&b.path));
+                }
+            }
+            return Ok(listing);
         }
     }
     let mut listing = fill::listing(s, headers, repo, revision).await.map_err(|e| match (&local, e.code) {
@@ -281,6 +294,10 @@ fn sibling(file: &CachedFile, blobs: bool) -> Value {
 pub(crate) struct InfoQuery {
     #[serde(default)]
     blobs: Option<String>,
+    /// The revision, as Dragonfly's `dfget hf://` asks for it (`/api/models/{repo}?revision=…`); the Hub's own
+    /// clients use `/revision/{rev}`.
+    #[serde(default)]
+    revision: Option<String>,
 }
 
 fn info(listing: &Listing, blobs: bool) -> Value {
@@ -322,7 +339,8 @@ pub(crate) async fn repo_info(
     Query(query): Query<InfoQuery>,
     headers: HeaderMap,
 ) -> Result<Response, HubError> {
-    let listing = find(&s, &headers, &repo_of(&org, &name), "main").await?;
+    let revision = query.revision.as_deref().filter(|r| !r.is_empty()).unwrap_or("main");
+    let listing = find(&s, &headers, &repo_of(&org, &name), revision).await?;
     Ok(axum::Json(info(&listing, is_blobs(&query))).into_response())
 }
 

@@ -205,3 +205,27 @@ async fn the_proxy_setting_keeps_its_password_apart_and_carries_xet_files_over_h
         assert_eq!(credentials.exists(), kept, "another address without credentials drops the old ones");
     }
 }
+
+/// llama.cpp's releases (`mm runtime get`) come through the proxy too: the release list and the archive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llama_cpp_comes_through_the_proxy() {
+    let hub = FakeHub::start().await;
+    hub.add_llama_cpp_release("b100", &std::fs::read(common::llama_server()).unwrap(), None);
+    let proxy = Tinyproxy::start(Some(USER));
+    let home = tempfile::tempdir().unwrap();
+    let mut set = mm(&hub, home.path());
+    set.args(["config", "set", "llamaCppReleases", &hub.releases_url()]);
+    assert!(run(set).await.status.success());
+    let mut get = mm(&hub, home.path());
+    get.env("HTTP_PROXY", proxy.url(Some(USER))).env("PATH", "/usr/bin:/bin").args(["runtime", "get", "--json"]);
+    let out = run(get).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["name"], "b100-cpu", "{got}");
+    let requests = hub.requests();
+    assert!(requests.len() >= 2, "the list and the archive: {requests:?}");
+    assert!(
+        requests.iter().all(|r| r.via.is_some() && r.authorization.is_none()),
+        "through the proxy, no token: {requests:?}"
+    );
+}

@@ -512,7 +512,7 @@ async fn another_machines_model_is_listed_and_served_through_this_endpoint_and_a
     // see it.
     let gpu = Machine::new(&[("chat.gguf", 1, false, "text-generation")], &[("serveRequireToken", "true")]).await;
     let gpu_token = gpu.home.path().join(".mm-data/dev.model-manager.app/serve-token");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = common::free_port();
     let dead = format!("dead=http://127.0.0.1:{closed}");
     let laptop = Machine::serving(&[("own.gguf", 2, false, "text-generation")], &[], &["--peer", &dead]).await;
     laptop.ok(&["machines", "add", "gpu", &gpu.url, "--token-file", gpu_token.to_str().unwrap()]).await;

@@ -612,7 +612,7 @@ async fn olah_chains_on_top_of_the_mirror() {
     let server = tempfile::tempdir().unwrap();
     let mirror = Mirror::start(&hub, server.path(), &[]);
     let upstream = mirror.url.trim_start_matches("http://").to_string();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = common::free_port();
     let work = tempfile::tempdir().unwrap();
     let olah_cli = common::python().with_file_name("olah-cli");
     let mut olah = Command::new(&olah_cli);

@@ -138,7 +138,7 @@ async fn all_proxy_carries_everything_a_dead_proxy_is_named_and_no_proxy_hosts_g
     all_through_the_proxy(&hub);
     assert!(open.forwarded().iter().any(|r| r.contains("/reconstructions/")), "{:?}", open.forwarded());
 
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = common::free_port();
     let fresh = tempfile::tempdir().unwrap();
     let mut cmd = mm(&hub, fresh.path());
     cmd.env("HTTP_PROXY", format!("http://127.0.0.1:{closed}")).env("HF_HUB_DOWNLOAD_TIMEOUT", "2");

@@ -81,6 +81,27 @@ pub fn tiny_llama(path: &Path, seed: u32, broken: bool) {
     assert!(out.status.success(), "tiny_llama.py: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// A port free on loopback now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Debian's `program` (which `scripts/setup test` installs) started with `args`, once it listens on `port`.
+fn listening(program: &str, args: &[&std::ffi::OsStr], port: u16) -> std::process::Child {
+    let child = Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} is missing ({e}): run `scripts/setup test` (Debian's {program})"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "{program} did not listen on {port}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}
+
 /// A real HTTP proxy on loopback: Debian's tinyproxy (`scripts/setup test` installs it), with basic auth when
 /// `credentials` are given, killed when dropped.
 pub struct Tinyproxy {
@@ -93,7 +114,7 @@ pub struct Tinyproxy {
 impl Tinyproxy {
     pub fn start(credentials: Option<(&str, &str)>) -> Tinyproxy {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let log = dir.path().join("tinyproxy.log");
         let mut conf = format!(
             "Port {port}\nListen 127.0.0.1\nTimeout 60\nMaxClients 200\nAllow 127.0.0.1\nLogFile \"{}\"\nLogLevel Connect\n",
@@ -104,22 +125,8 @@ impl Tinyproxy {
         }
         let conf_path = dir.path().join("tinyproxy.conf");
         std::fs::write(&conf_path, conf).unwrap();
-        let child = Command::new("tinyproxy")
-            .arg("-d")
-            .arg("-c")
-            .arg(&conf_path)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("tinyproxy is missing: run `scripts/setup test` (Debian's tinyproxy)");
-        let proxy = Tinyproxy { child, port, log, _dir: dir };
-        // Ready once it accepts a connection (it binds after reading its config).
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "tinyproxy did not listen on {port}");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        proxy
+        let child = listening("tinyproxy", &["-d".as_ref(), "-c".as_ref(), conf_path.as_os_str()], port);
+        Tinyproxy { child, port, log, _dir: dir }
     }
 
     /// `http://127.0.0.1:PORT`, with `user:password@` when given.
@@ -159,7 +166,7 @@ pub struct Haproxy {
 impl Haproxy {
     pub fn start(servers: &[&str]) -> Haproxy {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let mut conf = format!(
             "defaults\n  mode http\n  timeout connect 2s\n  timeout client 120s\n  timeout server 120s\n  retries 3\n  \
              option redispatch\nfrontend mirror\n  bind 127.0.0.1:{port}\n  default_backend replicas\nbackend replicas\n  \
@@ -170,19 +177,7 @@ impl Haproxy {
         }
         let conf_path = dir.path().join("haproxy.cfg");
         std::fs::write(&conf_path, conf).unwrap();
-        let child = Command::new("haproxy")
-            .arg("-db")
-            .arg("-f")
-            .arg(&conf_path)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("haproxy is missing: run `scripts/setup test` (Debian's haproxy)");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "haproxy did not listen on {port}");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        let child = listening("haproxy", &["-db".as_ref(), "-f".as_ref(), conf_path.as_os_str()], port);
         Haproxy { child, url: format!("http://127.0.0.1:{port}"), _dir: dir }
     }
 }

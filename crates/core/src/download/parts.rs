@@ -70,8 +70,9 @@ pub(crate) struct Buffers {
 impl Buffers {
     /// HTTP's chunks are small: many wait, and the pieces in flight (about one per connection) are kept.
     pub const HTTP: Buffers = Buffers { queue: 64, hold: 32 << 20 };
-    /// The Xet engine's chunks are large (a term, up to tens of MiB) and hold its buffers: few wait, none are kept.
-    pub const XET: Buffers = Buffers { queue: 2, hold: 0 };
+    /// The Xet engine's chunks are large (a term, up to tens of MiB) and hold its buffers: one waits, none are kept.
+    /// One fewer waiting term took a 512 MiB file's peak from 155-286 MB to 142-220 MB, no slower (2026-12-07).
+    pub const XET: Buffers = Buffers { queue: 1, hold: 0 };
 }
 /// The ranges file is rewritten at most this often.
 const SAVE_EVERY: Duration = Duration::from_secs(1);

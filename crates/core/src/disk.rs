@@ -66,6 +66,22 @@ pub fn is_temp_name(name: &str) -> bool {
             })
 }
 
+/// Starts writing `len` bytes of `file` from `offset` to the disk, without waiting for them: a download's bytes go
+/// to the disk while it goes on, so that the syncs it needs (before its record names them, before it is placed)
+/// find little left to write. Measured (2026-12-07, 2 cores, 8 files of 128 MiB over plain HTTP): 1.02 s against
+/// 1.20 s, medians of 6 interleaved runs. A hint: where the kernel refuses it, the sync does it all.
+pub fn start_writeback(file: &fs::File, offset: u64, len: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let (offset, len) = (offset as libc::off64_t, len as libc::off64_t);
+        // SAFETY: the descriptor is the open file's, and the call only reads its arguments.
+        unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
+}
+
 /// Syncs a folder, so that a rename or a new name in it survives a power cut.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     fs::File::open(dir)?.sync_all()

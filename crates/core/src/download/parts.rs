@@ -574,6 +574,7 @@ fn spawn_writer(
         let mut held_bytes = 0;
         while let Some((offset, bytes)) = rx.blocking_recv() {
             file.write_all_at(&bytes, offset)?;
+            crate::disk::start_writeback(&file, offset, bytes.len());
             let end = offset + bytes.len() as u64;
             record.add(offset, end);
             if offset == hashed {

@@ -209,6 +209,7 @@ async fn pull_through_fetches_once_for_two_clients_at_once() {
     assert_eq!(hostile.status().as_u16(), 502);
     let hostile = http.get(format!("{}/acme/hostile/resolve/main/..%2F..%2F..%2F..%2Fetc%2Fpasswd", mirror.url));
     assert_eq!(hostile.send().await.unwrap().status().as_u16(), 502);
+    hub.cdn_settled().await;
     let fetched: Vec<_> = hub.requests().into_iter().filter(|r| r.host == Host::Cdn).collect();
     assert_eq!(fetched.len(), 1, "one upstream fetch for three requests: {fetched:?}");
     assert_eq!(std::fs::read(&stored).unwrap(), *big.content, "stored, verified, in the cache");

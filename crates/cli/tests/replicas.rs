@@ -113,6 +113,7 @@ async fn two_replicas_behind_haproxy_fetch_each_file_upstream_once_for_many_clie
         let stats: Value = reqwest::get(format!("{}/mm/v1/stats", replica.url)).await.unwrap().json().await.unwrap();
         assert!(stats["mirrorHits"].as_u64() > Some(0), "both replicas served clients: {stats}");
     }
+    hub.cdn_settled().await;
     let fetched: Vec<_> = hub.requests().into_iter().filter(|r| r.host == Host::Cdn && r.method == "GET").collect();
     assert_eq!(fetched.len(), 1, "one upstream fetch for four clients through two replicas: {fetched:#?}");
     let placed = snapshot_file(cache.path(), "acme/shared", &commit, "model.safetensors");

@@ -625,7 +625,9 @@ fn large(path: &str, seed: u64) -> HubFile {
     HubFile::new(path, noise(40 << 20, seed), true)
 }
 
-fn cdn_ranges(hub: &FakeHub) -> Vec<(u64, u64)> {
+/// The ranges the CDN served, once it has logged every one.
+async fn cdn_ranges(hub: &FakeHub) -> Vec<(u64, u64)> {
+    hub.cdn_settled().await;
     hub.requests()
         .into_iter()
         .filter(|r| r.host == Host::Cdn && r.status == 206)
@@ -647,7 +649,7 @@ async fn a_large_file_comes_in_pieces_over_several_connections_through_one_redir
     assert_eq!(done.bytes_done, 40 << 20);
     assert!(s.hub.max_cdn_streams() >= 4, "{} connections at most", s.hub.max_cdn_streams());
     // Every byte asked for once, in pieces that tile the file.
-    let mut ranges = cdn_ranges(&s.hub);
+    let mut ranges = cdn_ranges(&s.hub).await;
     ranges.sort_unstable();
     assert!(ranges.len() > 4);
     assert_eq!(ranges.first().unwrap().0, 0);
@@ -724,7 +726,7 @@ async fn a_large_url_comes_in_pieces_after_one_byte_tells_its_length() {
     let done = d.wait(d.start(DownloadRequest { url: Some(source), ..Default::default() }).unwrap()).await.unwrap();
     assert_eq!((done.bytes_done, done.bytes_total), (40 << 20, 40 << 20));
     assert_eq!(hub.requests()[0].range.as_deref(), Some("bytes=0-0"));
-    assert!(cdn_ranges(&hub).len() > 4);
+    assert!(cdn_ranges(&hub).await.len() > 4);
     assert_eq!(fs::read(data.path().join("models/big.gguf")).unwrap(), *file.content);
 }
 

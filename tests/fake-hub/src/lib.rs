@@ -466,6 +466,16 @@ impl FakeHub {
         self.state.lock().unwrap().max_cdn_streams
     }
 
+    /// Once every file body the CDN is sending has been sent and logged (a client may have all of a body's bytes
+    /// a moment before the server has logged it).
+    pub async fn cdn_settled(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.state.lock().unwrap().cdn_streams > 0 {
+            assert!(std::time::Instant::now() < deadline, "the CDN is still sending after 10 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     pub fn throttle(&self, bytes_per_second: Option<u64>) {
         self.state.lock().unwrap().throttle = bytes_per_second;
     }

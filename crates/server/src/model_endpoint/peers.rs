@@ -55,20 +55,28 @@ pub(crate) struct Peer {
     listing: Mutex<Option<(Instant, Listed)>>,
     /// Held while its list is asked for, so that requests at once ask it once.
     asking: tokio::sync::Mutex<()>,
+    /// It refused the token kept for it (401, 403): the next use reads the kept token again (the user may have
+    /// added the machine again with a new one).
+    refused: std::sync::atomic::AtomicBool,
+}
+
+/// The peers as made: from which `(name, url)` list, and when.
+struct Made {
+    from: Named,
+    peers: Arc<Vec<Arc<Peer>>>,
+    at: Instant,
 }
 
 /// The machines of the settings and of `--peer`, rebuilt when the settings' list changes.
-#[derive(Default)]
 pub(crate) struct Peers {
     /// `--peer NAME=URL`.
     given: Named,
-    /// The peers, and the `(name, url)` list they were made from.
-    made: Mutex<(Named, Arc<Vec<Arc<Peer>>>)>,
+    made: Mutex<Made>,
 }
 
 impl Peers {
     pub(crate) fn new(given: Named) -> Peers {
-        Peers { given, made: Mutex::default() }
+        Peers { given, made: Mutex::new(Made { from: Vec::new(), peers: Arc::default(), at: Instant::now() }) }
     }
 
     /// The peers now: `--peer`'s, then the settings' machines (by their safe names; the first of a name wins).
@@ -81,7 +89,11 @@ impl Peers {
         let mut seen = std::collections::HashSet::new();
         wanted.retain(|(name, _)| !name.is_empty() && !RESERVED.contains(&name.as_str()) && seen.insert(name.clone()));
         let mut made = self.made.lock().unwrap();
-        if made.0 != wanted {
+        // A machine that refused its token gets it read again, at most once in DOWN_FOR (the kept token may be
+        // as wrong as before, and reading it may wait on the keyring).
+        let refused = made.peers.iter().any(|p| p.refused.load(std::sync::atomic::Ordering::Relaxed))
+            && made.at.elapsed() >= DOWN_FOR;
+        if made.from != wanted || refused {
             let peers = wanted
                 .iter()
                 .filter_map(|(name, url)| match manager.machine(url) {
@@ -90,6 +102,7 @@ impl Peers {
                         remote,
                         listing: Mutex::new(None),
                         asking: tokio::sync::Mutex::new(()),
+                        refused: Default::default(),
                     })),
                     Err(e) => {
                         tracing::warn!(machine = %name, error = %e.message, "this machine's models are not served");
@@ -97,9 +110,9 @@ impl Peers {
                     }
                 })
                 .collect();
-            *made = (wanted, Arc::new(peers));
+            *made = Made { from: wanted, peers: Arc::new(peers), at: Instant::now() };
         }
-        made.1.clone()
+        made.peers.clone()
     }
 
     /// The machine a model name is on, and its name there: `NAME/ID` for a peer `NAME`.
@@ -165,6 +178,10 @@ impl Peer {
         let request = self.remote.endpoint_request(Method::GET, "v1/models").header(HOP, "1").timeout(LIST_WAIT);
         let response = request.send().await.map_err(|e| e.to_string())?;
         if !response.status().is_success() {
+            if matches!(response.status().as_u16(), 401 | 403) {
+                self.refused.store(true, std::sync::atomic::Ordering::Relaxed);
+                self.refused.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             return Err(format!("it answered {}", response.status()));
         }
         let bytes = mm_core::http::read_capped(response, MAX_LIST_BYTES).await.map_err(|e| e.to_string())?;
@@ -213,6 +230,7 @@ impl Peer {
             Err(_) => return Err(unavailable(&format!("no answer in {} s", ANSWER_WAIT.as_secs()))),
         };
         if matches!(response.status().as_u16(), 401 | 403) {
+            self.refused.store(true, std::sync::atomic::Ordering::Relaxed);
             // This machine's token for it is wrong: the caller's key is not the one to blame.
             let message = format!(
                 "the machine {} ({}) refused this machine's token ({}): add it again in Settings → Machines \

@@ -219,7 +219,8 @@ async fn llama_cpp_comes_through_the_proxy() {
     let mut get = mm(&hub, home.path());
     get.env("HTTP_PROXY", proxy.url(Some(USER))).env("PATH", "/usr/bin:/bin").args(["runtime", "get", "--json"]);
     let out = run(get).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{said}");
     let got: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(got["name"], "b100-cpu", "{got}");
     let requests = hub.requests();

@@ -488,7 +488,7 @@ async fn send(http: &reqwest::Client, url: &str, accept: &str) -> Result<reqwest
     let mut url = reqwest::Url::parse(url).map_err(|e| err(ErrorCode::InvalidInput, format!("\"{url}\": {e}")))?;
     for _ in 0..10 {
         let request = http.get(url.clone()).header("Accept", accept).header("User-Agent", USER_AGENT);
-        let response = request.send().await.map_err(|e| offline(url.as_str(), &e))?;
+        let response = crate::http::send_idempotent(request).await.map_err(|e| offline(url.as_str(), &e))?;
         let next = response.headers().get("Location").and_then(|l| l.to_str().ok()).and_then(|l| url.join(l).ok());
         match next {
             Some(next) if response.status().is_redirection() => url = next,

@@ -392,6 +392,19 @@ async fn pause_keeps_partial_bytes_resume_continues_and_cancel_deletes_them() {
         ranges[1].as_ref().unwrap().trim_start_matches("bytes=").trim_end_matches('-').parse().unwrap();
     assert!(resumed_at >= kept, "resumed at {resumed_at}, {kept} were on disk");
 
+    // Resumed at once after a pause (before the transfer has stopped): it goes on, never left paused.
+    let quick = HubFile::new("w.bin", noise(2_000_000, 9), true);
+    s.hub.add_repo("acme/q", vec![quick.clone()]);
+    s.hub.throttle(Some(2_000_000));
+    let partial_q = s.cache.path().join("models--acme--q/blobs").join(format!("{}.incomplete", quick.sha256));
+    let id = s.downloads.start(request("acme/q")).unwrap();
+    wait_for(|| fs::metadata(&partial_q).map(|m| m.len() > 100_000).unwrap_or(false)).await;
+    s.downloads.pause(id).unwrap();
+    s.downloads.resume(id).unwrap();
+    s.hub.throttle(None);
+    s.downloads.wait(id).await.unwrap();
+    assert_eq!(s.downloads.progress(id).unwrap().state, DownloadState::Completed);
+
     // Cancel mid-way deletes the partial file.
     let other = HubFile::new("w.bin", noise(2_000_000, 8), true);
     s.hub.add_repo("acme/c", vec![other.clone()]);

@@ -60,6 +60,8 @@ impl Default for DownloadOptions {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Stop {
     Pause,
+    /// Paused, then resumed before the transfer had stopped: queued again once it has.
+    PauseTakenBack,
     Cancel,
 }
 
@@ -320,6 +322,11 @@ impl Downloads {
                 job.cancel = CancellationToken::new();
                 true
             } else {
+                // Paused a moment ago, and the transfer has not stopped yet: it is queued again when it has
+                // (else this resume would be lost, and the download left paused).
+                if job.stop == Some(Stop::Pause) {
+                    job.stop = Some(Stop::PauseTakenBack);
+                }
                 false
             }
         })?;
@@ -687,6 +694,13 @@ fn finish(inner: &Arc<Inner>, id: u64, result: Result<(), DownloadError>) {
                 job.state = DownloadState::Paused;
                 (LifecycleKind::Paused, None)
             }
+            Err(DownloadError::Cancelled) if job.stop == Some(Stop::PauseTakenBack) => {
+                tracing::info!("paused and resumed: queued again");
+                job.state = DownloadState::Queued;
+                job.stop = None;
+                job.cancel = CancellationToken::new();
+                (LifecycleKind::Resumed, None)
+            }
             Err(DownloadError::Cancelled) => {
                 tracing::info!("cancelled");
                 job.state = DownloadState::Cancelled;
@@ -707,4 +721,7 @@ fn finish(inner: &Arc<Inner>, id: u64, result: Result<(), DownloadError>) {
         discard_all(&plan, &inner.cache_dir);
     }
     emit(inner, id, Some(kind));
+    if kind == LifecycleKind::Resumed {
+        schedule(inner);
+    }
 }

@@ -32,6 +32,9 @@ impl MachineList {
     }
 }
 
+/// The prefixes of this machine's own model names (`local/…`, `ollama/…`, `hf.co/…`): no machine lends under them.
+pub const THIS_MACHINES_PREFIXES: [&str; 4] = ["local", "ollama", "hf.co", "huggingface.co"];
+
 /// The NAME another machine's models go by on this machine's model endpoint (`NAME/ID`): the name the user gave it,
 /// made safe for a model name (letters, digits, `.`, `_`, `-`; anything else `-`). Empty for a name with nothing
 /// safe in it, and such a machine lends no models.

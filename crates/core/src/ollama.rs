@@ -157,9 +157,7 @@ impl Ollama {
             let _ = base.set_port(Some(11434));
         }
         // Ollama on this machine is never reached through a proxy; one on another goes the way downloads go.
-        let local = base.host_str().is_some_and(|h| {
-            h == "localhost" || h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-        });
+        let local = base.host_str().is_some_and(crate::listen::is_loopback_name);
         let proxies = if local { crate::proxy::Proxies::default() } else { crate::proxy::Proxies::from_env() };
         let http = proxies
             .apply(reqwest::Client::builder())

@@ -54,10 +54,11 @@ pub struct Args {
 /// `NAME=URL`: a name safe in a model name, and an http(s) address.
 fn parse_peer(text: &str) -> Result<(String, String), String> {
     let (name, url) = text.split_once('=').ok_or_else(|| format!("{text:?} is not NAME=URL (gpu=http://gpu:8765)"))?;
-    let safe = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if !safe || name == "local" {
+    let prefixes = mm_core::machine::THIS_MACHINES_PREFIXES;
+    if name.is_empty() || mm_core::machine::endpoint_prefix(name) != name || prefixes.contains(&name) {
         return Err(format!(
-            "{name:?} cannot name a machine: use letters, digits, '.', '_' and '-' (and not \"local\", this machine's)"
+            "{name:?} cannot name a machine: use letters, digits, '.', '_' and '-' (and none of {}, this machine's)",
+            prefixes.join(", ")
         ));
     }
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;

@@ -39,8 +39,6 @@ const FIELDS: [&str; 10] =
     ["object", "created", "owned_by", "type", "runtime", "loaded", "state", "context", "size", "parent"];
 /// How long a request waits for a machine's answer to begin (a model loading there answers when it is loaded).
 const ANSWER_WAIT: Duration = Duration::from_secs(600);
-/// Names of this machine's own models that no machine lends under (`local/…`, `ollama/…`, `hf.co/…`).
-const RESERVED: [&str; 4] = ["local", "ollama", "hf.co", "huggingface.co"];
 
 /// A machine's models as its list said them, or why it said none.
 type Listed = Result<Arc<Vec<Value>>, String>;
@@ -87,7 +85,11 @@ impl Peers {
             wanted.push((mm_core::machine::endpoint_prefix(&machine.name), machine.url));
         }
         let mut seen = std::collections::HashSet::new();
-        wanted.retain(|(name, _)| !name.is_empty() && !RESERVED.contains(&name.as_str()) && seen.insert(name.clone()));
+        wanted.retain(|(name, _)| {
+            !name.is_empty()
+                && !mm_core::machine::THIS_MACHINES_PREFIXES.contains(&name.as_str())
+                && seen.insert(name.clone())
+        });
         let mut made = self.made.lock().unwrap();
         // A machine that refused its token gets it read again, at most once in DOWN_FOR (the kept token may be
         // as wrong as before, and reading it may wait on the keyring).

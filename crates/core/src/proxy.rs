@@ -33,8 +33,7 @@ struct Chosen {
 impl Proxies {
     /// The environment's proxies, read through `var` (`std::env::var` in the app).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Proxies {
-        // The first of the two that is set decides, empty or not (`HTTPS_PROXY=` turns it off), as reqwest reads it.
-        let first = |names: [&str; 2]| names.iter().find_map(|n| var(n)).filter(|v| !v.trim().is_empty());
+        let first = |names| first_set(&var, names);
         let all = first(["ALL_PROXY", "all_proxy"]);
         // Under CGI, `HTTP_PROXY` is a request's `Proxy:` header (httpoxy), never the machine's proxy.
         let cgi = var("REQUEST_METHOD").is_some();
@@ -49,9 +48,8 @@ impl Proxies {
     }
 
     /// The `proxy` setting (`credentials`: `USER:PASSWORD`, kept apart from it) for both schemes, the environment's
-    /// `NO_PROXY` still naming the hosts reached directly; without a setting, the environment's proxies.
-    pub fn from_setting(setting: Option<&str>, credentials: Option<&str>) -> Proxies {
-        let Some(setting) = setting else { return Proxies::from_env() };
+    /// `NO_PROXY` still naming the hosts reached directly.
+    pub fn from_setting(setting: &str, credentials: Option<&str>) -> Proxies {
         let mut url = setting.to_string();
         if let (Some(credentials), Ok(mut parsed)) = (credentials, Url::parse(setting)) {
             let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
@@ -59,7 +57,7 @@ impl Proxies {
                 url = parsed.to_string();
             }
         }
-        let no = std::env::var("NO_PROXY").or_else(|_| std::env::var("no_proxy")).ok();
+        let no = first_set(&|name: &str| std::env::var(name).ok(), ["NO_PROXY", "no_proxy"]);
         Proxies::chosen(Some(url.clone()), Some(url), no, true)
     }
 
@@ -152,6 +150,12 @@ impl std::fmt::Debug for Proxies {
     }
 }
 
+/// The first of two variables that is set, empty or not (`HTTPS_PROXY=` turns it off), as reqwest reads them;
+/// none when that one is empty.
+fn first_set(var: &impl Fn(&str) -> Option<String>, names: [&str; 2]) -> Option<String> {
+    names.iter().find_map(|n| var(n)).filter(|v| !v.trim().is_empty())
+}
+
 /// A proxy's address without its user and password.
 pub fn shown(proxy: &str) -> String {
     match Url::parse(proxy) {
@@ -221,7 +225,7 @@ mod tests {
         assert_eq!(address, "http://proxy.corp:3128");
         assert_eq!(credentials.as_deref(), Some("alice:s@cret"));
         assert_eq!(split_credentials("http://proxy.corp:3128"), ("http://proxy.corp:3128".into(), None));
-        let p = Proxies::from_setting(Some(&address), credentials.as_deref());
+        let p = Proxies::from_setting(&address, credentials.as_deref());
         assert!(p.from_the_setting());
         let chosen = p.proxy_of(&url("https://huggingface.co/")).unwrap();
         assert_eq!((chosen.username(), chosen.password()), ("alice", Some("s%40cret")));

@@ -62,9 +62,8 @@ impl HubConfig {
         if let Some(token) = &settings.token {
             config.token = Some(token.clone());
         }
-        if settings.proxy.is_some() {
-            config.proxies =
-                crate::proxy::Proxies::from_setting(settings.proxy.as_deref(), settings.proxy_credentials.as_deref());
+        if let Some(proxy) = &settings.proxy {
+            config.proxies = crate::proxy::Proxies::from_setting(proxy, settings.proxy_credentials.as_deref());
         }
         config
     }

@@ -207,3 +207,19 @@ pub async fn run(args: Args, json: bool) -> Result<(), ErrorPayload> {
 fn parse_size(text: &str) -> Result<u64, String> {
     mm_core::format::parse_bytes(text).ok_or_else(|| format!("\"{text}\" is not a size such as 200GB or 500MiB"))
 }
+
+#[cfg(test)]
+mod peer_tests {
+    use super::parse_peer;
+
+    #[test]
+    fn a_peer_is_a_name_safe_in_model_names_and_an_http_address() {
+        assert_eq!(parse_peer("gpu=http://gpu:8765/"), Ok(("gpu".into(), "http://gpu:8765".into())));
+        for bad in ["gpu", "=http://gpu:8765", "gpu box=http://g:1", "-gpu=http://g:1", "local=http://g:1"] {
+            assert!(parse_peer(bad).is_err(), "{bad}");
+        }
+        assert!(parse_peer("ollama=http://g:1").unwrap_err().contains("this machine's"));
+        assert!(parse_peer("gpu=ftp://g:1").unwrap_err().contains("http(s) address"));
+        assert!(parse_peer("gpu=not a url").unwrap_err().contains("is not a URL"));
+    }
+}

@@ -143,7 +143,7 @@ impl Record {
 }
 
 /// `[start, end)` cut into pieces of at most `piece` bytes.
-fn cut(start: u64, end: u64, piece: u64) -> impl Iterator<Item = (u64, u64)> {
+pub(crate) fn cut(start: u64, end: u64, piece: u64) -> impl Iterator<Item = (u64, u64)> {
     (start..end).step_by(piece as usize).map(move |from| (from, (from + piece).min(end)))
 }
 

@@ -98,10 +98,11 @@ pub(crate) enum XetStop {
 }
 
 /// How long a large file is streamed over Xet before its speed is judged, the speed below which the rest goes over
-/// HTTP in pieces, and how much must be left for that to be worth it. Unthrottled, the engine has delivered
-/// hundreds of megabytes by then; one 8 MB/s connection, 24.
+/// HTTP in pieces, and how much must be left for that to be worth it. The engine has about 8 fetches in flight (its
+/// 64 MB buffer in [`RANGE`]s): under 48 MB/s, each connection is held under 6 MB/s, as a far CDN holds them, and
+/// HTTP's pieces (16 connections) give twice as much. Unthrottled, the engine gives hundreds of MB/s.
 const JUDGED_AFTER: Duration = Duration::from_secs(3);
-const SLOW: u64 = 16_000_000;
+const SLOW: u64 = 48_000_000;
 const WORTH_SWITCHING: u64 = 64 << 20;
 
 /// The Xet engine one download's files share, started when the first of them is found in Xet: its buffers bound

@@ -155,16 +155,23 @@ impl HubClient {
         if self.config.offline {
             return Err(HubError::Offline { what: url.to_string() });
         }
-        let mut request = self.http.head(url.clone());
-        if let Some(auth) = self.authorization_for(&url) {
-            request = request.header(AUTHORIZATION, auth);
-        }
-        let response = crate::http::send_idempotent(request).await.map_err(|e| self.network_error(&url, &e))?;
+        let response = self.send_once(self.http.head(url.clone()), &url).await?;
         tracing::debug!(url = %crate::logs::redact_url(url.as_str()), status = response.status().as_u16(), "hub HEAD");
-        if let Some(proxy) = HubError::from_proxy_answer(&self.config.proxies, &url, &response) {
-            return Err(proxy);
-        }
         Ok(response.headers().clone())
+    }
+
+    /// One request to `url`, no redirect followed: the token only to the endpoint's origin, a proxy's refusal said
+    /// to be the proxy's.
+    async fn send_once(&self, request: reqwest::RequestBuilder, url: &Url) -> Result<Response, HubError> {
+        let request = match self.authorization_for(url) {
+            Some(auth) => request.header(AUTHORIZATION, auth),
+            None => request,
+        };
+        let response = crate::http::send_idempotent(request).await.map_err(|e| self.network_error(url, &e))?;
+        match HubError::from_proxy_answer(&self.config.proxies, url, &response) {
+            Some(refused) => Err(refused),
+            None => Ok(response),
+        }
     }
 
     fn same_origin(&self, url: &Url) -> bool {
@@ -194,17 +201,11 @@ impl HubClient {
         let mut url = url;
         for _ in 0..=MAX_REDIRECTS {
             let mut request = self.http.get(url.clone());
-            if let Some(auth) = self.authorization_for(&url) {
-                request = request.header(AUTHORIZATION, auth);
-            }
             if let Some(range) = &range {
                 request = request.header(RANGE, range.as_str());
             }
-            let response = crate::http::send_idempotent(request).await.map_err(|e| self.network_error(&url, &e))?;
+            let response = self.send_once(request, &url).await?;
             tracing::debug!(url = %crate::logs::redact_url(url.as_str()), status = response.status().as_u16(), range, "hub GET");
-            if let Some(proxy) = HubError::from_proxy_answer(&self.config.proxies, &url, &response) {
-                return Err(proxy);
-            }
             if response.status().is_redirection() {
                 if let Some(next) = response.headers().get(LOCATION).and_then(|l| l.to_str().ok()) {
                     url = url.join(next).map_err(|e| HubError::Protocol {

@@ -121,7 +121,15 @@ impl LibraryIndex {
         if let Some(listed) = self.current(settings, downloads) {
             return Ok(listed);
         }
-        let changes = self.rewatch(&folders());
+        if let Some(watch) = self.unwatched(folders()) {
+            let watched = tokio::task::spawn_blocking(move || watch.start())
+                .await
+                .map_err(|e| LibraryError::io("watching the library", std::io::Error::other(e)))?;
+            self.watching(watched);
+        }
+        // Counted once the watcher runs and before the listing reads the disk: a change while it reads makes it
+        // stale.
+        let changes = self.changes.load(Ordering::SeqCst);
         let disk = tokio::task::spawn_blocking(list)
             .await
             .map_err(|e| LibraryError::io("listing the library", std::io::Error::other(e)))??;
@@ -139,7 +147,10 @@ impl LibraryIndex {
         if let Some(listed) = self.current(settings, downloads) {
             return Ok(listed);
         }
-        let changes = self.rewatch(&folders());
+        if let Some(watch) = self.unwatched(folders()) {
+            self.watching(watch.start());
+        }
+        let changes = self.changes.load(Ordering::SeqCst);
         Ok(self.keep(list()?, Key { changes, downloads, settings: settings.clone() }))
     }
 
@@ -152,25 +163,48 @@ impl LibraryIndex {
         listed
     }
 
-    /// Watches `folders` when listings are kept and they are not what is watched (or not all were); returns the
-    /// change count a listing that starts now goes by. Counted before the listing reads the disk, so that a change
-    /// while it reads makes it stale.
-    fn rewatch(&self, folders: &Folders) -> u64 {
-        let mut state = self.state.lock().expect("index");
-        if state.keep && (state.watched.as_ref() != Some(folders) || !state.complete) {
-            let (watcher, complete) = self.watch(folders);
-            // Events of the folders watched before are not news once the listing below has read them.
-            state.watcher = watcher;
-            state.watched = Some(folders.clone());
-            state.complete = complete;
-        }
-        self.changes.load(Ordering::SeqCst)
+    /// What to watch, when listings are kept and `folders` are not what is watched (or not all of them were). The
+    /// watcher is started outside the index's lock and off the async threads (a large cache is many folders, a
+    /// watch each), so that readers of a current listing never wait for it.
+    fn unwatched(&self, folders: Folders) -> Option<Watch> {
+        let state = self.state.lock().expect("index");
+        (state.keep && (state.watched.as_ref() != Some(&folders) || !state.complete)).then(|| Watch {
+            folders,
+            changes: self.changes.clone(),
+            noticed: self.noticed.clone(),
+        })
     }
 
-    /// A watcher of `folders`, and whether every one is watched.
-    fn watch(&self, folders: &Folders) -> (Option<notify::RecommendedWatcher>, bool) {
+    fn watching(&self, watched: Watched) {
+        let mut state = self.state.lock().expect("index");
+        // Events of the folders watched before are not news once the listing that follows has read them.
+        let before = std::mem::replace(&mut state.watcher, watched.watcher);
+        state.watched = Some(watched.folders);
+        state.complete = watched.complete;
+        drop(state);
+        drop(before);
+    }
+}
+
+/// Folders to watch, and where the watcher tells of a change.
+struct Watch {
+    folders: Folders,
+    changes: Arc<AtomicU64>,
+    noticed: Arc<tokio::sync::Notify>,
+}
+
+/// A watcher started (none where inotify cannot be used), and whether it watches every folder.
+struct Watched {
+    folders: Folders,
+    watcher: Option<notify::RecommendedWatcher>,
+    complete: bool,
+}
+
+impl Watch {
+    fn start(self) -> Watched {
         use crate::file_events::{news, FileNews};
-        let (changes, noticed, watched) = (self.changes.clone(), self.noticed.clone(), folders.clone());
+        let Watch { folders, changes, noticed } = self;
+        let watched = folders.clone();
         let handler = move |event: notify::Result<notify::Event>| {
             let news = match news(event, "library") {
                 Some(FileNews::Everything) => true,
@@ -188,7 +222,7 @@ impl LibraryIndex {
             Ok(watcher) => watcher,
             Err(err) => {
                 tracing::warn!(%err, "cannot watch the library's folders; listing them again every second");
-                return (None, false);
+                return Watched { folders, watcher: None, complete: false };
             }
         };
         let mut complete = true;
@@ -206,7 +240,7 @@ impl LibraryIndex {
             }
         }
         tracing::info!(folders = folders.trees.len(), complete, "watching the library's folders with inotify");
-        (Some(watcher), complete)
+        Watched { folders, watcher: Some(watcher), complete }
     }
 }
 

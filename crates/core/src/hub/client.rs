@@ -152,17 +152,17 @@ impl HubClient {
     /// The headers of the hub's own answer for `url`, without following its redirect (a `HEAD`): how a resolve
     /// says where a file is stored (`X-Xet-Hash`, its `Link`s, `X-Linked-Size`).
     pub async fn head(&self, url: Url) -> Result<reqwest::header::HeaderMap, HubError> {
-        if self.config.offline {
-            return Err(HubError::Offline { what: url.to_string() });
-        }
         let response = self.send_once(self.http.head(url.clone()), &url).await?;
         tracing::debug!(url = %crate::logs::redact_url(url.as_str()), status = response.status().as_u16(), "hub HEAD");
         Ok(response.headers().clone())
     }
 
-    /// One request to `url`, no redirect followed: the token only to the endpoint's origin, a proxy's refusal said
-    /// to be the proxy's.
+    /// One request to `url`, no redirect followed: none while offline, the token only to the endpoint's origin, a
+    /// proxy's refusal said to be the proxy's.
     async fn send_once(&self, request: reqwest::RequestBuilder, url: &Url) -> Result<Response, HubError> {
+        if self.config.offline {
+            return Err(HubError::Offline { what: url.to_string() });
+        }
         let request = match self.authorization_for(url) {
             Some(auth) => request.header(AUTHORIZATION, auth),
             None => request,
@@ -195,9 +195,6 @@ impl HubClient {
     /// The one way this client sends a GET: redirects followed by hand, the token only to the endpoint's origin,
     /// an optional `Range` header on every hop.
     async fn send(&self, url: Url, range: Option<String>) -> Result<Response, HubError> {
-        if self.config.offline {
-            return Err(HubError::Offline { what: url.to_string() });
-        }
         let mut url = url;
         for _ in 0..=MAX_REDIRECTS {
             let mut request = self.http.get(url.clone());
